@@ -1,0 +1,835 @@
+//! A council's log, replayed entry by entry: the single set of validation rules that the
+//! daemon and `council verify` both use.
+//!
+//! [`CouncilState::new`] accepts a verified genesis and [`CouncilState::apply`] accepts
+//! verified entries in log order. Each entry is checked against the state the log had
+//! reached just before it (the roster at that point, the open motions, the mandates in
+//! force) and either changes that state or is rejected with a [`RecordError`] that says
+//! why. A rejected entry changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use thiserror::Error;
+
+use crate::hash::Hash;
+use crate::keys::PublicKey;
+use crate::records::{
+    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId,
+    FederationMotion, GenesisBody, Genesis, InviteProof, Mandate, MemberId, MotionBody, MotionForm,
+    MotionId, Openers, Outcome, Payload, PetitionBody, Signed, VoteBody,
+};
+use crate::tally::{self, Counts, Form};
+use crate::verify::Verified;
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordError {
+    #[error("invalid genesis: {0}")]
+    Genesis(&'static str),
+    #[error("entry belongs to council {found}, not {expected}")]
+    WrongCouncil { expected: CouncilId, found: CouncilId },
+    #[error("expected sequence number {expected}, found {found}")]
+    OutOfSequence { expected: u64, found: u64 },
+    #[error("hash link broken: previous entry is {expected}, entry names {found}")]
+    BrokenLink { expected: Hash, found: Hash },
+    #[error("time {time} is before the previous entry's time {previous}")]
+    TimeWentBack { time: u64, previous: u64 },
+    #[error("signed by {found}, but the council's node key is {expected}")]
+    WrongNodeKey { expected: String, found: String },
+    #[error("the {kind} names council {found}, not this council")]
+    ForeignRecord { kind: &'static str, found: CouncilId },
+    #[error("{key} is not on the roster at this point")]
+    NotAMember { key: String },
+    #[error("{key} may not open motions under the council's rules")]
+    MayNotOpen { key: String },
+    #[error("invalid motion: {0}")]
+    InvalidMotion(&'static str),
+    #[error("motion {0} was already opened")]
+    DuplicateMotion(MotionId),
+    #[error("unknown motion {0}")]
+    UnknownMotion(MotionId),
+    #[error("motion {motion} is closed")]
+    MotionClosed { motion: MotionId },
+    #[error("motion {motion} closed at {closes_at}; entry time is {time}")]
+    PastClosingTime { motion: MotionId, closes_at: u64, time: u64 },
+    #[error("{key} was not on the roster when motion {motion} opened")]
+    NotInElectorate { key: String, motion: MotionId },
+    #[error("choice {choice} is out of range (options: {options}, abstain: {options})")]
+    BadChoice { choice: u32, options: u32 },
+    #[error("counter {found} does not exceed the member's previous counter {previous} (a replayed or stale ballot)")]
+    StaleCounter { previous: u64, found: u64 },
+    #[error("motion {motion} closed early at {time} before {closes_at}, but its outcome was not yet settled")]
+    ClosedTooEarly { motion: MotionId, time: u64, closes_at: u64 },
+    #[error("close states {stated:?}, but the ballots give {computed:?}")]
+    WrongOutcome { stated: Outcome, computed: Outcome },
+    #[error("unknown mandate {0}")]
+    UnknownMandate(MotionId),
+    #[error("mandate {mandate} is not in force at time {time}")]
+    MandateNotInForce { mandate: MotionId, time: u64 },
+    #[error("{key} already signed the petition against mandate {mandate}")]
+    AlreadySigned { key: String, mandate: MotionId },
+    #[error("signed by {found}, but the delegate of mandate {mandate} is {expected}")]
+    NotTheDelegate { mandate: MotionId, expected: String, found: String },
+    #[error("mandate {mandate} is for federation {expected}, not {found}")]
+    WrongFederation { mandate: MotionId, expected: FederationId, found: FederationId },
+    #[error("invalid invite: {0}")]
+    InvalidInvite(&'static str),
+}
+
+/// What a passed act did. An act that was valid when its motion opened can become void by
+/// the time it passes (the key was taken meanwhile, the mandate was already recalled…).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "effect", content = "reason", rename_all = "kebab-case")]
+pub enum Effect {
+    None,
+    Applied,
+    Void(&'static str),
+}
+
+/// A motion's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MotionStatus {
+    Open,
+    Closed { outcome: Outcome, at: u64, early: bool, effect: Effect },
+}
+
+/// What the council knows about one motion.
+#[derive(Debug, Clone)]
+pub struct MotionState {
+    pub id: MotionId,
+    pub body: MotionBody,
+    pub opener: MemberId,
+    pub opened_at: u64,
+    pub opened_seq: u64,
+    pub status: MotionStatus,
+    pub counts: Counts,
+    /// Ballots received, including changed ones.
+    pub ballots_received: u64,
+    /// Ballots that replaced an earlier ballot by the same member.
+    pub ballots_changed: u64,
+    electorate: HashSet<MemberId>,
+    latest: HashMap<MemberId, (u32, u64)>,
+}
+
+impl MotionState {
+    pub fn form(&self) -> Form {
+        match self.body.form {
+            MotionForm::YesNo(_) => Form::YesNo,
+            MotionForm::Choice(_) => Form::Choice,
+        }
+    }
+    pub fn voters(&self) -> u64 {
+        self.latest.len() as u64
+    }
+    pub fn is_open(&self) -> bool {
+        self.status == MotionStatus::Open
+    }
+}
+
+/// How a mandate ended, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecallKind {
+    Motion,
+    Petition,
+}
+
+/// A mandate the council issued.
+#[derive(Debug, Clone)]
+pub struct MandateState {
+    pub id: MotionId,
+    pub mandate: Mandate,
+    pub issued_at: u64,
+    pub recalled: Option<(u64, RecallKind, MotionId)>,
+    pub superseded_at: Option<u64>,
+    pub petition: BTreeSet<MemberId>,
+}
+
+impl MandateState {
+    /// In force at `t`: issued, not expired, not recalled, not superseded.
+    pub fn in_force_at(&self, t: u64) -> bool {
+        self.issued_at <= t
+            && t < self.mandate.expires_at
+            && self.recalled.is_none_or(|(at, _, _)| t < at)
+            && self.superseded_at.is_none_or(|at| t < at)
+    }
+    /// Recalled at or before `t`.
+    pub fn recalled_by(&self, t: u64) -> bool {
+        self.recalled.is_some_and(|(at, _, _)| at <= t)
+    }
+}
+
+/// A federation-level event from this council's log, for [`crate::federation`].
+#[derive(Debug, Clone)]
+pub struct FedEvent {
+    pub time: u64,
+    pub council: CouncilId,
+    pub seq: u64,
+    pub kind: FedEventKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum FedEventKind {
+    SignCharter { charter: Box<Charter>, invite: Option<InviteProof> },
+    Admit { federation: FederationId, council: CouncilId },
+    Leave { federation: FederationId },
+    OpenMotion { id: MotionId, motion: Box<FederationMotion> },
+    Ratify { federation: FederationId, motion: MotionId, accept: bool },
+    Invite { federation: FederationId, key: PublicKey, max_uses: u32, expires_at: u64 },
+    DelegateVote { vote: DelegateVoteBody, delegate: MemberId },
+}
+
+/// Counts of what was checked.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    pub entries: u64,
+    pub motions: u64,
+    pub ballots: u64,
+    pub ballots_changed: u64,
+    pub petition_signatures: u64,
+    pub delegate_votes: u64,
+    pub roster_changes: u64,
+}
+
+/// The state of one council's log after some prefix of it.
+#[derive(Debug, Clone)]
+pub struct CouncilState {
+    id: CouncilId,
+    genesis: GenesisBody,
+    node_key: PublicKey,
+    /// `(first seq, key)`: which key signs which part of the log.
+    node_keys: Vec<(u64, PublicKey)>,
+    seq: u64,
+    head: Hash,
+    time: u64,
+    roster: BTreeMap<MemberId, PublicKey>,
+    by_key: HashMap<PublicKey, MemberId>,
+    used_keys: HashSet<PublicKey>,
+    motions: HashMap<MotionId, MotionState>,
+    motion_order: Vec<MotionId>,
+    mandates: HashMap<MotionId, MandateState>,
+    mandate_order: Vec<MotionId>,
+    current_mandate: HashMap<FederationId, MotionId>,
+    delegate_counters: HashMap<MotionId, u64>,
+    fed_events: Vec<FedEvent>,
+    stats: Stats,
+}
+
+/// Checks the parts of a genesis that signatures do not cover.
+pub fn check_genesis(g: &GenesisBody) -> Result<(), RecordError> {
+    if g.name.trim().is_empty() {
+        return Err(RecordError::Genesis("the council has no name"));
+    }
+    if g.founders.is_empty() {
+        return Err(RecordError::Genesis("no founding members"));
+    }
+    let unique: HashSet<_> = g.founders.iter().collect();
+    if unique.len() != g.founders.len() {
+        return Err(RecordError::Genesis("a founding member is listed twice"));
+    }
+    if !g.rules.is_valid() {
+        return Err(RecordError::Genesis("the rules hold an invalid share"));
+    }
+    if let Openers::Listed(l) = &g.rules.openers {
+        if l.is_empty() || l.iter().any(|k| !unique.contains(k)) {
+            return Err(RecordError::Genesis("listed openers must be founding members"));
+        }
+    }
+    Ok(())
+}
+
+impl CouncilState {
+    /// Starts a council from its genesis.
+    pub fn new(genesis: Verified<Genesis>) -> Result<Self, RecordError> {
+        let g = genesis.into_inner();
+        check_genesis(&g.body)?;
+        let id = g.council_id();
+        let roster: BTreeMap<_, _> = g.body.founders.iter().map(|k| (*k, *k)).collect();
+        Ok(CouncilState {
+            id,
+            node_key: g.body.node_key,
+            node_keys: vec![(1, g.body.node_key)],
+            seq: 0,
+            head: id,
+            time: g.body.created_at,
+            by_key: roster.iter().map(|(m, k)| (*k, *m)).collect(),
+            used_keys: roster.keys().copied().collect(),
+            roster,
+            genesis: g.body,
+            motions: HashMap::new(),
+            motion_order: Vec::new(),
+            mandates: HashMap::new(),
+            mandate_order: Vec::new(),
+            current_mandate: HashMap::new(),
+            delegate_counters: HashMap::new(),
+            fed_events: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn id(&self) -> CouncilId {
+        self.id
+    }
+    pub fn genesis(&self) -> &GenesisBody {
+        &self.genesis
+    }
+    pub fn rules(&self) -> &CouncilRules {
+        &self.genesis.rules
+    }
+    pub fn node_key(&self) -> PublicKey {
+        self.node_key
+    }
+    /// The node key that was to sign the entry at `seq`, as far as the log is known.
+    pub fn node_key_at(&self, seq: u64) -> Option<PublicKey> {
+        if seq == 0 || seq > self.seq + 1 {
+            return None;
+        }
+        self.node_keys.iter().rev().find(|(from, _)| *from <= seq).map(|(_, k)| *k)
+    }
+    /// The sequence number of the last accepted entry (0 before the first).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    /// The id of the last accepted entry (the council id before the first).
+    pub fn head(&self) -> Hash {
+        self.head
+    }
+    pub fn time(&self) -> u64 {
+        self.time
+    }
+    /// Current members and their current keys.
+    pub fn roster(&self) -> &BTreeMap<MemberId, PublicKey> {
+        &self.roster
+    }
+    pub fn member_of_key(&self, key: &PublicKey) -> Option<MemberId> {
+        self.by_key.get(key).copied()
+    }
+    pub fn motion(&self, id: &MotionId) -> Option<&MotionState> {
+        self.motions.get(id)
+    }
+    pub fn motions(&self) -> impl Iterator<Item = &MotionState> {
+        self.motion_order.iter().filter_map(|id| self.motions.get(id))
+    }
+    pub fn mandate(&self, id: &MotionId) -> Option<&MandateState> {
+        self.mandates.get(id)
+    }
+    pub fn mandates(&self) -> impl Iterator<Item = &MandateState> {
+        self.mandate_order.iter().filter_map(|id| self.mandates.get(id))
+    }
+    pub fn fed_events(&self) -> &[FedEvent] {
+        &self.fed_events
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Validates `entry` against the log so far and, if it is valid, appends it.
+    pub fn apply(&mut self, entry: Verified<Entry>) -> Result<(), RecordError> {
+        let e = entry.get();
+        let b = &e.body;
+        if b.council != self.id {
+            return Err(RecordError::WrongCouncil { expected: self.id, found: b.council });
+        }
+        if b.seq != self.seq + 1 {
+            return Err(RecordError::OutOfSequence { expected: self.seq + 1, found: b.seq });
+        }
+        if b.prev != self.head {
+            return Err(RecordError::BrokenLink { expected: self.head, found: b.prev });
+        }
+        if b.time < self.time {
+            return Err(RecordError::TimeWentBack { time: b.time, previous: self.time });
+        }
+        if e.signer != self.node_key {
+            return Err(RecordError::WrongNodeKey {
+                expected: self.node_key.to_did(),
+                found: e.signer.to_did(),
+            });
+        }
+        let (time, seq) = (b.time, b.seq);
+        match &b.payload {
+            Payload::Motion(m) => self.open_motion(m, time, seq)?,
+            Payload::Vote(v) => self.cast(v, time)?,
+            Payload::Close { motion, outcome } => self.close(motion, *outcome, time, seq)?,
+            Payload::Petition(p) => self.petition(p, time)?,
+            Payload::DelegateVote(v) => self.delegate_vote(v, time, seq)?,
+            Payload::Invite { federation, invite_key, max_uses, expires_at } => {
+                if *max_uses == 0 {
+                    return Err(RecordError::InvalidInvite("it allows no uses"));
+                }
+                if *expires_at <= time {
+                    return Err(RecordError::InvalidInvite("it expired before it was issued"));
+                }
+                self.fed_events.push(FedEvent {
+                    time,
+                    council: self.id,
+                    seq,
+                    kind: FedEventKind::Invite {
+                        federation: *federation,
+                        key: *invite_key,
+                        max_uses: *max_uses,
+                        expires_at: *expires_at,
+                    },
+                });
+            }
+        }
+        self.seq = seq;
+        self.head = e.id();
+        self.time = time;
+        self.stats.entries += 1;
+        Ok(())
+    }
+
+    fn member(&self, key: &PublicKey) -> Result<MemberId, RecordError> {
+        self.by_key
+            .get(key)
+            .copied()
+            .ok_or_else(|| RecordError::NotAMember { key: key.to_did() })
+    }
+
+    fn own(&self, kind: &'static str, council: &CouncilId) -> Result<(), RecordError> {
+        if *council != self.id {
+            return Err(RecordError::ForeignRecord { kind, found: *council });
+        }
+        Ok(())
+    }
+
+    fn open_motion(&mut self, m: &Signed<MotionBody>, time: u64, seq: u64) -> Result<(), RecordError> {
+        let body = &m.body;
+        self.own("motion", &body.council)?;
+        let opener = self.member(&m.signer)?;
+        if let Openers::Listed(l) = &self.genesis.rules.openers {
+            if !l.contains(&opener) {
+                return Err(RecordError::MayNotOpen { key: m.signer.to_did() });
+            }
+        }
+        let id = m.id();
+        if self.motions.contains_key(&id) {
+            return Err(RecordError::DuplicateMotion(id));
+        }
+        check_motion(body, &self.genesis.rules, time)?;
+        if let MotionForm::YesNo(action) = &body.form {
+            self.check_action(action, time)?;
+        }
+        let electorate: HashSet<MemberId> = self.roster.keys().copied().collect();
+        let counts = Counts::new(body.form.option_count(), electorate.len() as u64);
+        self.motions.insert(
+            id,
+            MotionState {
+                id,
+                body: body.clone(),
+                opener,
+                opened_at: time,
+                opened_seq: seq,
+                status: MotionStatus::Open,
+                counts,
+                ballots_received: 0,
+                ballots_changed: 0,
+                electorate,
+                latest: HashMap::new(),
+            },
+        );
+        self.motion_order.push(id);
+        self.stats.motions += 1;
+        Ok(())
+    }
+
+    /// Checks that an act could pass as things stand when its motion opens.
+    fn check_action(&self, action: &Action, time: u64) -> Result<(), RecordError> {
+        let bad = |s| Err(RecordError::InvalidMotion(s));
+        match action {
+            Action::Resolution | Action::Leave(_) | Action::Ratify { .. } => {}
+            Action::AddMember(k) => {
+                if self.used_keys.contains(k) {
+                    return bad("the key to add is, or was, on the roster");
+                }
+            }
+            Action::RemoveMember(m) => {
+                if !self.roster.contains_key(m) {
+                    return bad("the member to remove is not on the roster");
+                }
+            }
+            Action::RotateKey { member, new_key } => {
+                if !self.roster.contains_key(member) {
+                    return bad("the member whose key rotates is not on the roster");
+                }
+                if self.used_keys.contains(new_key) {
+                    return bad("the new key is, or was, on the roster");
+                }
+            }
+            Action::SetNodeKey(k) => {
+                if *k == self.node_key {
+                    return bad("the new node key is the current one");
+                }
+            }
+            Action::Mandate(m) => check_mandate(m, time, |d| self.roster.contains_key(d))?,
+            Action::Recall(id) => {
+                let st = self.mandates.get(id).ok_or(RecordError::UnknownMandate(*id))?;
+                if !st.in_force_at(time) {
+                    return Err(RecordError::MandateNotInForce { mandate: *id, time });
+                }
+            }
+            Action::SignCharter { charter, invite } => {
+                check_charter(charter)?;
+                let founder = charter.founders.contains(&self.id);
+                match invite {
+                    Some(p) if founder || p.issuer == self.id => {
+                        return bad("a founding council signs without an invite, and no council invites itself")
+                    }
+                    None if !founder => return bad("a council that is not a founder needs an invite to sign"),
+                    _ => {}
+                }
+            }
+            Action::Admit { council, .. } => {
+                if *council == self.id {
+                    return bad("a council cannot admit itself");
+                }
+            }
+            Action::OpenFederationMotion(f) => check_federation_motion(f, time)?,
+        }
+        Ok(())
+    }
+
+    fn cast(&mut self, v: &Signed<VoteBody>, time: u64) -> Result<(), RecordError> {
+        self.own("vote", &v.body.council)?;
+        let member = self.member(&v.signer)?;
+        let mid = v.body.motion;
+        let m = self.motions.get_mut(&mid).ok_or(RecordError::UnknownMotion(mid))?;
+        if !m.is_open() {
+            return Err(RecordError::MotionClosed { motion: mid });
+        }
+        if time > m.body.closes_at {
+            return Err(RecordError::PastClosingTime { motion: mid, closes_at: m.body.closes_at, time });
+        }
+        if !m.electorate.contains(&member) {
+            return Err(RecordError::NotInElectorate { key: v.signer.to_did(), motion: mid });
+        }
+        let options = m.body.form.option_count();
+        if v.body.choice > options {
+            return Err(RecordError::BadChoice { choice: v.body.choice, options });
+        }
+        let ballot = VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter };
+        let changed = cast_ballot(&mut m.latest, &mut m.counts, ballot)?;
+        m.ballots_received += 1;
+        self.stats.ballots += 1;
+        if changed {
+            m.ballots_changed += 1;
+            self.stats.ballots_changed += 1;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, id: &MotionId, stated: Outcome, time: u64, seq: u64) -> Result<(), RecordError> {
+        let m = self.motions.get(id).ok_or(RecordError::UnknownMotion(*id))?;
+        if !m.is_open() {
+            return Err(RecordError::MotionClosed { motion: *id });
+        }
+        let early = time < m.body.closes_at;
+        let computed = if early {
+            tally::decided(m.form(), &m.body.rule, &m.counts, m.voters()).ok_or(
+                RecordError::ClosedTooEarly { motion: *id, time, closes_at: m.body.closes_at },
+            )?
+        } else {
+            tally::outcome(m.form(), &m.body.rule, &m.counts)
+        };
+        if computed != stated {
+            return Err(RecordError::WrongOutcome { stated, computed });
+        }
+        let action = match (&m.body.form, computed) {
+            (MotionForm::YesNo(a), Outcome::Passed) => Some(a.clone()),
+            _ => None,
+        };
+        let effect = match action {
+            Some(a) => self.enact(*id, a, time, seq),
+            None => Effect::None,
+        };
+        if let Some(m) = self.motions.get_mut(id) {
+            m.status = MotionStatus::Closed { outcome: computed, at: time, early, effect };
+            // A closed motion keeps its counts; the per-member detail is no longer needed.
+            m.electorate = HashSet::new();
+            m.latest = HashMap::new();
+        }
+        Ok(())
+    }
+
+    /// Carries out a passed act.
+    fn enact(&mut self, motion: MotionId, action: Action, time: u64, seq: u64) -> Effect {
+        let void = Effect::Void;
+        let fed = |kind| FedEvent { time, council: self.id, seq, kind };
+        match action {
+            Action::Resolution => return Effect::None,
+            Action::AddMember(k) => {
+                if self.used_keys.contains(&k) {
+                    return void("the key was added to the roster meanwhile");
+                }
+                self.roster.insert(k, k);
+                self.by_key.insert(k, k);
+                self.used_keys.insert(k);
+                self.stats.roster_changes += 1;
+            }
+            Action::RemoveMember(m) => {
+                if !self.roster.contains_key(&m) {
+                    return void("the member had already left the roster");
+                }
+                if self.roster.len() == 1 {
+                    return void("it would leave the council without members");
+                }
+                if let Some(k) = self.roster.remove(&m) {
+                    self.by_key.remove(&k);
+                }
+                self.stats.roster_changes += 1;
+            }
+            Action::RotateKey { member, new_key } => {
+                if !self.roster.contains_key(&member) {
+                    return void("the member had left the roster");
+                }
+                if self.used_keys.contains(&new_key) {
+                    return void("the new key was added to the roster meanwhile");
+                }
+                if let Some(old) = self.roster.insert(member, new_key) {
+                    self.by_key.remove(&old);
+                }
+                self.by_key.insert(new_key, member);
+                self.used_keys.insert(new_key);
+                self.stats.roster_changes += 1;
+            }
+            Action::SetNodeKey(k) => {
+                self.node_key = k;
+                self.node_keys.push((seq + 1, k));
+            }
+            Action::Mandate(m) => {
+                if !self.roster.contains_key(&m.delegate) {
+                    return void("the delegate left the roster before the mandate passed");
+                }
+                if m.expires_at <= time {
+                    return void("the mandate expired before it passed");
+                }
+                if let Some(prev) = self.current_mandate.insert(m.federation, motion) {
+                    if let Some(p) = self.mandates.get_mut(&prev) {
+                        if p.in_force_at(time) {
+                            p.superseded_at = Some(time);
+                        }
+                    }
+                }
+                self.mandates.insert(
+                    motion,
+                    MandateState {
+                        id: motion,
+                        mandate: m,
+                        issued_at: time,
+                        recalled: None,
+                        superseded_at: None,
+                        petition: BTreeSet::new(),
+                    },
+                );
+                self.mandate_order.push(motion);
+            }
+            Action::Recall(id) => match self.mandates.get_mut(&id) {
+                Some(st) if st.in_force_at(time) => st.recalled = Some((time, RecallKind::Motion, motion)),
+                _ => return void("the mandate was no longer in force"),
+            },
+            Action::SignCharter { charter, invite } => self
+                .fed_events
+                .push(fed(FedEventKind::SignCharter { charter: Box::new(charter), invite })),
+            Action::Admit { federation, council } => {
+                self.fed_events.push(fed(FedEventKind::Admit { federation, council }))
+            }
+            Action::Leave(federation) => self.fed_events.push(fed(FedEventKind::Leave { federation })),
+            Action::OpenFederationMotion(m) => self
+                .fed_events
+                .push(fed(FedEventKind::OpenMotion { id: motion, motion: Box::new(m) })),
+            Action::Ratify { federation, motion, accept } => {
+                self.fed_events.push(fed(FedEventKind::Ratify { federation, motion, accept }))
+            }
+        }
+        Effect::Applied
+    }
+
+    fn petition(&mut self, p: &Signed<PetitionBody>, time: u64) -> Result<(), RecordError> {
+        self.own("petition", &p.body.council)?;
+        let member = self.member(&p.signer)?;
+        let id = p.body.mandate;
+        let roster_size = self.roster.len() as u64;
+        let threshold = self.genesis.rules.petition;
+        let roster = &self.roster;
+        let st = self.mandates.get_mut(&id).ok_or(RecordError::UnknownMandate(id))?;
+        if !st.in_force_at(time) {
+            return Err(RecordError::MandateNotInForce { mandate: id, time });
+        }
+        if !st.petition.insert(member) {
+            return Err(RecordError::AlreadySigned { key: p.signer.to_did(), mandate: id });
+        }
+        self.stats.petition_signatures += 1;
+        let signed = st.petition.iter().filter(|m| roster.contains_key(m)).count() as u64;
+        if threshold.met(signed, roster_size) {
+            st.recalled = Some((time, RecallKind::Petition, p.id()));
+        }
+        Ok(())
+    }
+
+    fn delegate_vote(&mut self, v: &Signed<DelegateVoteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
+        let b = &v.body;
+        self.own("delegate vote", &b.council)?;
+        let st = self.mandates.get(&b.mandate).ok_or(RecordError::UnknownMandate(b.mandate))?;
+        if st.mandate.federation != b.federation {
+            return Err(RecordError::WrongFederation {
+                mandate: b.mandate,
+                expected: st.mandate.federation,
+                found: b.federation,
+            });
+        }
+        let delegate_key = self.roster.get(&st.mandate.delegate);
+        if delegate_key != Some(&v.signer) {
+            return Err(RecordError::NotTheDelegate {
+                mandate: b.mandate,
+                expected: delegate_key.map_or_else(|| "a former member".into(), |k| k.to_did()),
+                found: v.signer.to_did(),
+            });
+        }
+        if !st.in_force_at(time) {
+            return Err(RecordError::MandateNotInForce { mandate: b.mandate, time });
+        }
+        let delegate = st.mandate.delegate;
+        let prev = self.delegate_counters.get(&b.motion).copied();
+        if let Some(previous) = prev {
+            if b.counter <= previous {
+                return Err(RecordError::StaleCounter { previous, found: b.counter });
+            }
+        }
+        self.delegate_counters.insert(b.motion, b.counter);
+        self.stats.delegate_votes += 1;
+        self.fed_events.push(FedEvent {
+            time,
+            council: self.id,
+            seq,
+            kind: FedEventKind::DelegateVote { vote: b.clone(), delegate },
+        });
+        Ok(())
+    }
+}
+
+/// A member's ballot whose signature has been verified and whose signer is known to be
+/// in the electorate. Only this module makes them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VerifiedBallot {
+    pub(crate) member: MemberId,
+    pub(crate) choice: u32,
+    pub(crate) counter: u64,
+}
+
+/// Counts a ballot: the member's latest ballot replaces their earlier one. Returns whether
+/// it replaced one.
+pub(crate) fn cast_ballot(
+    latest: &mut HashMap<MemberId, (u32, u64)>,
+    counts: &mut Counts,
+    b: VerifiedBallot,
+) -> Result<bool, RecordError> {
+    match latest.get(&b.member).copied() {
+        Some((_, previous)) if b.counter <= previous => {
+            Err(RecordError::StaleCounter { previous, found: b.counter })
+        }
+        Some((old, _)) => {
+            counts.counts[old as usize] -= 1;
+            counts.counts[b.choice as usize] += 1;
+            latest.insert(b.member, (b.choice, b.counter));
+            Ok(true)
+        }
+        None => {
+            counts.counts[b.choice as usize] += 1;
+            latest.insert(b.member, (b.choice, b.counter));
+            Ok(false)
+        }
+    }
+}
+
+fn check_text_list(v: &[String], what: &'static str) -> Result<(), RecordError> {
+    let unique: HashSet<_> = v.iter().collect();
+    if v.iter().any(|s| s.trim().is_empty()) || unique.len() != v.len() {
+        return Err(RecordError::InvalidMotion(what));
+    }
+    Ok(())
+}
+
+/// Checks the parts of a motion that do not depend on the log.
+pub fn check_motion(b: &MotionBody, rules: &CouncilRules, time: u64) -> Result<(), RecordError> {
+    let bad = |s| Err(RecordError::InvalidMotion(s));
+    if b.title.trim().is_empty() {
+        return bad("the motion has no title");
+    }
+    if !b.rule.is_valid() {
+        return bad("the rule holds an invalid share");
+    }
+    if b.closes_at <= time {
+        return bad("the closing time has already passed");
+    }
+    match &b.form {
+        MotionForm::YesNo(Action::Resolution) => {}
+        MotionForm::YesNo(_) => {
+            if b.rule != rules.act_rule {
+                return bad("a council act must use the council's act rule");
+            }
+        }
+        MotionForm::Choice(o) => {
+            if o.len() < 2 {
+                return bad("a choice needs at least two options");
+            }
+            check_text_list(o, "options must be distinct and not blank")?;
+        }
+    }
+    Ok(())
+}
+
+fn check_mandate(m: &Mandate, time: u64, is_member: impl Fn(&MemberId) -> bool) -> Result<(), RecordError> {
+    let bad = |s| Err(RecordError::InvalidMotion(s));
+    if !is_member(&m.delegate) {
+        return bad("the delegate is not on the roster");
+    }
+    if m.expires_at <= time {
+        return bad("the mandate's expiry has already passed");
+    }
+    if let crate::records::Scope::Matters(v) = &m.scope {
+        if v.is_empty() {
+            return bad("the mandate's scope names no matter");
+        }
+        check_text_list(v, "the scope's matters must be distinct and not blank")?;
+    }
+    let matters: Vec<String> = m.instructions.iter().map(|(s, _)| s.clone()).collect();
+    check_text_list(&matters, "each matter may have one instruction")?;
+    if m.instructions.iter().any(|(s, _)| !m.scope.covers(s)) {
+        return bad("an instruction names a matter outside the mandate's scope");
+    }
+    Ok(())
+}
+
+/// Checks a charter's own consistency.
+pub fn check_charter(c: &Charter) -> Result<(), RecordError> {
+    let bad = |s| Err(RecordError::InvalidMotion(s));
+    if c.name.trim().is_empty() {
+        return bad("the charter has no name");
+    }
+    if c.founders.len() < 2 {
+        return bad("a federation needs at least two founding councils");
+    }
+    let unique: HashSet<_> = c.founders.iter().collect();
+    if unique.len() != c.founders.len() {
+        return bad("a founding council is listed twice");
+    }
+    if !c.rules.admission.is_valid() || !c.rules.motion_rule.is_valid() {
+        return bad("the charter's rules hold an invalid share");
+    }
+    Ok(())
+}
+
+fn check_federation_motion(f: &FederationMotion, time: u64) -> Result<(), RecordError> {
+    let bad = |s| Err(RecordError::InvalidMotion(s));
+    if f.matter.trim().is_empty() || f.title.trim().is_empty() {
+        return bad("a federation motion needs a matter and a title");
+    }
+    if f.options.len() < 2 || f.options.len() > limits::MAX_OPTIONS {
+        return bad("a federation motion needs between 2 and 32 options");
+    }
+    check_text_list(&f.options, "options must be distinct and not blank")?;
+    if f.closes_at <= time {
+        return bad("the closing time has already passed");
+    }
+    Ok(())
+}

@@ -1,0 +1,573 @@
+//! The export file and its offline verification.
+//!
+//! An export is a CBOR sequence (RFC 8742): a header item, then for each council its
+//! genesis followed by its log entries in order, then any equivocation proofs. Items are
+//! verified in two steps so that callers can spread the expensive one over all cores:
+//!
+//! 1. [`check_item`] decodes one item and verifies every signature in it. It needs no
+//!    state, so items can be checked in parallel, in any order.
+//! 2. [`ExportVerifier::push`] takes the checked items back *in file order* and applies
+//!    the contextual rules through [`CouncilState`], the same code the daemon runs.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use crate::cbor::{self, Cbor, Decoder, Encoder};
+use crate::council::{CouncilState, Effect, MotionStatus, RecallKind, Stats};
+use crate::error::DecodeError;
+use crate::federation::{self, FederationReport};
+use crate::hash::Hash;
+use crate::keys::PublicKey;
+use crate::records::{
+    limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, MemberId, MotionForm, MotionId,
+    Outcome, Rule, Scope, Instruction,
+};
+use crate::verify::{self, Verified};
+
+/// One item of an export file.
+#[derive(Debug, Clone)]
+pub enum ExportItem {
+    Header { primary: CouncilId },
+    Genesis(Genesis),
+    Entry(Entry),
+    Equivocation(EquivocationProof),
+}
+
+impl Cbor for ExportItem {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            ExportItem::Header { primary } => {
+                e.array(2).text(tag::EXPORT).value(primary);
+            }
+            ExportItem::Genesis(g) => {
+                e.array(2).text("genesis").value(g);
+            }
+            ExportItem::Entry(x) => {
+                e.array(2).text("entry").value(x);
+            }
+            ExportItem::Equivocation(p) => {
+                e.array(2).text("equivocation").value(p);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let at = d.position();
+        d.array_exact(2)?;
+        let name = d.text()?;
+        Ok(match name {
+            tag::EXPORT => ExportItem::Header { primary: d.value()? },
+            "genesis" => ExportItem::Genesis(d.value()?),
+            "entry" => ExportItem::Entry(d.value()?),
+            "equivocation" => ExportItem::Equivocation(d.value()?),
+            other => return Err(DecodeError::UnknownVariant { at, found: other.chars().take(64).collect() }),
+        })
+    }
+}
+
+/// Where a bad item sits and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ItemError {
+    /// 0-based index of the item in the file (the header is item 0).
+    pub item: u64,
+    /// Byte offset of the item in the file.
+    pub offset: u64,
+    pub record: &'static str,
+    pub council: Option<CouncilId>,
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ItemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "item {} (byte {}), {}", self.item, self.offset, self.record)?;
+        if let Some(c) = &self.council {
+            write!(f, " of council {}", c.short())?;
+        }
+        if let Some(s) = self.seq {
+            write!(f, " at seq {s}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// An item whose signatures have all been verified.
+#[derive(Debug)]
+pub enum CheckedItem {
+    Header { primary: CouncilId },
+    Genesis(Verified<Genesis>),
+    Entry(Verified<Entry>),
+    Equivocation(Verified<EquivocationProof>),
+}
+
+/// The position of an item in the file.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemPos {
+    pub item: u64,
+    pub offset: u64,
+}
+
+/// Decodes one item and checks its signatures. Stateless: safe to run in parallel.
+pub fn check_item(pos: ItemPos, bytes: &[u8]) -> Result<(CheckedItem, u64), ItemError> {
+    let err = |record, council, seq, reason: String| ItemError { item: pos.item, offset: pos.offset, record, council, seq, reason };
+    let item = ExportItem::from_cbor(bytes).map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
+    Ok(match item {
+        ExportItem::Header { primary } => (CheckedItem::Header { primary }, 0),
+        ExportItem::Genesis(g) => {
+            let (id, n) = (g.council_id(), g.signatures.len() as u64);
+            let v = verify::verify_genesis(g).map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
+            (CheckedItem::Genesis(v), n)
+        }
+        ExportItem::Entry(x) => {
+            let (c, s, n) = (x.body.council, x.body.seq, verify::signature_count(&x));
+            let kind = x.body.payload.kind();
+            let v = verify::verify_entry(x).map_err(|e| err(kind, Some(c), Some(s), e.to_string()))?;
+            (CheckedItem::Entry(v), n)
+        }
+        ExportItem::Equivocation(p) => {
+            let (c, s) = (p.a.body.council, p.a.body.seq);
+            let v = verify::verify_equivocation(p).map_err(|e| err("equivocation", Some(c), Some(s), e.to_string()))?;
+            (CheckedItem::Equivocation(v), 2)
+        }
+    })
+}
+
+/// Splits a byte stream into items without holding more than one item (plus a read
+/// buffer) in memory.
+#[derive(Debug)]
+pub struct ItemReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    offset: u64,
+    index: u64,
+    eof: bool,
+}
+
+/// The file could not be read as a sequence of items at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("item {item} (byte {offset}): {source}")]
+    Framing { item: u64, offset: u64, source: DecodeError },
+    #[error("item {item} (byte {offset}) is larger than the limit of {max} bytes")]
+    TooLarge { item: u64, offset: u64, max: usize },
+    #[error("the file ends in the middle of item {item} (byte {offset})")]
+    Truncated { item: u64, offset: u64 },
+}
+
+impl<R: Read> ItemReader<R> {
+    pub fn new(inner: R) -> Self {
+        ItemReader { inner, buf: Vec::with_capacity(1 << 16), start: 0, offset: 0, index: 0, eof: false }
+    }
+
+    /// The next item's position and bytes, or `None` at the end of the file.
+    pub fn next_item(&mut self) -> Result<Option<(ItemPos, Vec<u8>)>, ReadError> {
+        loop {
+            let avail = &self.buf[self.start..];
+            let framed = cbor::item_len(avail).map_err(|source| ReadError::Framing {
+                item: self.index,
+                offset: self.offset,
+                source,
+            })?;
+            if let Some(n) = framed {
+                if n > limits::MAX_RECORD_BYTES {
+                    return Err(ReadError::TooLarge { item: self.index, offset: self.offset, max: limits::MAX_RECORD_BYTES });
+                }
+                let bytes = avail[..n].to_vec();
+                let pos = ItemPos { item: self.index, offset: self.offset };
+                self.start += n;
+                self.offset += n as u64;
+                self.index += 1;
+                return Ok(Some((pos, bytes)));
+            }
+            if avail.len() > limits::MAX_RECORD_BYTES {
+                return Err(ReadError::TooLarge { item: self.index, offset: self.offset, max: limits::MAX_RECORD_BYTES });
+            }
+            if self.eof {
+                if avail.is_empty() {
+                    return Ok(None);
+                }
+                return Err(ReadError::Truncated { item: self.index, offset: self.offset });
+            }
+            // Compact, then read more.
+            self.buf.drain(..self.start);
+            self.start = 0;
+            let old = self.buf.len();
+            self.buf.resize(old + (1 << 16), 0);
+            let n = loop {
+                match self.inner.read(&mut self.buf[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            self.buf.truncate(old + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+    }
+}
+
+/// Writes an export: a header, then whole council logs, then equivocation proofs.
+pub fn write_item<W: std::io::Write>(w: &mut W, item: &ExportItem) -> std::io::Result<()> {
+    w.write_all(&item.to_cbor())
+}
+
+// ---------------------------------------------------------------------------------------
+// The report
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberReport {
+    pub member: MemberId,
+    pub key: PublicKey,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MotionReport {
+    pub id: MotionId,
+    pub title: String,
+    pub kind: &'static str,
+    pub options: Vec<String>,
+    pub rule: Rule,
+    pub opened_at: u64,
+    pub closes_at: u64,
+    pub status: &'static str,
+    pub outcome: Option<Outcome>,
+    pub closed_early: bool,
+    pub effect: Option<Effect>,
+    /// Latest ballots per option, abstain last.
+    pub counts: Vec<u64>,
+    pub electorate: u64,
+    pub ballots_received: u64,
+    pub ballots_changed: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecallReport {
+    pub at: u64,
+    pub by: RecallKind,
+    pub record: Hash,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MandateReport {
+    pub id: MotionId,
+    pub delegate: MemberId,
+    pub federation: Hash,
+    pub scope: Scope,
+    pub instructions: Vec<(String, Instruction)>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub status: &'static str,
+    pub recall: Option<RecallReport>,
+    pub petition_signatures: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CouncilReport {
+    pub id: CouncilId,
+    pub name: String,
+    pub primary: bool,
+    pub forked: bool,
+    pub founders: Vec<PublicKey>,
+    pub rules: CouncilRules,
+    pub node_key: PublicKey,
+    pub members: Vec<MemberReport>,
+    pub entries: u64,
+    pub head: Hash,
+    pub last_time: u64,
+    pub motions: Vec<MotionReport>,
+    pub mandates: Vec<MandateReport>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EquivocationReport {
+    pub council: CouncilId,
+    pub seq: u64,
+    pub a: Hash,
+    pub b: Hash,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckedCounts {
+    pub items: u64,
+    pub signatures: u64,
+    pub councils: u64,
+    pub entries: u64,
+    pub motions: u64,
+    pub ballots: u64,
+    pub delegate_votes: u64,
+    pub petition_signatures: u64,
+    /// Items not checked because an earlier entry of the same council was invalid.
+    pub skipped: u64,
+}
+
+/// The verdict on an export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub valid: bool,
+    pub primary: Option<CouncilId>,
+    pub councils: Vec<CouncilReport>,
+    pub federations: Vec<FederationReport>,
+    pub equivocations: Vec<EquivocationReport>,
+    pub errors: Vec<ItemError>,
+    pub checked: CheckedCounts,
+}
+
+/// Applies checked items in file order. See the module docs.
+#[derive(Debug, Default)]
+pub struct ExportVerifier {
+    primary: Option<CouncilId>,
+    councils: BTreeMap<CouncilId, CouncilState>,
+    order: Vec<CouncilId>,
+    current: Option<CouncilId>,
+    broken: std::collections::BTreeSet<CouncilId>,
+    forked: std::collections::BTreeSet<CouncilId>,
+    proofs: Vec<(ItemPos, Verified<EquivocationProof>)>,
+    equivocations: Vec<EquivocationReport>,
+    errors: Vec<ItemError>,
+    counts: CheckedCounts,
+    /// Set once an error makes the rest of the file meaningless.
+    halted: bool,
+}
+
+/// Stop collecting errors after this many; the file is invalid anyway.
+const MAX_ERRORS: usize = 1000;
+
+impl ExportVerifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn error(&mut self, e: ItemError) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(e);
+        }
+    }
+
+    /// Takes the next item in file order, with its signature count or the error
+    /// [`check_item`] found.
+    pub fn push(&mut self, pos: ItemPos, checked: Result<(CheckedItem, u64), ItemError>) {
+        self.counts.items += 1;
+        let err = |record, council, seq, reason: String| ItemError { item: pos.item, offset: pos.offset, record, council, seq, reason };
+        if self.halted {
+            self.counts.skipped += 1;
+            return;
+        }
+        let (item, sigs) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                // An entry that fails here breaks its council's log from this point.
+                if let (Some(c), Some(_)) = (e.council, e.seq) {
+                    if self.current == Some(c) {
+                        self.broken.insert(c);
+                    }
+                } else if pos.item == 0 || e.record == "genesis" || e.record == "item" {
+                    // Without knowing what the item was, the following entries cannot be
+                    // attributed safely.
+                    if let Some(c) = self.current {
+                        self.broken.insert(c);
+                    }
+                }
+                self.error(e);
+                return;
+            }
+        };
+        self.counts.signatures += sigs;
+        if pos.item == 0 {
+            match item {
+                CheckedItem::Header { primary } => self.primary = Some(primary),
+                _ => {
+                    self.error(err("header", None, None, "the file does not start with an export header".into()));
+                    self.halted = true;
+                }
+            }
+            return;
+        }
+        match item {
+            CheckedItem::Header { .. } => self.error(err("header", None, None, "a second export header".into())),
+            CheckedItem::Genesis(g) => {
+                let id = g.council_id();
+                if !self.proofs.is_empty() {
+                    self.error(err("genesis", Some(id), None, "council logs must come before equivocation proofs".into()));
+                    return;
+                }
+                if self.councils.contains_key(&id) || self.broken.contains(&id) {
+                    self.error(err("genesis", Some(id), None, "the council appears twice in the export".into()));
+                    self.current = None;
+                    return;
+                }
+                self.current = Some(id);
+                match CouncilState::new(g) {
+                    Ok(st) => {
+                        self.councils.insert(id, st);
+                        self.order.push(id);
+                    }
+                    Err(e) => {
+                        self.broken.insert(id);
+                        self.error(err("genesis", Some(id), None, e.to_string()));
+                    }
+                }
+            }
+            CheckedItem::Entry(x) => {
+                let (c, s, kind) = (x.body.council, x.body.seq, x.body.payload.kind());
+                if self.current != Some(c) {
+                    self.error(err(kind, Some(c), Some(s), "the entry is not in its council's section of the file".into()));
+                    return;
+                }
+                if self.broken.contains(&c) {
+                    self.counts.skipped += 1;
+                    return;
+                }
+                let Some(st) = self.councils.get_mut(&c) else { return };
+                if let Err(e) = st.apply(x) {
+                    self.broken.insert(c);
+                    self.error(err(kind, Some(c), Some(s), e.to_string()));
+                }
+            }
+            CheckedItem::Equivocation(p) => {
+                self.current = None;
+                self.proofs.push((pos, p));
+            }
+        }
+    }
+
+    /// The verdict, once every item has been pushed. `read_error` is set if the file
+    /// could not be read to its end.
+    pub fn finish(mut self, read_error: Option<String>) -> Report {
+        if let Some(r) = read_error {
+            self.error(ItemError { item: self.counts.items, offset: 0, record: "file", council: None, seq: None, reason: r });
+        }
+        if self.counts.items == 0 {
+            self.error(ItemError { item: 0, offset: 0, record: "file", council: None, seq: None, reason: "the file is empty".into() });
+        }
+        match self.primary {
+            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => self.error(ItemError {
+                item: 0,
+                offset: 0,
+                record: "header",
+                council: Some(p),
+                seq: None,
+                reason: "the exported council's log is not in the file".into(),
+            }),
+            _ => {}
+        }
+        for (pos, p) in std::mem::take(&mut self.proofs) {
+            let (c, s) = (p.a.body.council, p.a.body.seq);
+            let e = |reason: &str| ItemError { item: pos.item, offset: pos.offset, record: "equivocation", council: Some(c), seq: Some(s), reason: reason.into() };
+            match self.councils.get(&c) {
+                None => self.error(e("the forked council's log is not in the export")),
+                Some(st) if st.node_key_at(s) != Some(p.a.signer) => {
+                    self.error(e("the entries are not signed by the council's node key for that place in the log"))
+                }
+                Some(_) => {
+                    self.forked.insert(c);
+                    self.equivocations.push(EquivocationReport { council: c, seq: s, a: p.a.id(), b: p.b.id() });
+                }
+            }
+        }
+        let as_of = self.councils.values().map(|c| c.time()).max().unwrap_or(0);
+        let (federations, fed_errors) = federation::evaluate(&self.councils, as_of);
+        for fe in fed_errors {
+            self.error(ItemError { item: 0, offset: 0, record: "federation event", council: Some(fe.council), seq: Some(fe.seq), reason: fe.reason });
+        }
+        let mut councils = Vec::new();
+        for id in &self.order {
+            let Some(st) = self.councils.get(id) else { continue };
+            let s = st.stats();
+            self.counts.councils += 1;
+            self.counts.entries += s.entries;
+            self.counts.motions += s.motions;
+            self.counts.ballots += s.ballots;
+            self.counts.delegate_votes += s.delegate_votes;
+            self.counts.petition_signatures += s.petition_signatures;
+            councils.push(council_report(st, Some(*id) == self.primary, self.forked.contains(id), as_of));
+        }
+        Report {
+            valid: self.errors.is_empty(),
+            primary: self.primary,
+            councils,
+            federations,
+            equivocations: self.equivocations,
+            errors: self.errors,
+            checked: self.counts,
+        }
+    }
+}
+
+fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) -> CouncilReport {
+    let motions = st
+        .motions()
+        .map(|m| {
+            let (status, outcome, early, effect) = match &m.status {
+                MotionStatus::Open => ("open", None, false, None),
+                MotionStatus::Closed { outcome, early, effect, .. } => ("closed", Some(*outcome), *early, Some(effect.clone())),
+            };
+            MotionReport {
+                id: m.id,
+                title: m.body.title.clone(),
+                kind: match &m.body.form {
+                    MotionForm::YesNo(a) => a.kind(),
+                    MotionForm::Choice(_) => "choice",
+                },
+                options: m.body.form.options(),
+                rule: m.body.rule,
+                opened_at: m.opened_at,
+                closes_at: m.body.closes_at,
+                status,
+                outcome,
+                closed_early: early,
+                effect,
+                counts: m.counts.counts.clone(),
+                electorate: m.counts.electorate,
+                ballots_received: m.ballots_received,
+                ballots_changed: m.ballots_changed,
+            }
+        })
+        .collect();
+    let mandates = st
+        .mandates()
+        .map(|m| {
+            let status = if m.recalled.is_some() {
+                "recalled"
+            } else if m.superseded_at.is_some() {
+                "superseded"
+            } else if m.mandate.expires_at <= as_of {
+                "expired"
+            } else {
+                "in force"
+            };
+            MandateReport {
+                id: m.id,
+                delegate: m.mandate.delegate,
+                federation: m.mandate.federation,
+                scope: m.mandate.scope.clone(),
+                instructions: m.mandate.instructions.clone(),
+                issued_at: m.issued_at,
+                expires_at: m.mandate.expires_at,
+                status,
+                recall: m.recalled.map(|(at, by, record)| RecallReport { at, by, record }),
+                petition_signatures: m.petition.len(),
+            }
+        })
+        .collect();
+    CouncilReport {
+        id: st.id(),
+        name: st.genesis().name.clone(),
+        primary,
+        forked,
+        founders: st.genesis().founders.clone(),
+        rules: st.rules().clone(),
+        node_key: st.node_key(),
+        members: st.roster().iter().map(|(m, k)| MemberReport { member: *m, key: *k }).collect(),
+        entries: st.seq(),
+        head: st.head(),
+        last_time: st.time(),
+        motions,
+        mandates,
+        stats: st.stats().clone(),
+    }
+}

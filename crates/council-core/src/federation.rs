@@ -1,0 +1,373 @@
+//! Federations: founding, invites, admission, leaving, federation motions, delegate votes
+//! and ratification, computed from the federation events of every council's log.
+//!
+//! The result depends only on the set of records, never on the order they arrived in:
+//! events are replayed in the order `(time, council id, sequence number)`, where `time`
+//! is the time of the log entry that carries the event.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::council::{CouncilState, FedEvent, FedEventKind};
+use crate::keys::PublicKey;
+use crate::records::{Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome};
+use crate::tally::{self, Counts, Form};
+
+/// A federation-level record that breaks the federation's rules.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FedError {
+    pub council: CouncilId,
+    pub seq: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberCouncil {
+    pub council: CouncilId,
+    pub joined_at: u64,
+    pub left_at: Option<u64>,
+    pub founder: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InviteReport {
+    pub issuer: CouncilId,
+    pub key: PublicKey,
+    pub max_uses: u32,
+    pub uses: u32,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DelegateVoteReport {
+    pub council: CouncilId,
+    pub seq: u64,
+    pub delegate: MemberId,
+    pub mandate: MotionId,
+    pub choice: u32,
+    pub time: u64,
+    /// What happened to the ballot at the close.
+    pub status: BallotStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BallotStatus {
+    /// Counted (the council's latest ballot, under a mandate never recalled before the close).
+    Counted,
+    /// Replaced by a later ballot of the same council.
+    Replaced,
+    /// Struck: the mandate was recalled while the motion was open.
+    Struck,
+    /// The council left the federation before the close.
+    CouncilLeft,
+    /// The motion has not closed yet.
+    Pending,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FedMotionReport {
+    pub id: MotionId,
+    pub opened_by: CouncilId,
+    pub opened_at: u64,
+    pub matter: String,
+    pub title: String,
+    pub options: Vec<String>,
+    pub closes_at: u64,
+    /// `None` while open.
+    pub outcome: Option<Outcome>,
+    /// Ballots per option (abstain last) and the number of member councils at the close.
+    pub counts: Option<Vec<u64>>,
+    pub electorate: Option<u64>,
+    pub votes: Vec<DelegateVoteReport>,
+    pub ratifications: Vec<(CouncilId, bool)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FederationReport {
+    pub id: FederationId,
+    pub name: String,
+    pub principles: Vec<String>,
+    pub rules: crate::records::FederationRules,
+    pub founders: Vec<CouncilId>,
+    pub founded_at: Option<u64>,
+    pub members: Vec<MemberCouncil>,
+    pub invites: Vec<InviteReport>,
+    pub motions: Vec<FedMotionReport>,
+}
+
+struct FedMotionState {
+    report: FedMotionReport,
+    motion: FederationMotion,
+    /// Index into `report.votes` of each council's latest ballot.
+    latest: BTreeMap<CouncilId, usize>,
+    closed: bool,
+}
+
+struct Fed {
+    charter: Charter,
+    founded_at: Option<u64>,
+    founder_signed: BTreeMap<CouncilId, u64>,
+    members: BTreeMap<CouncilId, MemberCouncil>,
+    pending: BTreeMap<CouncilId, u64>,
+    admits: HashMap<CouncilId, BTreeSet<CouncilId>>,
+    invites: BTreeMap<PublicKey, InviteReport>,
+    motions: BTreeMap<MotionId, FedMotionState>,
+    motion_order: Vec<MotionId>,
+}
+
+impl Fed {
+    fn is_member(&self, c: &CouncilId) -> bool {
+        self.members.get(c).is_some_and(|m| m.left_at.is_none())
+    }
+    fn member_count(&self) -> u64 {
+        self.members.values().filter(|m| m.left_at.is_none()).count() as u64
+    }
+}
+
+/// Computes every federation that the councils' logs take part in.
+///
+/// `as_of` is the latest entry time in the export: a federation motion counts as closed
+/// once some log has moved past its closing time.
+pub fn evaluate(councils: &BTreeMap<CouncilId, CouncilState>, as_of: u64) -> (Vec<FederationReport>, Vec<FedError>) {
+    let mut events: Vec<&FedEvent> = councils.values().flat_map(|c| c.fed_events()).collect();
+    events.sort_by_key(|e| (e.time, e.council, e.seq));
+    let mut feds: BTreeMap<FederationId, Fed> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for ev in events {
+        for fed in feds.values_mut() {
+            close_due(fed, councils, ev.time);
+        }
+        if let Err(reason) = apply(&mut feds, councils, ev) {
+            errors.push(FedError { council: ev.council, seq: ev.seq, reason });
+        }
+    }
+    for fed in feds.values_mut() {
+        close_due(fed, councils, as_of);
+    }
+    let reports = feds
+        .into_iter()
+        .map(|(id, f)| {
+            let mut motions = f.motions;
+            FederationReport {
+                id,
+                name: f.charter.name.clone(),
+                principles: f.charter.principles.clone(),
+                rules: f.charter.rules.clone(),
+                founders: f.charter.founders.clone(),
+                founded_at: f.founded_at,
+                members: f.members.into_values().collect(),
+                invites: f.invites.into_values().collect(),
+                motions: f.motion_order.iter().filter_map(|m| motions.remove(m)).map(|m| m.report).collect(),
+            }
+        })
+        .collect();
+    (reports, errors)
+}
+
+fn apply(feds: &mut BTreeMap<FederationId, Fed>, councils: &BTreeMap<CouncilId, CouncilState>, ev: &FedEvent) -> Result<(), String> {
+    let (c, t) = (ev.council, ev.time);
+    let founded = |feds: &mut BTreeMap<FederationId, Fed>, fid: &FederationId| -> Result<(), String> {
+        match feds.get(fid) {
+            Some(f) if f.founded_at.is_some() => Ok(()),
+            _ => Err(format!("federation {} is not founded (its founding charter signatures are not in the export)", fid.short())),
+        }
+    };
+    match &ev.kind {
+        FedEventKind::SignCharter { charter, invite } => {
+            let fid = charter.id();
+            let fed = feds.entry(fid).or_insert_with(|| Fed {
+                charter: (**charter).clone(),
+                founded_at: None,
+                founder_signed: BTreeMap::new(),
+                members: BTreeMap::new(),
+                pending: BTreeMap::new(),
+                admits: HashMap::new(),
+                invites: BTreeMap::new(),
+                motions: BTreeMap::new(),
+                motion_order: Vec::new(),
+            });
+            if fed.members.contains_key(&c) || fed.founder_signed.contains_key(&c) || fed.pending.contains_key(&c) {
+                return Err("the council had already signed this charter".into());
+            }
+            if charter.founders.contains(&c) {
+                fed.founder_signed.insert(c, t);
+                if fed.founded_at.is_none() && charter.founders.iter().all(|f| fed.founder_signed.contains_key(f)) {
+                    fed.founded_at = Some(t);
+                    for f in &charter.founders {
+                        fed.members.insert(*f, MemberCouncil { council: *f, joined_at: t, left_at: None, founder: true });
+                    }
+                }
+                return Ok(());
+            }
+            if fed.founded_at.is_none() {
+                return Err(format!("federation {} is not founded yet", fid.short()));
+            }
+            let Some(proof) = invite else {
+                return Err("a council that is not a founder signed without an invite".into());
+            };
+            let inv = fed.invites.get_mut(&proof.invite_key).ok_or("the invite key is not a known invite of this federation")?;
+            if inv.issuer != proof.issuer {
+                return Err("the invite names the wrong issuing council".into());
+            }
+            if t > inv.expires_at {
+                return Err(format!("the invite expired at {} (used at {t})", inv.expires_at));
+            }
+            if inv.uses >= inv.max_uses {
+                return Err(format!("the invite was already used {} of {} times", inv.uses, inv.max_uses));
+            }
+            inv.uses += 1;
+            fed.pending.insert(c, t);
+        }
+        FedEventKind::Invite { federation, key, max_uses, expires_at } => {
+            founded(feds, federation)?;
+            let fed = feds.get_mut(federation).ok_or("unknown federation")?;
+            if !fed.is_member(&c) {
+                return Err("only a member council may invite".into());
+            }
+            if fed.invites.contains_key(key) {
+                return Err("the invite key was already used for another invite".into());
+            }
+            fed.invites.insert(*key, InviteReport { issuer: c, key: *key, max_uses: *max_uses, uses: 0, expires_at: *expires_at });
+        }
+        FedEventKind::Admit { federation, council } => {
+            founded(feds, federation)?;
+            let fed = feds.get_mut(federation).ok_or("unknown federation")?;
+            if !fed.is_member(&c) {
+                return Err("only a member council may admit".into());
+            }
+            if !fed.pending.contains_key(council) {
+                return Err(format!("council {} has not signed the charter with a valid invite", council.short()));
+            }
+            let set = fed.admits.entry(*council).or_default();
+            set.insert(c);
+            let set = set.clone();
+            let count = set.iter().filter(|a| fed.is_member(a)).count() as u64;
+            if fed.charter.rules.admission.met(count, fed.member_count()) {
+                fed.pending.remove(council);
+                fed.members.insert(*council, MemberCouncil { council: *council, joined_at: t, left_at: None, founder: false });
+            }
+        }
+        FedEventKind::Leave { federation } => {
+            let fed = feds.get_mut(federation).ok_or("leaving an unknown federation")?;
+            match fed.members.get_mut(&c) {
+                Some(m) if m.left_at.is_none() => m.left_at = Some(t),
+                _ => return Err("the council is not a member".into()),
+            }
+        }
+        FedEventKind::OpenMotion { id, motion } => {
+            founded(feds, &motion.federation)?;
+            let fed = feds.get_mut(&motion.federation).ok_or("unknown federation")?;
+            if !fed.is_member(&c) {
+                return Err("only a member council may open a federation motion".into());
+            }
+            fed.motions.insert(
+                *id,
+                FedMotionState {
+                    report: FedMotionReport {
+                        id: *id,
+                        opened_by: c,
+                        opened_at: t,
+                        matter: motion.matter.clone(),
+                        title: motion.title.clone(),
+                        options: motion.options.clone(),
+                        closes_at: motion.closes_at,
+                        outcome: None,
+                        counts: None,
+                        electorate: None,
+                        votes: Vec::new(),
+                        ratifications: Vec::new(),
+                    },
+                    motion: (**motion).clone(),
+                    latest: BTreeMap::new(),
+                    closed: false,
+                },
+            );
+            fed.motion_order.push(*id);
+        }
+        FedEventKind::DelegateVote { vote, delegate } => {
+            let fed = feds.get_mut(&vote.federation).ok_or("the vote names an unknown federation")?;
+            let member = fed.is_member(&c);
+            let m = fed
+                .motions
+                .get_mut(&vote.motion)
+                .ok_or_else(|| format!("federation motion {} is not in the export", vote.motion.short()))?;
+            if m.closed || t > m.motion.closes_at {
+                return Err(format!("federation motion {} closed at {}", vote.motion.short(), m.motion.closes_at));
+            }
+            if !member {
+                return Err("the council is not a member of the federation".into());
+            }
+            let mandate = councils
+                .get(&c)
+                .and_then(|s| s.mandate(&vote.mandate))
+                .ok_or("unknown mandate")?;
+            if !mandate.mandate.scope.covers(&m.motion.matter) {
+                return Err(format!("the matter {:?} is outside the mandate's scope", m.motion.matter));
+            }
+            if let Instruction::Vote(ins) = mandate.mandate.instruction_for(&m.motion.matter) {
+                if vote.choice != ins {
+                    return Err(format!("the mandate instructs choice {ins}, the delegate cast {}", vote.choice));
+                }
+            }
+            if vote.choice as usize > m.motion.options.len() {
+                return Err(format!("choice {} is out of range", vote.choice));
+            }
+            let idx = m.report.votes.len();
+            m.report.votes.push(DelegateVoteReport {
+                council: c,
+                seq: ev.seq,
+                delegate: *delegate,
+                mandate: vote.mandate,
+                choice: vote.choice,
+                time: t,
+                status: BallotStatus::Pending,
+            });
+            if let Some(old) = m.latest.insert(c, idx) {
+                m.report.votes[old].status = BallotStatus::Replaced;
+            }
+        }
+        FedEventKind::Ratify { federation, motion, accept } => {
+            let fed = feds.get_mut(federation).ok_or("ratifying in an unknown federation")?;
+            let m = fed.motions.get_mut(motion).ok_or("ratifying an unknown federation motion")?;
+            if !m.closed {
+                return Err("ratifying a federation motion that has not closed".into());
+            }
+            if m.report.ratifications.iter().any(|(x, _)| *x == c) {
+                return Err("the council already ratified or rejected this outcome".into());
+            }
+            m.report.ratifications.push((c, *accept));
+        }
+    }
+    Ok(())
+}
+
+/// Closes every motion whose closing time is before `now`.
+fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u64) {
+    let electorate: Vec<CouncilId> = fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
+    let rule = fed.charter.rules.motion_rule;
+    for m in fed.motions.values_mut() {
+        if m.closed || m.motion.closes_at >= now {
+            continue;
+        }
+        m.closed = true;
+        let mut counts = Counts::new(m.motion.options.len() as u32, electorate.len() as u64);
+        for (council, &idx) in &m.latest {
+            let v = &mut m.report.votes[idx];
+            let recalled = councils
+                .get(council)
+                .and_then(|s| s.mandate(&v.mandate))
+                .is_some_and(|st| st.recalled_by(m.motion.closes_at));
+            v.status = if !electorate.contains(council) {
+                BallotStatus::CouncilLeft
+            } else if recalled {
+                BallotStatus::Struck
+            } else {
+                counts.counts[v.choice as usize] += 1;
+                BallotStatus::Counted
+            };
+        }
+        m.report.outcome = Some(tally::outcome(Form::Choice, &rule, &counts));
+        m.report.counts = Some(counts.counts);
+        m.report.electorate = Some(electorate.len() as u64);
+    }
+}

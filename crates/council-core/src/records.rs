@@ -1,0 +1,1128 @@
+//! Every signed record of the protocol, with its canonical encoding.
+//!
+//! Layouts are written as CBOR arrays; `docs/PROTOCOL.md` lists each one field by field.
+//! Each signed body starts with a domain tag (`councilnet/1/<kind>`) and names the council
+//! (and the federation, where there is one) it belongs to, so a signature made for one
+//! record, council, motion or federation is worthless anywhere else.
+
+use crate::cbor::{Cbor, Decoder, Encoder};
+use crate::error::DecodeError;
+use crate::hash::Hash;
+use crate::keys::{PublicKey, SecretKey, Signature};
+
+/// Domain tags. The `1` is the protocol version.
+pub mod tag {
+    pub const GENESIS: &str = "councilnet/1/genesis";
+    pub const ENTRY: &str = "councilnet/1/entry";
+    pub const MOTION: &str = "councilnet/1/motion";
+    pub const VOTE: &str = "councilnet/1/vote";
+    pub const PETITION: &str = "councilnet/1/petition";
+    pub const DELEGATE_VOTE: &str = "councilnet/1/delegate-vote";
+    pub const CHARTER: &str = "councilnet/1/charter";
+    pub const JOIN: &str = "councilnet/1/join";
+    pub const EQUIVOCATION: &str = "councilnet/1/equivocation";
+    pub const EXPORT: &str = "councilnet/1/export";
+}
+
+/// Limits on list lengths and text sizes, enforced while decoding or validating.
+pub mod limits {
+    pub const MAX_FOUNDERS: usize = 1000;
+    pub const MAX_OPTIONS: usize = 32;
+    pub const MAX_TEXT: usize = 4096;
+    pub const MAX_NAME: usize = 200;
+    pub const MAX_LIST: usize = 1000;
+    /// The largest single record (one export item) accepted, in bytes.
+    pub const MAX_RECORD_BYTES: usize = 1 << 20;
+}
+
+/// A council's identity: the hash of its genesis body.
+pub type CouncilId = Hash;
+/// A federation's identity: the hash of its founding charter.
+pub type FederationId = Hash;
+/// A motion's identity: the hash of its body.
+pub type MotionId = Hash;
+/// A member's identity: the key they were admitted with (it survives key rotation).
+pub type MemberId = PublicKey;
+
+fn text_limited(d: &mut Decoder<'_>, max: usize) -> Result<String, DecodeError> {
+    let at = d.position();
+    let t = d.text()?;
+    if t.len() > max {
+        return Err(DecodeError::TooLong { at, max });
+    }
+    Ok(t.to_owned())
+}
+
+fn text_list(d: &mut Decoder<'_>, max_items: usize, max_len: usize) -> Result<Vec<String>, DecodeError> {
+    let n = d.array(max_items)?;
+    (0..n).map(|_| text_limited(d, max_len)).collect()
+}
+
+fn encode_text_list(e: &mut Encoder, v: &[String]) {
+    e.array(v.len());
+    for s in v {
+        e.text(s);
+    }
+}
+
+/// Reads `[variant-name, ...fields]`: the head and the name, returns the name.
+fn variant<'a>(d: &mut Decoder<'a>, max_len: usize) -> Result<(&'a str, usize, usize), DecodeError> {
+    let at = d.position();
+    let n = d.array(max_len)?;
+    if n == 0 {
+        return Err(DecodeError::WrongArity { at, expected: 1, found: 0 });
+    }
+    let name = d.text()?;
+    Ok((name, n, at))
+}
+
+fn arity(at: usize, expected: usize, found: usize) -> Result<(), DecodeError> {
+    if expected != found {
+        return Err(DecodeError::WrongArity { at, expected, found: found as u64 });
+    }
+    Ok(())
+}
+
+fn unknown(at: usize, name: &str) -> DecodeError {
+    DecodeError::UnknownVariant { at, found: name.chars().take(64).collect() }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shares, thresholds and rules
+
+/// A fraction `num/den` with `0 <= num <= den`, `den >= 1`, used for "at least this share".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Share {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl Share {
+    pub const fn new(num: u32, den: u32) -> Self {
+        Share { num, den }
+    }
+    pub fn is_valid(&self) -> bool {
+        self.den >= 1 && self.num <= self.den
+    }
+    /// `part / whole >= num / den`, exactly, in integers.
+    pub fn reached(&self, part: u64, whole: u64) -> bool {
+        part * u64::from(self.den) >= u64::from(self.num) * whole
+    }
+}
+
+impl Cbor for Share {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(2).u64(self.num.into()).u64(self.den.into());
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(2)?;
+        Ok(Share { num: d.u32()?, den: d.u32()? })
+    }
+}
+
+/// "More than" (`strict`) or "at least" a fraction of a whole that must not be empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Threshold {
+    pub num: u32,
+    pub den: u32,
+    pub strict: bool,
+}
+
+impl Threshold {
+    /// More than half.
+    pub const SIMPLE_MAJORITY: Threshold = Threshold { num: 1, den: 2, strict: true };
+    /// At least two thirds.
+    pub const TWO_THIRDS: Threshold = Threshold { num: 2, den: 3, strict: false };
+    /// Everyone.
+    pub const UNANIMITY: Threshold = Threshold { num: 1, den: 1, strict: false };
+
+    pub fn is_valid(&self) -> bool {
+        self.den >= 1 && self.num <= self.den && !(self.strict && self.num == self.den)
+    }
+    /// Whether `part` out of `whole` meets the threshold. An empty whole never does.
+    pub fn met(&self, part: u64, whole: u64) -> bool {
+        if whole == 0 {
+            return false;
+        }
+        let (l, r) = (part * u64::from(self.den), u64::from(self.num) * whole);
+        if self.strict {
+            l > r
+        } else {
+            l >= r
+        }
+    }
+    /// The smallest `part` of `whole` that meets the threshold (may exceed `whole`).
+    pub fn min_part(&self, whole: u64) -> u64 {
+        let r = u64::from(self.num) * whole;
+        let den = u64::from(self.den);
+        let q = r / den;
+        let base = if self.strict { q + 1 } else { r.div_ceil(den) };
+        base.max(1)
+    }
+}
+
+impl Cbor for Threshold {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).u64(self.num.into()).u64(self.den.into()).bool(self.strict);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        Ok(Threshold { num: d.u32()?, den: d.u32()?, strict: d.bool()? })
+    }
+}
+
+/// How a motion is decided: a quorum (share of the electorate that must cast a ballot,
+/// abstentions included) and a threshold (share of the non-abstaining ballots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Rule {
+    pub quorum: Share,
+    pub threshold: Threshold,
+}
+
+impl Rule {
+    pub fn is_valid(&self) -> bool {
+        self.quorum.is_valid() && self.threshold.is_valid()
+    }
+}
+
+impl Cbor for Rule {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(2).value(&self.quorum).value(&self.threshold);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(2)?;
+        Ok(Rule { quorum: d.value()?, threshold: d.value()? })
+    }
+}
+
+/// Who may open motions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "members", rename_all = "kebab-case")]
+pub enum Openers {
+    AnyMember,
+    Listed(Vec<MemberId>),
+}
+
+impl Cbor for Openers {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Openers::AnyMember => {
+                e.array(1).text("any-member");
+            }
+            Openers::Listed(m) => {
+                e.array(2).text("listed").list(m);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 2)?;
+        match name {
+            "any-member" => arity(at, 1, n).map(|_| Openers::AnyMember),
+            "listed" => {
+                arity(at, 2, n)?;
+                Ok(Openers::Listed(d.list(limits::MAX_FOUNDERS)?))
+            }
+            other => Err(unknown(at, other)),
+        }
+    }
+}
+
+/// A council's standing rules, fixed by its genesis.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CouncilRules {
+    /// The rule every council act (a motion with an action) must use.
+    pub act_rule: Rule,
+    /// The share of the roster whose signatures make a recall petition take effect.
+    pub petition: Threshold,
+    pub openers: Openers,
+}
+
+impl CouncilRules {
+    pub fn is_valid(&self) -> bool {
+        self.act_rule.is_valid() && self.petition.is_valid()
+    }
+}
+
+impl Default for CouncilRules {
+    fn default() -> Self {
+        CouncilRules {
+            act_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            petition: Threshold::SIMPLE_MAJORITY,
+            openers: Openers::AnyMember,
+        }
+    }
+}
+
+impl Cbor for CouncilRules {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).value(&self.act_rule).value(&self.petition).value(&self.openers);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        Ok(CouncilRules { act_rule: d.value()?, petition: d.value()?, openers: d.value()? })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Genesis
+
+/// The body of a council's genesis record. Its hash is the council's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisBody {
+    pub name: String,
+    pub founders: Vec<PublicKey>,
+    pub rules: CouncilRules,
+    /// The key that signs the council's log entries (replaceable by a council act).
+    pub node_key: PublicKey,
+    pub created_at: u64,
+}
+
+impl Cbor for GenesisBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(6)
+            .text(tag::GENESIS)
+            .text(&self.name)
+            .list(&self.founders)
+            .value(&self.rules)
+            .value(&self.node_key)
+            .u64(self.created_at);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(6)?;
+        d.tag(tag::GENESIS)?;
+        Ok(GenesisBody {
+            name: text_limited(d, limits::MAX_NAME)?,
+            founders: d.list(limits::MAX_FOUNDERS)?,
+            rules: d.value()?,
+            node_key: d.value()?,
+            created_at: d.u64()?,
+        })
+    }
+}
+
+/// A genesis record: the body and one signature per founder, in founder order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Genesis {
+    pub body: GenesisBody,
+    pub body_bytes: Vec<u8>,
+    pub signatures: Vec<Signature>,
+}
+
+impl Genesis {
+    pub fn council_id(&self) -> CouncilId {
+        Hash::of(&self.body_bytes)
+    }
+
+    /// Builds a genesis body ready for the founders to sign.
+    pub fn draft(body: GenesisBody) -> Genesis {
+        let body_bytes = body.to_cbor();
+        Genesis { body, body_bytes, signatures: Vec::new() }
+    }
+}
+
+impl Cbor for Genesis {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(2).raw(&self.body_bytes).list(&self.signatures);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(2)?;
+        let start = d.position();
+        let body = GenesisBody::decode(d)?;
+        let body_bytes = d.slice_from(start).to_vec();
+        Ok(Genesis { body, body_bytes, signatures: d.list(limits::MAX_FOUNDERS)? })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Member-signed records
+
+/// A record signed by one key: `[body, signer, signature]`, where the signature covers
+/// the body's canonical bytes. Not yet verified: see [`crate::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed<T> {
+    pub body: T,
+    pub body_bytes: Vec<u8>,
+    pub signer: PublicKey,
+    pub signature: Signature,
+}
+
+impl<T: Cbor> Signed<T> {
+    pub fn sign(body: T, key: &SecretKey) -> Self {
+        let body_bytes = body.to_cbor();
+        let signature = key.sign(&body_bytes);
+        Signed { body, body_bytes, signer: key.public(), signature }
+    }
+
+    /// The id of the record: the hash of its body.
+    pub fn id(&self) -> Hash {
+        Hash::of(&self.body_bytes)
+    }
+
+    /// Checks the signature (strict). Callers normally go through [`crate::verify`].
+    pub fn signature_valid(&self) -> bool {
+        self.signer.verify(&self.body_bytes, &self.signature)
+    }
+}
+
+impl<T: Cbor> Cbor for Signed<T> {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).raw(&self.body_bytes).value(&self.signer).value(&self.signature);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        let start = d.position();
+        let body = T::decode(d)?;
+        let body_bytes = d.slice_from(start).to_vec();
+        Ok(Signed { body, body_bytes, signer: d.value()?, signature: d.value()? })
+    }
+}
+
+/// The form of a motion: a yes/no question (which may carry a council act) or a choice
+/// between named options. Every motion also has an implicit last option, "abstain".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MotionForm {
+    YesNo(Action),
+    Choice(Vec<String>),
+}
+
+impl MotionForm {
+    /// The options, without the trailing implicit "abstain".
+    pub fn options(&self) -> Vec<String> {
+        match self {
+            MotionForm::YesNo(_) => vec!["yes".into(), "no".into()],
+            MotionForm::Choice(o) => o.clone(),
+        }
+    }
+    pub fn option_count(&self) -> u32 {
+        match self {
+            MotionForm::YesNo(_) => 2,
+            MotionForm::Choice(o) => o.len() as u32,
+        }
+    }
+    pub fn action(&self) -> Option<&Action> {
+        match self {
+            MotionForm::YesNo(a) => Some(a),
+            MotionForm::Choice(_) => None,
+        }
+    }
+}
+
+impl Cbor for MotionForm {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            MotionForm::YesNo(a) => {
+                e.array(2).text("yes-no").value(a);
+            }
+            MotionForm::Choice(o) => {
+                e.array(2).text("choice");
+                encode_text_list(e, o);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 2)?;
+        arity(at, 2, n)?;
+        match name {
+            "yes-no" => Ok(MotionForm::YesNo(d.value()?)),
+            "choice" => Ok(MotionForm::Choice(text_list(d, limits::MAX_OPTIONS, limits::MAX_NAME)?)),
+            other => Err(unknown(at, other)),
+        }
+    }
+}
+
+/// A motion, opened by a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MotionBody {
+    pub council: CouncilId,
+    pub title: String,
+    pub form: MotionForm,
+    pub rule: Rule,
+    pub closes_at: u64,
+    /// Lets the same question be asked twice.
+    pub nonce: u64,
+}
+
+impl Cbor for MotionBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(7)
+            .text(tag::MOTION)
+            .value(&self.council)
+            .text(&self.title)
+            .value(&self.form)
+            .value(&self.rule)
+            .u64(self.closes_at)
+            .u64(self.nonce);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(7)?;
+        d.tag(tag::MOTION)?;
+        Ok(MotionBody {
+            council: d.value()?,
+            title: text_limited(d, limits::MAX_TEXT)?,
+            form: d.value()?,
+            rule: d.value()?,
+            closes_at: d.u64()?,
+            nonce: d.u64()?,
+        })
+    }
+}
+
+/// A member's ballot. `choice` indexes the motion's options; `option_count` is abstain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteBody {
+    pub council: CouncilId,
+    pub motion: MotionId,
+    pub choice: u32,
+    /// Strictly increases with each ballot the member casts on this motion.
+    pub counter: u64,
+}
+
+impl Cbor for VoteBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(5)
+            .text(tag::VOTE)
+            .value(&self.council)
+            .value(&self.motion)
+            .u64(self.choice.into())
+            .u64(self.counter);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(5)?;
+        d.tag(tag::VOTE)?;
+        Ok(VoteBody { council: d.value()?, motion: d.value()?, choice: d.u32()?, counter: d.u64()? })
+    }
+}
+
+/// One member's signature on a petition to recall a mandate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PetitionBody {
+    pub council: CouncilId,
+    pub mandate: MotionId,
+}
+
+impl Cbor for PetitionBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).text(tag::PETITION).value(&self.council).value(&self.mandate);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        d.tag(tag::PETITION)?;
+        Ok(PetitionBody { council: d.value()?, mandate: d.value()? })
+    }
+}
+
+/// A delegate's ballot on a federation motion, cast for their council.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegateVoteBody {
+    pub federation: FederationId,
+    pub motion: MotionId,
+    pub council: CouncilId,
+    pub mandate: MotionId,
+    pub choice: u32,
+    pub counter: u64,
+}
+
+impl Cbor for DelegateVoteBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(7)
+            .text(tag::DELEGATE_VOTE)
+            .value(&self.federation)
+            .value(&self.motion)
+            .value(&self.council)
+            .value(&self.mandate)
+            .u64(self.choice.into())
+            .u64(self.counter);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(7)?;
+        d.tag(tag::DELEGATE_VOTE)?;
+        Ok(DelegateVoteBody {
+            federation: d.value()?,
+            motion: d.value()?,
+            council: d.value()?,
+            mandate: d.value()?,
+            choice: d.u32()?,
+            counter: d.u64()?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Council acts
+
+/// What a mandate lets the delegate act on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "matters", rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every matter of the federation.
+    All,
+    /// Only federation motions whose matter is one of these.
+    Matters(Vec<String>),
+}
+
+impl Scope {
+    pub fn covers(&self, matter: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Matters(m) => m.iter().any(|x| x == matter),
+        }
+    }
+}
+
+impl Cbor for Scope {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Scope::All => {
+                e.array(1).text("all");
+            }
+            Scope::Matters(m) => {
+                e.array(2).text("matters");
+                encode_text_list(e, m);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 2)?;
+        match name {
+            "all" => arity(at, 1, n).map(|_| Scope::All),
+            "matters" => {
+                arity(at, 2, n)?;
+                Ok(Scope::Matters(text_list(d, limits::MAX_LIST, limits::MAX_NAME)?))
+            }
+            other => Err(unknown(at, other)),
+        }
+    }
+}
+
+/// An instruction for one matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Instruction {
+    /// The delegate must cast this choice (an option index; the option count is abstain).
+    Vote(u32),
+    /// The delegate uses their own judgement.
+    Judgement,
+}
+
+impl Cbor for Instruction {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Instruction::Vote(c) => {
+                e.array(2).text("vote").u64((*c).into());
+            }
+            Instruction::Judgement => {
+                e.array(1).text("judgement");
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 2)?;
+        match name {
+            "vote" => {
+                arity(at, 2, n)?;
+                Ok(Instruction::Vote(d.u32()?))
+            }
+            "judgement" => arity(at, 1, n).map(|_| Instruction::Judgement),
+            other => Err(unknown(at, other)),
+        }
+    }
+}
+
+/// An imperative mandate for a delegate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mandate {
+    pub delegate: MemberId,
+    pub federation: FederationId,
+    pub scope: Scope,
+    /// `(matter, instruction)`; a matter appears at most once.
+    pub instructions: Vec<(String, Instruction)>,
+    pub expires_at: u64,
+}
+
+impl Mandate {
+    pub fn instruction_for(&self, matter: &str) -> Instruction {
+        self.instructions
+            .iter()
+            .find(|(m, _)| m == matter)
+            .map(|(_, i)| *i)
+            .unwrap_or(Instruction::Judgement)
+    }
+}
+
+impl Cbor for Mandate {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(5).value(&self.delegate).value(&self.federation).value(&self.scope);
+        e.array(self.instructions.len());
+        for (m, i) in &self.instructions {
+            e.array(2).text(m).value(i);
+        }
+        e.u64(self.expires_at);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(5)?;
+        let delegate = d.value()?;
+        let federation = d.value()?;
+        let scope = d.value()?;
+        let n = d.array(limits::MAX_LIST)?;
+        let mut instructions = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            instructions.push((text_limited(d, limits::MAX_NAME)?, d.value()?));
+        }
+        Ok(Mandate { delegate, federation, scope, instructions, expires_at: d.u64()? })
+    }
+}
+
+/// A federation's standing rules, fixed by its charter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FederationRules {
+    /// The share of member councils whose countersignature admits a new council.
+    pub admission: Threshold,
+    /// How federation motions are decided (one vote per council).
+    pub motion_rule: Rule,
+}
+
+impl Cbor for FederationRules {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(2).value(&self.admission).value(&self.motion_rule);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(2)?;
+        Ok(FederationRules { admission: d.value()?, motion_rule: d.value()? })
+    }
+}
+
+/// A federation's charter. The founding charter's hash is the federation's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charter {
+    pub name: String,
+    pub principles: Vec<String>,
+    pub rules: FederationRules,
+    /// The founding councils (at least two, no repeats). Each signs by council act.
+    pub founders: Vec<CouncilId>,
+    pub created_at: u64,
+}
+
+impl Charter {
+    pub fn id(&self) -> FederationId {
+        Hash::of(&self.to_cbor())
+    }
+}
+
+impl Cbor for Charter {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(6).text(tag::CHARTER).text(&self.name);
+        encode_text_list(e, &self.principles);
+        e.value(&self.rules).list(&self.founders).u64(self.created_at);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(6)?;
+        d.tag(tag::CHARTER)?;
+        Ok(Charter {
+            name: text_limited(d, limits::MAX_NAME)?,
+            principles: text_list(d, limits::MAX_LIST, limits::MAX_TEXT)?,
+            rules: d.value()?,
+            founders: d.list(limits::MAX_LIST)?,
+            created_at: d.u64()?,
+        })
+    }
+}
+
+/// The statement an invite key signs to let one council join one federation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinStatement {
+    pub federation: FederationId,
+    pub council: CouncilId,
+}
+
+impl Cbor for JoinStatement {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).text(tag::JOIN).value(&self.federation).value(&self.council);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        d.tag(tag::JOIN)?;
+        Ok(JoinStatement { federation: d.value()?, council: d.value()? })
+    }
+}
+
+/// Proof that a joining council holds an invite key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteProof {
+    /// The council whose log holds the invite.
+    pub issuer: CouncilId,
+    pub invite_key: PublicKey,
+    /// The invite key's signature over the [`JoinStatement`].
+    pub signature: Signature,
+}
+
+impl Cbor for InviteProof {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).value(&self.issuer).value(&self.invite_key).value(&self.signature);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        Ok(InviteProof { issuer: d.value()?, invite_key: d.value()?, signature: d.value()? })
+    }
+}
+
+/// A federation motion, opened by a member council (by council act).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationMotion {
+    pub federation: FederationId,
+    /// The matter (topic) it belongs to, which mandates' scopes and instructions name.
+    pub matter: String,
+    pub title: String,
+    pub options: Vec<String>,
+    pub closes_at: u64,
+}
+
+impl Cbor for FederationMotion {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(5).value(&self.federation).text(&self.matter).text(&self.title);
+        encode_text_list(e, &self.options);
+        e.u64(self.closes_at);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(5)?;
+        Ok(FederationMotion {
+            federation: d.value()?,
+            matter: text_limited(d, limits::MAX_NAME)?,
+            title: text_limited(d, limits::MAX_TEXT)?,
+            options: text_list(d, limits::MAX_OPTIONS, limits::MAX_NAME)?,
+            closes_at: d.u64()?,
+        })
+    }
+}
+
+/// A council act: what a passed yes/no motion does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A resolution with no effect on the records.
+    Resolution,
+    AddMember(PublicKey),
+    RemoveMember(MemberId),
+    RotateKey { member: MemberId, new_key: PublicKey },
+    SetNodeKey(PublicKey),
+    Mandate(Mandate),
+    Recall(MotionId),
+    SignCharter { charter: Charter, invite: Option<InviteProof> },
+    Admit { federation: FederationId, council: CouncilId },
+    Leave(FederationId),
+    OpenFederationMotion(FederationMotion),
+    Ratify { federation: FederationId, motion: MotionId, accept: bool },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Resolution => "resolution",
+            Action::AddMember(_) => "add-member",
+            Action::RemoveMember(_) => "remove-member",
+            Action::RotateKey { .. } => "rotate-key",
+            Action::SetNodeKey(_) => "set-node-key",
+            Action::Mandate(_) => "mandate",
+            Action::Recall(_) => "recall",
+            Action::SignCharter { .. } => "sign-charter",
+            Action::Admit { .. } => "admit",
+            Action::Leave(_) => "leave",
+            Action::OpenFederationMotion(_) => "federation-motion",
+            Action::Ratify { .. } => "ratify",
+        }
+    }
+}
+
+impl Cbor for Action {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Action::Resolution => {
+                e.array(1).text("resolution");
+            }
+            Action::AddMember(k) => {
+                e.array(2).text("add-member").value(k);
+            }
+            Action::RemoveMember(m) => {
+                e.array(2).text("remove-member").value(m);
+            }
+            Action::RotateKey { member, new_key } => {
+                e.array(3).text("rotate-key").value(member).value(new_key);
+            }
+            Action::SetNodeKey(k) => {
+                e.array(2).text("set-node-key").value(k);
+            }
+            Action::Mandate(m) => {
+                e.array(2).text("mandate").value(m);
+            }
+            Action::Recall(m) => {
+                e.array(2).text("recall").value(m);
+            }
+            Action::SignCharter { charter, invite } => {
+                e.array(3).text("sign-charter").value(charter).option(invite);
+            }
+            Action::Admit { federation, council } => {
+                e.array(3).text("admit").value(federation).value(council);
+            }
+            Action::Leave(f) => {
+                e.array(2).text("leave").value(f);
+            }
+            Action::OpenFederationMotion(m) => {
+                e.array(2).text("federation-motion").value(m);
+            }
+            Action::Ratify { federation, motion, accept } => {
+                e.array(4).text("ratify").value(federation).value(motion).bool(*accept);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 4)?;
+        let a = match name {
+            "resolution" => {
+                arity(at, 1, n)?;
+                Action::Resolution
+            }
+            "add-member" => {
+                arity(at, 2, n)?;
+                Action::AddMember(d.value()?)
+            }
+            "remove-member" => {
+                arity(at, 2, n)?;
+                Action::RemoveMember(d.value()?)
+            }
+            "rotate-key" => {
+                arity(at, 3, n)?;
+                Action::RotateKey { member: d.value()?, new_key: d.value()? }
+            }
+            "set-node-key" => {
+                arity(at, 2, n)?;
+                Action::SetNodeKey(d.value()?)
+            }
+            "mandate" => {
+                arity(at, 2, n)?;
+                Action::Mandate(d.value()?)
+            }
+            "recall" => {
+                arity(at, 2, n)?;
+                Action::Recall(d.value()?)
+            }
+            "sign-charter" => {
+                arity(at, 3, n)?;
+                Action::SignCharter { charter: d.value()?, invite: d.option()? }
+            }
+            "admit" => {
+                arity(at, 3, n)?;
+                Action::Admit { federation: d.value()?, council: d.value()? }
+            }
+            "leave" => {
+                arity(at, 2, n)?;
+                Action::Leave(d.value()?)
+            }
+            "federation-motion" => {
+                arity(at, 2, n)?;
+                Action::OpenFederationMotion(d.value()?)
+            }
+            "ratify" => {
+                arity(at, 4, n)?;
+                Action::Ratify { federation: d.value()?, motion: d.value()?, accept: d.bool()? }
+            }
+            other => return Err(unknown(at, other)),
+        };
+        Ok(a)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Outcomes and the council log
+
+/// How a motion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "result", content = "option", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A yes/no motion passed.
+    Passed,
+    /// A yes/no motion did not reach its threshold.
+    Rejected,
+    /// A choice motion chose this option.
+    Chosen(u32),
+    /// A choice motion had no option that was alone at the top and met the threshold.
+    NoDecision,
+    /// Too few ballots.
+    NoQuorum,
+}
+
+impl Cbor for Outcome {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Outcome::Passed => e.array(1).text("passed"),
+            Outcome::Rejected => e.array(1).text("rejected"),
+            Outcome::Chosen(i) => e.array(2).text("chosen").u64((*i).into()),
+            Outcome::NoDecision => e.array(1).text("no-decision"),
+            Outcome::NoQuorum => e.array(1).text("no-quorum"),
+        };
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 2)?;
+        let o = match name {
+            "passed" => Outcome::Passed,
+            "rejected" => Outcome::Rejected,
+            "chosen" => {
+                arity(at, 2, n)?;
+                return Ok(Outcome::Chosen(d.u32()?));
+            }
+            "no-decision" => Outcome::NoDecision,
+            "no-quorum" => Outcome::NoQuorum,
+            other => return Err(unknown(at, other)),
+        };
+        arity(at, 1, n)?;
+        Ok(o)
+    }
+}
+
+/// What a log entry records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Motion(Signed<MotionBody>),
+    Vote(Signed<VoteBody>),
+    /// The node closes a motion, stating the outcome (checked against the tally).
+    Close { motion: MotionId, outcome: Outcome },
+    Petition(Signed<PetitionBody>),
+    DelegateVote(Signed<DelegateVoteBody>),
+    /// An invite to a federation this council belongs to.
+    Invite { federation: FederationId, invite_key: PublicKey, max_uses: u32, expires_at: u64 },
+}
+
+impl Payload {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::Motion(_) => "motion",
+            Payload::Vote(_) => "vote",
+            Payload::Close { .. } => "close",
+            Payload::Petition(_) => "petition",
+            Payload::DelegateVote(_) => "delegate-vote",
+            Payload::Invite { .. } => "invite",
+        }
+    }
+}
+
+impl Cbor for Payload {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Payload::Motion(m) => {
+                e.array(2).text("motion").value(m);
+            }
+            Payload::Vote(v) => {
+                e.array(2).text("vote").value(v);
+            }
+            Payload::Close { motion, outcome } => {
+                e.array(3).text("close").value(motion).value(outcome);
+            }
+            Payload::Petition(p) => {
+                e.array(2).text("petition").value(p);
+            }
+            Payload::DelegateVote(v) => {
+                e.array(2).text("delegate-vote").value(v);
+            }
+            Payload::Invite { federation, invite_key, max_uses, expires_at } => {
+                e.array(5)
+                    .text("invite")
+                    .value(federation)
+                    .value(invite_key)
+                    .u64((*max_uses).into())
+                    .u64(*expires_at);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 5)?;
+        let p = match name {
+            "motion" => {
+                arity(at, 2, n)?;
+                Payload::Motion(d.value()?)
+            }
+            "vote" => {
+                arity(at, 2, n)?;
+                Payload::Vote(d.value()?)
+            }
+            "close" => {
+                arity(at, 3, n)?;
+                Payload::Close { motion: d.value()?, outcome: d.value()? }
+            }
+            "petition" => {
+                arity(at, 2, n)?;
+                Payload::Petition(d.value()?)
+            }
+            "delegate-vote" => {
+                arity(at, 2, n)?;
+                Payload::DelegateVote(d.value()?)
+            }
+            "invite" => {
+                arity(at, 5, n)?;
+                Payload::Invite {
+                    federation: d.value()?,
+                    invite_key: d.value()?,
+                    max_uses: d.u32()?,
+                    expires_at: d.u64()?,
+                }
+            }
+            other => return Err(unknown(at, other)),
+        };
+        Ok(p)
+    }
+}
+
+/// The body of one entry of a council's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryBody {
+    pub council: CouncilId,
+    /// 1 for the first entry after the genesis.
+    pub seq: u64,
+    /// The id of the previous entry, or the council id for `seq == 1`.
+    pub prev: Hash,
+    /// Seconds since the Unix epoch, as the council's node saw it. Never decreases.
+    pub time: u64,
+    pub payload: Payload,
+}
+
+impl Cbor for EntryBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(6)
+            .text(tag::ENTRY)
+            .value(&self.council)
+            .u64(self.seq)
+            .value(&self.prev)
+            .u64(self.time)
+            .value(&self.payload);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(6)?;
+        d.tag(tag::ENTRY)?;
+        Ok(EntryBody {
+            council: d.value()?,
+            seq: d.u64()?,
+            prev: d.value()?,
+            time: d.u64()?,
+            payload: d.value()?,
+        })
+    }
+}
+
+/// A log entry, signed by the council's node key.
+pub type Entry = Signed<EntryBody>;
+
+/// Two different entries at the same place in one council's log, both signed by the same
+/// key: proof that the key's holder forked the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquivocationProof {
+    pub a: Entry,
+    pub b: Entry,
+}
+
+impl Cbor for EquivocationProof {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).text(tag::EQUIVOCATION).value(&self.a).value(&self.b);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        d.tag(tag::EQUIVOCATION)?;
+        Ok(EquivocationProof { a: d.value()?, b: d.value()? })
+    }
+}
