@@ -1,0 +1,69 @@
+//! Member key files: one line, `councilnet-ed25519-seed:` and the 32-byte seed in hex,
+//! readable by the owner only.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use council_core::SecretKey;
+
+const PREFIX: &str = "councilnet-ed25519-seed:";
+
+pub fn new(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let key = SecretKey::generate();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create key file {} (it must not exist yet)", path.display()))?;
+    writeln!(f, "{PREFIX}{}", hex::encode(key.seed().as_ref()))
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write key file {}", path.display()))?;
+    print_key(&key, path, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn show(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let key = load(path)?;
+    print_key(&key, path, json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_key(key: &SecretKey, path: &Path, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({ "did": key.public().to_did(), "file": path }));
+    } else {
+        println!("{}", key.public());
+    }
+}
+
+/// Reads a key file, refusing one that others can read.
+pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "key file {} is readable by others (mode {mode:o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let hexseed = text
+        .trim()
+        .strip_prefix(PREFIX)
+        .with_context(|| format!("{} is not a councilnet key file", path.display()))?;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(hexseed, seed.as_mut()).with_context(|| format!("{} holds a damaged key", path.display()))?;
+    Ok(SecretKey::from_seed(&seed))
+}

@@ -1,0 +1,109 @@
+//! `council verify` and `council sample`.
+//!
+//! Verification reads the export as a stream, in batches of a bounded size. Each batch is
+//! decoded and signature-checked on all cores ([`check_item`] is stateless), then applied
+//! in file order by [`ExportVerifier`], the same rules the daemon runs. Memory stays
+//! bounded by the batch size plus the councils' state, whatever the file size.
+
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use council_core::export::{check_item, ExportVerifier, ItemReader, Report};
+use council_core::sample::{write_sample, SampleParams};
+use rayon::prelude::*;
+
+use crate::report;
+
+/// Items decoded and checked per parallel batch.
+const BATCH: usize = 4096;
+
+/// Verifies an export read from `input`.
+pub fn verify_stream<R: Read>(input: R) -> Report {
+    let mut reader = ItemReader::new(input);
+    let mut verifier = ExportVerifier::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut read_error = None;
+    loop {
+        batch.clear();
+        while batch.len() < BATCH {
+            match reader.next_item() {
+                Ok(Some(item)) => batch.push(item),
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let checked: Vec<_> = batch.par_iter().map(|(pos, bytes)| (*pos, check_item(*pos, bytes))).collect();
+        for (pos, c) in checked {
+            verifier.push(pos, c);
+        }
+        if read_error.is_some() || batch.len() < BATCH {
+            break;
+        }
+    }
+    verifier.finish(read_error)
+}
+
+pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let report = if path.as_os_str() == "-" {
+        verify_stream(std::io::stdin().lock())
+    } else {
+        let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        verify_stream(f)
+    };
+    // A file that is not an export at all (no header) is unreadable rather than invalid.
+    let not_an_export = report.primary.is_none() && report.councils.is_empty();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report::print(&report, path);
+    }
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else if not_an_export {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCode> {
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile_in(dir, out)?;
+    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let summary = write_sample(p, &mut w).with_context(|| format!("cannot write the sample to {}", tmp.display()))?;
+    let file = w.into_inner().map_err(|e| e.into_error()).context("cannot flush the sample")?;
+    file.sync_all().context("cannot sync the sample to disk")?;
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot move the sample into place at {}", out.display()))?;
+    if json {
+        println!("{}", serde_json::json!({ "file": out, "summary": summary }));
+    } else {
+        println!(
+            "wrote {}: {} councils, {} log entries, {} ballots\nprimary council {}\nfederation {}\ncheck it with: council verify {}",
+            out.display(),
+            summary.councils,
+            summary.entries,
+            summary.ballots,
+            summary.primary,
+            summary.federation,
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_in(dir: &Path, out: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let name = out.file_name().context("the output path names no file")?;
+    let mut tmp = name.to_os_string();
+    tmp.push(format!(".partial-{}", std::process::id()));
+    Ok(dir.join(tmp))
+}
