@@ -571,3 +571,18 @@ fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) ->
         stats: st.stats().clone(),
     }
 }
+
+/// Verifies a whole export on the calling thread. `council verify` spreads the
+/// signature checks over all cores instead; both reach the same verdict, because both
+/// feed the same [`check_item`] results to the same [`ExportVerifier`] in file order.
+pub fn verify_reader<R: Read>(input: R) -> Report {
+    let mut reader = ItemReader::new(input);
+    let mut v = ExportVerifier::new();
+    loop {
+        match reader.next_item() {
+            Ok(Some((pos, bytes))) => v.push(pos, check_item(pos, &bytes)),
+            Ok(None) => return v.finish(None),
+            Err(e) => return v.finish(Some(e.to_string())),
+        }
+    }
+}

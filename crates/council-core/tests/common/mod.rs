@@ -1,0 +1,69 @@
+//! Shared helpers for the council-core integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use council_core::cbor::Cbor;
+use council_core::council::{CouncilState, RecordError};
+use council_core::export::{verify_reader, ExportItem, Report};
+use council_core::records::{CouncilRules, Entry, Payload};
+use council_core::sample::{key_from_label, Clock, CouncilBuilder};
+use council_core::verify::verify_entry;
+use council_core::SecretKey;
+
+pub const T0: u64 = 1_800_000_000;
+
+/// A council of `n` members with default rules.
+pub struct Council {
+    pub b: CouncilBuilder,
+    pub keys: Vec<SecretKey>,
+}
+
+impl Council {
+    pub fn new(label: &str, n: usize, clock: &mut Clock) -> Self {
+        Self::with_rules(label, n, CouncilRules::default(), clock)
+    }
+    pub fn with_rules(label: &str, n: usize, rules: CouncilRules, clock: &mut Clock) -> Self {
+        let keys: Vec<SecretKey> = (0..n).map(|i| key_from_label(&format!("{label}/m{i}"))).collect();
+        let refs: Vec<&SecretKey> = keys.iter().collect();
+        let b = CouncilBuilder::found(label, &refs, rules, key_from_label(&format!("{label}/node")), clock.tick()).unwrap();
+        Council { b, keys }
+    }
+    pub fn all(&self) -> Vec<&SecretKey> {
+        self.keys.iter().collect()
+    }
+    /// Signs `payload` as the next entry and applies it to a copy of the state,
+    /// leaving the builder untouched.
+    pub fn try_append(&self, time: u64, payload: Payload) -> Result<CouncilState, RecordError> {
+        let st = self.b.state();
+        let e = self.b.forge_conflicting(st.seq() + 1, st.head(), time, payload);
+        try_apply(st, e)
+    }
+}
+
+pub fn try_apply(st: &CouncilState, e: Entry) -> Result<CouncilState, RecordError> {
+    let v = verify_entry(e).expect("signatures are valid");
+    let mut st = st.clone();
+    st.apply(v)?;
+    Ok(st)
+}
+
+/// An export of the given councils (the first is the primary).
+pub fn export(councils: &mut [&mut CouncilBuilder]) -> Vec<u8> {
+    let mut out = ExportItem::Header { primary: councils[0].id() }.to_cbor();
+    for c in councils.iter_mut() {
+        out.extend(ExportItem::Genesis(c.genesis().clone()).to_cbor());
+        // The builders hand out entries once; keep them for the caller by re-pushing is
+        // not possible, so tests build each export once.
+        for e in c.take_entries() {
+            out.extend(ExportItem::Entry(e).to_cbor());
+        }
+    }
+    out
+}
+
+pub fn verify(bytes: &[u8]) -> Report {
+    verify_reader(bytes)
+}
+
+pub fn errors(r: &Report) -> String {
+    r.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
