@@ -833,3 +833,112 @@ fn check_federation_motion(f: &FederationMotion, time: u64) -> Result<(), Record
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod props {
+    //! Property tests of the ballot box and the tally.
+    use super::*;
+    use crate::records::{Rule, Share, Threshold};
+    use crate::sample::key_from_label;
+    use proptest::prelude::*;
+
+    fn members(n: usize) -> Vec<MemberId> {
+        (0..n).map(|i| key_from_label(&format!("prop/{i}")).public()).collect()
+    }
+
+    fn threshold() -> impl Strategy<Value = Threshold> {
+        (1u32..=6, any::<bool>()).prop_flat_map(|(den, strict)| {
+            (0..=den).prop_filter_map("strict needs num < den", move |num| {
+                let t = Threshold { num, den, strict };
+                t.is_valid().then_some(t)
+            })
+        })
+    }
+
+    fn rule() -> impl Strategy<Value = Rule> {
+        ((1u32..=4).prop_flat_map(|d| (0..=d, Just(d))), threshold())
+            .prop_map(|((num, den), threshold)| Rule { quorum: Share::new(num, den), threshold })
+    }
+
+    /// Tallies ballots `(member, choice, counter)` in the given order, skipping the ones
+    /// the ballot box refuses as stale.
+    fn tally_in_order(options: u32, electorate: usize, ballots: &[(usize, u32, u64)]) -> (Counts, HashMap<MemberId, (u32, u64)>) {
+        let ids = members(electorate);
+        let mut latest = HashMap::new();
+        let mut counts = Counts::new(options, electorate as u64);
+        for &(m, choice, counter) in ballots {
+            let _ = cast_ballot(&mut latest, &mut counts, VerifiedBallot { member: ids[m], choice, counter });
+        }
+        (counts, latest)
+    }
+
+    fn ballots(electorate: usize, options: u32) -> impl Strategy<Value = Vec<(usize, u32, u64)>> {
+        // Unique (member, counter) pairs: a member never signs two ballots with one counter.
+        proptest::collection::btree_set((0..electorate, 1u64..20), 0..40).prop_flat_map(move |set| {
+            let v: Vec<_> = set.into_iter().collect();
+            let n = v.len();
+            (Just(v), proptest::collection::vec(0..=options, n))
+                .prop_map(|(v, choices)| v.into_iter().zip(choices).map(|((m, c), ch)| (m, ch, c)).collect())
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_tally_does_not_depend_on_arrival_order_and_the_latest_ballot_wins(
+            (electorate, options, mut bs, seed) in (1usize..12, 2u32..5).prop_flat_map(|(e, o)| (Just(e), Just(o), ballots(e, o), any::<u64>())),
+        ) {
+            let (in_order, _) = tally_in_order(options, electorate, &{ let mut s = bs.clone(); s.sort_by_key(|b| b.2); s });
+            // Shuffle deterministically from the seed.
+            let mut x = seed | 1;
+            for i in (1..bs.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                bs.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let (shuffled, latest) = tally_in_order(options, electorate, &bs);
+            // Whatever the order, each member's ballot with the highest counter is the one
+            // counted... when it arrives last among theirs; a lower counter arriving later
+            // is refused as stale, so the highest always stands.
+            let mut expected = Counts::new(options, electorate as u64);
+            let ids = members(electorate);
+            for (i, id) in ids.iter().enumerate() {
+                if let Some(&(_, choice, counter)) = bs.iter().filter(|b| b.0 == i).max_by_key(|b| b.2) {
+                    expected.counts[choice as usize] += 1;
+                    prop_assert_eq!(latest.get(id), Some(&(choice, counter)));
+                }
+            }
+            prop_assert_eq!(&shuffled, &expected);
+            prop_assert_eq!(&in_order, &expected);
+        }
+
+        #[test]
+        fn an_early_close_never_disagrees_with_the_full_count(
+            (electorate, options, prefix, rest, rule, yes_no) in (1usize..12, 2u32..5).prop_flat_map(|(e, o)| (
+                Just(e), Just(o),
+                proptest::collection::vec(0..=o, 0..=e),
+                proptest::collection::vec(proptest::option::of(0..=o), e),
+                rule(),
+                any::<bool>(),
+            )),
+        ) {
+            let options = if yes_no { 2 } else { options };
+            let form = if yes_no { Form::YesNo } else { Form::Choice };
+            let clamp = |c: u32| c.min(options);
+            // The first `prefix.len()` members have voted.
+            let mut counts = Counts::new(options, electorate as u64);
+            for &c in &prefix {
+                counts.counts[clamp(c) as usize] += 1;
+            }
+            if let Some(settled) = tally::decided(form, &rule, &counts, prefix.len() as u64) {
+                // Every way the others could vote (or stay away) gives the same outcome.
+                let mut full = counts.clone();
+                for c in rest.iter().skip(prefix.len()).flatten() {
+                    full.counts[clamp(*c) as usize] += 1;
+                }
+                prop_assert_eq!(tally::outcome(form, &rule, &full), settled);
+            }
+            if prefix.len() == electorate {
+                prop_assert_eq!(tally::decided(form, &rule, &counts, electorate as u64), Some(tally::outcome(form, &rule, &counts)));
+            }
+        }
+    }
+}

@@ -90,8 +90,9 @@ pub fn decided(form: Form, rule: &Rule, c: &Counts, voters: u64) -> Option<Outco
         Form::YesNo => {
             let yes = c.counts[0];
             // The share of "yes" is lowest if every remaining ballot is "no", highest if
-            // every remaining ballot is "yes".
-            if rule.threshold.met(yes, decisive + r) {
+            // every remaining ballot is "yes". With no decisive ballot yet, nobody else
+            // voting leaves the motion with no decisive ballot at all, which never passes.
+            if decisive > 0 && rule.threshold.met(yes, decisive + r) {
                 Some(Outcome::Passed)
             } else if !rule.threshold.met(yes + r, decisive + r) {
                 Some(Outcome::Rejected)
@@ -178,6 +179,10 @@ mod tests {
         assert_eq!(decided(Form::YesNo, &r, &counts(&[0, 5, 0], 10), 5), Some(Outcome::Rejected));
         // Quorum not met yet but reachable: undecided.
         assert_eq!(decided(Form::YesNo, &r, &counts(&[2, 0, 0], 10), 2), None);
+        // Nobody has voted and no ballot at all never passes, even at a zero threshold
+        // (found by the early-close property test).
+        let lax = rule((0, 1), Threshold { num: 0, den: 1, strict: false });
+        assert_eq!(decided(Form::YesNo, &lax, &counts(&[0, 0, 0], 1), 0), None);
         // Everyone has voted: decided as the tally says.
         assert_eq!(decided(Form::YesNo, &r, &counts(&[1, 1, 1], 3), 3), Some(Outcome::Rejected));
     }
