@@ -1,1 +1,8 @@
+//! End-to-end scenarios that run the real `council` binary, as a user would.
+//!
+//! One test binary, one module per scenario (ripgrep's layout). These are declared as
+//! the `e2e` test of the council-cli package so that Cargo builds the binary for them.
 
+mod util;
+
+mod verify;

@@ -14,7 +14,11 @@ mod report;
 mod verify;
 
 #[derive(Debug, Parser)]
-#[command(name = "council", version, about = "councilnet: councils, votes, mandates, recalls, federations.")]
+#[command(
+    name = "council",
+    version,
+    about = "councilnet: councils, votes, mandates, recalls, federations."
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text for people.
     #[arg(long, global = true)]
@@ -70,7 +74,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {
@@ -85,11 +93,24 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Verify { file } => verify::run(&file, cli.json),
-        Command::Sample { out, members, motions, votes_per_motion } => {
-            let p = council_core::sample::SampleParams { members, motions, votes_per_motion };
+        Command::Sample {
+            out,
+            members,
+            motions,
+            votes_per_motion,
+        } => {
+            let p = council_core::sample::SampleParams {
+                members,
+                motions,
+                votes_per_motion,
+            };
             verify::sample(&out, &p, cli.json)
         }
-        Command::Key { command: KeyCommand::New { file } } => keyfile::new(&file, cli.json),
-        Command::Key { command: KeyCommand::Show { file } } => keyfile::show(&file, cli.json),
+        Command::Key {
+            command: KeyCommand::New { file },
+        } => keyfile::new(&file, cli.json),
+        Command::Key {
+            command: KeyCommand::Show { file },
+        } => keyfile::show(&file, cli.json),
     }
 }

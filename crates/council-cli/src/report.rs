@@ -17,14 +17,21 @@ fn outcome_text(o: &Outcome, options: &[String]) -> String {
     match o {
         Outcome::Passed => "passed".into(),
         Outcome::Rejected => "rejected".into(),
-        Outcome::Chosen(i) => format!("chose {:?}", options.get(*i as usize).map_or("?", |s| s.as_str())),
+        Outcome::Chosen(i) => format!(
+            "chose {:?}",
+            options.get(*i as usize).map_or("?", |s| s.as_str())
+        ),
         Outcome::NoDecision => "no decision".into(),
         Outcome::NoQuorum => "no quorum".into(),
     }
 }
 
 fn counts_text(counts: &[u64], options: &[String]) -> String {
-    let mut parts: Vec<String> = options.iter().zip(counts).map(|(o, n)| format!("{o} {n}")).collect();
+    let mut parts: Vec<String> = options
+        .iter()
+        .zip(counts)
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
     if let Some(a) = counts.last() {
         parts.push(format!("abstain {a}"));
     }
@@ -37,7 +44,11 @@ fn motion_line(m: &MotionReport) -> String {
         (Some(o), false) => outcome_text(o, &m.options),
         (None, _) => format!("open until {}", when(m.closes_at)),
     };
-    let changed = if m.ballots_changed > 0 { format!(", {} changed", m.ballots_changed) } else { String::new() };
+    let changed = if m.ballots_changed > 0 {
+        format!(", {} changed", m.ballots_changed)
+    } else {
+        String::new()
+    };
     let effect = match &m.effect {
         Some(council_core::council::Effect::Void(r)) => format!(" — act void: {r}"),
         _ => String::new(),
@@ -54,10 +65,16 @@ fn motion_line(m: &MotionReport) -> String {
 
 pub fn print(r: &Report, path: &Path) {
     let names: HashMap<Hash, &str> = r.councils.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let name = |id: &Hash| names.get(id).map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"));
+    let name = |id: &Hash| {
+        names
+            .get(id)
+            .map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"))
+    };
     println!("councilnet export {}", path.display());
     if r.valid {
-        println!("VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n");
+        println!(
+            "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n"
+        );
     } else {
         println!("INVALID: {} problem(s) found.\n", r.errors.len());
         for e in &r.errors {
@@ -112,12 +129,27 @@ pub fn print(r: &Report, path: &Path) {
     for f in &r.federations {
         println!("Federation {:?}\n  id {}", f.name, f.id);
         match f.founded_at {
-            Some(t) => println!("  founded {} by {}", when(t), f.founders.iter().map(name).collect::<Vec<_>>().join(" and ")),
+            Some(t) => println!(
+                "  founded {} by {}",
+                when(t),
+                f.founders
+                    .iter()
+                    .map(name)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
             None => println!("  not founded: not every founding council has signed"),
         }
         for m in &f.members {
-            let left = m.left_at.map(|t| format!(", left {}", when(t))).unwrap_or_default();
-            println!("  member {} since {}{left}", name(&m.council), when(m.joined_at));
+            let left = m
+                .left_at
+                .map(|t| format!(", left {}", when(t)))
+                .unwrap_or_default();
+            println!(
+                "  member {} since {}{left}",
+                name(&m.council),
+                when(m.joined_at)
+            );
         }
         for m in &f.motions {
             let state = match (&m.outcome, &m.counts) {
@@ -129,26 +161,50 @@ pub fn print(r: &Report, path: &Path) {
                 ),
                 _ => format!("open until {}", when(m.closes_at)),
             };
-            println!("  motion {:?} (matter {:?}), opened by {}: {state}", m.title, m.matter, name(&m.opened_by));
+            println!(
+                "  motion {:?} (matter {:?}), opened by {}: {state}",
+                m.title,
+                m.matter,
+                name(&m.opened_by)
+            );
             for v in &m.votes {
-                let choice = m.options.get(v.choice as usize).map_or("abstain", |s| s.as_str());
+                let choice = m
+                    .options
+                    .get(v.choice as usize)
+                    .map_or("abstain", |s| s.as_str());
                 let status = match v.status {
                     BallotStatus::Counted => "counted",
                     BallotStatus::Replaced => "replaced by a later ballot",
-                    BallotStatus::Struck => "STRUCK: the delegate was recalled while the motion was open",
+                    BallotStatus::Struck => {
+                        "STRUCK: the delegate was recalled while the motion was open"
+                    }
                     BallotStatus::CouncilLeft => "not counted: the council left",
                     BallotStatus::Pending => "pending",
                 };
                 println!("    {} voted {choice:?} — {status}", name(&v.council));
             }
             for (c, accept) in &m.ratifications {
-                println!("    {} {} the outcome", name(c), if *accept { "ratified" } else { "did not ratify" });
+                println!(
+                    "    {} {} the outcome",
+                    name(c),
+                    if *accept {
+                        "ratified"
+                    } else {
+                        "did not ratify"
+                    }
+                );
             }
         }
         println!();
     }
     for e in &r.equivocations {
-        println!("Equivocation: {} signed entries {} and {} at seq {}", name(&e.council), e.a.short(), e.b.short(), e.seq);
+        println!(
+            "Equivocation: {} signed entries {} and {} at seq {}",
+            name(&e.council),
+            e.a.short(),
+            e.b.short(),
+            e.seq
+        );
     }
     let k = &r.checked;
     println!(

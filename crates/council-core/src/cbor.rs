@@ -194,7 +194,10 @@ impl<'a> Decoder<'a> {
             }
             26 => {
                 let b = self.take(4)?;
-                (u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])), 0x1_0000)
+                (
+                    u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                    0x1_0000,
+                )
             }
             27 => {
                 let b = self.take(8)?;
@@ -202,10 +205,18 @@ impl<'a> Decoder<'a> {
                 a.copy_from_slice(b);
                 (u64::from_be_bytes(a), 0x1_0000_0000)
             }
-            _ => return Err(DecodeError::NonCanonical { at, what: "indefinite or reserved length" }),
+            _ => {
+                return Err(DecodeError::NonCanonical {
+                    at,
+                    what: "indefinite or reserved length",
+                })
+            }
         };
         if n < min {
-            return Err(DecodeError::NonCanonical { at, what: "integer head longer than needed" });
+            return Err(DecodeError::NonCanonical {
+                at,
+                what: "integer head longer than needed",
+            });
         }
         Ok(n)
     }
@@ -278,7 +289,10 @@ impl<'a> Decoder<'a> {
                 self.pos += 1;
                 Ok(true)
             }
-            _ => Err(DecodeError::UnexpectedType { at, expected: "bool" }),
+            _ => Err(DecodeError::UnexpectedType {
+                at,
+                expected: "bool",
+            }),
         }
     }
 
@@ -426,13 +440,31 @@ impl Cbor for String {
     }
 }
 
+impl<'a> Decoder<'a> {
+    /// The bytes from `start` up to the current position.
+    pub fn slice_from(&self, start: usize) -> &'a [u8] {
+        &self.buf[start..self.pos]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn heads_are_minimal() {
-        for n in [0u64, 23, 24, 255, 256, 65535, 65536, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+        for n in [
+            0u64,
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ] {
             let b = n.to_cbor();
             assert_eq!(u64::from_cbor(&b).unwrap(), n);
         }
@@ -462,12 +494,18 @@ mod tests {
     #[test]
     fn rejects_indefinite_trailing_and_foreign_types() {
         assert!(Decoder::new(&[0x9f, 0xff]).array(10).is_err()); // indefinite array
-        assert!(matches!(u64::from_cbor(&[0x01, 0x00]), Err(DecodeError::TrailingBytes { .. })));
+        assert!(matches!(
+            u64::from_cbor(&[0x01, 0x00]),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
         assert!(Decoder::new(&[0xa0]).raw_item().is_err()); // a map
         assert!(Decoder::new(&[0x20]).raw_item().is_err()); // negative int
         assert!(Decoder::new(&[0xf9, 0, 0]).raw_item().is_err()); // half float
         assert!(Decoder::new(&[0xc0, 0x00]).raw_item().is_err()); // tag
-        assert!(matches!(String::from_cbor(&[0x62, 0xff, 0xfe]), Err(DecodeError::InvalidUtf8 { .. })));
+        assert!(matches!(
+            String::from_cbor(&[0x62, 0xff, 0xfe]),
+            Err(DecodeError::InvalidUtf8 { .. })
+        ));
     }
 
     #[test]
@@ -480,12 +518,5 @@ mod tests {
         let mut two = b.clone();
         two.extend_from_slice(&b);
         assert_eq!(item_len(&two).unwrap(), Some(b.len()));
-    }
-}
-
-impl<'a> Decoder<'a> {
-    /// The bytes from `start` up to the current position.
-    pub fn slice_from(&self, start: usize) -> &'a [u8] {
-        &self.buf[start..self.pos]
     }
 }

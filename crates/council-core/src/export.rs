@@ -19,13 +19,14 @@ use crate::federation::{self, FederationReport};
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, MemberId, MotionForm, MotionId,
-    Outcome, Rule, Scope, Instruction,
+    limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, Instruction, MemberId,
+    MotionForm, MotionId, Outcome, Rule, Scope,
 };
 use crate::verify::{self, Verified};
 
-/// One item of an export file.
+/// One item of an export file. (Items are short-lived: decoded, checked, applied.)
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum ExportItem {
     Header { primary: CouncilId },
     Genesis(Genesis),
@@ -55,11 +56,18 @@ impl Cbor for ExportItem {
         d.array_exact(2)?;
         let name = d.text()?;
         Ok(match name {
-            tag::EXPORT => ExportItem::Header { primary: d.value()? },
+            tag::EXPORT => ExportItem::Header {
+                primary: d.value()?,
+            },
             "genesis" => ExportItem::Genesis(d.value()?),
             "entry" => ExportItem::Entry(d.value()?),
             "equivocation" => ExportItem::Equivocation(d.value()?),
-            other => return Err(DecodeError::UnknownVariant { at, found: other.chars().take(64).collect() }),
+            other => {
+                return Err(DecodeError::UnknownVariant {
+                    at,
+                    found: other.chars().take(64).collect(),
+                })
+            }
         })
     }
 }
@@ -79,7 +87,11 @@ pub struct ItemError {
 
 impl std::fmt::Display for ItemError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "item {} (byte {}), {}", self.item, self.offset, self.record)?;
+        write!(
+            f,
+            "item {} (byte {}), {}",
+            self.item, self.offset, self.record
+        )?;
         if let Some(c) = &self.council {
             write!(f, " of council {}", c.short())?;
         }
@@ -92,6 +104,7 @@ impl std::fmt::Display for ItemError {
 
 /// An item whose signatures have all been verified.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum CheckedItem {
     Header { primary: CouncilId },
     Genesis(Verified<Genesis>),
@@ -108,24 +121,35 @@ pub struct ItemPos {
 
 /// Decodes one item and checks its signatures. Stateless: safe to run in parallel.
 pub fn check_item(pos: ItemPos, bytes: &[u8]) -> Result<(CheckedItem, u64), ItemError> {
-    let err = |record, council, seq, reason: String| ItemError { item: pos.item, offset: pos.offset, record, council, seq, reason };
-    let item = ExportItem::from_cbor(bytes).map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
+    let err = |record, council, seq, reason: String| ItemError {
+        item: pos.item,
+        offset: pos.offset,
+        record,
+        council,
+        seq,
+        reason,
+    };
+    let item = ExportItem::from_cbor(bytes)
+        .map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
     Ok(match item {
         ExportItem::Header { primary } => (CheckedItem::Header { primary }, 0),
         ExportItem::Genesis(g) => {
             let (id, n) = (g.council_id(), g.signatures.len() as u64);
-            let v = verify::verify_genesis(g).map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
+            let v = verify::verify_genesis(g)
+                .map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
             (CheckedItem::Genesis(v), n)
         }
         ExportItem::Entry(x) => {
             let (c, s, n) = (x.body.council, x.body.seq, verify::signature_count(&x));
             let kind = x.body.payload.kind();
-            let v = verify::verify_entry(x).map_err(|e| err(kind, Some(c), Some(s), e.to_string()))?;
+            let v =
+                verify::verify_entry(x).map_err(|e| err(kind, Some(c), Some(s), e.to_string()))?;
             (CheckedItem::Entry(v), n)
         }
         ExportItem::Equivocation(p) => {
             let (c, s) = (p.a.body.council, p.a.body.seq);
-            let v = verify::verify_equivocation(p).map_err(|e| err("equivocation", Some(c), Some(s), e.to_string()))?;
+            let v = verify::verify_equivocation(p)
+                .map_err(|e| err("equivocation", Some(c), Some(s), e.to_string()))?;
             (CheckedItem::Equivocation(v), 2)
         }
     })
@@ -149,7 +173,11 @@ pub enum ReadError {
     #[error("reading failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("item {item} (byte {offset}): {source}")]
-    Framing { item: u64, offset: u64, source: DecodeError },
+    Framing {
+        item: u64,
+        offset: u64,
+        source: DecodeError,
+    },
     #[error("item {item} (byte {offset}) is larger than the limit of {max} bytes")]
     TooLarge { item: u64, offset: u64, max: usize },
     #[error("the file ends in the middle of item {item} (byte {offset})")]
@@ -158,7 +186,14 @@ pub enum ReadError {
 
 impl<R: Read> ItemReader<R> {
     pub fn new(inner: R) -> Self {
-        ItemReader { inner, buf: Vec::with_capacity(1 << 16), start: 0, offset: 0, index: 0, eof: false }
+        ItemReader {
+            inner,
+            buf: Vec::with_capacity(1 << 16),
+            start: 0,
+            offset: 0,
+            index: 0,
+            eof: false,
+        }
     }
 
     /// The next item's position and bytes, or `None` at the end of the file.
@@ -172,23 +207,37 @@ impl<R: Read> ItemReader<R> {
             })?;
             if let Some(n) = framed {
                 if n > limits::MAX_RECORD_BYTES {
-                    return Err(ReadError::TooLarge { item: self.index, offset: self.offset, max: limits::MAX_RECORD_BYTES });
+                    return Err(ReadError::TooLarge {
+                        item: self.index,
+                        offset: self.offset,
+                        max: limits::MAX_RECORD_BYTES,
+                    });
                 }
                 let bytes = avail[..n].to_vec();
-                let pos = ItemPos { item: self.index, offset: self.offset };
+                let pos = ItemPos {
+                    item: self.index,
+                    offset: self.offset,
+                };
                 self.start += n;
                 self.offset += n as u64;
                 self.index += 1;
                 return Ok(Some((pos, bytes)));
             }
             if avail.len() > limits::MAX_RECORD_BYTES {
-                return Err(ReadError::TooLarge { item: self.index, offset: self.offset, max: limits::MAX_RECORD_BYTES });
+                return Err(ReadError::TooLarge {
+                    item: self.index,
+                    offset: self.offset,
+                    max: limits::MAX_RECORD_BYTES,
+                });
             }
             if self.eof {
                 if avail.is_empty() {
                     return Ok(None);
                 }
-                return Err(ReadError::Truncated { item: self.index, offset: self.offset });
+                return Err(ReadError::Truncated {
+                    item: self.index,
+                    offset: self.offset,
+                });
             }
             // Compact, then read more.
             self.buf.drain(..self.start);
@@ -352,7 +401,14 @@ impl ExportVerifier {
     /// [`check_item`] found.
     pub fn push(&mut self, pos: ItemPos, checked: Result<(CheckedItem, u64), ItemError>) {
         self.counts.items += 1;
-        let err = |record, council, seq, reason: String| ItemError { item: pos.item, offset: pos.offset, record, council, seq, reason };
+        let err = |record, council, seq, reason: String| ItemError {
+            item: pos.item,
+            offset: pos.offset,
+            record,
+            council,
+            seq,
+            reason,
+        };
         if self.halted {
             self.counts.skipped += 1;
             return;
@@ -381,22 +437,39 @@ impl ExportVerifier {
             match item {
                 CheckedItem::Header { primary } => self.primary = Some(primary),
                 _ => {
-                    self.error(err("header", None, None, "the file does not start with an export header".into()));
+                    self.error(err(
+                        "header",
+                        None,
+                        None,
+                        "the file does not start with an export header".into(),
+                    ));
                     self.halted = true;
                 }
             }
             return;
         }
         match item {
-            CheckedItem::Header { .. } => self.error(err("header", None, None, "a second export header".into())),
+            CheckedItem::Header { .. } => {
+                self.error(err("header", None, None, "a second export header".into()))
+            }
             CheckedItem::Genesis(g) => {
                 let id = g.council_id();
                 if !self.proofs.is_empty() {
-                    self.error(err("genesis", Some(id), None, "council logs must come before equivocation proofs".into()));
+                    self.error(err(
+                        "genesis",
+                        Some(id),
+                        None,
+                        "council logs must come before equivocation proofs".into(),
+                    ));
                     return;
                 }
                 if self.councils.contains_key(&id) || self.broken.contains(&id) {
-                    self.error(err("genesis", Some(id), None, "the council appears twice in the export".into()));
+                    self.error(err(
+                        "genesis",
+                        Some(id),
+                        None,
+                        "the council appears twice in the export".into(),
+                    ));
                     self.current = None;
                     return;
                 }
@@ -415,14 +488,21 @@ impl ExportVerifier {
             CheckedItem::Entry(x) => {
                 let (c, s, kind) = (x.body.council, x.body.seq, x.body.payload.kind());
                 if self.current != Some(c) {
-                    self.error(err(kind, Some(c), Some(s), "the entry is not in its council's section of the file".into()));
+                    self.error(err(
+                        kind,
+                        Some(c),
+                        Some(s),
+                        "the entry is not in its council's section of the file".into(),
+                    ));
                     return;
                 }
                 if self.broken.contains(&c) {
                     self.counts.skipped += 1;
                     return;
                 }
-                let Some(st) = self.councils.get_mut(&c) else { return };
+                let Some(st) = self.councils.get_mut(&c) else {
+                    return;
+                };
                 if let Err(e) = st.apply(x) {
                     self.broken.insert(c);
                     self.error(err(kind, Some(c), Some(s), e.to_string()));
@@ -439,25 +519,48 @@ impl ExportVerifier {
     /// could not be read to its end.
     pub fn finish(mut self, read_error: Option<String>) -> Report {
         if let Some(r) = read_error {
-            self.error(ItemError { item: self.counts.items, offset: 0, record: "file", council: None, seq: None, reason: r });
+            self.error(ItemError {
+                item: self.counts.items,
+                offset: 0,
+                record: "file",
+                council: None,
+                seq: None,
+                reason: r,
+            });
         }
         if self.counts.items == 0 {
-            self.error(ItemError { item: 0, offset: 0, record: "file", council: None, seq: None, reason: "the file is empty".into() });
-        }
-        match self.primary {
-            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => self.error(ItemError {
+            self.error(ItemError {
                 item: 0,
                 offset: 0,
-                record: "header",
-                council: Some(p),
+                record: "file",
+                council: None,
                 seq: None,
-                reason: "the exported council's log is not in the file".into(),
-            }),
+                reason: "the file is empty".into(),
+            });
+        }
+        match self.primary {
+            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => {
+                self.error(ItemError {
+                    item: 0,
+                    offset: 0,
+                    record: "header",
+                    council: Some(p),
+                    seq: None,
+                    reason: "the exported council's log is not in the file".into(),
+                })
+            }
             _ => {}
         }
         for (pos, p) in std::mem::take(&mut self.proofs) {
             let (c, s) = (p.a.body.council, p.a.body.seq);
-            let e = |reason: &str| ItemError { item: pos.item, offset: pos.offset, record: "equivocation", council: Some(c), seq: Some(s), reason: reason.into() };
+            let e = |reason: &str| ItemError {
+                item: pos.item,
+                offset: pos.offset,
+                record: "equivocation",
+                council: Some(c),
+                seq: Some(s),
+                reason: reason.into(),
+            };
             match self.councils.get(&c) {
                 None => self.error(e("the forked council's log is not in the export")),
                 Some(st) if st.node_key_at(s) != Some(p.a.signer) => {
@@ -472,11 +575,20 @@ impl ExportVerifier {
         let as_of = self.councils.values().map(|c| c.time()).max().unwrap_or(0);
         let (federations, fed_errors) = federation::evaluate(&self.councils, as_of);
         for fe in fed_errors {
-            self.error(ItemError { item: 0, offset: 0, record: "federation event", council: Some(fe.council), seq: Some(fe.seq), reason: fe.reason });
+            self.error(ItemError {
+                item: 0,
+                offset: 0,
+                record: "federation event",
+                council: Some(fe.council),
+                seq: Some(fe.seq),
+                reason: fe.reason,
+            });
         }
         let mut councils = Vec::new();
         for id in &self.order {
-            let Some(st) = self.councils.get(id) else { continue };
+            let Some(st) = self.councils.get(id) else {
+                continue;
+            };
             let s = st.stats();
             self.counts.councils += 1;
             self.counts.entries += s.entries;
@@ -484,7 +596,12 @@ impl ExportVerifier {
             self.counts.ballots += s.ballots;
             self.counts.delegate_votes += s.delegate_votes;
             self.counts.petition_signatures += s.petition_signatures;
-            councils.push(council_report(st, Some(*id) == self.primary, self.forked.contains(id), as_of));
+            councils.push(council_report(
+                st,
+                Some(*id) == self.primary,
+                self.forked.contains(id),
+                as_of,
+            ));
         }
         Report {
             valid: self.errors.is_empty(),
@@ -504,7 +621,12 @@ fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) ->
         .map(|m| {
             let (status, outcome, early, effect) = match &m.status {
                 MotionStatus::Open => ("open", None, false, None),
-                MotionStatus::Closed { outcome, early, effect, .. } => ("closed", Some(*outcome), *early, Some(effect.clone())),
+                MotionStatus::Closed {
+                    outcome,
+                    early,
+                    effect,
+                    ..
+                } => ("closed", Some(*outcome), *early, Some(effect.clone())),
             };
             MotionReport {
                 id: m.id,
@@ -549,7 +671,9 @@ fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) ->
                 issued_at: m.issued_at,
                 expires_at: m.mandate.expires_at,
                 status,
-                recall: m.recalled.map(|(at, by, record)| RecallReport { at, by, record }),
+                recall: m
+                    .recalled
+                    .map(|(at, by, record)| RecallReport { at, by, record }),
                 petition_signatures: m.petition.len(),
             }
         })
@@ -562,7 +686,14 @@ fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) ->
         founders: st.genesis().founders.clone(),
         rules: st.rules().clone(),
         node_key: st.node_key(),
-        members: st.roster().iter().map(|(m, k)| MemberReport { member: *m, key: *k }).collect(),
+        members: st
+            .roster()
+            .iter()
+            .map(|(m, k)| MemberReport {
+                member: *m,
+                key: *k,
+            })
+            .collect(),
         entries: st.seq(),
         head: st.head(),
         last_time: st.time(),

@@ -121,8 +121,32 @@ impl Cbor for PublicKey {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let at = d.position();
         let b = d.bytes_fixed::<32>()?;
-        PublicKey::from_bytes(&b).map_err(|source| DecodeError::Key { at, source })
+        cached_key(&b).map_err(|source| DecodeError::Key { at, source })
     }
+}
+
+/// Checking a key costs a point decompression and a scalar multiplication, and a log
+/// names the same few keys (members, the node) over and over. Keys that passed are
+/// remembered per thread; the check is deterministic, so the verdict is the same.
+fn cached_key(bytes: &[u8; 32]) -> Result<PublicKey, KeyError> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const CAPACITY: usize = 4096;
+    thread_local! {
+        static CACHE: RefCell<HashMap<[u8; 32], PublicKey>> = RefCell::new(HashMap::new());
+    }
+    if let Some(k) = CACHE.with(|c| c.borrow().get(bytes).copied()) {
+        return Ok(k);
+    }
+    let k = PublicKey::from_bytes(bytes)?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CAPACITY {
+            c.clear();
+        }
+        c.insert(*bytes, k);
+    });
+    Ok(k)
 }
 
 /// A 64-byte ed25519 signature (`R || s`), not yet checked.
@@ -145,7 +169,7 @@ impl Cbor for Signature {
 }
 
 /// An ed25519 secret key. Its `Debug` output never shows the secret.
-pub struct SecretKey(SigningKey);
+pub struct SecretKey(SigningKey, PublicKey);
 
 impl SecretKey {
     /// A fresh key from the operating system's random source.
@@ -159,7 +183,12 @@ impl SecretKey {
 
     /// The key whose RFC 8032 seed is `seed`.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        SecretKey(SigningKey::from_bytes(seed))
+        let sk = SigningKey::from_bytes(seed);
+        let bytes = sk.verifying_key().to_bytes();
+        // A key derived from a seed is [a]B with B the base point: prime order.
+        #[allow(clippy::expect_used)]
+        let public = PublicKey::from_bytes(&bytes).expect("derived keys are in the prime-order subgroup");
+        SecretKey(sk, public)
     }
 
     pub fn seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
@@ -167,10 +196,7 @@ impl SecretKey {
     }
 
     pub fn public(&self) -> PublicKey {
-        let bytes = self.0.verifying_key().to_bytes();
-        // A key derived from a seed is always [a]B with B the base point: prime order.
-        #[allow(clippy::expect_used)]
-        PublicKey::from_bytes(&bytes).expect("derived keys are in the prime-order subgroup")
+        self.1
     }
 
     pub fn sign(&self, msg: &[u8]) -> Signature {
@@ -194,8 +220,14 @@ mod tests {
         let did = k.to_did();
         assert!(did.starts_with("did:key:z6Mk"), "{did}");
         assert_eq!(PublicKey::from_did(&did).unwrap(), k);
-        assert_eq!(PublicKey::from_did("did:key:zFoo"), Err(KeyError::BadDidKey));
-        assert_eq!(PublicKey::from_did(&did.replace("did:key:z", "did:web:z")), Err(KeyError::BadDidKey));
+        assert_eq!(
+            PublicKey::from_did("did:key:zFoo"),
+            Err(KeyError::BadDidKey)
+        );
+        assert_eq!(
+            PublicKey::from_did(&did.replace("did:key:z", "did:web:z")),
+            Err(KeyError::BadDidKey)
+        );
     }
 
     #[test]

@@ -63,7 +63,10 @@ pub fn verify_genesis(g: Genesis) -> Result<Verified<Genesis>, SignatureError> {
     }
     for (index, (key, sig)) in g.body.founders.iter().zip(&g.signatures).enumerate() {
         if !key.verify(&g.body_bytes, sig) {
-            return Err(SignatureError::GenesisSignature { index, key: key.to_did() });
+            return Err(SignatureError::GenesisSignature {
+                index,
+                key: key.to_did(),
+            });
         }
     }
     Ok(Verified(g))
@@ -75,7 +78,10 @@ pub fn signature_count(e: &Entry) -> u64 {
         Payload::Motion(m) => {
             1 + u64::from(matches!(
                 m.body.form.action(),
-                Some(Action::SignCharter { invite: Some(_), .. })
+                Some(Action::SignCharter {
+                    invite: Some(_),
+                    ..
+                })
             ))
         }
         Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) => 1,
@@ -87,22 +93,36 @@ pub fn signature_count(e: &Entry) -> u64 {
 /// node key is a contextual rule) and every signature nested inside it.
 pub fn verify_entry(e: Entry) -> Result<Verified<Entry>, SignatureError> {
     if !e.signature_valid() {
-        return Err(SignatureError::Entry { key: e.signer.to_did() });
+        return Err(SignatureError::Entry {
+            key: e.signer.to_did(),
+        });
     }
     let inner = |ok: bool, kind: &'static str, key: &PublicKey| {
         if ok {
             Ok(())
         } else {
-            Err(SignatureError::Inner { kind, key: key.to_did() })
+            Err(SignatureError::Inner {
+                kind,
+                key: key.to_did(),
+            })
         }
     };
     match &e.body.payload {
         Payload::Motion(m) => {
             inner(m.signature_valid(), "motion", &m.signer)?;
-            if let Some(Action::SignCharter { charter, invite: Some(proof) }) = m.body.form.action() {
-                let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
+            if let Some(Action::SignCharter {
+                charter,
+                invite: Some(proof),
+            }) = m.body.form.action()
+            {
+                let stmt = JoinStatement {
+                    federation: charter.id(),
+                    council: m.body.council,
+                };
                 if !proof.invite_key.verify(&stmt.to_cbor(), &proof.signature) {
-                    return Err(SignatureError::InviteProof { key: proof.invite_key.to_did() });
+                    return Err(SignatureError::InviteProof {
+                        key: proof.invite_key.to_did(),
+                    });
                 }
             }
         }
@@ -117,22 +137,32 @@ pub fn verify_entry(e: Entry) -> Result<Verified<Entry>, SignatureError> {
 /// Checks a standalone equivocation proof: two different entries, one council, one
 /// sequence number, one signing key, both signatures valid. Whether that key was the
 /// council's node key at that point is checked against the council's log.
-pub fn verify_equivocation(p: EquivocationProof) -> Result<Verified<EquivocationProof>, SignatureError> {
+pub fn verify_equivocation(
+    p: EquivocationProof,
+) -> Result<Verified<EquivocationProof>, SignatureError> {
     let (a, b) = (&p.a, &p.b);
     if a.body.council != b.body.council {
-        return Err(SignatureError::NotEquivocation("the entries belong to different councils"));
+        return Err(SignatureError::NotEquivocation(
+            "the entries belong to different councils",
+        ));
     }
     if a.body.seq != b.body.seq {
-        return Err(SignatureError::NotEquivocation("the entries are at different places in the log"));
+        return Err(SignatureError::NotEquivocation(
+            "the entries are at different places in the log",
+        ));
     }
     if a.body_bytes == b.body_bytes {
         return Err(SignatureError::NotEquivocation("the entries are the same"));
     }
     if a.signer != b.signer {
-        return Err(SignatureError::NotEquivocation("the entries are signed by different keys"));
+        return Err(SignatureError::NotEquivocation(
+            "the entries are signed by different keys",
+        ));
     }
     if !a.signature_valid() || !b.signature_valid() {
-        return Err(SignatureError::Entry { key: a.signer.to_did() });
+        return Err(SignatureError::Entry {
+            key: a.signer.to_did(),
+        });
     }
     Ok(Verified(p))
 }

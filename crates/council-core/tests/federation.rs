@@ -9,8 +9,8 @@ use council_core::cbor::Cbor;
 use council_core::export::ExportItem;
 use council_core::federation::BallotStatus;
 use council_core::records::{
-    Action, Charter, EquivocationProof, FederationId, FederationMotion, FederationRules, Instruction, Mandate, MotionId,
-    Outcome, Payload, Rule, Scope, Share, Threshold,
+    Action, Charter, EquivocationProof, FederationId, FederationMotion, FederationRules,
+    Instruction, Mandate, MotionId, Outcome, Payload, Rule, Scope, Share, Threshold,
 };
 use council_core::sample::{invite_proof, key_from_label, Clock};
 use council_core::verify::verify_equivocation;
@@ -24,7 +24,10 @@ struct Fed {
 }
 
 fn keys(c: &Council) -> Vec<SecretKey> {
-    c.keys.iter().map(|k| SecretKey::from_seed(&k.seed())).collect()
+    c.keys
+        .iter()
+        .map(|k| SecretKey::from_seed(&k.seed()))
+        .collect()
 }
 
 fn pass(f: &mut Fed, i: usize, action: Action) -> MotionId {
@@ -36,21 +39,45 @@ fn pass(f: &mut Fed, i: usize, action: Action) -> MotionId {
 /// Two founders (0 and 1); council 2 exists but has not joined.
 fn founded() -> Fed {
     let mut clock = Clock(T0);
-    let c: Vec<Council> = (0..3).map(|i| Council::new(&format!("c{i}"), 3, &mut clock)).collect();
+    let c: Vec<Council> = (0..3)
+        .map(|i| Council::new(&format!("c{i}"), 3, &mut clock))
+        .collect();
     let charter = Charter {
         name: "F".into(),
         principles: vec!["no power above the councils".into()],
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            motion_rule: Rule {
+                quorum: Share::new(1, 2),
+                threshold: Threshold::SIMPLE_MAJORITY,
+            },
         },
         founders: vec![c[0].b.id(), c[1].b.id()],
         created_at: T0,
     };
     let fid = charter.id();
-    let mut f = Fed { clock, c, fid, charter: charter.clone() };
-    pass(&mut f, 0, Action::SignCharter { charter: charter.clone(), invite: None });
-    pass(&mut f, 1, Action::SignCharter { charter, invite: None });
+    let mut f = Fed {
+        clock,
+        c,
+        fid,
+        charter: charter.clone(),
+    };
+    pass(
+        &mut f,
+        0,
+        Action::SignCharter {
+            charter: charter.clone(),
+            invite: None,
+        },
+    );
+    pass(
+        &mut f,
+        1,
+        Action::SignCharter {
+            charter,
+            invite: None,
+        },
+    );
     f
 }
 
@@ -58,13 +85,40 @@ fn join_third(f: &mut Fed, invite: &SecretKey) {
     let t = f.clock.tick();
     f.c[0].b.invite(t, f.fid, invite, 1, t + 1000).unwrap();
     let proof = invite_proof(invite, f.c[0].b.id(), f.fid, f.c[2].b.id());
-    pass(f, 2, Action::SignCharter { charter: f.charter.clone(), invite: Some(proof) });
+    pass(
+        f,
+        2,
+        Action::SignCharter {
+            charter: f.charter.clone(),
+            invite: Some(proof),
+        },
+    );
     let (fid, joiner) = (f.fid, f.c[2].b.id());
-    pass(f, 0, Action::Admit { federation: fid, council: joiner });
-    pass(f, 1, Action::Admit { federation: fid, council: joiner });
+    pass(
+        f,
+        0,
+        Action::Admit {
+            federation: fid,
+            council: joiner,
+        },
+    );
+    pass(
+        f,
+        1,
+        Action::Admit {
+            federation: fid,
+            council: joiner,
+        },
+    );
 }
 
-fn mandate(f: &mut Fed, i: usize, delegate: usize, scope: Scope, instructions: Vec<(String, Instruction)>) -> MotionId {
+fn mandate(
+    f: &mut Fed,
+    i: usize,
+    delegate: usize,
+    scope: Scope,
+    instructions: Vec<(String, Instruction)>,
+) -> MotionId {
     let m = Mandate {
         delegate: f.c[i].keys[delegate].public(),
         federation: f.fid,
@@ -77,12 +131,20 @@ fn mandate(f: &mut Fed, i: usize, delegate: usize, scope: Scope, instructions: V
 
 fn open_motion(f: &mut Fed, matter: &str) -> MotionId {
     let closes_at = f.clock.0 + 1000;
-    let m = FederationMotion { federation: f.fid, matter: matter.into(), title: "Strike?".into(), options: vec!["yes".into(), "no".into()], closes_at };
+    let m = FederationMotion {
+        federation: f.fid,
+        matter: matter.into(),
+        title: "Strike?".into(),
+        options: vec!["yes".into(), "no".into()],
+        closes_at,
+    };
     pass(f, 1, Action::OpenFederationMotion(m))
 }
 
 fn export_all(f: &mut Fed) -> Vec<u8> {
-    let [a, b, c] = &mut f.c[..] else { unreachable!() };
+    let [a, b, c] = &mut f.c[..] else {
+        unreachable!()
+    };
     export(&mut [&mut a.b, &mut b.b, &mut c.b])
 }
 
@@ -90,20 +152,36 @@ fn export_all(f: &mut Fed) -> Vec<u8> {
 fn founding_invite_admission_and_a_federation_motion() {
     let mut f = founded();
     join_third(&mut f, &key_from_label("inv"));
-    let m: Vec<MotionId> = (0..3).map(|i| mandate(&mut f, i, 0, Scope::All, vec![])).collect();
+    let m: Vec<MotionId> = (0..3)
+        .map(|i| mandate(&mut f, i, 0, Scope::All, vec![]))
+        .collect();
     let fm = open_motion(&mut f, "wages");
     for (i, choice) in [(0, 0), (1, 1), (2, 0)] {
         let t = f.clock.tick();
         let d = SecretKey::from_seed(&f.c[i].keys[0].seed());
-        f.c[i].b.delegate_vote(t, &d, f.fid, fm, m[i], choice).unwrap();
+        f.c[i]
+            .b
+            .delegate_vote(t, &d, f.fid, fm, m[i], choice)
+            .unwrap();
     }
     f.clock.advance_to(T0 + 1_000_000 - 10);
     let (fid, fmid) = (f.fid, fm);
-    pass(&mut f, 2, Action::Ratify { federation: fid, motion: fmid, accept: true });
+    pass(
+        &mut f,
+        2,
+        Action::Ratify {
+            federation: fid,
+            motion: fmid,
+            accept: true,
+        },
+    );
     let r = verify(&export_all(&mut f));
     assert!(r.valid, "{}", errors(&r));
     let fed = &r.federations[0];
-    assert_eq!(fed.members.iter().filter(|m| m.left_at.is_none()).count(), 3);
+    assert_eq!(
+        fed.members.iter().filter(|m| m.left_at.is_none()).count(),
+        3
+    );
     let mot = &fed.motions[0];
     assert_eq!(mot.outcome, Some(Outcome::Chosen(0)));
     assert_eq!(mot.counts.as_deref(), Some(&[2, 1, 0][..]));
@@ -127,7 +205,10 @@ fn a_recall_strikes_the_delegates_vote_on_open_motions() {
     let t = f.clock.tick();
     assert!(f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, 0).is_err());
     f.clock.advance_to(T0 + 100_000);
-    f.c[0].b.invite(f.clock.0, f.fid, &key_from_label("late"), 1, f.clock.0 + 10).unwrap(); // moves time past the close
+    f.c[0]
+        .b
+        .invite(f.clock.0, f.fid, &key_from_label("late"), 1, f.clock.0 + 10)
+        .unwrap(); // moves time past the close
     let r = verify(&export_all(&mut f));
     assert!(r.valid, "{}", errors(&r));
     let mot = &r.federations[0].motions[0];
@@ -139,8 +220,18 @@ fn a_recall_strikes_the_delegates_vote_on_open_motions() {
 #[test]
 fn a_delegate_vote_outside_the_scope_or_against_instructions_is_invalid() {
     for (scope, instructions, choice, expect) in [
-        (Scope::Matters(vec!["safety".into()]), vec![], 0, "outside the mandate's scope"),
-        (Scope::All, vec![("wages".to_string(), Instruction::Vote(1))], 0, "instructs choice 1"),
+        (
+            Scope::Matters(vec!["safety".into()]),
+            vec![],
+            0,
+            "outside the mandate's scope",
+        ),
+        (
+            Scope::All,
+            vec![("wages".to_string(), Instruction::Vote(1))],
+            0,
+            "instructs choice 1",
+        ),
     ] {
         let mut f = founded();
         let m0 = mandate(&mut f, 0, 0, scope, instructions);
@@ -149,7 +240,10 @@ fn a_delegate_vote_outside_the_scope_or_against_instructions_is_invalid() {
         let t = f.clock.tick();
         // The council's own log accepts it (the matter lives in another council's log);
         // the federation check rejects it.
-        f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, choice).unwrap();
+        f.c[0]
+            .b
+            .delegate_vote(t, &d0, f.fid, fm, m0, choice)
+            .unwrap();
         let r = verify(&export_all(&mut f));
         assert!(!r.valid);
         assert!(errors(&r).contains(expect), "{}", errors(&r));
@@ -168,10 +262,27 @@ fn an_invite_is_limited_in_uses_and_time() {
     let proof = invite_proof(&inv, f.c[0].b.id(), f.fid, fourth.b.id());
     let ks = keys(&fourth);
     let refs: Vec<&SecretKey> = ks.iter().collect();
-    fourth.b.pass(&mut f.clock, &refs, "join", Action::SignCharter { charter: f.charter.clone(), invite: Some(proof) }).unwrap();
-    let [a, b, c] = &mut f.c[..] else { unreachable!() };
+    fourth
+        .b
+        .pass(
+            &mut f.clock,
+            &refs,
+            "join",
+            Action::SignCharter {
+                charter: f.charter.clone(),
+                invite: Some(proof),
+            },
+        )
+        .unwrap();
+    let [a, b, c] = &mut f.c[..] else {
+        unreachable!()
+    };
     let r = verify(&export(&mut [&mut a.b, &mut b.b, &mut c.b, &mut fourth.b]));
-    assert!(errors(&r).contains("already used 1 of 1 times"), "{}", errors(&r));
+    assert!(
+        errors(&r).contains("already used 1 of 1 times"),
+        "{}",
+        errors(&r)
+    );
 
     // Used after its expiry.
     let mut f = founded();
@@ -181,7 +292,14 @@ fn an_invite_is_limited_in_uses_and_time() {
     f.clock.advance_to(t + 100);
     let proof = invite_proof(&inv, f.c[0].b.id(), f.fid, f.c[2].b.id());
     let charter = f.charter.clone();
-    pass(&mut f, 2, Action::SignCharter { charter, invite: Some(proof) });
+    pass(
+        &mut f,
+        2,
+        Action::SignCharter {
+            charter,
+            invite: Some(proof),
+        },
+    );
     let r = verify(&export_all(&mut f));
     assert!(errors(&r).contains("the invite expired"), "{}", errors(&r));
 }
@@ -190,17 +308,25 @@ fn an_invite_is_limited_in_uses_and_time() {
 fn a_council_that_leaves_no_longer_counts() {
     let mut f = founded();
     join_third(&mut f, &key_from_label("inv"));
-    let m: Vec<MotionId> = (0..3).map(|i| mandate(&mut f, i, 0, Scope::All, vec![])).collect();
+    let m: Vec<MotionId> = (0..3)
+        .map(|i| mandate(&mut f, i, 0, Scope::All, vec![]))
+        .collect();
     let fm = open_motion(&mut f, "wages");
     for (i, choice) in [(0, 0), (1, 1), (2, 0)] {
         let t = f.clock.tick();
         let d = SecretKey::from_seed(&f.c[i].keys[0].seed());
-        f.c[i].b.delegate_vote(t, &d, f.fid, fm, m[i], choice).unwrap();
+        f.c[i]
+            .b
+            .delegate_vote(t, &d, f.fid, fm, m[i], choice)
+            .unwrap();
     }
     let fid = f.fid;
     pass(&mut f, 2, Action::Leave(fid));
     f.clock.advance_to(T0 + 100_000);
-    f.c[0].b.invite(f.clock.0, f.fid, &key_from_label("late"), 1, f.clock.0 + 10).unwrap();
+    f.c[0]
+        .b
+        .invite(f.clock.0, f.fid, &key_from_label("late"), 1, f.clock.0 + 10)
+        .unwrap();
     let r = verify(&export_all(&mut f));
     assert!(r.valid, "{}", errors(&r));
     let mot = &r.federations[0].motions[0];
@@ -217,17 +343,32 @@ fn an_equivocation_is_proved_and_marks_the_council_forked() {
     // A second, different entry at the place of the last one, signed by the node key.
     let entries = f.c[0].b.take_entries();
     let last = entries.last().unwrap().clone();
-    let other = f.c[0].b.forge_conflicting(seq, last.body.prev, last.body.time, Payload::Invite {
-        federation: f.fid,
-        invite_key: key_from_label("x").public(),
-        max_uses: 1,
-        expires_at: last.body.time + 5,
-    });
-    let proof = EquivocationProof { a: last.clone(), b: other.clone() };
+    let other = f.c[0].b.forge_conflicting(
+        seq,
+        last.body.prev,
+        last.body.time,
+        Payload::Invite {
+            federation: f.fid,
+            invite_key: key_from_label("x").public(),
+            max_uses: 1,
+            expires_at: last.body.time + 5,
+        },
+    );
+    let proof = EquivocationProof {
+        a: last.clone(),
+        b: other.clone(),
+    };
     assert!(verify_equivocation(proof.clone()).is_ok());
-    assert!(verify_equivocation(EquivocationProof { a: last.clone(), b: last.clone() }).is_err());
+    assert!(verify_equivocation(EquivocationProof {
+        a: last.clone(),
+        b: last.clone()
+    })
+    .is_err());
     // Put the entries back and append the proof to the export.
-    let mut bytes = ExportItem::Header { primary: f.c[0].b.id() }.to_cbor();
+    let mut bytes = ExportItem::Header {
+        primary: f.c[0].b.id(),
+    }
+    .to_cbor();
     bytes.extend(ExportItem::Genesis(f.c[0].b.genesis().clone()).to_cbor());
     for e in entries {
         bytes.extend(ExportItem::Entry(e).to_cbor());

@@ -1,0 +1,439 @@
+//! The test vectors published in docs/PROTOCOL.md and docs/vectors/.
+//!
+//! The records are rebuilt here from fixed seeds and compared byte for byte with the
+//! published files. To regenerate them after a deliberate protocol change, run
+//! `COUNCILNET_BLESS=1 cargo test -p council-core --test vectors` and review the diff.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use council_core::cbor::Cbor;
+use council_core::export::{verify_reader, ExportItem};
+use council_core::records::{
+    Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof,
+    FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, JoinStatement, Mandate,
+    MotionBody, MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
+    VoteBody,
+};
+use council_core::sample::{write_sample, SampleParams};
+use council_core::{Hash, SecretKey};
+use serde_json::{json, Value};
+
+const T: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+fn seed(i: u8) -> SecretKey {
+    SecretKey::from_seed(&[i; 32])
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn signed_vector<T: Cbor>(name: &str, about: &str, s: &Signed<T>) -> Value {
+    json!({
+        "name": name,
+        "about": about,
+        "body_cbor": hex::encode(&s.body_bytes),
+        "body_sha256": Hash::of(&s.body_bytes).to_hex(),
+        "signer": hex::encode(s.signer.as_bytes()),
+        "signature": hex::encode(s.signature.0),
+        "record_cbor": hex::encode(s.to_cbor()),
+    })
+}
+
+fn build() -> Value {
+    let keys: Vec<Value> = (1..=4u8)
+        .map(|i| {
+            let k = seed(i);
+            json!({ "seed": hex::encode([i; 32]), "public": hex::encode(k.public().as_bytes()), "did": k.public().to_did() })
+        })
+        .collect();
+    let (m1, m2, node, invite) = (seed(1), seed(2), seed(3), seed(4));
+
+    let mut g = Genesis::draft(GenesisBody {
+        name: "Vector Council".into(),
+        founders: vec![m1.public(), m2.public()],
+        rules: CouncilRules::default(),
+        node_key: node.public(),
+        created_at: T,
+    });
+    g.signatures = vec![m1.sign(&g.body_bytes), m2.sign(&g.body_bytes)];
+    let council = g.council_id();
+
+    let motion = Signed::sign(
+        MotionBody {
+            council,
+            title: "Adopt the rota".into(),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule: Rule {
+                quorum: Share::new(1, 2),
+                threshold: Threshold::SIMPLE_MAJORITY,
+            },
+            closes_at: T + 86_400,
+            nonce: 1,
+        },
+        &m1,
+    );
+    let vote = Signed::sign(
+        VoteBody {
+            council,
+            motion: motion.id(),
+            choice: 0,
+            counter: 1,
+        },
+        &m2,
+    );
+    let entry1 = Signed::sign(
+        EntryBody {
+            council,
+            seq: 1,
+            prev: council,
+            time: T + 60,
+            payload: Payload::Motion(Box::new(motion.clone())),
+        },
+        &node,
+    );
+    let entry2 = Signed::sign(
+        EntryBody {
+            council,
+            seq: 2,
+            prev: entry1.id(),
+            time: T + 120,
+            payload: Payload::Vote(vote.clone()),
+        },
+        &node,
+    );
+    let close = Signed::sign(
+        EntryBody {
+            council,
+            seq: 3,
+            prev: entry2.id(),
+            time: T + 180,
+            payload: Payload::Close {
+                motion: motion.id(),
+                outcome: Outcome::Passed,
+            },
+        },
+        &node,
+    );
+
+    let charter = Charter {
+        name: "Vector Federation".into(),
+        principles: vec!["No power above the councils.".into()],
+        rules: FederationRules {
+            admission: Threshold::SIMPLE_MAJORITY,
+            motion_rule: Rule {
+                quorum: Share::new(1, 2),
+                threshold: Threshold::SIMPLE_MAJORITY,
+            },
+        },
+        founders: vec![council, Hash::of(b"another council")],
+        created_at: T,
+    };
+    let fid = charter.id();
+    let mandate = Signed::sign(
+        MotionBody {
+            council,
+            title: "Mandate a delegate".into(),
+            form: MotionForm::YesNo(Action::Mandate(Mandate {
+                delegate: m2.public(),
+                federation: fid,
+                scope: Scope::Matters(vec!["wages".into()]),
+                instructions: vec![("wages".into(), Instruction::Vote(0))],
+                expires_at: T + 90 * 86_400,
+            })),
+            rule: CouncilRules::default().act_rule,
+            closes_at: T + 86_400,
+            nonce: 2,
+        },
+        &m1,
+    );
+    let choice = Signed::sign(
+        MotionBody {
+            council,
+            title: "Summer closing".into(),
+            form: MotionForm::Choice(vec!["July".into(), "August".into()]),
+            rule: Rule {
+                quorum: Share::new(1, 3),
+                threshold: Threshold::TWO_THIRDS,
+            },
+            closes_at: T + 86_400,
+            nonce: 3,
+        },
+        &m1,
+    );
+    let recall = Signed::sign(
+        MotionBody {
+            council,
+            title: "Recall the delegate".into(),
+            form: MotionForm::YesNo(Action::Recall(mandate.id())),
+            rule: CouncilRules::default().act_rule,
+            closes_at: T + 86_400,
+            nonce: 4,
+        },
+        &m1,
+    );
+    let petition = Signed::sign(
+        PetitionBody {
+            council,
+            mandate: mandate.id(),
+        },
+        &m1,
+    );
+    let fmotion = Signed::sign(
+        MotionBody {
+            council,
+            title: "Put the pay offer to the federation".into(),
+            form: MotionForm::YesNo(Action::OpenFederationMotion(FederationMotion {
+                federation: fid,
+                matter: "wages".into(),
+                title: "Accept the offer?".into(),
+                options: vec!["accept".into(), "reject".into()],
+                closes_at: T + 3 * 86_400,
+            })),
+            rule: CouncilRules::default().act_rule,
+            closes_at: T + 86_400,
+            nonce: 5,
+        },
+        &m1,
+    );
+    let dvote = Signed::sign(
+        DelegateVoteBody {
+            federation: fid,
+            motion: fmotion.id(),
+            council,
+            mandate: mandate.id(),
+            choice: 0,
+            counter: 1,
+        },
+        &m2,
+    );
+    let join = JoinStatement {
+        federation: fid,
+        council,
+    };
+    let join_sig = invite.sign(&join.to_cbor());
+    let invite_entry = Signed::sign(
+        EntryBody {
+            council,
+            seq: 4,
+            prev: close.id(),
+            time: T + 240,
+            payload: Payload::Invite {
+                federation: fid,
+                invite_key: invite.public(),
+                max_uses: 3,
+                expires_at: T + 7 * 86_400,
+            },
+        },
+        &node,
+    );
+    let fork = Signed::sign(
+        EntryBody {
+            council,
+            seq: 3,
+            prev: entry2.id(),
+            time: T + 181,
+            payload: Payload::Close {
+                motion: motion.id(),
+                outcome: Outcome::Rejected,
+            },
+        },
+        &node,
+    );
+    let proof = EquivocationProof {
+        a: close.clone(),
+        b: fork,
+    };
+    let header = ExportItem::Header { primary: council };
+
+    json!({
+        "keys": keys,
+        "genesis": {
+            "body_cbor": hex::encode(&g.body_bytes),
+            "council_id": council.to_hex(),
+            "signatures": g.signatures.iter().map(|s| hex::encode(s.0)).collect::<Vec<_>>(),
+            "record_cbor": hex::encode(g.to_cbor()),
+        },
+        "records": [
+            signed_vector("motion (yes/no resolution)", "member 1 opens a motion", &motion),
+            signed_vector("motion (choice)", "member 1 opens a choice between two options", &choice),
+            signed_vector("motion (mandate act)", "a mandate for member 2 in the federation", &mandate),
+            signed_vector("motion (recall act)", "recall of that mandate by motion", &recall),
+            signed_vector("motion (federation motion act)", "the council opens a federation motion", &fmotion),
+            signed_vector("vote", "member 2 votes yes on the first motion", &vote),
+            signed_vector("petition", "member 1 signs a recall petition against the mandate", &petition),
+            signed_vector("delegate vote", "member 2, as delegate, votes option 0", &dvote),
+            signed_vector("entry 1 (motion)", "the node logs the motion", &entry1),
+            signed_vector("entry 2 (vote)", "the node logs the vote", &entry2),
+            signed_vector("entry 3 (close)", "the node closes the motion as passed", &close),
+            signed_vector("entry 4 (invite)", "the node logs an invite", &invite_entry),
+        ],
+        "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
+        "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
+        "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
+        "export_header": { "cbor": hex::encode(header.to_cbor()) },
+    })
+}
+
+/// The vectors as they appear in PROTOCOL.md (between the vector markers).
+fn markdown(v: &Value) -> String {
+    let mut s = String::new();
+    s.push_str("Keys (the seed is 32 bytes of the same value):\n\n| seed | public key | did:key |\n|---|---|---|\n");
+    for k in v["keys"].as_array().unwrap() {
+        s.push_str(&format!(
+            "| `{}…` | `{}` | `{}` |\n",
+            &k["seed"].as_str().unwrap()[..8],
+            k["public"].as_str().unwrap(),
+            k["did"].as_str().unwrap()
+        ));
+    }
+    let g = &v["genesis"];
+    s.push_str(&format!(
+        "\n#### genesis\n\nFounders: keys 1 and 2; node key: key 3; default rules; created 2026-01-01T00:00:00Z.\n\n```text\nbody_cbor   {}\ncouncil_id  {}\nsig[0]      {}\nsig[1]      {}\n```\n",
+        g["body_cbor"].as_str().unwrap(),
+        g["council_id"].as_str().unwrap(),
+        g["signatures"][0].as_str().unwrap(),
+        g["signatures"][1].as_str().unwrap()
+    ));
+    for r in v["records"].as_array().unwrap() {
+        s.push_str(&format!(
+            "\n#### {}\n\n{}.\n\n```text\nbody_cbor    {}\nbody_sha256  {}\nsigner       {}\nsignature    {}\n```\n",
+            r["name"].as_str().unwrap(),
+            r["about"].as_str().unwrap(),
+            r["body_cbor"].as_str().unwrap(),
+            r["body_sha256"].as_str().unwrap(),
+            r["signer"].as_str().unwrap(),
+            r["signature"].as_str().unwrap()
+        ));
+    }
+    s.push_str(&format!(
+        "\n#### charter and join statement\n\n```text\ncharter_cbor     {}\nfederation_id    {}\njoin_cbor        {}\njoin_signature   {}  (by key 4, the invite key)\n```\n",
+        v["charter"]["cbor"].as_str().unwrap(),
+        v["charter"]["federation_id"].as_str().unwrap(),
+        v["join"]["statement_cbor"].as_str().unwrap(),
+        v["join"]["signature"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### export header item\n\n```text\n{}\n```\n",
+        v["export_header"]["cbor"].as_str().unwrap()
+    ));
+    s.push_str("\nThe full signed records (and an equivocation proof) are in `docs/vectors/records.json`.\n");
+    s
+}
+
+const BEGIN: &str = "<!-- vectors:begin (generated by crates/council-core/tests/vectors.rs) -->\n";
+const END: &str = "<!-- vectors:end -->";
+
+fn bless() -> bool {
+    std::env::var_os("COUNCILNET_BLESS").is_some()
+}
+
+#[test]
+fn published_record_vectors_match() {
+    let v = build();
+    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    let path = root().join("docs/vectors/records.json");
+    if bless() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).expect("docs/vectors/records.json exists");
+    assert_eq!(
+        published, text,
+        "docs/vectors/records.json is out of date (see the module docs)"
+    );
+
+    let md_path = root().join("docs/PROTOCOL.md");
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    let (a, rest) = md
+        .split_once(BEGIN)
+        .expect("PROTOCOL.md has the vectors:begin marker");
+    let (_, b) = rest
+        .split_once(END)
+        .expect("PROTOCOL.md has the vectors:end marker");
+    let want = format!("{a}{BEGIN}{}{END}{b}", markdown(&v));
+    if bless() {
+        std::fs::write(&md_path, &want).unwrap();
+        return;
+    }
+    assert_eq!(
+        md, want,
+        "the vectors in docs/PROTOCOL.md are out of date (see the module docs)"
+    );
+}
+
+#[test]
+fn published_vectors_decode_and_verify() {
+    let v = build();
+    for r in v["records"].as_array().unwrap() {
+        let body = hex::decode(r["body_cbor"].as_str().unwrap()).unwrap();
+        let sig: [u8; 64] = hex::decode(r["signature"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key: [u8; 32] = hex::decode(r["signer"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let key = council_core::PublicKey::from_bytes(&key).unwrap();
+        assert!(
+            key.verify(&body, &council_core::Signature(sig)),
+            "{}",
+            r["name"]
+        );
+        assert_eq!(Hash::of(&body).to_hex(), r["body_sha256"].as_str().unwrap());
+    }
+    let g =
+        Genesis::from_cbor(&hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert!(council_core::verify::verify_genesis(g).is_ok());
+}
+
+#[test]
+fn published_sample_export_matches_and_verifies() {
+    let mut bytes = Vec::new();
+    write_sample(
+        &SampleParams {
+            members: 3,
+            motions: 3,
+            votes_per_motion: 4,
+        },
+        &mut bytes,
+    )
+    .unwrap();
+    let path = root().join("docs/vectors/small-valid.cnx");
+    if bless() {
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let published = std::fs::read(&path).expect("docs/vectors/small-valid.cnx exists");
+    assert!(
+        published == bytes,
+        "docs/vectors/small-valid.cnx is out of date (see the module docs)"
+    );
+    let r = verify_reader(&published[..]);
+    assert!(r.valid);
+    let summary = json!({
+        "valid": r.valid,
+        "councils": r.councils.iter().map(|c| json!({
+            "id": c.id, "name": c.name, "entries": c.entries, "members": c.members.len(),
+            "motions": c.motions.iter().map(|m| json!({"id": m.id, "outcome": m.outcome, "counts": m.counts})).collect::<Vec<_>>(),
+            "mandates": c.mandates.iter().map(|m| json!({"id": m.id, "status": m.status})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "federations": r.federations.iter().map(|f| json!({
+            "id": f.id,
+            "members": f.members.iter().map(|m| json!({"council": m.council, "left": m.left_at.is_some()})).collect::<Vec<_>>(),
+            "motions": f.motions.iter().map(|m| json!({"id": m.id, "outcome": m.outcome, "counts": m.counts,
+                "votes": m.votes.iter().map(|v| json!({"council": v.council, "status": v.status})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "checked": { "signatures": r.checked.signatures, "entries": r.checked.entries, "ballots": r.checked.ballots },
+    });
+    let text = serde_json::to_string_pretty(&summary).unwrap() + "\n";
+    let vpath = root().join("docs/vectors/small-valid.verdict.json");
+    if bless() {
+        std::fs::write(&vpath, &text).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&vpath).expect("verdict file exists"),
+        text
+    );
+}
