@@ -134,7 +134,6 @@ pub struct MotionState {
     pub ballots_received: u64,
     /// Ballots that replaced an earlier ballot by the same member.
     pub ballots_changed: u64,
-    electorate: HashSet<MemberId>,
     latest: HashMap<MemberId, (u32, u64)>,
 }
 
@@ -253,6 +252,9 @@ pub struct CouncilState {
     head: Hash,
     time: u64,
     roster: BTreeMap<MemberId, PublicKey>,
+    /// The sequence number of the entry that added each member (0 for founders). A
+    /// motion's electorate is the members on the roster that joined before it opened.
+    joined: HashMap<MemberId, u64>,
     by_key: HashMap<PublicKey, MemberId>,
     used_keys: HashSet<PublicKey>,
     motions: HashMap<MotionId, MotionState>,
@@ -305,6 +307,7 @@ impl CouncilState {
             head: id,
             time: g.body.created_at,
             by_key: roster.iter().map(|(m, k)| (*k, *m)).collect(),
+            joined: roster.keys().map(|m| (*m, 0)).collect(),
             used_keys: roster.keys().copied().collect(),
             roster,
             genesis: g.body,
@@ -499,8 +502,7 @@ impl CouncilState {
         if let MotionForm::YesNo(action) = &body.form {
             self.check_action(action, time)?;
         }
-        let electorate: HashSet<MemberId> = self.roster.keys().copied().collect();
-        let counts = Counts::new(body.form.option_count(), electorate.len() as u64);
+        let counts = Counts::new(body.form.option_count(), self.roster.len() as u64);
         self.motions.insert(
             id,
             MotionState {
@@ -513,7 +515,6 @@ impl CouncilState {
                 counts,
                 ballots_received: 0,
                 ballots_changed: 0,
-                electorate,
                 latest: HashMap::new(),
             },
         );
@@ -601,7 +602,9 @@ impl CouncilState {
                 time,
             });
         }
-        if !m.electorate.contains(&member) {
+        // On the roster now, and already on it when the motion opened (members are never
+        // re-admitted, so this is exactly the roster at the opening).
+        if self.joined.get(&member).is_none_or(|&j| j >= m.opened_seq) {
             return Err(RecordError::NotInElectorate {
                 key: v.signer.to_did(),
                 motion: mid,
@@ -674,7 +677,6 @@ impl CouncilState {
                 effect,
             };
             // A closed motion keeps its counts; the per-member detail is no longer needed.
-            m.electorate = HashSet::new();
             m.latest = HashMap::new();
         }
         Ok(())
@@ -696,6 +698,7 @@ impl CouncilState {
                     return void("the key was added to the roster meanwhile");
                 }
                 self.roster.insert(k, k);
+                self.joined.insert(k, seq);
                 self.by_key.insert(k, k);
                 self.used_keys.insert(k);
                 self.stats.roster_changes += 1;
