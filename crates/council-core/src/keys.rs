@@ -187,7 +187,8 @@ impl SecretKey {
         let bytes = sk.verifying_key().to_bytes();
         // A key derived from a seed is [a]B with B the base point: prime order.
         #[allow(clippy::expect_used)]
-        let public = PublicKey::from_bytes(&bytes).expect("derived keys are in the prime-order subgroup");
+        let public =
+            PublicKey::from_bytes(&bytes).expect("derived keys are in the prime-order subgroup");
         SecretKey(sk, public)
     }
 
