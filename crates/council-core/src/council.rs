@@ -386,6 +386,25 @@ impl CouncilState {
         &self.stats
     }
 
+    /// Builds and signs the next entry of this log around a verified payload. The result
+    /// still has to pass [`CouncilState::apply`]. `time` is raised to the log's last time
+    /// if the clock went back.
+    pub fn seal(
+        &self,
+        node: &crate::keys::SecretKey,
+        time: u64,
+        payload: Verified<Payload>,
+    ) -> Verified<Entry> {
+        let body = crate::records::EntryBody {
+            council: self.id,
+            seq: self.seq + 1,
+            prev: self.head,
+            time: time.max(self.time),
+            payload: payload.into_inner(),
+        };
+        Verified::own_signature(Signed::sign(body, node))
+    }
+
     /// Validates `entry` against the log so far and, if it is valid, appends it.
     pub fn apply(&mut self, entry: Verified<Entry>) -> Result<(), RecordError> {
         let e = entry.get();

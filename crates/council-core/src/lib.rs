@@ -13,6 +13,7 @@
 
 pub mod cbor;
 pub mod council;
+pub mod draft;
 pub mod error;
 pub mod export;
 pub mod federation;

@@ -1,0 +1,438 @@
+//! # council-store
+//!
+//! A council's log and its indexes, on disk. The store is sled, kept private behind this
+//! small interface (sled is in maintenance mode and its on-disk format is not stable, so
+//! nothing outside this crate may depend on it).
+//!
+//! Everything lives in one sled tree under prefixed keys, and each [`Store::append`] is
+//! one atomic batch followed by one flush: a batch of entries is either wholly on disk or
+//! not at all, and `append` returns only once it is durable. Callers group many entries
+//! into one append to share the flush (group commit).
+//!
+//! | key | value |
+//! |---|---|
+//! | `meta/format` | the format marker, [`FORMAT`] |
+//! | `meta/genesis` | the council's genesis record |
+//! | `log/` seq (u64 BE) | the entry record |
+//! | `rec/` record id | seq of the entry holding that member-signed record |
+//! | `mot/` motion id | seq of the entry that opened it |
+//! | `vote/` motion id, member | seq of the member's latest ballot |
+//! | `ros/` seq, member | roster change at that entry (CBOR `[kind, key]`) |
+//! | `man/` mandate id | seq of the entry that issued it |
+//! | `rcl/` mandate id | seq of the entry that recalled it |
+//! | `pet/` mandate id, member | seq of the member's petition signature |
+
+use std::path::Path;
+
+use council_core::cbor::Cbor;
+use council_core::records::{Entry, Genesis};
+use council_core::{Hash, PublicKey};
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT: &str = "councilnet-store/1";
+
+const K_FORMAT: &[u8] = b"meta/format";
+const K_GENESIS: &[u8] = b"meta/genesis";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} could not be opened: {reason}")]
+    Open { path: String, reason: String },
+    #[error("the store holds format {found:?}, but this build understands only {FORMAT:?}; use a councild that matches the store, or export with the old one")]
+    Format { found: String },
+    #[error("disk error: {0}")]
+    Io(String),
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+    #[error("the store already belongs to council {0}")]
+    OtherCouncil(Hash),
+    #[error("entry {seq} is already stored with different content")]
+    Conflict { seq: u64 },
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// A secondary index entry written with a log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Index {
+    /// A member-signed record (motion, ballot, petition signature, delegate vote).
+    Record(Hash),
+    Motion(Hash),
+    Vote {
+        motion: Hash,
+        member: PublicKey,
+    },
+    Roster {
+        member: PublicKey,
+        change: RosterChange,
+    },
+    Mandate(Hash),
+    Recall(Hash),
+    Petition {
+        mandate: Hash,
+        member: PublicKey,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RosterChange {
+    Added,
+    Removed,
+    /// The member's key changed to this one.
+    Rotated(PublicKey),
+}
+
+/// One entry to append, with its index entries.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub entry: Entry,
+    pub index: Vec<Index>,
+}
+
+/// The council's store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+fn seq_key(prefix: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn read_seq(v: &[u8]) -> Result<u64, StoreError> {
+    let b: [u8; 8] = v
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("an index value is not a sequence number".into()))?;
+    Ok(u64::from_be_bytes(b))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`. Refuses a store of another format.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let tree = db.open_tree("council").map_err(io)?;
+        match tree.get(K_FORMAT).map_err(io)? {
+            Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
+            Some(v) => {
+                return Err(StoreError::Format {
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                })
+            }
+            None => {
+                if tree.iter().next().is_some() {
+                    return Err(StoreError::Format {
+                        found: "(unmarked)".into(),
+                    });
+                }
+                tree.insert(K_FORMAT, FORMAT.as_bytes()).map_err(io)?;
+                db.flush().map_err(io)?;
+            }
+        }
+        Ok(Store { db, tree })
+    }
+
+    /// The council's genesis, if the store has one.
+    pub fn genesis(&self) -> Result<Option<Genesis>, StoreError> {
+        match self.tree.get(K_GENESIS).map_err(io)? {
+            None => Ok(None),
+            Some(v) => Genesis::from_cbor(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("genesis: {e}"))),
+        }
+    }
+
+    /// Records the genesis. Idempotent; refuses a different council's genesis.
+    pub fn init_genesis(&self, g: &Genesis) -> Result<(), StoreError> {
+        if let Some(existing) = self.genesis()? {
+            if existing.council_id() != g.council_id() {
+                return Err(StoreError::OtherCouncil(existing.council_id()));
+            }
+            return Ok(());
+        }
+        self.tree.insert(K_GENESIS, g.to_cbor()).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The sequence number of the last stored entry (0 if none).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        match self.tree.scan_prefix(b"log/").next_back() {
+            None => Ok(0),
+            Some(kv) => {
+                let (k, _) = kv.map_err(io)?;
+                read_seq(&k[4..])
+            }
+        }
+    }
+
+    /// Appends entries (in order) with their indexes, atomically, and waits until they
+    /// are on disk. An entry already stored with the same bytes is skipped; with other
+    /// bytes it is a conflict and nothing is written.
+    pub fn append(&self, batch: &[Append]) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for a in batch {
+            let seq = a.entry.body.seq;
+            let bytes = a.entry.to_cbor();
+            let k = seq_key(b"log/", seq);
+            if let Some(existing) = self.tree.get(&k).map_err(io)? {
+                if existing.as_ref() != bytes.as_slice() {
+                    return Err(StoreError::Conflict { seq });
+                }
+                continue;
+            }
+            b.insert(k, bytes);
+            let s = seq.to_be_bytes();
+            for i in &a.index {
+                match i {
+                    Index::Record(h) => b.insert(key(b"rec/", &[&h.0]), &s),
+                    Index::Motion(h) => b.insert(key(b"mot/", &[&h.0]), &s),
+                    Index::Vote { motion, member } => {
+                        b.insert(key(b"vote/", &[&motion.0, member.as_bytes()]), &s)
+                    }
+                    Index::Roster { member, change } => {
+                        let mut e = council_core::cbor::Encoder::default();
+                        match change {
+                            RosterChange::Added => e.array(1).text("added"),
+                            RosterChange::Removed => e.array(1).text("removed"),
+                            RosterChange::Rotated(k) => {
+                                e.array(2).text("rotated").bytes(k.as_bytes())
+                            }
+                        };
+                        b.insert(key(b"ros/", &[&s, member.as_bytes()]), e.into_bytes())
+                    }
+                    Index::Mandate(h) => b.insert(key(b"man/", &[&h.0]), &s),
+                    Index::Recall(h) => b.insert(key(b"rcl/", &[&h.0]), &s),
+                    Index::Petition { mandate, member } => {
+                        b.insert(key(b"pet/", &[&mandate.0, member.as_bytes()]), &s)
+                    }
+                }
+            }
+        }
+        self.tree.apply_batch(b).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The entry at `seq`.
+    pub fn entry(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
+        match self.tree.get(seq_key(b"log/", seq)).map_err(io)? {
+            None => Ok(None),
+            Some(v) => Entry::from_cbor(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}"))),
+        }
+    }
+
+    /// Every entry from `from` on, in order.
+    pub fn entries(&self, from: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+        self.tree
+            .range(seq_key(b"log/", from)..seq_key(b"log/", u64::MAX))
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                let seq = read_seq(&k[4..])?;
+                Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
+            })
+    }
+
+    fn seq_of(&self, k: Vec<u8>) -> Result<Option<u64>, StoreError> {
+        self.tree
+            .get(k)
+            .map_err(io)?
+            .map(|v| read_seq(&v))
+            .transpose()
+    }
+
+    /// The entry holding a member-signed record with this id, if stored.
+    pub fn record_seq(&self, id: &Hash) -> Result<Option<u64>, StoreError> {
+        self.seq_of(key(b"rec/", &[&id.0]))
+    }
+    pub fn motion_seq(&self, id: &Hash) -> Result<Option<u64>, StoreError> {
+        self.seq_of(key(b"mot/", &[&id.0]))
+    }
+    /// The entry holding the member's latest ballot on a motion.
+    pub fn vote_seq(&self, motion: &Hash, member: &PublicKey) -> Result<Option<u64>, StoreError> {
+        self.seq_of(key(b"vote/", &[&motion.0, member.as_bytes()]))
+    }
+    /// The members with a ballot on a motion, with the entry of their latest ballot.
+    pub fn votes_on(&self, motion: &Hash) -> Result<Vec<(PublicKey, u64)>, StoreError> {
+        let prefix = key(b"vote/", &[&motion.0]);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                let b: [u8; 32] = k[prefix.len()..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("vote index key".into()))?;
+                let member = PublicKey::from_bytes(&b)
+                    .map_err(|e| StoreError::Corrupt(format!("vote index key: {e}")))?;
+                Ok((member, read_seq(&v)?))
+            })
+            .collect()
+    }
+    pub fn mandate_seq(&self, id: &Hash) -> Result<Option<u64>, StoreError> {
+        self.seq_of(key(b"man/", &[&id.0]))
+    }
+    pub fn recall_seq(&self, mandate: &Hash) -> Result<Option<u64>, StoreError> {
+        self.seq_of(key(b"rcl/", &[&mandate.0]))
+    }
+    /// Members who signed the petition against a mandate.
+    pub fn petition_signers(&self, mandate: &Hash) -> Result<usize, StoreError> {
+        Ok(self.tree.scan_prefix(key(b"pet/", &[&mandate.0])).count())
+    }
+    /// Roster changes in log order: (seq, member, change).
+    pub fn roster_history(&self) -> Result<Vec<(u64, PublicKey, RosterChange)>, StoreError> {
+        self.tree
+            .scan_prefix(b"ros/")
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                let bad = || StoreError::Corrupt("roster index".into());
+                let seq = read_seq(k.get(4..12).ok_or_else(bad)?)?;
+                let m: [u8; 32] = k
+                    .get(12..44)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?;
+                let member = PublicKey::from_bytes(&m).map_err(|_| bad())?;
+                let mut d = council_core::cbor::Decoder::new(&v);
+                let n = d.array(2).map_err(|_| bad())?;
+                let change = match (d.text().map_err(|_| bad())?, n) {
+                    ("added", 1) => RosterChange::Added,
+                    ("removed", 1) => RosterChange::Removed,
+                    ("rotated", 2) => RosterChange::Rotated(d.value().map_err(|_| bad())?),
+                    _ => return Err(bad()),
+                };
+                Ok((seq, member, change))
+            })
+            .collect()
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use council_core::records::{Action, MotionForm, Outcome, Rule, Share, Threshold};
+    use council_core::sample::{key_from_label, Clock, CouncilBuilder};
+
+    fn council(clock: &mut Clock) -> (CouncilBuilder, Vec<council_core::SecretKey>) {
+        let keys: Vec<_> = (0..3)
+            .map(|i| key_from_label(&format!("store/{i}")))
+            .collect();
+        let refs: Vec<_> = keys.iter().collect();
+        let b = CouncilBuilder::found(
+            "S",
+            &refs,
+            Default::default(),
+            key_from_label("store/node"),
+            clock.tick(),
+        )
+        .unwrap();
+        (b, keys)
+    }
+
+    #[test]
+    fn entries_and_indexes_survive_a_reopen_and_inserts_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut clock = Clock(1_800_000_000);
+        let (mut b, keys) = council(&mut clock);
+        let rule = Rule {
+            quorum: Share::new(1, 2),
+            threshold: Threshold::SIMPLE_MAJORITY,
+        };
+        let m = b
+            .open(
+                clock.tick(),
+                &keys[0],
+                "Q",
+                MotionForm::YesNo(Action::Resolution),
+                rule,
+                clock.0 + 100,
+            )
+            .unwrap();
+        b.vote(clock.tick(), &keys[1], m, 0).unwrap();
+        b.vote(clock.tick(), &keys[2], m, 0).unwrap();
+        assert_eq!(b.close(clock.tick(), m).unwrap(), Outcome::Passed);
+        let entries = b.take_entries();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.init_genesis(b.genesis()).unwrap();
+            let batch: Vec<Append> = entries
+                .iter()
+                .map(|e| Append {
+                    entry: e.clone(),
+                    index: vec![Index::Motion(m)],
+                })
+                .collect();
+            s.append(&batch).unwrap();
+            // The same entries again: stored once.
+            s.append(&batch).unwrap();
+            assert_eq!(s.last_seq().unwrap(), 4);
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.genesis().unwrap().unwrap().council_id(), b.id());
+        let back: Vec<Entry> = s.entries(1).collect::<Result<_, _>>().unwrap();
+        assert_eq!(back, entries);
+        assert_eq!(s.motion_seq(&m).unwrap(), Some(4));
+        // A different entry at a stored place is refused and nothing changes.
+        let mut other = entries[1].clone();
+        other.body.time += 1;
+        other = council_core::records::Signed::sign(other.body, &key_from_label("store/node"));
+        assert!(matches!(
+            s.append(&[Append {
+                entry: other,
+                index: vec![]
+            }]),
+            Err(StoreError::Conflict { seq: 2 })
+        ));
+        assert_eq!(s.entry(2).unwrap().unwrap(), entries[1]);
+        // Another council's genesis is refused.
+        let mut clock2 = Clock(1_900_000_000);
+        let (b2, _) = council(&mut clock2);
+        assert!(matches!(
+            s.init_genesis(b2.genesis()),
+            Err(StoreError::OtherCouncil(_))
+        ));
+    }
+
+    #[test]
+    fn a_store_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let t = db.open_tree("council").unwrap();
+            t.insert(K_FORMAT, b"councilnet-store/99".as_slice())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Format { ref found } if found == "councilnet-store/99"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("understands only"));
+    }
+}
