@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End-to-end scenarios that run the real `council` binary, as a user would.
 //!
 //! One test binary, one module per scenario (ripgrep's layout). These are declared as
@@ -5,4 +6,5 @@
 
 mod util;
 
+mod node;
 mod verify;

@@ -1,11 +1,24 @@
-//! Helpers: run `council` and capture what it prints.
+//! Helpers: run `council` and `councild` as a user would, and capture what they print.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn council() -> Command {
     Command::new(env!("CARGO_BIN_EXE_council"))
+}
+
+/// `councild` is built by the councild package, next to `council`.
+pub fn councild_path() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_council"))
+        .with_file_name(format!("councild{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo build -p councild` (`cargo test --workspace` does)",
+        p.display()
+    );
+    p
 }
 
 pub struct Run {
@@ -14,26 +27,163 @@ pub struct Run {
     pub stderr: String,
 }
 
-pub fn run(args: &[&str]) -> Run {
-    let out: Output = council()
-        .args(args)
-        .output()
-        .expect("the council binary runs");
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn capture(out: Output) -> Run {
     Run {
-        code: out
-            .status
-            .code()
-            .expect("council exited normally, not by a signal"),
+        code: out.status.code().expect("exited normally, not by a signal"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
-pub fn sample(dir: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
+pub fn run(args: &[&str]) -> Run {
+    capture(
+        council()
+            .args(args)
+            .output()
+            .expect("the council binary runs"),
+    )
+}
+
+pub fn councild(args: &[&str]) -> Run {
+    capture(
+        Command::new(councild_path())
+            .args(args)
+            .output()
+            .expect("the councild binary runs"),
+    )
+}
+
+pub fn sample(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let path = dir.join(name);
     let mut args = vec!["sample", "--out", path.to_str().unwrap()];
     args.extend_from_slice(extra);
     let r = run(&args);
     assert_eq!(r.code, 0, "sample failed: {}", r.stderr);
     path
+}
+
+/// A running `councild` process on 127.0.0.1 with a free port.
+pub struct Daemon {
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path) -> Daemon {
+        let addr = dir.join("api-addr");
+        let _ = std::fs::remove_file(&addr);
+        let log = std::fs::File::create(dir.with_extension("log")).unwrap();
+        let child = Command::new(councild_path())
+            .args([
+                "run",
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                "info",
+            ])
+            .env_remove("COUNCILD_CONFIG")
+            .env("XDG_CONFIG_HOME", dir.join("no-config"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("councild starts");
+        let d = Daemon {
+            dir: dir.to_owned(),
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !addr.exists() || d.council(&["status"]).code != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "councild did not come up; its log:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Runs `council` against this node.
+    pub fn council(&self, args: &[&str]) -> Run {
+        let mut a = vec!["--node-dir", self.dir.to_str().unwrap()];
+        a.extend_from_slice(args);
+        capture(council().args(&a).output().expect("council runs"))
+    }
+
+    /// The node's API base URL and token, for raw HTTP requests.
+    pub fn api(&self) -> (String, String) {
+        let addr = std::fs::read_to_string(self.dir.join("api-addr")).unwrap();
+        let token = std::fs::read_to_string(self.dir.join("api-token")).unwrap();
+        (format!("http://{}", addr.trim()), token.trim().to_owned())
+    }
+
+    /// SIGTERM, then wait: the graceful path.
+    pub fn stop(mut self) {
+        let mut c = self.child.take().unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let status = c.wait().unwrap();
+        assert!(
+            status.success(),
+            "councild did not stop cleanly: {status}; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn crash(mut self) {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most 60 seconds (slow machines).
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -76,3 +76,59 @@ pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
         .with_context(|| format!("{} holds a damaged key", path.display()))?;
     Ok(SecretKey::from_seed(&seed))
 }
+
+/// `council genesis sign`: adds the member's signature to a genesis draft.
+pub fn sign_draft(draft: &Path, key: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    use council_core::cbor::Cbor;
+    let k = load(key)?;
+    let bytes = std::fs::read(draft).with_context(|| format!("cannot read {}", draft.display()))?;
+    let mut d = council_core::draft::GenesisDraft::from_cbor(&bytes)
+        .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
+    d.sign(&k)?;
+    let tmp = draft.with_extension("partial");
+    std::fs::write(&tmp, d.to_cbor())
+        .and_then(|_| std::fs::rename(&tmp, draft))
+        .with_context(|| format!("cannot write {}", draft.display()))?;
+    let missing = d.missing();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "signed_by": k.public().to_did(), "missing": missing.iter().map(|m| m.to_did()).collect::<Vec<_>>() })
+        );
+    } else if missing.is_empty() {
+        println!("signed. Every founder has signed: the council can start (councild run).");
+    } else {
+        println!("signed. Still to sign: {}", missing.len());
+        for m in missing {
+            println!("  {m}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `council genesis show`.
+pub fn show_draft(draft: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    use council_core::cbor::Cbor;
+    let bytes = std::fs::read(draft).with_context(|| format!("cannot read {}", draft.display()))?;
+    let d = council_core::draft::GenesisDraft::from_cbor(&bytes)
+        .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
+    let founders: Vec<_> = d
+        .body
+        .founders
+        .iter()
+        .zip(&d.signatures)
+        .map(|(f, s)| (f.to_did(), s.is_some()))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "name": d.body.name, "founders": founders.iter().map(|(f, s)| serde_json::json!({"did": f, "signed": s})).collect::<Vec<_>>() })
+        );
+    } else {
+        println!("council {:?}", d.body.name);
+        for (f, s) in founders {
+            println!("  {} {f}", if s { "signed " } else { "waiting" });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

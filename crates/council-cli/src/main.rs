@@ -1,17 +1,24 @@
 //! `council`: the command line for members, operators and auditors.
 //!
 //! Exit status: 0 when the command did what was asked (for `verify`: the export is
-//! valid), 1 when `verify` found something invalid, 2 for bad usage or a file that
-//! cannot be read.
+//! valid); 1 when `verify` found something invalid, or the node refused the request;
+//! 2 for bad usage, a file that cannot be read, or a node that cannot be reached.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod keyfile;
+mod node_cmds;
 mod report;
 mod verify;
+
+use std::time::Duration;
+
+use council_core::records::Action;
+use council_core::PublicKey;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +30,15 @@ struct Cli {
     /// Print machine-readable JSON instead of text for people.
     #[arg(long, global = true)]
     json: bool,
+    /// The node's data directory (to find its API address and token). Default: $COUNCIL_NODE_DIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    node_dir: Option<PathBuf>,
+    /// The node's API URL, instead of --node-dir (then give --token-file too).
+    #[arg(long, global = true, value_name = "URL")]
+    node: Option<String>,
+    /// The file holding the node's API token, with --node.
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +72,188 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Sign a council's genesis as one of its founders.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+    /// The council: members, log, mandates.
+    Status,
+    /// Motions: open, list, show.
+    Motion {
+        #[command(subcommand)]
+        command: MotionCommand,
+    },
+    /// Cast (or change) your ballot on a motion: yes, no, abstain, or an option.
+    Vote {
+        /// Your member key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The motion's id (or its first 6+ hex digits).
+        motion: String,
+        /// yes, no, abstain, an option's name, or its number.
+        choice: String,
+    },
+    /// Change the roster (each is a motion the members vote on).
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+    /// Move for an imperative mandate: a delegate, a federation, matters and instructions.
+    Mandate {
+        #[arg(long)]
+        key: PathBuf,
+        /// The delegate's did:key (a member).
+        #[arg(long)]
+        delegate: String,
+        /// The federation's id.
+        #[arg(long)]
+        federation: String,
+        /// A matter the delegate may act on (repeat); none means every matter.
+        #[arg(long = "matter")]
+        matters: Vec<String>,
+        /// MATTER=CHOICE_NUMBER to instruct the vote, or MATTER=judgement (repeat).
+        #[arg(long)]
+        instruct: Vec<String>,
+        /// How long the mandate lasts, e.g. 90d.
+        #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+        expires_in: Duration,
+        /// How long members have to vote on it.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Recall a delegate: by motion, or by signing the petition.
+    Recall {
+        #[command(subcommand)]
+        command: RecallCommand,
+    },
+    /// Download the council's export file from the node.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCommand {
+    /// Add your signature to a genesis draft (`councild init` wrote it).
+    Sign {
+        #[arg(long)]
+        draft: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Show a draft and who has signed it.
+    Show {
+        #[arg(long)]
+        draft: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MotionCommand {
+    /// Open a motion: yes/no, or a choice with --option (twice or more).
+    Open {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        title: String,
+        /// An option of a choice (repeat); without it the motion is yes/no.
+        #[arg(long = "option")]
+        options: Vec<String>,
+        /// How long it stays open, e.g. 30m, 2h, 7d.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+        /// Share of the members who must cast a ballot (abstaining counts): N/D.
+        #[arg(long, value_parser = parse_share)]
+        quorum: Option<council_core::records::Share>,
+        /// Share of the ballots (abstentions aside) that decides: majority, two-thirds,
+        /// unanimity, or N/D (at least).
+        #[arg(long, value_parser = parse_threshold)]
+        threshold: Option<council_core::records::Threshold>,
+    },
+    List,
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RosterCommand {
+    /// Move to admit a member.
+    Add {
+        #[arg(long)]
+        key: PathBuf,
+        member: String,
+    },
+    /// Move to remove a member.
+    Remove {
+        #[arg(long)]
+        key: PathBuf,
+        member: String,
+    },
+    /// Move to replace a member's key (a new device); their earlier votes stay valid.
+    Rotate {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        new_key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecallCommand {
+    /// Move to recall a mandate (a motion the members vote on).
+    Motion {
+        #[arg(long)]
+        key: PathBuf,
+        mandate: String,
+        #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Sign the petition to recall a mandate; it takes effect once enough have signed.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        mandate: String,
+    },
+}
+
+fn parse_share(s: &str) -> Result<council_core::records::Share, String> {
+    let (n, d) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not a share like 1/2"))?;
+    let sh = council_core::records::Share::new(
+        n.trim().parse().map_err(|_| "not a number")?,
+        d.trim().parse().map_err(|_| "not a number")?,
+    );
+    if !sh.is_valid() {
+        return Err(format!("{s:?} is not between 0 and 1"));
+    }
+    Ok(sh)
+}
+
+fn parse_threshold(s: &str) -> Result<council_core::records::Threshold, String> {
+    use council_core::records::Threshold;
+    Ok(match s {
+        "majority" => Threshold::SIMPLE_MAJORITY,
+        "two-thirds" => Threshold::TWO_THIRDS,
+        "unanimity" => Threshold::UNANIMITY,
+        other => {
+            let sh = parse_share(other)?;
+            Threshold {
+                num: sh.num,
+                den: sh.den,
+                strict: false,
+            }
+        }
+    })
+}
+
+fn did(s: &str) -> anyhow::Result<PublicKey> {
+    PublicKey::from_did(s).map_err(|e| anyhow::anyhow!("{s:?} is not a member's did:key: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,12 +283,26 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // 1: the node refused the request; 2: bad usage, unreadable files, no node.
+            if e.downcast_ref::<client::Refused>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let node = || {
+        client::Node::locate(
+            cli.node_dir.as_deref(),
+            cli.node.as_deref(),
+            cli.token_file.as_deref(),
+        )
+    };
+    let json = cli.json;
+    let week = Duration::from_secs(7 * 86_400);
     match cli.command {
         Command::Verify { file } => verify::run(&file, cli.json),
         Command::Sample {
@@ -112,5 +324,127 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Show { file },
         } => keyfile::show(&file, cli.json),
+        Command::Genesis {
+            command: GenesisCommand::Sign { draft, key },
+        } => keyfile::sign_draft(&draft, &key, json),
+        Command::Genesis {
+            command: GenesisCommand::Show { draft },
+        } => keyfile::show_draft(&draft, json),
+        Command::Status => node_cmds::status(&node()?, json).map(|_| ExitCode::SUCCESS),
+        Command::Motion {
+            command:
+                MotionCommand::Open {
+                    key,
+                    title,
+                    options,
+                    closes_in,
+                    quorum,
+                    threshold,
+                },
+        } => {
+            let a = node_cmds::OpenArgs {
+                key: &key,
+                title,
+                options,
+                closes_in,
+                quorum,
+                threshold,
+            };
+            node_cmds::motion_open(&node()?, a, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Motion {
+            command: MotionCommand::List,
+        } => node_cmds::motion_list(&node()?, json).map(|_| ExitCode::SUCCESS),
+        Command::Motion {
+            command: MotionCommand::Show { id },
+        } => node_cmds::motion_show(&node()?, &id, json).map(|_| ExitCode::SUCCESS),
+        Command::Vote {
+            key,
+            motion,
+            choice,
+        } => node_cmds::vote(&node()?, &key, &motion, &choice, json).map(|_| ExitCode::SUCCESS),
+        Command::Roster { command } => {
+            let (key, title, action) = match command {
+                RosterCommand::Add { key, member } => {
+                    let k = did(&member)?;
+                    (
+                        key,
+                        format!("Admit {} to the council", k.short()),
+                        Action::AddMember(k),
+                    )
+                }
+                RosterCommand::Remove { key, member } => {
+                    let k = did(&member)?;
+                    (
+                        key,
+                        format!("Remove {} from the council", k.short()),
+                        Action::RemoveMember(k),
+                    )
+                }
+                RosterCommand::Rotate {
+                    key,
+                    member,
+                    new_key,
+                } => {
+                    let (m, n) = (did(&member)?, did(&new_key)?);
+                    (
+                        key,
+                        format!("Replace the key of {}", m.short()),
+                        Action::RotateKey {
+                            member: m,
+                            new_key: n,
+                        },
+                    )
+                }
+            };
+            node_cmds::act(&node()?, &key, title, action, week, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Mandate {
+            key,
+            delegate,
+            federation,
+            matters,
+            instruct,
+            expires_in,
+            closes_in,
+        } => {
+            let a = node_cmds::MandateArgs {
+                key: &key,
+                delegate,
+                federation,
+                matters,
+                instruct,
+                expires_in,
+                closes_in,
+            };
+            node_cmds::mandate(&node()?, a, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Recall {
+            command:
+                RecallCommand::Motion {
+                    key,
+                    mandate,
+                    closes_in,
+                },
+        } => {
+            let n = node()?;
+            let report = n.get("/v1/council")?;
+            let (id, _) = node_cmds::resolve(&report, "mandates", &mandate)?;
+            node_cmds::act(
+                &n,
+                &key,
+                format!("Recall the delegate of mandate {}", id.short()),
+                Action::Recall(id),
+                closes_in,
+                json,
+            )
+            .map(|_| ExitCode::SUCCESS)
+        }
+        Command::Recall {
+            command: RecallCommand::Sign { key, mandate },
+        } => node_cmds::petition(&node()?, &key, &mandate, json).map(|_| ExitCode::SUCCESS),
+        Command::Export { out } => {
+            node_cmds::export(&node()?, &out, json).map(|_| ExitCode::SUCCESS)
+        }
     }
 }

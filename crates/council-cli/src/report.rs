@@ -1,6 +1,17 @@
 //! The report `council verify` prints for people.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! w {
+    ($o:expr) => {{
+        let _ = writeln!($o);
+    }};
+    ($o:expr, $($t:tt)*) => {{
+        let _ = writeln!($o, $($t)*);
+    }};
+}
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -64,26 +75,34 @@ fn motion_line(m: &MotionReport) -> String {
 }
 
 pub fn print(r: &Report, path: &Path) {
+    let mut out = String::new();
+    render(&mut out, r, path);
+    // A closed pipe (`council verify f | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
+}
+
+fn render(o: &mut String, r: &Report, path: &Path) {
     let names: HashMap<Hash, &str> = r.councils.iter().map(|c| (c.id, c.name.as_str())).collect();
     let name = |id: &Hash| {
         names
             .get(id)
             .map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"))
     };
-    println!("councilnet export {}", path.display());
+    w!(o, "councilnet export {}", path.display());
     if r.valid {
-        println!(
+        w!(
+            o,
             "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n"
         );
     } else {
-        println!("INVALID: {} problem(s) found.\n", r.errors.len());
+        w!(o, "INVALID: {} problem(s) found.\n", r.errors.len());
         for e in &r.errors {
-            println!("  ✗ {e}");
+            w!(o, "  ✗ {e}");
         }
-        println!();
+        w!(o);
     }
     for c in &r.councils {
-        println!(
+        w!(o,
             "Council {:?}{}{}\n  id {}\n  {} founders, {} members now, node key {}\n  log: {} entries, last at {}",
             c.name,
             if c.primary { " (the exported council)" } else { "" },
@@ -96,13 +115,13 @@ pub fn print(r: &Report, path: &Path) {
             when(c.last_time),
         );
         if !c.motions.is_empty() {
-            println!("  motions ({}):", c.motions.len());
+            w!(o, "  motions ({}):", c.motions.len());
             for m in &c.motions {
-                println!("{}", motion_line(m));
+                w!(o, "{}", motion_line(m));
             }
         }
         if !c.mandates.is_empty() {
-            println!("  mandates:");
+            w!(o, "  mandates:");
             for m in &c.mandates {
                 let recall = match &m.recall {
                     Some(rc) => {
@@ -114,7 +133,8 @@ pub fn print(r: &Report, path: &Path) {
                     }
                     None => String::new(),
                 };
-                println!(
+                w!(
+                    o,
                     "    {} delegate {} in federation {}: {}{recall}, expires {}",
                     m.id.short(),
                     m.delegate,
@@ -124,12 +144,13 @@ pub fn print(r: &Report, path: &Path) {
                 );
             }
         }
-        println!();
+        w!(o);
     }
     for f in &r.federations {
-        println!("Federation {:?}\n  id {}", f.name, f.id);
+        w!(o, "Federation {:?}\n  id {}", f.name, f.id);
         match f.founded_at {
-            Some(t) => println!(
+            Some(t) => w!(
+                o,
                 "  founded {} by {}",
                 when(t),
                 f.founders
@@ -138,14 +159,15 @@ pub fn print(r: &Report, path: &Path) {
                     .collect::<Vec<_>>()
                     .join(" and ")
             ),
-            None => println!("  not founded: not every founding council has signed"),
+            None => w!(o, "  not founded: not every founding council has signed"),
         }
         for m in &f.members {
             let left = m
                 .left_at
                 .map(|t| format!(", left {}", when(t)))
                 .unwrap_or_default();
-            println!(
+            w!(
+                o,
                 "  member {} since {}{left}",
                 name(&m.council),
                 when(m.joined_at)
@@ -161,7 +183,8 @@ pub fn print(r: &Report, path: &Path) {
                 ),
                 _ => format!("open until {}", when(m.closes_at)),
             };
-            println!(
+            w!(
+                o,
                 "  motion {:?} (matter {:?}), opened by {}: {state}",
                 m.title,
                 m.matter,
@@ -181,10 +204,11 @@ pub fn print(r: &Report, path: &Path) {
                     BallotStatus::CouncilLeft => "not counted: the council left",
                     BallotStatus::Pending => "pending",
                 };
-                println!("    {} voted {choice:?} — {status}", name(&v.council));
+                w!(o, "    {} voted {choice:?} — {status}", name(&v.council));
             }
             for (c, accept) in &m.ratifications {
-                println!(
+                w!(
+                    o,
                     "    {} {} the outcome",
                     name(c),
                     if *accept {
@@ -195,10 +219,11 @@ pub fn print(r: &Report, path: &Path) {
                 );
             }
         }
-        println!();
+        w!(o);
     }
     for e in &r.equivocations {
-        println!(
+        w!(
+            o,
             "Equivocation: {} signed entries {} and {} at seq {}",
             name(&e.council),
             e.a.short(),
@@ -207,7 +232,7 @@ pub fn print(r: &Report, path: &Path) {
         );
     }
     let k = &r.checked;
-    println!(
+    w!(o,
         "Checked: {} items, {} signatures, {} councils, {} log entries, {} motions, {} ballots, {} petition signatures, {} delegate votes{}",
         k.items,
         k.signatures,

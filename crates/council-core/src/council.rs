@@ -144,6 +144,10 @@ impl MotionState {
             MotionForm::Choice(_) => Form::Choice,
         }
     }
+    /// The member's latest ballot `(choice, counter)` while the motion is open.
+    pub fn ballot_of(&self, member: &MemberId) -> Option<(u32, u64)> {
+        self.latest.get(member).copied()
+    }
     pub fn voters(&self) -> u64 {
         self.latest.len() as u64
     }

@@ -615,7 +615,9 @@ impl ExportVerifier {
     }
 }
 
-fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) -> CouncilReport {
+/// The report on one council's log, as `council verify` prints it (the daemon's API shows
+/// the same view).
+pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) -> CouncilReport {
     let motions = st
         .motions()
         .map(|m| {

@@ -1,1 +1,161 @@
-pub fn x() {}
+//! # council-node
+//!
+//! One council's node: configuration, data directory, store, the single writer that
+//! signs the council's log, and the local HTTP API. [`run`] wires them together; the
+//! `councild` binary only adds flags, logging and signals.
+
+pub mod api;
+pub mod config;
+pub mod datadir;
+pub mod writer;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use council_core::council::CouncilState;
+use council_core::verify::{verify_genesis, Verified};
+use council_store::Store;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    DataDir(#[from] datadir::DataDirError),
+    #[error(transparent)]
+    Store(#[from] council_store::StoreError),
+    #[error("the genesis is not complete: {0}. Each founder signs it with `council genesis sign --draft {1} --key THEIR.key`")]
+    GenesisIncomplete(String, String),
+    #[error("the genesis is invalid: {0}")]
+    GenesisInvalid(String),
+    #[error("the stored log does not replay: entry {seq}: {reason}")]
+    Replay { seq: u64, reason: String },
+    #[error("this data directory's node key is not the key that signs the council's log now ({0}); a council act replaced it")]
+    NotTheNodeKey(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("the API server failed: {0}")]
+    Serve(String),
+}
+
+/// Opens the council in `dir`: the store, with the genesis taken from the draft the first
+/// time, and the state replayed from the log.
+pub fn open(dir: &Path) -> Result<(Store, CouncilState), RunError> {
+    let store = Store::open(&dir.join(datadir::STORE))?;
+    let genesis = match store.genesis()? {
+        Some(g) => g,
+        None => {
+            let draft = datadir::load_draft(dir)?;
+            let g = draft.finish().map_err(|e| {
+                RunError::GenesisIncomplete(
+                    e.to_string(),
+                    dir.join(datadir::DRAFT).display().to_string(),
+                )
+            })?;
+            store.init_genesis(&g)?;
+            g
+        }
+    };
+    let verified = verify_genesis(genesis).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
+    let mut state =
+        CouncilState::new(verified).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
+    for e in store.entries(1) {
+        let e = e?;
+        let seq = e.body.seq;
+        state
+            .apply(Verified::from_own_store(e))
+            .map_err(|e| RunError::Replay {
+                seq,
+                reason: e.to_string(),
+            })?;
+    }
+    Ok((store, state))
+}
+
+/// Runs the node until `shutdown` completes, then stops taking requests, finishes and
+/// flushes the writes in hand, and returns. `ready` is called with the API's address once
+/// it listens.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(std::net::SocketAddr) + Send,
+) -> Result<(), RunError> {
+    let dir = config.data_dir.clone();
+    let node = datadir::load_key(&dir.join(datadir::NODE_KEY))?;
+    let token = datadir::load_token(&dir)?;
+    let (store, state) = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || open(&dir)
+    })
+    .await
+    .map_err(|e| RunError::Serve(e.to_string()))??;
+    if state.node_key() != node.public() {
+        return Err(RunError::NotTheNodeKey(state.node_key().to_did()));
+    }
+    tracing::info!(council = %state.id(), name = %state.genesis().name, entries = state.seq(), "council opened");
+    let (writer, handle) = writer::Writer::new(
+        state,
+        store.clone(),
+        node,
+        4096,
+        config.store.max_batch,
+        Duration::from_millis(config.motions.check_interval_ms),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let writer_task = tokio::spawn(writer.run(stop_rx));
+
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .map_err(|e| RunError::Listen {
+            addr: config.api.listen.to_string(),
+            reason: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| RunError::Listen {
+        addr: config.api.listen.to_string(),
+        reason: e.to_string(),
+    })?;
+    datadir::write_private(&dir.join(datadir::API_ADDR), format!("{addr}\n").as_bytes())?;
+    tracing::info!(%addr, "local API listening");
+    ready(addr);
+
+    let app = api::router(
+        api::ApiState {
+            writer: handle,
+            store,
+            token: Arc::from(token),
+        },
+        config.api.max_body_bytes,
+    );
+    let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = api_stop_rx.await;
+            })
+            .await
+    });
+    // Either a shutdown request or the writer stopping (a store failure) ends the node.
+    let mut writer_task = writer_task;
+    let writer_result = tokio::select! {
+        _ = shutdown => None,
+        r = &mut writer_task => Some(r),
+    };
+    tracing::info!("shutting down");
+    let _ = api_stop_tx.send(());
+    let served = server.await;
+    let written = match writer_result {
+        Some(r) => r,
+        None => {
+            let _ = stop_tx.send(true);
+            writer_task.await
+        }
+    };
+    written.map_err(|e| RunError::Serve(e.to_string()))??;
+    served
+        .map_err(|e| RunError::Serve(e.to_string()))?
+        .map_err(|e| RunError::Serve(e.to_string()))?;
+    tracing::info!("stopped; everything is on disk");
+    Ok(())
+}

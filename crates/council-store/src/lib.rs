@@ -14,7 +14,7 @@
 //! | `meta/format` | the format marker, [`FORMAT`] |
 //! | `meta/genesis` | the council's genesis record |
 //! | `log/` seq (u64 BE) | the entry record |
-//! | `rec/` record id | seq of the entry holding that member-signed record |
+//! | `rec/` SHA-256 of a member-signed record | seq of the entry holding it |
 //! | `mot/` motion id | seq of the entry that opened it |
 //! | `vote/` motion id, member | seq of the member's latest ballot |
 //! | `ros/` seq, member | roster change at that entry (CBOR `[kind, key]`) |
@@ -57,7 +57,8 @@ fn io(e: sled::Error) -> StoreError {
 /// A secondary index entry written with a log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Index {
-    /// A member-signed record (motion, ballot, petition signature, delegate vote).
+    /// A member-signed record (motion, ballot, petition signature, delegate vote), by the
+    /// SHA-256 of its whole encoding.
     Record(Hash),
     Motion(Hash),
     Vote {
@@ -76,12 +77,12 @@ pub enum Index {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RosterChange {
     Added,
     Removed,
     /// The member's key changed to this one.
-    Rotated(PublicKey),
+    Rotated(Box<PublicKey>),
 }
 
 /// One entry to append, with its index entries.
@@ -318,7 +319,9 @@ impl Store {
                 let change = match (d.text().map_err(|_| bad())?, n) {
                     ("added", 1) => RosterChange::Added,
                     ("removed", 1) => RosterChange::Removed,
-                    ("rotated", 2) => RosterChange::Rotated(d.value().map_err(|_| bad())?),
+                    ("rotated", 2) => {
+                        RosterChange::Rotated(Box::new(d.value().map_err(|_| bad())?))
+                    }
                     _ => return Err(bad()),
                 };
                 Ok((seq, member, change))

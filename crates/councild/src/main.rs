@@ -1,1 +1,233 @@
-fn main() {}
+//! `councild`: the daemon that runs one council.
+//!
+//! `councild init` creates a council's data directory; `councild run` runs the node.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use council_core::records::{CouncilRules, Rule, Share, Threshold};
+use council_core::PublicKey;
+use council_node::config::{self, Overrides};
+use council_node::datadir;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "councild",
+    version,
+    about = "The councilnet daemon: one node per council."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a council's data directory: the node key, the API token, and a genesis
+    /// draft for the founders to sign (`council genesis sign`).
+    Init {
+        /// The data directory to create.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The council's name.
+        #[arg(long)]
+        name: String,
+        /// A founding member's did:key (repeat for each founder).
+        #[arg(long = "founder", value_name = "DID")]
+        founders: Vec<String>,
+        /// Try it out alone: the member key in this file is the only founder, and signs
+        /// the genesis at once.
+        #[arg(long, value_name = "KEY_FILE", conflicts_with = "founders")]
+        solo_key: Option<PathBuf>,
+        /// Share of the roster that must vote for a council act: N/D.
+        #[arg(long, default_value = "1/2")]
+        act_quorum: String,
+        /// Share of the votes cast that passes a council act: majority, two-thirds,
+        /// unanimity, or N/D (at least).
+        #[arg(long, default_value = "majority")]
+        act_threshold: String,
+        /// Share of the roster whose signatures recall a delegate by petition.
+        #[arg(long, default_value = "majority")]
+        petition: String,
+    },
+    /// Run the node.
+    Run {
+        /// A TOML config file (see config/default.toml for every key).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The council's data directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The API address (loopback only), e.g. 127.0.0.1:7420.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log filter: error, warn, info, debug, trace.
+        #[arg(long)]
+        log: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn parse_share(s: &str) -> anyhow::Result<Share> {
+    let (n, d) = s
+        .split_once('/')
+        .with_context(|| format!("{s:?} is not a share like 1/2"))?;
+    let sh = Share::new(n.trim().parse()?, d.trim().parse()?);
+    if !sh.is_valid() {
+        bail!("{s:?} is not a share between 0 and 1");
+    }
+    Ok(sh)
+}
+
+pub fn parse_threshold(s: &str) -> anyhow::Result<Threshold> {
+    let t = match s {
+        "majority" => Threshold::SIMPLE_MAJORITY,
+        "two-thirds" => Threshold::TWO_THIRDS,
+        "unanimity" => Threshold::UNANIMITY,
+        other => {
+            let sh = parse_share(other).context("use majority, two-thirds, unanimity, or N/D")?;
+            Threshold {
+                num: sh.num,
+                den: sh.den,
+                strict: false,
+            }
+        }
+    };
+    Ok(t)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            data_dir,
+            name,
+            founders,
+            solo_key,
+            act_quorum,
+            act_threshold,
+            petition,
+        } => {
+            let solo = solo_key.map(|p| datadir::load_key(&p)).transpose()?;
+            let founders: Vec<PublicKey> = match &solo {
+                Some(k) => vec![k.public()],
+                None => founders
+                    .iter()
+                    .map(|d| {
+                        PublicKey::from_did(d)
+                            .with_context(|| format!("--founder {d} is not a valid did:key"))
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            if founders.is_empty() {
+                bail!("name the founding members with --founder DID (one per founder), or try it alone with --solo-key KEY_FILE");
+            }
+            let rules = CouncilRules {
+                act_rule: Rule {
+                    quorum: parse_share(&act_quorum)?,
+                    threshold: parse_threshold(&act_threshold)?,
+                },
+                petition: parse_threshold(&petition)?,
+                ..CouncilRules::default()
+            };
+            let n = founders.len();
+            let mut draft = datadir::init(
+                &data_dir,
+                datadir::InitParams {
+                    name,
+                    founders,
+                    rules,
+                    created_at: council_node::writer::now(),
+                },
+            )?;
+            let draft_path = data_dir.join(datadir::DRAFT);
+            if let Some(k) = solo {
+                draft.sign(&k)?;
+                datadir::write_private(&draft_path, &council_core::cbor::Cbor::to_cbor(&draft))?;
+                println!("council created in {} with you as its only founder; start it with:\n  councild run --data-dir {}", data_dir.display(), data_dir.display());
+            } else {
+                println!(
+                    "council data directory created in {}.\nThe genesis names {n} founders; each of them signs it with their own key:\n  council genesis sign --draft {} --key THEIR.key\nThen start the node:\n  councild run --data-dir {}",
+                    data_dir.display(),
+                    draft_path.display(),
+                    data_dir.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Run {
+            config,
+            data_dir,
+            listen,
+            log,
+        } => {
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            let cfg = config::load(
+                &Overrides {
+                    config_file: config,
+                    data_dir,
+                    listen,
+                    log,
+                },
+                &env,
+            )?;
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+                        .context("log.level is not a valid filter")?,
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the runtime")?;
+            rt.block_on(council_node::run(cfg, shutdown_signal(), |_| {}))?;
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

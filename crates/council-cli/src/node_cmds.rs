@@ -1,0 +1,456 @@
+//! Commands that act through a running `councild`: motions, votes, roster changes,
+//! mandates, recalls, export. Records are signed here, with the member's own key, and
+//! only the signed record goes to the node.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use council_core::cbor::Cbor;
+use council_core::records::{
+    Action, Instruction, Mandate, MotionBody, MotionForm, PetitionBody, Rule, Scope, Share, Signed,
+    Threshold, VoteBody,
+};
+use council_core::{Hash, PublicKey, SecretKey};
+use serde_json::Value;
+
+use crate::client::Node;
+use crate::keyfile;
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+pub fn council_id(report: &Value) -> anyhow::Result<Hash> {
+    report["id"]
+        .as_str()
+        .and_then(Hash::from_hex)
+        .context("the node's answer has no council id")
+}
+
+fn rule_from(v: &Value) -> anyhow::Result<Rule> {
+    let n = |x: &Value| {
+        x.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .context("malformed rule from the node")
+    };
+    Ok(Rule {
+        quorum: Share::new(n(&v["quorum"]["num"])?, n(&v["quorum"]["den"])?),
+        threshold: Threshold {
+            num: n(&v["threshold"]["num"])?,
+            den: n(&v["threshold"]["den"])?,
+            strict: v["threshold"]["strict"]
+                .as_bool()
+                .context("malformed rule from the node")?,
+        },
+    })
+}
+
+/// Finds a motion (or mandate) by its id or a unique prefix of it (at least 6 digits).
+pub fn resolve(report: &Value, list: &str, id: &str) -> anyhow::Result<(Hash, Value)> {
+    let id = id.trim().to_lowercase();
+    if id.len() < 6 {
+        bail!("give at least 6 hex digits of the id");
+    }
+    let items = report[list].as_array().cloned().unwrap_or_default();
+    let hits: Vec<&Value> = items
+        .iter()
+        .filter(|m| m["id"].as_str().is_some_and(|x| x.starts_with(&id)))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok((
+            one["id"]
+                .as_str()
+                .and_then(Hash::from_hex)
+                .context("malformed id from the node")?,
+            (*one).clone(),
+        )),
+        [] => bail!("no {} with an id starting {id}", list.trim_end_matches('s')),
+        _ => bail!(
+            "{} {}s have ids starting {id}; give more digits",
+            hits.len(),
+            list.trim_end_matches('s')
+        ),
+    }
+}
+
+fn print(json: bool, v: &Value, human: impl FnOnce()) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        human();
+    }
+}
+
+pub struct OpenArgs<'a> {
+    pub key: &'a Path,
+    pub title: String,
+    pub options: Vec<String>,
+    pub closes_in: Duration,
+    pub quorum: Option<Share>,
+    pub threshold: Option<Threshold>,
+}
+
+/// A motion about to be signed.
+struct Draft {
+    title: String,
+    form: MotionForm,
+    rule: Rule,
+    closes_in: Duration,
+}
+
+fn open(node: &Node, report: &Value, key: &SecretKey, d: Draft, json: bool) -> anyhow::Result<()> {
+    let mut nonce = [0u8; 8];
+    getrandom::getrandom(&mut nonce)
+        .map_err(|e| anyhow::anyhow!("no randomness for the motion nonce: {e}"))?;
+    let Draft {
+        title,
+        form,
+        rule,
+        closes_in,
+    } = d;
+    let body = MotionBody {
+        council: council_id(report)?,
+        title,
+        form,
+        rule,
+        closes_at: (now() + closes_in).as_secs(),
+        nonce: u64::from_le_bytes(nonce),
+    };
+    let m = Signed::sign(body, key);
+    let r = node.post_record("/v1/motions", &m.to_cbor())?;
+    print(json, &r, || {
+        println!(
+            "motion {} opened; it closes in {}",
+            m.id(),
+            humantime::format_duration(closes_in)
+        )
+    });
+    Ok(())
+}
+
+pub fn motion_open(node: &Node, a: OpenArgs<'_>, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(a.key)?;
+    let report = node.get("/v1/council")?;
+    let form = if a.options.is_empty() {
+        MotionForm::YesNo(Action::Resolution)
+    } else if a.options.len() == 1 {
+        bail!("a choice needs at least two --option values (none makes a yes/no motion)");
+    } else {
+        MotionForm::Choice(a.options)
+    };
+    let rule = Rule {
+        quorum: a.quorum.unwrap_or(Share::new(1, 2)),
+        threshold: a.threshold.unwrap_or(Threshold::SIMPLE_MAJORITY),
+    };
+    open(
+        node,
+        &report,
+        &key,
+        Draft {
+            title: a.title,
+            form,
+            rule,
+            closes_in: a.closes_in,
+        },
+        json,
+    )
+}
+
+/// Opens a council act (it always uses the council's act rule).
+pub fn act(
+    node: &Node,
+    key: &Path,
+    title: String,
+    action: Action,
+    closes_in: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let report = node.get("/v1/council")?;
+    let rule = rule_from(&report["rules"]["act_rule"])?;
+    let form = MotionForm::YesNo(action);
+    open(
+        node,
+        &report,
+        &key,
+        Draft {
+            title,
+            form,
+            rule,
+            closes_in,
+        },
+        json,
+    )
+}
+
+fn motion_line(m: &Value) -> String {
+    let id = m["id"].as_str().unwrap_or("?");
+    let options: Vec<String> = m["options"]
+        .as_array()
+        .map(|o| {
+            o.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let counts: Vec<u64> = m["counts"]
+        .as_array()
+        .map(|c| c.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let tally: Vec<String> = options
+        .iter()
+        .chain(std::iter::once(&"abstain".to_string()))
+        .zip(&counts)
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    let state = match m["outcome"]["result"].as_str() {
+        Some("chosen") => {
+            let i = m["outcome"]["option"].as_u64().unwrap_or(0) as usize;
+            format!("chose {:?}", options.get(i).cloned().unwrap_or_default())
+        }
+        Some(r) => r.replace('-', " "),
+        None => "open".into(),
+    };
+    format!(
+        "{}  [{}] {:?}: {state}  ({} of {} eligible)",
+        &id[..id.len().min(12)],
+        m["kind"].as_str().unwrap_or("?"),
+        m["title"].as_str().unwrap_or(""),
+        tally.join(" · "),
+        m["electorate"]
+    )
+}
+
+pub fn motion_list(node: &Node, json: bool) -> anyhow::Result<()> {
+    let r = node.get("/v1/council")?;
+    print(json, &r["motions"], || {
+        let ms = r["motions"].as_array().cloned().unwrap_or_default();
+        if ms.is_empty() {
+            println!("no motions yet");
+        }
+        for m in ms {
+            println!("{}", motion_line(&m));
+        }
+    });
+    Ok(())
+}
+
+pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
+    let r = node.get("/v1/council")?;
+    let (_, m) = resolve(&r, "motions", id)?;
+    print(json, &m, || {
+        println!("{}", motion_line(&m));
+        println!(
+            "id {}\nrule {}\nballots received {}, changed {}",
+            m["id"], m["rule"], m["ballots_received"], m["ballots_changed"]
+        );
+        if let Some(e) = m["effect"]["effect"].as_str() {
+            println!(
+                "effect: {e} {}",
+                m["effect"]["reason"].as_str().unwrap_or("")
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Reads a choice: yes, no, abstain, an option's label, or its number.
+fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
+    let options: Vec<String> = m["options"]
+        .as_array()
+        .map(|o| {
+            o.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let c = choice.trim();
+    if c.eq_ignore_ascii_case("abstain") {
+        return Ok(options.len() as u32);
+    }
+    if let Some(i) = options.iter().position(|o| o.eq_ignore_ascii_case(c)) {
+        return Ok(i as u32);
+    }
+    if let Ok(i) = c.parse::<u32>() {
+        if (i as usize) <= options.len() {
+            return Ok(i);
+        }
+    }
+    bail!(
+        "{c:?} is not a choice on this motion; choose one of: {}, abstain",
+        options.join(", ")
+    )
+}
+
+pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let report = node.get("/v1/council")?;
+    let (id, m) = resolve(&report, "motions", motion)?;
+    let choice = parse_choice(&m, choice)?;
+    let prev = node.get_opt(&format!(
+        "/v1/motions/{id}/ballot/{}",
+        key.public().to_did()
+    ))?;
+    let prev_counter = prev
+        .as_ref()
+        .and_then(|p| p["counter"].as_u64())
+        .unwrap_or(0);
+    // Counters only need to rise; the time in milliseconds does, across devices too.
+    let counter = (now().as_millis() as u64).max(prev_counter + 1);
+    let v = Signed::sign(
+        VoteBody {
+            council: council_id(&report)?,
+            motion: id,
+            choice,
+            counter,
+        },
+        &key,
+    );
+    let r = node.post_record("/v1/votes", &v.to_cbor())?;
+    print(json, &r, || {
+        let what = if r["duplicate"] == true {
+            "this ballot was already recorded"
+        } else if prev.is_some() {
+            "ballot changed"
+        } else {
+            "ballot recorded"
+        };
+        println!("{what} (log entry {})", r["seq"]);
+    });
+    Ok(())
+}
+
+pub fn petition(node: &Node, key: &Path, mandate: &str, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let report = node.get("/v1/council")?;
+    let (id, _) = resolve(&report, "mandates", mandate)?;
+    let p = Signed::sign(
+        PetitionBody {
+            council: council_id(&report)?,
+            mandate: id,
+        },
+        &key,
+    );
+    let r = node.post_record("/v1/petitions", &p.to_cbor())?;
+    let after = node.get("/v1/council")?;
+    let (_, m) = resolve(&after, "mandates", &id.to_hex())?;
+    print(json, &m, || {
+        let what = if r["duplicate"] == true {
+            "you had already signed the petition"
+        } else {
+            "petition signed"
+        };
+        println!(
+            "{what} (log entry {}); {} signature(s) so far",
+            r["seq"], m["petition_signatures"]
+        );
+        if m["status"] == "recalled" {
+            println!("the petition reached its share: the mandate is RECALLED");
+        }
+    });
+    Ok(())
+}
+
+pub struct MandateArgs<'a> {
+    pub key: &'a Path,
+    pub delegate: String,
+    pub federation: String,
+    pub matters: Vec<String>,
+    pub instruct: Vec<String>,
+    pub expires_in: Duration,
+    pub closes_in: Duration,
+}
+
+pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()> {
+    let delegate = PublicKey::from_did(&a.delegate)
+        .with_context(|| format!("--delegate {} is not a did:key", a.delegate))?;
+    let federation = Hash::from_hex(&a.federation)
+        .context("--federation must be the federation id: 64 hex digits")?;
+    let mut instructions = Vec::new();
+    for i in &a.instruct {
+        let (matter, how) = i.split_once('=').with_context(|| {
+            format!("--instruct {i:?}: use MATTER=CHOICE_NUMBER or MATTER=judgement")
+        })?;
+        let ins = if how == "judgement" {
+            Instruction::Judgement
+        } else {
+            Instruction::Vote(how.parse().with_context(|| {
+                format!("--instruct {i:?}: the choice must be an option number")
+            })?)
+        };
+        instructions.push((matter.to_owned(), ins));
+    }
+    let scope = if a.matters.is_empty() {
+        Scope::All
+    } else {
+        Scope::Matters(a.matters)
+    };
+    let m = Mandate {
+        delegate,
+        federation,
+        scope,
+        instructions,
+        expires_at: (now() + a.expires_in).as_secs(),
+    };
+    act(
+        node,
+        a.key,
+        format!("Mandate {} as delegate", delegate.short()),
+        Action::Mandate(m),
+        a.closes_in,
+        json,
+    )
+}
+
+pub fn status(node: &Node, json: bool) -> anyhow::Result<()> {
+    let r = node.get("/v1/council")?;
+    print(json, &r, || {
+        println!(
+            "council {:?}\nid {}\nlog: {} entries",
+            r["name"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or(""),
+            r["entries"]
+        );
+        let members = r["members"].as_array().cloned().unwrap_or_default();
+        println!("members ({}):", members.len());
+        for m in members {
+            println!("  {}", m["key"].as_str().unwrap_or(""));
+        }
+        let mandates = r["mandates"].as_array().cloned().unwrap_or_default();
+        if !mandates.is_empty() {
+            println!("mandates:");
+            for m in mandates {
+                println!(
+                    "  {} delegate {}: {}",
+                    &m["id"].as_str().unwrap_or("")[..12],
+                    m["delegate"].as_str().unwrap_or(""),
+                    m["status"].as_str().unwrap_or("")
+                );
+            }
+        }
+    });
+    Ok(())
+}
+
+pub fn export(node: &Node, out: &Path, json: bool) -> anyhow::Result<()> {
+    let tmp = out.with_extension("partial");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
+    let n = node.download("/v1/export", &mut f)?;
+    let f = f.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, out)?;
+    let v = serde_json::json!({ "file": out, "bytes": n });
+    print(json, &v, || {
+        println!(
+            "wrote {} ({n} bytes); check it offline with: council verify {}",
+            out.display(),
+            out.display()
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! The local HTTP API, on loopback, for the `council` command (and later the members'
+//! web page). Every request needs `Authorization: Bearer <token from <data_dir>/api-token>`.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `GET /v1/council` | | the council: id, members, rules, motions, mandates |
+//! | `POST /v1/motions` | `{"record": hex}` a signed motion | `{"record", "seq", "duplicate"}` |
+//! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same |
+//! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
+//! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
+//! | `GET /v1/export` | | the export file (`application/octet-stream`) |
+//!
+//! Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx status for
+//! anything the client can fix, and the node stays up.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use council_core::cbor::Cbor;
+use council_core::council::RecordError;
+use council_core::export::ExportItem;
+use council_core::records::{MotionBody, Payload, PetitionBody, Signed, VoteBody};
+use council_core::verify::verify_payload;
+use council_core::{Hash, PublicKey};
+use council_store::Store;
+use serde::Deserialize;
+
+use crate::writer::{NodeError, WriterHandle};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub writer: WriterHandle,
+    pub store: Store,
+    pub token: Arc<str>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("council", &self.writer.council())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        // Too large (413) and not JSON at all (415) keep their own statuses.
+        let status = match r.status() {
+            s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(
+            status,
+            "malformed-body",
+            format!(
+                "the request body is not the expected JSON: {}",
+                r.body_text()
+            ),
+        )
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Rejected(r) => {
+                let (status, code) = rejection(&r);
+                ApiError::new(status, code, r.to_string())
+            }
+            NodeError::Storage(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", m)
+            }
+            NodeError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                "the node is shutting down",
+            ),
+        }
+    }
+}
+
+/// The status and code for each way a record can break the council's rules.
+fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
+    use RecordError as R;
+    use StatusCode as S;
+    match e {
+        R::NotAMember { .. } => (S::FORBIDDEN, "not-a-member"),
+        R::NotInElectorate { .. } => (S::FORBIDDEN, "not-in-electorate"),
+        R::MayNotOpen { .. } => (S::FORBIDDEN, "may-not-open"),
+        R::NotTheDelegate { .. } => (S::FORBIDDEN, "not-the-delegate"),
+        R::MotionClosed { .. } | R::PastClosingTime { .. } => (S::CONFLICT, "motion-closed"),
+        R::StaleCounter { .. } => (S::CONFLICT, "stale-ballot"),
+        R::AlreadySigned { .. } => (S::CONFLICT, "already-signed"),
+        R::DuplicateMotion(_) => (S::CONFLICT, "duplicate-motion"),
+        R::MandateNotInForce { .. } => (S::CONFLICT, "mandate-not-in-force"),
+        R::UnknownMotion(_) => (S::NOT_FOUND, "unknown-motion"),
+        R::UnknownMandate(_) => (S::NOT_FOUND, "unknown-mandate"),
+        R::ForeignRecord { .. } | R::WrongCouncil { .. } => {
+            (S::UNPROCESSABLE_ENTITY, "wrong-council")
+        }
+        R::BadChoice { .. } => (S::UNPROCESSABLE_ENTITY, "bad-choice"),
+        R::InvalidMotion(_) => (S::UNPROCESSABLE_ENTITY, "invalid-motion"),
+        R::InvalidInvite(_) => (S::UNPROCESSABLE_ENTITY, "invalid-invite"),
+        R::WrongFederation { .. } => (S::UNPROCESSABLE_ENTITY, "wrong-federation"),
+        // Only the node itself makes these; a client cannot cause them.
+        R::Genesis(_)
+        | R::OutOfSequence { .. }
+        | R::BrokenLink { .. }
+        | R::TimeWentBack { .. }
+        | R::WrongNodeKey { .. }
+        | R::ClosedTooEarly { .. }
+        | R::WrongOutcome { .. } => (S::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordBody {
+    /// The signed record's canonical CBOR, in hex.
+    pub record: String,
+}
+
+fn decode<T: Cbor>(
+    body: Result<Json<RecordBody>, JsonRejection>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let Json(b) = body?;
+    let bytes = hex::decode(b.record.trim()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-record",
+            format!("`record` is not hex: {e}"),
+        )
+    })?;
+    T::from_cbor(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-record",
+            format!("`record` is not a valid {what}: {e}"),
+        )
+    })
+}
+
+async fn submit(st: &ApiState, payload: Payload, id: Hash) -> Result<Response, ApiError> {
+    let verified = verify_payload(payload)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string()))?;
+    let s = st.writer.submit(verified, id).await?;
+    let status = if s.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(s)).into_response())
+}
+
+async fn post_motion(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let m: Signed<MotionBody> = decode(body, "signed motion")?;
+    let id = Hash::of(&m.to_cbor());
+    submit(&st, Payload::Motion(Box::new(m)), id).await
+}
+
+async fn post_vote(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let v: Signed<VoteBody> = decode(body, "signed ballot")?;
+    let id = Hash::of(&v.to_cbor());
+    submit(&st, Payload::Vote(v), id).await
+}
+
+async fn post_petition(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let p: Signed<PetitionBody> = decode(body, "signed petition signature")?;
+    let id = Hash::of(&p.to_cbor());
+    submit(&st, Payload::Petition(p), id).await
+}
+
+async fn get_council(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    Ok(Json(st.writer.report().await?).into_response())
+}
+
+async fn get_ballot(
+    State(st): State<ApiState>,
+    Path((motion, did)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let motion = Hash::from_hex(&motion).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-id",
+            "the motion id is not 64 hex digits",
+        )
+    })?;
+    let key = PublicKey::from_did(&did)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-key", e.to_string()))?;
+    match st.writer.ballot(motion, key).await? {
+        Some((choice, counter)) => {
+            Ok(Json(serde_json::json!({ "choice": choice, "counter": counter })).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no-ballot",
+            "no ballot from this key on this open motion",
+        )),
+    }
+}
+
+/// Streams the export: header, genesis, then every entry that is on disk.
+async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    let upto = st.writer.durable_seq();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
+    let store = st.store.clone();
+    let council = st.writer.council();
+    tokio::task::spawn_blocking(move || {
+        let send = |b: Vec<u8>| tx.blocking_send(Ok(b)).is_ok();
+        let fail = |m: String| {
+            let _ = tx.blocking_send(Err(std::io::Error::other(m)));
+        };
+        let genesis = match store.genesis() {
+            Ok(Some(g)) => g,
+            Ok(None) => return fail("the store has no genesis".into()),
+            Err(e) => return fail(e.to_string()),
+        };
+        let mut buf = ExportItem::Header { primary: council }.to_cbor();
+        buf.extend(ExportItem::Genesis(genesis).to_cbor());
+        for e in store.entries(1) {
+            match e {
+                Ok(e) if e.body.seq > upto => break,
+                Ok(e) => buf.extend(ExportItem::Entry(e).to_cbor()),
+                Err(e) => return fail(e.to_string()),
+            }
+            if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
+                return;
+            }
+        }
+        send(buf);
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Compares in constant time, so the token cannot be guessed byte by byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn auth(State(st): State<ApiState>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if same(t.trim().as_bytes(), st.token.as_bytes()) => next.run(req).await,
+        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "bad-token", "the API token is wrong").into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "no-token",
+            "send `Authorization: Bearer <token>`; the token is in the node's data directory, in api-token",
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such API endpoint")
+}
+
+pub fn router(st: ApiState, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/council", get(get_council))
+        .route("/v1/motions", post(post_motion))
+        .route("/v1/votes", post(post_vote))
+        .route("/v1/petitions", post(post_petition))
+        .route("/v1/motions/{id}/ballot/{did}", get(get_ballot))
+        .route("/v1/export", get(get_export))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(st.clone(), auth))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(st)
+}

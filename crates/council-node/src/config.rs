@@ -1,0 +1,267 @@
+//! The node's configuration: built-in defaults, a TOML file, the environment, flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The defaults, compiled in. `config/default.toml` documents every key.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub api: ApiConfig,
+    pub log: LogConfig,
+    pub motions: MotionsConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MotionsConfig {
+    pub check_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub max_batch: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {path} is not valid TOML: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values from flags; `None` leaves the lower layers alone.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub log: Option<String>,
+}
+
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (k, v) in top {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set(t: &mut toml::Table, path: &[&str], v: toml::Value) {
+    let mut cur = t;
+    for p in &path[..path.len() - 1] {
+        cur = match cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(t) => t,
+            other => {
+                *other = toml::Value::Table(toml::Table::new());
+                match other {
+                    toml::Value::Table(t) => t,
+                    _ => unreachable!("just set to a table"),
+                }
+            }
+        };
+    }
+    cur.insert(path[path.len() - 1].to_string(), v);
+}
+
+/// Builds the configuration from all layers. `env` is the process environment (passed in
+/// so that tests can supply their own).
+pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    let mut t: toml::Table =
+        DEFAULT_TOML
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: "config/default.toml (built in)".into(),
+                reason: e.to_string(),
+            })?;
+    let file = o
+        .config_file
+        .clone()
+        .or_else(|| env.get("COUNCILD_CONFIG").map(PathBuf::from))
+        .or_else(|| {
+            let p = xdg_config(env)?.join("councilnet/councild.toml");
+            p.exists().then_some(p)
+        });
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let top: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        merge(&mut t, top);
+    }
+    let str_v = |s: &str| toml::Value::String(s.to_owned());
+    if let Some(v) = env.get("COUNCILD_DATA_DIR") {
+        set(&mut t, &["data_dir"], str_v(v));
+    }
+    if let Some(v) = env.get("COUNCILD_API_LISTEN") {
+        set(&mut t, &["api", "listen"], str_v(v));
+    }
+    if let Some(v) = env.get("COUNCILD_LOG").or_else(|| env.get("RUST_LOG")) {
+        set(&mut t, &["log", "level"], str_v(v));
+    }
+    if let Some(v) = &o.data_dir {
+        set(&mut t, &["data_dir"], str_v(&v.to_string_lossy()));
+    }
+    if let Some(v) = &o.listen {
+        set(&mut t, &["api", "listen"], str_v(v));
+    }
+    if let Some(v) = &o.log {
+        set(&mut t, &["log", "level"], str_v(v));
+    }
+    let mut c: Config = toml::Value::Table(t)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    if c.data_dir.as_os_str().is_empty() {
+        c.data_dir = xdg_data(env)
+            .ok_or_else(|| {
+                ConfigError::Invalid(
+                    "data_dir is empty and neither XDG_DATA_HOME nor HOME is set".into(),
+                )
+            })?
+            .join("councilnet");
+    }
+    if !c.api.listen.ip().is_loopback() {
+        return Err(ConfigError::Invalid(format!(
+            "api.listen = {} is not a loopback address; the local API must listen on 127.0.0.1 or ::1",
+            c.api.listen
+        )));
+    }
+    if c.motions.check_interval_ms == 0 || c.store.max_batch == 0 || c.api.max_body_bytes < 1024 {
+        return Err(ConfigError::Invalid(
+            "motions.check_interval_ms and store.max_batch must be positive, api.max_body_bytes at least 1024".into(),
+        ));
+    }
+    Ok(c)
+}
+
+fn xdg_config(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    env.get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")))
+}
+
+fn xdg_data(env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    env.get("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/share")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\n[api]\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let e = env(&[
+            ("HOME", "/home/w"),
+            ("COUNCILD_API_LISTEN", "127.0.0.1:9100"),
+        ]);
+        let c = load(
+            &Overrides {
+                config_file: Some(file.clone()),
+                ..Default::default()
+            },
+            &e,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.api.listen.port(), 9100, "environment beats the file");
+        let c = load(
+            &Overrides {
+                config_file: Some(file),
+                listen: Some("127.0.0.1:9200".into()),
+                ..Default::default()
+            },
+            &e,
+        )
+        .unwrap();
+        assert_eq!(c.api.listen.port(), 9200, "flags beat the environment");
+        let d = load(&Overrides::default(), &env(&[("HOME", "/home/w")])).unwrap();
+        assert_eq!(d.data_dir, PathBuf::from("/home/w/.local/share/councilnet"));
+        assert_eq!(d.api.listen.port(), 7420);
+    }
+
+    #[test]
+    fn unknown_keys_and_non_loopback_addresses_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[api]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = load(
+            &Overrides {
+                config_file: Some(file),
+                ..Default::default()
+            },
+            &env(&[("HOME", "/h")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = load(
+            &Overrides {
+                listen: Some("0.0.0.0:7420".into()),
+                ..Default::default()
+            },
+            &env(&[("HOME", "/h")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let err = load(
+            &Overrides {
+                listen: Some("nonsense".into()),
+                ..Default::default()
+            },
+            &env(&[("HOME", "/h")]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    }
+}

@@ -1,0 +1,172 @@
+//! The council's data directory: node key, API token, genesis draft, store.
+//!
+//! | file | what |
+//! |---|---|
+//! | `node.key` | the node's signing key (mode 0600); it signs log entries, never council acts |
+//! | `api-token` | the bearer token for the local API (mode 0600) |
+//! | `api-addr` | the address the API listens on, written at start |
+//! | `genesis.draft` | the genesis while the founders sign it |
+//! | `store/` | the council's log (sled) |
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use council_core::cbor::Cbor;
+use council_core::draft::GenesisDraft;
+use council_core::records::{CouncilRules, GenesisBody};
+use council_core::{PublicKey, SecretKey};
+
+pub const NODE_KEY: &str = "node.key";
+pub const API_TOKEN: &str = "api-token";
+pub const API_ADDR: &str = "api-addr";
+pub const DRAFT: &str = "genesis.draft";
+pub const STORE: &str = "store";
+
+const KEY_PREFIX: &str = "councilnet-ed25519-seed:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{0} already holds a council (it has a node.key); choose another directory")]
+    Exists(PathBuf),
+    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("{0} is damaged: {1}")]
+    Damaged(PathBuf, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> DataDirError + '_ {
+    move |e| DataDirError::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Writes a file only its owner can read, atomically (temp file, fsync, rename).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    let tmp = path.with_extension("partial");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Reads a file that must not be readable by others.
+pub fn read_private(path: &Path) -> Result<Vec<u8>, DataDirError> {
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(DataDirError::Permissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    let _ = meta;
+    std::fs::read(path).map_err(io(path))
+}
+
+pub fn encode_key(k: &SecretKey) -> String {
+    format!("{KEY_PREFIX}{}\n", hex::encode(k.seed().as_ref()))
+}
+
+pub fn decode_key(path: &Path, text: &[u8]) -> Result<SecretKey, DataDirError> {
+    let bad = |why: &str| DataDirError::Damaged(path.to_owned(), why.into());
+    let text = std::str::from_utf8(text).map_err(|_| bad("not text"))?;
+    let h = text
+        .trim()
+        .strip_prefix(KEY_PREFIX)
+        .ok_or_else(|| bad("not a councilnet key file"))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(h, &mut seed).map_err(|_| bad("the key is not 32 bytes of hex"))?;
+    Ok(SecretKey::from_seed(&seed))
+}
+
+pub fn load_key(path: &Path) -> Result<SecretKey, DataDirError> {
+    decode_key(path, &read_private(path)?)
+}
+
+pub fn load_token(dir: &Path) -> Result<String, DataDirError> {
+    let p = dir.join(API_TOKEN);
+    let t = String::from_utf8(read_private(&p)?)
+        .map_err(|_| DataDirError::Damaged(p.clone(), "not text".into()))?;
+    let t = t.trim().to_owned();
+    if t.len() < 32 {
+        return Err(DataDirError::Damaged(p, "the token is too short".into()));
+    }
+    Ok(t)
+}
+
+pub fn load_draft(dir: &Path) -> Result<GenesisDraft, DataDirError> {
+    let p = dir.join(DRAFT);
+    let b = std::fs::read(&p).map_err(io(&p))?;
+    GenesisDraft::from_cbor(&b).map_err(|e| DataDirError::Damaged(p, e.to_string()))
+}
+
+/// What `councild init` needs.
+#[derive(Debug)]
+pub struct InitParams {
+    pub name: String,
+    pub founders: Vec<PublicKey>,
+    pub rules: CouncilRules,
+    pub created_at: u64,
+}
+
+/// Creates a council's data directory: node key, API token, genesis draft.
+pub fn init(dir: &Path, p: InitParams) -> Result<GenesisDraft, DataDirError> {
+    if dir.join(NODE_KEY).exists() {
+        return Err(DataDirError::Exists(dir.to_owned()));
+    }
+    if p.name.trim().is_empty() {
+        return Err(DataDirError::Invalid("the council needs a name".into()));
+    }
+    if p.founders.is_empty() {
+        return Err(DataDirError::Invalid(
+            "name at least one founding member (--founder DID)".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+    }
+    let node = SecretKey::generate();
+    let body = GenesisBody {
+        name: p.name,
+        founders: p.founders,
+        rules: p.rules,
+        node_key: node.public(),
+        created_at: p.created_at,
+    };
+    council_core::council::check_genesis(&body)
+        .map_err(|e| DataDirError::Invalid(e.to_string()))?;
+    let draft = GenesisDraft::new(body);
+    let mut token = [0u8; 32];
+    getrandom::getrandom(&mut token)
+        .map_err(|e| DataDirError::Invalid(format!("no randomness for the API token: {e}")))?;
+    write_private(
+        &dir.join(API_TOKEN),
+        format!("{}\n", hex::encode(token)).as_bytes(),
+    )?;
+    write_private(&dir.join(DRAFT), &draft.to_cbor())?;
+    // The node key last: its presence marks the directory as initialised.
+    write_private(&dir.join(NODE_KEY), encode_key(&node).as_bytes())?;
+    Ok(draft)
+}

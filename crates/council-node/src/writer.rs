@@ -1,0 +1,448 @@
+//! The single writer: it owns the council's state and store, and is the only code that
+//! signs log entries. Everything else talks to it through [`WriterHandle`] over a
+//! bounded channel, each command carrying a oneshot for its answer.
+//!
+//! Commands that arrive together are applied one by one (the same
+//! [`CouncilState::apply`] as `council verify`), then written to disk in one batch with
+//! one flush, and only then acknowledged: a client never hears "accepted" for a record
+//! that is not yet on disk.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use council_core::cbor::Cbor;
+use council_core::council::{CouncilState, Effect, MotionStatus, RecordError};
+use council_core::export::{council_report, CouncilReport};
+use council_core::records::{Action, Entry, MotionForm, MotionId, Payload};
+use council_core::tally;
+use council_core::verify::Verified;
+use council_core::{Hash, PublicKey, SecretKey};
+use council_store::{Append, Index, RosterChange, Store, StoreError};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The answer to an accepted submission.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Submitted {
+    /// SHA-256 of the whole signed record: the same record submitted twice is stored once.
+    pub record: Hash,
+    pub seq: u64,
+    /// The same record had been accepted before; nothing new was stored.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    Rejected(#[from] RecordError),
+    #[error("the node could not write to its store: {0}")]
+    Storage(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// What the API can ask of the writer.
+#[derive(Debug)]
+pub enum Command {
+    Submit {
+        payload: Box<Verified<Payload>>,
+        record: Hash,
+        reply: oneshot::Sender<Result<Submitted, NodeError>>,
+    },
+    Report {
+        reply: oneshot::Sender<CouncilReport>,
+    },
+    Ballot {
+        motion: MotionId,
+        key: Box<PublicKey>,
+        reply: oneshot::Sender<Option<(u32, u64)>>,
+    },
+}
+
+/// A cloneable handle to the writer.
+#[derive(Debug, Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Command>,
+    durable: Arc<AtomicU64>,
+    council: Hash,
+}
+
+impl WriterHandle {
+    pub fn council(&self) -> Hash {
+        self.council
+    }
+
+    /// The last sequence number that is on disk.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    pub async fn submit(
+        &self,
+        payload: Verified<Payload>,
+        record: Hash,
+    ) -> Result<Submitted, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Submit {
+                payload: Box::new(payload),
+                record,
+                reply,
+            })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    pub async fn report(&self) -> Result<CouncilReport, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Report { reply })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
+    pub async fn ballot(
+        &self,
+        motion: MotionId,
+        key: PublicKey,
+    ) -> Result<Option<(u32, u64)>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Ballot {
+                motion,
+                key: Box::new(key),
+                reply,
+            })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
+    }
+}
+
+pub struct Writer {
+    state: CouncilState,
+    store: Store,
+    node: SecretKey,
+    rx: mpsc::Receiver<Command>,
+    durable: Arc<AtomicU64>,
+    max_batch: usize,
+    check_interval: Duration,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("council", &self.state.id())
+            .field("seq", &self.state.seq())
+            .finish()
+    }
+}
+
+/// Seconds since the epoch, from the system clock.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct Pending {
+    appends: Vec<Append>,
+    acks: Vec<(oneshot::Sender<Result<Submitted, NodeError>>, Submitted)>,
+    records: std::collections::HashMap<Hash, u64>,
+}
+
+impl Writer {
+    /// Creates the writer for a replayed state. `queue` bounds the command channel.
+    pub fn new(
+        state: CouncilState,
+        store: Store,
+        node: SecretKey,
+        queue: usize,
+        max_batch: usize,
+        check_interval: Duration,
+    ) -> (Writer, WriterHandle) {
+        let (tx, rx) = mpsc::channel(queue);
+        let durable = Arc::new(AtomicU64::new(state.seq()));
+        let handle = WriterHandle {
+            tx,
+            durable: durable.clone(),
+            council: state.id(),
+        };
+        (
+            Writer {
+                state,
+                store,
+                node,
+                rx,
+                durable,
+                max_batch,
+                check_interval,
+            },
+            handle,
+        )
+    }
+
+    /// Runs until `shutdown` turns true (then finishes the batch in hand) or the store
+    /// fails (then returns the error: the node must stop rather than diverge from disk).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
+        let mut tick = tokio::time::interval(self.check_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut batch = Vec::new();
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                cmd = self.rx.recv() => match cmd {
+                    Some(c) => batch.push(c),
+                    None => break,
+                },
+                _ = tick.tick() => {}
+            }
+            while batch.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch).await?;
+        }
+        self.store.flush()
+    }
+
+    async fn process(&mut self, batch: Vec<Command>) -> Result<(), StoreError> {
+        let mut p = Pending {
+            appends: Vec::new(),
+            acks: Vec::new(),
+            records: Default::default(),
+        };
+        for cmd in batch {
+            match cmd {
+                Command::Submit {
+                    payload,
+                    record,
+                    reply,
+                } => {
+                    let known = match p.records.get(&record) {
+                        Some(s) => Some(*s),
+                        None => self.store.record_seq(&record)?,
+                    };
+                    if let Some(seq) = known {
+                        let s = Submitted {
+                            record,
+                            seq,
+                            duplicate: true,
+                        };
+                        if p.records.contains_key(&record) {
+                            p.acks.push((reply, s));
+                        } else {
+                            let _ = reply.send(Ok(s));
+                        }
+                        continue;
+                    }
+                    match self.append(*payload, &mut p) {
+                        Ok(seq) => {
+                            p.records.insert(record, seq);
+                            p.acks.push((
+                                reply,
+                                Submitted {
+                                    record,
+                                    seq,
+                                    duplicate: false,
+                                },
+                            ));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(NodeError::Rejected(e)));
+                        }
+                    }
+                }
+                Command::Report { reply } => {
+                    let _ = reply.send(council_report(&self.state, true, false, now()));
+                }
+                Command::Ballot { motion, key, reply } => {
+                    let b = self
+                        .state
+                        .member_of_key(&key)
+                        .and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
+                    let _ = reply.send(b);
+                }
+            }
+        }
+        self.close_due(&mut p);
+        if p.appends.is_empty() {
+            for (reply, s) in p.acks {
+                let _ = reply.send(Ok(s));
+            }
+            return Ok(());
+        }
+        let last = p.appends.last().map(|a| a.entry.body.seq).unwrap_or(0);
+        let store = self.store.clone();
+        let appends = std::mem::take(&mut p.appends);
+        let written = tokio::task::spawn_blocking(move || store.append(&appends))
+            .await
+            .map_err(|e| StoreError::Io(format!("the store task failed: {e}")))
+            .and_then(|r| r);
+        match written {
+            Ok(()) => {
+                self.durable.store(last, Ordering::Release);
+                for (reply, s) in p.acks {
+                    let _ = reply.send(Ok(s));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing to the store failed; stopping");
+                for (reply, _) in p.acks {
+                    let _ = reply.send(Err(NodeError::Storage(e.to_string())));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Signs, applies and queues one entry; closes its motion at once if a ballot settled it.
+    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<u64, RecordError> {
+        let entry = self.state.seal(&self.node, now(), payload);
+        let stored = entry.get().clone();
+        self.state.apply(entry)?;
+        let seq = stored.body.seq;
+        let motion = match &stored.body.payload {
+            Payload::Vote(v) => Some(v.body.motion),
+            _ => None,
+        };
+        let index = self.index(&stored);
+        p.appends.push(Append {
+            entry: stored,
+            index,
+        });
+        if let Some(m) = motion {
+            self.close_if_settled(m, p);
+        }
+        Ok(seq)
+    }
+
+    fn close_if_settled(&mut self, id: MotionId, p: &mut Pending) {
+        let t = now();
+        let Some(m) = self.state.motion(&id) else {
+            return;
+        };
+        if !m.is_open() {
+            return;
+        }
+        let outcome = if t >= m.body.closes_at {
+            Some(tally::outcome(m.form(), &m.body.rule, &m.counts))
+        } else {
+            tally::decided(m.form(), &m.body.rule, &m.counts, m.voters())
+        };
+        let Some(outcome) = outcome else { return };
+        // A close carries no member signature: verifying it cannot fail.
+        let Ok(close) = council_core::verify::verify_payload(Payload::Close {
+            motion: id,
+            outcome,
+        }) else {
+            return;
+        };
+        let entry = self.state.seal(&self.node, t, close);
+        let stored = entry.get().clone();
+        match self.state.apply(entry) {
+            Ok(()) => {
+                tracing::info!(motion = %id.short(), ?outcome, "motion closed");
+                let index = self.index(&stored);
+                p.appends.push(Append {
+                    entry: stored,
+                    index,
+                });
+            }
+            Err(e) => tracing::error!(motion = %id.short(), error = %e, "could not close a motion"),
+        }
+    }
+
+    /// Closes the motions whose closing time has come.
+    fn close_due(&mut self, p: &mut Pending) {
+        let t = now();
+        let due: Vec<MotionId> = self
+            .state
+            .motions()
+            .filter(|m| m.is_open() && m.body.closes_at <= t)
+            .map(|m| m.id)
+            .collect();
+        for id in due {
+            self.close_if_settled(id, p);
+        }
+    }
+
+    /// The index entries for an entry that was just applied.
+    fn index(&self, e: &Entry) -> Vec<Index> {
+        let st = &self.state;
+        match &e.body.payload {
+            Payload::Motion(m) => {
+                vec![Index::Record(Hash::of(&m.to_cbor())), Index::Motion(m.id())]
+            }
+            Payload::Vote(v) => {
+                let mut i = vec![Index::Record(Hash::of(&v.to_cbor()))];
+                if let Some(member) = st.member_of_key(&v.signer) {
+                    i.push(Index::Vote {
+                        motion: v.body.motion,
+                        member,
+                    });
+                }
+                i
+            }
+            Payload::Petition(pt) => {
+                let mut i = vec![Index::Record(Hash::of(&pt.to_cbor()))];
+                if let Some(member) = st.member_of_key(&pt.signer) {
+                    i.push(Index::Petition {
+                        mandate: pt.body.mandate,
+                        member,
+                    });
+                }
+                if st
+                    .mandate(&pt.body.mandate)
+                    .and_then(|m| m.recalled)
+                    .is_some_and(|(at, _, rec)| at == e.body.time && rec == pt.id())
+                {
+                    i.push(Index::Recall(pt.body.mandate));
+                }
+                i
+            }
+            Payload::DelegateVote(v) => vec![Index::Record(Hash::of(&v.to_cbor()))],
+            Payload::Close { motion, .. } => {
+                let Some(m) = st.motion(motion) else {
+                    return vec![];
+                };
+                if !matches!(
+                    m.status,
+                    MotionStatus::Closed {
+                        effect: Effect::Applied,
+                        ..
+                    }
+                ) {
+                    return vec![];
+                }
+                match &m.body.form {
+                    MotionForm::YesNo(Action::AddMember(k)) => vec![Index::Roster {
+                        member: *k,
+                        change: RosterChange::Added,
+                    }],
+                    MotionForm::YesNo(Action::RemoveMember(k)) => vec![Index::Roster {
+                        member: *k,
+                        change: RosterChange::Removed,
+                    }],
+                    MotionForm::YesNo(Action::RotateKey { member, new_key }) => {
+                        vec![Index::Roster {
+                            member: *member,
+                            change: RosterChange::Rotated(Box::new(*new_key)),
+                        }]
+                    }
+                    MotionForm::YesNo(Action::Mandate(_)) => vec![Index::Mandate(*motion)],
+                    MotionForm::YesNo(Action::Recall(id)) => vec![Index::Recall(*id)],
+                    _ => vec![],
+                }
+            }
+            Payload::Invite { .. } => vec![],
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! A council on `councild`, driven through the `council` CLI as its members would.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::util::{councild, eventually, run, Daemon};
+
+struct Council {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    keys: Vec<PathBuf>,
+    dids: Vec<String>,
+}
+
+impl Council {
+    fn key(&self, i: usize) -> &str {
+        self.keys[i].to_str().unwrap()
+    }
+    fn data(&self) -> PathBuf {
+        self.root.join("node")
+    }
+}
+
+/// Five members make keys, the operator inits, every founder signs the genesis.
+fn found() -> Council {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let mut keys = Vec::new();
+    let mut dids = Vec::new();
+    for i in 0..5 {
+        let k = root.join(format!("member{i}.key"));
+        let r = run(&["key", "new", k.to_str().unwrap()]).ok();
+        dids.push(r.stdout.trim().to_owned());
+        keys.push(k);
+    }
+    let data = root.join("node");
+    let mut args = vec![
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--name",
+        "Print Shop Council",
+    ];
+    for d in &dids {
+        args.push("--founder");
+        args.push(d);
+    }
+    councild(&args).ok();
+    let draft = data.join("genesis.draft");
+    for (i, k) in keys.iter().enumerate() {
+        let r = run(&[
+            "genesis",
+            "sign",
+            "--draft",
+            draft.to_str().unwrap(),
+            "--key",
+            k.to_str().unwrap(),
+        ])
+        .ok();
+        if i < 4 {
+            assert!(
+                r.stdout.contains(&format!("Still to sign: {}", 4 - i)),
+                "{}",
+                r.stdout
+            );
+        } else {
+            assert!(
+                r.stdout.contains("Every founder has signed"),
+                "{}",
+                r.stdout
+            );
+        }
+    }
+    Council {
+        _tmp: tmp,
+        root,
+        keys,
+        dids,
+    }
+}
+
+fn motions(d: &Daemon) -> Vec<Value> {
+    d.council(&["--json", "motion", "list"])
+        .ok()
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+fn mandates(d: &Daemon) -> Vec<Value> {
+    d.council(&["--json", "status"]).ok().json()["mandates"]
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn verify(path: &Path) -> Value {
+    let r = run(&["--json", "verify", path.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "the export does not verify:\n{}", r.stdout);
+    r.json()
+}
+
+#[test]
+fn a_council_from_init_to_a_verified_export() {
+    let c = found();
+    let d = Daemon::start(&c.data());
+
+    // A motion; ballots, one of them changed.
+    d.council(&[
+        "motion",
+        "open",
+        "--key",
+        c.key(0),
+        "--title",
+        "Buy a second press",
+        "--closes-in",
+        "1h",
+    ])
+    .ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", c.key(0), &m, "yes"]).ok();
+    let r = d.council(&["vote", "--key", c.key(1), &m, "no"]).ok();
+    assert!(r.stdout.contains("ballot recorded"), "{}", r.stdout);
+    let r = d.council(&["vote", "--key", c.key(1), &m, "yes"]).ok();
+    assert!(r.stdout.contains("ballot changed"), "{}", r.stdout);
+    // The third yes of five settles it: the motion closes at once.
+    d.council(&["vote", "--key", c.key(2), &m, "yes"]).ok();
+    let mo = &motions(&d)[0];
+    assert_eq!(mo["outcome"]["result"], "passed");
+    assert_eq!(mo["closed_early"], true);
+    assert_eq!(mo["counts"], serde_json::json!([3, 0, 0]));
+    assert_eq!(mo["ballots_changed"], 1);
+    // Too late now.
+    let late = d.council(&["vote", "--key", c.key(3), &m, "no"]);
+    assert_eq!(late.code, 1);
+    assert!(late.stderr.contains("is closed"), "{}", late.stderr);
+
+    // A motion that closes by itself at its closing time, without a quorum.
+    d.council(&[
+        "motion",
+        "open",
+        "--key",
+        c.key(0),
+        "--title",
+        "Paint the door",
+        "--closes-in",
+        "2s",
+    ])
+    .ok();
+    let m2 = id_of(&motions(&d)[1]);
+    d.council(&["vote", "--key", c.key(4), &m2, "yes"]).ok();
+    eventually("the motion to close at its time", || {
+        let ms = motions(&d);
+        (ms[1]["status"] == "closed").then_some(())
+    });
+    assert_eq!(motions(&d)[1]["outcome"]["result"], "no-quorum");
+
+    // A mandate, passed by the members.
+    let fed = "ab".repeat(32);
+    d.council(&[
+        "mandate",
+        "--key",
+        c.key(0),
+        "--delegate",
+        &c.dids[4],
+        "--federation",
+        &fed,
+        "--matter",
+        "wages",
+        "--instruct",
+        "wages=0",
+        "--closes-in",
+        "1h",
+    ])
+    .ok();
+    let mm = id_of(&motions(&d)[2]);
+    for i in 0..3 {
+        d.council(&["vote", "--key", c.key(i), &mm, "yes"]).ok();
+    }
+    let ms = mandates(&d);
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0]["status"], "in force");
+    let mandate = id_of(&ms[0]);
+
+    // Recalled by petition: it takes effect with the third of five signatures.
+    for i in 0..2 {
+        let r = d
+            .council(&["recall", "sign", "--key", c.key(i), &mandate[..10]])
+            .ok();
+        assert!(!r.stdout.contains("RECALLED"), "{}", r.stdout);
+        assert_eq!(mandates(&d)[0]["status"], "in force");
+    }
+    // Signing twice counts once.
+    let twice = d
+        .council(&["recall", "sign", "--key", c.key(1), &mandate])
+        .ok();
+    assert!(twice.stdout.contains("already signed"), "{}", twice.stdout);
+    assert_eq!(mandates(&d)[0]["petition_signatures"], 2);
+    let r = d
+        .council(&["recall", "sign", "--key", c.key(3), &mandate])
+        .ok();
+    assert!(r.stdout.contains("RECALLED"), "{}", r.stdout);
+    assert_eq!(mandates(&d)[0]["status"], "recalled");
+    assert_eq!(mandates(&d)[0]["recall"]["by"], "petition");
+
+    // Export, and verify offline.
+    let out = c.root.join("council.cnx");
+    d.council(&["export", "--out", out.to_str().unwrap()]).ok();
+    d.stop();
+    let v = verify(&out);
+    let council = &v["councils"][0];
+    assert_eq!(council["name"], "Print Shop Council");
+    assert_eq!(council["motions"].as_array().unwrap().len(), 3);
+    assert_eq!(council["mandates"][0]["status"], "recalled");
+    assert_eq!(council["motions"][0]["outcome"]["result"], "passed");
+}
+
+#[test]
+fn everything_is_there_after_a_restart() {
+    let c = found();
+    let d = Daemon::start(&c.data());
+    d.council(&[
+        "motion",
+        "open",
+        "--key",
+        c.key(0),
+        "--title",
+        "Q",
+        "--closes-in",
+        "1h",
+    ])
+    .ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", c.key(0), &m, "no"]).ok();
+    d.council(&["vote", "--key", c.key(1), &m, "yes"]).ok();
+    let before = d.council(&["--json", "status"]).ok().json();
+    d.stop();
+    let d = Daemon::start(&c.data());
+    let after = d.council(&["--json", "status"]).ok().json();
+    assert_eq!(before["entries"], after["entries"]);
+    assert_eq!(before["head"], after["head"]);
+    assert_eq!(before["motions"], after["motions"]);
+    // And it carries on: the member changes their ballot after the restart.
+    d.council(&["vote", "--key", c.key(0), &m, "yes"]).ok();
+    assert_eq!(motions(&d)[0]["counts"], serde_json::json!([2, 0, 0]));
+}
+
+#[test]
+fn a_sigkill_right_after_acknowledgement_loses_nothing() {
+    use council_core::cbor::Cbor;
+    use council_core::records::{
+        Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody,
+    };
+
+    let c = found();
+    let d = Daemon::start(&c.data());
+    let (base, token) = d.api();
+    let status = d.council(&["--json", "status"]).ok().json();
+    let council = council_core::Hash::from_hex(status["id"].as_str().unwrap()).unwrap();
+    let keys: Vec<council_core::SecretKey> = c
+        .keys
+        .iter()
+        .map(|k| {
+            let t = std::fs::read_to_string(k).unwrap();
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(
+                t.trim().trim_start_matches("councilnet-ed25519-seed:"),
+                &mut seed,
+            )
+            .unwrap();
+            council_core::SecretKey::from_seed(&seed)
+        })
+        .collect();
+    let post = |path: &str, record: Vec<u8>| -> Option<Value> {
+        let r = ureq::post(&format!("{base}{path}"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({ "record": hex::encode(record) }));
+        match r {
+            Ok(r) => Some(r.into_json().unwrap()),
+            Err(ureq::Error::Status(_, _)) => None,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // Unanimity with a full quorum: nothing settles before the last ballot.
+    let rule = Rule {
+        quorum: Share::new(1, 1),
+        threshold: Threshold::UNANIMITY,
+    };
+    let closes_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let mut motion_ids = Vec::new();
+    for n in 0..8u64 {
+        let body = MotionBody {
+            council,
+            title: format!("Motion {n}"),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule,
+            closes_at,
+            nonce: n,
+        };
+        let m = Signed::sign(body, &keys[0]);
+        post("/v1/motions", m.to_cbor()).expect("motion accepted");
+        motion_ids.push(m.id());
+    }
+    // Ballots from five threads at once (group commit), each acknowledged only when durable.
+    let acked: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let hs: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let motion_ids = &motion_ids;
+                let post = &post;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for (j, m) in motion_ids.iter().enumerate() {
+                        // Members 0..3 vote twice (a change), member 4 votes "no" once.
+                        let rounds: &[u32] = if i == 4 { &[1] } else { &[1, 0] };
+                        for (r, choice) in rounds.iter().enumerate() {
+                            let v = Signed::sign(
+                                VoteBody {
+                                    council,
+                                    motion: *m,
+                                    choice: *choice,
+                                    counter: (j * 10 + r + 1) as u64,
+                                },
+                                k,
+                            );
+                            let bytes = v.to_cbor();
+                            if post("/v1/votes", bytes.clone()).is_some() {
+                                mine.push(bytes);
+                            }
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        acked.len() >= 40,
+        "only {} ballots were acknowledged",
+        acked.len()
+    );
+    d.crash();
+
+    let d = Daemon::start(&c.data());
+    let out = c.root.join("after-crash.cnx");
+    d.council(&["export", "--out", out.to_str().unwrap()]).ok();
+    verify(&out);
+    let bytes = std::fs::read(&out).unwrap();
+    for a in &acked {
+        assert!(
+            bytes.windows(a.len()).any(|w| w == &a[..]),
+            "an acknowledged ballot is missing after the crash"
+        );
+    }
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_the_node_stays_up() {
+    use council_core::cbor::Cbor;
+    use council_core::records::{Signed, VoteBody};
+
+    let c = found();
+    let d = Daemon::start(&c.data());
+    let (base, token) = d.api();
+    d.council(&[
+        "motion",
+        "open",
+        "--key",
+        c.key(0),
+        "--title",
+        "Q",
+        "--closes-in",
+        "1h",
+    ])
+    .ok();
+    let m = council_core::Hash::from_hex(&id_of(&motions(&d)[0])).unwrap();
+    let council = council_core::Hash::from_hex(
+        d.council(&["--json", "status"]).ok().json()["id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let call = |path: &str, auth: Option<&str>, body: Value| -> (u16, Value) {
+        let mut req = ureq::post(&format!("{base}{path}"));
+        if let Some(t) = auth {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        match req.send_json(body) {
+            Ok(r) => (r.status(), r.into_json().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let ballot = |k: &council_core::SecretKey, choice, counter| {
+        Signed::sign(
+            VoteBody {
+                council,
+                motion: m,
+                choice,
+                counter,
+            },
+            k,
+        )
+    };
+    let rec = |s: &Signed<VoteBody>| serde_json::json!({ "record": hex::encode(s.to_cbor()) });
+    let alive = || assert_eq!(d.council(&["status"]).code, 0, "the node went down");
+
+    // No token, and a wrong one.
+    let (code, body) = call("/v1/votes", None, serde_json::json!({}));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (401, Some("no-token"))
+    );
+    let (code, _) = call("/v1/votes", Some("0000"), serde_json::json!({}));
+    assert_eq!(code, 401);
+    alive();
+    // A malformed body, and a record that is not canonical CBOR.
+    let (code, body) = call(
+        "/v1/votes",
+        Some(&token),
+        serde_json::json!({ "vote": "yes" }),
+    );
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("malformed-body")),
+        "{body}"
+    );
+    let (code, body) = call(
+        "/v1/votes",
+        Some(&token),
+        serde_json::json!({ "record": "deadbeef" }),
+    );
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("malformed-record")),
+        "{body}"
+    );
+    alive();
+    // A vote by someone who is not a member.
+    let outsider = council_core::SecretKey::generate();
+    let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&outsider, 0, 1)));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (403, Some("not-a-member")),
+        "{body}"
+    );
+    // A vote with a bad signature.
+    let member = {
+        let t = std::fs::read_to_string(&c.keys[1]).unwrap();
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(
+            t.trim().trim_start_matches("councilnet-ed25519-seed:"),
+            &mut seed,
+        )
+        .unwrap();
+        council_core::SecretKey::from_seed(&seed)
+    };
+    let mut forged = ballot(&member, 0, 1);
+    forged.signature.0[0] ^= 1;
+    let (code, body) = call("/v1/votes", Some(&token), rec(&forged));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("bad-signature")),
+        "{body}"
+    );
+    alive();
+    // A replayed vote: the same record again is stored once; an older ballot after a newer
+    // one is refused.
+    let first = ballot(&member, 1, 5);
+    let (code, a) = call("/v1/votes", Some(&token), rec(&first));
+    assert_eq!(code, 201, "{a}");
+    let (code, b) = call("/v1/votes", Some(&token), rec(&first));
+    assert_eq!(
+        (code, b["duplicate"].as_bool(), b["seq"].clone()),
+        (200, Some(true), a["seq"].clone())
+    );
+    let (code, _) = call("/v1/votes", Some(&token), rec(&ballot(&member, 0, 9)));
+    assert_eq!(code, 201);
+    let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 6)));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (409, Some("stale-ballot")),
+        "{body}"
+    );
+    // A vote on a closed motion.
+    for i in [0, 2] {
+        d.council(&["vote", "--key", c.key(i), &m.to_hex(), "yes"])
+            .ok();
+    }
+    assert_eq!(motions(&d)[0]["status"], "closed");
+    let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 20)));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (409, Some("motion-closed")),
+        "{body}"
+    );
+    alive();
+    // Nothing accepted was lost or changed along the way.
+    let out = c.root.join("x.cnx");
+    d.council(&["export", "--out", out.to_str().unwrap()]).ok();
+    let v = verify(&out);
+    assert_eq!(
+        v["councils"][0]["motions"][0]["counts"],
+        serde_json::json!([3, 0, 0])
+    );
+}
