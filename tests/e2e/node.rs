@@ -516,3 +516,93 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
         serde_json::json!([3, 0, 0])
     );
 }
+
+#[test]
+fn a_solo_council_admits_a_member_and_recalls_by_motion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let me = root.join("me.key");
+    let friend = root.join("friend.key");
+    run(&["key", "new", me.to_str().unwrap()]).ok();
+    let friend_did = run(&["key", "new", friend.to_str().unwrap()])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let data = root.join("node");
+    let r = councild(&[
+        "init",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--name",
+        "Solo",
+        "--solo-key",
+        me.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(r.stdout.contains("only founder"), "{}", r.stdout);
+    let d = Daemon::start(&data);
+    let me = me.to_str().unwrap();
+
+    // Admitting a member is a council act: a motion the (one) member passes.
+    d.council(&["roster", "add", "--key", me, &friend_did]).ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", me, &m, "yes"]).ok();
+    assert_eq!(motions(&d)[0]["effect"]["effect"], "applied");
+    let members = d.council(&["--json", "status"]).ok().json()["members"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(members, 2);
+    // The new member votes on motions opened after they joined.
+    d.council(&[
+        "motion",
+        "open",
+        "--key",
+        friend.to_str().unwrap(),
+        "--title",
+        "Tea",
+        "--option",
+        "green",
+        "--option",
+        "black",
+        "--closes-in",
+        "1h",
+    ])
+    .ok();
+    let tea = id_of(&motions(&d)[1]);
+    d.council(&["vote", "--key", friend.to_str().unwrap(), &tea, "black"])
+        .ok();
+
+    // A mandate, then a recall by motion.
+    let fed = "cd".repeat(32);
+    d.council(&[
+        "mandate",
+        "--key",
+        me,
+        "--delegate",
+        &friend_did,
+        "--federation",
+        &fed,
+        "--closes-in",
+        "1h",
+    ])
+    .ok();
+    let mm = id_of(&motions(&d)[2]);
+    d.council(&["vote", "--key", me, &mm, "yes"]).ok();
+    d.council(&["vote", "--key", friend.to_str().unwrap(), &mm, "yes"])
+        .ok();
+    let mandate = id_of(&mandates(&d)[0]);
+    d.council(&["recall", "motion", "--key", me, &mandate]).ok();
+    let rm = id_of(&motions(&d)[3]);
+    assert_eq!(motions(&d)[3]["kind"], "recall");
+    d.council(&["vote", "--key", me, &rm, "yes"]).ok();
+    d.council(&["vote", "--key", friend.to_str().unwrap(), &rm, "yes"])
+        .ok();
+    let ms = mandates(&d);
+    assert_eq!(ms[0]["status"], "recalled");
+    assert_eq!(ms[0]["recall"]["by"], "motion");
+    let out = root.join("solo.cnx");
+    d.council(&["export", "--out", out.to_str().unwrap()]).ok();
+    verify(&out);
+}
