@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-dir=${1:-$root/council-try}
+dir=$(realpath -m "${1:-$root/council-try}")
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -35,7 +35,12 @@ step "starting councild (built-in defaults, a free port on 127.0.0.1)"
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 export COUNCIL_NODE_DIR=$dir/node
-for _ in $(seq 1 100); do "$council" status >/dev/null 2>&1 && break; sleep 0.1; done
+up=""
+for _ in $(seq 1 300); do
+  if "$council" status >/dev/null 2>&1; then up=1; break; fi
+  sleep 0.1
+done
+if [ -z "$up" ]; then echo "councild did not start; its log:"; cat node.log; exit 1; fi
 "$council" status
 
 step "a motion, and the members vote (member 2 changes their mind)"
