@@ -127,9 +127,15 @@ impl Store {
             .path(path)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
+            .map_err(|e| {
+                let reason = match &e {
+                    sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                        "another process holds it (is a councild already running on this data directory?)"
+                            .to_owned()
+                    }
+                    _ => e.to_string(),
+                };
+                StoreError::Open { path: path.display().to_string(), reason }
             })?;
         let tree = db.open_tree("council").map_err(io)?;
         match tree.get(K_FORMAT).map_err(io)? {
@@ -395,7 +401,7 @@ mod tests {
             s.append(&batch).unwrap();
             assert_eq!(s.last_seq().unwrap(), 4);
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = reopen(dir.path());
         assert_eq!(s.genesis().unwrap().unwrap().council_id(), b.id());
         let back: Vec<Entry> = s.entries(1).collect::<Result<_, _>>().unwrap();
         assert_eq!(back, entries);
@@ -419,6 +425,29 @@ mod tests {
             s.init_genesis(b2.genesis()),
             Err(StoreError::OtherCouncil(_))
         ));
+    }
+
+    /// sled lets go of its lock a moment after the last handle is dropped.
+    fn reopen(path: &std::path::Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match Store::open(path) {
+                Ok(s) => return s,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_second_opener_is_told_who_holds_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("already running"), "{err}");
     }
 
     #[test]
