@@ -75,6 +75,24 @@ fn unreadable_files_and_bad_usage_exit_2() {
     let junk = dir.path().join("junk.cnx");
     std::fs::write(&junk, b"hello, this is not an export").unwrap();
     assert_eq!(run(&["verify", junk.to_str().unwrap()]).code, 2);
+    // A damaged header: not an export, even though the records after it decode.
+    let good = sample(
+        dir.path(),
+        "s.cnx",
+        &[
+            "--members",
+            "3",
+            "--motions",
+            "1",
+            "--votes-per-motion",
+            "2",
+        ],
+    );
+    let mut b = std::fs::read(&good).unwrap();
+    b[5] ^= 0x01; // inside the header's tag text
+    let bad = dir.path().join("bad-header.cnx");
+    std::fs::write(&bad, &b).unwrap();
+    assert_eq!(run(&["verify", bad.to_str().unwrap()]).code, 2);
     let empty = dir.path().join("empty.cnx");
     std::fs::write(&empty, b"").unwrap();
     assert_eq!(run(&["verify", empty.to_str().unwrap()]).code, 2);

@@ -21,6 +21,11 @@ use council_core::records::Outcome;
 use council_core::Hash;
 
 fn when(t: u64) -> String {
+    // humantime covers years up to 9999; a record may name any 64-bit time.
+    const YEAR_9999_END: u64 = 253_402_300_799;
+    if t > YEAR_9999_END {
+        return format!("{t} s after 1970 (beyond the year 9999)");
+    }
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
 }
 

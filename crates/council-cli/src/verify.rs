@@ -62,8 +62,9 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         verify_stream(f)
     };
-    // A file that is not an export at all (no header) is unreadable rather than invalid.
-    let not_an_export = report.primary.is_none() && report.councils.is_empty();
+    // A file whose first item is not a readable export header is not an export at all:
+    // unreadable (2) rather than invalid (1).
+    let not_an_export = report.primary.is_none();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

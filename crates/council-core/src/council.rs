@@ -806,6 +806,9 @@ impl CouncilState {
                 .fed_events
                 .push(fed(FedEventKind::Leave { federation })),
             Action::OpenFederationMotion(m) => {
+                if m.closes_at <= time {
+                    return void("its closing time passed before the council passed it");
+                }
                 self.fed_events.push(fed(FedEventKind::OpenMotion {
                     id: motion,
                     motion: Box::new(m),

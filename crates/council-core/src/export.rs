@@ -381,6 +381,8 @@ pub struct ExportVerifier {
     counts: CheckedCounts,
     /// Set once an error makes the rest of the file meaningless.
     halted: bool,
+    /// Where each entry that carries a federation event sits in the file.
+    fed_pos: BTreeMap<(CouncilId, u64), ItemPos>,
 }
 
 /// Stop collecting errors after this many; the file is invalid anyway.
@@ -503,9 +505,16 @@ impl ExportVerifier {
                 let Some(st) = self.councils.get_mut(&c) else {
                     return;
                 };
-                if let Err(e) = st.apply(x) {
-                    self.broken.insert(c);
-                    self.error(err(kind, Some(c), Some(s), e.to_string()));
+                let events = st.fed_events().len();
+                match st.apply(x) {
+                    Ok(()) if st.fed_events().len() > events => {
+                        self.fed_pos.insert((c, s), pos);
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        self.broken.insert(c);
+                        self.error(err(kind, Some(c), Some(s), e.to_string()));
+                    }
                 }
             }
             CheckedItem::Equivocation(p) => {
@@ -575,9 +584,14 @@ impl ExportVerifier {
         let as_of = self.councils.values().map(|c| c.time()).max().unwrap_or(0);
         let (federations, fed_errors) = federation::evaluate(&self.councils, as_of);
         for fe in fed_errors {
+            let pos = self
+                .fed_pos
+                .get(&(fe.council, fe.seq))
+                .copied()
+                .unwrap_or(ItemPos { item: 0, offset: 0 });
             self.error(ItemError {
-                item: 0,
-                offset: 0,
+                item: pos.item,
+                offset: pos.offset,
                 record: "federation event",
                 council: Some(fe.council),
                 seq: Some(fe.seq),

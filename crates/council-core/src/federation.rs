@@ -103,6 +103,8 @@ struct FedMotionState {
     /// Index into `report.votes` of each council's latest ballot.
     latest: BTreeMap<CouncilId, usize>,
     closed: bool,
+    /// The member councils when it closed.
+    electorate: Vec<CouncilId>,
 }
 
 struct Fed {
@@ -359,6 +361,7 @@ fn apply(
                     },
                     motion: (**motion).clone(),
                     latest: BTreeMap::new(),
+                    electorate: Vec::new(),
                     closed: false,
                 },
             );
@@ -435,6 +438,9 @@ fn apply(
             if !m.closed {
                 return Err("ratifying a federation motion that has not closed".into());
             }
+            if !m.electorate.contains(&c) {
+                return Err("only a council that was a member when the motion closed records a ratification".into());
+            }
             if m.report.ratifications.iter().any(|(x, _)| *x == c) {
                 return Err("the council already ratified or rejected this outcome".into());
             }
@@ -458,6 +464,7 @@ fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u
             continue;
         }
         m.closed = true;
+        m.electorate = electorate.clone();
         let mut counts = Counts::new(m.motion.options.len() as u32, electorate.len() as u64);
         for (council, &idx) in &m.latest {
             let v = &mut m.report.votes[idx];

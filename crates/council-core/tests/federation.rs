@@ -379,3 +379,85 @@ fn an_equivocation_is_proved_and_marks_the_council_forked() {
     assert!(r.councils[0].forked);
     assert_eq!(r.equivocations.len(), 1);
 }
+
+#[test]
+fn only_councils_that_were_members_at_the_close_ratify() {
+    let mut f = founded();
+    let fm = open_motion(&mut f, "wages");
+    f.clock.advance_to(T0 + 100_000);
+    let fid = f.fid;
+    // Council 2 never joined.
+    pass(
+        &mut f,
+        2,
+        Action::Ratify {
+            federation: fid,
+            motion: fm,
+            accept: true,
+        },
+    );
+    pass(
+        &mut f,
+        0,
+        Action::Ratify {
+            federation: fid,
+            motion: fm,
+            accept: true,
+        },
+    );
+    let r = verify(&export_all(&mut f));
+    assert!(
+        errors(&r).contains("only a council that was a member"),
+        "{}",
+        errors(&r)
+    );
+    assert_eq!(r.errors.len(), 1, "{}", errors(&r));
+    assert_eq!(r.federations[0].motions[0].ratifications.len(), 1);
+    // The error names the item that holds the ratification.
+    assert!(r.errors[0].item > 0);
+}
+
+#[test]
+fn a_federation_motion_passed_after_its_closing_time_is_void() {
+    let mut f = founded();
+    let ks = keys(&f.c[1]);
+    let closes_at = f.clock.0 + 5;
+    let m = FederationMotion {
+        federation: f.fid,
+        matter: "m".into(),
+        title: "Late".into(),
+        options: vec!["a".into(), "b".into()],
+        closes_at,
+    };
+    let rule = f.c[1].b.state().rules().act_rule;
+    let t = f.clock.tick();
+    let id = f.c[1]
+        .b
+        .open(
+            t,
+            &ks[0],
+            "late",
+            council_core::records::MotionForm::YesNo(Action::OpenFederationMotion(m)),
+            rule,
+            t + 1000,
+        )
+        .unwrap();
+    f.clock.advance_to(closes_at + 10);
+    for k in &ks[..2] {
+        let t = f.clock.tick();
+        f.c[1].b.vote(t, k, id, 0).unwrap();
+    }
+    let t = f.clock.tick();
+    f.c[1].b.close(t, id).unwrap();
+    let st = f.c[1].b.state().motion(&id).unwrap();
+    assert!(matches!(
+        st.status,
+        council_core::council::MotionStatus::Closed {
+            effect: council_core::council::Effect::Void(_),
+            ..
+        }
+    ));
+    let r = verify(&export_all(&mut f));
+    assert!(r.valid, "{}", errors(&r));
+    assert!(r.federations[0].motions.is_empty());
+}

@@ -108,7 +108,7 @@ fn build() -> Value {
             council,
             seq: 3,
             prev: entry2.id(),
-            time: T + 180,
+            time: T + 86_401,
             payload: Payload::Close {
                 motion: motion.id(),
                 outcome: Outcome::Passed,
@@ -218,7 +218,7 @@ fn build() -> Value {
             council,
             seq: 4,
             prev: close.id(),
-            time: T + 240,
+            time: T + 86_460,
             payload: Payload::Invite {
                 federation: fid,
                 invite_key: invite.public(),
@@ -233,7 +233,7 @@ fn build() -> Value {
             council,
             seq: 3,
             prev: entry2.id(),
-            time: T + 181,
+            time: T + 86_402,
             payload: Payload::Close {
                 motion: motion.id(),
                 outcome: Outcome::Rejected,
@@ -266,8 +266,8 @@ fn build() -> Value {
             signed_vector("delegate vote", "member 2, as delegate, votes option 0", &dvote),
             signed_vector("entry 1 (motion)", "the node logs the motion", &entry1),
             signed_vector("entry 2 (vote)", "the node logs the vote", &entry2),
-            signed_vector("entry 3 (close)", "the node closes the motion as passed", &close),
-            signed_vector("entry 4 (invite)", "the node logs an invite", &invite_entry),
+            signed_vector("entry 3 (close)", "the node closes the motion as passed, after its closing time; entries 1 to 3 form a valid log", &close),
+            signed_vector("entry 4 (invite)", "the node logs an invite (shown for its encoding: the federation in it is not founded, so as a federation event it would be rejected)", &invite_entry),
         ],
         "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
@@ -436,4 +436,33 @@ fn published_sample_export_matches_and_verifies() {
         std::fs::read_to_string(&vpath).expect("verdict file exists"),
         text
     );
+}
+
+#[test]
+fn the_vector_entries_1_to_3_form_a_valid_log() {
+    use council_core::cbor::Cbor;
+    let v = build();
+    let mut bytes = ExportItem::Header {
+        primary: Hash::from_hex(v["genesis"]["council_id"].as_str().unwrap()).unwrap(),
+    }
+    .to_cbor();
+    bytes.extend(
+        ExportItem::Genesis(
+            Genesis::from_cbor(
+                &hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap(),
+            )
+            .unwrap(),
+        )
+        .to_cbor(),
+    );
+    for r in &v["records"].as_array().unwrap()[8..11] {
+        let e = council_core::records::Entry::from_cbor(
+            &hex::decode(r["record_cbor"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        bytes.extend(ExportItem::Entry(e).to_cbor());
+    }
+    let r = verify_reader(&bytes[..]);
+    assert!(r.valid, "{:?}", r.errors);
+    assert_eq!(r.councils[0].motions[0].outcome, Some(Outcome::Passed));
 }
