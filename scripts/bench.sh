@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# councilnet's benchmarks, each figure beside the physical limit measured in the same run.
+#
+#   scripts/bench.sh            # the full set (about 10 minutes on 2 cores)
+#   scripts/bench.sh --quick    # a small version (about a minute)
+#
+# Prints one table and writes it, with the machine and the commands, to docs/BENCHMARKS.md.
+# Targets are goals, not assertions: the script reports and never fails on a slow machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+quick=""
+[ "${1:-}" = "--quick" ] && quick=1
+
+if [ -n "$quick" ]; then motions=40; ingest=20000; else motions=2000; ingest=200000; fi
+members=500 votes=500
+
+cargo build --quiet --release -p council-cli -p councild --example raw_verify
+cargo build --quiet --release -p council-node --example ingest
+bin=$root/target/release
+work=$root/target/bench
+mkdir -p "$work"
+rows=()
+row() { rows+=("$1"); printf '%s\n' "$1"; }
+
+echo "| id | figure | measured | limit, same run | ratio | target |"
+echo "|---|---|---|---|---|---|"
+
+# B1: council verify of a large export.
+file="$work/verify-${members}x${motions}x${votes}.cnx"
+[ -f "$file" ] || "$bin/council" sample --out "$file" --members $members --motions $motions --votes-per-motion $votes >/dev/null
+/usr/bin/time -f '%e %M' -o "$work/b1.time" "$bin/council" verify "$file" >/dev/null
+read -r b1_wall b1_rss < "$work/b1.time"
+raw=$("$bin/examples/raw_verify" "$file")
+b1=$(python3 - "$b1_wall" "$b1_rss" "$raw" <<'PY'
+import json, sys
+wall, rss, raw = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+n = raw["signatures"]
+print(f"| B1 | `council verify`, {n:,} signatures | {wall:.1f} s, peak RSS {rss/1024:.0f} MB | batch {raw['batch_seconds']:.1f} s; strict one by one {raw['strict_seconds']:.1f} s | {wall/raw['batch_seconds']:.2f}x batch, {wall/raw['strict_seconds']:.2f}x strict | ≤ 1.2x batch; RSS ≤ 100 MB |")
+PY
+)
+row "$b1"
+
+# B2: durable ingestion through the API, and B5's disk and start-up figures from its store.
+keep="$work/ingest-node"
+rm -rf "$keep"
+b2json=$(COUNCILNET_BENCH_KEEP="$keep" "$bin/examples/ingest" "$ingest" 64)
+b2=$(python3 - "$b2json" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"| B2 | ballots acknowledged durably via the API, {r['ballots']:,} ballots, {r['clients']} clients | {r['api_ballots_per_second']:,.0f}/s; p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms | strict checks + sled insert-and-flush: {r['raw_ballots_per_second']:,.0f}/s | {r['api_ballots_per_second']/r['raw_ballots_per_second']:.2f}x | ≥ 25,000/s; p99 < 20 ms |")
+PY
+)
+row "$b2"
+row "| B3 | recall propagation, 100-node federation | not measured: needs the network (issue 4) | | | median ≤ 2x raw gossip |"
+row "| B4 | catch-up after missing 100,000 events | not measured: needs sync (issue 4) | | | ≤ 2x raw ingest |"
+
+# B5: footprint. Cold start of the store B2 filled, idle RSS, bytes on disk.
+start=$(date +%s.%N)
+"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --log warn 2>/dev/null &
+pid=$!
+until COUNCIL_NODE_DIR=$keep "$bin/council" status >/dev/null 2>&1; do sleep 0.01; done
+ready=$(date +%s.%N)
+sleep 2
+idle_kb=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+kill -TERM $pid; wait $pid || true
+b5=$(python3 - "$b2json" "$start" "$ready" "$idle_kb" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); start, ready, idle = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+disk, payload = r["store_bytes_on_disk"], r["payload_bytes"]
+print(f"| B5 | footprint with {r['ballots']:,} ballots | RSS {idle/1024:.0f} MB; disk {disk/1e6:.0f} MB; start to API-ready {1000*(ready-start):.0f} ms | payload {payload/1e6:.1f} MB | disk {disk/payload:.1f}x payload | idle ≤ 30 MB; disk ≤ 2.5x; start ≤ 300 ms (targets are for 1M ballots) |")
+PY
+)
+row "$b5"
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+mem=$(free -g | awk '/Mem:/{print $2}')
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`scripts/bench.sh${quick:+ --quick}\` on $(date -u +%Y-%m-%d). Each figure stands beside the limit of the"
+  echo "same machine, measured in the same run. The targets are goals, not test assertions."
+  echo
+  echo "Machine: $(nproc) cores, $cpu, $mem GiB."
+  echo
+  echo "| id | figure | measured | limit, same run | ratio | target |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "Commands: \`council sample --members $members --motions $motions --votes-per-motion $votes\`, then"
+  echo "\`council verify\` (B1) beside \`cargo run --release -p council-cli --example raw_verify\`;"
+  echo "\`cargo run --release -p council-node --example ingest -- $ingest 64\` (B2, and B5's store);"
+  echo "\`councild run\` on that store, timed until \`council status\` answers, RSS read 2 s later (B5)."
+  echo
+  echo "B3 and B4 wait for the network (issue 4). What limits each figure: see the notes below."
+} > docs/BENCHMARKS.md
+echo
+echo "written to docs/BENCHMARKS.md"
