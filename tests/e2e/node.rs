@@ -35,13 +35,7 @@ fn found() -> Council {
         keys.push(k);
     }
     let data = root.join("node");
-    let mut args = vec![
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--name",
-        "Print Shop Council",
-    ];
+    let mut args = vec!["init", "--data-dir", data.to_str().unwrap(), "--name", "Print Shop Council"];
     for d in &dids {
         args.push("--founder");
         args.push(d);
@@ -49,51 +43,22 @@ fn found() -> Council {
     councild(&args).ok();
     let draft = data.join("genesis.draft");
     for (i, k) in keys.iter().enumerate() {
-        let r = run(&[
-            "genesis",
-            "sign",
-            "--draft",
-            draft.to_str().unwrap(),
-            "--key",
-            k.to_str().unwrap(),
-        ])
-        .ok();
+        let r = run(&["genesis", "sign", "--draft", draft.to_str().unwrap(), "--key", k.to_str().unwrap()]).ok();
         if i < 4 {
-            assert!(
-                r.stdout.contains(&format!("Still to sign: {}", 4 - i)),
-                "{}",
-                r.stdout
-            );
+            assert!(r.stdout.contains(&format!("Still to sign: {}", 4 - i)), "{}", r.stdout);
         } else {
-            assert!(
-                r.stdout.contains("Every founder has signed"),
-                "{}",
-                r.stdout
-            );
+            assert!(r.stdout.contains("Every founder has signed"), "{}", r.stdout);
         }
     }
-    Council {
-        _tmp: tmp,
-        root,
-        keys,
-        dids,
-    }
+    Council { _tmp: tmp, root, keys, dids }
 }
 
 fn motions(d: &Daemon) -> Vec<Value> {
-    d.council(&["--json", "motion", "list"])
-        .ok()
-        .json()
-        .as_array()
-        .cloned()
-        .unwrap()
+    d.council(&["--json", "motion", "list"]).ok().json().as_array().cloned().unwrap()
 }
 
 fn mandates(d: &Daemon) -> Vec<Value> {
-    d.council(&["--json", "status"]).ok().json()["mandates"]
-        .as_array()
-        .cloned()
-        .unwrap()
+    d.council(&["--json", "status"]).ok().json()["mandates"].as_array().cloned().unwrap()
 }
 
 fn id_of(v: &Value) -> String {
@@ -112,17 +77,7 @@ fn a_council_from_init_to_a_verified_export() {
     let d = Daemon::start(&c.data());
 
     // A motion; ballots, one of them changed.
-    d.council(&[
-        "motion",
-        "open",
-        "--key",
-        c.key(0),
-        "--title",
-        "Buy a second press",
-        "--closes-in",
-        "1h",
-    ])
-    .ok();
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Buy a second press", "--closes-in", "1h"]).ok();
     let m = id_of(&motions(&d)[0]);
     d.council(&["vote", "--key", c.key(0), &m, "yes"]).ok();
     let r = d.council(&["vote", "--key", c.key(1), &m, "no"]).ok();
@@ -142,17 +97,7 @@ fn a_council_from_init_to_a_verified_export() {
     assert!(late.stderr.contains("is closed"), "{}", late.stderr);
 
     // A motion that closes by itself at its closing time, without a quorum.
-    d.council(&[
-        "motion",
-        "open",
-        "--key",
-        c.key(0),
-        "--title",
-        "Paint the door",
-        "--closes-in",
-        "2s",
-    ])
-    .ok();
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Paint the door", "--closes-in", "2s"]).ok();
     let m2 = id_of(&motions(&d)[1]);
     d.council(&["vote", "--key", c.key(4), &m2, "yes"]).ok();
     eventually("the motion to close at its time", || {
@@ -190,21 +135,15 @@ fn a_council_from_init_to_a_verified_export() {
 
     // Recalled by petition: it takes effect with the third of five signatures.
     for i in 0..2 {
-        let r = d
-            .council(&["recall", "sign", "--key", c.key(i), &mandate[..10]])
-            .ok();
+        let r = d.council(&["recall", "sign", "--key", c.key(i), &mandate[..10]]).ok();
         assert!(!r.stdout.contains("RECALLED"), "{}", r.stdout);
         assert_eq!(mandates(&d)[0]["status"], "in force");
     }
     // Signing twice counts once.
-    let twice = d
-        .council(&["recall", "sign", "--key", c.key(1), &mandate])
-        .ok();
+    let twice = d.council(&["recall", "sign", "--key", c.key(1), &mandate]).ok();
     assert!(twice.stdout.contains("already signed"), "{}", twice.stdout);
     assert_eq!(mandates(&d)[0]["petition_signatures"], 2);
-    let r = d
-        .council(&["recall", "sign", "--key", c.key(3), &mandate])
-        .ok();
+    let r = d.council(&["recall", "sign", "--key", c.key(3), &mandate]).ok();
     assert!(r.stdout.contains("RECALLED"), "{}", r.stdout);
     assert_eq!(mandates(&d)[0]["status"], "recalled");
     assert_eq!(mandates(&d)[0]["recall"]["by"], "petition");
@@ -225,17 +164,7 @@ fn a_council_from_init_to_a_verified_export() {
 fn everything_is_there_after_a_restart() {
     let c = found();
     let d = Daemon::start(&c.data());
-    d.council(&[
-        "motion",
-        "open",
-        "--key",
-        c.key(0),
-        "--title",
-        "Q",
-        "--closes-in",
-        "1h",
-    ])
-    .ok();
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Q", "--closes-in", "1h"]).ok();
     let m = id_of(&motions(&d)[0]);
     d.council(&["vote", "--key", c.key(0), &m, "no"]).ok();
     d.council(&["vote", "--key", c.key(1), &m, "yes"]).ok();
@@ -254,9 +183,7 @@ fn everything_is_there_after_a_restart() {
 #[test]
 fn a_sigkill_right_after_acknowledgement_loses_nothing() {
     use council_core::cbor::Cbor;
-    use council_core::records::{
-        Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody,
-    };
+    use council_core::records::{Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
 
     let c = found();
     let d = Daemon::start(&c.data());
@@ -269,11 +196,7 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
         .map(|k| {
             let t = std::fs::read_to_string(k).unwrap();
             let mut seed = [0u8; 32];
-            hex::decode_to_slice(
-                t.trim().trim_start_matches("councilnet-ed25519-seed:"),
-                &mut seed,
-            )
-            .unwrap();
+            hex::decode_to_slice(t.trim().trim_start_matches("councilnet-ed25519-seed:"), &mut seed).unwrap();
             council_core::SecretKey::from_seed(&seed)
         })
         .collect();
@@ -288,15 +211,8 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
         }
     };
     // Unanimity with a full quorum: nothing settles before the last ballot.
-    let rule = Rule {
-        quorum: Share::new(1, 1),
-        threshold: Threshold::UNANIMITY,
-    };
-    let closes_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
+    let rule = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
+    let closes_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
     let mut motion_ids = Vec::new();
     for n in 0..8u64 {
         let body = MotionBody {
@@ -326,12 +242,7 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
                         let rounds: &[u32] = if i == 4 { &[1] } else { &[1, 0] };
                         for (r, choice) in rounds.iter().enumerate() {
                             let v = Signed::sign(
-                                VoteBody {
-                                    council,
-                                    motion: *m,
-                                    choice: *choice,
-                                    counter: (j * 10 + r + 1) as u64,
-                                },
+                                VoteBody { council, motion: *m, choice: *choice, counter: (j * 10 + r + 1) as u64 },
                                 k,
                             );
                             let bytes = v.to_cbor();
@@ -346,11 +257,7 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
             .collect();
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    assert!(
-        acked.len() >= 40,
-        "only {} ballots were acknowledged",
-        acked.len()
-    );
+    assert!(acked.len() >= 40, "only {} ballots were acknowledged", acked.len());
     d.crash();
 
     let d = Daemon::start(&c.data());
@@ -359,10 +266,7 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
     verify(&out);
     let bytes = std::fs::read(&out).unwrap();
     for a in &acked {
-        assert!(
-            bytes.windows(a.len()).any(|w| w == &a[..]),
-            "an acknowledged ballot is missing after the crash"
-        );
+        assert!(bytes.windows(a.len()).any(|w| w == &a[..]), "an acknowledged ballot is missing after the crash");
     }
 }
 
@@ -374,24 +278,10 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
     let c = found();
     let d = Daemon::start(&c.data());
     let (base, token) = d.api();
-    d.council(&[
-        "motion",
-        "open",
-        "--key",
-        c.key(0),
-        "--title",
-        "Q",
-        "--closes-in",
-        "1h",
-    ])
-    .ok();
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Q", "--closes-in", "1h"]).ok();
     let m = council_core::Hash::from_hex(&id_of(&motions(&d)[0])).unwrap();
-    let council = council_core::Hash::from_hex(
-        d.council(&["--json", "status"]).ok().json()["id"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let council =
+        council_core::Hash::from_hex(d.council(&["--json", "status"]).ok().json()["id"].as_str().unwrap()).unwrap();
     let call = |path: &str, auth: Option<&str>, body: Value| -> (u16, Value) {
         let mut req = ureq::post(&format!("{base}{path}"));
         if let Some(t) = auth {
@@ -404,77 +294,38 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
         }
     };
     let ballot = |k: &council_core::SecretKey, choice, counter| {
-        Signed::sign(
-            VoteBody {
-                council,
-                motion: m,
-                choice,
-                counter,
-            },
-            k,
-        )
+        Signed::sign(VoteBody { council, motion: m, choice, counter }, k)
     };
     let rec = |s: &Signed<VoteBody>| serde_json::json!({ "record": hex::encode(s.to_cbor()) });
     let alive = || assert_eq!(d.council(&["status"]).code, 0, "the node went down");
 
     // No token, and a wrong one.
     let (code, body) = call("/v1/votes", None, serde_json::json!({}));
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (401, Some("no-token"))
-    );
+    assert_eq!((code, body["error"]["code"].as_str()), (401, Some("no-token")));
     let (code, _) = call("/v1/votes", Some("0000"), serde_json::json!({}));
     assert_eq!(code, 401);
     alive();
     // A malformed body, and a record that is not canonical CBOR.
-    let (code, body) = call(
-        "/v1/votes",
-        Some(&token),
-        serde_json::json!({ "vote": "yes" }),
-    );
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (400, Some("malformed-body")),
-        "{body}"
-    );
-    let (code, body) = call(
-        "/v1/votes",
-        Some(&token),
-        serde_json::json!({ "record": "deadbeef" }),
-    );
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (400, Some("malformed-record")),
-        "{body}"
-    );
+    let (code, body) = call("/v1/votes", Some(&token), serde_json::json!({ "vote": "yes" }));
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("malformed-body")), "{body}");
+    let (code, body) = call("/v1/votes", Some(&token), serde_json::json!({ "record": "deadbeef" }));
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("malformed-record")), "{body}");
     alive();
     // A vote by someone who is not a member.
     let outsider = council_core::SecretKey::generate();
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&outsider, 0, 1)));
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (403, Some("not-a-member")),
-        "{body}"
-    );
+    assert_eq!((code, body["error"]["code"].as_str()), (403, Some("not-a-member")), "{body}");
     // A vote with a bad signature.
     let member = {
         let t = std::fs::read_to_string(&c.keys[1]).unwrap();
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(
-            t.trim().trim_start_matches("councilnet-ed25519-seed:"),
-            &mut seed,
-        )
-        .unwrap();
+        hex::decode_to_slice(t.trim().trim_start_matches("councilnet-ed25519-seed:"), &mut seed).unwrap();
         council_core::SecretKey::from_seed(&seed)
     };
     let mut forged = ballot(&member, 0, 1);
     forged.signature.0[0] ^= 1;
     let (code, body) = call("/v1/votes", Some(&token), rec(&forged));
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (400, Some("bad-signature")),
-        "{body}"
-    );
+    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("bad-signature")), "{body}");
     alive();
     // A replayed vote: the same record again is stored once; an older ballot after a newer
     // one is refused.
@@ -482,39 +333,24 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
     let (code, a) = call("/v1/votes", Some(&token), rec(&first));
     assert_eq!(code, 201, "{a}");
     let (code, b) = call("/v1/votes", Some(&token), rec(&first));
-    assert_eq!(
-        (code, b["duplicate"].as_bool(), b["seq"].clone()),
-        (200, Some(true), a["seq"].clone())
-    );
+    assert_eq!((code, b["duplicate"].as_bool(), b["seq"].clone()), (200, Some(true), a["seq"].clone()));
     let (code, _) = call("/v1/votes", Some(&token), rec(&ballot(&member, 0, 9)));
     assert_eq!(code, 201);
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 6)));
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (409, Some("stale-ballot")),
-        "{body}"
-    );
+    assert_eq!((code, body["error"]["code"].as_str()), (409, Some("stale-ballot")), "{body}");
     // A vote on a closed motion.
     for i in [0, 2] {
-        d.council(&["vote", "--key", c.key(i), &m.to_hex(), "yes"])
-            .ok();
+        d.council(&["vote", "--key", c.key(i), &m.to_hex(), "yes"]).ok();
     }
     assert_eq!(motions(&d)[0]["status"], "closed");
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 20)));
-    assert_eq!(
-        (code, body["error"]["code"].as_str()),
-        (409, Some("motion-closed")),
-        "{body}"
-    );
+    assert_eq!((code, body["error"]["code"].as_str()), (409, Some("motion-closed")), "{body}");
     alive();
     // Nothing accepted was lost or changed along the way.
     let out = c.root.join("x.cnx");
     d.council(&["export", "--out", out.to_str().unwrap()]).ok();
     let v = verify(&out);
-    assert_eq!(
-        v["councils"][0]["motions"][0]["counts"],
-        serde_json::json!([3, 0, 0])
-    );
+    assert_eq!(v["councils"][0]["motions"][0]["counts"], serde_json::json!([3, 0, 0]));
 }
 
 #[test]
@@ -524,22 +360,11 @@ fn a_solo_council_admits_a_member_and_recalls_by_motion() {
     let me = root.join("me.key");
     let friend = root.join("friend.key");
     run(&["key", "new", me.to_str().unwrap()]).ok();
-    let friend_did = run(&["key", "new", friend.to_str().unwrap()])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let friend_did = run(&["key", "new", friend.to_str().unwrap()]).ok().stdout.trim().to_owned();
     let data = root.join("node");
-    let r = councild(&[
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--name",
-        "Solo",
-        "--solo-key",
-        me.to_str().unwrap(),
-    ])
-    .ok();
+    let r =
+        councild(&["init", "--data-dir", data.to_str().unwrap(), "--name", "Solo", "--solo-key", me.to_str().unwrap()])
+            .ok();
     assert!(r.stdout.contains("only founder"), "{}", r.stdout);
     let d = Daemon::start(&data);
     let me = me.to_str().unwrap();
@@ -549,10 +374,7 @@ fn a_solo_council_admits_a_member_and_recalls_by_motion() {
     let m = id_of(&motions(&d)[0]);
     d.council(&["vote", "--key", me, &m, "yes"]).ok();
     assert_eq!(motions(&d)[0]["effect"]["effect"], "applied");
-    let members = d.council(&["--json", "status"]).ok().json()["members"]
-        .as_array()
-        .unwrap()
-        .len();
+    let members = d.council(&["--json", "status"]).ok().json()["members"].as_array().unwrap().len();
     assert_eq!(members, 2);
     // The new member votes on motions opened after they joined.
     d.council(&[
@@ -571,34 +393,20 @@ fn a_solo_council_admits_a_member_and_recalls_by_motion() {
     ])
     .ok();
     let tea = id_of(&motions(&d)[1]);
-    d.council(&["vote", "--key", friend.to_str().unwrap(), &tea, "black"])
-        .ok();
+    d.council(&["vote", "--key", friend.to_str().unwrap(), &tea, "black"]).ok();
 
     // A mandate, then a recall by motion.
     let fed = "cd".repeat(32);
-    d.council(&[
-        "mandate",
-        "--key",
-        me,
-        "--delegate",
-        &friend_did,
-        "--federation",
-        &fed,
-        "--closes-in",
-        "1h",
-    ])
-    .ok();
+    d.council(&["mandate", "--key", me, "--delegate", &friend_did, "--federation", &fed, "--closes-in", "1h"]).ok();
     let mm = id_of(&motions(&d)[2]);
     d.council(&["vote", "--key", me, &mm, "yes"]).ok();
-    d.council(&["vote", "--key", friend.to_str().unwrap(), &mm, "yes"])
-        .ok();
+    d.council(&["vote", "--key", friend.to_str().unwrap(), &mm, "yes"]).ok();
     let mandate = id_of(&mandates(&d)[0]);
     d.council(&["recall", "motion", "--key", me, &mandate]).ok();
     let rm = id_of(&motions(&d)[3]);
     assert_eq!(motions(&d)[3]["kind"], "recall");
     d.council(&["vote", "--key", me, &rm, "yes"]).ok();
-    d.council(&["vote", "--key", friend.to_str().unwrap(), &rm, "yes"])
-        .ok();
+    d.council(&["vote", "--key", friend.to_str().unwrap(), &rm, "yes"]).ok();
     let ms = mandates(&d);
     assert_eq!(ms[0]["status"], "recalled");
     assert_eq!(ms[0]["recall"]["by"], "motion");

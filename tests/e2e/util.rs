@@ -11,8 +11,8 @@ pub fn council() -> Command {
 
 /// `councild` is built by the councild package, next to `council`.
 pub fn councild_path() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_council"))
-        .with_file_name(format!("councild{}", std::env::consts::EXE_SUFFIX));
+    let p =
+        Path::new(env!("CARGO_BIN_EXE_council")).with_file_name(format!("councild{}", std::env::consts::EXE_SUFFIX));
     assert!(
         p.exists(),
         "{} is missing: build it with `cargo build -p councild` (`cargo test --workspace` does)",
@@ -33,11 +33,7 @@ impl Run {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
     }
     pub fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "command failed:\n{}\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "command failed:\n{}\n{}", self.stdout, self.stderr);
         self
     }
 }
@@ -51,21 +47,11 @@ fn capture(out: Output) -> Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
-    capture(
-        council()
-            .args(args)
-            .output()
-            .expect("the council binary runs"),
-    )
+    capture(council().args(args).output().expect("the council binary runs"))
 }
 
 pub fn councild(args: &[&str]) -> Run {
-    capture(
-        Command::new(councild_path())
-            .args(args)
-            .output()
-            .expect("the councild binary runs"),
-    )
+    capture(Command::new(councild_path()).args(args).output().expect("the councild binary runs"))
 }
 
 pub fn sample(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
@@ -89,32 +75,17 @@ impl Daemon {
         let _ = std::fs::remove_file(&addr);
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
         let child = Command::new(councild_path())
-            .args([
-                "run",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--log",
-                "info",
-            ])
+            .args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log", "info"])
             .env_remove("COUNCILD_CONFIG")
             .env("XDG_CONFIG_HOME", dir.join("no-config"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("councild starts");
-        let d = Daemon {
-            dir: dir.to_owned(),
-            child: Some(child),
-        };
+        let d = Daemon { dir: dir.to_owned(), child: Some(child) };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !addr.exists() || d.council(&["status"]).code != 0 {
-            assert!(
-                Instant::now() < deadline,
-                "councild did not come up; its log:\n{}",
-                d.log()
-            );
+            assert!(Instant::now() < deadline, "councild did not come up; its log:\n{}", d.log());
             std::thread::sleep(Duration::from_millis(50));
         }
         d
@@ -145,18 +116,10 @@ impl Daemon {
     /// SIGTERM, then wait: the graceful path.
     pub fn stop(mut self) {
         let mut c = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
+        let ok = Command::new("kill").args(["-TERM", &c.id().to_string()]).status().unwrap().success();
         assert!(ok);
         let status = c.wait().unwrap();
-        assert!(
-            status.success(),
-            "councild did not stop cleanly: {status}; log:\n{}",
-            self.log()
-        );
+        assert!(status.success(), "councild did not stop cleanly: {status}; log:\n{}", self.log());
     }
 
     /// SIGKILL: no chance to flush anything.

@@ -11,10 +11,7 @@ fn sample_then_verify_is_valid_with_a_truthful_report() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("VALID"));
     assert!(r.stdout.contains("Riverside Bakery Workers' Council"));
-    assert!(
-        r.stdout.contains("STRUCK"),
-        "the recalled delegate's vote is shown struck"
-    );
+    assert!(r.stdout.contains("STRUCK"), "the recalled delegate's vote is shown struck");
     let j = run(&["verify", "--json", p]);
     assert_eq!(j.code, 0);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
@@ -26,27 +23,10 @@ fn sample_then_verify_is_valid_with_a_truthful_report() {
 #[test]
 fn a_flipped_byte_exits_1_and_names_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let path = sample(
-        dir.path(),
-        "s.cnx",
-        &[
-            "--members",
-            "5",
-            "--motions",
-            "2",
-            "--votes-per-motion",
-            "5",
-        ],
-    );
+    let path = sample(dir.path(), "s.cnx", &["--members", "5", "--motions", "2", "--votes-per-motion", "5"]);
     let bytes = std::fs::read(&path).unwrap();
     // A few positions spread over the file: the header, a genesis, entries.
-    for i in [
-        3usize,
-        90,
-        bytes.len() / 3,
-        bytes.len() / 2,
-        bytes.len() - 5,
-    ] {
+    for i in [3usize, 90, bytes.len() / 3, bytes.len() / 2, bytes.len() - 5] {
         let mut b = bytes.clone();
         b[i] ^= 0x40;
         let bad = dir.path().join(format!("bad-{i}.cnx"));
@@ -54,11 +34,7 @@ fn a_flipped_byte_exits_1_and_names_the_record() {
         let r = run(&["verify", bad.to_str().unwrap()]);
         assert!(r.code == 1 || r.code == 2, "byte {i}: exit {}", r.code);
         assert!(r.stdout.contains("INVALID"), "byte {i}: {}", r.stdout);
-        assert!(
-            r.stdout.contains("item "),
-            "the record is named: {}",
-            r.stdout
-        );
+        assert!(r.stdout.contains("item "), "the record is named: {}", r.stdout);
         let j = run(&["verify", "--json", bad.to_str().unwrap()]);
         let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
         assert_eq!(v["valid"], false);
@@ -76,18 +52,7 @@ fn unreadable_files_and_bad_usage_exit_2() {
     std::fs::write(&junk, b"hello, this is not an export").unwrap();
     assert_eq!(run(&["verify", junk.to_str().unwrap()]).code, 2);
     // A damaged header: not an export, even though the records after it decode.
-    let good = sample(
-        dir.path(),
-        "s.cnx",
-        &[
-            "--members",
-            "3",
-            "--motions",
-            "1",
-            "--votes-per-motion",
-            "2",
-        ],
-    );
+    let good = sample(dir.path(), "s.cnx", &["--members", "3", "--motions", "1", "--votes-per-motion", "2"]);
     let mut b = std::fs::read(&good).unwrap();
     b[5] ^= 0x01; // inside the header's tag text
     let bad = dir.path().join("bad-header.cnx");
@@ -111,10 +76,7 @@ fn key_files_are_private_and_show_their_did() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&k).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&k).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let s = run(&["key", "show", k.to_str().unwrap()]);
     assert_eq!(s.stdout, r.stdout);

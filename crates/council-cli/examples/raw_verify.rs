@@ -44,25 +44,14 @@ fn main() {
                 match &e.body.payload {
                     Payload::Motion(m) => {
                         all.push(triple(&m.signer, &m.body_bytes, &m.signature));
-                        if let Some(Action::SignCharter {
-                            charter,
-                            invite: Some(p),
-                        }) = m.body.form.action()
-                        {
-                            let stmt = JoinStatement {
-                                federation: charter.id(),
-                                council: m.body.council,
-                            };
+                        if let Some(Action::SignCharter { charter, invite: Some(p) }) = m.body.form.action() {
+                            let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
                             all.push(triple(&p.invite_key, &stmt.to_cbor(), &p.signature));
                         }
                     }
                     Payload::Vote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
-                    Payload::Petition(v) => {
-                        all.push(triple(&v.signer, &v.body_bytes, &v.signature))
-                    }
-                    Payload::DelegateVote(v) => {
-                        all.push(triple(&v.signer, &v.body_bytes, &v.signature))
-                    }
+                    Payload::Petition(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
+                    Payload::DelegateVote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Close { .. } | Payload::Invite { .. } => {}
                 }
             }
@@ -73,9 +62,7 @@ fn main() {
         }
     }
     let t = Instant::now();
-    let strict_ok = all
-        .par_iter()
-        .all(|t| t.key.verify_strict(&t.msg, &t.sig).is_ok());
+    let strict_ok = all.par_iter().all(|t| t.key.verify_strict(&t.msg, &t.sig).is_ok());
     let strict = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let batch_ok = all.par_chunks(512).all(|c| {

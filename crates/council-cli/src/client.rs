@@ -24,23 +24,21 @@ pub struct Node {
 impl Node {
     /// From a node's data directory (its `api-addr` and `api-token` files), or an explicit
     /// URL and token file.
-    pub fn locate(
-        dir: Option<&Path>,
-        url: Option<&str>,
-        token_file: Option<&Path>,
-    ) -> anyhow::Result<Node> {
-        let dir: Option<PathBuf> = dir
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("COUNCIL_NODE_DIR").map(PathBuf::from));
+    pub fn locate(dir: Option<&Path>, url: Option<&str>, token_file: Option<&Path>) -> anyhow::Result<Node> {
+        let dir: Option<PathBuf> =
+            dir.map(Path::to_path_buf).or_else(|| std::env::var_os("COUNCIL_NODE_DIR").map(PathBuf::from));
         let base = match (url, &dir) {
             (Some(u), _) => u.trim_end_matches('/').to_owned(),
             (None, Some(d)) => {
                 let p = d.join("api-addr");
-                let a = std::fs::read_to_string(&p)
-                    .with_context(|| format!("cannot read {} (is councild running with --data-dir {}?)", p.display(), d.display()))?;
+                let a = std::fs::read_to_string(&p).with_context(|| {
+                    format!("cannot read {} (is councild running with --data-dir {}?)", p.display(), d.display())
+                })?;
                 format!("http://{}", a.trim())
             }
-            (None, None) => bail!("say which node to talk to: --node-dir DIR (the node's data directory), or set COUNCIL_NODE_DIR"),
+            (None, None) => {
+                bail!("say which node to talk to: --node-dir DIR (the node's data directory), or set COUNCIL_NODE_DIR")
+            }
         };
         let token_path = match (token_file, &dir) {
             (Some(t), _) => t.to_path_buf(),
@@ -63,33 +61,22 @@ impl Node {
                     .ok()
                     .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
                     .unwrap_or(body);
-                Err(Refused {
-                    status: code,
-                    message: msg,
-                }
-                .into())
+                Err(Refused { status: code, message: msg }.into())
             }
-            Err(e) => {
-                Err(anyhow::Error::new(e).context("cannot reach the node (is councild running?)"))
-            }
+            Err(e) => Err(anyhow::Error::new(e).context("cannot reach the node (is councild running?)")),
         }
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         let r = Self::check(
-            ureq::get(&format!("{}{path}", self.base))
-                .set("Authorization", &format!("Bearer {}", self.token))
-                .call(),
+            ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call(),
         )?;
-        r.into_json()
-            .context("the node sent something that is not JSON")
+        r.into_json().context("the node sent something that is not JSON")
     }
 
     /// GET that may answer 404, as `None`.
     pub fn get_opt(&self, path: &str) -> anyhow::Result<Option<Value>> {
-        match ureq::get(&format!("{}{path}", self.base))
-            .set("Authorization", &format!("Bearer {}", self.token))
-            .call()
+        match ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call()
         {
             Err(ureq::Error::Status(404, _)) => Ok(None),
             r => Ok(Some(Self::check(r)?.into_json()?)),
@@ -103,15 +90,12 @@ impl Node {
                 .set("Authorization", &format!("Bearer {}", self.token))
                 .send_json(body),
         )?;
-        r.into_json()
-            .context("the node sent something that is not JSON")
+        r.into_json().context("the node sent something that is not JSON")
     }
 
     pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
         let r = Self::check(
-            ureq::get(&format!("{}{path}", self.base))
-                .set("Authorization", &format!("Bearer {}", self.token))
-                .call(),
+            ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call(),
         )?;
         let mut reader = r.into_reader();
         let mut buf = vec![0u8; 1 << 16];

@@ -19,12 +19,9 @@ pub fn new(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| {
-        format!(
-            "cannot create key file {} (it must not exist yet)",
-            path.display()
-        )
-    })?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create key file {} (it must not exist yet)", path.display()))?;
     writeln!(f, "{PREFIX}{}", hex::encode(key.seed().as_ref()))
         .and_then(|_| f.sync_all())
         .with_context(|| format!("cannot write key file {}", path.display()))?;
@@ -40,10 +37,7 @@ pub fn show(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 
 fn print_key(key: &SecretKey, path: &Path, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "did": key.public().to_did(), "file": path })
-        );
+        println!("{}", serde_json::json!({ "did": key.public().to_did(), "file": path }));
     } else {
         println!("{}", key.public());
     }
@@ -51,8 +45,7 @@ fn print_key(key: &SecretKey, path: &Path, json: bool) {
 
 /// Reads a key file, refusing one that others can read.
 pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -65,15 +58,11 @@ pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
             );
         }
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read key file {}", path.display()))?;
-    let hexseed = text
-        .trim()
-        .strip_prefix(PREFIX)
-        .with_context(|| format!("{} is not a councilnet key file", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let hexseed =
+        text.trim().strip_prefix(PREFIX).with_context(|| format!("{} is not a councilnet key file", path.display()))?;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(hexseed, seed.as_mut())
-        .with_context(|| format!("{} holds a damaged key", path.display()))?;
+    hex::decode_to_slice(hexseed, seed.as_mut()).with_context(|| format!("{} holds a damaged key", path.display()))?;
     Ok(SecretKey::from_seed(&seed))
 }
 
@@ -112,13 +101,7 @@ pub fn show_draft(draft: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(draft).with_context(|| format!("cannot read {}", draft.display()))?;
     let d = council_core::draft::GenesisDraft::from_cbor(&bytes)
         .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
-    let founders: Vec<_> = d
-        .body
-        .founders
-        .iter()
-        .zip(&d.signatures)
-        .map(|(f, s)| (f.to_did(), s.is_some()))
-        .collect();
+    let founders: Vec<_> = d.body.founders.iter().zip(&d.signatures).map(|(f, s)| (f.to_did(), s.is_some())).collect();
     if json {
         println!(
             "{}",

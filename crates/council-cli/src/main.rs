@@ -21,11 +21,7 @@ use council_core::records::Action;
 use council_core::PublicKey;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "council",
-    version,
-    about = "councilnet: councils, votes, mandates, recalls, federations."
-)]
+#[command(name = "council", version, about = "councilnet: councils, votes, mandates, recalls, federations.")]
 struct Cli {
     /// Print machine-readable JSON instead of text for people.
     #[arg(long, global = true)]
@@ -222,9 +218,7 @@ enum RecallCommand {
 }
 
 fn parse_share(s: &str) -> Result<council_core::records::Share, String> {
-    let (n, d) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?} is not a share like 1/2"))?;
+    let (n, d) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a share like 1/2"))?;
     let sh = council_core::records::Share::new(
         n.trim().parse().map_err(|_| "not a number")?,
         d.trim().parse().map_err(|_| "not a number")?,
@@ -243,11 +237,7 @@ fn parse_threshold(s: &str) -> Result<council_core::records::Threshold, String> 
         "unanimity" => Threshold::UNANIMITY,
         other => {
             let sh = parse_share(other)?;
-            Threshold {
-                num: sh.num,
-                den: sh.den,
-                strict: false,
-            }
+            Threshold { num: sh.num, den: sh.den, strict: false }
         }
     })
 }
@@ -272,11 +262,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match run(cli) {
@@ -294,139 +280,56 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let node = || {
-        client::Node::locate(
-            cli.node_dir.as_deref(),
-            cli.node.as_deref(),
-            cli.token_file.as_deref(),
-        )
-    };
+    let node = || client::Node::locate(cli.node_dir.as_deref(), cli.node.as_deref(), cli.token_file.as_deref());
     let json = cli.json;
     let week = Duration::from_secs(7 * 86_400);
     match cli.command {
         Command::Verify { file } => verify::run(&file, cli.json),
-        Command::Sample {
-            out,
-            members,
-            motions,
-            votes_per_motion,
-        } => {
-            let p = council_core::sample::SampleParams {
-                members,
-                motions,
-                votes_per_motion,
-            };
+        Command::Sample { out, members, motions, votes_per_motion } => {
+            let p = council_core::sample::SampleParams { members, motions, votes_per_motion };
             verify::sample(&out, &p, cli.json)
         }
-        Command::Key {
-            command: KeyCommand::New { file },
-        } => keyfile::new(&file, cli.json),
-        Command::Key {
-            command: KeyCommand::Show { file },
-        } => keyfile::show(&file, cli.json),
-        Command::Genesis {
-            command: GenesisCommand::Sign { draft, key },
-        } => keyfile::sign_draft(&draft, &key, json),
-        Command::Genesis {
-            command: GenesisCommand::Show { draft },
-        } => keyfile::show_draft(&draft, json),
+        Command::Key { command: KeyCommand::New { file } } => keyfile::new(&file, cli.json),
+        Command::Key { command: KeyCommand::Show { file } } => keyfile::show(&file, cli.json),
+        Command::Genesis { command: GenesisCommand::Sign { draft, key } } => keyfile::sign_draft(&draft, &key, json),
+        Command::Genesis { command: GenesisCommand::Show { draft } } => keyfile::show_draft(&draft, json),
         Command::Status => node_cmds::status(&node()?, json).map(|_| ExitCode::SUCCESS),
-        Command::Motion {
-            command:
-                MotionCommand::Open {
-                    key,
-                    title,
-                    options,
-                    closes_in,
-                    quorum,
-                    threshold,
-                },
-        } => {
-            let a = node_cmds::OpenArgs {
-                key: &key,
-                title,
-                options,
-                closes_in,
-                quorum,
-                threshold,
-            };
+        Command::Motion { command: MotionCommand::Open { key, title, options, closes_in, quorum, threshold } } => {
+            let a = node_cmds::OpenArgs { key: &key, title, options, closes_in, quorum, threshold };
             node_cmds::motion_open(&node()?, a, json).map(|_| ExitCode::SUCCESS)
         }
-        Command::Motion {
-            command: MotionCommand::List,
-        } => node_cmds::motion_list(&node()?, json).map(|_| ExitCode::SUCCESS),
-        Command::Motion {
-            command: MotionCommand::Show { id },
-        } => node_cmds::motion_show(&node()?, &id, json).map(|_| ExitCode::SUCCESS),
-        Command::Vote {
-            key,
-            motion,
-            choice,
-        } => node_cmds::vote(&node()?, &key, &motion, &choice, json).map(|_| ExitCode::SUCCESS),
+        Command::Motion { command: MotionCommand::List } => {
+            node_cmds::motion_list(&node()?, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Motion { command: MotionCommand::Show { id } } => {
+            node_cmds::motion_show(&node()?, &id, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Vote { key, motion, choice } => {
+            node_cmds::vote(&node()?, &key, &motion, &choice, json).map(|_| ExitCode::SUCCESS)
+        }
         Command::Roster { command } => {
             let (key, title, action) = match command {
                 RosterCommand::Add { key, member } => {
                     let k = did(&member)?;
-                    (
-                        key,
-                        format!("Admit {} to the council", k.short()),
-                        Action::AddMember(k),
-                    )
+                    (key, format!("Admit {} to the council", k.short()), Action::AddMember(k))
                 }
                 RosterCommand::Remove { key, member } => {
                     let k = did(&member)?;
-                    (
-                        key,
-                        format!("Remove {} from the council", k.short()),
-                        Action::RemoveMember(k),
-                    )
+                    (key, format!("Remove {} from the council", k.short()), Action::RemoveMember(k))
                 }
-                RosterCommand::Rotate {
-                    key,
-                    member,
-                    new_key,
-                } => {
+                RosterCommand::Rotate { key, member, new_key } => {
                     let (m, n) = (did(&member)?, did(&new_key)?);
-                    (
-                        key,
-                        format!("Replace the key of {}", m.short()),
-                        Action::RotateKey {
-                            member: m,
-                            new_key: n,
-                        },
-                    )
+                    (key, format!("Replace the key of {}", m.short()), Action::RotateKey { member: m, new_key: n })
                 }
             };
             node_cmds::act(&node()?, &key, title, action, week, json).map(|_| ExitCode::SUCCESS)
         }
-        Command::Mandate {
-            key,
-            delegate,
-            federation,
-            matters,
-            instruct,
-            expires_in,
-            closes_in,
-        } => {
-            let a = node_cmds::MandateArgs {
-                key: &key,
-                delegate,
-                federation,
-                matters,
-                instruct,
-                expires_in,
-                closes_in,
-            };
+        Command::Mandate { key, delegate, federation, matters, instruct, expires_in, closes_in } => {
+            let a =
+                node_cmds::MandateArgs { key: &key, delegate, federation, matters, instruct, expires_in, closes_in };
             node_cmds::mandate(&node()?, a, json).map(|_| ExitCode::SUCCESS)
         }
-        Command::Recall {
-            command:
-                RecallCommand::Motion {
-                    key,
-                    mandate,
-                    closes_in,
-                },
-        } => {
+        Command::Recall { command: RecallCommand::Motion { key, mandate, closes_in } } => {
             let n = node()?;
             let report = n.get("/v1/council")?;
             let (id, _) = node_cmds::resolve(&report, "mandates", &mandate)?;
@@ -440,11 +343,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .map(|_| ExitCode::SUCCESS)
         }
-        Command::Recall {
-            command: RecallCommand::Sign { key, mandate },
-        } => node_cmds::petition(&node()?, &key, &mandate, json).map(|_| ExitCode::SUCCESS),
-        Command::Export { out } => {
-            node_cmds::export(&node()?, &out, json).map(|_| ExitCode::SUCCESS)
+        Command::Recall { command: RecallCommand::Sign { key, mandate } } => {
+            node_cmds::petition(&node()?, &key, &mandate, json).map(|_| ExitCode::SUCCESS)
         }
+        Command::Export { out } => node_cmds::export(&node()?, &out, json).map(|_| ExitCode::SUCCESS),
     }
 }

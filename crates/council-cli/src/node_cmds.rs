@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::records::{
-    Action, Instruction, Mandate, MotionBody, MotionForm, PetitionBody, Rule, Scope, Share, Signed,
-    Threshold, VoteBody,
+    Action, Instruction, Mandate, MotionBody, MotionForm, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use council_core::{Hash, PublicKey, SecretKey};
 use serde_json::Value;
@@ -18,32 +17,21 @@ use crate::client::Node;
 use crate::keyfile;
 
 fn now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 pub fn council_id(report: &Value) -> anyhow::Result<Hash> {
-    report["id"]
-        .as_str()
-        .and_then(Hash::from_hex)
-        .context("the node's answer has no council id")
+    report["id"].as_str().and_then(Hash::from_hex).context("the node's answer has no council id")
 }
 
 fn rule_from(v: &Value) -> anyhow::Result<Rule> {
-    let n = |x: &Value| {
-        x.as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .context("malformed rule from the node")
-    };
+    let n = |x: &Value| x.as_u64().and_then(|n| u32::try_from(n).ok()).context("malformed rule from the node");
     Ok(Rule {
         quorum: Share::new(n(&v["quorum"]["num"])?, n(&v["quorum"]["den"])?),
         threshold: Threshold {
             num: n(&v["threshold"]["num"])?,
             den: n(&v["threshold"]["den"])?,
-            strict: v["threshold"]["strict"]
-                .as_bool()
-                .context("malformed rule from the node")?,
+            strict: v["threshold"]["strict"].as_bool().context("malformed rule from the node")?,
         },
     })
 }
@@ -55,24 +43,13 @@ pub fn resolve(report: &Value, list: &str, id: &str) -> anyhow::Result<(Hash, Va
         bail!("give at least 6 hex digits of the id");
     }
     let items = report[list].as_array().cloned().unwrap_or_default();
-    let hits: Vec<&Value> = items
-        .iter()
-        .filter(|m| m["id"].as_str().is_some_and(|x| x.starts_with(&id)))
-        .collect();
+    let hits: Vec<&Value> = items.iter().filter(|m| m["id"].as_str().is_some_and(|x| x.starts_with(&id))).collect();
     match hits.as_slice() {
-        [one] => Ok((
-            one["id"]
-                .as_str()
-                .and_then(Hash::from_hex)
-                .context("malformed id from the node")?,
-            (*one).clone(),
-        )),
+        [one] => {
+            Ok((one["id"].as_str().and_then(Hash::from_hex).context("malformed id from the node")?, (*one).clone()))
+        }
         [] => bail!("no {} with an id starting {id}", list.trim_end_matches('s')),
-        _ => bail!(
-            "{} {}s have ids starting {id}; give more digits",
-            hits.len(),
-            list.trim_end_matches('s')
-        ),
+        _ => bail!("{} {}s have ids starting {id}; give more digits", hits.len(), list.trim_end_matches('s')),
     }
 }
 
@@ -103,14 +80,8 @@ struct Draft {
 
 fn open(node: &Node, report: &Value, key: &SecretKey, d: Draft, json: bool) -> anyhow::Result<()> {
     let mut nonce = [0u8; 8];
-    getrandom::getrandom(&mut nonce)
-        .map_err(|e| anyhow::anyhow!("no randomness for the motion nonce: {e}"))?;
-    let Draft {
-        title,
-        form,
-        rule,
-        closes_in,
-    } = d;
+    getrandom::getrandom(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for the motion nonce: {e}"))?;
+    let Draft { title, form, rule, closes_in } = d;
     let body = MotionBody {
         council: council_id(report)?,
         title,
@@ -121,13 +92,7 @@ fn open(node: &Node, report: &Value, key: &SecretKey, d: Draft, json: bool) -> a
     };
     let m = Signed::sign(body, key);
     let r = node.post_record("/v1/motions", &m.to_cbor())?;
-    print(json, &r, || {
-        println!(
-            "motion {} opened; it closes in {}",
-            m.id(),
-            humantime::format_duration(closes_in)
-        )
-    });
+    print(json, &r, || println!("motion {} opened; it closes in {}", m.id(), humantime::format_duration(closes_in)));
     Ok(())
 }
 
@@ -145,18 +110,7 @@ pub fn motion_open(node: &Node, a: OpenArgs<'_>, json: bool) -> anyhow::Result<(
         quorum: a.quorum.unwrap_or(Share::new(1, 2)),
         threshold: a.threshold.unwrap_or(Threshold::SIMPLE_MAJORITY),
     };
-    open(
-        node,
-        &report,
-        &key,
-        Draft {
-            title: a.title,
-            form,
-            rule,
-            closes_in: a.closes_in,
-        },
-        json,
-    )
+    open(node, &report, &key, Draft { title: a.title, form, rule, closes_in: a.closes_in }, json)
 }
 
 /// Opens a council act (it always uses the council's act rule).
@@ -172,34 +126,17 @@ pub fn act(
     let report = node.get("/v1/council")?;
     let rule = rule_from(&report["rules"]["act_rule"])?;
     let form = MotionForm::YesNo(action);
-    open(
-        node,
-        &report,
-        &key,
-        Draft {
-            title,
-            form,
-            rule,
-            closes_in,
-        },
-        json,
-    )
+    open(node, &report, &key, Draft { title, form, rule, closes_in }, json)
 }
 
 fn motion_line(m: &Value) -> String {
     let id = m["id"].as_str().unwrap_or("?");
     let options: Vec<String> = m["options"]
         .as_array()
-        .map(|o| {
-            o.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
-    let counts: Vec<u64> = m["counts"]
-        .as_array()
-        .map(|c| c.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default();
+    let counts: Vec<u64> =
+        m["counts"].as_array().map(|c| c.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
     let tally: Vec<String> = options
         .iter()
         .chain(std::iter::once(&"abstain".to_string()))
@@ -248,10 +185,7 @@ pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
             m["id"], m["rule"], m["ballots_received"], m["ballots_changed"]
         );
         if let Some(e) = m["effect"]["effect"].as_str() {
-            println!(
-                "effect: {e} {}",
-                m["effect"]["reason"].as_str().unwrap_or("")
-            );
+            println!("effect: {e} {}", m["effect"]["reason"].as_str().unwrap_or(""));
         }
     });
     Ok(())
@@ -261,11 +195,7 @@ pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
 fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
     let options: Vec<String> = m["options"]
         .as_array()
-        .map(|o| {
-            o.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     let c = choice.trim();
     if c.eq_ignore_ascii_case("abstain") {
@@ -279,10 +209,7 @@ fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
             return Ok(i);
         }
     }
-    bail!(
-        "{c:?} is not a choice on this motion; choose one of: {}, abstain",
-        options.join(", ")
-    )
+    bail!("{c:?} is not a choice on this motion; choose one of: {}, abstain", options.join(", "))
 }
 
 pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> anyhow::Result<()> {
@@ -290,25 +217,11 @@ pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> 
     let report = node.get("/v1/council")?;
     let (id, m) = resolve(&report, "motions", motion)?;
     let choice = parse_choice(&m, choice)?;
-    let prev = node.get_opt(&format!(
-        "/v1/motions/{id}/ballot/{}",
-        key.public().to_did()
-    ))?;
-    let prev_counter = prev
-        .as_ref()
-        .and_then(|p| p["counter"].as_u64())
-        .unwrap_or(0);
+    let prev = node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?;
+    let prev_counter = prev.as_ref().and_then(|p| p["counter"].as_u64()).unwrap_or(0);
     // Counters only need to rise; the time in milliseconds does, across devices too.
     let counter = (now().as_millis() as u64).max(prev_counter + 1);
-    let v = Signed::sign(
-        VoteBody {
-            council: council_id(&report)?,
-            motion: id,
-            choice,
-            counter,
-        },
-        &key,
-    );
+    let v = Signed::sign(VoteBody { council: council_id(&report)?, motion: id, choice, counter }, &key);
     let r = node.post_record("/v1/votes", &v.to_cbor())?;
     print(json, &r, || {
         let what = if r["duplicate"] == true {
@@ -327,26 +240,13 @@ pub fn petition(node: &Node, key: &Path, mandate: &str, json: bool) -> anyhow::R
     let key = keyfile::load(key)?;
     let report = node.get("/v1/council")?;
     let (id, _) = resolve(&report, "mandates", mandate)?;
-    let p = Signed::sign(
-        PetitionBody {
-            council: council_id(&report)?,
-            mandate: id,
-        },
-        &key,
-    );
+    let p = Signed::sign(PetitionBody { council: council_id(&report)?, mandate: id }, &key);
     let r = node.post_record("/v1/petitions", &p.to_cbor())?;
     let after = node.get("/v1/council")?;
     let (_, m) = resolve(&after, "mandates", &id.to_hex())?;
     print(json, &m, || {
-        let what = if r["duplicate"] == true {
-            "you had already signed the petition"
-        } else {
-            "petition signed"
-        };
-        println!(
-            "{what} (log entry {}); {} signature(s) so far",
-            r["seq"], m["petition_signatures"]
-        );
+        let what = if r["duplicate"] == true { "you had already signed the petition" } else { "petition signed" };
+        println!("{what} (log entry {}); {} signature(s) so far", r["seq"], m["petition_signatures"]);
         if m["status"] == "recalled" {
             println!("the petition reached its share: the mandate is RECALLED");
         }
@@ -365,44 +265,26 @@ pub struct MandateArgs<'a> {
 }
 
 pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()> {
-    let delegate = PublicKey::from_did(&a.delegate)
-        .with_context(|| format!("--delegate {} is not a did:key", a.delegate))?;
-    let federation = Hash::from_hex(&a.federation)
-        .context("--federation must be the federation id: 64 hex digits")?;
+    let delegate =
+        PublicKey::from_did(&a.delegate).with_context(|| format!("--delegate {} is not a did:key", a.delegate))?;
+    let federation = Hash::from_hex(&a.federation).context("--federation must be the federation id: 64 hex digits")?;
     let mut instructions = Vec::new();
     for i in &a.instruct {
-        let (matter, how) = i.split_once('=').with_context(|| {
-            format!("--instruct {i:?}: use MATTER=CHOICE_NUMBER or MATTER=judgement")
-        })?;
+        let (matter, how) = i
+            .split_once('=')
+            .with_context(|| format!("--instruct {i:?}: use MATTER=CHOICE_NUMBER or MATTER=judgement"))?;
         let ins = if how == "judgement" {
             Instruction::Judgement
         } else {
-            Instruction::Vote(how.parse().with_context(|| {
-                format!("--instruct {i:?}: the choice must be an option number")
-            })?)
+            Instruction::Vote(
+                how.parse().with_context(|| format!("--instruct {i:?}: the choice must be an option number"))?,
+            )
         };
         instructions.push((matter.to_owned(), ins));
     }
-    let scope = if a.matters.is_empty() {
-        Scope::All
-    } else {
-        Scope::Matters(a.matters)
-    };
-    let m = Mandate {
-        delegate,
-        federation,
-        scope,
-        instructions,
-        expires_at: (now() + a.expires_in).as_secs(),
-    };
-    act(
-        node,
-        a.key,
-        format!("Mandate {} as delegate", delegate.short()),
-        Action::Mandate(m),
-        a.closes_in,
-        json,
-    )
+    let scope = if a.matters.is_empty() { Scope::All } else { Scope::Matters(a.matters) };
+    let m = Mandate { delegate, federation, scope, instructions, expires_at: (now() + a.expires_in).as_secs() };
+    act(node, a.key, format!("Mandate {} as delegate", delegate.short()), Action::Mandate(m), a.closes_in, json)
 }
 
 pub fn status(node: &Node, json: bool) -> anyhow::Result<()> {
@@ -446,11 +328,7 @@ pub fn export(node: &Node, out: &Path, json: bool) -> anyhow::Result<()> {
     std::fs::rename(&tmp, out)?;
     let v = serde_json::json!({ "file": out, "bytes": n });
     print(json, &v, || {
-        println!(
-            "wrote {} ({n} bytes); check it offline with: council verify {}",
-            out.display(),
-            out.display()
-        )
+        println!("wrote {} ({n} bytes); check it offline with: council verify {}", out.display(), out.display())
     });
     Ok(())
 }

@@ -33,10 +33,7 @@ fn outcome_text(o: &Outcome, options: &[String]) -> String {
     match o {
         Outcome::Passed => "passed".into(),
         Outcome::Rejected => "rejected".into(),
-        Outcome::Chosen(i) => format!(
-            "chose {:?}",
-            options.get(*i as usize).map_or("?", |s| s.as_str())
-        ),
+        Outcome::Chosen(i) => format!("chose {:?}", options.get(*i as usize).map_or("?", |s| s.as_str())),
         Outcome::NoDecision => "no decision".into(),
         Outcome::NoQuorum => "no quorum".into(),
     }
@@ -46,7 +43,8 @@ fn counts_text(counts: &[u64], options: &[String]) -> String {
     let mut parts: Vec<String> = options
         .iter()
         .zip(counts)
-        .map(|(o, n)| format!("{o} {n}"))
+        // Text from the file is escaped: a hostile option name must not drive the terminal.
+        .map(|(o, n)| format!("{} {n}", o.escape_debug()))
         .collect();
     if let Some(a) = counts.last() {
         parts.push(format!("abstain {a}"));
@@ -60,11 +58,7 @@ fn motion_line(m: &MotionReport) -> String {
         (Some(o), false) => outcome_text(o, &m.options),
         (None, _) => format!("open until {}", when(m.closes_at)),
     };
-    let changed = if m.ballots_changed > 0 {
-        format!(", {} changed", m.ballots_changed)
-    } else {
-        String::new()
-    };
+    let changed = if m.ballots_changed > 0 { format!(", {} changed", m.ballots_changed) } else { String::new() };
     let effect = match &m.effect {
         Some(council_core::council::Effect::Void(r)) => format!(" — act void: {r}"),
         _ => String::new(),
@@ -88,17 +82,10 @@ pub fn print(r: &Report, path: &Path) {
 
 fn render(o: &mut String, r: &Report, path: &Path) {
     let names: HashMap<Hash, &str> = r.councils.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let name = |id: &Hash| {
-        names
-            .get(id)
-            .map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"))
-    };
+    let name = |id: &Hash| names.get(id).map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"));
     w!(o, "councilnet export {}", path.display());
     if r.valid {
-        w!(
-            o,
-            "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n"
-        );
+        w!(o, "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n");
     } else {
         w!(o, "INVALID: {} problem(s) found.\n", r.errors.len());
         for e in &r.errors {
@@ -107,7 +94,8 @@ fn render(o: &mut String, r: &Report, path: &Path) {
         w!(o);
     }
     for c in &r.councils {
-        w!(o,
+        w!(
+            o,
             "Council {:?}{}{}\n  id {}\n  {} founders, {} members now, node key {}\n  log: {} entries, last at {}",
             c.name,
             if c.primary { " (the exported council)" } else { "" },
@@ -154,29 +142,14 @@ fn render(o: &mut String, r: &Report, path: &Path) {
     for f in &r.federations {
         w!(o, "Federation {:?}\n  id {}", f.name, f.id);
         match f.founded_at {
-            Some(t) => w!(
-                o,
-                "  founded {} by {}",
-                when(t),
-                f.founders
-                    .iter()
-                    .map(name)
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
+            Some(t) => {
+                w!(o, "  founded {} by {}", when(t), f.founders.iter().map(name).collect::<Vec<_>>().join(" and "))
+            }
             None => w!(o, "  not founded: not every founding council has signed"),
         }
         for m in &f.members {
-            let left = m
-                .left_at
-                .map(|t| format!(", left {}", when(t)))
-                .unwrap_or_default();
-            w!(
-                o,
-                "  member {} since {}{left}",
-                name(&m.council),
-                when(m.joined_at)
-            );
+            let left = m.left_at.map(|t| format!(", left {}", when(t))).unwrap_or_default();
+            w!(o, "  member {} since {}{left}", name(&m.council), when(m.joined_at));
         }
         for m in &f.motions {
             let state = match (&m.outcome, &m.counts) {
@@ -188,53 +161,33 @@ fn render(o: &mut String, r: &Report, path: &Path) {
                 ),
                 _ => format!("open until {}", when(m.closes_at)),
             };
-            w!(
-                o,
-                "  motion {:?} (matter {:?}), opened by {}: {state}",
-                m.title,
-                m.matter,
-                name(&m.opened_by)
-            );
+            w!(o, "  motion {:?} (matter {:?}), opened by {}: {state}", m.title, m.matter, name(&m.opened_by));
             for v in &m.votes {
-                let choice = m
-                    .options
-                    .get(v.choice as usize)
-                    .map_or("abstain", |s| s.as_str());
+                let choice = m.options.get(v.choice as usize).map_or("abstain", |s| s.as_str());
                 let status = match v.status {
                     BallotStatus::Counted => "counted",
                     BallotStatus::Replaced => "replaced by a later ballot",
-                    BallotStatus::Struck => {
-                        "STRUCK: the delegate was recalled while the motion was open"
-                    }
+                    BallotStatus::Struck => "STRUCK: the delegate was recalled while the motion was open",
                     BallotStatus::CouncilLeft => "not counted: the council left",
                     BallotStatus::Pending => "pending",
                 };
                 w!(o, "    {} voted {choice:?} — {status}", name(&v.council));
             }
             for (c, accept) in &m.ratifications {
-                w!(
-                    o,
-                    "    {} {} the outcome",
-                    name(c),
-                    if *accept {
-                        "ratified"
-                    } else {
-                        "did not ratify"
-                    }
-                );
+                w!(o, "    {} {} the outcome", name(c), if *accept { "ratified" } else { "did not ratify" });
             }
         }
         w!(o);
     }
+    if !r.void_federation_events.is_empty() {
+        w!(o, "Void federation events (no effect; see PROTOCOL.md §8):");
+        for e in &r.void_federation_events {
+            w!(o, "  - {e}");
+        }
+        w!(o);
+    }
     for e in &r.equivocations {
-        w!(
-            o,
-            "Equivocation: {} signed entries {} and {} at seq {}",
-            name(&e.council),
-            e.a.short(),
-            e.b.short(),
-            e.seq
-        );
+        w!(o, "Equivocation: {} signed entries {} and {} at seq {}", name(&e.council), e.a.short(), e.b.short(), e.seq);
     }
     let k = &r.checked;
     w!(o,

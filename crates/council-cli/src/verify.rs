@@ -41,10 +41,7 @@ pub fn verify_stream<R: Read>(input: R) -> Report {
         if batch.is_empty() {
             break;
         }
-        let checked: Vec<_> = batch
-            .par_iter()
-            .map(|(pos, bytes)| (*pos, check_item(*pos, bytes)))
-            .collect();
+        let checked: Vec<_> = batch.par_iter().map(|(pos, bytes)| (*pos, check_item(*pos, bytes))).collect();
         for (pos, c) in checked {
             verifier.push(pos, c);
         }
@@ -80,22 +77,14 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile_in(dir, out)?;
     let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    let summary = write_sample(p, &mut w)
-        .with_context(|| format!("cannot write the sample to {}", tmp.display()))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .context("cannot flush the sample")?;
+    let summary = write_sample(p, &mut w).with_context(|| format!("cannot write the sample to {}", tmp.display()))?;
+    let file = w.into_inner().map_err(|e| e.into_error()).context("cannot flush the sample")?;
     file.sync_all().context("cannot sync the sample to disk")?;
-    std::fs::rename(&tmp, out)
-        .with_context(|| format!("cannot move the sample into place at {}", out.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot move the sample into place at {}", out.display()))?;
     if json {
         println!("{}", serde_json::json!({ "file": out, "summary": summary }));
     } else {

@@ -156,21 +156,15 @@ impl<'a> Decoder<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or(DecodeError::Truncated { at: self.pos })?;
+        let end =
+            self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(DecodeError::Truncated { at: self.pos })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
     fn peek(&self) -> Result<u8, DecodeError> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .ok_or(DecodeError::Truncated { at: self.pos })
+        self.buf.get(self.pos).copied().ok_or(DecodeError::Truncated { at: self.pos })
     }
 
     /// Reads a head of the given major type and returns its argument.
@@ -178,10 +172,7 @@ impl<'a> Decoder<'a> {
         let at = self.pos;
         let ib = self.peek()?;
         if ib >> 5 != major {
-            return Err(DecodeError::UnexpectedType {
-                at,
-                expected: major_name(major),
-            });
+            return Err(DecodeError::UnexpectedType { at, expected: major_name(major) });
         }
         self.pos += 1;
         let info = ib & 0x1f;
@@ -194,10 +185,7 @@ impl<'a> Decoder<'a> {
             }
             26 => {
                 let b = self.take(4)?;
-                (
-                    u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-                    0x1_0000,
-                )
+                (u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])), 0x1_0000)
             }
             27 => {
                 let b = self.take(8)?;
@@ -205,18 +193,10 @@ impl<'a> Decoder<'a> {
                 a.copy_from_slice(b);
                 (u64::from_be_bytes(a), 0x1_0000_0000)
             }
-            _ => {
-                return Err(DecodeError::NonCanonical {
-                    at,
-                    what: "indefinite or reserved length",
-                })
-            }
+            _ => return Err(DecodeError::NonCanonical { at, what: "indefinite or reserved length" }),
         };
         if n < min {
-            return Err(DecodeError::NonCanonical {
-                at,
-                what: "integer head longer than needed",
-            });
+            return Err(DecodeError::NonCanonical { at, what: "integer head longer than needed" });
         }
         Ok(n)
     }
@@ -239,11 +219,7 @@ impl<'a> Decoder<'a> {
     pub fn bytes_fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let at = self.pos;
         let b = self.bytes()?;
-        b.try_into().map_err(|_| DecodeError::BadLength {
-            at,
-            expected: N,
-            found: b.len(),
-        })
+        b.try_into().map_err(|_| DecodeError::BadLength { at, expected: N, found: b.len() })
     }
 
     pub fn text(&mut self) -> Result<&'a str, DecodeError> {
@@ -269,11 +245,7 @@ impl<'a> Decoder<'a> {
         let at = self.pos;
         let n = self.head(MAJOR_ARRAY)?;
         if n != len as u64 {
-            return Err(DecodeError::WrongArity {
-                at,
-                expected: len,
-                found: n,
-            });
+            return Err(DecodeError::WrongArity { at, expected: len, found: n });
         }
         Ok(())
     }
@@ -289,10 +261,7 @@ impl<'a> Decoder<'a> {
                 self.pos += 1;
                 Ok(true)
             }
-            _ => Err(DecodeError::UnexpectedType {
-                at,
-                expected: "bool",
-            }),
+            _ => Err(DecodeError::UnexpectedType { at, expected: "bool" }),
         }
     }
 
@@ -332,11 +301,7 @@ impl<'a> Decoder<'a> {
         let at = self.pos;
         let t = self.text()?;
         if t != tag {
-            return Err(DecodeError::WrongTag {
-                at,
-                expected: tag,
-                found: t.chars().take(64).collect(),
-            });
+            return Err(DecodeError::WrongTag { at, expected: tag, found: t.chars().take(64).collect() });
         }
         Ok(())
     }
@@ -372,12 +337,7 @@ impl<'a> Decoder<'a> {
                 }
             }
             7 if ib == FALSE || ib == TRUE || ib == NULL => self.pos += 1,
-            _ => {
-                return Err(DecodeError::UnexpectedType {
-                    at,
-                    expected: "an item of the councilnet CBOR subset",
-                })
-            }
+            _ => return Err(DecodeError::UnexpectedType { at, expected: "an item of the councilnet CBOR subset" }),
         }
         Ok(())
     }
@@ -453,18 +413,7 @@ mod tests {
 
     #[test]
     fn heads_are_minimal() {
-        for n in [
-            0u64,
-            23,
-            24,
-            255,
-            256,
-            65535,
-            65536,
-            u32::MAX as u64,
-            u32::MAX as u64 + 1,
-            u64::MAX,
-        ] {
+        for n in [0u64, 23, 24, 255, 256, 65535, 65536, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
             let b = n.to_cbor();
             assert_eq!(u64::from_cbor(&b).unwrap(), n);
         }
@@ -475,37 +424,22 @@ mod tests {
     #[test]
     fn rejects_non_minimal_heads() {
         // 10 written with a one-byte argument.
-        assert!(matches!(
-            u64::from_cbor(&[0x18, 10]),
-            Err(DecodeError::NonCanonical { .. })
-        ));
+        assert!(matches!(u64::from_cbor(&[0x18, 10]), Err(DecodeError::NonCanonical { .. })));
         // 255 written with a two-byte argument.
-        assert!(matches!(
-            u64::from_cbor(&[0x19, 0x00, 0xff]),
-            Err(DecodeError::NonCanonical { .. })
-        ));
+        assert!(matches!(u64::from_cbor(&[0x19, 0x00, 0xff]), Err(DecodeError::NonCanonical { .. })));
         // A byte string whose length uses a longer head than needed.
-        assert!(matches!(
-            Decoder::new(&[0x58, 0x01, 0xaa]).bytes(),
-            Err(DecodeError::NonCanonical { .. })
-        ));
+        assert!(matches!(Decoder::new(&[0x58, 0x01, 0xaa]).bytes(), Err(DecodeError::NonCanonical { .. })));
     }
 
     #[test]
     fn rejects_indefinite_trailing_and_foreign_types() {
         assert!(Decoder::new(&[0x9f, 0xff]).array(10).is_err()); // indefinite array
-        assert!(matches!(
-            u64::from_cbor(&[0x01, 0x00]),
-            Err(DecodeError::TrailingBytes { .. })
-        ));
+        assert!(matches!(u64::from_cbor(&[0x01, 0x00]), Err(DecodeError::TrailingBytes { .. })));
         assert!(Decoder::new(&[0xa0]).raw_item().is_err()); // a map
         assert!(Decoder::new(&[0x20]).raw_item().is_err()); // negative int
         assert!(Decoder::new(&[0xf9, 0, 0]).raw_item().is_err()); // half float
         assert!(Decoder::new(&[0xc0, 0x00]).raw_item().is_err()); // tag
-        assert!(matches!(
-            String::from_cbor(&[0x62, 0xff, 0xfe]),
-            Err(DecodeError::InvalidUtf8 { .. })
-        ));
+        assert!(matches!(String::from_cbor(&[0x62, 0xff, 0xfe]), Err(DecodeError::InvalidUtf8 { .. })));
     }
 
     #[test]

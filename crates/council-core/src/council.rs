@@ -14,9 +14,9 @@ use thiserror::Error;
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId,
-    FederationMotion, Genesis, GenesisBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm,
-    MotionId, Openers, Outcome, Payload, PetitionBody, Signed, VoteBody,
+    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId, FederationMotion, Genesis,
+    GenesisBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, Openers, Outcome, Payload,
+    PetitionBody, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -27,10 +27,7 @@ pub enum RecordError {
     #[error("invalid genesis: {0}")]
     Genesis(&'static str),
     #[error("entry belongs to council {found}, not {expected}")]
-    WrongCouncil {
-        expected: CouncilId,
-        found: CouncilId,
-    },
+    WrongCouncil { expected: CouncilId, found: CouncilId },
     #[error("expected sequence number {expected}, found {found}")]
     OutOfSequence { expected: u64, found: u64 },
     #[error("hash link broken: previous entry is {expected}, entry names {found}")]
@@ -40,10 +37,7 @@ pub enum RecordError {
     #[error("signed by {found}, but the council's node key is {expected}")]
     WrongNodeKey { expected: String, found: String },
     #[error("the {kind} names council {found}, not this council")]
-    ForeignRecord {
-        kind: &'static str,
-        found: CouncilId,
-    },
+    ForeignRecord { kind: &'static str, found: CouncilId },
     #[error("{key} is not on the roster at this point")]
     NotAMember { key: String },
     #[error("{key} may not open motions under the council's rules")]
@@ -57,11 +51,7 @@ pub enum RecordError {
     #[error("motion {motion} is closed")]
     MotionClosed { motion: MotionId },
     #[error("motion {motion} closed at {closes_at}; entry time is {time}")]
-    PastClosingTime {
-        motion: MotionId,
-        closes_at: u64,
-        time: u64,
-    },
+    PastClosingTime { motion: MotionId, closes_at: u64, time: u64 },
     #[error("{key} was not on the roster when motion {motion} opened")]
     NotInElectorate { key: String, motion: MotionId },
     #[error("choice {choice} is out of range (options: {options}, abstain: {options})")]
@@ -69,11 +59,7 @@ pub enum RecordError {
     #[error("counter {found} does not exceed the member's previous counter {previous} (a replayed or stale ballot)")]
     StaleCounter { previous: u64, found: u64 },
     #[error("motion {motion} closed early at {time} before {closes_at}, but its outcome was not yet settled")]
-    ClosedTooEarly {
-        motion: MotionId,
-        time: u64,
-        closes_at: u64,
-    },
+    ClosedTooEarly { motion: MotionId, time: u64, closes_at: u64 },
     #[error("close states {stated:?}, but the ballots give {computed:?}")]
     WrongOutcome { stated: Outcome, computed: Outcome },
     #[error("unknown mandate {0}")]
@@ -83,17 +69,9 @@ pub enum RecordError {
     #[error("{key} already signed the petition against mandate {mandate}")]
     AlreadySigned { key: String, mandate: MotionId },
     #[error("signed by {found}, but the delegate of mandate {mandate} is {expected}")]
-    NotTheDelegate {
-        mandate: MotionId,
-        expected: String,
-        found: String,
-    },
+    NotTheDelegate { mandate: MotionId, expected: String, found: String },
     #[error("mandate {mandate} is for federation {expected}, not {found}")]
-    WrongFederation {
-        mandate: MotionId,
-        expected: FederationId,
-        found: FederationId,
-    },
+    WrongFederation { mandate: MotionId, expected: FederationId, found: FederationId },
     #[error("invalid invite: {0}")]
     InvalidInvite(&'static str),
 }
@@ -112,12 +90,7 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MotionStatus {
     Open,
-    Closed {
-        outcome: Outcome,
-        at: u64,
-        early: bool,
-        effect: Effect,
-    },
+    Closed { outcome: Outcome, at: u64, early: bool, effect: Effect },
 }
 
 /// What the council knows about one motion.
@@ -200,36 +173,13 @@ pub struct FedEvent {
 
 #[derive(Debug, Clone)]
 pub enum FedEventKind {
-    SignCharter {
-        charter: Box<Charter>,
-        invite: Option<InviteProof>,
-    },
-    Admit {
-        federation: FederationId,
-        council: CouncilId,
-    },
-    Leave {
-        federation: FederationId,
-    },
-    OpenMotion {
-        id: MotionId,
-        motion: Box<FederationMotion>,
-    },
-    Ratify {
-        federation: FederationId,
-        motion: MotionId,
-        accept: bool,
-    },
-    Invite {
-        federation: FederationId,
-        key: PublicKey,
-        max_uses: u32,
-        expires_at: u64,
-    },
-    DelegateVote {
-        vote: DelegateVoteBody,
-        delegate: MemberId,
-    },
+    SignCharter { charter: Box<Charter>, invite: Option<InviteProof> },
+    Admit { federation: FederationId, council: CouncilId },
+    Leave { federation: FederationId },
+    OpenMotion { id: MotionId, motion: Box<FederationMotion> },
+    Ratify { federation: FederationId, motion: MotionId, accept: bool },
+    Invite { federation: FederationId, key: PublicKey, max_uses: u32, expires_at: u64 },
+    DelegateVote { vote: DelegateVoteBody, delegate: MemberId },
 }
 
 /// Counts of what was checked.
@@ -288,9 +238,7 @@ pub fn check_genesis(g: &GenesisBody) -> Result<(), RecordError> {
     }
     if let Openers::Listed(l) = &g.rules.openers {
         if l.is_empty() || l.iter().any(|k| !unique.contains(k)) {
-            return Err(RecordError::Genesis(
-                "listed openers must be founding members",
-            ));
+            return Err(RecordError::Genesis("listed openers must be founding members"));
         }
     }
     Ok(())
@@ -343,11 +291,7 @@ impl CouncilState {
         if seq == 0 || seq > self.seq + 1 {
             return None;
         }
-        self.node_keys
-            .iter()
-            .rev()
-            .find(|(from, _)| *from <= seq)
-            .map(|(_, k)| *k)
+        self.node_keys.iter().rev().find(|(from, _)| *from <= seq).map(|(_, k)| *k)
     }
     /// The sequence number of the last accepted entry (0 before the first).
     pub fn seq(&self) -> u64 {
@@ -371,17 +315,13 @@ impl CouncilState {
         self.motions.get(id)
     }
     pub fn motions(&self) -> impl Iterator<Item = &MotionState> {
-        self.motion_order
-            .iter()
-            .filter_map(|id| self.motions.get(id))
+        self.motion_order.iter().filter_map(|id| self.motions.get(id))
     }
     pub fn mandate(&self, id: &MotionId) -> Option<&MandateState> {
         self.mandates.get(id)
     }
     pub fn mandates(&self) -> impl Iterator<Item = &MandateState> {
-        self.mandate_order
-            .iter()
-            .filter_map(|id| self.mandates.get(id))
+        self.mandate_order.iter().filter_map(|id| self.mandates.get(id))
     }
     pub fn fed_events(&self) -> &[FedEvent] {
         &self.fed_events
@@ -393,12 +333,7 @@ impl CouncilState {
     /// Builds and signs the next entry of this log around a verified payload. The result
     /// still has to pass [`CouncilState::apply`]. `time` is raised to the log's last time
     /// if the clock went back.
-    pub fn seal(
-        &self,
-        node: &crate::keys::SecretKey,
-        time: u64,
-        payload: Verified<Payload>,
-    ) -> Verified<Entry> {
+    pub fn seal(&self, node: &crate::keys::SecretKey, time: u64, payload: Verified<Payload>) -> Verified<Entry> {
         let body = crate::records::EntryBody {
             council: self.id,
             seq: self.seq + 1,
@@ -414,34 +349,19 @@ impl CouncilState {
         let e = entry.get();
         let b = &e.body;
         if b.council != self.id {
-            return Err(RecordError::WrongCouncil {
-                expected: self.id,
-                found: b.council,
-            });
+            return Err(RecordError::WrongCouncil { expected: self.id, found: b.council });
         }
         if b.seq != self.seq + 1 {
-            return Err(RecordError::OutOfSequence {
-                expected: self.seq + 1,
-                found: b.seq,
-            });
+            return Err(RecordError::OutOfSequence { expected: self.seq + 1, found: b.seq });
         }
         if b.prev != self.head {
-            return Err(RecordError::BrokenLink {
-                expected: self.head,
-                found: b.prev,
-            });
+            return Err(RecordError::BrokenLink { expected: self.head, found: b.prev });
         }
         if b.time < self.time {
-            return Err(RecordError::TimeWentBack {
-                time: b.time,
-                previous: self.time,
-            });
+            return Err(RecordError::TimeWentBack { time: b.time, previous: self.time });
         }
         if e.signer != self.node_key {
-            return Err(RecordError::WrongNodeKey {
-                expected: self.node_key.to_did(),
-                found: e.signer.to_did(),
-            });
+            return Err(RecordError::WrongNodeKey { expected: self.node_key.to_did(), found: e.signer.to_did() });
         }
         let (time, seq) = (b.time, b.seq);
         match &b.payload {
@@ -450,19 +370,12 @@ impl CouncilState {
             Payload::Close { motion, outcome } => self.close(motion, *outcome, time, seq)?,
             Payload::Petition(p) => self.petition(p, time)?,
             Payload::DelegateVote(v) => self.delegate_vote(v, time, seq)?,
-            Payload::Invite {
-                federation,
-                invite_key,
-                max_uses,
-                expires_at,
-            } => {
+            Payload::Invite { federation, invite_key, max_uses, expires_at } => {
                 if *max_uses == 0 {
                     return Err(RecordError::InvalidInvite("it allows no uses"));
                 }
                 if *expires_at <= time {
-                    return Err(RecordError::InvalidInvite(
-                        "it expired before it was issued",
-                    ));
+                    return Err(RecordError::InvalidInvite("it expired before it was issued"));
                 }
                 self.fed_events.push(FedEvent {
                     time,
@@ -485,36 +398,23 @@ impl CouncilState {
     }
 
     fn member(&self, key: &PublicKey) -> Result<MemberId, RecordError> {
-        self.by_key
-            .get(key)
-            .copied()
-            .ok_or_else(|| RecordError::NotAMember { key: key.to_did() })
+        self.by_key.get(key).copied().ok_or_else(|| RecordError::NotAMember { key: key.to_did() })
     }
 
     fn own(&self, kind: &'static str, council: &CouncilId) -> Result<(), RecordError> {
         if *council != self.id {
-            return Err(RecordError::ForeignRecord {
-                kind,
-                found: *council,
-            });
+            return Err(RecordError::ForeignRecord { kind, found: *council });
         }
         Ok(())
     }
 
-    fn open_motion(
-        &mut self,
-        m: &Signed<MotionBody>,
-        time: u64,
-        seq: u64,
-    ) -> Result<(), RecordError> {
+    fn open_motion(&mut self, m: &Signed<MotionBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let body = &m.body;
         self.own("motion", &body.council)?;
         let opener = self.member(&m.signer)?;
         if let Openers::Listed(l) = &self.genesis.rules.openers {
             if !l.contains(&opener) {
-                return Err(RecordError::MayNotOpen {
-                    key: m.signer.to_did(),
-                });
+                return Err(RecordError::MayNotOpen { key: m.signer.to_did() });
             }
         }
         let id = m.id();
@@ -576,10 +476,7 @@ impl CouncilState {
             }
             Action::Mandate(m) => check_mandate(m, time, |d| self.roster.contains_key(d))?,
             Action::Recall(id) => {
-                let st = self
-                    .mandates
-                    .get(id)
-                    .ok_or(RecordError::UnknownMandate(*id))?;
+                let st = self.mandates.get(id).ok_or(RecordError::UnknownMandate(*id))?;
                 if !st.in_force_at(time) {
                     return Err(RecordError::MandateNotInForce { mandate: *id, time });
                 }
@@ -588,12 +485,10 @@ impl CouncilState {
                 check_charter(charter)?;
                 let founder = charter.founders.contains(&self.id);
                 match invite {
-                    Some(p) if founder || p.issuer == self.id => return bad(
-                        "a founding council signs without an invite, and no council invites itself",
-                    ),
-                    None if !founder => {
-                        return bad("a council that is not a founder needs an invite to sign")
+                    Some(p) if founder || p.issuer == self.id => {
+                        return bad("a founding council signs without an invite, and no council invites itself")
                     }
+                    None if !founder => return bad("a council that is not a founder needs an invite to sign"),
                     _ => {}
                 }
             }
@@ -611,40 +506,23 @@ impl CouncilState {
         self.own("vote", &v.body.council)?;
         let member = self.member(&v.signer)?;
         let mid = v.body.motion;
-        let m = self
-            .motions
-            .get_mut(&mid)
-            .ok_or(RecordError::UnknownMotion(mid))?;
+        let m = self.motions.get_mut(&mid).ok_or(RecordError::UnknownMotion(mid))?;
         if !m.is_open() {
             return Err(RecordError::MotionClosed { motion: mid });
         }
         if time > m.body.closes_at {
-            return Err(RecordError::PastClosingTime {
-                motion: mid,
-                closes_at: m.body.closes_at,
-                time,
-            });
+            return Err(RecordError::PastClosingTime { motion: mid, closes_at: m.body.closes_at, time });
         }
         // On the roster now, and already on it when the motion opened (members are never
         // re-admitted, so this is exactly the roster at the opening).
         if self.joined.get(&member).is_none_or(|&j| j >= m.opened_seq) {
-            return Err(RecordError::NotInElectorate {
-                key: v.signer.to_did(),
-                motion: mid,
-            });
+            return Err(RecordError::NotInElectorate { key: v.signer.to_did(), motion: mid });
         }
         let options = m.body.form.option_count();
         if v.body.choice > options {
-            return Err(RecordError::BadChoice {
-                choice: v.body.choice,
-                options,
-            });
+            return Err(RecordError::BadChoice { choice: v.body.choice, options });
         }
-        let ballot = VerifiedBallot {
-            member,
-            choice: v.body.choice,
-            counter: v.body.counter,
-        };
+        let ballot = VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter };
         let changed = cast_ballot(&mut m.latest, &mut m.counts, ballot)?;
         m.ballots_received += 1;
         self.stats.ballots += 1;
@@ -655,29 +533,18 @@ impl CouncilState {
         Ok(())
     }
 
-    fn close(
-        &mut self,
-        id: &MotionId,
-        stated: Outcome,
-        time: u64,
-        seq: u64,
-    ) -> Result<(), RecordError> {
-        let m = self
-            .motions
-            .get(id)
-            .ok_or(RecordError::UnknownMotion(*id))?;
+    fn close(&mut self, id: &MotionId, stated: Outcome, time: u64, seq: u64) -> Result<(), RecordError> {
+        let m = self.motions.get(id).ok_or(RecordError::UnknownMotion(*id))?;
         if !m.is_open() {
             return Err(RecordError::MotionClosed { motion: *id });
         }
         let early = time < m.body.closes_at;
         let computed = if early {
-            tally::decided(m.form(), &m.body.rule, &m.counts, m.voters()).ok_or(
-                RecordError::ClosedTooEarly {
-                    motion: *id,
-                    time,
-                    closes_at: m.body.closes_at,
-                },
-            )?
+            tally::decided(m.form(), &m.body.rule, &m.counts, m.voters()).ok_or(RecordError::ClosedTooEarly {
+                motion: *id,
+                time,
+                closes_at: m.body.closes_at,
+            })?
         } else {
             tally::outcome(m.form(), &m.body.rule, &m.counts)
         };
@@ -693,12 +560,7 @@ impl CouncilState {
             None => Effect::None,
         };
         if let Some(m) = self.motions.get_mut(id) {
-            m.status = MotionStatus::Closed {
-                outcome: computed,
-                at: time,
-                early,
-                effect,
-            };
+            m.status = MotionStatus::Closed { outcome: computed, at: time, early, effect };
             // A closed motion keeps its counts; the per-member detail is no longer needed.
             m.latest = HashMap::new();
         }
@@ -708,12 +570,7 @@ impl CouncilState {
     /// Carries out a passed act.
     fn enact(&mut self, motion: MotionId, action: Action, time: u64, seq: u64) -> Effect {
         let void = Effect::Void;
-        let fed = |kind| FedEvent {
-            time,
-            council: self.id,
-            seq,
-            kind,
-        };
+        let fed = |kind| FedEvent { time, council: self.id, seq, kind };
         match action {
             Action::Resolution => return Effect::None,
             Action::AddMember(k) => {
@@ -784,45 +641,25 @@ impl CouncilState {
                 self.mandate_order.push(motion);
             }
             Action::Recall(id) => match self.mandates.get_mut(&id) {
-                Some(st) if st.in_force_at(time) => {
-                    st.recalled = Some((time, RecallKind::Motion, motion))
-                }
+                Some(st) if st.in_force_at(time) => st.recalled = Some((time, RecallKind::Motion, motion)),
                 _ => return void("the mandate was no longer in force"),
             },
             Action::SignCharter { charter, invite } => {
-                self.fed_events.push(fed(FedEventKind::SignCharter {
-                    charter: Box::new(charter),
-                    invite,
-                }))
+                self.fed_events.push(fed(FedEventKind::SignCharter { charter: Box::new(charter), invite }))
             }
-            Action::Admit {
-                federation,
-                council,
-            } => self.fed_events.push(fed(FedEventKind::Admit {
-                federation,
-                council,
-            })),
-            Action::Leave(federation) => self
-                .fed_events
-                .push(fed(FedEventKind::Leave { federation })),
+            Action::Admit { federation, council } => {
+                self.fed_events.push(fed(FedEventKind::Admit { federation, council }))
+            }
+            Action::Leave(federation) => self.fed_events.push(fed(FedEventKind::Leave { federation })),
             Action::OpenFederationMotion(m) => {
                 if m.closes_at <= time {
                     return void("its closing time passed before the council passed it");
                 }
-                self.fed_events.push(fed(FedEventKind::OpenMotion {
-                    id: motion,
-                    motion: Box::new(m),
-                }))
+                self.fed_events.push(fed(FedEventKind::OpenMotion { id: motion, motion: Box::new(m) }))
             }
-            Action::Ratify {
-                federation,
-                motion,
-                accept,
-            } => self.fed_events.push(fed(FedEventKind::Ratify {
-                federation,
-                motion,
-                accept,
-            })),
+            Action::Ratify { federation, motion, accept } => {
+                self.fed_events.push(fed(FedEventKind::Ratify { federation, motion, accept }))
+            }
         }
         Effect::Applied
     }
@@ -834,43 +671,25 @@ impl CouncilState {
         let roster_size = self.roster.len() as u64;
         let threshold = self.genesis.rules.petition;
         let roster = &self.roster;
-        let st = self
-            .mandates
-            .get_mut(&id)
-            .ok_or(RecordError::UnknownMandate(id))?;
+        let st = self.mandates.get_mut(&id).ok_or(RecordError::UnknownMandate(id))?;
         if !st.in_force_at(time) {
             return Err(RecordError::MandateNotInForce { mandate: id, time });
         }
         if !st.petition.insert(member) {
-            return Err(RecordError::AlreadySigned {
-                key: p.signer.to_did(),
-                mandate: id,
-            });
+            return Err(RecordError::AlreadySigned { key: p.signer.to_did(), mandate: id });
         }
         self.stats.petition_signatures += 1;
-        let signed = st
-            .petition
-            .iter()
-            .filter(|m| roster.contains_key(m))
-            .count() as u64;
+        let signed = st.petition.iter().filter(|m| roster.contains_key(m)).count() as u64;
         if threshold.met(signed, roster_size) {
             st.recalled = Some((time, RecallKind::Petition, p.id()));
         }
         Ok(())
     }
 
-    fn delegate_vote(
-        &mut self,
-        v: &Signed<DelegateVoteBody>,
-        time: u64,
-        seq: u64,
-    ) -> Result<(), RecordError> {
+    fn delegate_vote(&mut self, v: &Signed<DelegateVoteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let b = &v.body;
         self.own("delegate vote", &b.council)?;
-        let st = self
-            .mandates
-            .get(&b.mandate)
-            .ok_or(RecordError::UnknownMandate(b.mandate))?;
+        let st = self.mandates.get(&b.mandate).ok_or(RecordError::UnknownMandate(b.mandate))?;
         if st.mandate.federation != b.federation {
             return Err(RecordError::WrongFederation {
                 mandate: b.mandate,
@@ -887,19 +706,13 @@ impl CouncilState {
             });
         }
         if !st.in_force_at(time) {
-            return Err(RecordError::MandateNotInForce {
-                mandate: b.mandate,
-                time,
-            });
+            return Err(RecordError::MandateNotInForce { mandate: b.mandate, time });
         }
         let delegate = st.mandate.delegate;
         let prev = self.delegate_counters.get(&b.motion).copied();
         if let Some(previous) = prev {
             if b.counter <= previous {
-                return Err(RecordError::StaleCounter {
-                    previous,
-                    found: b.counter,
-                });
+                return Err(RecordError::StaleCounter { previous, found: b.counter });
             }
         }
         self.delegate_counters.insert(b.motion, b.counter);
@@ -908,10 +721,7 @@ impl CouncilState {
             time,
             council: self.id,
             seq,
-            kind: FedEventKind::DelegateVote {
-                vote: b.clone(),
-                delegate,
-            },
+            kind: FedEventKind::DelegateVote { vote: b.clone(), delegate },
         });
         Ok(())
     }
@@ -934,10 +744,7 @@ pub(crate) fn cast_ballot(
     b: VerifiedBallot,
 ) -> Result<bool, RecordError> {
     match latest.get(&b.member).copied() {
-        Some((_, previous)) if b.counter <= previous => Err(RecordError::StaleCounter {
-            previous,
-            found: b.counter,
-        }),
+        Some((_, previous)) if b.counter <= previous => Err(RecordError::StaleCounter { previous, found: b.counter }),
         Some((old, _)) => {
             counts.counts[old as usize] -= 1;
             counts.counts[b.choice as usize] += 1;
@@ -989,11 +796,7 @@ pub fn check_motion(b: &MotionBody, rules: &CouncilRules, time: u64) -> Result<(
     Ok(())
 }
 
-fn check_mandate(
-    m: &Mandate,
-    time: u64,
-    is_member: impl Fn(&MemberId) -> bool,
-) -> Result<(), RecordError> {
+fn check_mandate(m: &Mandate, time: u64, is_member: impl Fn(&MemberId) -> bool) -> Result<(), RecordError> {
     let bad = |s| Err(RecordError::InvalidMotion(s));
     if !is_member(&m.delegate) {
         return bad("the delegate is not on the roster");
@@ -1058,9 +861,7 @@ mod props {
     use proptest::prelude::*;
 
     fn members(n: usize) -> Vec<MemberId> {
-        (0..n)
-            .map(|i| key_from_label(&format!("prop/{i}")).public())
-            .collect()
+        (0..n).map(|i| key_from_label(&format!("prop/{i}")).public()).collect()
     }
 
     fn threshold() -> impl Strategy<Value = Threshold> {
@@ -1073,12 +874,8 @@ mod props {
     }
 
     fn rule() -> impl Strategy<Value = Rule> {
-        ((1u32..=4).prop_flat_map(|d| (0..=d, Just(d))), threshold()).prop_map(
-            |((num, den), threshold)| Rule {
-                quorum: Share::new(num, den),
-                threshold,
-            },
-        )
+        ((1u32..=4).prop_flat_map(|d| (0..=d, Just(d))), threshold())
+            .prop_map(|((num, den), threshold)| Rule { quorum: Share::new(num, den), threshold })
     }
 
     /// Tallies ballots `(member, choice, counter)` in the given order, skipping the ones
@@ -1092,33 +889,19 @@ mod props {
         let mut latest = HashMap::new();
         let mut counts = Counts::new(options, electorate as u64);
         for &(m, choice, counter) in ballots {
-            let _ = cast_ballot(
-                &mut latest,
-                &mut counts,
-                VerifiedBallot {
-                    member: ids[m],
-                    choice,
-                    counter,
-                },
-            );
+            let _ = cast_ballot(&mut latest, &mut counts, VerifiedBallot { member: ids[m], choice, counter });
         }
         (counts, latest)
     }
 
     fn ballots(electorate: usize, options: u32) -> impl Strategy<Value = Vec<(usize, u32, u64)>> {
         // Unique (member, counter) pairs: a member never signs two ballots with one counter.
-        proptest::collection::btree_set((0..electorate, 1u64..20), 0..40).prop_flat_map(
-            move |set| {
-                let v: Vec<_> = set.into_iter().collect();
-                let n = v.len();
-                (Just(v), proptest::collection::vec(0..=options, n)).prop_map(|(v, choices)| {
-                    v.into_iter()
-                        .zip(choices)
-                        .map(|((m, c), ch)| (m, ch, c))
-                        .collect()
-                })
-            },
-        )
+        proptest::collection::btree_set((0..electorate, 1u64..20), 0..40).prop_flat_map(move |set| {
+            let v: Vec<_> = set.into_iter().collect();
+            let n = v.len();
+            (Just(v), proptest::collection::vec(0..=options, n))
+                .prop_map(|(v, choices)| v.into_iter().zip(choices).map(|((m, c), ch)| (m, ch, c)).collect())
+        })
     }
 
     proptest! {

@@ -31,11 +31,7 @@ impl GenesisDraft {
     pub fn new(body: GenesisBody) -> Self {
         let body_bytes = body.to_cbor();
         let n = body.founders.len();
-        GenesisDraft {
-            body,
-            body_bytes,
-            signatures: vec![None; n],
-        }
+        GenesisDraft { body, body_bytes, signatures: vec![None; n] }
     }
 
     /// Adds `key`'s signature. Returns the founder's index.
@@ -52,22 +48,14 @@ impl GenesisDraft {
     }
 
     pub fn missing(&self) -> Vec<PublicKey> {
-        self.body
-            .founders
-            .iter()
-            .zip(&self.signatures)
-            .filter(|(_, s)| s.is_none())
-            .map(|(f, _)| *f)
-            .collect()
+        self.body.founders.iter().zip(&self.signatures).filter(|(_, s)| s.is_none()).map(|(f, _)| *f).collect()
     }
 
     /// The finished genesis, once every founder has signed and every signature verifies.
     pub fn finish(&self) -> Result<Genesis, DraftError> {
         let missing = self.missing();
         if !missing.is_empty() {
-            return Err(DraftError::Unsigned(
-                missing.iter().map(|k| k.to_did()).collect(),
-            ));
+            return Err(DraftError::Unsigned(missing.iter().map(|k| k.to_did()).collect()));
         }
         let mut sigs = Vec::with_capacity(self.signatures.len());
         for (f, s) in self.body.founders.iter().zip(&self.signatures) {
@@ -77,20 +65,13 @@ impl GenesisDraft {
             }
             sigs.push(*s);
         }
-        Ok(Genesis {
-            body: self.body.clone(),
-            body_bytes: self.body_bytes.clone(),
-            signatures: sigs,
-        })
+        Ok(Genesis { body: self.body.clone(), body_bytes: self.body_bytes.clone(), signatures: sigs })
     }
 }
 
 impl Cbor for GenesisDraft {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .text(TAG)
-            .raw(&self.body_bytes)
-            .array(self.signatures.len());
+        e.array(3).text(TAG).raw(&self.body_bytes).array(self.signatures.len());
         for s in &self.signatures {
             e.option(s);
         }
@@ -104,18 +85,10 @@ impl Cbor for GenesisDraft {
         let at = d.position();
         let n = d.array(limits::MAX_FOUNDERS)?;
         if n != body.founders.len() {
-            return Err(DecodeError::WrongArity {
-                at,
-                expected: body.founders.len(),
-                found: n as u64,
-            });
+            return Err(DecodeError::WrongArity { at, expected: body.founders.len(), found: n as u64 });
         }
         let signatures = (0..n).map(|_| d.option()).collect::<Result<_, _>>()?;
-        Ok(GenesisDraft {
-            body,
-            body_bytes,
-            signatures,
-        })
+        Ok(GenesisDraft { body, body_bytes, signatures })
     }
 }
 
@@ -135,10 +108,7 @@ mod tests {
             created_at: 1,
         };
         let mut d = GenesisDraft::new(body);
-        assert!(matches!(
-            d.sign(&SecretKey::from_seed(&[7; 32])),
-            Err(DraftError::NotAFounder(_))
-        ));
+        assert!(matches!(d.sign(&SecretKey::from_seed(&[7; 32])), Err(DraftError::NotAFounder(_))));
         assert_eq!(d.sign(&f[1]).unwrap(), 1);
         let d2 = GenesisDraft::from_cbor(&d.to_cbor()).unwrap();
         assert_eq!(d2, d);

@@ -16,17 +16,9 @@ pub enum DecodeError {
     #[error("value out of range for {what} at byte {at}")]
     OutOfRange { at: usize, what: &'static str },
     #[error("expected {expected} bytes at byte {at}, found {found}")]
-    BadLength {
-        at: usize,
-        expected: usize,
-        found: usize,
-    },
+    BadLength { at: usize, expected: usize, found: usize },
     #[error("expected an array of {expected} items at byte {at}, found {found}")]
-    WrongArity {
-        at: usize,
-        expected: usize,
-        found: u64,
-    },
+    WrongArity { at: usize, expected: usize, found: u64 },
     #[error("list at byte {at} is longer than the limit of {max}")]
     TooLong { at: usize, max: usize },
     #[error("nesting too deep at byte {at}")]
@@ -34,11 +26,7 @@ pub enum DecodeError {
     #[error("invalid UTF-8 in text at byte {at}")]
     InvalidUtf8 { at: usize },
     #[error("expected tag {expected:?} at byte {at}, found {found:?}")]
-    WrongTag {
-        at: usize,
-        expected: &'static str,
-        found: String,
-    },
+    WrongTag { at: usize, expected: &'static str, found: String },
     #[error("unknown variant {found:?} at byte {at}")]
     UnknownVariant { at: usize, found: String },
     #[error("invalid key at byte {at}: {source}")]

@@ -19,8 +19,8 @@ use crate::federation::{self, FederationReport};
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, Instruction, MemberId,
-    MotionForm, MotionId, Outcome, Rule, Scope,
+    limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, Instruction, MemberId, MotionForm,
+    MotionId, Outcome, Rule, Scope,
 };
 use crate::verify::{self, Verified};
 
@@ -56,18 +56,11 @@ impl Cbor for ExportItem {
         d.array_exact(2)?;
         let name = d.text()?;
         Ok(match name {
-            tag::EXPORT => ExportItem::Header {
-                primary: d.value()?,
-            },
+            tag::EXPORT => ExportItem::Header { primary: d.value()? },
             "genesis" => ExportItem::Genesis(d.value()?),
             "entry" => ExportItem::Entry(d.value()?),
             "equivocation" => ExportItem::Equivocation(d.value()?),
-            other => {
-                return Err(DecodeError::UnknownVariant {
-                    at,
-                    found: other.chars().take(64).collect(),
-                })
-            }
+            other => return Err(DecodeError::UnknownVariant { at, found: other.chars().take(64).collect() }),
         })
     }
 }
@@ -87,11 +80,7 @@ pub struct ItemError {
 
 impl std::fmt::Display for ItemError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "item {} (byte {}), {}",
-            self.item, self.offset, self.record
-        )?;
+        write!(f, "item {} (byte {}), {}", self.item, self.offset, self.record)?;
         if let Some(c) = &self.council {
             write!(f, " of council {}", c.short())?;
         }
@@ -129,27 +118,23 @@ pub fn check_item(pos: ItemPos, bytes: &[u8]) -> Result<(CheckedItem, u64), Item
         seq,
         reason,
     };
-    let item = ExportItem::from_cbor(bytes)
-        .map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
+    let item = ExportItem::from_cbor(bytes).map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
     Ok(match item {
         ExportItem::Header { primary } => (CheckedItem::Header { primary }, 0),
         ExportItem::Genesis(g) => {
             let (id, n) = (g.council_id(), g.signatures.len() as u64);
-            let v = verify::verify_genesis(g)
-                .map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
+            let v = verify::verify_genesis(g).map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
             (CheckedItem::Genesis(v), n)
         }
         ExportItem::Entry(x) => {
             let (c, s, n) = (x.body.council, x.body.seq, verify::signature_count(&x));
             let kind = x.body.payload.kind();
-            let v =
-                verify::verify_entry(x).map_err(|e| err(kind, Some(c), Some(s), e.to_string()))?;
+            let v = verify::verify_entry(x).map_err(|e| err(kind, Some(c), Some(s), e.to_string()))?;
             (CheckedItem::Entry(v), n)
         }
         ExportItem::Equivocation(p) => {
             let (c, s) = (p.a.body.council, p.a.body.seq);
-            let v = verify::verify_equivocation(p)
-                .map_err(|e| err("equivocation", Some(c), Some(s), e.to_string()))?;
+            let v = verify::verify_equivocation(p).map_err(|e| err("equivocation", Some(c), Some(s), e.to_string()))?;
             (CheckedItem::Equivocation(v), 2)
         }
     })
@@ -173,11 +158,7 @@ pub enum ReadError {
     #[error("reading failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("item {item} (byte {offset}): {source}")]
-    Framing {
-        item: u64,
-        offset: u64,
-        source: DecodeError,
-    },
+    Framing { item: u64, offset: u64, source: DecodeError },
     #[error("item {item} (byte {offset}) is larger than the limit of {max} bytes")]
     TooLarge { item: u64, offset: u64, max: usize },
     #[error("the file ends in the middle of item {item} (byte {offset})")]
@@ -186,14 +167,7 @@ pub enum ReadError {
 
 impl<R: Read> ItemReader<R> {
     pub fn new(inner: R) -> Self {
-        ItemReader {
-            inner,
-            buf: Vec::with_capacity(1 << 16),
-            start: 0,
-            offset: 0,
-            index: 0,
-            eof: false,
-        }
+        ItemReader { inner, buf: Vec::with_capacity(1 << 16), start: 0, offset: 0, index: 0, eof: false }
     }
 
     /// The next item's position and bytes, or `None` at the end of the file.
@@ -214,10 +188,7 @@ impl<R: Read> ItemReader<R> {
                     });
                 }
                 let bytes = avail[..n].to_vec();
-                let pos = ItemPos {
-                    item: self.index,
-                    offset: self.offset,
-                };
+                let pos = ItemPos { item: self.index, offset: self.offset };
                 self.start += n;
                 self.offset += n as u64;
                 self.index += 1;
@@ -234,10 +205,7 @@ impl<R: Read> ItemReader<R> {
                 if avail.is_empty() {
                     return Ok(None);
                 }
-                return Err(ReadError::Truncated {
-                    item: self.index,
-                    offset: self.offset,
-                });
+                return Err(ReadError::Truncated { item: self.index, offset: self.offset });
             }
             // Compact, then read more.
             self.buf.drain(..self.start);
@@ -363,6 +331,11 @@ pub struct Report {
     pub federations: Vec<FederationReport>,
     pub equivocations: Vec<EquivocationReport>,
     pub errors: Vec<ItemError>,
+    /// Federation events that break the federation's rules or depend on records that are
+    /// not in the export: they have no effect (see PROTOCOL.md §8). They do not make the
+    /// export invalid: a council cannot always know, when it acts, what other councils
+    /// did at the same moment.
+    pub void_federation_events: Vec<ItemError>,
     pub checked: CheckedCounts,
 }
 
@@ -439,21 +412,14 @@ impl ExportVerifier {
             match item {
                 CheckedItem::Header { primary } => self.primary = Some(primary),
                 _ => {
-                    self.error(err(
-                        "header",
-                        None,
-                        None,
-                        "the file does not start with an export header".into(),
-                    ));
+                    self.error(err("header", None, None, "the file does not start with an export header".into()));
                     self.halted = true;
                 }
             }
             return;
         }
         match item {
-            CheckedItem::Header { .. } => {
-                self.error(err("header", None, None, "a second export header".into()))
-            }
+            CheckedItem::Header { .. } => self.error(err("header", None, None, "a second export header".into())),
             CheckedItem::Genesis(g) => {
                 let id = g.council_id();
                 if !self.proofs.is_empty() {
@@ -466,12 +432,7 @@ impl ExportVerifier {
                     return;
                 }
                 if self.councils.contains_key(&id) || self.broken.contains(&id) {
-                    self.error(err(
-                        "genesis",
-                        Some(id),
-                        None,
-                        "the council appears twice in the export".into(),
-                    ));
+                    self.error(err("genesis", Some(id), None, "the council appears twice in the export".into()));
                     self.current = None;
                     return;
                 }
@@ -548,16 +509,14 @@ impl ExportVerifier {
             });
         }
         match self.primary {
-            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => {
-                self.error(ItemError {
-                    item: 0,
-                    offset: 0,
-                    record: "header",
-                    council: Some(p),
-                    seq: None,
-                    reason: "the exported council's log is not in the file".into(),
-                })
-            }
+            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => self.error(ItemError {
+                item: 0,
+                offset: 0,
+                record: "header",
+                council: Some(p),
+                seq: None,
+                reason: "the exported council's log is not in the file".into(),
+            }),
             _ => {}
         }
         for (pos, p) in std::mem::take(&mut self.proofs) {
@@ -581,15 +540,11 @@ impl ExportVerifier {
                 }
             }
         }
-        let as_of = self.councils.values().map(|c| c.time()).max().unwrap_or(0);
-        let (federations, fed_errors) = federation::evaluate(&self.councils, as_of);
-        for fe in fed_errors {
-            let pos = self
-                .fed_pos
-                .get(&(fe.council, fe.seq))
-                .copied()
-                .unwrap_or(ItemPos { item: 0, offset: 0 });
-            self.error(ItemError {
+        let (federations, void_events) = federation::evaluate(&self.councils);
+        let mut void_federation_events = Vec::new();
+        for fe in void_events {
+            let pos = self.fed_pos.get(&(fe.council, fe.seq)).copied().unwrap_or(ItemPos { item: 0, offset: 0 });
+            void_federation_events.push(ItemError {
                 item: pos.item,
                 offset: pos.offset,
                 record: "federation event",
@@ -610,12 +565,9 @@ impl ExportVerifier {
             self.counts.ballots += s.ballots;
             self.counts.delegate_votes += s.delegate_votes;
             self.counts.petition_signatures += s.petition_signatures;
-            councils.push(council_report(
-                st,
-                Some(*id) == self.primary,
-                self.forked.contains(id),
-                as_of,
-            ));
+            // Each council's mandates are judged as of its own latest entry: no other log in
+            // the file can age them.
+            councils.push(council_report(st, Some(*id) == self.primary, self.forked.contains(id), st.time()));
         }
         Report {
             valid: self.errors.is_empty(),
@@ -624,6 +576,7 @@ impl ExportVerifier {
             federations,
             equivocations: self.equivocations,
             errors: self.errors,
+            void_federation_events,
             checked: self.counts,
         }
     }
@@ -637,12 +590,9 @@ pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64
         .map(|m| {
             let (status, outcome, early, effect) = match &m.status {
                 MotionStatus::Open => ("open", None, false, None),
-                MotionStatus::Closed {
-                    outcome,
-                    early,
-                    effect,
-                    ..
-                } => ("closed", Some(*outcome), *early, Some(effect.clone())),
+                MotionStatus::Closed { outcome, early, effect, .. } => {
+                    ("closed", Some(*outcome), *early, Some(effect.clone()))
+                }
             };
             MotionReport {
                 id: m.id,
@@ -687,9 +637,7 @@ pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64
                 issued_at: m.issued_at,
                 expires_at: m.mandate.expires_at,
                 status,
-                recall: m
-                    .recalled
-                    .map(|(at, by, record)| RecallReport { at, by, record }),
+                recall: m.recalled.map(|(at, by, record)| RecallReport { at, by, record }),
                 petition_signatures: m.petition.len(),
             }
         })
@@ -702,14 +650,7 @@ pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64
         founders: st.genesis().founders.clone(),
         rules: st.rules().clone(),
         node_key: st.node_key(),
-        members: st
-            .roster()
-            .iter()
-            .map(|(m, k)| MemberReport {
-                member: *m,
-                key: *k,
-            })
-            .collect(),
+        members: st.roster().iter().map(|(m, k)| MemberReport { member: *m, key: *k }).collect(),
         entries: st.seq(),
         head: st.head(),
         last_time: st.time(),

@@ -9,12 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::council::{CouncilState, FedEvent, FedEventKind};
 use crate::keys::PublicKey;
-use crate::records::{
-    Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome,
-};
+use crate::records::{Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome};
 use crate::tally::{self, Counts, Form};
 
-/// A federation-level record that breaks the federation's rules.
+/// A federation event that breaks the federation's rules, or depends on records the
+/// export does not hold. It is void: it has no effect, and the report lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FedError {
     pub council: CouncilId,
@@ -104,7 +103,7 @@ struct FedMotionState {
     latest: BTreeMap<CouncilId, usize>,
     closed: bool,
     /// The member councils when it closed.
-    electorate: Vec<CouncilId>,
+    electorate: BTreeSet<CouncilId>,
 }
 
 struct Fed {
@@ -117,6 +116,8 @@ struct Fed {
     invites: BTreeMap<PublicKey, InviteReport>,
     motions: BTreeMap<MotionId, FedMotionState>,
     motion_order: Vec<MotionId>,
+    /// Open motions by closing time.
+    open: BTreeSet<(u64, MotionId)>,
 }
 
 impl Fed {
@@ -124,38 +125,47 @@ impl Fed {
         self.members.get(c).is_some_and(|m| m.left_at.is_none())
     }
     fn member_count(&self) -> u64 {
-        self.members
-            .values()
-            .filter(|m| m.left_at.is_none())
-            .count() as u64
+        self.members.values().filter(|m| m.left_at.is_none()).count() as u64
     }
 }
 
-/// Computes every federation that the councils' logs take part in.
+/// The federation an event belongs to.
+fn federation_of(k: &FedEventKind) -> FederationId {
+    match k {
+        FedEventKind::SignCharter { charter, .. } => charter.id(),
+        FedEventKind::Admit { federation, .. }
+        | FedEventKind::Leave { federation }
+        | FedEventKind::Ratify { federation, .. }
+        | FedEventKind::Invite { federation, .. } => *federation,
+        FedEventKind::OpenMotion { motion, .. } => motion.federation,
+        FedEventKind::DelegateVote { vote, .. } => vote.federation,
+    }
+}
+
+/// Computes every federation that the councils' logs take part in, and the federation
+/// events that are void.
 ///
-/// `as_of` is the latest entry time in the export: a federation motion counts as closed
-/// once some log has moved past its closing time.
-pub fn evaluate(
-    councils: &BTreeMap<CouncilId, CouncilState>,
-    as_of: u64,
-) -> (Vec<FederationReport>, Vec<FedError>) {
+/// A federation's motions close once the replay passes their closing time; at the end,
+/// once the latest entry of any council that signed the federation's charter is past it
+/// (councils outside the federation cannot move its clock).
+pub fn evaluate(councils: &BTreeMap<CouncilId, CouncilState>) -> (Vec<FederationReport>, Vec<FedError>) {
     let mut events: Vec<&FedEvent> = councils.values().flat_map(|c| c.fed_events()).collect();
     events.sort_by_key(|e| (e.time, e.council, e.seq));
     let mut feds: BTreeMap<FederationId, Fed> = BTreeMap::new();
     let mut errors = Vec::new();
     for ev in events {
-        for fed in feds.values_mut() {
+        // Closing lazily, just before the federation's next event, gives the same
+        // electorate: only the federation's own events change its membership.
+        if let Some(fed) = feds.get_mut(&federation_of(&ev.kind)) {
             close_due(fed, councils, ev.time);
         }
         if let Err(reason) = apply(&mut feds, councils, ev) {
-            errors.push(FedError {
-                council: ev.council,
-                seq: ev.seq,
-                reason,
-            });
+            errors.push(FedError { council: ev.council, seq: ev.seq, reason });
         }
     }
     for fed in feds.values_mut() {
+        let signatories = fed.founder_signed.keys().chain(fed.members.keys()).chain(fed.pending.keys());
+        let as_of = signatories.filter_map(|c| councils.get(c)).map(CouncilState::time).max().unwrap_or(0);
         close_due(fed, councils, as_of);
     }
     let reports = feds
@@ -171,12 +181,7 @@ pub fn evaluate(
                 founded_at: f.founded_at,
                 members: f.members.into_values().collect(),
                 invites: f.invites.into_values().collect(),
-                motions: f
-                    .motion_order
-                    .iter()
-                    .filter_map(|m| motions.remove(m))
-                    .map(|m| m.report)
-                    .collect(),
+                motions: f.motion_order.iter().filter_map(|m| motions.remove(m)).map(|m| m.report).collect(),
             }
         })
         .collect();
@@ -189,12 +194,13 @@ fn apply(
     ev: &FedEvent,
 ) -> Result<(), String> {
     let (c, t) = (ev.council, ev.time);
-    let founded = |feds: &mut BTreeMap<FederationId, Fed>,
-                   fid: &FederationId|
-     -> Result<(), String> {
+    let founded = |feds: &mut BTreeMap<FederationId, Fed>, fid: &FederationId| -> Result<(), String> {
         match feds.get(fid) {
             Some(f) if f.founded_at.is_some() => Ok(()),
-            _ => Err(format!("federation {} is not founded (its founding charter signatures are not in the export)", fid.short())),
+            _ => Err(format!(
+                "federation {} is not founded (its founding charter signatures are not in the export)",
+                fid.short()
+            )),
         }
     };
     match &ev.kind {
@@ -210,32 +216,18 @@ fn apply(
                 invites: BTreeMap::new(),
                 motions: BTreeMap::new(),
                 motion_order: Vec::new(),
+                open: BTreeSet::new(),
             });
-            if fed.members.contains_key(&c)
-                || fed.founder_signed.contains_key(&c)
-                || fed.pending.contains_key(&c)
-            {
+            if fed.members.contains_key(&c) || fed.founder_signed.contains_key(&c) || fed.pending.contains_key(&c) {
                 return Err("the council had already signed this charter".into());
             }
             if charter.founders.contains(&c) {
                 fed.founder_signed.insert(c, t);
-                if fed.founded_at.is_none()
-                    && charter
-                        .founders
-                        .iter()
-                        .all(|f| fed.founder_signed.contains_key(f))
-                {
+                if fed.founded_at.is_none() && charter.founders.iter().all(|f| fed.founder_signed.contains_key(f)) {
                     fed.founded_at = Some(t);
                     for f in &charter.founders {
-                        fed.members.insert(
-                            *f,
-                            MemberCouncil {
-                                council: *f,
-                                joined_at: t,
-                                left_at: None,
-                                founder: true,
-                            },
-                        );
+                        fed.members
+                            .insert(*f, MemberCouncil { council: *f, joined_at: t, left_at: None, founder: true });
                     }
                 }
                 return Ok(());
@@ -254,26 +246,15 @@ fn apply(
                 return Err("the invite names the wrong issuing council".into());
             }
             if t > inv.expires_at {
-                return Err(format!(
-                    "the invite expired at {} (used at {t})",
-                    inv.expires_at
-                ));
+                return Err(format!("the invite expired at {} (used at {t})", inv.expires_at));
             }
             if inv.uses >= inv.max_uses {
-                return Err(format!(
-                    "the invite was already used {} of {} times",
-                    inv.uses, inv.max_uses
-                ));
+                return Err(format!("the invite was already used {} of {} times", inv.uses, inv.max_uses));
             }
             inv.uses += 1;
             fed.pending.insert(c, t);
         }
-        FedEventKind::Invite {
-            federation,
-            key,
-            max_uses,
-            expires_at,
-        } => {
+        FedEventKind::Invite { federation, key, max_uses, expires_at } => {
             founded(feds, federation)?;
             let fed = feds.get_mut(federation).ok_or("unknown federation")?;
             if !fed.is_member(&c) {
@@ -284,29 +265,17 @@ fn apply(
             }
             fed.invites.insert(
                 *key,
-                InviteReport {
-                    issuer: c,
-                    key: *key,
-                    max_uses: *max_uses,
-                    uses: 0,
-                    expires_at: *expires_at,
-                },
+                InviteReport { issuer: c, key: *key, max_uses: *max_uses, uses: 0, expires_at: *expires_at },
             );
         }
-        FedEventKind::Admit {
-            federation,
-            council,
-        } => {
+        FedEventKind::Admit { federation, council } => {
             founded(feds, federation)?;
             let fed = feds.get_mut(federation).ok_or("unknown federation")?;
             if !fed.is_member(&c) {
                 return Err("only a member council may admit".into());
             }
             if !fed.pending.contains_key(council) {
-                return Err(format!(
-                    "council {} has not signed the charter with a valid invite",
-                    council.short()
-                ));
+                return Err(format!("council {} has not signed the charter with a valid invite", council.short()));
             }
             let set = fed.admits.entry(*council).or_default();
             set.insert(c);
@@ -314,21 +283,12 @@ fn apply(
             let count = set.iter().filter(|a| fed.is_member(a)).count() as u64;
             if fed.charter.rules.admission.met(count, fed.member_count()) {
                 fed.pending.remove(council);
-                fed.members.insert(
-                    *council,
-                    MemberCouncil {
-                        council: *council,
-                        joined_at: t,
-                        left_at: None,
-                        founder: false,
-                    },
-                );
+                fed.members
+                    .insert(*council, MemberCouncil { council: *council, joined_at: t, left_at: None, founder: false });
             }
         }
         FedEventKind::Leave { federation } => {
-            let fed = feds
-                .get_mut(federation)
-                .ok_or("leaving an unknown federation")?;
+            let fed = feds.get_mut(federation).ok_or("leaving an unknown federation")?;
             match fed.members.get_mut(&c) {
                 Some(m) if m.left_at.is_none() => m.left_at = Some(t),
                 _ => return Err("the council is not a member".into()),
@@ -336,9 +296,7 @@ fn apply(
         }
         FedEventKind::OpenMotion { id, motion } => {
             founded(feds, &motion.federation)?;
-            let fed = feds
-                .get_mut(&motion.federation)
-                .ok_or("unknown federation")?;
+            let fed = feds.get_mut(&motion.federation).ok_or("unknown federation")?;
             if !fed.is_member(&c) {
                 return Err("only a member council may open a federation motion".into());
             }
@@ -361,49 +319,33 @@ fn apply(
                     },
                     motion: (**motion).clone(),
                     latest: BTreeMap::new(),
-                    electorate: Vec::new(),
+                    electorate: BTreeSet::new(),
                     closed: false,
                 },
             );
             fed.motion_order.push(*id);
+            fed.open.insert((motion.closes_at, *id));
         }
         FedEventKind::DelegateVote { vote, delegate } => {
-            let fed = feds
-                .get_mut(&vote.federation)
-                .ok_or("the vote names an unknown federation")?;
+            let fed = feds.get_mut(&vote.federation).ok_or("the vote names an unknown federation")?;
             let member = fed.is_member(&c);
-            let m = fed.motions.get_mut(&vote.motion).ok_or_else(|| {
-                format!(
-                    "federation motion {} is not in the export",
-                    vote.motion.short()
-                )
-            })?;
+            let m = fed
+                .motions
+                .get_mut(&vote.motion)
+                .ok_or_else(|| format!("federation motion {} is not in the export", vote.motion.short()))?;
             if m.closed || t > m.motion.closes_at {
-                return Err(format!(
-                    "federation motion {} closed at {}",
-                    vote.motion.short(),
-                    m.motion.closes_at
-                ));
+                return Err(format!("federation motion {} closed at {}", vote.motion.short(), m.motion.closes_at));
             }
             if !member {
                 return Err("the council is not a member of the federation".into());
             }
-            let mandate = councils
-                .get(&c)
-                .and_then(|s| s.mandate(&vote.mandate))
-                .ok_or("unknown mandate")?;
+            let mandate = councils.get(&c).and_then(|s| s.mandate(&vote.mandate)).ok_or("unknown mandate")?;
             if !mandate.mandate.scope.covers(&m.motion.matter) {
-                return Err(format!(
-                    "the matter {:?} is outside the mandate's scope",
-                    m.motion.matter
-                ));
+                return Err(format!("the matter {:?} is outside the mandate's scope", m.motion.matter));
             }
             if let Instruction::Vote(ins) = mandate.mandate.instruction_for(&m.motion.matter) {
                 if vote.choice != ins {
-                    return Err(format!(
-                        "the mandate instructs choice {ins}, the delegate cast {}",
-                        vote.choice
-                    ));
+                    return Err(format!("the mandate instructs choice {ins}, the delegate cast {}", vote.choice));
                 }
             }
             if vote.choice as usize > m.motion.options.len() {
@@ -423,18 +365,9 @@ fn apply(
                 m.report.votes[old].status = BallotStatus::Replaced;
             }
         }
-        FedEventKind::Ratify {
-            federation,
-            motion,
-            accept,
-        } => {
-            let fed = feds
-                .get_mut(federation)
-                .ok_or("ratifying in an unknown federation")?;
-            let m = fed
-                .motions
-                .get_mut(motion)
-                .ok_or("ratifying an unknown federation motion")?;
+        FedEventKind::Ratify { federation, motion, accept } => {
+            let fed = feds.get_mut(federation).ok_or("ratifying in an unknown federation")?;
+            let m = fed.motions.get_mut(motion).ok_or("ratifying an unknown federation motion")?;
             if !m.closed {
                 return Err("ratifying a federation motion that has not closed".into());
             }
@@ -452,17 +385,15 @@ fn apply(
 
 /// Closes every motion whose closing time is before `now`.
 fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u64) {
-    let electorate: Vec<CouncilId> = fed
-        .members
-        .values()
-        .filter(|m| m.left_at.is_none())
-        .map(|m| m.council)
-        .collect();
     let rule = fed.charter.rules.motion_rule;
-    for m in fed.motions.values_mut() {
-        if m.closed || m.motion.closes_at >= now {
-            continue;
+    while let Some(&(closes_at, id)) = fed.open.first() {
+        if closes_at >= now {
+            break;
         }
+        fed.open.pop_first();
+        let electorate: BTreeSet<CouncilId> =
+            fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
+        let Some(m) = fed.motions.get_mut(&id) else { continue };
         m.closed = true;
         m.electorate = electorate.clone();
         let mut counts = Counts::new(m.motion.options.len() as u32, electorate.len() as u64);

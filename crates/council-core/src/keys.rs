@@ -23,9 +23,7 @@ pub struct PublicKey {
 
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
-        let point = CompressedEdwardsY(*bytes)
-            .decompress()
-            .ok_or(KeyError::NotAPoint)?;
+        let point = CompressedEdwardsY(*bytes).decompress().ok_or(KeyError::NotAPoint)?;
         if point.compress().to_bytes() != *bytes {
             return Err(KeyError::NonCanonical);
         }
@@ -60,9 +58,7 @@ impl PublicKey {
 
     pub fn from_did(s: &str) -> Result<Self, KeyError> {
         let rest = s.strip_prefix("did:key:z").ok_or(KeyError::BadDidKey)?;
-        let raw = bs58::decode(rest)
-            .into_vec()
-            .map_err(|_| KeyError::BadDidKey)?;
+        let raw = bs58::decode(rest).into_vec().map_err(|_| KeyError::BadDidKey)?;
         if raw.len() != 34 || raw[..2] != ED25519_MULTICODEC {
             return Err(KeyError::BadDidKey);
         }
@@ -187,8 +183,7 @@ impl SecretKey {
         let bytes = sk.verifying_key().to_bytes();
         // A key derived from a seed is [a]B with B the base point: prime order.
         #[allow(clippy::expect_used)]
-        let public =
-            PublicKey::from_bytes(&bytes).expect("derived keys are in the prime-order subgroup");
+        let public = PublicKey::from_bytes(&bytes).expect("derived keys are in the prime-order subgroup");
         SecretKey(sk, public)
     }
 
@@ -221,14 +216,8 @@ mod tests {
         let did = k.to_did();
         assert!(did.starts_with("did:key:z6Mk"), "{did}");
         assert_eq!(PublicKey::from_did(&did).unwrap(), k);
-        assert_eq!(
-            PublicKey::from_did("did:key:zFoo"),
-            Err(KeyError::BadDidKey)
-        );
-        assert_eq!(
-            PublicKey::from_did(&did.replace("did:key:z", "did:web:z")),
-            Err(KeyError::BadDidKey)
-        );
+        assert_eq!(PublicKey::from_did("did:key:zFoo"), Err(KeyError::BadDidKey));
+        assert_eq!(PublicKey::from_did(&did.replace("did:key:z", "did:web:z")), Err(KeyError::BadDidKey));
     }
 
     #[test]
@@ -274,8 +263,8 @@ mod tests {
         let mut s = [0u8; 32];
         s.copy_from_slice(&sig.0[32..]);
         let l: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
         let mut sum = [0u8; 32];

@@ -53,11 +53,7 @@ fn text_limited(d: &mut Decoder<'_>, max: usize) -> Result<String, DecodeError> 
     Ok(t.to_owned())
 }
 
-fn text_list(
-    d: &mut Decoder<'_>,
-    max_items: usize,
-    max_len: usize,
-) -> Result<Vec<String>, DecodeError> {
+fn text_list(d: &mut Decoder<'_>, max_items: usize, max_len: usize) -> Result<Vec<String>, DecodeError> {
     let n = d.array(max_items)?;
     (0..n).map(|_| text_limited(d, max_len)).collect()
 }
@@ -70,18 +66,11 @@ fn encode_text_list(e: &mut Encoder, v: &[String]) {
 }
 
 /// Reads `[variant-name, ...fields]`: the head and the name, returns the name.
-fn variant<'a>(
-    d: &mut Decoder<'a>,
-    max_len: usize,
-) -> Result<(&'a str, usize, usize), DecodeError> {
+fn variant<'a>(d: &mut Decoder<'a>, max_len: usize) -> Result<(&'a str, usize, usize), DecodeError> {
     let at = d.position();
     let n = d.array(max_len)?;
     if n == 0 {
-        return Err(DecodeError::WrongArity {
-            at,
-            expected: 1,
-            found: 0,
-        });
+        return Err(DecodeError::WrongArity { at, expected: 1, found: 0 });
     }
     let name = d.text()?;
     Ok((name, n, at))
@@ -89,20 +78,13 @@ fn variant<'a>(
 
 fn arity(at: usize, expected: usize, found: usize) -> Result<(), DecodeError> {
     if expected != found {
-        return Err(DecodeError::WrongArity {
-            at,
-            expected,
-            found: found as u64,
-        });
+        return Err(DecodeError::WrongArity { at, expected, found: found as u64 });
     }
     Ok(())
 }
 
 fn unknown(at: usize, name: &str) -> DecodeError {
-    DecodeError::UnknownVariant {
-        at,
-        found: name.chars().take(64).collect(),
-    }
+    DecodeError::UnknownVariant { at, found: name.chars().take(64).collect() }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -134,10 +116,7 @@ impl Cbor for Share {
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(2)?;
-        Ok(Share {
-            num: d.u32()?,
-            den: d.u32()?,
-        })
+        Ok(Share { num: d.u32()?, den: d.u32()? })
     }
 }
 
@@ -151,23 +130,11 @@ pub struct Threshold {
 
 impl Threshold {
     /// More than half.
-    pub const SIMPLE_MAJORITY: Threshold = Threshold {
-        num: 1,
-        den: 2,
-        strict: true,
-    };
+    pub const SIMPLE_MAJORITY: Threshold = Threshold { num: 1, den: 2, strict: true };
     /// At least two thirds.
-    pub const TWO_THIRDS: Threshold = Threshold {
-        num: 2,
-        den: 3,
-        strict: false,
-    };
+    pub const TWO_THIRDS: Threshold = Threshold { num: 2, den: 3, strict: false };
     /// Everyone.
-    pub const UNANIMITY: Threshold = Threshold {
-        num: 1,
-        den: 1,
-        strict: false,
-    };
+    pub const UNANIMITY: Threshold = Threshold { num: 1, den: 1, strict: false };
 
     pub fn is_valid(&self) -> bool {
         self.den >= 1 && self.num <= self.den && !(self.strict && self.num == self.den)
@@ -196,18 +163,11 @@ impl Threshold {
 
 impl Cbor for Threshold {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .u64(self.num.into())
-            .u64(self.den.into())
-            .bool(self.strict);
+        e.array(3).u64(self.num.into()).u64(self.den.into()).bool(self.strict);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
-        Ok(Threshold {
-            num: d.u32()?,
-            den: d.u32()?,
-            strict: d.bool()?,
-        })
+        Ok(Threshold { num: d.u32()?, den: d.u32()?, strict: d.bool()? })
     }
 }
 
@@ -231,10 +191,7 @@ impl Cbor for Rule {
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(2)?;
-        Ok(Rule {
-            quorum: d.value()?,
-            threshold: d.value()?,
-        })
+        Ok(Rule { quorum: d.value()?, threshold: d.value()? })
     }
 }
 
@@ -289,10 +246,7 @@ impl CouncilRules {
 impl Default for CouncilRules {
     fn default() -> Self {
         CouncilRules {
-            act_rule: Rule {
-                quorum: Share::new(1, 2),
-                threshold: Threshold::SIMPLE_MAJORITY,
-            },
+            act_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
             petition: Threshold::SIMPLE_MAJORITY,
             openers: Openers::AnyMember,
         }
@@ -301,18 +255,11 @@ impl Default for CouncilRules {
 
 impl Cbor for CouncilRules {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .value(&self.act_rule)
-            .value(&self.petition)
-            .value(&self.openers);
+        e.array(3).value(&self.act_rule).value(&self.petition).value(&self.openers);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
-        Ok(CouncilRules {
-            act_rule: d.value()?,
-            petition: d.value()?,
-            openers: d.value()?,
-        })
+        Ok(CouncilRules { act_rule: d.value()?, petition: d.value()?, openers: d.value()? })
     }
 }
 
@@ -369,11 +316,7 @@ impl Genesis {
     /// Builds a genesis body ready for the founders to sign.
     pub fn draft(body: GenesisBody) -> Genesis {
         let body_bytes = body.to_cbor();
-        Genesis {
-            body,
-            body_bytes,
-            signatures: Vec::new(),
-        }
+        Genesis { body, body_bytes, signatures: Vec::new() }
     }
 }
 
@@ -386,11 +329,7 @@ impl Cbor for Genesis {
         let start = d.position();
         let body = GenesisBody::decode(d)?;
         let body_bytes = d.slice_from(start).to_vec();
-        Ok(Genesis {
-            body,
-            body_bytes,
-            signatures: d.list(limits::MAX_FOUNDERS)?,
-        })
+        Ok(Genesis { body, body_bytes, signatures: d.list(limits::MAX_FOUNDERS)? })
     }
 }
 
@@ -411,12 +350,7 @@ impl<T: Cbor> Signed<T> {
     pub fn sign(body: T, key: &SecretKey) -> Self {
         let body_bytes = body.to_cbor();
         let signature = key.sign(&body_bytes);
-        Signed {
-            body,
-            body_bytes,
-            signer: key.public(),
-            signature,
-        }
+        Signed { body, body_bytes, signer: key.public(), signature }
     }
 
     /// The id of the record: the hash of its body.
@@ -432,22 +366,14 @@ impl<T: Cbor> Signed<T> {
 
 impl<T: Cbor> Cbor for Signed<T> {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .raw(&self.body_bytes)
-            .value(&self.signer)
-            .value(&self.signature);
+        e.array(3).raw(&self.body_bytes).value(&self.signer).value(&self.signature);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
         let start = d.position();
         let body = T::decode(d)?;
         let body_bytes = d.slice_from(start).to_vec();
-        Ok(Signed {
-            body,
-            body_bytes,
-            signer: d.value()?,
-            signature: d.value()?,
-        })
+        Ok(Signed { body, body_bytes, signer: d.value()?, signature: d.value()? })
     }
 }
 
@@ -500,11 +426,7 @@ impl Cbor for MotionForm {
         arity(at, 2, n)?;
         match name {
             "yes-no" => Ok(MotionForm::YesNo(d.value()?)),
-            "choice" => Ok(MotionForm::Choice(text_list(
-                d,
-                limits::MAX_OPTIONS,
-                limits::MAX_NAME,
-            )?)),
+            "choice" => Ok(MotionForm::Choice(text_list(d, limits::MAX_OPTIONS, limits::MAX_NAME)?)),
             other => Err(unknown(at, other)),
         }
     }
@@ -559,22 +481,12 @@ pub struct VoteBody {
 
 impl Cbor for VoteBody {
     fn encode(&self, e: &mut Encoder) {
-        e.array(5)
-            .text(tag::VOTE)
-            .value(&self.council)
-            .value(&self.motion)
-            .u64(self.choice.into())
-            .u64(self.counter);
+        e.array(5).text(tag::VOTE).value(&self.council).value(&self.motion).u64(self.choice.into()).u64(self.counter);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(5)?;
         d.tag(tag::VOTE)?;
-        Ok(VoteBody {
-            council: d.value()?,
-            motion: d.value()?,
-            choice: d.u32()?,
-            counter: d.u64()?,
-        })
+        Ok(VoteBody { council: d.value()?, motion: d.value()?, choice: d.u32()?, counter: d.u64()? })
     }
 }
 
@@ -587,18 +499,12 @@ pub struct PetitionBody {
 
 impl Cbor for PetitionBody {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .text(tag::PETITION)
-            .value(&self.council)
-            .value(&self.mandate);
+        e.array(3).text(tag::PETITION).value(&self.council).value(&self.mandate);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
         d.tag(tag::PETITION)?;
-        Ok(PetitionBody {
-            council: d.value()?,
-            mandate: d.value()?,
-        })
+        Ok(PetitionBody { council: d.value()?, mandate: d.value()? })
     }
 }
 
@@ -678,11 +584,7 @@ impl Cbor for Scope {
             "all" => arity(at, 1, n).map(|_| Scope::All),
             "matters" => {
                 arity(at, 2, n)?;
-                Ok(Scope::Matters(text_list(
-                    d,
-                    limits::MAX_LIST,
-                    limits::MAX_NAME,
-                )?))
+                Ok(Scope::Matters(text_list(d, limits::MAX_LIST, limits::MAX_NAME)?))
             }
             other => Err(unknown(at, other)),
         }
@@ -736,20 +638,13 @@ pub struct Mandate {
 
 impl Mandate {
     pub fn instruction_for(&self, matter: &str) -> Instruction {
-        self.instructions
-            .iter()
-            .find(|(m, _)| m == matter)
-            .map(|(_, i)| *i)
-            .unwrap_or(Instruction::Judgement)
+        self.instructions.iter().find(|(m, _)| m == matter).map(|(_, i)| *i).unwrap_or(Instruction::Judgement)
     }
 }
 
 impl Cbor for Mandate {
     fn encode(&self, e: &mut Encoder) {
-        e.array(5)
-            .value(&self.delegate)
-            .value(&self.federation)
-            .value(&self.scope);
+        e.array(5).value(&self.delegate).value(&self.federation).value(&self.scope);
         e.array(self.instructions.len());
         for (m, i) in &self.instructions {
             e.array(2).text(m).value(i);
@@ -767,13 +662,7 @@ impl Cbor for Mandate {
             d.array_exact(2)?;
             instructions.push((text_limited(d, limits::MAX_NAME)?, d.value()?));
         }
-        Ok(Mandate {
-            delegate,
-            federation,
-            scope,
-            instructions,
-            expires_at: d.u64()?,
-        })
+        Ok(Mandate { delegate, federation, scope, instructions, expires_at: d.u64()? })
     }
 }
 
@@ -792,10 +681,7 @@ impl Cbor for FederationRules {
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(2)?;
-        Ok(FederationRules {
-            admission: d.value()?,
-            motion_rule: d.value()?,
-        })
+        Ok(FederationRules { admission: d.value()?, motion_rule: d.value()? })
     }
 }
 
@@ -820,9 +706,7 @@ impl Cbor for Charter {
     fn encode(&self, e: &mut Encoder) {
         e.array(6).text(tag::CHARTER).text(&self.name);
         encode_text_list(e, &self.principles);
-        e.value(&self.rules)
-            .list(&self.founders)
-            .u64(self.created_at);
+        e.value(&self.rules).list(&self.founders).u64(self.created_at);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(6)?;
@@ -846,18 +730,12 @@ pub struct JoinStatement {
 
 impl Cbor for JoinStatement {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .text(tag::JOIN)
-            .value(&self.federation)
-            .value(&self.council);
+        e.array(3).text(tag::JOIN).value(&self.federation).value(&self.council);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
         d.tag(tag::JOIN)?;
-        Ok(JoinStatement {
-            federation: d.value()?,
-            council: d.value()?,
-        })
+        Ok(JoinStatement { federation: d.value()?, council: d.value()? })
     }
 }
 
@@ -873,18 +751,11 @@ pub struct InviteProof {
 
 impl Cbor for InviteProof {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .value(&self.issuer)
-            .value(&self.invite_key)
-            .value(&self.signature);
+        e.array(3).value(&self.issuer).value(&self.invite_key).value(&self.signature);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
-        Ok(InviteProof {
-            issuer: d.value()?,
-            invite_key: d.value()?,
-            signature: d.value()?,
-        })
+        Ok(InviteProof { issuer: d.value()?, invite_key: d.value()?, signature: d.value()? })
     }
 }
 
@@ -901,10 +772,7 @@ pub struct FederationMotion {
 
 impl Cbor for FederationMotion {
     fn encode(&self, e: &mut Encoder) {
-        e.array(5)
-            .value(&self.federation)
-            .text(&self.matter)
-            .text(&self.title);
+        e.array(5).value(&self.federation).text(&self.matter).text(&self.title);
         encode_text_list(e, &self.options);
         e.u64(self.closes_at);
     }
@@ -995,15 +863,9 @@ impl Cbor for Action {
                 e.array(2).text("recall").value(m);
             }
             Action::SignCharter { charter, invite } => {
-                e.array(3)
-                    .text("sign-charter")
-                    .value(charter)
-                    .option(invite);
+                e.array(3).text("sign-charter").value(charter).option(invite);
             }
-            Action::Admit {
-                federation,
-                council,
-            } => {
+            Action::Admit { federation, council } => {
                 e.array(3).text("admit").value(federation).value(council);
             }
             Action::Leave(f) => {
@@ -1012,16 +874,8 @@ impl Cbor for Action {
             Action::OpenFederationMotion(m) => {
                 e.array(2).text("federation-motion").value(m);
             }
-            Action::Ratify {
-                federation,
-                motion,
-                accept,
-            } => {
-                e.array(4)
-                    .text("ratify")
-                    .value(federation)
-                    .value(motion)
-                    .bool(*accept);
+            Action::Ratify { federation, motion, accept } => {
+                e.array(4).text("ratify").value(federation).value(motion).bool(*accept);
             }
         }
     }
@@ -1042,10 +896,7 @@ impl Cbor for Action {
             }
             "rotate-key" => {
                 arity(at, 3, n)?;
-                Action::RotateKey {
-                    member: d.value()?,
-                    new_key: d.value()?,
-                }
+                Action::RotateKey { member: d.value()?, new_key: d.value()? }
             }
             "set-node-key" => {
                 arity(at, 2, n)?;
@@ -1061,17 +912,11 @@ impl Cbor for Action {
             }
             "sign-charter" => {
                 arity(at, 3, n)?;
-                Action::SignCharter {
-                    charter: d.value()?,
-                    invite: d.option()?,
-                }
+                Action::SignCharter { charter: d.value()?, invite: d.option()? }
             }
             "admit" => {
                 arity(at, 3, n)?;
-                Action::Admit {
-                    federation: d.value()?,
-                    council: d.value()?,
-                }
+                Action::Admit { federation: d.value()?, council: d.value()? }
             }
             "leave" => {
                 arity(at, 2, n)?;
@@ -1083,11 +928,7 @@ impl Cbor for Action {
             }
             "ratify" => {
                 arity(at, 4, n)?;
-                Action::Ratify {
-                    federation: d.value()?,
-                    motion: d.value()?,
-                    accept: d.bool()?,
-                }
+                Action::Ratify { federation: d.value()?, motion: d.value()?, accept: d.bool()? }
             }
             other => return Err(unknown(at, other)),
         };
@@ -1195,18 +1036,8 @@ impl Cbor for Payload {
             Payload::DelegateVote(v) => {
                 e.array(2).text("delegate-vote").value(v);
             }
-            Payload::Invite {
-                federation,
-                invite_key,
-                max_uses,
-                expires_at,
-            } => {
-                e.array(5)
-                    .text("invite")
-                    .value(federation)
-                    .value(invite_key)
-                    .u64((*max_uses).into())
-                    .u64(*expires_at);
+            Payload::Invite { federation, invite_key, max_uses, expires_at } => {
+                e.array(5).text("invite").value(federation).value(invite_key).u64((*max_uses).into()).u64(*expires_at);
             }
         }
     }
@@ -1223,10 +1054,7 @@ impl Cbor for Payload {
             }
             "close" => {
                 arity(at, 3, n)?;
-                Payload::Close {
-                    motion: d.value()?,
-                    outcome: d.value()?,
-                }
+                Payload::Close { motion: d.value()?, outcome: d.value()? }
             }
             "petition" => {
                 arity(at, 2, n)?;
@@ -1277,13 +1105,7 @@ impl Cbor for EntryBody {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(6)?;
         d.tag(tag::ENTRY)?;
-        Ok(EntryBody {
-            council: d.value()?,
-            seq: d.u64()?,
-            prev: d.value()?,
-            time: d.u64()?,
-            payload: d.value()?,
-        })
+        Ok(EntryBody { council: d.value()?, seq: d.u64()?, prev: d.value()?, time: d.u64()?, payload: d.value()? })
     }
 }
 
@@ -1300,17 +1122,11 @@ pub struct EquivocationProof {
 
 impl Cbor for EquivocationProof {
     fn encode(&self, e: &mut Encoder) {
-        e.array(3)
-            .text(tag::EQUIVOCATION)
-            .value(&self.a)
-            .value(&self.b);
+        e.array(3).text(tag::EQUIVOCATION).value(&self.a).value(&self.b);
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         d.array_exact(3)?;
         d.tag(tag::EQUIVOCATION)?;
-        Ok(EquivocationProof {
-            a: d.value()?,
-            b: d.value()?,
-        })
+        Ok(EquivocationProof { a: d.value()?, b: d.value()? })
     }
 }

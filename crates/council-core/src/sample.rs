@@ -15,10 +15,9 @@ use crate::export::ExportItem;
 use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey};
 use crate::records::{
-    Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, EntryBody, FederationId,
-    FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteProof,
-    JoinStatement, Mandate, MotionBody, MotionForm, MotionId, Outcome, Payload, PetitionBody, Rule,
-    Scope, Share, Signed, Threshold, VoteBody,
+    Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, EntryBody, FederationId, FederationMotion,
+    FederationRules, Genesis, GenesisBody, Instruction, InviteProof, JoinStatement, Mandate, MotionBody, MotionForm,
+    MotionId, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use crate::tally;
 use crate::verify::{self, Verified};
@@ -75,12 +74,9 @@ impl CouncilBuilder {
             created_at,
         };
         let mut genesis = Genesis::draft(body);
-        genesis.signatures = founders
-            .iter()
-            .map(|k| k.sign(&genesis.body_bytes))
-            .collect();
-        let verified = verify::verify_genesis(genesis.clone())
-            .map_err(|_| RecordError::Genesis("founder signature"))?;
+        genesis.signatures = founders.iter().map(|k| k.sign(&genesis.body_bytes)).collect();
+        let verified =
+            verify::verify_genesis(genesis.clone()).map_err(|_| RecordError::Genesis("founder signature"))?;
         let state = CouncilState::new(verified)?;
         Ok(CouncilBuilder {
             node,
@@ -109,13 +105,8 @@ impl CouncilBuilder {
 
     /// Signs `payload` as the next entry and applies it.
     pub fn append(&mut self, time: u64, payload: Payload) -> Result<Hash, RecordError> {
-        let body = EntryBody {
-            council: self.state.id(),
-            seq: self.state.seq() + 1,
-            prev: self.state.head(),
-            time,
-            payload,
-        };
+        let body =
+            EntryBody { council: self.state.id(), seq: self.state.seq() + 1, prev: self.state.head(), time, payload };
         let entry = Signed::sign(body, &self.node);
         let id = entry.id();
         self.state.apply(Verified::own_signature(entry.clone()))?;
@@ -126,13 +117,7 @@ impl CouncilBuilder {
     /// Builds (without appending) an entry that conflicts with the log: the same place
     /// as `seq`, different content. For equivocation tests.
     pub fn forge_conflicting(&self, seq: u64, prev: Hash, time: u64, payload: Payload) -> Entry {
-        let body = EntryBody {
-            council: self.state.id(),
-            seq,
-            prev,
-            time,
-            payload,
-        };
+        let body = EntryBody { council: self.state.id(), seq, prev, time, payload };
         Signed::sign(body, &self.node)
     }
 
@@ -146,14 +131,7 @@ impl CouncilBuilder {
         closes_at: u64,
     ) -> Result<MotionId, RecordError> {
         self.nonce += 1;
-        let body = MotionBody {
-            council: self.id(),
-            title: title.into(),
-            form,
-            rule,
-            closes_at,
-            nonce: self.nonce,
-        };
+        let body = MotionBody { council: self.id(), title: title.into(), form, rule, closes_at, nonce: self.nonce };
         let m = Signed::sign(body, opener);
         let id = m.id();
         self.append(time, Payload::Motion(Box::new(m)))?;
@@ -165,24 +143,10 @@ impl CouncilBuilder {
         let council = self.id();
         let c = self.counters.entry((voter.public(), motion)).or_insert(0);
         *c += 1;
-        Signed::sign(
-            VoteBody {
-                council,
-                motion,
-                choice,
-                counter: *c,
-            },
-            voter,
-        )
+        Signed::sign(VoteBody { council, motion, choice, counter: *c }, voter)
     }
 
-    pub fn vote(
-        &mut self,
-        time: u64,
-        voter: &SecretKey,
-        motion: MotionId,
-        choice: u32,
-    ) -> Result<(), RecordError> {
+    pub fn vote(&mut self, time: u64, voter: &SecretKey, motion: MotionId, choice: u32) -> Result<(), RecordError> {
         let b = self.ballot(voter, motion, choice);
         self.append(time, Payload::Vote(b)).map(|_| ())
     }
@@ -195,16 +159,9 @@ impl CouncilBuilder {
 
     /// Closes a motion with the outcome the rules give at `time`.
     pub fn close(&mut self, time: u64, motion: MotionId) -> Result<Outcome, RecordError> {
-        let m = self
-            .state
-            .motion(&motion)
-            .ok_or(RecordError::UnknownMotion(motion))?;
+        let m = self.state.motion(&motion).ok_or(RecordError::UnknownMotion(motion))?;
         let outcome = if time < m.body.closes_at {
-            self.settled(&motion).ok_or(RecordError::ClosedTooEarly {
-                motion,
-                time,
-                closes_at: m.body.closes_at,
-            })?
+            self.settled(&motion).ok_or(RecordError::ClosedTooEarly { motion, time, closes_at: m.body.closes_at })?
         } else {
             tally::outcome(m.form(), &m.body.rule, &m.counts)
         };
@@ -223,18 +180,9 @@ impl CouncilBuilder {
         action: Action,
     ) -> Result<(MotionId, Effect), RecordError> {
         let rule = self.state.rules().act_rule;
-        let opener = voters
-            .first()
-            .ok_or(RecordError::InvalidMotion("no voters"))?;
+        let opener = voters.first().ok_or(RecordError::InvalidMotion("no voters"))?;
         let open_at = clock.tick();
-        let id = self.open(
-            open_at,
-            opener,
-            title,
-            MotionForm::YesNo(action),
-            rule,
-            open_at + 86_400,
-        )?;
+        let id = self.open(open_at, opener, title, MotionForm::YesNo(action), rule, open_at + 86_400)?;
         for v in voters {
             if self.settled(&id).is_some() {
                 break;
@@ -258,29 +206,13 @@ impl CouncilBuilder {
         voters: &[&SecretKey],
         new: SecretKey,
     ) -> Result<(), RecordError> {
-        self.pass(
-            clock,
-            voters,
-            "Move the council to its new node",
-            Action::SetNodeKey(new.public()),
-        )?;
+        self.pass(clock, voters, "Move the council to its new node", Action::SetNodeKey(new.public()))?;
         self.node = new;
         Ok(())
     }
 
-    pub fn petition(
-        &mut self,
-        time: u64,
-        signer: &SecretKey,
-        mandate: MotionId,
-    ) -> Result<(), RecordError> {
-        let p = Signed::sign(
-            PetitionBody {
-                council: self.id(),
-                mandate,
-            },
-            signer,
-        );
+    pub fn petition(&mut self, time: u64, signer: &SecretKey, mandate: MotionId) -> Result<(), RecordError> {
+        let p = Signed::sign(PetitionBody { council: self.id(), mandate }, signer);
         self.append(time, Payload::Petition(p)).map(|_| ())
     }
 
@@ -296,16 +228,8 @@ impl CouncilBuilder {
         let council = self.id();
         let c = self.delegate_counters.entry(motion).or_insert(0);
         *c += 1;
-        let body = DelegateVoteBody {
-            federation,
-            motion,
-            council,
-            mandate,
-            choice,
-            counter: *c,
-        };
-        self.append(time, Payload::DelegateVote(Signed::sign(body, delegate)))
-            .map(|_| ())
+        let body = DelegateVoteBody { federation, motion, council, mandate, choice, counter: *c };
+        self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
     }
 
     pub fn invite(
@@ -316,12 +240,7 @@ impl CouncilBuilder {
         max_uses: u32,
         expires_at: u64,
     ) -> Result<(), RecordError> {
-        let p = Payload::Invite {
-            federation,
-            invite_key: invite.public(),
-            max_uses,
-            expires_at,
-        };
+        let p = Payload::Invite { federation, invite_key: invite.public(), max_uses, expires_at };
         self.append(time, p).map(|_| ())
     }
 }
@@ -333,15 +252,8 @@ pub fn invite_proof(
     federation: FederationId,
     council: CouncilId,
 ) -> InviteProof {
-    let stmt = JoinStatement {
-        federation,
-        council,
-    };
-    InviteProof {
-        issuer,
-        invite_key: invite.public(),
-        signature: invite.sign(&stmt.to_cbor()),
-    }
+    let stmt = JoinStatement { federation, council };
+    InviteProof { issuer, invite_key: invite.public(), signature: invite.sign(&stmt.to_cbor()) }
 }
 
 /// What `council sample` writes.
@@ -357,11 +269,7 @@ pub struct SampleParams {
 
 impl Default for SampleParams {
     fn default() -> Self {
-        SampleParams {
-            members: 60,
-            motions: 24,
-            votes_per_motion: 45,
-        }
+        SampleParams { members: 60, motions: 24, votes_per_motion: 45 }
     }
 }
 
@@ -404,11 +312,7 @@ impl Rng {
     }
 }
 
-fn write_entries<W: Write>(
-    out: &mut W,
-    entries: Vec<Entry>,
-    count: &mut u64,
-) -> std::io::Result<()> {
+fn write_entries<W: Write>(out: &mut W, entries: Vec<Entry>, count: &mut u64) -> std::io::Result<()> {
     for e in entries {
         out.write_all(&ExportItem::Entry(e).to_cbor())?;
         *count += 1;
@@ -430,17 +334,12 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
     let mut entries_written = 0u64;
 
     // Keys: members of the main council (plus one who joins later, and new keys).
-    let members: Vec<SecretKey> = (0..p.members)
-        .map(|i| key_from_label(&format!("sample/bakery/member/{i}")))
-        .collect();
+    let members: Vec<SecretKey> =
+        (0..p.members).map(|i| key_from_label(&format!("sample/bakery/member/{i}"))).collect();
     let newcomer = key_from_label("sample/bakery/newcomer");
     let rotated = key_from_label("sample/bakery/member/1/new-device");
-    let a_keys: Vec<SecretKey> = (0..5)
-        .map(|i| key_from_label(&format!("sample/depot/member/{i}")))
-        .collect();
-    let b_keys: Vec<SecretKey> = (0..4)
-        .map(|i| key_from_label(&format!("sample/mill/member/{i}")))
-        .collect();
+    let a_keys: Vec<SecretKey> = (0..5).map(|i| key_from_label(&format!("sample/depot/member/{i}"))).collect();
+    let b_keys: Vec<SecretKey> = (0..4).map(|i| key_from_label(&format!("sample/mill/member/{i}"))).collect();
 
     let founders: Vec<&SecretKey> = members.iter().collect();
     let mut bakery = CouncilBuilder::found(
@@ -460,76 +359,39 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
     let mut mill = CouncilBuilder::found(
         "North Mill Council",
         &b_keys.iter().collect::<Vec<_>>(),
-        CouncilRules {
-            petition: Threshold::TWO_THIRDS,
-            ..CouncilRules::default()
-        },
+        CouncilRules { petition: Threshold::TWO_THIRDS, ..CouncilRules::default() },
         key_from_label("sample/mill/node"),
         clock.tick(),
     )?;
-    out.write_all(
-        &ExportItem::Header {
-            primary: bakery.id(),
-        }
-        .to_cbor(),
-    )?;
+    out.write_all(&ExportItem::Header { primary: bakery.id() }.to_cbor())?;
     out.write_all(&ExportItem::Genesis(bakery.genesis().clone()).to_cbor())?;
 
     // The live roster of the bakery, as secret keys (changes with the roster acts).
     let mut roster: Vec<&SecretKey> = members.iter().collect();
 
     // Roster changes, each a council act.
-    bakery.pass(
-        &mut clock,
-        &roster,
-        "Welcome a new member to the council",
-        Action::AddMember(newcomer.public()),
-    )?;
+    bakery.pass(&mut clock, &roster, "Welcome a new member to the council", Action::AddMember(newcomer.public()))?;
     roster.push(&newcomer);
     bakery.pass(
         &mut clock,
         &roster,
         "Member 1 moves to a new phone",
-        Action::RotateKey {
-            member: members[1].public(),
-            new_key: rotated.public(),
-        },
+        Action::RotateKey { member: members[1].public(), new_key: rotated.public() },
     )?;
     roster[1] = &rotated;
     let leaver = roster.len() - 2;
     let leaving = roster[leaver].public();
-    bakery.pass(
-        &mut clock,
-        &roster,
-        "A member retires from the workplace",
-        Action::RemoveMember(leaving),
-    )?;
+    bakery.pass(&mut clock, &roster, "A member retires from the workplace", Action::RemoveMember(leaving))?;
     roster.remove(leaver);
     let new_node = key_from_label("sample/bakery/node/2");
     bakery.rotate_node_key(&mut clock, &roster, new_node)?;
 
     // Ordinary motions: the bulk of the file.
     let rules = [
-        Rule {
-            quorum: Share::new(1, 2),
-            threshold: Threshold::SIMPLE_MAJORITY,
-        },
-        Rule {
-            quorum: Share::new(1, 3),
-            threshold: Threshold::TWO_THIRDS,
-        },
-        Rule {
-            quorum: Share::new(2, 3),
-            threshold: Threshold::UNANIMITY,
-        },
-        Rule {
-            quorum: Share::new(1, 4),
-            threshold: Threshold {
-                num: 0,
-                den: 1,
-                strict: true,
-            },
-        },
+        Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        Rule { quorum: Share::new(1, 3), threshold: Threshold::TWO_THIRDS },
+        Rule { quorum: Share::new(2, 3), threshold: Threshold::UNANIMITY },
+        Rule { quorum: Share::new(1, 4), threshold: Threshold { num: 0, den: 1, strict: true } },
     ];
     let titles = [
         "Adopt the new shift rota",
@@ -563,11 +425,7 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         for k in 0..p.votes_per_motion as usize {
             // Mostly first ballots; every 20th is a member changing their mind, and
             // ballots beyond the roster size are all changes.
-            let idx = if k % 20 == 19 || k >= n {
-                (k * 7 + m as usize) % n.min(k.max(1))
-            } else {
-                k
-            };
+            let idx = if k % 20 == 19 || k >= n { (k * 7 + m as usize) % n.min(k.max(1)) } else { k };
             let voter = roster[(idx + m as usize) % n];
             let r = rng.below(100);
             let pick = if r < 62 {
@@ -583,11 +441,7 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
             }
         }
         let t = clock.tick();
-        let at = if bakery.settled(&id).is_some() {
-            t
-        } else {
-            clock.advance_to(closes_at)
-        };
+        let at = if bakery.settled(&id).is_some() { t } else { clock.advance_to(closes_at) };
         bakery.close(at, id)?;
     }
     write_entries(out, bakery.take_entries(), &mut entries_written)?;
@@ -596,17 +450,13 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
     let charter = Charter {
         name: "Valley Federation of Workers' Councils".into(),
         principles: vec![
-            "Every council is sovereign; no decision binds a council that does not ratify it."
-                .into(),
+            "Every council is sovereign; no decision binds a council that does not ratify it.".into(),
             "Delegates carry imperative mandates and may be recalled at any time.".into(),
             "Any council may leave at once.".into(),
         ],
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule {
-                quorum: Share::new(1, 2),
-                threshold: Threshold::SIMPLE_MAJORITY,
-            },
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
         },
         founders: vec![bakery.id(), depot.id()],
         created_at: clock.tick(),
@@ -618,19 +468,13 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         &mut clock,
         &roster,
         "Found the Valley Federation",
-        Action::SignCharter {
-            charter: charter.clone(),
-            invite: None,
-        },
+        Action::SignCharter { charter: charter.clone(), invite: None },
     )?;
     depot.pass(
         &mut clock,
         &a_roster,
         "Found the Valley Federation",
-        Action::SignCharter {
-            charter: charter.clone(),
-            invite: None,
-        },
+        Action::SignCharter { charter: charter.clone(), invite: None },
     )?;
 
     // The mill joins with an invite from the bakery, countersigned by both founders.
@@ -642,28 +486,19 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         &mut clock,
         &b_roster,
         "Join the Valley Federation",
-        Action::SignCharter {
-            charter: charter.clone(),
-            invite: Some(proof),
-        },
+        Action::SignCharter { charter: charter.clone(), invite: Some(proof) },
     )?;
     bakery.pass(
         &mut clock,
         &roster,
         "Admit North Mill to the federation",
-        Action::Admit {
-            federation: fid,
-            council: mill.id(),
-        },
+        Action::Admit { federation: fid, council: mill.id() },
     )?;
     depot.pass(
         &mut clock,
         &a_roster,
         "Admit North Mill to the federation",
-        Action::Admit {
-            federation: fid,
-            council: mill.id(),
-        },
+        Action::Admit { federation: fid, council: mill.id() },
     )?;
 
     // Mandates. The bakery's first delegate is recalled by motion before acting.
@@ -675,18 +510,9 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         instructions: vec![("wages".into(), Instruction::Vote(0))],
         expires_at: expiry,
     };
-    let (m1, _) = bakery.pass(
-        &mut clock,
-        &roster,
-        "Mandate a delegate to the Valley Federation",
-        Action::Mandate(first),
-    )?;
-    bakery.pass(
-        &mut clock,
-        &roster,
-        "Recall the delegate",
-        Action::Recall(m1),
-    )?;
+    let (m1, _) =
+        bakery.pass(&mut clock, &roster, "Mandate a delegate to the Valley Federation", Action::Mandate(first))?;
+    bakery.pass(&mut clock, &roster, "Recall the delegate", Action::Recall(m1))?;
     let second = Mandate {
         delegate: roster[2].public(),
         federation: fid,
@@ -694,12 +520,8 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         instructions: vec![("wages".into(), Instruction::Vote(0))],
         expires_at: expiry,
     };
-    let (m2, _) = bakery.pass(
-        &mut clock,
-        &roster,
-        "Mandate a new delegate to the Valley Federation",
-        Action::Mandate(second),
-    )?;
+    let (m2, _) =
+        bakery.pass(&mut clock, &roster, "Mandate a new delegate to the Valley Federation", Action::Mandate(second))?;
     let judgement = |delegate: &SecretKey, scope| Mandate {
         delegate: delegate.public(),
         federation: fid,
@@ -729,12 +551,8 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         options: vec!["accept".into(), "reject".into()],
         closes_at: closes,
     };
-    let (fmid, _) = depot.pass(
-        &mut clock,
-        &a_roster,
-        "Put the pay offer to the federation",
-        Action::OpenFederationMotion(fm),
-    )?;
+    let (fmid, _) =
+        depot.pass(&mut clock, &a_roster, "Put the pay offer to the federation", Action::OpenFederationMotion(fm))?;
     bakery.delegate_vote(clock.tick(), roster[2], fid, fmid, m2, 0)?;
     depot.delegate_vote(clock.tick(), &a_keys[0], fid, fmid, ma, 1)?;
     mill.delegate_vote(clock.tick(), &b_keys[0], fid, fmid, mb, 1)?;
@@ -742,11 +560,7 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
     // The bakery's members recall their delegate by petition while the motion is open:
     // the delegate's vote is struck.
     for signer in roster.clone() {
-        if bakery
-            .state()
-            .mandate(&m2)
-            .is_some_and(|m| m.recalled.is_some())
-        {
+        if bakery.state().mandate(&m2).is_some_and(|m| m.recalled.is_some()) {
             break;
         }
         bakery.petition(clock.tick(), signer, m2)?;
@@ -758,38 +572,21 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         &mut clock,
         &roster,
         "Ratify the federation's decision on the pay offer",
-        Action::Ratify {
-            federation: fid,
-            motion: fmid,
-            accept: true,
-        },
+        Action::Ratify { federation: fid, motion: fmid, accept: true },
     )?;
     depot.pass(
         &mut clock,
         &a_roster,
         "Ratify the federation's decision on the pay offer",
-        Action::Ratify {
-            federation: fid,
-            motion: fmid,
-            accept: true,
-        },
+        Action::Ratify { federation: fid, motion: fmid, accept: true },
     )?;
     mill.pass(
         &mut clock,
         &b_roster,
         "Ratify the federation's decision on the pay offer",
-        Action::Ratify {
-            federation: fid,
-            motion: fmid,
-            accept: false,
-        },
+        Action::Ratify { federation: fid, motion: fmid, accept: false },
     )?;
-    mill.pass(
-        &mut clock,
-        &b_roster,
-        "Leave the Valley Federation",
-        Action::Leave(fid),
-    )?;
+    mill.pass(&mut clock, &b_roster, "Leave the Valley Federation", Action::Leave(fid))?;
 
     write_entries(out, bakery.take_entries(), &mut entries_written)?;
     for c in [&mut depot, &mut mill] {
@@ -798,15 +595,6 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         write_entries(out, e, &mut entries_written)?;
     }
     out.flush()?;
-    let ballots = [&bakery, &depot, &mill]
-        .iter()
-        .map(|c| c.state().stats().ballots)
-        .sum();
-    Ok(SampleSummary {
-        primary: bakery.id(),
-        federation: fid,
-        councils: 3,
-        entries: entries_written,
-        ballots,
-    })
+    let ballots = [&bakery, &depot, &mill].iter().map(|c| c.state().stats().ballots).sum();
+    Ok(SampleSummary { primary: bakery.id(), federation: fid, councils: 3, entries: entries_written, ballots })
 }

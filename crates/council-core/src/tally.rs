@@ -24,10 +24,7 @@ pub struct Counts {
 
 impl Counts {
     pub fn new(options: u32, electorate: u64) -> Self {
-        Counts {
-            counts: vec![0; options as usize + 1],
-            electorate,
-        }
+        Counts { counts: vec![0; options as usize + 1], electorate }
     }
     pub fn options(&self) -> usize {
         self.counts.len() - 1
@@ -86,11 +83,7 @@ pub fn decided(form: Form, rule: &Rule, c: &Counts, voters: u64) -> Option<Outco
     if !rule.quorum.reached(cast, c.electorate) {
         // "No quorum" stays possible (nobody else votes); anything else needs the quorum
         // to be reachable.
-        return if rule.quorum.reached(cast + r, c.electorate) {
-            None
-        } else {
-            Some(Outcome::NoQuorum)
-        };
+        return if rule.quorum.reached(cast + r, c.electorate) { None } else { Some(Outcome::NoQuorum) };
     }
     let decisive = c.decisive();
     match form {
@@ -111,13 +104,7 @@ pub fn decided(form: Form, rule: &Rule, c: &Counts, voters: u64) -> Option<Outco
             let opts = &c.counts[..c.options()];
             let mut any_can_win = false;
             for (j, &cj) in opts.iter().enumerate() {
-                let best_rival = opts
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, _)| i != j)
-                    .map(|(_, &n)| n)
-                    .max()
-                    .unwrap_or(0);
+                let best_rival = opts.iter().enumerate().filter(|&(i, _)| i != j).map(|(_, &n)| n).max().unwrap_or(0);
                 // Worst case for j: every remaining ballot goes to its strongest rival.
                 if cj > best_rival + r && rule.threshold.met(cj, decisive + r) {
                     return Some(Outcome::Chosen(j as u32));
@@ -142,133 +129,62 @@ mod tests {
     use crate::records::{Share, Threshold};
 
     fn rule(q: (u32, u32), t: Threshold) -> Rule {
-        Rule {
-            quorum: Share::new(q.0, q.1),
-            threshold: t,
-        }
+        Rule { quorum: Share::new(q.0, q.1), threshold: t }
     }
 
     fn counts(v: &[u64], electorate: u64) -> Counts {
-        Counts {
-            counts: v.to_vec(),
-            electorate,
-        }
+        Counts { counts: v.to_vec(), electorate }
     }
 
     #[test]
     fn simple_majority_needs_more_than_half_of_decisive_ballots() {
         let r = rule((1, 2), Threshold::SIMPLE_MAJORITY);
-        assert_eq!(
-            outcome(Form::YesNo, &r, &counts(&[3, 2, 5], 10)),
-            Outcome::Passed
-        );
-        assert_eq!(
-            outcome(Form::YesNo, &r, &counts(&[3, 3, 4], 10)),
-            Outcome::Rejected
-        );
+        assert_eq!(outcome(Form::YesNo, &r, &counts(&[3, 2, 5], 10)), Outcome::Passed);
+        assert_eq!(outcome(Form::YesNo, &r, &counts(&[3, 3, 4], 10)), Outcome::Rejected);
         // Abstentions count for the quorum, not for the threshold.
-        assert_eq!(
-            outcome(Form::YesNo, &r, &counts(&[1, 0, 4], 10)),
-            Outcome::Passed
-        );
-        assert_eq!(
-            outcome(Form::YesNo, &r, &counts(&[1, 0, 3], 10)),
-            Outcome::NoQuorum
-        );
+        assert_eq!(outcome(Form::YesNo, &r, &counts(&[1, 0, 4], 10)), Outcome::Passed);
+        assert_eq!(outcome(Form::YesNo, &r, &counts(&[1, 0, 3], 10)), Outcome::NoQuorum);
         // Everyone abstaining decides nothing.
-        assert_eq!(
-            outcome(Form::YesNo, &r, &counts(&[0, 0, 10], 10)),
-            Outcome::Rejected
-        );
+        assert_eq!(outcome(Form::YesNo, &r, &counts(&[0, 0, 10], 10)), Outcome::Rejected);
     }
 
     #[test]
     fn two_thirds_and_unanimity() {
         let t = rule((0, 1), Threshold::TWO_THIRDS);
-        assert_eq!(
-            outcome(Form::YesNo, &t, &counts(&[2, 1, 0], 3)),
-            Outcome::Passed
-        );
-        assert_eq!(
-            outcome(Form::YesNo, &t, &counts(&[3, 2, 0], 5)),
-            Outcome::Rejected
-        );
+        assert_eq!(outcome(Form::YesNo, &t, &counts(&[2, 1, 0], 3)), Outcome::Passed);
+        assert_eq!(outcome(Form::YesNo, &t, &counts(&[3, 2, 0], 5)), Outcome::Rejected);
         let u = rule((1, 1), Threshold::UNANIMITY);
-        assert_eq!(
-            outcome(Form::YesNo, &u, &counts(&[4, 0, 1], 5)),
-            Outcome::Passed
-        );
-        assert_eq!(
-            outcome(Form::YesNo, &u, &counts(&[4, 1, 0], 5)),
-            Outcome::Rejected
-        );
-        assert_eq!(
-            outcome(Form::YesNo, &u, &counts(&[4, 0, 0], 5)),
-            Outcome::NoQuorum
-        );
+        assert_eq!(outcome(Form::YesNo, &u, &counts(&[4, 0, 1], 5)), Outcome::Passed);
+        assert_eq!(outcome(Form::YesNo, &u, &counts(&[4, 1, 0], 5)), Outcome::Rejected);
+        assert_eq!(outcome(Form::YesNo, &u, &counts(&[4, 0, 0], 5)), Outcome::NoQuorum);
     }
 
     #[test]
     fn choice_needs_a_unique_top_meeting_the_threshold() {
-        let r = rule(
-            (0, 1),
-            Threshold {
-                num: 0,
-                den: 1,
-                strict: true,
-            },
-        );
-        assert_eq!(
-            outcome(Form::Choice, &r, &counts(&[3, 2, 1, 0], 9)),
-            Outcome::Chosen(0)
-        );
-        assert_eq!(
-            outcome(Form::Choice, &r, &counts(&[3, 3, 1, 0], 9)),
-            Outcome::NoDecision
-        );
+        let r = rule((0, 1), Threshold { num: 0, den: 1, strict: true });
+        assert_eq!(outcome(Form::Choice, &r, &counts(&[3, 2, 1, 0], 9)), Outcome::Chosen(0));
+        assert_eq!(outcome(Form::Choice, &r, &counts(&[3, 3, 1, 0], 9)), Outcome::NoDecision);
         let m = rule((0, 1), Threshold::SIMPLE_MAJORITY);
-        assert_eq!(
-            outcome(Form::Choice, &m, &counts(&[3, 2, 2, 5], 20)),
-            Outcome::NoDecision
-        );
-        assert_eq!(
-            outcome(Form::Choice, &m, &counts(&[5, 2, 2, 0], 20)),
-            Outcome::Chosen(0)
-        );
+        assert_eq!(outcome(Form::Choice, &m, &counts(&[3, 2, 2, 5], 20)), Outcome::NoDecision);
+        assert_eq!(outcome(Form::Choice, &m, &counts(&[5, 2, 2, 0], 20)), Outcome::Chosen(0));
     }
 
     #[test]
     fn early_close_cases() {
         let r = rule((1, 2), Threshold::SIMPLE_MAJORITY);
         // 6 of 10 said yes: nothing the other 4 do can stop it.
-        assert_eq!(
-            decided(Form::YesNo, &r, &counts(&[6, 0, 0], 10), 6),
-            Some(Outcome::Passed)
-        );
+        assert_eq!(decided(Form::YesNo, &r, &counts(&[6, 0, 0], 10), 6), Some(Outcome::Passed));
         // 5 of 10 yes: 5 "no" would make it 5:5.
         assert_eq!(decided(Form::YesNo, &r, &counts(&[5, 0, 0], 10), 5), None);
-        assert_eq!(
-            decided(Form::YesNo, &r, &counts(&[0, 5, 0], 10), 5),
-            Some(Outcome::Rejected)
-        );
+        assert_eq!(decided(Form::YesNo, &r, &counts(&[0, 5, 0], 10), 5), Some(Outcome::Rejected));
         // Quorum not met yet but reachable: undecided.
         assert_eq!(decided(Form::YesNo, &r, &counts(&[2, 0, 0], 10), 2), None);
         // Nobody has voted and no ballot at all never passes, even at a zero threshold
         // (found by the early-close property test).
-        let lax = rule(
-            (0, 1),
-            Threshold {
-                num: 0,
-                den: 1,
-                strict: false,
-            },
-        );
+        let lax = rule((0, 1), Threshold { num: 0, den: 1, strict: false });
         assert_eq!(decided(Form::YesNo, &lax, &counts(&[0, 0, 0], 1), 0), None);
         // Everyone has voted: decided as the tally says.
-        assert_eq!(
-            decided(Form::YesNo, &r, &counts(&[1, 1, 1], 3), 3),
-            Some(Outcome::Rejected)
-        );
+        assert_eq!(decided(Form::YesNo, &r, &counts(&[1, 1, 1], 3), 3), Some(Outcome::Rejected));
     }
 
     #[test]
@@ -277,11 +193,7 @@ mod tests {
             Threshold::SIMPLE_MAJORITY,
             Threshold::TWO_THIRDS,
             Threshold::UNANIMITY,
-            Threshold {
-                num: 0,
-                den: 1,
-                strict: false,
-            },
+            Threshold { num: 0, den: 1, strict: false },
         ] {
             for whole in 1..50u64 {
                 let m = t.min_part(whole);

@@ -69,10 +69,7 @@ pub fn verify_genesis(g: Genesis) -> Result<Verified<Genesis>, SignatureError> {
     }
     for (index, (key, sig)) in g.body.founders.iter().zip(&g.signatures).enumerate() {
         if !key.verify(&g.body_bytes, sig) {
-            return Err(SignatureError::GenesisSignature {
-                index,
-                key: key.to_did(),
-            });
+            return Err(SignatureError::GenesisSignature { index, key: key.to_did() });
         }
     }
     Ok(Verified(g))
@@ -82,13 +79,7 @@ pub fn verify_genesis(g: Genesis) -> Result<Verified<Genesis>, SignatureError> {
 pub fn signature_count(e: &Entry) -> u64 {
     1 + match &e.body.payload {
         Payload::Motion(m) => {
-            1 + u64::from(matches!(
-                m.body.form.action(),
-                Some(Action::SignCharter {
-                    invite: Some(_),
-                    ..
-                })
-            ))
+            1 + u64::from(matches!(m.body.form.action(), Some(Action::SignCharter { invite: Some(_), .. })))
         }
         Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) => 1,
         Payload::Close { .. } | Payload::Invite { .. } => 0,
@@ -99,9 +90,7 @@ pub fn signature_count(e: &Entry) -> u64 {
 /// node key is a contextual rule) and every signature nested inside it.
 pub fn verify_entry(e: Entry) -> Result<Verified<Entry>, SignatureError> {
     if !e.signature_valid() {
-        return Err(SignatureError::Entry {
-            key: e.signer.to_did(),
-        });
+        return Err(SignatureError::Entry { key: e.signer.to_did() });
     }
     check_payload(&e.body.payload)?;
     Ok(Verified(e))
@@ -119,28 +108,16 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
         if ok {
             Ok(())
         } else {
-            Err(SignatureError::Inner {
-                kind,
-                key: key.to_did(),
-            })
+            Err(SignatureError::Inner { kind, key: key.to_did() })
         }
     };
     match p {
         Payload::Motion(m) => {
             inner(m.signature_valid(), "motion", &m.signer)?;
-            if let Some(Action::SignCharter {
-                charter,
-                invite: Some(proof),
-            }) = m.body.form.action()
-            {
-                let stmt = JoinStatement {
-                    federation: charter.id(),
-                    council: m.body.council,
-                };
+            if let Some(Action::SignCharter { charter, invite: Some(proof) }) = m.body.form.action() {
+                let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
                 if !proof.invite_key.verify(&stmt.to_cbor(), &proof.signature) {
-                    return Err(SignatureError::InviteProof {
-                        key: proof.invite_key.to_did(),
-                    });
+                    return Err(SignatureError::InviteProof { key: proof.invite_key.to_did() });
                 }
             }
         }
@@ -155,32 +132,22 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
 /// Checks a standalone equivocation proof: two different entries, one council, one
 /// sequence number, one signing key, both signatures valid. Whether that key was the
 /// council's node key at that point is checked against the council's log.
-pub fn verify_equivocation(
-    p: EquivocationProof,
-) -> Result<Verified<EquivocationProof>, SignatureError> {
+pub fn verify_equivocation(p: EquivocationProof) -> Result<Verified<EquivocationProof>, SignatureError> {
     let (a, b) = (&p.a, &p.b);
     if a.body.council != b.body.council {
-        return Err(SignatureError::NotEquivocation(
-            "the entries belong to different councils",
-        ));
+        return Err(SignatureError::NotEquivocation("the entries belong to different councils"));
     }
     if a.body.seq != b.body.seq {
-        return Err(SignatureError::NotEquivocation(
-            "the entries are at different places in the log",
-        ));
+        return Err(SignatureError::NotEquivocation("the entries are at different places in the log"));
     }
     if a.body_bytes == b.body_bytes {
         return Err(SignatureError::NotEquivocation("the entries are the same"));
     }
     if a.signer != b.signer {
-        return Err(SignatureError::NotEquivocation(
-            "the entries are signed by different keys",
-        ));
+        return Err(SignatureError::NotEquivocation("the entries are signed by different keys"));
     }
     if !a.signature_valid() || !b.signature_valid() {
-        return Err(SignatureError::Entry {
-            key: a.signer.to_did(),
-        });
+        return Err(SignatureError::Entry { key: a.signer.to_did() });
     }
     Ok(Verified(p))
 }

@@ -16,15 +16,7 @@ fn small_sample() -> &'static [u8] {
     static S: OnceLock<Vec<u8>> = OnceLock::new();
     S.get_or_init(|| {
         let mut v = Vec::new();
-        write_sample(
-            &SampleParams {
-                members: 3,
-                motions: 3,
-                votes_per_motion: 4,
-            },
-            &mut v,
-        )
-        .unwrap();
+        write_sample(&SampleParams { members: 3, motions: 3, votes_per_motion: 4 }, &mut v).unwrap();
         v
     })
 }
@@ -55,64 +47,24 @@ fn the_sample_verifies_and_the_report_is_truthful() {
         "admit",
         "ratify",
     ] {
-        assert!(
-            r.councils
-                .iter()
-                .flat_map(|c| &c.motions)
-                .any(|m| m.kind == kind),
-            "no {kind} motion"
-        );
+        assert!(r.councils.iter().flat_map(|c| &c.motions).any(|m| m.kind == kind), "no {kind} motion");
     }
-    assert!(r
-        .councils
-        .iter()
-        .flat_map(|c| &c.motions)
-        .any(|m| m.kind == "federation-motion"));
-    assert!(r
-        .councils
-        .iter()
-        .flat_map(|c| &c.motions)
-        .any(|m| m.kind == "leave"));
-    assert!(
-        bakery.motions.iter().any(|m| m.ballots_changed > 0),
-        "no changed votes"
-    );
-    let recalls: Vec<_> = bakery
-        .mandates
-        .iter()
-        .filter_map(|m| m.recall.as_ref().map(|r| r.by))
-        .collect();
+    assert!(r.councils.iter().flat_map(|c| &c.motions).any(|m| m.kind == "federation-motion"));
+    assert!(r.councils.iter().flat_map(|c| &c.motions).any(|m| m.kind == "leave"));
+    assert!(bakery.motions.iter().any(|m| m.ballots_changed > 0), "no changed votes");
+    let recalls: Vec<_> = bakery.mandates.iter().filter_map(|m| m.recall.as_ref().map(|r| r.by)).collect();
     assert_eq!(recalls.len(), 2, "one recall by motion, one by petition");
     let fed = &r.federations[0];
     assert_eq!(fed.members.len(), 3);
-    assert!(fed.motions[0]
-        .votes
-        .iter()
-        .any(|v| v.status == council_core::federation::BallotStatus::Struck));
+    assert!(fed.motions[0].votes.iter().any(|v| v.status == council_core::federation::BallotStatus::Struck));
 }
 
 #[test]
 fn the_sample_is_deterministic() {
     let mut a = Vec::new();
     let mut b = Vec::new();
-    write_sample(
-        &SampleParams {
-            members: 5,
-            motions: 2,
-            votes_per_motion: 6,
-        },
-        &mut a,
-    )
-    .unwrap();
-    write_sample(
-        &SampleParams {
-            members: 5,
-            motions: 2,
-            votes_per_motion: 6,
-        },
-        &mut b,
-    )
-    .unwrap();
+    write_sample(&SampleParams { members: 5, motions: 2, votes_per_motion: 6 }, &mut a).unwrap();
+    write_sample(&SampleParams { members: 5, motions: 2, votes_per_motion: 6 }, &mut b).unwrap();
     assert_eq!(a, b);
 }
 
@@ -154,9 +106,7 @@ fn first_vote_entry() -> Entry {
 #[test]
 fn decoding_rejects_non_canonical_encodings() {
     let e = first_vote_entry();
-    let Payload::Vote(v) = &e.body.payload else {
-        unreachable!()
-    };
+    let Payload::Vote(v) = &e.body.payload else { unreachable!() };
     let canonical = v.body.to_cbor();
     assert_eq!(VoteBody::from_cbor(&canonical).unwrap(), v.body);
     // The counter (a small integer) written with a one-byte argument instead of inline.
@@ -167,17 +117,11 @@ fn decoding_rejects_non_canonical_encodings() {
     assert_eq!(long[last], counter as u8);
     long[last] = 0x18;
     long.push(counter as u8);
-    assert!(matches!(
-        VoteBody::from_cbor(&long),
-        Err(DecodeError::NonCanonical { .. })
-    ));
+    assert!(matches!(VoteBody::from_cbor(&long), Err(DecodeError::NonCanonical { .. })));
     // Trailing bytes.
     let mut trailing = canonical.clone();
     trailing.push(0);
-    assert!(matches!(
-        VoteBody::from_cbor(&trailing),
-        Err(DecodeError::TrailingBytes { .. })
-    ));
+    assert!(matches!(VoteBody::from_cbor(&trailing), Err(DecodeError::TrailingBytes { .. })));
     // A whole entry round-trips to the very same bytes.
     let bytes = e.to_cbor();
     assert_eq!(Entry::from_cbor(&bytes).unwrap().to_cbor(), bytes);
@@ -186,9 +130,7 @@ fn decoding_rejects_non_canonical_encodings() {
 #[test]
 fn decoding_rejects_a_weak_key() {
     let e = first_vote_entry();
-    let Payload::Vote(v) = &e.body.payload else {
-        unreachable!()
-    };
+    let Payload::Vote(v) = &e.body.payload else { unreachable!() };
     let mut bytes = v.to_cbor();
     // Replace the signer (a 32-byte string after the body) with the identity point.
     let key = v.signer.as_bytes();
@@ -197,16 +139,7 @@ fn decoding_rejects_a_weak_key() {
     identity[0] = 1;
     bytes[at..at + 32].copy_from_slice(&identity);
     let err = council_core::records::Signed::<VoteBody>::from_cbor(&bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DecodeError::Key {
-                source: council_core::KeyError::SmallOrder,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DecodeError::Key { source: council_core::KeyError::SmallOrder, .. }), "{err}");
 }
 
 #[test]
@@ -215,19 +148,10 @@ fn a_tampered_vote_is_named_in_the_report() {
     // Find the first vote entry and change its choice inside the signed body.
     let e = first_vote_entry();
     let item = ExportItem::Entry(e.clone()).to_cbor();
-    let at = bytes
-        .windows(item.len())
-        .position(|w| w == &item[..])
-        .unwrap();
-    let Payload::Vote(v) = &e.body.payload else {
-        unreachable!()
-    };
+    let at = bytes.windows(item.len()).position(|w| w == &item[..]).unwrap();
+    let Payload::Vote(v) = &e.body.payload else { unreachable!() };
     let body = v.body.to_cbor();
-    let body_at = at
-        + item
-            .windows(body.len())
-            .position(|w| w == &body[..])
-            .unwrap();
+    let body_at = at + item.windows(body.len()).position(|w| w == &body[..]).unwrap();
     let choice_at = body_at + body.len() - 2; // [.., choice, counter]: both small ints
     bytes[choice_at] ^= 1;
     let r = verify_reader(&bytes[..]);
@@ -235,9 +159,5 @@ fn a_tampered_vote_is_named_in_the_report() {
     let first = &r.errors[0];
     assert_eq!(first.record, "vote");
     assert_eq!(first.seq, Some(e.body.seq));
-    assert!(
-        first.reason.contains("the entry's signature"),
-        "{}",
-        first.reason
-    );
+    assert!(first.reason.contains("the entry's signature"), "{}", first.reason);
 }

@@ -8,17 +8,13 @@ use common::{Council, T0};
 use council_core::cbor::Cbor;
 use council_core::council::{Effect, MotionStatus, RecallKind, RecordError};
 use council_core::records::{
-    Action, CouncilRules, Entry, MotionForm, Outcome, Payload, Rule, Share, Signed, Threshold,
-    VoteBody,
+    Action, CouncilRules, Entry, MotionForm, Outcome, Payload, Rule, Share, Signed, Threshold, VoteBody,
 };
 use council_core::sample::{key_from_label, Clock};
 use council_core::verify::{verify_entry, SignatureError};
 
 fn majority() -> Rule {
-    Rule {
-        quorum: Share::new(1, 2),
-        threshold: Threshold::SIMPLE_MAJORITY,
-    }
+    Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY }
 }
 
 fn resolution() -> MotionForm {
@@ -29,21 +25,10 @@ fn resolution() -> MotionForm {
 fn a_vote_by_a_non_member_is_rejected() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
     let outsider = key_from_label("outsider");
     let ballot = c.b.ballot(&outsider, m, 0);
-    let err = c
-        .try_append(clock.tick(), Payload::Vote(ballot))
-        .unwrap_err();
+    let err = c.try_append(clock.tick(), Payload::Vote(ballot)).unwrap_err();
     assert!(matches!(err, RecordError::NotAMember { .. }), "{err}");
 }
 
@@ -51,25 +36,12 @@ fn a_vote_by_a_non_member_is_rejected() {
 fn a_vote_with_a_bad_signature_never_becomes_verified() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
     let mut ballot = c.b.ballot(&c.keys[1], m, 0);
     ballot.signature.0[5] ^= 1;
     let st = c.b.state();
-    let e =
-        c.b.forge_conflicting(st.seq() + 1, st.head(), clock.tick(), Payload::Vote(ballot));
-    assert!(matches!(
-        verify_entry(e),
-        Err(SignatureError::Inner { kind: "vote", .. })
-    ));
+    let e = c.b.forge_conflicting(st.seq() + 1, st.head(), clock.tick(), Payload::Vote(ballot));
+    assert!(matches!(verify_entry(e), Err(SignatureError::Inner { kind: "vote", .. })));
 }
 
 #[test]
@@ -77,79 +49,30 @@ fn a_signature_for_another_motion_or_council_is_worthless() {
     let mut clock = Clock(T0);
     let mut a = Council::new("a", 3, &mut clock);
     let mut b = Council::new("b", 3, &mut clock);
-    let m1 =
-        a.b.open(
-            clock.tick(),
-            &a.keys[0],
-            "Q1",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
-    let m2 =
-        a.b.open(
-            clock.tick(),
-            &a.keys[0],
-            "Q2",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
+    let m1 = a.b.open(clock.tick(), &a.keys[0], "Q1", resolution(), majority(), T0 + 1000).unwrap();
+    let m2 = a.b.open(clock.tick(), &a.keys[0], "Q2", resolution(), majority(), T0 + 1000).unwrap();
     // Moving a signed ballot to another motion changes the signed bytes.
     let ballot = a.b.ballot(&a.keys[1], m1, 0);
     let moved = Signed {
-        body: VoteBody {
-            motion: m2,
-            ..ballot.body.clone()
-        },
-        body_bytes: VoteBody {
-            motion: m2,
-            ..ballot.body.clone()
-        }
-        .to_cbor(),
+        body: VoteBody { motion: m2, ..ballot.body.clone() },
+        body_bytes: VoteBody { motion: m2, ..ballot.body.clone() }.to_cbor(),
         ..ballot.clone()
     };
     let st = a.b.state();
-    let e =
-        a.b.forge_conflicting(st.seq() + 1, st.head(), clock.tick(), Payload::Vote(moved));
+    let e = a.b.forge_conflicting(st.seq() + 1, st.head(), clock.tick(), Payload::Vote(moved));
     assert!(verify_entry(e).is_err());
     // A ballot validly signed for council a is refused by council b.
-    let bm =
-        b.b.open(
-            clock.tick(),
-            &b.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
+    let bm = b.b.open(clock.tick(), &b.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
     let foreign = a.b.ballot(&a.keys[1], bm, 0);
-    let err = b
-        .try_append(clock.tick(), Payload::Vote(foreign))
-        .unwrap_err();
-    assert!(
-        matches!(err, RecordError::ForeignRecord { kind: "vote", .. }),
-        "{err}"
-    );
+    let err = b.try_append(clock.tick(), Payload::Vote(foreign)).unwrap_err();
+    assert!(matches!(err, RecordError::ForeignRecord { kind: "vote", .. }), "{err}");
 }
 
 #[test]
 fn votes_on_closed_motions_and_after_closing_time_are_rejected() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 100,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 100).unwrap();
     let late = c.b.ballot(&c.keys[1], m, 0);
     let err = c.try_append(T0 + 101, Payload::Vote(late)).unwrap_err();
     assert!(matches!(err, RecordError::PastClosingTime { .. }), "{err}");
@@ -159,9 +82,7 @@ fn votes_on_closed_motions_and_after_closing_time_are_rejected() {
     }
     assert_eq!(c.b.close(clock.tick(), m).unwrap(), Outcome::Passed);
     let after = c.b.ballot(&c.keys[4], m, 1);
-    let err = c
-        .try_append(clock.tick(), Payload::Vote(after))
-        .unwrap_err();
+    let err = c.try_append(clock.tick(), Payload::Vote(after)).unwrap_err();
     assert!(matches!(err, RecordError::MotionClosed { .. }), "{err}");
 }
 
@@ -169,50 +90,18 @@ fn votes_on_closed_motions_and_after_closing_time_are_rejected() {
 fn a_replayed_or_stale_vote_is_rejected_and_the_latest_counts() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
     let first = c.b.ballot(&c.keys[1], m, 0);
-    c.b.append(clock.tick(), Payload::Vote(first.clone()))
-        .unwrap();
-    let err = c
-        .try_append(clock.tick(), Payload::Vote(first.clone()))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RecordError::StaleCounter {
-                previous: 1,
-                found: 1
-            }
-        ),
-        "{err}"
-    );
+    c.b.append(clock.tick(), Payload::Vote(first.clone())).unwrap();
+    let err = c.try_append(clock.tick(), Payload::Vote(first.clone())).unwrap_err();
+    assert!(matches!(err, RecordError::StaleCounter { previous: 1, found: 1 }), "{err}");
     c.b.vote(clock.tick(), &c.keys[1], m, 1).unwrap(); // counter 2: changes to "no"
     let st = c.b.state().motion(&m).unwrap();
     assert_eq!(st.counts.counts, vec![0, 1, 0]);
     assert_eq!(st.ballots_changed, 1);
     // The first ballot, replayed after the change, is stale.
-    let err = c
-        .try_append(clock.tick(), Payload::Vote(first))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RecordError::StaleCounter {
-                previous: 2,
-                found: 1
-            }
-        ),
-        "{err}"
-    );
+    let err = c.try_append(clock.tick(), Payload::Vote(first)).unwrap_err();
+    assert!(matches!(err, RecordError::StaleCounter { previous: 2, found: 1 }), "{err}");
 }
 
 #[test]
@@ -220,37 +109,16 @@ fn only_the_roster_at_that_point_may_vote() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 4, &mut clock);
     let all = c.all().into_iter().cloned_keys();
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Before",
-            resolution(),
-            majority(),
-            T0 + 100_000,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Before", resolution(), majority(), T0 + 100_000).unwrap();
     // A member added after the motion opened is on the roster but not in its electorate.
     let newcomer = key_from_label("newcomer");
-    c.b.pass(
-        &mut clock,
-        &all.iter().collect::<Vec<_>>(),
-        "add",
-        Action::AddMember(newcomer.public()),
-    )
-    .unwrap();
+    c.b.pass(&mut clock, &all.iter().collect::<Vec<_>>(), "add", Action::AddMember(newcomer.public())).unwrap();
     let b = c.b.ballot(&newcomer, m, 0);
     let err = c.try_append(clock.tick(), Payload::Vote(b)).unwrap_err();
     assert!(matches!(err, RecordError::NotInElectorate { .. }), "{err}");
     // A removed member may vote no more.
     let gone = c.keys[3].public();
-    c.b.pass(
-        &mut clock,
-        &all.iter().collect::<Vec<_>>(),
-        "remove",
-        Action::RemoveMember(gone),
-    )
-    .unwrap();
+    c.b.pass(&mut clock, &all.iter().collect::<Vec<_>>(), "remove", Action::RemoveMember(gone)).unwrap();
     let b = c.b.ballot(&c.keys[3], m, 0);
     let err = c.try_append(clock.tick(), Payload::Vote(b)).unwrap_err();
     assert!(matches!(err, RecordError::NotAMember { .. }), "{err}");
@@ -261,8 +129,7 @@ trait ClonedKeys {
 }
 impl<'a, I: Iterator<Item = &'a council_core::SecretKey>> ClonedKeys for I {
     fn cloned_keys(self) -> Vec<council_core::SecretKey> {
-        self.map(|k| council_core::SecretKey::from_seed(&k.seed()))
-            .collect()
+        self.map(|k| council_core::SecretKey::from_seed(&k.seed())).collect()
     }
 }
 
@@ -271,47 +138,24 @@ fn a_rotated_key_keeps_earlier_votes_and_replaces_the_old_key() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 3, &mut clock);
     let keys = c.all().into_iter().cloned_keys();
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 100_000,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 100_000).unwrap();
     c.b.vote(clock.tick(), &c.keys[2], m, 1).unwrap();
     let new = key_from_label("new device");
     c.b.pass(
         &mut clock,
         &keys.iter().collect::<Vec<_>>()[..2],
         "rotate",
-        Action::RotateKey {
-            member: keys[2].public(),
-            new_key: new.public(),
-        },
+        Action::RotateKey { member: keys[2].public(), new_key: new.public() },
     )
     .unwrap();
     // The earlier ballot still counts.
     assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![0, 1, 0]);
     // The old key is no longer on the roster.
     let old = c.b.ballot(&keys[2], m, 0);
-    assert!(matches!(
-        c.try_append(clock.tick(), Payload::Vote(old)).unwrap_err(),
-        RecordError::NotAMember { .. }
-    ));
+    assert!(matches!(c.try_append(clock.tick(), Payload::Vote(old)).unwrap_err(), RecordError::NotAMember { .. }));
     // The new key votes as the same member: it replaces the earlier ballot if its counter
     // is higher.
-    let b = Signed::sign(
-        VoteBody {
-            council: c.b.id(),
-            motion: m,
-            choice: 0,
-            counter: 5,
-        },
-        &new,
-    );
+    let b = Signed::sign(VoteBody { council: c.b.id(), motion: m, choice: 0, counter: 5 }, &new);
     c.b.append(clock.tick(), Payload::Vote(b)).unwrap();
     assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![1, 0, 0]);
 }
@@ -320,54 +164,17 @@ fn a_rotated_key_keeps_earlier_votes_and_replaces_the_old_key() {
 fn a_motion_closes_early_only_when_settled_and_with_the_right_outcome() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
-    let m =
-        c.b.open(
-            clock.tick(),
-            &c.keys[0],
-            "Q",
-            resolution(),
-            majority(),
-            T0 + 1000,
-        )
-        .unwrap();
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
     c.b.vote(clock.tick(), &c.keys[0], m, 0).unwrap();
     c.b.vote(clock.tick(), &c.keys[1], m, 0).unwrap();
-    let err = c
-        .try_append(
-            clock.tick(),
-            Payload::Close {
-                motion: m,
-                outcome: Outcome::Passed,
-            },
-        )
-        .unwrap_err();
+    let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::Passed }).unwrap_err();
     assert!(matches!(err, RecordError::ClosedTooEarly { .. }), "{err}");
     c.b.vote(clock.tick(), &c.keys[2], m, 0).unwrap();
     // 3 of 5 said yes: settled. A close claiming another outcome is refused.
-    let err = c
-        .try_append(
-            clock.tick(),
-            Payload::Close {
-                motion: m,
-                outcome: Outcome::Rejected,
-            },
-        )
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RecordError::WrongOutcome {
-                stated: Outcome::Rejected,
-                computed: Outcome::Passed
-            }
-        ),
-        "{err}"
-    );
+    let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::Rejected }).unwrap_err();
+    assert!(matches!(err, RecordError::WrongOutcome { stated: Outcome::Rejected, computed: Outcome::Passed }), "{err}");
     assert_eq!(c.b.close(clock.tick(), m).unwrap(), Outcome::Passed);
-    assert!(matches!(
-        c.b.state().motion(&m).unwrap().status,
-        MotionStatus::Closed { early: true, .. }
-    ));
+    assert!(matches!(c.b.state().motion(&m).unwrap().status, MotionStatus::Closed { early: true, .. }));
 }
 
 #[test]
@@ -375,38 +182,17 @@ fn the_log_must_be_linked_in_order_in_time_and_signed_by_the_node_key() {
     let mut clock = Clock(T0);
     let c = Council::new("a", 3, &mut clock);
     let st = c.b.state();
-    let p = || Payload::Close {
-        motion: council_core::Hash::ZERO,
-        outcome: Outcome::Passed,
-    };
+    let p = || Payload::Close { motion: council_core::Hash::ZERO, outcome: Outcome::Passed };
     let e = c.b.forge_conflicting(st.seq() + 2, st.head(), T0 + 10, p());
-    assert!(matches!(
-        common::try_apply(st, e).unwrap_err(),
-        RecordError::OutOfSequence { .. }
-    ));
-    let e =
-        c.b.forge_conflicting(st.seq() + 1, council_core::Hash::ZERO, T0 + 10, p());
-    assert!(matches!(
-        common::try_apply(st, e).unwrap_err(),
-        RecordError::BrokenLink { .. }
-    ));
+    assert!(matches!(common::try_apply(st, e).unwrap_err(), RecordError::OutOfSequence { .. }));
+    let e = c.b.forge_conflicting(st.seq() + 1, council_core::Hash::ZERO, T0 + 10, p());
+    assert!(matches!(common::try_apply(st, e).unwrap_err(), RecordError::BrokenLink { .. }));
     let e = c.b.forge_conflicting(st.seq() + 1, st.head(), T0 - 10, p());
-    assert!(matches!(
-        common::try_apply(st, e).unwrap_err(),
-        RecordError::TimeWentBack { .. }
-    ));
-    let body = council_core::records::EntryBody {
-        council: c.b.id(),
-        seq: 1,
-        prev: st.head(),
-        time: T0 + 10,
-        payload: p(),
-    };
+    assert!(matches!(common::try_apply(st, e).unwrap_err(), RecordError::TimeWentBack { .. }));
+    let body =
+        council_core::records::EntryBody { council: c.b.id(), seq: 1, prev: st.head(), time: T0 + 10, payload: p() };
     let forged: Entry = Signed::sign(body, &key_from_label("not the node"));
-    assert!(matches!(
-        common::try_apply(st, forged).unwrap_err(),
-        RecordError::WrongNodeKey { .. }
-    ));
+    assert!(matches!(common::try_apply(st, forged).unwrap_err(), RecordError::WrongNodeKey { .. }));
 }
 
 #[test]
@@ -415,47 +201,26 @@ fn after_a_node_key_change_only_the_new_key_signs() {
     let mut c = Council::new("a", 3, &mut clock);
     let keys = c.all().into_iter().cloned_keys();
     let old_node = key_from_label("a/node");
-    c.b.rotate_node_key(
-        &mut clock,
-        &keys.iter().collect::<Vec<_>>(),
-        key_from_label("a/node2"),
-    )
-    .unwrap();
+    c.b.rotate_node_key(&mut clock, &keys.iter().collect::<Vec<_>>(), key_from_label("a/node2")).unwrap();
     let st = c.b.state();
     let body = council_core::records::EntryBody {
         council: c.b.id(),
         seq: st.seq() + 1,
         prev: st.head(),
         time: clock.tick(),
-        payload: Payload::Close {
-            motion: council_core::Hash::ZERO,
-            outcome: Outcome::Passed,
-        },
+        payload: Payload::Close { motion: council_core::Hash::ZERO, outcome: Outcome::Passed },
     };
     let by_old: Entry = Signed::sign(body, &old_node);
-    assert!(matches!(
-        common::try_apply(st, by_old).unwrap_err(),
-        RecordError::WrongNodeKey { .. }
-    ));
+    assert!(matches!(common::try_apply(st, by_old).unwrap_err(), RecordError::WrongNodeKey { .. }));
     assert_eq!(st.node_key_at(1), Some(old_node.public()));
-    assert_eq!(
-        st.node_key_at(st.seq() + 1),
-        Some(key_from_label("a/node2").public())
-    );
+    assert_eq!(st.node_key_at(st.seq() + 1), Some(key_from_label("a/node2").public()));
 }
 
 #[test]
 fn a_council_act_needs_the_act_rule() {
     let mut clock = Clock(T0);
     let c = Council::new("a", 3, &mut clock);
-    let weak = Rule {
-        quorum: Share::new(0, 1),
-        threshold: Threshold {
-            num: 0,
-            den: 1,
-            strict: false,
-        },
-    };
+    let weak = Rule { quorum: Share::new(0, 1), threshold: Threshold { num: 0, den: 1, strict: false } };
     let body = council_core::records::MotionBody {
         council: c.b.id(),
         title: "Quietly add my friend".into(),
@@ -464,28 +229,14 @@ fn a_council_act_needs_the_act_rule() {
         closes_at: T0 + 1000,
         nonce: 1,
     };
-    let err = c
-        .try_append(
-            clock.tick(),
-            Payload::Motion(Box::new(Signed::sign(body, &c.keys[0]))),
-        )
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RecordError::InvalidMotion("a council act must use the council's act rule")
-        ),
-        "{err}"
-    );
+    let err = c.try_append(clock.tick(), Payload::Motion(Box::new(Signed::sign(body, &c.keys[0])))).unwrap_err();
+    assert!(matches!(err, RecordError::InvalidMotion("a council act must use the council's act rule")), "{err}");
 }
 
 #[test]
 fn a_petition_recalls_the_moment_the_share_is_reached() {
     let mut clock = Clock(T0);
-    let rules = CouncilRules {
-        petition: Threshold::SIMPLE_MAJORITY,
-        ..CouncilRules::default()
-    };
+    let rules = CouncilRules { petition: Threshold::SIMPLE_MAJORITY, ..CouncilRules::default() };
     let mut c = Council::with_rules("a", 5, rules, &mut clock);
     let keys = c.all().into_iter().cloned_keys();
     let refs: Vec<_> = keys.iter().collect();
@@ -497,46 +248,24 @@ fn a_petition_recalls_the_moment_the_share_is_reached() {
         instructions: vec![],
         expires_at: T0 + 1_000_000,
     };
-    let (mid, effect) =
-        c.b.pass(&mut clock, &refs, "mandate", Action::Mandate(mandate))
-            .unwrap();
+    let (mid, effect) = c.b.pass(&mut clock, &refs, "mandate", Action::Mandate(mandate)).unwrap();
     assert_eq!(effect, Effect::Applied);
     c.b.petition(clock.tick(), &keys[0], mid).unwrap();
     c.b.petition(clock.tick(), &keys[1], mid).unwrap();
-    assert!(
-        c.b.state().mandate(&mid).unwrap().recalled.is_none(),
-        "2 of 5 is not a majority"
-    );
-    let twice = Signed::sign(
-        council_core::records::PetitionBody {
-            council: c.b.id(),
-            mandate: mid,
-        },
-        &keys[1],
-    );
+    assert!(c.b.state().mandate(&mid).unwrap().recalled.is_none(), "2 of 5 is not a majority");
+    let twice = Signed::sign(council_core::records::PetitionBody { council: c.b.id(), mandate: mid }, &keys[1]);
     assert!(matches!(
-        c.try_append(clock.tick(), Payload::Petition(twice))
-            .unwrap_err(),
+        c.try_append(clock.tick(), Payload::Petition(twice)).unwrap_err(),
         RecordError::AlreadySigned { .. }
     ));
     let t = clock.tick();
     c.b.petition(t, &keys[2], mid).unwrap();
     let st = c.b.state().mandate(&mid).unwrap();
-    assert_eq!(
-        st.recalled.map(|(at, by, _)| (at, by)),
-        Some((t, RecallKind::Petition))
-    );
+    assert_eq!(st.recalled.map(|(at, by, _)| (at, by)), Some((t, RecallKind::Petition)));
     // The delegate can no longer act, and the petition is closed.
-    let late = Signed::sign(
-        council_core::records::PetitionBody {
-            council: c.b.id(),
-            mandate: mid,
-        },
-        &keys[3],
-    );
+    let late = Signed::sign(council_core::records::PetitionBody { council: c.b.id(), mandate: mid }, &keys[3]);
     assert!(matches!(
-        c.try_append(clock.tick(), Payload::Petition(late))
-            .unwrap_err(),
+        c.try_append(clock.tick(), Payload::Petition(late)).unwrap_err(),
         RecordError::MandateNotInForce { .. }
     ));
     let vote = council_core::records::DelegateVoteBody {
@@ -547,16 +276,8 @@ fn a_petition_recalls_the_moment_the_share_is_reached() {
         choice: 0,
         counter: 1,
     };
-    let err = c
-        .try_append(
-            clock.tick(),
-            Payload::DelegateVote(Signed::sign(vote, &keys[4])),
-        )
-        .unwrap_err();
-    assert!(
-        matches!(err, RecordError::MandateNotInForce { .. }),
-        "{err}"
-    );
+    let err = c.try_append(clock.tick(), Payload::DelegateVote(Signed::sign(vote, &keys[4]))).unwrap_err();
+    assert!(matches!(err, RecordError::MandateNotInForce { .. }), "{err}");
 }
 
 #[test]
@@ -572,20 +293,8 @@ fn an_invalid_genesis_is_refused() {
         created_at: T0,
     };
     let mut g = Genesis::draft(body);
-    g.signatures = founders[..2]
-        .iter()
-        .map(|k| k.sign(&g.body_bytes))
-        .collect();
-    assert!(matches!(
-        verify_genesis(g.clone()),
-        Err(SignatureError::GenesisSignatureCount {
-            expected: 3,
-            found: 2
-        })
-    ));
+    g.signatures = founders[..2].iter().map(|k| k.sign(&g.body_bytes)).collect();
+    assert!(matches!(verify_genesis(g.clone()), Err(SignatureError::GenesisSignatureCount { expected: 3, found: 2 })));
     g.signatures.push(founders[0].sign(&g.body_bytes));
-    assert!(matches!(
-        verify_genesis(g),
-        Err(SignatureError::GenesisSignature { index: 2, .. })
-    ));
+    assert!(matches!(verify_genesis(g), Err(SignatureError::GenesisSignature { index: 2, .. })));
 }

@@ -10,10 +10,9 @@ use std::path::PathBuf;
 use council_core::cbor::Cbor;
 use council_core::export::{verify_reader, ExportItem};
 use council_core::records::{
-    Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof,
-    FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, JoinStatement, Mandate,
-    MotionBody, MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
-    VoteBody,
+    Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof, FederationMotion, FederationRules,
+    Genesis, GenesisBody, Instruction, JoinStatement, Mandate, MotionBody, MotionForm, Outcome, Payload, PetitionBody,
+    Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
@@ -65,42 +64,19 @@ fn build() -> Value {
             council,
             title: "Adopt the rota".into(),
             form: MotionForm::YesNo(Action::Resolution),
-            rule: Rule {
-                quorum: Share::new(1, 2),
-                threshold: Threshold::SIMPLE_MAJORITY,
-            },
+            rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
             closes_at: T + 86_400,
             nonce: 1,
         },
         &m1,
     );
-    let vote = Signed::sign(
-        VoteBody {
-            council,
-            motion: motion.id(),
-            choice: 0,
-            counter: 1,
-        },
-        &m2,
-    );
+    let vote = Signed::sign(VoteBody { council, motion: motion.id(), choice: 0, counter: 1 }, &m2);
     let entry1 = Signed::sign(
-        EntryBody {
-            council,
-            seq: 1,
-            prev: council,
-            time: T + 60,
-            payload: Payload::Motion(Box::new(motion.clone())),
-        },
+        EntryBody { council, seq: 1, prev: council, time: T + 60, payload: Payload::Motion(Box::new(motion.clone())) },
         &node,
     );
     let entry2 = Signed::sign(
-        EntryBody {
-            council,
-            seq: 2,
-            prev: entry1.id(),
-            time: T + 120,
-            payload: Payload::Vote(vote.clone()),
-        },
+        EntryBody { council, seq: 2, prev: entry1.id(), time: T + 120, payload: Payload::Vote(vote.clone()) },
         &node,
     );
     let close = Signed::sign(
@@ -109,10 +85,7 @@ fn build() -> Value {
             seq: 3,
             prev: entry2.id(),
             time: T + 86_401,
-            payload: Payload::Close {
-                motion: motion.id(),
-                outcome: Outcome::Passed,
-            },
+            payload: Payload::Close { motion: motion.id(), outcome: Outcome::Passed },
         },
         &node,
     );
@@ -122,10 +95,7 @@ fn build() -> Value {
         principles: vec!["No power above the councils.".into()],
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule {
-                quorum: Share::new(1, 2),
-                threshold: Threshold::SIMPLE_MAJORITY,
-            },
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
         },
         founders: vec![council, Hash::of(b"another council")],
         created_at: T,
@@ -153,10 +123,7 @@ fn build() -> Value {
             council,
             title: "Summer closing".into(),
             form: MotionForm::Choice(vec!["July".into(), "August".into()]),
-            rule: Rule {
-                quorum: Share::new(1, 3),
-                threshold: Threshold::TWO_THIRDS,
-            },
+            rule: Rule { quorum: Share::new(1, 3), threshold: Threshold::TWO_THIRDS },
             closes_at: T + 86_400,
             nonce: 3,
         },
@@ -173,13 +140,7 @@ fn build() -> Value {
         },
         &m1,
     );
-    let petition = Signed::sign(
-        PetitionBody {
-            council,
-            mandate: mandate.id(),
-        },
-        &m1,
-    );
+    let petition = Signed::sign(PetitionBody { council, mandate: mandate.id() }, &m1);
     let fmotion = Signed::sign(
         MotionBody {
             council,
@@ -208,10 +169,7 @@ fn build() -> Value {
         },
         &m2,
     );
-    let join = JoinStatement {
-        federation: fid,
-        council,
-    };
+    let join = JoinStatement { federation: fid, council };
     let join_sig = invite.sign(&join.to_cbor());
     let invite_entry = Signed::sign(
         EntryBody {
@@ -234,17 +192,11 @@ fn build() -> Value {
             seq: 3,
             prev: entry2.id(),
             time: T + 86_402,
-            payload: Payload::Close {
-                motion: motion.id(),
-                outcome: Outcome::Rejected,
-            },
+            payload: Payload::Close { motion: motion.id(), outcome: Outcome::Rejected },
         },
         &node,
     );
-    let proof = EquivocationProof {
-        a: close.clone(),
-        b: fork,
-    };
+    let proof = EquivocationProof { a: close.clone(), b: fork };
     let header = ExportItem::Header { primary: council };
 
     json!({
@@ -338,28 +290,18 @@ fn published_record_vectors_match() {
         std::fs::write(&path, &text).unwrap();
     }
     let published = std::fs::read_to_string(&path).expect("docs/vectors/records.json exists");
-    assert_eq!(
-        published, text,
-        "docs/vectors/records.json is out of date (see the module docs)"
-    );
+    assert_eq!(published, text, "docs/vectors/records.json is out of date (see the module docs)");
 
     let md_path = root().join("docs/PROTOCOL.md");
     let md = std::fs::read_to_string(&md_path).unwrap();
-    let (a, rest) = md
-        .split_once(BEGIN)
-        .expect("PROTOCOL.md has the vectors:begin marker");
-    let (_, b) = rest
-        .split_once(END)
-        .expect("PROTOCOL.md has the vectors:end marker");
+    let (a, rest) = md.split_once(BEGIN).expect("PROTOCOL.md has the vectors:begin marker");
+    let (_, b) = rest.split_once(END).expect("PROTOCOL.md has the vectors:end marker");
     let want = format!("{a}{BEGIN}{}{END}{b}", markdown(&v));
     if bless() {
         std::fs::write(&md_path, &want).unwrap();
         return;
     }
-    assert_eq!(
-        md, want,
-        "the vectors in docs/PROTOCOL.md are out of date (see the module docs)"
-    );
+    assert_eq!(md, want, "the vectors in docs/PROTOCOL.md are out of date (see the module docs)");
 }
 
 #[test]
@@ -367,49 +309,26 @@ fn published_vectors_decode_and_verify() {
     let v = build();
     for r in v["records"].as_array().unwrap() {
         let body = hex::decode(r["body_cbor"].as_str().unwrap()).unwrap();
-        let sig: [u8; 64] = hex::decode(r["signature"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let key: [u8; 32] = hex::decode(r["signer"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let sig: [u8; 64] = hex::decode(r["signature"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let key: [u8; 32] = hex::decode(r["signer"].as_str().unwrap()).unwrap().try_into().unwrap();
         let key = council_core::PublicKey::from_bytes(&key).unwrap();
-        assert!(
-            key.verify(&body, &council_core::Signature(sig)),
-            "{}",
-            r["name"]
-        );
+        assert!(key.verify(&body, &council_core::Signature(sig)), "{}", r["name"]);
         assert_eq!(Hash::of(&body).to_hex(), r["body_sha256"].as_str().unwrap());
     }
-    let g =
-        Genesis::from_cbor(&hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap())
-            .unwrap();
+    let g = Genesis::from_cbor(&hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap()).unwrap();
     assert!(council_core::verify::verify_genesis(g).is_ok());
 }
 
 #[test]
 fn published_sample_export_matches_and_verifies() {
     let mut bytes = Vec::new();
-    write_sample(
-        &SampleParams {
-            members: 3,
-            motions: 3,
-            votes_per_motion: 4,
-        },
-        &mut bytes,
-    )
-    .unwrap();
+    write_sample(&SampleParams { members: 3, motions: 3, votes_per_motion: 4 }, &mut bytes).unwrap();
     let path = root().join("docs/vectors/small-valid.cnx");
     if bless() {
         std::fs::write(&path, &bytes).unwrap();
     }
     let published = std::fs::read(&path).expect("docs/vectors/small-valid.cnx exists");
-    assert!(
-        published == bytes,
-        "docs/vectors/small-valid.cnx is out of date (see the module docs)"
-    );
+    assert!(published == bytes, "docs/vectors/small-valid.cnx is out of date (see the module docs)");
     let r = verify_reader(&published[..]);
     assert!(r.valid);
     let summary = json!({
@@ -432,34 +351,24 @@ fn published_sample_export_matches_and_verifies() {
     if bless() {
         std::fs::write(&vpath, &text).unwrap();
     }
-    assert_eq!(
-        std::fs::read_to_string(&vpath).expect("verdict file exists"),
-        text
-    );
+    assert_eq!(std::fs::read_to_string(&vpath).expect("verdict file exists"), text);
 }
 
 #[test]
 fn the_vector_entries_1_to_3_form_a_valid_log() {
     use council_core::cbor::Cbor;
     let v = build();
-    let mut bytes = ExportItem::Header {
-        primary: Hash::from_hex(v["genesis"]["council_id"].as_str().unwrap()).unwrap(),
-    }
-    .to_cbor();
+    let mut bytes =
+        ExportItem::Header { primary: Hash::from_hex(v["genesis"]["council_id"].as_str().unwrap()).unwrap() }.to_cbor();
     bytes.extend(
         ExportItem::Genesis(
-            Genesis::from_cbor(
-                &hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap(),
-            )
-            .unwrap(),
+            Genesis::from_cbor(&hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap()).unwrap(),
         )
         .to_cbor(),
     );
     for r in &v["records"].as_array().unwrap()[8..11] {
-        let e = council_core::records::Entry::from_cbor(
-            &hex::decode(r["record_cbor"].as_str().unwrap()).unwrap(),
-        )
-        .unwrap();
+        let e =
+            council_core::records::Entry::from_cbor(&hex::decode(r["record_cbor"].as_str().unwrap()).unwrap()).unwrap();
         bytes.extend(ExportItem::Entry(e).to_cbor());
     }
     let r = verify_reader(&bytes[..]);

@@ -59,9 +59,15 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let node = rt.spawn(council_node::run(config, async { let _ = stop_rx.await; }, move |a| {
-        let _ = addr_tx.send(a);
-    }));
+    let node = rt.spawn(council_node::run(
+        config,
+        async {
+            let _ = stop_rx.await;
+        },
+        move |a| {
+            let _ = addr_tx.send(a);
+        },
+    ));
     let addr = addr_rx.recv_timeout(Duration::from_secs(60)).expect("the node starts");
     let token = std::fs::read_to_string(dir.join(datadir::API_TOKEN)).expect("token").trim().to_owned();
     let base = format!("http://{addr}");
@@ -77,7 +83,14 @@ fn main() {
     let rule = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
     let mut motion_ids = Vec::new();
     for n in 0..motions {
-        let body = MotionBody { council, title: format!("Motion {n}"), form: MotionForm::YesNo(Action::Resolution), rule, closes_at: u64::MAX / 2, nonce: n as u64 };
+        let body = MotionBody {
+            council,
+            title: format!("Motion {n}"),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule,
+            closes_at: u64::MAX / 2,
+            nonce: n as u64,
+        };
         let m = Signed::sign(body, &keys[0]);
         post(&agent, "/v1/motions", m.to_cbor()).expect("motion");
         motion_ids.push(m.id());
@@ -88,7 +101,16 @@ fn main() {
         .into_par_iter()
         .map(|i| {
             let (m, k) = (i / (members - 1), i % (members - 1));
-            Signed::sign(VoteBody { council, motion: motion_ids[m % motion_ids.len()], choice: 0, counter: 1 + (m / motion_ids.len()) as u64 }, &keys[k]).to_cbor()
+            Signed::sign(
+                VoteBody {
+                    council,
+                    motion: motion_ids[m % motion_ids.len()],
+                    choice: 0,
+                    counter: 1 + (m / motion_ids.len()) as u64,
+                },
+                &keys[k],
+            )
+            .to_cbor()
         })
         .collect();
 
@@ -116,7 +138,8 @@ fn main() {
     });
     let api_secs = started.elapsed().as_secs_f64();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     let _ = stop_tx.send(());
     rt.block_on(node).expect("node task").expect("node stops cleanly");
     let disk: u64 = walk(&dir.join(datadir::STORE));

@@ -43,9 +43,7 @@ pub struct ApiState {
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState")
-            .field("council", &self.writer.council())
-            .finish_non_exhaustive()
+        f.debug_struct("ApiState").field("council", &self.writer.council()).finish_non_exhaustive()
     }
 }
 
@@ -59,11 +57,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 }
 
@@ -81,14 +75,7 @@ impl From<JsonRejection> for ApiError {
             s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError::new(
-            status,
-            "malformed-body",
-            format!(
-                "the request body is not the expected JSON: {}",
-                r.body_text()
-            ),
-        )
+        ApiError::new(status, "malformed-body", format!("the request body is not the expected JSON: {}", r.body_text()))
     }
 }
 
@@ -99,14 +86,10 @@ impl From<NodeError> for ApiError {
                 let (status, code) = rejection(&r);
                 ApiError::new(status, code, r.to_string())
             }
-            NodeError::Storage(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", m)
+            NodeError::Storage(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", m),
+            NodeError::ShuttingDown => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "the node is shutting down")
             }
-            NodeError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting-down",
-                "the node is shutting down",
-            ),
         }
     }
 }
@@ -127,9 +110,7 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::MandateNotInForce { .. } => (S::CONFLICT, "mandate-not-in-force"),
         R::UnknownMotion(_) => (S::NOT_FOUND, "unknown-motion"),
         R::UnknownMandate(_) => (S::NOT_FOUND, "unknown-mandate"),
-        R::ForeignRecord { .. } | R::WrongCouncil { .. } => {
-            (S::UNPROCESSABLE_ENTITY, "wrong-council")
-        }
+        R::ForeignRecord { .. } | R::WrongCouncil { .. } => (S::UNPROCESSABLE_ENTITY, "wrong-council"),
         R::BadChoice { .. } => (S::UNPROCESSABLE_ENTITY, "bad-choice"),
         R::InvalidMotion(_) => (S::UNPROCESSABLE_ENTITY, "invalid-motion"),
         R::InvalidInvite(_) => (S::UNPROCESSABLE_ENTITY, "invalid-invite"),
@@ -152,36 +133,20 @@ pub struct RecordBody {
     pub record: String,
 }
 
-fn decode<T: Cbor>(
-    body: Result<Json<RecordBody>, JsonRejection>,
-    what: &str,
-) -> Result<T, ApiError> {
+fn decode<T: Cbor>(body: Result<Json<RecordBody>, JsonRejection>, what: &str) -> Result<T, ApiError> {
     let Json(b) = body?;
-    let bytes = hex::decode(b.record.trim()).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-record",
-            format!("`record` is not hex: {e}"),
-        )
-    })?;
+    let bytes = hex::decode(b.record.trim())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not hex: {e}")))?;
     T::from_cbor(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-record",
-            format!("`record` is not a valid {what}: {e}"),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not a valid {what}: {e}"))
     })
 }
 
 async fn submit(st: &ApiState, payload: Payload, id: Hash) -> Result<Response, ApiError> {
-    let verified = verify_payload(payload)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string()))?;
+    let verified =
+        verify_payload(payload).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string()))?;
     let s = st.writer.submit(verified, id).await?;
-    let status = if s.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = if s.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(s)).into_response())
 }
 
@@ -220,24 +185,15 @@ async fn get_ballot(
     State(st): State<ApiState>,
     Path((motion, did)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let motion = Hash::from_hex(&motion).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-id",
-            "the motion id is not 64 hex digits",
-        )
-    })?;
+    let motion = Hash::from_hex(&motion)
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed-id", "the motion id is not 64 hex digits"))?;
     let key = PublicKey::from_did(&did)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-key", e.to_string()))?;
     match st.writer.ballot(motion, key).await? {
         Some((choice, counter)) => {
             Ok(Json(serde_json::json!({ "choice": choice, "counter": counter })).into_response())
         }
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no-ballot",
-            "no ballot from this key on this open motion",
-        )),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no-ballot", "no ballot from this key on this open motion")),
     }
 }
 
@@ -271,13 +227,8 @@ async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
         }
         send(buf);
     });
-    let stream =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
 }
 
 /// Compares in constant time, so the token cannot be guessed byte by byte.
@@ -286,11 +237,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn auth(State(st): State<ApiState>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let given =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(t) if same(t.trim().as_bytes(), st.token.as_bytes()) => next.run(req).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "bad-token", "the API token is wrong").into_response(),

@@ -77,10 +77,7 @@ fn merge(base: &mut toml::Table, top: toml::Table) {
 fn set(t: &mut toml::Table, path: &[&str], v: toml::Value) {
     let mut cur = t;
     for p in &path[..path.len() - 1] {
-        cur = match cur
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        {
+        cur = match cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
             toml::Value::Table(t) => t,
             other => {
                 *other = toml::Value::Table(toml::Table::new());
@@ -97,32 +94,20 @@ fn set(t: &mut toml::Table, path: &[&str], v: toml::Value) {
 /// Builds the configuration from all layers. `env` is the process environment (passed in
 /// so that tests can supply their own).
 pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
-    let mut t: toml::Table =
-        DEFAULT_TOML
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: "config/default.toml (built in)".into(),
-                reason: e.to_string(),
-            })?;
-    let file = o
-        .config_file
-        .clone()
-        .or_else(|| env.get("COUNCILD_CONFIG").map(PathBuf::from))
-        .or_else(|| {
-            let p = xdg_config(env)?.join("councilnet/councild.toml");
-            p.exists().then_some(p)
-        });
+    let mut t: toml::Table = DEFAULT_TOML.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+        path: "config/default.toml (built in)".into(),
+        reason: e.to_string(),
+    })?;
+    let file = o.config_file.clone().or_else(|| env.get("COUNCILD_CONFIG").map(PathBuf::from)).or_else(|| {
+        let p = xdg_config(env)?.join("councilnet/councild.toml");
+        p.exists().then_some(p)
+    });
     if let Some(path) = file {
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::Read { path: path.clone(), reason: e.to_string() })?;
         let top: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.clone(), reason: e.to_string() })?;
         merge(&mut t, top);
     }
     let str_v = |s: &str| toml::Value::String(s.to_owned());
@@ -144,16 +129,11 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if let Some(v) = &o.log {
         set(&mut t, &["log", "level"], str_v(v));
     }
-    let mut c: Config = toml::Value::Table(t)
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    let mut c: Config =
+        toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
     if c.data_dir.as_os_str().is_empty() {
         c.data_dir = xdg_data(env)
-            .ok_or_else(|| {
-                ConfigError::Invalid(
-                    "data_dir is empty and neither XDG_DATA_HOME nor HOME is set".into(),
-                )
-            })?
+            .ok_or_else(|| ConfigError::Invalid("data_dir is empty and neither XDG_DATA_HOME nor HOME is set".into()))?
             .join("councilnet");
     }
     if !c.api.listen.ip().is_loopback() {
@@ -171,15 +151,11 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
 }
 
 fn xdg_config(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    env.get("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")))
+    env.get("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")))
 }
 
 fn xdg_data(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    env.get("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/share")))
+    env.get("XDG_DATA_HOME").map(PathBuf::from).or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/share")))
 }
 
 #[cfg(test)]
@@ -187,41 +163,20 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "data_dir = \"/from/file\"\n[api]\nlisten = \"127.0.0.1:9000\"\n",
-        )
-        .unwrap();
-        let e = env(&[
-            ("HOME", "/home/w"),
-            ("COUNCILD_API_LISTEN", "127.0.0.1:9100"),
-        ]);
-        let c = load(
-            &Overrides {
-                config_file: Some(file.clone()),
-                ..Default::default()
-            },
-            &e,
-        )
-        .unwrap();
+        std::fs::write(&file, "data_dir = \"/from/file\"\n[api]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let e = env(&[("HOME", "/home/w"), ("COUNCILD_API_LISTEN", "127.0.0.1:9100")]);
+        let c = load(&Overrides { config_file: Some(file.clone()), ..Default::default() }, &e).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from/file"));
         assert_eq!(c.api.listen.port(), 9100, "environment beats the file");
         let c = load(
-            &Overrides {
-                config_file: Some(file),
-                listen: Some("127.0.0.1:9200".into()),
-                ..Default::default()
-            },
+            &Overrides { config_file: Some(file), listen: Some("127.0.0.1:9200".into()), ..Default::default() },
             &e,
         )
         .unwrap();
@@ -236,32 +191,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "[api]\nlisen = \"127.0.0.1:1\"\n").unwrap();
-        let err = load(
-            &Overrides {
-                config_file: Some(file),
-                ..Default::default()
-            },
-            &env(&[("HOME", "/h")]),
-        )
-        .unwrap_err();
+        let err =
+            load(&Overrides { config_file: Some(file), ..Default::default() }, &env(&[("HOME", "/h")])).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
-        let err = load(
-            &Overrides {
-                listen: Some("0.0.0.0:7420".into()),
-                ..Default::default()
-            },
-            &env(&[("HOME", "/h")]),
-        )
-        .unwrap_err();
+        let err =
+            load(&Overrides { listen: Some("0.0.0.0:7420".into()), ..Default::default() }, &env(&[("HOME", "/h")]))
+                .unwrap_err();
         assert!(err.to_string().contains("loopback"), "{err}");
-        let err = load(
-            &Overrides {
-                listen: Some("nonsense".into()),
-                ..Default::default()
-            },
-            &env(&[("HOME", "/h")]),
-        )
-        .unwrap_err();
+        let err = load(&Overrides { listen: Some("nonsense".into()), ..Default::default() }, &env(&[("HOME", "/h")]))
+            .unwrap_err();
         assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
     }
 }

@@ -39,10 +39,7 @@ pub enum DataDirError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> DataDirError + '_ {
-    move |e| DataDirError::Io {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    }
+    move |e| DataDirError::Io { path: path.to_owned(), reason: e.to_string() }
 }
 
 /// Writes a file only its owner can read, atomically (temp file, fsync, rename).
@@ -57,9 +54,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(io(&tmp))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
     }
     std::fs::rename(&tmp, path).map_err(io(path))
 }
@@ -72,10 +67,7 @@ pub fn read_private(path: &Path) -> Result<Vec<u8>, DataDirError> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(DataDirError::Permissions {
-                path: path.to_owned(),
-                mode,
-            });
+            return Err(DataDirError::Permissions { path: path.to_owned(), mode });
         }
     }
     let _ = meta;
@@ -89,10 +81,7 @@ pub fn encode_key(k: &SecretKey) -> String {
 pub fn decode_key(path: &Path, text: &[u8]) -> Result<SecretKey, DataDirError> {
     let bad = |why: &str| DataDirError::Damaged(path.to_owned(), why.into());
     let text = std::str::from_utf8(text).map_err(|_| bad("not text"))?;
-    let h = text
-        .trim()
-        .strip_prefix(KEY_PREFIX)
-        .ok_or_else(|| bad("not a councilnet key file"))?;
+    let h = text.trim().strip_prefix(KEY_PREFIX).ok_or_else(|| bad("not a councilnet key file"))?;
     let mut seed = [0u8; 32];
     hex::decode_to_slice(h, &mut seed).map_err(|_| bad("the key is not 32 bytes of hex"))?;
     Ok(SecretKey::from_seed(&seed))
@@ -104,8 +93,7 @@ pub fn load_key(path: &Path) -> Result<SecretKey, DataDirError> {
 
 pub fn load_token(dir: &Path) -> Result<String, DataDirError> {
     let p = dir.join(API_TOKEN);
-    let t = String::from_utf8(read_private(&p)?)
-        .map_err(|_| DataDirError::Damaged(p.clone(), "not text".into()))?;
+    let t = String::from_utf8(read_private(&p)?).map_err(|_| DataDirError::Damaged(p.clone(), "not text".into()))?;
     let t = t.trim().to_owned();
     if t.len() < 32 {
         return Err(DataDirError::Damaged(p, "the token is too short".into()));
@@ -137,9 +125,7 @@ pub fn init(dir: &Path, p: InitParams) -> Result<GenesisDraft, DataDirError> {
         return Err(DataDirError::Invalid("the council needs a name".into()));
     }
     if p.founders.is_empty() {
-        return Err(DataDirError::Invalid(
-            "name at least one founding member (--founder DID)".into(),
-        ));
+        return Err(DataDirError::Invalid("name at least one founding member (--founder DID)".into()));
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     #[cfg(unix)]
@@ -155,16 +141,12 @@ pub fn init(dir: &Path, p: InitParams) -> Result<GenesisDraft, DataDirError> {
         node_key: node.public(),
         created_at: p.created_at,
     };
-    council_core::council::check_genesis(&body)
-        .map_err(|e| DataDirError::Invalid(e.to_string()))?;
+    council_core::council::check_genesis(&body).map_err(|e| DataDirError::Invalid(e.to_string()))?;
     let draft = GenesisDraft::new(body);
     let mut token = [0u8; 32];
     getrandom::getrandom(&mut token)
         .map_err(|e| DataDirError::Invalid(format!("no randomness for the API token: {e}")))?;
-    write_private(
-        &dir.join(API_TOKEN),
-        format!("{}\n", hex::encode(token)).as_bytes(),
-    )?;
+    write_private(&dir.join(API_TOKEN), format!("{}\n", hex::encode(token)).as_bytes())?;
     write_private(&dir.join(DRAFT), &draft.to_cbor())?;
     // The node key last: its presence marks the directory as initialised.
     write_private(&dir.join(NODE_KEY), encode_key(&node).as_bytes())?;

@@ -49,27 +49,18 @@ pub fn open(dir: &Path) -> Result<(Store, CouncilState), RunError> {
         None => {
             let draft = datadir::load_draft(dir)?;
             let g = draft.finish().map_err(|e| {
-                RunError::GenesisIncomplete(
-                    e.to_string(),
-                    dir.join(datadir::DRAFT).display().to_string(),
-                )
+                RunError::GenesisIncomplete(e.to_string(), dir.join(datadir::DRAFT).display().to_string())
             })?;
             store.init_genesis(&g)?;
             g
         }
     };
     let verified = verify_genesis(genesis).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
-    let mut state =
-        CouncilState::new(verified).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
+    let mut state = CouncilState::new(verified).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
     for e in store.entries(1) {
         let e = e?;
         let seq = e.body.seq;
-        state
-            .apply(Verified::from_own_store(e))
-            .map_err(|e| RunError::Replay {
-                seq,
-                reason: e.to_string(),
-            })?;
+        state.apply(Verified::from_own_store(e)).map_err(|e| RunError::Replay { seq, reason: e.to_string() })?;
     }
     Ok((store, state))
 }
@@ -108,26 +99,15 @@ pub async fn run(
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
-        .map_err(|e| RunError::Listen {
-            addr: config.api.listen.to_string(),
-            reason: e.to_string(),
-        })?;
-    let addr = listener.local_addr().map_err(|e| RunError::Listen {
-        addr: config.api.listen.to_string(),
-        reason: e.to_string(),
-    })?;
+        .map_err(|e| RunError::Listen { addr: config.api.listen.to_string(), reason: e.to_string() })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| RunError::Listen { addr: config.api.listen.to_string(), reason: e.to_string() })?;
     datadir::write_private(&dir.join(datadir::API_ADDR), format!("{addr}\n").as_bytes())?;
     tracing::info!(%addr, "local API listening");
     ready(addr);
 
-    let app = api::router(
-        api::ApiState {
-            writer: handle,
-            store,
-            token: Arc::from(token),
-        },
-        config.api.max_body_bytes,
-    );
+    let app = api::router(api::ApiState { writer: handle, store, token: Arc::from(token) }, config.api.max_body_bytes);
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -153,9 +133,7 @@ pub async fn run(
         }
     };
     written.map_err(|e| RunError::Serve(e.to_string()))??;
-    served
-        .map_err(|e| RunError::Serve(e.to_string()))?
-        .map_err(|e| RunError::Serve(e.to_string()))?;
+    served.map_err(|e| RunError::Serve(e.to_string()))?.map_err(|e| RunError::Serve(e.to_string()))?;
     tracing::info!("stopped; everything is on disk");
     Ok(())
 }

@@ -44,19 +44,9 @@ pub enum NodeError {
 /// What the API can ask of the writer.
 #[derive(Debug)]
 pub enum Command {
-    Submit {
-        payload: Box<Verified<Payload>>,
-        record: Hash,
-        reply: oneshot::Sender<Result<Submitted, NodeError>>,
-    },
-    Report {
-        reply: oneshot::Sender<CouncilReport>,
-    },
-    Ballot {
-        motion: MotionId,
-        key: Box<PublicKey>,
-        reply: oneshot::Sender<Option<(u32, u64)>>,
-    },
+    Submit { payload: Box<Verified<Payload>>, record: Hash, reply: oneshot::Sender<Result<Submitted, NodeError>> },
+    Report { reply: oneshot::Sender<CouncilReport> },
+    Ballot { motion: MotionId, key: Box<PublicKey>, reply: oneshot::Sender<Option<(u32, u64)>> },
 }
 
 /// A cloneable handle to the writer.
@@ -77,18 +67,10 @@ impl WriterHandle {
         self.durable.load(Ordering::Acquire)
     }
 
-    pub async fn submit(
-        &self,
-        payload: Verified<Payload>,
-        record: Hash,
-    ) -> Result<Submitted, NodeError> {
+    pub async fn submit(&self, payload: Verified<Payload>, record: Hash) -> Result<Submitted, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Submit {
-                payload: Box::new(payload),
-                record,
-                reply,
-            })
+            .send(Command::Submit { payload: Box::new(payload), record, reply })
             .await
             .map_err(|_| NodeError::ShuttingDown)?;
         rx.await.map_err(|_| NodeError::ShuttingDown)?
@@ -96,25 +78,14 @@ impl WriterHandle {
 
     pub async fn report(&self) -> Result<CouncilReport, NodeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Report { reply })
-            .await
-            .map_err(|_| NodeError::ShuttingDown)?;
+        self.tx.send(Command::Report { reply }).await.map_err(|_| NodeError::ShuttingDown)?;
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
-    pub async fn ballot(
-        &self,
-        motion: MotionId,
-        key: PublicKey,
-    ) -> Result<Option<(u32, u64)>, NodeError> {
+    pub async fn ballot(&self, motion: MotionId, key: PublicKey) -> Result<Option<(u32, u64)>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Ballot {
-                motion,
-                key: Box::new(key),
-                reply,
-            })
+            .send(Command::Ballot { motion, key: Box::new(key), reply })
             .await
             .map_err(|_| NodeError::ShuttingDown)?;
         rx.await.map_err(|_| NodeError::ShuttingDown)
@@ -133,19 +104,13 @@ pub struct Writer {
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer")
-            .field("council", &self.state.id())
-            .field("seq", &self.state.seq())
-            .finish()
+        f.debug_struct("Writer").field("council", &self.state.id()).field("seq", &self.state.seq()).finish()
     }
 }
 
 /// Seconds since the epoch, from the system clock.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 struct Pending {
@@ -166,23 +131,8 @@ impl Writer {
     ) -> (Writer, WriterHandle) {
         let (tx, rx) = mpsc::channel(queue);
         let durable = Arc::new(AtomicU64::new(state.seq()));
-        let handle = WriterHandle {
-            tx,
-            durable: durable.clone(),
-            council: state.id(),
-        };
-        (
-            Writer {
-                state,
-                store,
-                node,
-                rx,
-                durable,
-                max_batch,
-                check_interval,
-            },
-            handle,
-        )
+        let handle = WriterHandle { tx, durable: durable.clone(), council: state.id() };
+        (Writer { state, store, node, rx, durable, max_batch, check_interval }, handle)
     }
 
     /// Runs until `shutdown` turns true (then finishes the batch in hand) or the store
@@ -213,28 +163,16 @@ impl Writer {
     }
 
     async fn process(&mut self, batch: Vec<Command>) -> Result<(), StoreError> {
-        let mut p = Pending {
-            appends: Vec::new(),
-            acks: Vec::new(),
-            records: Default::default(),
-        };
+        let mut p = Pending { appends: Vec::new(), acks: Vec::new(), records: Default::default() };
         for cmd in batch {
             match cmd {
-                Command::Submit {
-                    payload,
-                    record,
-                    reply,
-                } => {
+                Command::Submit { payload, record, reply } => {
                     let known = match p.records.get(&record) {
                         Some(s) => Some(*s),
                         None => self.store.record_seq(&record)?,
                     };
                     if let Some(seq) = known {
-                        let s = Submitted {
-                            record,
-                            seq,
-                            duplicate: true,
-                        };
+                        let s = Submitted { record, seq, duplicate: true };
                         if p.records.contains_key(&record) {
                             p.acks.push((reply, s));
                         } else {
@@ -245,14 +183,7 @@ impl Writer {
                     match self.append(*payload, &mut p) {
                         Ok(seq) => {
                             p.records.insert(record, seq);
-                            p.acks.push((
-                                reply,
-                                Submitted {
-                                    record,
-                                    seq,
-                                    duplicate: false,
-                                },
-                            ));
+                            p.acks.push((reply, Submitted { record, seq, duplicate: false }));
                         }
                         Err(e) => {
                             let _ = reply.send(Err(NodeError::Rejected(e)));
@@ -263,10 +194,7 @@ impl Writer {
                     let _ = reply.send(council_report(&self.state, true, false, now()));
                 }
                 Command::Ballot { motion, key, reply } => {
-                    let b = self
-                        .state
-                        .member_of_key(&key)
-                        .and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
+                    let b = self.state.member_of_key(&key).and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
                     let _ = reply.send(b);
                 }
             }
@@ -314,10 +242,7 @@ impl Writer {
             _ => None,
         };
         let index = self.index(&stored);
-        p.appends.push(Append {
-            entry: stored,
-            index,
-        });
+        p.appends.push(Append { entry: stored, index });
         if let Some(m) = motion {
             self.close_if_settled(m, p);
         }
@@ -339,10 +264,7 @@ impl Writer {
         };
         let Some(outcome) = outcome else { return };
         // A close carries no member signature: verifying it cannot fail.
-        let Ok(close) = council_core::verify::verify_payload(Payload::Close {
-            motion: id,
-            outcome,
-        }) else {
+        let Ok(close) = council_core::verify::verify_payload(Payload::Close { motion: id, outcome }) else {
             return;
         };
         let entry = self.state.seal(&self.node, t, close);
@@ -351,10 +273,7 @@ impl Writer {
             Ok(()) => {
                 tracing::info!(motion = %id.short(), ?outcome, "motion closed");
                 let index = self.index(&stored);
-                p.appends.push(Append {
-                    entry: stored,
-                    index,
-                });
+                p.appends.push(Append { entry: stored, index });
             }
             Err(e) => tracing::error!(motion = %id.short(), error = %e, "could not close a motion"),
         }
@@ -363,12 +282,8 @@ impl Writer {
     /// Closes the motions whose closing time has come.
     fn close_due(&mut self, p: &mut Pending) {
         let t = now();
-        let due: Vec<MotionId> = self
-            .state
-            .motions()
-            .filter(|m| m.is_open() && m.body.closes_at <= t)
-            .map(|m| m.id)
-            .collect();
+        let due: Vec<MotionId> =
+            self.state.motions().filter(|m| m.is_open() && m.body.closes_at <= t).map(|m| m.id).collect();
         for id in due {
             self.close_if_settled(id, p);
         }
@@ -384,20 +299,14 @@ impl Writer {
             Payload::Vote(v) => {
                 let mut i = vec![Index::Record(Hash::of(&v.to_cbor()))];
                 if let Some(member) = st.member_of_key(&v.signer) {
-                    i.push(Index::Vote {
-                        motion: v.body.motion,
-                        member,
-                    });
+                    i.push(Index::Vote { motion: v.body.motion, member });
                 }
                 i
             }
             Payload::Petition(pt) => {
                 let mut i = vec![Index::Record(Hash::of(&pt.to_cbor()))];
                 if let Some(member) = st.member_of_key(&pt.signer) {
-                    i.push(Index::Petition {
-                        mandate: pt.body.mandate,
-                        member,
-                    });
+                    i.push(Index::Petition { mandate: pt.body.mandate, member });
                 }
                 if st
                     .mandate(&pt.body.mandate)
@@ -413,29 +322,18 @@ impl Writer {
                 let Some(m) = st.motion(motion) else {
                     return vec![];
                 };
-                if !matches!(
-                    m.status,
-                    MotionStatus::Closed {
-                        effect: Effect::Applied,
-                        ..
-                    }
-                ) {
+                if !matches!(m.status, MotionStatus::Closed { effect: Effect::Applied, .. }) {
                     return vec![];
                 }
                 match &m.body.form {
-                    MotionForm::YesNo(Action::AddMember(k)) => vec![Index::Roster {
-                        member: *k,
-                        change: RosterChange::Added,
-                    }],
-                    MotionForm::YesNo(Action::RemoveMember(k)) => vec![Index::Roster {
-                        member: *k,
-                        change: RosterChange::Removed,
-                    }],
+                    MotionForm::YesNo(Action::AddMember(k)) => {
+                        vec![Index::Roster { member: *k, change: RosterChange::Added }]
+                    }
+                    MotionForm::YesNo(Action::RemoveMember(k)) => {
+                        vec![Index::Roster { member: *k, change: RosterChange::Removed }]
+                    }
                     MotionForm::YesNo(Action::RotateKey { member, new_key }) => {
-                        vec![Index::Roster {
-                            member: *member,
-                            change: RosterChange::Rotated(Box::new(*new_key)),
-                        }]
+                        vec![Index::Roster { member: *member, change: RosterChange::Rotated(Box::new(*new_key)) }]
                     }
                     MotionForm::YesNo(Action::Mandate(_)) => vec![Index::Mandate(*motion)],
                     MotionForm::YesNo(Action::Recall(id)) => vec![Index::Recall(*id)],

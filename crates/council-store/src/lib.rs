@@ -114,42 +114,29 @@ fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 fn read_seq(v: &[u8]) -> Result<u64, StoreError> {
-    let b: [u8; 8] = v
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("an index value is not a sequence number".into()))?;
+    let b: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt("an index value is not a sequence number".into()))?;
     Ok(u64::from_be_bytes(b))
 }
 
 impl Store {
     /// Opens (or creates) the store in `path`. Refuses a store of another format.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| {
-                let reason = match &e {
-                    sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                        "another process holds it (is a councild already running on this data directory?)"
-                            .to_owned()
-                    }
-                    _ => e.to_string(),
-                };
-                StoreError::Open { path: path.display().to_string(), reason }
-            })?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open().map_err(|e| {
+            let reason = match &e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    "another process holds it (is a councild already running on this data directory?)".to_owned()
+                }
+                _ => e.to_string(),
+            };
+            StoreError::Open { path: path.display().to_string(), reason }
+        })?;
         let tree = db.open_tree("council").map_err(io)?;
         match tree.get(K_FORMAT).map_err(io)? {
             Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
-            Some(v) => {
-                return Err(StoreError::Format {
-                    found: String::from_utf8_lossy(&v).into_owned(),
-                })
-            }
+            Some(v) => return Err(StoreError::Format { found: String::from_utf8_lossy(&v).into_owned() }),
             None => {
                 if tree.iter().next().is_some() {
-                    return Err(StoreError::Format {
-                        found: "(unmarked)".into(),
-                    });
+                    return Err(StoreError::Format { found: "(unmarked)".into() });
                 }
                 tree.insert(K_FORMAT, FORMAT.as_bytes()).map_err(io)?;
                 db.flush().map_err(io)?;
@@ -162,9 +149,7 @@ impl Store {
     pub fn genesis(&self) -> Result<Option<Genesis>, StoreError> {
         match self.tree.get(K_GENESIS).map_err(io)? {
             None => Ok(None),
-            Some(v) => Genesis::from_cbor(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("genesis: {e}"))),
+            Some(v) => Genesis::from_cbor(&v).map(Some).map_err(|e| StoreError::Corrupt(format!("genesis: {e}"))),
         }
     }
 
@@ -213,25 +198,19 @@ impl Store {
                 match i {
                     Index::Record(h) => b.insert(key(b"rec/", &[&h.0]), &s),
                     Index::Motion(h) => b.insert(key(b"mot/", &[&h.0]), &s),
-                    Index::Vote { motion, member } => {
-                        b.insert(key(b"vote/", &[&motion.0, member.as_bytes()]), &s)
-                    }
+                    Index::Vote { motion, member } => b.insert(key(b"vote/", &[&motion.0, member.as_bytes()]), &s),
                     Index::Roster { member, change } => {
                         let mut e = council_core::cbor::Encoder::default();
                         match change {
                             RosterChange::Added => e.array(1).text("added"),
                             RosterChange::Removed => e.array(1).text("removed"),
-                            RosterChange::Rotated(k) => {
-                                e.array(2).text("rotated").bytes(k.as_bytes())
-                            }
+                            RosterChange::Rotated(k) => e.array(2).text("rotated").bytes(k.as_bytes()),
                         };
                         b.insert(key(b"ros/", &[&s, member.as_bytes()]), e.into_bytes())
                     }
                     Index::Mandate(h) => b.insert(key(b"man/", &[&h.0]), &s),
                     Index::Recall(h) => b.insert(key(b"rcl/", &[&h.0]), &s),
-                    Index::Petition { mandate, member } => {
-                        b.insert(key(b"pet/", &[&mandate.0, member.as_bytes()]), &s)
-                    }
+                    Index::Petition { mandate, member } => b.insert(key(b"pet/", &[&mandate.0, member.as_bytes()]), &s),
                 }
             }
         }
@@ -244,29 +223,21 @@ impl Store {
     pub fn entry(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
         match self.tree.get(seq_key(b"log/", seq)).map_err(io)? {
             None => Ok(None),
-            Some(v) => Entry::from_cbor(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}"))),
+            Some(v) => Entry::from_cbor(&v).map(Some).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}"))),
         }
     }
 
     /// Every entry from `from` on, in order.
     pub fn entries(&self, from: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
-        self.tree
-            .range(seq_key(b"log/", from)..seq_key(b"log/", u64::MAX))
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                let seq = read_seq(&k[4..])?;
-                Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
-            })
+        self.tree.range(seq_key(b"log/", from)..seq_key(b"log/", u64::MAX)).map(|kv| {
+            let (k, v) = kv.map_err(io)?;
+            let seq = read_seq(&k[4..])?;
+            Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
+        })
     }
 
     fn seq_of(&self, k: Vec<u8>) -> Result<Option<u64>, StoreError> {
-        self.tree
-            .get(k)
-            .map_err(io)?
-            .map(|v| read_seq(&v))
-            .transpose()
+        self.tree.get(k).map_err(io)?.map(|v| read_seq(&v)).transpose()
     }
 
     /// The entry holding a member-signed record with this id, if stored.
@@ -287,11 +258,10 @@ impl Store {
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv.map_err(io)?;
-                let b: [u8; 32] = k[prefix.len()..]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("vote index key".into()))?;
-                let member = PublicKey::from_bytes(&b)
-                    .map_err(|e| StoreError::Corrupt(format!("vote index key: {e}")))?;
+                let b: [u8; 32] =
+                    k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt("vote index key".into()))?;
+                let member =
+                    PublicKey::from_bytes(&b).map_err(|e| StoreError::Corrupt(format!("vote index key: {e}")))?;
                 Ok((member, read_seq(&v)?))
             })
             .collect()
@@ -314,20 +284,14 @@ impl Store {
                 let (k, v) = kv.map_err(io)?;
                 let bad = || StoreError::Corrupt("roster index".into());
                 let seq = read_seq(k.get(4..12).ok_or_else(bad)?)?;
-                let m: [u8; 32] = k
-                    .get(12..44)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?;
+                let m: [u8; 32] = k.get(12..44).ok_or_else(bad)?.try_into().map_err(|_| bad())?;
                 let member = PublicKey::from_bytes(&m).map_err(|_| bad())?;
                 let mut d = council_core::cbor::Decoder::new(&v);
                 let n = d.array(2).map_err(|_| bad())?;
                 let change = match (d.text().map_err(|_| bad())?, n) {
                     ("added", 1) => RosterChange::Added,
                     ("removed", 1) => RosterChange::Removed,
-                    ("rotated", 2) => {
-                        RosterChange::Rotated(Box::new(d.value().map_err(|_| bad())?))
-                    }
+                    ("rotated", 2) => RosterChange::Rotated(Box::new(d.value().map_err(|_| bad())?)),
                     _ => return Err(bad()),
                 };
                 Ok((seq, member, change))
@@ -348,18 +312,10 @@ mod tests {
     use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 
     fn council(clock: &mut Clock) -> (CouncilBuilder, Vec<council_core::SecretKey>) {
-        let keys: Vec<_> = (0..3)
-            .map(|i| key_from_label(&format!("store/{i}")))
-            .collect();
+        let keys: Vec<_> = (0..3).map(|i| key_from_label(&format!("store/{i}"))).collect();
         let refs: Vec<_> = keys.iter().collect();
-        let b = CouncilBuilder::found(
-            "S",
-            &refs,
-            Default::default(),
-            key_from_label("store/node"),
-            clock.tick(),
-        )
-        .unwrap();
+        let b =
+            CouncilBuilder::found("S", &refs, Default::default(), key_from_label("store/node"), clock.tick()).unwrap();
         (b, keys)
     }
 
@@ -368,20 +324,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut clock = Clock(1_800_000_000);
         let (mut b, keys) = council(&mut clock);
-        let rule = Rule {
-            quorum: Share::new(1, 2),
-            threshold: Threshold::SIMPLE_MAJORITY,
-        };
-        let m = b
-            .open(
-                clock.tick(),
-                &keys[0],
-                "Q",
-                MotionForm::YesNo(Action::Resolution),
-                rule,
-                clock.0 + 100,
-            )
-            .unwrap();
+        let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
+        let m =
+            b.open(clock.tick(), &keys[0], "Q", MotionForm::YesNo(Action::Resolution), rule, clock.0 + 100).unwrap();
         b.vote(clock.tick(), &keys[1], m, 0).unwrap();
         b.vote(clock.tick(), &keys[2], m, 0).unwrap();
         assert_eq!(b.close(clock.tick(), m).unwrap(), Outcome::Passed);
@@ -389,13 +334,8 @@ mod tests {
         {
             let s = Store::open(dir.path()).unwrap();
             s.init_genesis(b.genesis()).unwrap();
-            let batch: Vec<Append> = entries
-                .iter()
-                .map(|e| Append {
-                    entry: e.clone(),
-                    index: vec![Index::Motion(m)],
-                })
-                .collect();
+            let batch: Vec<Append> =
+                entries.iter().map(|e| Append { entry: e.clone(), index: vec![Index::Motion(m)] }).collect();
             s.append(&batch).unwrap();
             // The same entries again: stored once.
             s.append(&batch).unwrap();
@@ -410,21 +350,12 @@ mod tests {
         let mut other = entries[1].clone();
         other.body.time += 1;
         other = council_core::records::Signed::sign(other.body, &key_from_label("store/node"));
-        assert!(matches!(
-            s.append(&[Append {
-                entry: other,
-                index: vec![]
-            }]),
-            Err(StoreError::Conflict { seq: 2 })
-        ));
+        assert!(matches!(s.append(&[Append { entry: other, index: vec![] }]), Err(StoreError::Conflict { seq: 2 })));
         assert_eq!(s.entry(2).unwrap().unwrap(), entries[1]);
         // Another council's genesis is refused.
         let mut clock2 = Clock(1_900_000_000);
         let (b2, _) = council(&mut clock2);
-        assert!(matches!(
-            s.init_genesis(b2.genesis()),
-            Err(StoreError::OtherCouncil(_))
-        ));
+        assert!(matches!(s.init_genesis(b2.genesis()), Err(StoreError::OtherCouncil(_))));
     }
 
     /// sled lets go of its lock a moment after the last handle is dropped.
@@ -456,15 +387,11 @@ mod tests {
         {
             let db = sled::open(dir.path()).unwrap();
             let t = db.open_tree("council").unwrap();
-            t.insert(K_FORMAT, b"councilnet-store/99".as_slice())
-                .unwrap();
+            t.insert(K_FORMAT, b"councilnet-store/99".as_slice()).unwrap();
             db.flush().unwrap();
         }
         let err = Store::open(dir.path()).unwrap_err();
-        assert!(
-            matches!(err, StoreError::Format { ref found } if found == "councilnet-store/99"),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::Format { ref found } if found == "councilnet-store/99"), "{err}");
         assert!(err.to_string().contains("understands only"));
     }
 }

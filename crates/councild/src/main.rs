@@ -14,11 +14,7 @@ use council_node::config::{self, Overrides};
 use council_node::datadir;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "councild",
-    version,
-    about = "The councilnet daemon: one node per council."
-)]
+#[command(name = "councild", version, about = "The councilnet daemon: one node per council.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,11 +71,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match run(cli) {
@@ -92,9 +84,7 @@ fn main() -> ExitCode {
 }
 
 pub fn parse_share(s: &str) -> anyhow::Result<Share> {
-    let (n, d) = s
-        .split_once('/')
-        .with_context(|| format!("{s:?} is not a share like 1/2"))?;
+    let (n, d) = s.split_once('/').with_context(|| format!("{s:?} is not a share like 1/2"))?;
     let sh = Share::new(n.trim().parse()?, d.trim().parse()?);
     if !sh.is_valid() {
         bail!("{s:?} is not a share between 0 and 1");
@@ -109,11 +99,7 @@ pub fn parse_threshold(s: &str) -> anyhow::Result<Threshold> {
         "unanimity" => Threshold::UNANIMITY,
         other => {
             let sh = parse_share(other).context("use majority, two-thirds, unanimity, or N/D")?;
-            Threshold {
-                num: sh.num,
-                den: sh.den,
-                strict: false,
-            }
+            Threshold { num: sh.num, den: sh.den, strict: false }
         }
     };
     Ok(t)
@@ -121,52 +107,37 @@ pub fn parse_threshold(s: &str) -> anyhow::Result<Threshold> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init {
-            data_dir,
-            name,
-            founders,
-            solo_key,
-            act_quorum,
-            act_threshold,
-            petition,
-        } => {
+        Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition } => {
             let solo = solo_key.map(|p| datadir::load_key(&p)).transpose()?;
             let founders: Vec<PublicKey> = match &solo {
                 Some(k) => vec![k.public()],
                 None => founders
                     .iter()
-                    .map(|d| {
-                        PublicKey::from_did(d)
-                            .with_context(|| format!("--founder {d} is not a valid did:key"))
-                    })
+                    .map(|d| PublicKey::from_did(d).with_context(|| format!("--founder {d} is not a valid did:key")))
                     .collect::<anyhow::Result<_>>()?,
             };
             if founders.is_empty() {
                 bail!("name the founding members with --founder DID (one per founder), or try it alone with --solo-key KEY_FILE");
             }
             let rules = CouncilRules {
-                act_rule: Rule {
-                    quorum: parse_share(&act_quorum)?,
-                    threshold: parse_threshold(&act_threshold)?,
-                },
+                act_rule: Rule { quorum: parse_share(&act_quorum)?, threshold: parse_threshold(&act_threshold)? },
                 petition: parse_threshold(&petition)?,
                 ..CouncilRules::default()
             };
             let n = founders.len();
             let mut draft = datadir::init(
                 &data_dir,
-                datadir::InitParams {
-                    name,
-                    founders,
-                    rules,
-                    created_at: council_node::writer::now(),
-                },
+                datadir::InitParams { name, founders, rules, created_at: council_node::writer::now() },
             )?;
             let draft_path = data_dir.join(datadir::DRAFT);
             if let Some(k) = solo {
                 draft.sign(&k)?;
                 datadir::write_private(&draft_path, &council_core::cbor::Cbor::to_cbor(&draft))?;
-                println!("council created in {} with you as its only founder; start it with:\n  councild run --data-dir {}", data_dir.display(), data_dir.display());
+                println!(
+                    "council created in {} with you as its only founder; start it with:\n  councild run --data-dir {}",
+                    data_dir.display(),
+                    data_dir.display()
+                );
             } else {
                 println!(
                     "council data directory created in {}.\nThe genesis names {n} founders; each of them signs it with their own key:\n  council genesis sign --draft {} --key THEIR.key\nThen start the node:\n  councild run --data-dir {}",
@@ -177,22 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run {
-            config,
-            data_dir,
-            listen,
-            log,
-        } => {
+        Command::Run { config, data_dir, listen, log } => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
-            let cfg = config::load(
-                &Overrides {
-                    config_file: config,
-                    data_dir,
-                    listen,
-                    log,
-                },
-                &env,
-            )?;
+            let cfg = config::load(&Overrides { config_file: config, data_dir, listen, log }, &env)?;
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
@@ -200,10 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .with_writer(std::io::stderr)
                 .init();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the runtime")?;
+            let rt =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
             rt.block_on(council_node::run(cfg, shutdown_signal(), |_| {}))?;
             Ok(())
         }

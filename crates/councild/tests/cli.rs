@@ -7,14 +7,8 @@
 use std::process::Command;
 
 fn councild(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_councild"))
-        .args(args)
-        .output()
-        .expect("councild runs");
-    (
-        out.status.code().expect("exited normally"),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_councild")).args(args).output().expect("councild runs");
+    (out.status.code().expect("exited normally"), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -24,15 +18,8 @@ fn init_needs_founders_and_a_name() {
     let (code, err) = councild(&["init", "--data-dir", d.to_str().unwrap(), "--name", "X"]);
     assert_eq!(code, 1);
     assert!(err.contains("--founder"), "{err}");
-    let (code, err) = councild(&[
-        "init",
-        "--data-dir",
-        d.to_str().unwrap(),
-        "--name",
-        "X",
-        "--founder",
-        "did:key:zNope",
-    ]);
+    let (code, err) =
+        councild(&["init", "--data-dir", d.to_str().unwrap(), "--name", "X", "--founder", "did:key:zNope"]);
     assert_eq!(code, 1);
     assert!(err.contains("not a valid did:key"), "{err}");
 }
@@ -42,32 +29,14 @@ fn run_refuses_bad_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, "[api]\nlisten = \"127.0.0.1:0\"\ncolour = \"red\"\n").unwrap();
-    let (code, err) = councild(&[
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (code, err) = councild(&["run", "--config", cfg.to_str().unwrap(), "--data-dir", dir.path().to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("colour"), "an unknown key is named: {err}");
-    let (code, err) = councild(&[
-        "run",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:7420",
-    ]);
+    let (code, err) = councild(&["run", "--data-dir", dir.path().to_str().unwrap(), "--listen", "0.0.0.0:7420"]);
     assert_eq!(code, 1);
     assert!(err.contains("loopback"), "{err}");
     // A directory that holds no council.
-    let (code, err) = councild(&[
-        "run",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let (code, err) = councild(&["run", "--data-dir", dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert_eq!(code, 1);
     assert!(err.contains("node.key"), "{err}");
 }

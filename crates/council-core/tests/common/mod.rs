@@ -22,18 +22,10 @@ impl Council {
         Self::with_rules(label, n, CouncilRules::default(), clock)
     }
     pub fn with_rules(label: &str, n: usize, rules: CouncilRules, clock: &mut Clock) -> Self {
-        let keys: Vec<SecretKey> = (0..n)
-            .map(|i| key_from_label(&format!("{label}/m{i}")))
-            .collect();
+        let keys: Vec<SecretKey> = (0..n).map(|i| key_from_label(&format!("{label}/m{i}"))).collect();
         let refs: Vec<&SecretKey> = keys.iter().collect();
-        let b = CouncilBuilder::found(
-            label,
-            &refs,
-            rules,
-            key_from_label(&format!("{label}/node")),
-            clock.tick(),
-        )
-        .unwrap();
+        let b =
+            CouncilBuilder::found(label, &refs, rules, key_from_label(&format!("{label}/node")), clock.tick()).unwrap();
         Council { b, keys }
     }
     pub fn all(&self) -> Vec<&SecretKey> {
@@ -43,9 +35,7 @@ impl Council {
     /// leaving the builder untouched.
     pub fn try_append(&self, time: u64, payload: Payload) -> Result<CouncilState, RecordError> {
         let st = self.b.state();
-        let e = self
-            .b
-            .forge_conflicting(st.seq() + 1, st.head(), time, payload);
+        let e = self.b.forge_conflicting(st.seq() + 1, st.head(), time, payload);
         try_apply(st, e)
     }
 }
@@ -59,10 +49,7 @@ pub fn try_apply(st: &CouncilState, e: Entry) -> Result<CouncilState, RecordErro
 
 /// An export of the given councils (the first is the primary).
 pub fn export(councils: &mut [&mut CouncilBuilder]) -> Vec<u8> {
-    let mut out = ExportItem::Header {
-        primary: councils[0].id(),
-    }
-    .to_cbor();
+    let mut out = ExportItem::Header { primary: councils[0].id() }.to_cbor();
     for c in councils.iter_mut() {
         out.extend(ExportItem::Genesis(c.genesis().clone()).to_cbor());
         // The builders hand out entries once; keep them for the caller by re-pushing is
@@ -79,9 +66,10 @@ pub fn verify(bytes: &[u8]) -> Report {
 }
 
 pub fn errors(r: &Report) -> String {
-    r.errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    r.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// The void federation events of a report, one per line.
+pub fn voids(r: &Report) -> String {
+    r.void_federation_events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
 }
