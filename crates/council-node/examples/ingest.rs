@@ -77,6 +77,8 @@ fn main() {
             .post(&format!("{base}{path}"))
             .set("Authorization", &format!("Bearer {token}"))
             .send_json(serde_json::json!({ "record": hex::encode(rec) }))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
 
     // Motions that cannot settle before every member has voted: a full quorum, unanimity.
