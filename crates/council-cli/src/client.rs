@@ -55,6 +55,14 @@ impl Node {
     fn check(r: Result<ureq::Response, ureq::Error>) -> anyhow::Result<ureq::Response> {
         match r {
             Ok(r) => Ok(r),
+            Err(ureq::Error::Status(code, r)) if code >= 500 => {
+                let body = r.into_string().unwrap_or_default();
+                let msg = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                    .unwrap_or(body);
+                bail!("the node could not do it ({code}): {msg}")
+            }
             Err(ureq::Error::Status(code, r)) => {
                 let body = r.into_string().unwrap_or_default();
                 let msg = serde_json::from_str::<Value>(&body)

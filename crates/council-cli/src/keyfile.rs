@@ -37,9 +37,9 @@ pub fn show(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 
 fn print_key(key: &SecretKey, path: &Path, json: bool) {
     if json {
-        println!("{}", serde_json::json!({ "did": key.public().to_did(), "file": path }));
+        say!("{}", serde_json::json!({ "did": key.public().to_did(), "file": path }));
     } else {
-        println!("{}", key.public());
+        say!("{}", key.public());
     }
 }
 
@@ -80,16 +80,16 @@ pub fn sign_draft(draft: &Path, key: &Path, json: bool) -> anyhow::Result<ExitCo
         .with_context(|| format!("cannot write {}", draft.display()))?;
     let missing = d.missing();
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({ "signed_by": k.public().to_did(), "missing": missing.iter().map(|m| m.to_did()).collect::<Vec<_>>() })
         );
     } else if missing.is_empty() {
-        println!("signed. Every founder has signed: the council can start (councild run).");
+        say!("signed. Every founder has signed: the council can start (councild run).");
     } else {
-        println!("signed. Still to sign: {}", missing.len());
+        say!("signed. Still to sign: {}", missing.len());
         for m in missing {
-            println!("  {m}");
+            say!("  {m}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -103,14 +103,14 @@ pub fn show_draft(draft: &Path, json: bool) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
     let founders: Vec<_> = d.body.founders.iter().zip(&d.signatures).map(|(f, s)| (f.to_did(), s.is_some())).collect();
     if json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({ "name": d.body.name, "founders": founders.iter().map(|(f, s)| serde_json::json!({"did": f, "signed": s})).collect::<Vec<_>>() })
         );
     } else {
-        println!("council {:?}", d.body.name);
+        say!("council {:?}", d.body.name);
         for (f, s) in founders {
-            println!("  {} {f}", if s { "signed " } else { "waiting" });
+            say!("  {} {f}", if s { "signed " } else { "waiting" });
         }
     }
     Ok(ExitCode::SUCCESS)

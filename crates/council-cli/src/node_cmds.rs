@@ -55,7 +55,7 @@ pub fn resolve(report: &Value, list: &str, id: &str) -> anyhow::Result<(Hash, Va
 
 fn print(json: bool, v: &Value, human: impl FnOnce()) {
     if json {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
         human();
     }
@@ -92,7 +92,7 @@ fn open(node: &Node, report: &Value, key: &SecretKey, d: Draft, json: bool) -> a
     };
     let m = Signed::sign(body, key);
     let r = node.post_record("/v1/motions", &m.to_cbor())?;
-    print(json, &r, || println!("motion {} opened; it closes in {}", m.id(), humantime::format_duration(closes_in)));
+    print(json, &r, || say!("motion {} opened; it closes in {}", m.id(), humantime::format_duration(closes_in)));
     Ok(())
 }
 
@@ -153,7 +153,7 @@ fn motion_line(m: &Value) -> String {
     };
     format!(
         "{}  [{}] {:?}: {state}  ({} of {} eligible)",
-        &id[..id.len().min(12)],
+        id.get(..12).unwrap_or(id),
         m["kind"].as_str().unwrap_or("?"),
         m["title"].as_str().unwrap_or(""),
         tally.join(" · "),
@@ -166,10 +166,10 @@ pub fn motion_list(node: &Node, json: bool) -> anyhow::Result<()> {
     print(json, &r["motions"], || {
         let ms = r["motions"].as_array().cloned().unwrap_or_default();
         if ms.is_empty() {
-            println!("no motions yet");
+            say!("no motions yet");
         }
         for m in ms {
-            println!("{}", motion_line(&m));
+            say!("{}", motion_line(&m));
         }
     });
     Ok(())
@@ -179,13 +179,16 @@ pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
     let r = node.get("/v1/council")?;
     let (_, m) = resolve(&r, "motions", id)?;
     print(json, &m, || {
-        println!("{}", motion_line(&m));
-        println!(
+        say!("{}", motion_line(&m));
+        say!(
             "id {}\nrule {}\nballots received {}, changed {}",
-            m["id"], m["rule"], m["ballots_received"], m["ballots_changed"]
+            m["id"],
+            m["rule"],
+            m["ballots_received"],
+            m["ballots_changed"]
         );
         if let Some(e) = m["effect"]["effect"].as_str() {
-            println!("effect: {e} {}", m["effect"]["reason"].as_str().unwrap_or(""));
+            say!("effect: {e} {}", m["effect"]["reason"].as_str().unwrap_or(""));
         }
     });
     Ok(())
@@ -231,7 +234,7 @@ pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> 
         } else {
             "ballot recorded"
         };
-        println!("{what} (log entry {})", r["seq"]);
+        say!("{what} (log entry {})", r["seq"]);
     });
     Ok(())
 }
@@ -246,9 +249,9 @@ pub fn petition(node: &Node, key: &Path, mandate: &str, json: bool) -> anyhow::R
     let (_, m) = resolve(&after, "mandates", &id.to_hex())?;
     print(json, &m, || {
         let what = if r["duplicate"] == true { "you had already signed the petition" } else { "petition signed" };
-        println!("{what} (log entry {}); {} signature(s) so far", r["seq"], m["petition_signatures"]);
+        say!("{what} (log entry {}); {} signature(s) so far", r["seq"], m["petition_signatures"]);
         if m["status"] == "recalled" {
-            println!("the petition reached its share: the mandate is RECALLED");
+            say!("the petition reached its share: the mandate is RECALLED");
         }
     });
     Ok(())
@@ -290,24 +293,24 @@ pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()
 pub fn status(node: &Node, json: bool) -> anyhow::Result<()> {
     let r = node.get("/v1/council")?;
     print(json, &r, || {
-        println!(
+        say!(
             "council {:?}\nid {}\nlog: {} entries",
             r["name"].as_str().unwrap_or(""),
             r["id"].as_str().unwrap_or(""),
             r["entries"]
         );
         let members = r["members"].as_array().cloned().unwrap_or_default();
-        println!("members ({}):", members.len());
+        say!("members ({}):", members.len());
         for m in members {
-            println!("  {}", m["key"].as_str().unwrap_or(""));
+            say!("  {}", m["key"].as_str().unwrap_or(""));
         }
         let mandates = r["mandates"].as_array().cloned().unwrap_or_default();
         if !mandates.is_empty() {
-            println!("mandates:");
+            say!("mandates:");
             for m in mandates {
-                println!(
+                say!(
                     "  {} delegate {}: {}",
-                    &m["id"].as_str().unwrap_or("")[..12],
+                    m["id"].as_str().and_then(|i| i.get(..12)).unwrap_or("?"),
                     m["delegate"].as_str().unwrap_or(""),
                     m["status"].as_str().unwrap_or("")
                 );
@@ -328,7 +331,7 @@ pub fn export(node: &Node, out: &Path, json: bool) -> anyhow::Result<()> {
     std::fs::rename(&tmp, out)?;
     let v = serde_json::json!({ "file": out, "bytes": n });
     print(json, &v, || {
-        println!("wrote {} ({n} bytes); check it offline with: council verify {}", out.display(), out.display())
+        say!("wrote {} ({n} bytes); check it offline with: council verify {}", out.display(), out.display())
     });
     Ok(())
 }

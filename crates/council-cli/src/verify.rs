@@ -11,49 +11,57 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use council_core::export::{check_item, ExportVerifier, ItemReader, Report};
+use council_core::export::{check_item, ExportVerifier, ItemReader, ReadError, Report};
 use council_core::sample::{write_sample, SampleParams};
 use rayon::prelude::*;
 
 use crate::report;
 
-/// Items decoded and checked per parallel batch.
+/// Items decoded and checked per parallel batch, and the most bytes one batch may hold
+/// (items are up to 1 MiB each, so a count alone would not bound memory).
 const BATCH: usize = 4096;
+const BATCH_BYTES: usize = 16 << 20;
 
-/// Verifies an export read from `input`.
-pub fn verify_stream<R: Read>(input: R) -> Report {
+/// Verifies an export read from `input`. The flag is set if reading failed (as opposed
+/// to the bytes read being invalid).
+pub fn verify_stream<R: Read>(input: R) -> (Report, bool) {
     let mut reader = ItemReader::new(input);
     let mut verifier = ExportVerifier::new();
     let mut batch = Vec::with_capacity(BATCH);
     let mut read_error = None;
-    loop {
+    let mut io_failed = false;
+    let mut done = false;
+    while !done {
         batch.clear();
-        while batch.len() < BATCH {
+        let mut bytes = 0;
+        while batch.len() < BATCH && bytes < BATCH_BYTES {
             match reader.next_item() {
-                Ok(Some(item)) => batch.push(item),
-                Ok(None) => break,
+                Ok(Some(item)) => {
+                    bytes += item.1.len();
+                    batch.push(item);
+                }
+                Ok(None) => {
+                    done = true;
+                    break;
+                }
                 Err(e) => {
+                    io_failed = matches!(e, ReadError::Io(_));
                     read_error = Some(e.to_string());
+                    done = true;
                     break;
                 }
             }
-        }
-        if batch.is_empty() {
-            break;
         }
         let checked: Vec<_> = batch.par_iter().map(|(pos, bytes)| (*pos, check_item(*pos, bytes))).collect();
         for (pos, c) in checked {
             verifier.push(pos, c);
         }
-        if read_error.is_some() || batch.len() < BATCH {
-            break;
-        }
     }
-    verifier.finish(read_error)
+    (verifier.finish(read_error), io_failed)
 }
 
 pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let report = if path.as_os_str() == "-" {
+    let (report, io_failed) = if path.as_os_str() == "-" {
         verify_stream(std::io::stdin().lock())
     } else {
         let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -61,9 +69,9 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     };
     // A file whose first item is not a readable export header is not an export at all:
     // unreadable (2) rather than invalid (1).
-    let not_an_export = report.primary.is_none();
+    let not_an_export = report.primary.is_none() || io_failed;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report::print(&report, path);
     }
@@ -86,9 +94,9 @@ pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCo
     file.sync_all().context("cannot sync the sample to disk")?;
     std::fs::rename(&tmp, out).with_context(|| format!("cannot move the sample into place at {}", out.display()))?;
     if json {
-        println!("{}", serde_json::json!({ "file": out, "summary": summary }));
+        say!("{}", serde_json::json!({ "file": out, "summary": summary }));
     } else {
-        println!(
+        say!(
             "wrote {}: {} councils, {} log entries, {} ballots\nprimary council {}\nfederation {}\ncheck it with: council verify {}",
             out.display(),
             summary.councils,

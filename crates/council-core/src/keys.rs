@@ -57,6 +57,10 @@ impl PublicKey {
     }
 
     pub fn from_did(s: &str) -> Result<Self, KeyError> {
+        // An ed25519 did:key is 56 characters; refuse long input before decoding it.
+        if s.len() > 64 {
+            return Err(KeyError::BadDidKey);
+        }
         let rest = s.strip_prefix("did:key:z").ok_or(KeyError::BadDidKey)?;
         let raw = bs58::decode(rest).into_vec().map_err(|_| KeyError::BadDidKey)?;
         if raw.len() != 34 || raw[..2] != ED25519_MULTICODEC {
@@ -218,6 +222,8 @@ mod tests {
         assert_eq!(PublicKey::from_did(&did).unwrap(), k);
         assert_eq!(PublicKey::from_did("did:key:zFoo"), Err(KeyError::BadDidKey));
         assert_eq!(PublicKey::from_did(&did.replace("did:key:z", "did:web:z")), Err(KeyError::BadDidKey));
+        // Long input is refused before any decoding (base58 is quadratic).
+        assert_eq!(PublicKey::from_did(&format!("{did}{}", "1".repeat(100_000))), Err(KeyError::BadDidKey));
     }
 
     #[test]

@@ -39,7 +39,14 @@ pub struct ApiState {
     pub writer: WriterHandle,
     pub store: Store,
     pub token: Arc<str>,
+    /// Exports in progress (each holds a thread while it reads the store).
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many exports run at once.
+pub const MAX_EXPORTS: usize = 2;
+/// A client that takes no data for this long loses its export.
+const EXPORT_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,6 +94,10 @@ impl From<NodeError> for ApiError {
                 ApiError::new(status, code, r.to_string())
             }
             NodeError::Storage(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", m),
+            NodeError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string()),
+            NodeError::NodeKeyReplaced => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node-key-replaced", e.to_string())
+            }
             NodeError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "the node is shutting down")
             }
@@ -199,12 +210,30 @@ async fn get_ballot(
 
 /// Streams the export: header, genesis, then every entry that is on disk.
 async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    let permit = st.exports.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many exports at once; try again in a moment")
+    })?;
     let upto = st.writer.durable_seq();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(8);
     let store = st.store.clone();
     let council = st.writer.council();
     tokio::task::spawn_blocking(move || {
-        let send = |b: Vec<u8>| tx.blocking_send(Ok(b)).is_ok();
+        let _permit = permit;
+        // Gives up on a client that stops reading, so that it cannot hold the thread.
+        let send = |b: Vec<u8>| {
+            let deadline = std::time::Instant::now() + EXPORT_STALL;
+            let mut item = Ok(b);
+            loop {
+                match tx.try_send(item) {
+                    Ok(()) => return true,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                        item = back;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(_) => return false,
+                }
+            }
+        };
         let fail = |m: String| {
             let _ = tx.blocking_send(Err(std::io::Error::other(m)));
         };

@@ -142,6 +142,11 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
             c.api.listen
         )));
     }
+    // A signed record is at most 1 MiB, twice that in hex, plus the JSON around it.
+    const MAX_BODY: usize = 2 * council_core::records::limits::MAX_RECORD_BYTES + 1024;
+    if c.api.max_body_bytes > MAX_BODY {
+        return Err(ConfigError::Invalid(format!("api.max_body_bytes may be at most {MAX_BODY}")));
+    }
     if c.motions.check_interval_ms == 0 || c.store.max_batch == 0 || c.api.max_body_bytes < 1024 {
         return Err(ConfigError::Invalid(
             "motions.check_interval_ms and store.max_batch must be positive, api.max_body_bytes at least 1024".into(),

@@ -45,9 +45,11 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DataDirError + '_ {
 /// Writes a file only its owner can read, atomically (temp file, fsync, rename).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     let tmp = path.with_extension("partial");
+    // A leftover from a crash may have another mode: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     {
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -56,7 +58,12 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
         let mut f = opts.open(&tmp).map_err(io(&tmp))?;
         f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
     }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    // Make the rename itself durable.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    }
+    Ok(())
 }
 
 /// Reads a file that must not be readable by others.

@@ -51,6 +51,9 @@ pub fn open(dir: &Path) -> Result<(Store, CouncilState), RunError> {
             let g = draft.finish().map_err(|e| {
                 RunError::GenesisIncomplete(e.to_string(), dir.join(datadir::DRAFT).display().to_string())
             })?;
+            // Only a genesis that passes every rule is ever stored.
+            let checked = verify_genesis(g.clone()).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
+            CouncilState::new(checked).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
             store.init_genesis(&g)?;
             g
         }
@@ -107,7 +110,15 @@ pub async fn run(
     tracing::info!(%addr, "local API listening");
     ready(addr);
 
-    let app = api::router(api::ApiState { writer: handle, store, token: Arc::from(token) }, config.api.max_body_bytes);
+    let app = api::router(
+        api::ApiState {
+            writer: handle,
+            store,
+            token: Arc::from(token),
+            exports: Arc::new(tokio::sync::Semaphore::new(api::MAX_EXPORTS)),
+        },
+        config.api.max_body_bytes,
+    );
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -124,7 +135,15 @@ pub async fn run(
     };
     tracing::info!("shutting down");
     let _ = api_stop_tx.send(());
-    let served = server.await;
+    // In-flight requests get a few seconds to finish; a client that hangs on does not
+    // keep the node from stopping.
+    let served = match tokio::time::timeout(std::time::Duration::from_secs(10), server).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("some API requests did not finish within 10 s; closing them");
+            Ok(Ok(()))
+        }
+    };
     let written = match writer_result {
         Some(r) => r,
         None => {

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
 use council_core::council::{CouncilState, Effect, MotionStatus, RecordError};
-use council_core::export::{council_report, CouncilReport};
-use council_core::records::{Action, Entry, MotionForm, MotionId, Payload};
+use council_core::export::{council_report, CouncilReport, ExportItem};
+use council_core::records::{limits, Action, Entry, MotionForm, MotionId, Payload};
 use council_core::tally;
 use council_core::verify::Verified;
 use council_core::{Hash, PublicKey, SecretKey};
@@ -39,6 +39,10 @@ pub enum NodeError {
     Storage(String),
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error("the record would make a log entry of {bytes} bytes; the limit is {max}")]
+    TooLarge { bytes: usize, max: usize },
+    #[error("a council act gave the council a new node key; this node can no longer sign the log (start councild with the new key)")]
+    NodeKeyReplaced,
 }
 
 /// What the API can ask of the writer.
@@ -164,8 +168,15 @@ impl Writer {
 
     async fn process(&mut self, batch: Vec<Command>) -> Result<(), StoreError> {
         let mut p = Pending { appends: Vec::new(), acks: Vec::new(), records: Default::default() };
+        // Reads are answered after the batch is on disk, so nobody is shown a record that
+        // a failing disk could still lose.
+        let mut reads = Vec::new();
+        let replaced = self.state.node_key() != self.node.public();
         for cmd in batch {
             match cmd {
+                Command::Submit { reply, .. } if replaced => {
+                    let _ = reply.send(Err(NodeError::NodeKeyReplaced));
+                }
                 Command::Submit { payload, record, reply } => {
                     let known = match p.records.get(&record) {
                         Some(s) => Some(*s),
@@ -186,54 +197,68 @@ impl Writer {
                             p.acks.push((reply, Submitted { record, seq, duplicate: false }));
                         }
                         Err(e) => {
-                            let _ = reply.send(Err(NodeError::Rejected(e)));
+                            let _ = reply.send(Err(e));
                         }
                     }
                 }
-                Command::Report { reply } => {
-                    let _ = reply.send(council_report(&self.state, true, false, now()));
-                }
-                Command::Ballot { motion, key, reply } => {
-                    let b = self.state.member_of_key(&key).and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
-                    let _ = reply.send(b);
-                }
+                read => reads.push(read),
             }
         }
-        self.close_due(&mut p);
-        if p.appends.is_empty() {
-            for (reply, s) in p.acks {
-                let _ = reply.send(Ok(s));
-            }
-            return Ok(());
+        if !replaced {
+            self.close_due(&mut p);
         }
-        let last = p.appends.last().map(|a| a.entry.body.seq).unwrap_or(0);
-        let store = self.store.clone();
-        let appends = std::mem::take(&mut p.appends);
-        let written = tokio::task::spawn_blocking(move || store.append(&appends))
-            .await
-            .map_err(|e| StoreError::Io(format!("the store task failed: {e}")))
-            .and_then(|r| r);
-        match written {
-            Ok(()) => {
+        let result = if p.appends.is_empty() {
+            Ok(())
+        } else {
+            let last = p.appends.last().map(|a| a.entry.body.seq).unwrap_or(0);
+            // On this task's thread, not the blocking pool: however busy the pool is (a
+            // slow export download, say), the writer always gets to the disk.
+            let written = tokio::task::block_in_place(|| self.store.append(&p.appends));
+            if written.is_ok() {
                 self.durable.store(last, Ordering::Release);
+            }
+            written
+        };
+        match &result {
+            Ok(()) => {
                 for (reply, s) in p.acks {
                     let _ = reply.send(Ok(s));
                 }
-                Ok(())
+                for r in reads {
+                    self.answer(r);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "writing to the store failed; stopping");
                 for (reply, _) in p.acks {
                     let _ = reply.send(Err(NodeError::Storage(e.to_string())));
                 }
-                Err(e)
             }
+        }
+        result
+    }
+
+    fn answer(&self, read: Command) {
+        match read {
+            Command::Report { reply } => {
+                let _ = reply.send(council_report(&self.state, true, false, self.state.time()));
+            }
+            Command::Ballot { motion, key, reply } => {
+                let b = self.state.member_of_key(&key).and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
+                let _ = reply.send(b);
+            }
+            Command::Submit { .. } => {}
         }
     }
 
     /// Signs, applies and queues one entry; closes its motion at once if a ballot settled it.
-    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<u64, RecordError> {
+    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<u64, NodeError> {
         let entry = self.state.seal(&self.node, now(), payload);
+        // The verifier reads no export item over the limit: never log one.
+        let size = ExportItem::Entry(entry.get().clone()).to_cbor().len();
+        if size > limits::MAX_RECORD_BYTES {
+            return Err(NodeError::TooLarge { bytes: size, max: limits::MAX_RECORD_BYTES });
+        }
         let stored = entry.get().clone();
         self.state.apply(entry)?;
         let seq = stored.body.seq;

@@ -121,15 +121,21 @@ fn read_seq(v: &[u8]) -> Result<u64, StoreError> {
 impl Store {
     /// Opens (or creates) the store in `path`. Refuses a store of another format.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open().map_err(|e| {
-            let reason = match &e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    "another process holds it (is a councild already running on this data directory?)".to_owned()
-                }
-                _ => e.to_string(),
-            };
-            StoreError::Open { path: path.display().to_string(), reason }
-        })?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            // sled's default page cache is 1 GiB; a council node needs far less.
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| {
+                let reason = match &e {
+                    sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                        "another process holds it (is a councild already running on this data directory?)".to_owned()
+                    }
+                    _ => e.to_string(),
+                };
+                StoreError::Open { path: path.display().to_string(), reason }
+            })?;
         let tree = db.open_tree("council").map_err(io)?;
         match tree.get(K_FORMAT).map_err(io)? {
             Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
