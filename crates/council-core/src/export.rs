@@ -28,7 +28,13 @@ use crate::verify::{self, Verified};
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)]
 pub enum ExportItem {
-    Header { primary: CouncilId },
+    Header {
+        primary: CouncilId,
+    },
+    /// The last item: the number of items before it. A file without it was cut short.
+    End {
+        items: u64,
+    },
     Genesis(Genesis),
     Entry(Entry),
     Equivocation(EquivocationProof),
@@ -39,6 +45,9 @@ impl Cbor for ExportItem {
         match self {
             ExportItem::Header { primary } => {
                 e.array(2).text(tag::EXPORT).value(primary);
+            }
+            ExportItem::End { items } => {
+                e.array(2).text(tag::EXPORT_END).u64(*items);
             }
             ExportItem::Genesis(g) => {
                 e.array(2).text("genesis").value(g);
@@ -57,6 +66,7 @@ impl Cbor for ExportItem {
         let name = d.text()?;
         Ok(match name {
             tag::EXPORT => ExportItem::Header { primary: d.value()? },
+            tag::EXPORT_END => ExportItem::End { items: d.u64()? },
             "genesis" => ExportItem::Genesis(d.value()?),
             "entry" => ExportItem::Entry(d.value()?),
             "equivocation" => ExportItem::Equivocation(d.value()?),
@@ -96,6 +106,7 @@ impl std::fmt::Display for ItemError {
 #[allow(clippy::large_enum_variant)]
 pub enum CheckedItem {
     Header { primary: CouncilId },
+    End { items: u64 },
     Genesis(Verified<Genesis>),
     Entry(Verified<Entry>),
     Equivocation(Verified<EquivocationProof>),
@@ -121,6 +132,7 @@ pub fn check_item(pos: ItemPos, bytes: &[u8]) -> Result<(CheckedItem, u64), Item
     let item = ExportItem::from_cbor(bytes).map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
     Ok(match item {
         ExportItem::Header { primary } => (CheckedItem::Header { primary }, 0),
+        ExportItem::End { items } => (CheckedItem::End { items }, 0),
         ExportItem::Genesis(g) => {
             let (id, n) = (g.council_id(), g.signatures.len() as u64);
             let v = verify::verify_genesis(g).map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
@@ -227,9 +239,41 @@ impl<R: Read> ItemReader<R> {
     }
 }
 
-/// Writes an export: a header, then whole council logs, then equivocation proofs.
-pub fn write_item<W: std::io::Write>(w: &mut W, item: &ExportItem) -> std::io::Result<()> {
-    w.write_all(&item.to_cbor())
+/// Writes an export: the header, then items (whole council logs, then any equivocation
+/// proofs), then the end marker with the count.
+#[derive(Debug)]
+pub struct ExportWriter<W: std::io::Write> {
+    w: W,
+    items: u64,
+}
+
+impl<W: std::io::Write> ExportWriter<W> {
+    /// Starts an export of `primary` (writes the header).
+    pub fn new(mut w: W, primary: CouncilId) -> std::io::Result<Self> {
+        w.write_all(&ExportItem::Header { primary }.to_cbor())?;
+        Ok(ExportWriter { w, items: 1 })
+    }
+
+    pub fn item(&mut self, item: &ExportItem) -> std::io::Result<()> {
+        self.w.write_all(&item.to_cbor())?;
+        self.items += 1;
+        Ok(())
+    }
+
+    pub fn genesis(&mut self, g: &Genesis) -> std::io::Result<()> {
+        self.item(&ExportItem::Genesis(g.clone()))
+    }
+
+    pub fn entry(&mut self, e: Entry) -> std::io::Result<()> {
+        self.item(&ExportItem::Entry(e))
+    }
+
+    /// Writes the end marker and returns the sink.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.w.write_all(&ExportItem::End { items: self.items }.to_cbor())?;
+        self.w.flush()?;
+        Ok(self.w)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -354,6 +398,8 @@ pub struct ExportVerifier {
     counts: CheckedCounts,
     /// Set once an error makes the rest of the file meaningless.
     halted: bool,
+    /// Set by the end marker.
+    ended: bool,
     /// Where each entry that carries a federation event sits in the file.
     fed_pos: BTreeMap<(CouncilId, u64), ItemPos>,
 }
@@ -388,6 +434,11 @@ impl ExportVerifier {
             self.counts.skipped += 1;
             return;
         }
+        if self.ended {
+            self.error(err("item", None, None, "an item after the end of the export".into()));
+            self.halted = true;
+            return;
+        }
         let (item, sigs) = match checked {
             Ok(x) => x,
             Err(e) => {
@@ -420,6 +471,17 @@ impl ExportVerifier {
         }
         match item {
             CheckedItem::Header { .. } => self.error(err("header", None, None, "a second export header".into())),
+            CheckedItem::End { items } => {
+                self.ended = true;
+                if items != pos.item {
+                    self.error(err(
+                        "end",
+                        None,
+                        None,
+                        format!("the end marker counts {items} items before it, but there are {}", pos.item),
+                    ));
+                }
+            }
             CheckedItem::Genesis(g) => {
                 let id = g.council_id();
                 if !self.proofs.is_empty() {
@@ -496,6 +558,16 @@ impl ExportVerifier {
                 council: None,
                 seq: None,
                 reason: r,
+            });
+        }
+        if self.counts.items > 0 && !self.ended && !self.halted {
+            self.error(ItemError {
+                item: self.counts.items,
+                offset: 0,
+                record: "file",
+                council: None,
+                seq: None,
+                reason: "the file ends without its end marker: it was cut short".into(),
             });
         }
         if self.counts.items == 0 {

@@ -22,6 +22,7 @@ pub mod tag {
     pub const JOIN: &str = "councilnet/1/join";
     pub const EQUIVOCATION: &str = "councilnet/1/equivocation";
     pub const EXPORT: &str = "councilnet/1/export";
+    pub const EXPORT_END: &str = "councilnet/1/end";
 }
 
 /// Limits on list lengths and text sizes, enforced while decoding or validating.

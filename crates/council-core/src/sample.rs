@@ -11,7 +11,7 @@ use std::io::Write;
 
 use crate::cbor::Cbor;
 use crate::council::{CouncilState, Effect, MotionStatus, RecordError};
-use crate::export::ExportItem;
+use crate::export::ExportWriter;
 use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey};
 use crate::records::{
@@ -312,9 +312,9 @@ impl Rng {
     }
 }
 
-fn write_entries<W: Write>(out: &mut W, entries: Vec<Entry>, count: &mut u64) -> std::io::Result<()> {
+fn write_entries<W: Write>(out: &mut ExportWriter<W>, entries: Vec<Entry>, count: &mut u64) -> std::io::Result<()> {
     for e in entries {
-        out.write_all(&ExportItem::Entry(e).to_cbor())?;
+        out.entry(e)?;
         *count += 1;
     }
     Ok(())
@@ -363,8 +363,8 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         key_from_label("sample/mill/node"),
         clock.tick(),
     )?;
-    out.write_all(&ExportItem::Header { primary: bakery.id() }.to_cbor())?;
-    out.write_all(&ExportItem::Genesis(bakery.genesis().clone()).to_cbor())?;
+    let mut out = ExportWriter::new(out, bakery.id())?;
+    out.genesis(bakery.genesis())?;
 
     // The live roster of the bakery, as secret keys (changes with the roster acts).
     let mut roster: Vec<&SecretKey> = members.iter().collect();
@@ -437,14 +437,14 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
             };
             bakery.vote(clock.tick(), voter, id, pick)?;
             if bakery.pending.len() >= 8192 {
-                write_entries(out, bakery.take_entries(), &mut entries_written)?;
+                write_entries(&mut out, bakery.take_entries(), &mut entries_written)?;
             }
         }
         let t = clock.tick();
         let at = if bakery.settled(&id).is_some() { t } else { clock.advance_to(closes_at) };
         bakery.close(at, id)?;
     }
-    write_entries(out, bakery.take_entries(), &mut entries_written)?;
+    write_entries(&mut out, bakery.take_entries(), &mut entries_written)?;
 
     // The federation: founded by the bakery and the depot.
     let charter = Charter {
@@ -588,13 +588,13 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
     )?;
     mill.pass(&mut clock, &b_roster, "Leave the Valley Federation", Action::Leave(fid))?;
 
-    write_entries(out, bakery.take_entries(), &mut entries_written)?;
+    write_entries(&mut out, bakery.take_entries(), &mut entries_written)?;
     for c in [&mut depot, &mut mill] {
-        out.write_all(&ExportItem::Genesis(c.genesis().clone()).to_cbor())?;
+        out.genesis(c.genesis())?;
         let e = c.take_entries();
-        write_entries(out, e, &mut entries_written)?;
+        write_entries(&mut out, e, &mut entries_written)?;
     }
-    out.flush()?;
+    out.finish()?;
     let ballots = [&bakery, &depot, &mill].iter().map(|c| c.state().stats().ballots).sum();
     Ok(SampleSummary { primary: bakery.id(), federation: fid, councils: 3, entries: entries_written, ballots })
 }

@@ -5,8 +5,7 @@
 mod common;
 
 use common::{errors, export, verify, voids, Council, T0};
-use council_core::cbor::Cbor;
-use council_core::export::ExportItem;
+use council_core::export::{ExportItem, ExportWriter};
 use council_core::federation::BallotStatus;
 use council_core::records::{
     Action, Charter, EquivocationProof, FederationId, FederationMotion, FederationRules, Instruction, Mandate,
@@ -246,12 +245,13 @@ fn an_equivocation_is_proved_and_marks_the_council_forked() {
     assert!(verify_equivocation(proof.clone()).is_ok());
     assert!(verify_equivocation(EquivocationProof { a: last.clone(), b: last.clone() }).is_err());
     // Put the entries back and append the proof to the export.
-    let mut bytes = ExportItem::Header { primary: f.c[0].b.id() }.to_cbor();
-    bytes.extend(ExportItem::Genesis(f.c[0].b.genesis().clone()).to_cbor());
+    let mut w = ExportWriter::new(Vec::new(), f.c[0].b.id()).unwrap();
+    w.genesis(f.c[0].b.genesis()).unwrap();
     for e in entries {
-        bytes.extend(ExportItem::Entry(e).to_cbor());
+        w.entry(e).unwrap();
     }
-    bytes.extend(ExportItem::Equivocation(proof).to_cbor());
+    w.item(&ExportItem::Equivocation(proof)).unwrap();
+    let bytes = w.finish().unwrap();
     let r = verify(&bytes);
     assert!(r.valid, "{}", errors(&r));
     assert!(r.councils[0].forked);

@@ -198,6 +198,7 @@ fn build() -> Value {
     );
     let proof = EquivocationProof { a: close.clone(), b: fork };
     let header = ExportItem::Header { primary: council };
+    let end = ExportItem::End { items: 5 };
 
     json!({
         "keys": keys,
@@ -225,6 +226,7 @@ fn build() -> Value {
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
         "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
         "export_header": { "cbor": hex::encode(header.to_cbor()) },
+        "export_end": { "cbor": hex::encode(end.to_cbor()), "items": 5 },
     })
 }
 
@@ -269,6 +271,10 @@ fn markdown(v: &Value) -> String {
     s.push_str(&format!(
         "\n#### export header item\n\n```text\n{}\n```\n",
         v["export_header"]["cbor"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### export end item (5 items before it)\n\n```text\n{}\n```\n",
+        v["export_end"]["cbor"].as_str().unwrap()
     ));
     s.push_str("\nThe full signed records (and an equivocation proof) are in `docs/vectors/records.json`.\n");
     s
@@ -358,19 +364,16 @@ fn published_sample_export_matches_and_verifies() {
 fn the_vector_entries_1_to_3_form_a_valid_log() {
     use council_core::cbor::Cbor;
     let v = build();
-    let mut bytes =
-        ExportItem::Header { primary: Hash::from_hex(v["genesis"]["council_id"].as_str().unwrap()).unwrap() }.to_cbor();
-    bytes.extend(
-        ExportItem::Genesis(
-            Genesis::from_cbor(&hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap()).unwrap(),
-        )
-        .to_cbor(),
-    );
+    let council = Hash::from_hex(v["genesis"]["council_id"].as_str().unwrap()).unwrap();
+    let mut w = council_core::export::ExportWriter::new(Vec::new(), council).unwrap();
+    w.genesis(&Genesis::from_cbor(&hex::decode(v["genesis"]["record_cbor"].as_str().unwrap()).unwrap()).unwrap())
+        .unwrap();
     for r in &v["records"].as_array().unwrap()[8..11] {
         let e =
             council_core::records::Entry::from_cbor(&hex::decode(r["record_cbor"].as_str().unwrap()).unwrap()).unwrap();
-        bytes.extend(ExportItem::Entry(e).to_cbor());
+        w.entry(e).unwrap();
     }
+    let bytes = w.finish().unwrap();
     let r = verify_reader(&bytes[..]);
     assert!(r.valid, "{:?}", r.errors);
     assert_eq!(r.councils[0].motions[0].outcome, Some(Outcome::Passed));

@@ -242,18 +242,23 @@ async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
             Ok(None) => return fail("the store has no genesis".into()),
             Err(e) => return fail(e.to_string()),
         };
+        // The same layout as ExportWriter, written in chunks: header, genesis, entries,
+        // and the end marker with the count of items before it.
         let mut buf = ExportItem::Header { primary: council }.to_cbor();
         buf.extend(ExportItem::Genesis(genesis).to_cbor());
+        let mut items = 2u64;
         for e in store.entries(1) {
             match e {
                 Ok(e) if e.body.seq > upto => break,
                 Ok(e) => buf.extend(ExportItem::Entry(e).to_cbor()),
                 Err(e) => return fail(e.to_string()),
             }
+            items += 1;
             if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
                 return;
             }
         }
+        buf.extend(ExportItem::End { items }.to_cbor());
         send(buf);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });

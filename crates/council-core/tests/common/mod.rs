@@ -1,9 +1,8 @@
 //! Shared helpers for the council-core integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use council_core::cbor::Cbor;
 use council_core::council::{CouncilState, RecordError};
-use council_core::export::{verify_reader, ExportItem, Report};
+use council_core::export::{verify_reader, ExportWriter, Report};
 use council_core::records::{CouncilRules, Entry, Payload};
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::verify::verify_entry;
@@ -49,16 +48,15 @@ pub fn try_apply(st: &CouncilState, e: Entry) -> Result<CouncilState, RecordErro
 
 /// An export of the given councils (the first is the primary).
 pub fn export(councils: &mut [&mut CouncilBuilder]) -> Vec<u8> {
-    let mut out = ExportItem::Header { primary: councils[0].id() }.to_cbor();
+    let mut w = ExportWriter::new(Vec::new(), councils[0].id()).unwrap();
     for c in councils.iter_mut() {
-        out.extend(ExportItem::Genesis(c.genesis().clone()).to_cbor());
-        // The builders hand out entries once; keep them for the caller by re-pushing is
-        // not possible, so tests build each export once.
+        w.genesis(c.genesis()).unwrap();
+        // Builders hand out their entries once: tests build each export once.
         for e in c.take_entries() {
-            out.extend(ExportItem::Entry(e).to_cbor());
+            w.entry(e).unwrap();
         }
     }
-    out
+    w.finish().unwrap()
 }
 
 pub fn verify(bytes: &[u8]) -> Report {
