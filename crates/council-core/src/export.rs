@@ -400,6 +400,8 @@ pub struct ExportVerifier {
     halted: bool,
     /// Set by the end marker.
     ended: bool,
+    /// Where the last item pushed starts.
+    last_offset: u64,
     /// Where each entry that carries a federation event sits in the file.
     fed_pos: BTreeMap<(CouncilId, u64), ItemPos>,
 }
@@ -422,6 +424,7 @@ impl ExportVerifier {
     /// [`check_item`] found.
     pub fn push(&mut self, pos: ItemPos, checked: Result<(CheckedItem, u64), ItemError>) {
         self.counts.items += 1;
+        self.last_offset = pos.offset;
         let err = |record, council, seq, reason: String| ItemError {
             item: pos.item,
             offset: pos.offset,
@@ -563,11 +566,11 @@ impl ExportVerifier {
         if self.counts.items > 0 && !self.ended && !self.halted {
             self.error(ItemError {
                 item: self.counts.items,
-                offset: 0,
+                offset: self.last_offset,
                 record: "file",
                 council: None,
                 seq: None,
-                reason: "the file ends without its end marker: it was cut short".into(),
+                reason: "the file ends (after the item at this offset) without its end marker: it was cut short".into(),
             });
         }
         if self.counts.items == 0 {
