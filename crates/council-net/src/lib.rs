@@ -1,0 +1,51 @@
+//! # council-net
+//!
+//! The network between councils' nodes, on libp2p: TCP with Noise and Yamux, gossipsub
+//! for federation traffic, request-response for log sync, identify.
+//!
+//! One task ([`run`]) owns the `Swarm`. Everything else talks to it through a cloneable
+//! [`NetHandle`] over a bounded channel, each command carrying a oneshot for its answer,
+//! and hears from it through a bounded stream of [`NetEvent`]s.
+//!
+//! - Gossipsub runs with `validate_messages()`: nothing is forwarded until the node has
+//!   checked it and answered [`NetHandle::validate`] with exactly one [`Verdict`]. Message
+//!   ids are the SHA-256 of the content, and peer scoring is on, with parameters for
+//!   every topic, so that a peer whose messages are rejected drops below the graylist
+//!   threshold at once.
+//! - Every inbound message is bounded: gossip by [`MAX_MESSAGE_BYTES`], sync requests and
+//!   responses by [`MAX_SYNC_REQUEST_BYTES`] and [`MAX_SYNC_RESPONSE_BYTES`].
+//! - Membership gating: the node tells the network which peers may stay connected
+//!   ([`NetHandle::allow`]); any other peer is disconnected as soon as it connects, its
+//!   gossip is rejected, and its sync requests go unanswered.
+//!
+//! A peer's id is derived from its council node key (ed25519), so "which peers are
+//! allowed" is the set of current node keys of the federations' member councils.
+
+mod codec;
+mod swarm;
+
+pub use codec::{SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
+pub use libp2p::{gossipsub::MessageId, Multiaddr, PeerId};
+pub use swarm::{run, NetConfig, NetError, NetEvent, NetHandle, Verdict, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
+
+/// The libp2p identity of a node whose council node key has this RFC 8032 seed.
+pub fn keypair_from_seed(seed: &[u8; 32]) -> libp2p::identity::Keypair {
+    let mut s = *seed;
+    // `try_from_bytes` zeroes its input; the copy keeps the caller's seed intact.
+    #[allow(clippy::expect_used)]
+    let secret = libp2p::identity::ed25519::SecretKey::try_from_bytes(&mut s).expect("32 bytes are an ed25519 secret");
+    libp2p::identity::Keypair::from(libp2p::identity::ed25519::Keypair::from(secret))
+}
+
+/// The peer id of the node whose council node key is `key`.
+pub fn peer_id_of(key: &council_core::PublicKey) -> PeerId {
+    #[allow(clippy::expect_used)]
+    let pk =
+        libp2p::identity::ed25519::PublicKey::try_from_bytes(key.as_bytes()).expect("an accepted key is a valid point");
+    PeerId::from_public_key(&libp2p::identity::PublicKey::from(pk))
+}
+
+/// The gossip topic of a federation.
+pub fn federation_topic(federation: &council_core::Hash) -> String {
+    format!("councilnet/1/federation/{}", federation.to_hex())
+}

@@ -1,0 +1,392 @@
+//! The event loop that owns the swarm, and the handle the rest of the node uses.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, TopicHash};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use sha2_free::content_id;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
+
+/// The largest gossip message accepted (one log entry, at most 1 MiB, plus framing).
+pub const MAX_MESSAGE_BYTES: usize = council_core::records::limits::MAX_RECORD_BYTES + 4096;
+
+/// Commands queued towards the swarm; when full, callers wait.
+const COMMAND_QUEUE: usize = 1024;
+/// Events queued towards the node; when full, new gossip is ignored rather than queued.
+const EVENT_QUEUE: usize = 4096;
+
+mod sha2_free {
+    /// The gossip message id: SHA-256 of the content, so the same entry relayed by many
+    /// peers is one message.
+    pub fn content_id(data: &[u8]) -> Vec<u8> {
+        council_core::Hash::of(data).0.to_vec()
+    }
+}
+
+/// How the node judged a gossip message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and new: forward it.
+    Accept,
+    /// Not harmful, not useful (a duplicate, or something we cannot judge yet): drop it.
+    Ignore,
+    /// Invalid: drop it and penalise the peer that sent it.
+    Reject,
+}
+
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub keypair: libp2p::identity::Keypair,
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    /// Gossipsub heartbeat; short in tests.
+    pub heartbeat: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("cannot listen on {0}: {1}")]
+    Listen(Multiaddr, String),
+    #[error("cannot dial {0}: {1}")]
+    Dial(Multiaddr, String),
+    #[error("gossip: {0}")]
+    Gossip(String),
+    #[error("sync with {0} failed: {1}")]
+    Sync(PeerId, String),
+    #[error("cannot build the network: {0}")]
+    Build(String),
+}
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A gossip message; answer it with exactly one [`NetHandle::validate`].
+    Gossip {
+        id: MessageId,
+        from: PeerId,
+        topic: TopicHash,
+        data: Vec<u8>,
+    },
+    /// An allowed peer asks for log entries; answer with [`NetHandle::respond`].
+    SyncRequest {
+        from: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    },
+    Connected(PeerId),
+    Disconnected(PeerId),
+    Listening(Multiaddr),
+}
+
+enum Command {
+    Subscribe(String, oneshot::Sender<Result<(), NetError>>),
+    Publish(String, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
+    Validate(MessageId, PeerId, Verdict),
+    Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Sync(PeerId, SyncRequest, oneshot::Sender<Result<SyncResponse, NetError>>),
+    Respond(ResponseChannel<SyncResponse>, SyncResponse),
+    Allow(HashSet<PeerId>),
+    Score(PeerId, oneshot::Sender<Option<f64>>),
+    Peers(oneshot::Sender<Vec<PeerId>>),
+    MeshPeers(String, oneshot::Sender<Vec<PeerId>>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+/// A cloneable handle to the network task.
+#[derive(Debug, Clone)]
+pub struct NetHandle {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+impl NetHandle {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    pub async fn subscribe(&self, topic: &str) -> Result<(), NetError> {
+        self.ask(|r| Command::Subscribe(topic.to_owned(), r)).await?
+    }
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), NetError> {
+        self.ask(|r| Command::Publish(topic.to_owned(), data, r)).await?
+    }
+    pub async fn validate(&self, id: MessageId, from: PeerId, verdict: Verdict) -> Result<(), NetError> {
+        self.tx.send(Command::Validate(id, from, verdict)).await.map_err(|_| NetError::Stopped)
+    }
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.ask(|r| Command::Dial(addr, r)).await?
+    }
+    pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, NetError> {
+        self.ask(|r| Command::Sync(peer, request, r)).await?
+    }
+    pub async fn respond(
+        &self,
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    ) -> Result<(), NetError> {
+        self.tx.send(Command::Respond(channel, response)).await.map_err(|_| NetError::Stopped)
+    }
+    /// Replaces the set of peers allowed to stay connected; others are disconnected now.
+    pub async fn allow(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
+        self.tx.send(Command::Allow(peers)).await.map_err(|_| NetError::Stopped)
+    }
+    /// The gossipsub score of a peer, if it is known.
+    pub async fn score(&self, peer: PeerId) -> Result<Option<f64>, NetError> {
+        self.ask(|r| Command::Score(peer, r)).await
+    }
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
+        self.ask(Command::Peers).await
+    }
+    pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|r| Command::MeshPeers(topic.to_owned(), r)).await
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+    identify: identify::Behaviour,
+}
+
+/// Scores: one rejected message takes a peer below the graylist threshold.
+pub const GRAYLIST_THRESHOLD: f64 = -80.0;
+
+fn topic_params() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        // P4: every invalid message costs 100 (squared counter, weight -100).
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.9,
+        // P3 (mesh delivery deficits) is off: federation traffic is bursty and sparse.
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        ..gossipsub::TopicScoreParams::default()
+    }
+}
+
+fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+    let gcfg = gossipsub::ConfigBuilder::default()
+        .validate_messages()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(content_id(&m.data)))
+        .max_transmit_size(MAX_MESSAGE_BYTES)
+        .heartbeat_interval(cfg.heartbeat)
+        .build()
+        .map_err(|e| NetError::Build(e.to_string()))?;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_behaviour(|key| {
+            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)?;
+            let params =
+                gossipsub::PeerScoreParams { topic_score_cap: 1000.0, ..gossipsub::PeerScoreParams::default() };
+            let thresholds = gossipsub::PeerScoreThresholds {
+                gossip_threshold: -10.0,
+                publish_threshold: -50.0,
+                graylist_threshold: GRAYLIST_THRESHOLD,
+                ..gossipsub::PeerScoreThresholds::default()
+            };
+            gossipsub.with_peer_score(params, thresholds)?;
+            let sync = request_response::Behaviour::with_codec(
+                SyncCodec,
+                [(PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            );
+            let identify = identify::Behaviour::new(identify::Config::new("/councilnet/1".into(), key.public()));
+            Ok(Behaviour { gossipsub, sync, identify })
+        })
+        .map_err(|e| NetError::Build(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts the network task. Returns the handle and the stream of events.
+pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let mut swarm = build(&cfg)?;
+    for a in &cfg.listen {
+        swarm.listen_on(a.clone()).map_err(|e| NetError::Listen(a.clone(), e.to_string()))?;
+    }
+    for a in &cfg.bootstrap {
+        swarm.dial(a.clone()).map_err(|e| NetError::Dial(a.clone(), e.to_string()))?;
+    }
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (etx, erx) = mpsc::channel(EVENT_QUEUE);
+    let peer_id = *swarm.local_peer_id();
+    tokio::spawn(event_loop(swarm, rx, etx));
+    Ok((NetHandle { tx, peer_id }, erx))
+}
+
+struct Loop {
+    allowed: Option<HashSet<PeerId>>,
+    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    events: mpsc::Sender<NetEvent>,
+}
+
+impl Loop {
+    fn allowed(&self, p: &PeerId) -> bool {
+        self.allowed.as_ref().is_none_or(|a| a.contains(p))
+    }
+}
+
+async fn event_loop(
+    mut swarm: Swarm<Behaviour>,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+) {
+    let mut st = Loop { allowed: None, pending_sync: HashMap::new(), events };
+    loop {
+        tokio::select! {
+            biased;
+            cmd = commands.recv() => match cmd {
+                Some(c) => command(&mut swarm, &mut st, c),
+                None => break,
+            },
+            ev = swarm.select_next_some() => swarm_event(&mut swarm, &mut st, ev),
+        }
+    }
+}
+
+fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
+    let b = swarm.behaviour_mut();
+    match c {
+        Command::Subscribe(t, r) => {
+            let topic = IdentTopic::new(t);
+            b.gossipsub.set_topic_params(topic.clone(), topic_params()).ok();
+            let res = b.gossipsub.subscribe(&topic).map(|_| ()).map_err(|e| NetError::Gossip(e.to_string()));
+            let _ = r.send(res);
+        }
+        Command::Publish(t, data, r) => {
+            let res = match b.gossipsub.publish(IdentTopic::new(t), data) {
+                Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+                Err(e) => Err(NetError::Gossip(e.to_string())),
+            };
+            let _ = r.send(res);
+        }
+        Command::Validate(id, from, v) => {
+            let acceptance = match v {
+                Verdict::Accept => MessageAcceptance::Accept,
+                Verdict::Ignore => MessageAcceptance::Ignore,
+                Verdict::Reject => MessageAcceptance::Reject,
+            };
+            b.gossipsub.report_message_validation_result(&id, &from, acceptance);
+        }
+        Command::Dial(a, r) => {
+            let res = swarm.dial(a.clone()).map_err(|e| NetError::Dial(a, e.to_string()));
+            let _ = r.send(res);
+        }
+        Command::Sync(peer, req, r) => {
+            let id = b.sync.send_request(&peer, req);
+            st.pending_sync.insert(id, r);
+        }
+        Command::Respond(ch, resp) => {
+            let _ = b.sync.send_response(ch, resp);
+        }
+        Command::Allow(peers) => {
+            let connected: Vec<PeerId> = swarm.connected_peers().copied().collect();
+            for p in connected {
+                if !peers.contains(&p) {
+                    let _ = swarm.disconnect_peer_id(p);
+                }
+            }
+            st.allowed = Some(peers);
+        }
+        Command::Score(p, r) => {
+            let _ = r.send(b.gossipsub.peer_score(&p));
+        }
+        Command::Peers(r) => {
+            let _ = r.send(swarm.connected_peers().copied().collect());
+        }
+        Command::MeshPeers(t, r) => {
+            let hash = IdentTopic::new(t).hash();
+            let _ = r.send(b.gossipsub.mesh_peers(&hash).copied().collect());
+        }
+    }
+}
+
+fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<BehaviourEvent>) {
+    match ev {
+        SwarmEvent::NewListenAddr { address, .. } => {
+            let _ = st.events.try_send(NetEvent::Listening(address));
+        }
+        SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            if !st.allowed(&peer_id) {
+                tracing::debug!(%peer_id, "not a member: disconnecting");
+                let _ = swarm.disconnect_peer_id(peer_id);
+                return;
+            }
+            let _ = st.events.try_send(NetEvent::Connected(peer_id));
+        }
+        SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            let _ = st.events.try_send(NetEvent::Disconnected(peer_id));
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        })) => {
+            let g = &mut swarm.behaviour_mut().gossipsub;
+            if !st.allowed(&propagation_source) {
+                g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
+                return;
+            }
+            let ev = NetEvent::Gossip {
+                id: message_id.clone(),
+                from: propagation_source,
+                topic: message.topic,
+                data: message.data,
+            };
+            // Local work first: if the node is behind, drop new remote work unjudged.
+            if st.events.try_send(ev).is_err() {
+                g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
+            match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    if !st.allowed(&peer) {
+                        return; // dropping the channel closes the stream unanswered
+                    }
+                    let _ = st.events.try_send(NetEvent::SyncRequest { from: peer, request, channel });
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(r) = st.pending_sync.remove(&request_id) {
+                        let _ = r.send(Ok(response));
+                    }
+                }
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+            peer,
+            request_id,
+            error,
+            ..
+        })) => {
+            if let Some(r) = st.pending_sync.remove(&request_id) {
+                let _ = r.send(Err(NetError::Sync(peer, error.to_string())));
+            }
+        }
+        _ => {}
+    }
+}
