@@ -219,7 +219,12 @@ pub struct CouncilState {
     delegate_counters: HashMap<MotionId, u64>,
     fed_events: Vec<FedEvent>,
     stats: Stats,
+    /// `(seq, id)` of the latest entries, newest last.
+    recent: std::collections::VecDeque<(u64, Hash)>,
 }
+
+/// How many recent entry ids a council state remembers (see [`CouncilState::holds`]).
+pub const RECENT_IDS: usize = 1024;
 
 /// Checks the parts of a genesis that signatures do not cover.
 pub fn check_genesis(g: &GenesisBody) -> Result<(), RecordError> {
@@ -271,6 +276,7 @@ impl CouncilState {
             delegate_counters: HashMap::new(),
             fed_events: Vec::new(),
             stats: Stats::default(),
+            recent: std::collections::VecDeque::new(),
         })
     }
 
@@ -293,6 +299,17 @@ impl CouncilState {
         }
         self.node_keys.iter().rev().find(|(from, _)| *from <= seq).map(|(_, k)| *k)
     }
+    /// Whether the entry at `seq` has this id. The state remembers the ids of its most
+    /// recent entries only ([`RECENT_IDS`]); for older places it answers `true`, so an
+    /// old conflicting entry is treated as a duplicate (the network's sync and the
+    /// verifier still catch forks by their hash links).
+    pub fn holds(&self, seq: u64, id: &Hash) -> bool {
+        match self.recent.iter().find(|(s, _)| *s == seq) {
+            Some((_, h)) => h == id,
+            None => true,
+        }
+    }
+
     /// The sequence number of the last accepted entry (0 before the first).
     pub fn seq(&self) -> u64 {
         self.seq
@@ -392,6 +409,10 @@ impl CouncilState {
         }
         self.seq = seq;
         self.head = e.id();
+        if self.recent.len() == RECENT_IDS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((seq, self.head));
         self.time = time;
         self.stats.entries += 1;
         Ok(())

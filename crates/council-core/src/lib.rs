@@ -20,6 +20,7 @@ pub mod federation;
 pub mod hash;
 pub mod keys;
 pub mod records;
+pub mod replica;
 pub mod sample;
 pub mod tally;
 pub mod verify;

@@ -1,0 +1,107 @@
+//! Copies of other councils' logs, kept by a node that follows them (its federations'
+//! member councils), and the judgement of each entry that arrives by gossip or sync.
+//!
+//! An entry is applied only through [`CouncilState::apply`], in log order, exactly as
+//! `council verify` would; an entry beyond a gap waits for sync.
+
+use std::collections::BTreeMap;
+
+use crate::council::{CouncilState, RecordError};
+use crate::records::{CouncilId, Entry, Genesis};
+use crate::verify::Verified;
+
+/// What became of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// The next entry of a followed log: valid, applied, worth forwarding.
+    Applied,
+    /// Already applied (the same entry at the same place).
+    Duplicate,
+    /// An entry at a place already taken by a different entry, signed by the council's
+    /// node key: the log forked.
+    Conflict { seq: u64 },
+    /// Beyond the end of the followed log: entries `have + 1 ..` are missing.
+    Gap { council: CouncilId, have: u64 },
+    /// A council this node does not follow (no genesis yet).
+    Unknown(CouncilId),
+    /// Breaks the council's rules.
+    Invalid(RecordError),
+}
+
+impl Judgement {
+    /// Whether gossip carrying this entry should be forwarded (accept), dropped quietly
+    /// (ignore), or dropped with the sender penalised (reject). Exhaustive on purpose.
+    pub fn verdict(&self) -> GossipVerdict {
+        match self {
+            Judgement::Applied => GossipVerdict::Accept,
+            Judgement::Duplicate | Judgement::Gap { .. } | Judgement::Unknown(_) => GossipVerdict::Ignore,
+            // A conflicting entry with a valid node signature is evidence, not noise: the
+            // node keeps the pair as an equivocation proof (see PROTOCOL.md §9) and
+            // forwards the proof, not the entry.
+            Judgement::Conflict { .. } => GossipVerdict::Ignore,
+            Judgement::Invalid(_) => GossipVerdict::Reject,
+        }
+    }
+}
+
+/// The three gossip verdicts, independent of the network library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GossipVerdict {
+    Accept,
+    Ignore,
+    Reject,
+}
+
+/// The logs a node follows.
+#[derive(Debug, Default)]
+pub struct Replicas {
+    logs: BTreeMap<CouncilId, CouncilState>,
+}
+
+impl Replicas {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts following a council from its genesis (idempotent).
+    pub fn follow(&mut self, genesis: Verified<Genesis>) -> Result<CouncilId, RecordError> {
+        let id = genesis.council_id();
+        if let std::collections::btree_map::Entry::Vacant(v) = self.logs.entry(id) {
+            v.insert(CouncilState::new(genesis)?);
+        }
+        Ok(id)
+    }
+
+    pub fn get(&self, council: &CouncilId) -> Option<&CouncilState> {
+        self.logs.get(council)
+    }
+
+    pub fn councils(&self) -> &BTreeMap<CouncilId, CouncilState> {
+        &self.logs
+    }
+
+    /// Judges (and, if it is the next one, applies) an entry whose signatures are checked.
+    pub fn judge(&mut self, entry: Verified<Entry>) -> Judgement {
+        let council = entry.body.council;
+        let seq = entry.body.seq;
+        let Some(st) = self.logs.get_mut(&council) else {
+            return Judgement::Unknown(council);
+        };
+        if seq > st.seq() + 1 {
+            return Judgement::Gap { council, have: st.seq() };
+        }
+        if seq <= st.seq() {
+            // Already past this place. The same entry again is a duplicate; another entry
+            // signed by the node key for that place is a fork.
+            return if st.node_key_at(seq) == Some(entry.signer) && !st.holds(seq, &entry.id()) {
+                Judgement::Conflict { seq }
+            } else {
+                Judgement::Duplicate
+            };
+        }
+        match st.apply(entry) {
+            Ok(()) => Judgement::Applied,
+            Err(e) => Judgement::Invalid(e),
+        }
+    }
+}
