@@ -169,11 +169,11 @@ enum MotionCommand {
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
         /// Share of the members who must cast a ballot (abstaining counts): N/D.
-        #[arg(long, value_parser = parse_share)]
+        #[arg(long)]
         quorum: Option<council_core::records::Share>,
         /// Share of the ballots (abstentions aside) that decides: majority, two-thirds,
         /// unanimity, or N/D (at least).
-        #[arg(long, value_parser = parse_threshold)]
+        #[arg(long)]
         threshold: Option<council_core::records::Threshold>,
     },
     List,
@@ -223,31 +223,6 @@ enum RecallCommand {
         key: PathBuf,
         mandate: String,
     },
-}
-
-fn parse_share(s: &str) -> Result<council_core::records::Share, String> {
-    let (n, d) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a share like 1/2"))?;
-    let sh = council_core::records::Share::new(
-        n.trim().parse().map_err(|_| "not a number")?,
-        d.trim().parse().map_err(|_| "not a number")?,
-    );
-    if !sh.is_valid() {
-        return Err(format!("{s:?} is not between 0 and 1"));
-    }
-    Ok(sh)
-}
-
-fn parse_threshold(s: &str) -> Result<council_core::records::Threshold, String> {
-    use council_core::records::Threshold;
-    Ok(match s {
-        "majority" => Threshold::SIMPLE_MAJORITY,
-        "two-thirds" => Threshold::TWO_THIRDS,
-        "unanimity" => Threshold::UNANIMITY,
-        other => {
-            let sh = parse_share(other)?;
-            Threshold { num: sh.num, den: sh.den, strict: false }
-        }
-    })
 }
 
 fn did(s: &str) -> anyhow::Result<PublicKey> {

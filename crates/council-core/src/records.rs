@@ -121,6 +121,38 @@ impl Cbor for Share {
     }
 }
 
+/// A share or threshold written by a person could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a share: write N/D with 0 ≤ N ≤ D, D ≥ 1 (e.g. 1/2), or majority, two-thirds, unanimity")]
+pub struct ParseShareError(pub String);
+
+impl std::str::FromStr for Share {
+    type Err = ParseShareError;
+    /// `N/D`, e.g. `1/2`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseShareError(s.to_owned());
+        let (n, d) = s.split_once('/').ok_or_else(bad)?;
+        let sh = Share::new(n.trim().parse().map_err(|_| bad())?, d.trim().parse().map_err(|_| bad())?);
+        sh.is_valid().then_some(sh).ok_or_else(bad)
+    }
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = ParseShareError;
+    /// `majority` (more than half), `two-thirds`, `unanimity`, or `N/D` (at least N/D).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim() {
+            "majority" => Threshold::SIMPLE_MAJORITY,
+            "two-thirds" => Threshold::TWO_THIRDS,
+            "unanimity" => Threshold::UNANIMITY,
+            other => {
+                let sh: Share = other.parse().map_err(|_| ParseShareError(s.to_owned()))?;
+                Threshold { num: sh.num, den: sh.den, strict: false }
+            }
+        })
+    }
+}
+
 /// "More than" (`strict`) or "at least" a fraction of a whole that must not be empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Threshold {
@@ -1129,5 +1161,25 @@ impl Cbor for EquivocationProof {
         d.array_exact(3)?;
         d.tag(tag::EQUIVOCATION)?;
         Ok(EquivocationProof { a: d.value()?, b: d.value()? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_and_thresholds_read_as_people_write_them() {
+        assert_eq!("1/2".parse::<Share>(), Ok(Share::new(1, 2)));
+        assert_eq!(" 2 / 3 ".parse::<Share>(), Ok(Share::new(2, 3)));
+        assert!("3/2".parse::<Share>().is_err());
+        assert!("1/0".parse::<Share>().is_err());
+        assert!("half".parse::<Share>().is_err());
+        assert_eq!("majority".parse::<Threshold>(), Ok(Threshold::SIMPLE_MAJORITY));
+        assert_eq!("two-thirds".parse::<Threshold>(), Ok(Threshold::TWO_THIRDS));
+        assert_eq!("unanimity".parse::<Threshold>(), Ok(Threshold::UNANIMITY));
+        assert_eq!("3/4".parse::<Threshold>(), Ok(Threshold { num: 3, den: 4, strict: false }));
+        let e = "most".parse::<Threshold>().unwrap_err().to_string();
+        assert!(e.contains("majority, two-thirds, unanimity"), "{e}");
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use council_core::records::{CouncilRules, Rule, Share, Threshold};
+use council_core::records::{CouncilRules, Rule};
 use council_core::PublicKey;
 use council_node::config::{self, Overrides};
 use council_node::datadir;
@@ -83,28 +83,6 @@ fn main() -> ExitCode {
     }
 }
 
-pub fn parse_share(s: &str) -> anyhow::Result<Share> {
-    let (n, d) = s.split_once('/').with_context(|| format!("{s:?} is not a share like 1/2"))?;
-    let sh = Share::new(n.trim().parse()?, d.trim().parse()?);
-    if !sh.is_valid() {
-        bail!("{s:?} is not a share between 0 and 1");
-    }
-    Ok(sh)
-}
-
-pub fn parse_threshold(s: &str) -> anyhow::Result<Threshold> {
-    let t = match s {
-        "majority" => Threshold::SIMPLE_MAJORITY,
-        "two-thirds" => Threshold::TWO_THIRDS,
-        "unanimity" => Threshold::UNANIMITY,
-        other => {
-            let sh = parse_share(other).context("use majority, two-thirds, unanimity, or N/D")?;
-            Threshold { num: sh.num, den: sh.den, strict: false }
-        }
-    };
-    Ok(t)
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition } => {
@@ -120,8 +98,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("name the founding members with --founder DID (one per founder), or try it alone with --solo-key KEY_FILE");
             }
             let rules = CouncilRules {
-                act_rule: Rule { quorum: parse_share(&act_quorum)?, threshold: parse_threshold(&act_threshold)? },
-                petition: parse_threshold(&petition)?,
+                act_rule: Rule { quorum: act_quorum.parse()?, threshold: act_threshold.parse()? },
+                petition: petition.parse()?,
                 ..CouncilRules::default()
             };
             let n = founders.len();
