@@ -1,0 +1,186 @@
+//! Crash durability: runs `councild` under ballot load and kills it with SIGKILL at a
+//! random moment, again and again. After every restart, every ballot the node had
+//! acknowledged must be in its log, the store must open, and the export must verify.
+//!
+//! Usage: `cargo run --release -p council-node --example crash_cycles -- COUNCILD COUNCIL [CYCLES]`
+//! (paths of the two binaries). `scripts/crash-cycles.sh` runs it. Prints one JSON line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use council_core::cbor::Cbor;
+use council_core::draft::GenesisDraft;
+use council_core::records::{Action, CouncilRules, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
+use council_core::sample::key_from_label;
+use council_core::SecretKey;
+use council_node::datadir;
+
+// The child is returned to the caller, which kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn start(councild: &Path, dir: &Path) -> (Child, String) {
+    let _ = std::fs::remove_file(dir.join(datadir::API_ADDR));
+    let mut child = Command::new(councild)
+        .args(["run", "--data-dir", dir.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--log", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("councild starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(a) = std::fs::read_to_string(dir.join(datadir::API_ADDR)) {
+            return (child, format!("http://{}", a.trim()));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("councild did not start");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let councild = PathBuf::from(args.get(1).expect("usage: crash_cycles COUNCILD COUNCIL [CYCLES]"));
+    let council_bin = PathBuf::from(args.get(2).expect("usage: crash_cycles COUNCILD COUNCIL [CYCLES]"));
+    let cycles: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let members = 20usize;
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("node");
+    let keys: Vec<SecretKey> = (0..members).map(|i| key_from_label(&format!("crash/{i}"))).collect();
+    let mut draft: GenesisDraft = datadir::init(
+        &dir,
+        datadir::InitParams {
+            name: "Crash".into(),
+            founders: keys.iter().map(|k| k.public()).collect(),
+            rules: CouncilRules::default(),
+            created_at: 1,
+        },
+    )
+    .expect("init");
+    for k in &keys {
+        draft.sign(k).expect("founder");
+    }
+    datadir::write_private(&dir.join(datadir::DRAFT), &draft.to_cbor()).expect("draft");
+    let council = draft.finish().expect("genesis").council_id();
+    let token = std::fs::read_to_string(dir.join(datadir::API_TOKEN)).expect("token").trim().to_owned();
+
+    // Every acknowledged ballot record.
+    let acked = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let rule = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
+    let mut counter = 0u64;
+    let mut lost = 0usize;
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        let (mut child, base) = start(&councild, &dir);
+        let agent = ureq::AgentBuilder::new().build();
+        // A motion that cannot settle before every member votes.
+        let body = MotionBody {
+            council,
+            title: format!("Cycle {cycle}"),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule,
+            closes_at: u64::MAX / 2,
+            nonce: cycle as u64,
+        };
+        let m = Signed::sign(body, &keys[0]);
+        agent
+            .post(&format!("{base}/v1/motions"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({ "record": hex::encode(m.to_cbor()) }))
+            .expect("motion accepted");
+        let motion = m.id();
+        let stop = Arc::new(AtomicBool::new(false));
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (stop, acked, agent, base, token, keys) =
+                    (stop.clone(), acked.clone(), agent.clone(), &base, &token, &keys);
+                let c0 = counter + (t as u64) * 1_000_000;
+                s.spawn(move || {
+                    let mut c = c0;
+                    while !stop.load(Ordering::Relaxed) {
+                        c += 1;
+                        // Members 1..: each ballot changes a member's vote (counters rise).
+                        let k = &keys[1 + (c as usize % (keys.len() - 1))];
+                        let v =
+                            Signed::sign(VoteBody { council, motion, choice: (c % 2) as u32, counter: c }, k).to_cbor();
+                        let r = agent
+                            .post(&format!("{base}/v1/votes"))
+                            .set("Authorization", &format!("Bearer {token}"))
+                            .timeout(Duration::from_secs(5))
+                            .send_json(serde_json::json!({ "record": hex::encode(&v) }));
+                        if let Ok(resp) = r {
+                            if resp.status() == 201 {
+                                acked.lock().expect("lock").push(v);
+                            }
+                        }
+                    }
+                });
+            }
+            // Kill at a random moment between 50 and 550 ms into the load.
+            std::thread::sleep(Duration::from_millis(50 + next() % 500));
+            let _ = child.kill();
+            let _ = child.wait();
+            stop.store(true, Ordering::Relaxed);
+        });
+        counter += 10_000_000;
+
+        // Restart: every acknowledged ballot must be in the export, and it must verify.
+        let (mut child, _) = start(&councild, &dir);
+        let out = tmp.path().join("export.cnx");
+        let exported = Command::new(&council_bin)
+            .args(["--node-dir", dir.to_str().expect("utf-8"), "export", "--out", out.to_str().expect("utf-8")])
+            .stdout(Stdio::null())
+            .status()
+            .expect("council export runs");
+        assert!(exported.success(), "export failed after cycle {cycle}");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let verified = Command::new(&council_bin)
+            .args(["verify", out.to_str().expect("utf-8")])
+            .stdout(Stdio::null())
+            .status()
+            .expect("verify runs");
+        assert!(verified.success(), "the export does not verify after cycle {cycle}");
+        let held = ballots_in(&out);
+        let acked = acked.lock().expect("lock");
+        lost = acked.iter().filter(|v| !held.contains(*v)).count();
+        assert_eq!(lost, 0, "{lost} acknowledged ballots lost after cycle {cycle}");
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "cycles": cycles,
+            "acknowledged_ballots": acked.lock().expect("lock").len(),
+            "lost": lost,
+            "seconds": started.elapsed().as_secs_f64(),
+        })
+    );
+}
+
+/// The ballot records (canonical bytes) in an export.
+fn ballots_in(path: &Path) -> std::collections::HashSet<Vec<u8>> {
+    use council_core::export::{ExportItem, ItemReader};
+    use council_core::records::Payload;
+    let mut r = ItemReader::new(std::io::BufReader::new(std::fs::File::open(path).expect("export")));
+    let mut held = std::collections::HashSet::new();
+    while let Some((_, bytes)) = r.next_item().expect("readable export") {
+        if let Ok(ExportItem::Entry(e)) = ExportItem::from_cbor(&bytes) {
+            if let Payload::Vote(v) = e.body.payload {
+                held.insert(v.to_cbor());
+            }
+        }
+    }
+    held
+}
