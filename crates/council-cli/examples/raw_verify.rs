@@ -1,6 +1,6 @@
 //! The raw ed25519 rate for exactly the signatures an export holds, on all cores:
 //! `verify_strict` one at a time, and ed25519-dalek's batch verification. Used by
-//! `scripts/bench-verify.sh` to put `council verify`'s time beside the physical limit.
+//! `scripts/bench.sh` (row B1) to put `council verify`'s time beside the physical limit.
 //!
 //! Usage: `cargo run --release -p council-cli --example raw_verify -- FILE`
 
