@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use council_core::cbor::Cbor;
-use council_core::draft::GenesisDraft;
-use council_core::records::{Action, CouncilRules, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
+use council_core::records::{Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
 use council_core::sample::key_from_label;
 use council_core::SecretKey;
 use council_node::config::{ApiConfig, Config, LogConfig, MotionsConfig, StoreConfig};
@@ -33,21 +32,7 @@ fn main() {
         None => tmp.path().join("node"),
     };
     let keys: Vec<SecretKey> = (0..members).map(|i| key_from_label(&format!("ingest/{i}"))).collect();
-    let mut draft: GenesisDraft = datadir::init(
-        &dir,
-        datadir::InitParams {
-            name: "Bench".into(),
-            founders: keys.iter().map(|k| k.public()).collect(),
-            rules: CouncilRules::default(),
-            created_at: 1,
-        },
-    )
-    .expect("init");
-    for k in &keys {
-        draft.sign(k).expect("founder");
-    }
-    datadir::write_private(&dir.join(datadir::DRAFT), &draft.to_cbor()).expect("draft");
-    let council = draft.finish().expect("genesis").council_id();
+    let council = datadir::init_signed(&dir, "Bench", &keys, 1).expect("init");
 
     let config = Config {
         data_dir: dir.clone(),

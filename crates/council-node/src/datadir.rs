@@ -159,3 +159,26 @@ pub fn init(dir: &Path, p: InitParams) -> Result<GenesisDraft, DataDirError> {
     write_private(&dir.join(NODE_KEY), encode_key(&node).as_bytes())?;
     Ok(draft)
 }
+
+/// Creates a council whose founders' keys are all at hand, and has every founder sign the
+/// genesis at once: for tests, benchmarks and trying things out. Returns the council id.
+pub fn init_signed(
+    dir: &Path,
+    name: &str,
+    founders: &[SecretKey],
+    created_at: u64,
+) -> Result<council_core::Hash, DataDirError> {
+    let params = InitParams {
+        name: name.into(),
+        founders: founders.iter().map(SecretKey::public).collect(),
+        rules: CouncilRules::default(),
+        created_at,
+    };
+    let mut draft = init(dir, params)?;
+    for k in founders {
+        draft.sign(k).map_err(|e| DataDirError::Invalid(e.to_string()))?;
+    }
+    write_private(&dir.join(DRAFT), &draft.to_cbor())?;
+    let genesis = draft.finish().map_err(|e| DataDirError::Invalid(e.to_string()))?;
+    Ok(genesis.council_id())
+}
