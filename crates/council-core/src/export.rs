@@ -119,16 +119,25 @@ pub struct ItemPos {
     pub offset: u64,
 }
 
+impl ItemPos {
+    /// The start of the file (for problems with no item of their own).
+    pub const START: ItemPos = ItemPos { item: 0, offset: 0 };
+
+    /// An error about the item at this position.
+    pub fn error(
+        self,
+        record: &'static str,
+        council: Option<CouncilId>,
+        seq: Option<u64>,
+        reason: impl Into<String>,
+    ) -> ItemError {
+        ItemError { item: self.item, offset: self.offset, record, council, seq, reason: reason.into() }
+    }
+}
+
 /// Decodes one item and checks its signatures. Stateless: safe to run in parallel.
 pub fn check_item(pos: ItemPos, bytes: &[u8]) -> Result<(CheckedItem, u64), ItemError> {
-    let err = |record, council, seq, reason: String| ItemError {
-        item: pos.item,
-        offset: pos.offset,
-        record,
-        council,
-        seq,
-        reason,
-    };
+    let err = |record, council, seq, reason: String| pos.error(record, council, seq, reason);
     let item = ExportItem::from_cbor(bytes).map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
     Ok(match item {
         ExportItem::Header { primary } => (CheckedItem::Header { primary }, 0),
@@ -425,14 +434,7 @@ impl ExportVerifier {
     pub fn push(&mut self, pos: ItemPos, checked: Result<(CheckedItem, u64), ItemError>) {
         self.counts.items += 1;
         self.last_offset = pos.offset;
-        let err = |record, council, seq, reason: String| ItemError {
-            item: pos.item,
-            offset: pos.offset,
-            record,
-            council,
-            seq,
-            reason,
-        };
+        let err = |record, council, seq, reason: String| pos.error(record, council, seq, reason);
         if self.halted {
             self.counts.skipped += 1;
             return;
@@ -554,56 +556,28 @@ impl ExportVerifier {
     /// could not be read to its end.
     pub fn finish(mut self, read_error: Option<String>) -> Report {
         if let Some(r) = read_error {
-            self.error(ItemError {
-                item: self.counts.items,
-                offset: 0,
-                record: "file",
-                council: None,
-                seq: None,
-                reason: r,
-            });
+            self.error(ItemPos { item: self.counts.items, offset: 0 }.error("file", None, None, r));
         }
         if self.counts.items > 0 && !self.ended && !self.halted {
-            self.error(ItemError {
-                item: self.counts.items,
-                offset: self.last_offset,
-                record: "file",
-                council: None,
-                seq: None,
-                reason: "the file ends (after the item at this offset) without its end marker: it was cut short".into(),
-            });
+            let at = ItemPos { item: self.counts.items, offset: self.last_offset };
+            self.error(at.error(
+                "file",
+                None,
+                None,
+                "the file ends (after the item at this offset) without its end marker: it was cut short",
+            ));
         }
         if self.counts.items == 0 {
-            self.error(ItemError {
-                item: 0,
-                offset: 0,
-                record: "file",
-                council: None,
-                seq: None,
-                reason: "the file is empty".into(),
-            });
+            self.error(ItemPos::START.error("file", None, None, "the file is empty"));
         }
         match self.primary {
-            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => self.error(ItemError {
-                item: 0,
-                offset: 0,
-                record: "header",
-                council: Some(p),
-                seq: None,
-                reason: "the exported council's log is not in the file".into(),
-            }),
+            Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => self
+                .error(ItemPos::START.error("header", Some(p), None, "the exported council's log is not in the file")),
             _ => {}
         }
         for (pos, p) in std::mem::take(&mut self.proofs) {
             let (c, s) = (p.a.body.council, p.a.body.seq);
-            let e = |reason: &str| ItemError {
-                item: pos.item,
-                offset: pos.offset,
-                record: "equivocation",
-                council: Some(c),
-                seq: Some(s),
-                reason: reason.into(),
-            };
+            let e = |reason: &str| pos.error("equivocation", Some(c), Some(s), reason);
             match self.councils.get(&c) {
                 None => self.error(e("the forked council's log is not in the export")),
                 Some(st) if st.node_key_at(s) != Some(p.a.signer) => {
@@ -618,15 +592,8 @@ impl ExportVerifier {
         let (federations, void_events) = federation::evaluate(&self.councils);
         let mut void_federation_events = Vec::new();
         for fe in void_events {
-            let pos = self.fed_pos.get(&(fe.council, fe.seq)).copied().unwrap_or(ItemPos { item: 0, offset: 0 });
-            void_federation_events.push(ItemError {
-                item: pos.item,
-                offset: pos.offset,
-                record: "federation event",
-                council: Some(fe.council),
-                seq: Some(fe.seq),
-                reason: fe.reason,
-            });
+            let pos = self.fed_pos.get(&(fe.council, fe.seq)).copied().unwrap_or(ItemPos::START);
+            void_federation_events.push(pos.error("federation event", Some(fe.council), Some(fe.seq), fe.reason));
         }
         let mut councils = Vec::new();
         for id in &self.order {
