@@ -1,18 +1,26 @@
-//! The log-sync protocol: "send me council C's entries from seq S on", answered with at
-//! most a bounded number of bytes of entries. Both messages are canonical CBOR.
+//! The request-response protocol between nodes: log sync ("send me council C's entries
+//! from seq S on") and the hello that opens every connection ("this is my council, and
+//! here are my invites"). Every message is canonical CBOR and bounded in size.
 
 use council_core::cbor::{Cbor, Decoder, Encoder};
+use council_core::records::{limits, FederationId, Genesis, InviteProof};
 use council_core::{DecodeError, Hash};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/councilnet/sync/1");
-/// The largest sync request accepted.
-pub const MAX_SYNC_REQUEST_BYTES: usize = 1024;
-/// The largest sync response accepted.
+/// The largest request accepted: a hello carries a genesis (at most one record) and a
+/// few invite proofs.
+pub const MAX_SYNC_REQUEST_BYTES: usize = limits::MAX_RECORD_BYTES + 16 * 1024;
+/// The largest response accepted.
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 8 << 20;
+/// The most invite proofs one hello may carry.
+pub const MAX_HELLO_INVITES: usize = 16;
+/// The most entries one sync response may carry.
+pub const MAX_SYNC_ENTRIES: usize = 100_000;
 
-/// `["councilnet/1/sync-request", council, from_seq, max_entries]`
+/// `["councilnet/1/sync-request", council, from_seq, max_entries]`. `from_seq` 0 asks for
+/// the genesis too, then the entries from 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRequest {
     pub council: Hash,
@@ -20,14 +28,47 @@ pub struct SyncRequest {
     pub max_entries: u32,
 }
 
-/// `["councilnet/1/sync-response", [entry bytes…]]`: entries from `from_seq` on, in order.
+/// `["councilnet/1/sync-response", genesis / null, [entry bytes…]]`: the council's entries
+/// from `from_seq` on, in order (none if the responder does not follow the council), and
+/// its genesis when `from_seq` was 0 and the responder has it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncResponse {
+    pub genesis: Option<Genesis>,
     pub entries: Vec<Vec<u8>>,
+}
+
+/// `["councilnet/1/hello", genesis, [[federation, invite_proof]…]]`: the sender's
+/// council, and the invites it holds (at most [`MAX_HELLO_INVITES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub genesis: Genesis,
+    pub invites: Vec<(FederationId, InviteProof)>,
+}
+
+/// A request on `/councilnet/sync/1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Sync(SyncRequest),
+    Hello(Box<Hello>),
+}
+
+/// A response on `/councilnet/sync/1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Sync(SyncResponse),
+    /// `["councilnet/1/welcome", genesis]`: the responder's council.
+    Welcome(Box<Genesis>),
+    /// `["councilnet/1/refused", reason: text]`.
+    Refused(String),
 }
 
 const REQ: &str = "councilnet/1/sync-request";
 const RESP: &str = "councilnet/1/sync-response";
+const HELLO: &str = "councilnet/1/hello";
+const WELCOME: &str = "councilnet/1/welcome";
+const REFUSED: &str = "councilnet/1/refused";
+/// The longest refusal reason sent or read.
+const MAX_REASON: usize = 1024;
 
 impl Cbor for SyncRequest {
     fn encode(&self, e: &mut Encoder) {
@@ -40,19 +81,93 @@ impl Cbor for SyncRequest {
     }
 }
 
-impl Cbor for SyncResponse {
+fn encode_sync_response(r: &SyncResponse, e: &mut Encoder) {
+    e.array(3).text(RESP);
+    match &r.genesis {
+        Some(g) => e.value(g),
+        None => e.null(),
+    };
+    e.array(r.entries.len());
+    for b in &r.entries {
+        e.bytes(b);
+    }
+}
+
+impl Cbor for Request {
     fn encode(&self, e: &mut Encoder) {
-        e.array(2).text(RESP).array(self.entries.len());
-        for b in &self.entries {
-            e.bytes(b);
+        match self {
+            Request::Sync(r) => r.encode(e),
+            Request::Hello(h) => {
+                e.array(3).text(HELLO).value(&h.genesis).array(h.invites.len());
+                for (f, p) in &h.invites {
+                    e.array(2).value(f).value(p);
+                }
+            }
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        d.array_exact(2)?;
-        d.tag(RESP)?;
-        let n = d.array(100_000)?;
-        let entries = (0..n).map(|_| d.bytes().map(<[u8]>::to_vec)).collect::<Result<_, _>>()?;
-        Ok(SyncResponse { entries })
+        let at = d.position();
+        let n = d.array(4)?;
+        let tag = d.text()?;
+        match tag {
+            REQ if n == 4 => {
+                Ok(Request::Sync(SyncRequest { council: d.value()?, from_seq: d.u64()?, max_entries: d.u32()? }))
+            }
+            HELLO if n == 3 => {
+                let genesis = d.value()?;
+                let k = d.array(MAX_HELLO_INVITES)?;
+                let mut invites = Vec::with_capacity(k);
+                for _ in 0..k {
+                    d.array_exact(2)?;
+                    invites.push((d.value()?, d.value()?));
+                }
+                Ok(Request::Hello(Box::new(Hello { genesis, invites })))
+            }
+            _ => Err(DecodeError::UnknownVariant {
+                at,
+                found: format!("{}/{n}", tag.chars().take(64).collect::<String>()),
+            }),
+        }
+    }
+}
+
+impl Cbor for Response {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            Response::Sync(r) => encode_sync_response(r, e),
+            Response::Welcome(g) => {
+                e.array(2).text(WELCOME).value(g.as_ref());
+            }
+            Response::Refused(why) => {
+                let why: String = why.chars().take(MAX_REASON).collect();
+                e.array(2).text(REFUSED).text(&why);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let at = d.position();
+        let n = d.array(3)?;
+        let tag = d.text()?;
+        match tag {
+            RESP if n == 3 => {
+                let genesis = d.option()?;
+                let k = d.array(MAX_SYNC_ENTRIES)?;
+                let entries = (0..k).map(|_| d.bytes().map(<[u8]>::to_vec)).collect::<Result<_, _>>()?;
+                Ok(Response::Sync(SyncResponse { genesis, entries }))
+            }
+            WELCOME if n == 2 => Ok(Response::Welcome(Box::new(d.value()?))),
+            REFUSED if n == 2 => {
+                let why = d.text()?;
+                if why.len() > MAX_REASON * 4 {
+                    return Err(DecodeError::TooLong { at, max: MAX_REASON * 4 });
+                }
+                Ok(Response::Refused(why.to_owned()))
+            }
+            _ => Err(DecodeError::UnknownVariant {
+                at,
+                found: format!("{}/{n}", tag.chars().take(64).collect::<String>()),
+            }),
+        }
     }
 }
 
@@ -74,28 +189,28 @@ fn invalid(e: DecodeError) -> std::io::Error {
 
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = SyncRequest;
-    type Response = SyncResponse;
+    type Request = Request;
+    type Response = Response;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> std::io::Result<SyncRequest> {
-        SyncRequest::from_cbor(&read_bounded(io, MAX_SYNC_REQUEST_BYTES).await?).map_err(invalid)
+    ) -> std::io::Result<Request> {
+        Request::from_cbor(&read_bounded(io, MAX_SYNC_REQUEST_BYTES).await?).map_err(invalid)
     }
     async fn read_response<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> std::io::Result<SyncResponse> {
-        SyncResponse::from_cbor(&read_bounded(io, MAX_SYNC_RESPONSE_BYTES).await?).map_err(invalid)
+    ) -> std::io::Result<Response> {
+        Response::from_cbor(&read_bounded(io, MAX_SYNC_RESPONSE_BYTES).await?).map_err(invalid)
     }
     async fn write_request<T: AsyncWrite + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: SyncRequest,
+        req: Request,
     ) -> std::io::Result<()> {
         io.write_all(&req.to_cbor()).await?;
         io.close().await
@@ -104,7 +219,7 @@ impl libp2p::request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        res: SyncResponse,
+        res: Response,
     ) -> std::io::Result<()> {
         io.write_all(&res.to_cbor()).await?;
         io.close().await

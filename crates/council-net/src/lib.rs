@@ -14,9 +14,12 @@
 //!   threshold at once.
 //! - Every inbound message is bounded: gossip by [`MAX_MESSAGE_BYTES`], sync requests and
 //!   responses by [`MAX_SYNC_REQUEST_BYTES`] and [`MAX_SYNC_RESPONSE_BYTES`].
-//! - Membership gating: the node tells the network which peers may stay connected
-//!   ([`NetHandle::allow`]); any other peer is disconnected as soon as it connects, its
-//!   gossip is rejected, and its sync requests go unanswered.
+//! - Membership gating: the node tells the network which peers are members
+//!   ([`NetHandle::allow`]). Any other peer gets a short grace period in which the only
+//!   thing it can do is say [`Hello`] (present its council and any invite it holds);
+//!   meanwhile its gossipsub score is far below the graylist threshold, so it is sent no
+//!   messages, its messages are ignored, and its sync requests go unanswered. Unless the
+//!   node allows it in that time, it is disconnected.
 //!
 //! A peer's id is derived from its council node key (ed25519), so "which peers are
 //! allowed" is the set of current node keys of the federations' member councils.
@@ -24,7 +27,10 @@
 mod codec;
 mod swarm;
 
-pub use codec::{SyncRequest, SyncResponse, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES};
+pub use codec::{
+    Hello, Request, Response, SyncRequest, SyncResponse, MAX_HELLO_INVITES, MAX_SYNC_ENTRIES, MAX_SYNC_REQUEST_BYTES,
+    MAX_SYNC_RESPONSE_BYTES,
+};
 pub use libp2p::{gossipsub::MessageId, Multiaddr, PeerId};
 pub use swarm::{run, NetConfig, NetError, NetEvent, NetHandle, Verdict, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
 

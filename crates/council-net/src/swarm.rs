@@ -1,7 +1,7 @@
 //! The event loop that owns the swarm, and the handle the rest of the node uses.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, TopicHash};
@@ -11,7 +11,7 @@ use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use sha2_free::content_id;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
+use crate::codec::{Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
 
 /// The largest gossip message accepted (one log entry, at most 1 MiB, plus framing).
 pub const MAX_MESSAGE_BYTES: usize = council_core::records::limits::MAX_RECORD_BYTES + 4096;
@@ -47,6 +47,25 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Gossipsub heartbeat; short in tests.
     pub heartbeat: Duration,
+    /// How long a peer that is not allowed may stay connected to say hello.
+    pub hello_grace: Duration,
+    /// The most connections kept at once (inbound and outbound together), and the most
+    /// per peer.
+    pub max_connections: u32,
+}
+
+impl NetConfig {
+    /// Defaults for everything but the identity and addresses.
+    pub fn new(keypair: libp2p::identity::Keypair, listen: Vec<Multiaddr>) -> Self {
+        NetConfig {
+            keypair,
+            listen,
+            bootstrap: Vec::new(),
+            heartbeat: Duration::from_secs(1),
+            hello_grace: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +98,14 @@ pub enum NetEvent {
     SyncRequest {
         from: PeerId,
         request: SyncRequest,
-        channel: ResponseChannel<SyncResponse>,
+        channel: ResponseChannel<Response>,
+    },
+    /// A peer (allowed or not) presents its council; answer with [`NetHandle::respond`]
+    /// (`Welcome` or `Refused`), and [`NetHandle::allow`] it if it is welcome.
+    Hello {
+        from: PeerId,
+        hello: Box<Hello>,
+        channel: ResponseChannel<Response>,
     },
     Connected(PeerId),
     Disconnected(PeerId),
@@ -91,8 +117,8 @@ enum Command {
     Publish(String, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
     Validate(MessageId, PeerId, Verdict),
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
-    Sync(PeerId, SyncRequest, oneshot::Sender<Result<SyncResponse, NetError>>),
-    Respond(ResponseChannel<SyncResponse>, SyncResponse),
+    Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
+    Respond(ResponseChannel<Response>, Response),
     Allow(HashSet<PeerId>),
     Score(PeerId, oneshot::Sender<Option<f64>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
@@ -135,17 +161,23 @@ impl NetHandle {
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.ask(|r| Command::Dial(addr, r)).await?
     }
+    /// Asks a peer for log entries.
     pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, NetError> {
-        self.ask(|r| Command::Sync(peer, request, r)).await?
+        match self.ask(|r| Command::Request(peer, Request::Sync(request), r)).await?? {
+            Response::Sync(s) => Ok(s),
+            Response::Refused(why) => Err(NetError::Sync(peer, format!("refused: {why}"))),
+            Response::Welcome(_) => Err(NetError::Sync(peer, "answered a sync request with a welcome".into())),
+        }
     }
-    pub async fn respond(
-        &self,
-        channel: ResponseChannel<SyncResponse>,
-        response: SyncResponse,
-    ) -> Result<(), NetError> {
+    /// Says hello to a peer; the answer is `Welcome` (with its council) or `Refused`.
+    pub async fn hello(&self, peer: PeerId, hello: Hello) -> Result<Response, NetError> {
+        self.ask(|r| Command::Request(peer, Request::Hello(Box::new(hello)), r)).await?
+    }
+    pub async fn respond(&self, channel: ResponseChannel<Response>, response: Response) -> Result<(), NetError> {
         self.tx.send(Command::Respond(channel, response)).await.map_err(|_| NetError::Stopped)
     }
-    /// Replaces the set of peers allowed to stay connected; others are disconnected now.
+    /// Replaces the set of peers allowed to stay connected. Others still in their hello
+    /// grace period keep it; the rest are disconnected now.
     pub async fn allow(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
         self.tx.send(Command::Allow(peers)).await.map_err(|_| NetError::Stopped)
     }
@@ -163,6 +195,7 @@ impl NetHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: libp2p::connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
@@ -170,6 +203,10 @@ struct Behaviour {
 
 /// Scores: one rejected message takes a peer below the graylist threshold.
 pub const GRAYLIST_THRESHOLD: f64 = -80.0;
+/// The application score of a peer that is not (yet) allowed: with the default weight
+/// of 10 it puts the peer far below every threshold, so gossipsub neither sends to it,
+/// nor meshes with it, nor reads what it sends.
+const OUTSIDER_SCORE: f64 = -1000.0;
 
 fn topic_params() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
@@ -211,10 +248,18 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
             let sync = request_response::Behaviour::with_codec(
                 SyncCodec,
                 [(PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(64),
             );
             let identify = identify::Behaviour::new(identify::Config::new("/councilnet/1".into(), key.public()));
-            Ok(Behaviour { gossipsub, sync, identify })
+            let limits = libp2p::connection_limits::Behaviour::new(
+                libp2p::connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(cfg.max_connections))
+                    .with_max_pending_incoming(Some(cfg.max_connections / 4 + 1))
+                    .with_max_established_per_peer(Some(2)),
+            );
+            Ok(Behaviour { limits, gossipsub, sync, identify })
         })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -234,13 +279,16 @@ pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetE
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (etx, erx) = mpsc::channel(EVENT_QUEUE);
     let peer_id = *swarm.local_peer_id();
-    tokio::spawn(event_loop(swarm, rx, etx));
+    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace));
     Ok((NetHandle { tx, peer_id }, erx))
 }
 
 struct Loop {
     allowed: Option<HashSet<PeerId>>,
-    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    /// Connected peers that are not allowed, and when their hello grace ends.
+    probation: HashMap<PeerId, Instant>,
+    grace: Duration,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
     events: mpsc::Sender<NetEvent>,
 }
 
@@ -254,8 +302,11 @@ async fn event_loop(
     mut swarm: Swarm<Behaviour>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
+    grace: Duration,
 ) {
-    let mut st = Loop { allowed: None, pending_sync: HashMap::new(), events };
+    let mut st = Loop { allowed: None, probation: HashMap::new(), grace, pending: HashMap::new(), events };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -264,6 +315,20 @@ async fn event_loop(
                 None => break,
             },
             ev = swarm.select_next_some() => swarm_event(&mut swarm, &mut st, ev),
+            _ = tick.tick() => end_probation(&mut swarm, &mut st),
+        }
+    }
+}
+
+/// Disconnects the peers whose hello grace is over.
+fn end_probation(swarm: &mut Swarm<Behaviour>, st: &mut Loop) {
+    let now = Instant::now();
+    let over: Vec<PeerId> = st.probation.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
+    for p in over {
+        st.probation.remove(&p);
+        if !st.allowed(&p) {
+            tracing::debug!(peer = %p, "no welcome hello in time: disconnecting");
+            let _ = swarm.disconnect_peer_id(p);
         }
     }
 }
@@ -296,9 +361,9 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
             let res = swarm.dial(a.clone()).map_err(|e| NetError::Dial(a, e.to_string()));
             let _ = r.send(res);
         }
-        Command::Sync(peer, req, r) => {
+        Command::Request(peer, req, r) => {
             let id = b.sync.send_request(&peer, req);
-            st.pending_sync.insert(id, r);
+            st.pending.insert(id, r);
         }
         Command::Respond(ch, resp) => {
             let _ = b.sync.send_response(ch, resp);
@@ -306,8 +371,15 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
         Command::Allow(peers) => {
             let connected: Vec<PeerId> = swarm.connected_peers().copied().collect();
             for p in connected {
-                if !peers.contains(&p) {
-                    let _ = swarm.disconnect_peer_id(p);
+                let g = &mut swarm.behaviour_mut().gossipsub;
+                if peers.contains(&p) {
+                    g.set_application_score(&p, 0.0);
+                    st.probation.remove(&p);
+                } else {
+                    g.set_application_score(&p, OUTSIDER_SCORE);
+                    if !st.probation.contains_key(&p) {
+                        let _ = swarm.disconnect_peer_id(p);
+                    }
                 }
             }
             st.allowed = Some(peers);
@@ -330,15 +402,21 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         SwarmEvent::NewListenAddr { address, .. } => {
             let _ = st.events.try_send(NetEvent::Listening(address));
         }
-        SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-            if !st.allowed(&peer_id) {
-                tracing::debug!(%peer_id, "not a member: disconnecting");
-                let _ = swarm.disconnect_peer_id(peer_id);
+        SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+            if num_established.get() > 1 {
                 return;
+            }
+            if !st.allowed(&peer_id) {
+                // Gossipsub already knows the peer (behaviours hear of a connection
+                // before the swarm reports it): push it below every threshold at once.
+                swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, OUTSIDER_SCORE);
+                st.probation.insert(peer_id, Instant::now() + st.grace);
+                tracing::debug!(%peer_id, "not a member (yet): waiting for its hello");
             }
             let _ = st.events.try_send(NetEvent::Connected(peer_id));
         }
         SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+            st.probation.remove(&peer_id);
             let _ = st.events.try_send(NetEvent::Disconnected(peer_id));
         }
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -364,14 +442,18 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         }
         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => {
             match message {
-                request_response::Message::Request { request, channel, .. } => {
-                    if !st.allowed(&peer) {
-                        return; // dropping the channel closes the stream unanswered
+                // Anyone connected may say hello; only allowed peers may sync. Dropping the
+                // channel closes the stream unanswered.
+                request_response::Message::Request { request: Request::Hello(hello), channel, .. } => {
+                    let _ = st.events.try_send(NetEvent::Hello { from: peer, hello, channel });
+                }
+                request_response::Message::Request { request: Request::Sync(request), channel, .. } => {
+                    if st.allowed(&peer) {
+                        let _ = st.events.try_send(NetEvent::SyncRequest { from: peer, request, channel });
                     }
-                    let _ = st.events.try_send(NetEvent::SyncRequest { from: peer, request, channel });
                 }
                 request_response::Message::Response { request_id, response } => {
-                    if let Some(r) = st.pending_sync.remove(&request_id) {
+                    if let Some(r) = st.pending.remove(&request_id) {
                         let _ = r.send(Ok(response));
                     }
                 }
@@ -383,7 +465,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             error,
             ..
         })) => {
-            if let Some(r) = st.pending_sync.remove(&request_id) {
+            if let Some(r) = st.pending.remove(&request_id) {
                 let _ = r.send(Err(NetError::Sync(peer, error.to_string())));
             }
         }

@@ -12,7 +12,9 @@ use council_core::replica::{GossipVerdict, Judgement, Replicas};
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::verify::{verify_entry, verify_genesis};
 use council_core::Hash;
-use council_net::{keypair_from_seed, run, NetConfig, NetEvent, NetHandle, SyncRequest, SyncResponse, Verdict};
+use council_net::{
+    keypair_from_seed, run, NetConfig, NetEvent, NetHandle, Response, SyncRequest, SyncResponse, Verdict,
+};
 
 const TOPIC: &str = "councilnet/1/federation/fed-test";
 
@@ -51,6 +53,8 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap: vec![],
         heartbeat: Duration::from_millis(100),
+        hello_grace: Duration::from_millis(300),
+        max_connections: 64,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {
@@ -100,7 +104,7 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
                         .take(request.max_entries as usize)
                         .map(Cbor::to_cbor)
                         .collect();
-                    let _ = n.respond(channel, SyncResponse { entries }).await;
+                    let _ = n.respond(channel, Response::Sync(SyncResponse { genesis: None, entries })).await;
                 }
                 _ => {}
             }

@@ -9,7 +9,7 @@ use council_core::cbor::Cbor;
 use council_core::records::{Action, Entry, MotionForm, Rule, Share, Threshold};
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::verify::verify_entry;
-use council_net::{keypair_from_seed, run, NetConfig, NetEvent, NetHandle, PeerId, SyncResponse, Verdict};
+use council_net::{keypair_from_seed, run, NetConfig, NetEvent, NetHandle, PeerId, Response, SyncResponse, Verdict};
 
 const TOPIC: &str = "councilnet/1/federation/test";
 
@@ -22,12 +22,18 @@ struct Node {
 /// Starts a node whose validator accepts entries with valid signatures and rejects
 /// anything else, and which answers sync requests with `log`.
 async fn node(label: &str, log: Vec<Entry>) -> Node {
+    node_with_grace(label, log, Duration::from_millis(300)).await
+}
+
+async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) -> Node {
     let seed = key_from_label(label).seed();
     let cfg = NetConfig {
         keypair: keypair_from_seed(&seed),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap: vec![],
         heartbeat: Duration::from_millis(100),
+        hello_grace,
+        max_connections: 64,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {
@@ -56,7 +62,7 @@ async fn node(label: &str, log: Vec<Entry>) -> Node {
                         .take(request.max_entries as usize)
                         .map(|e| e.to_cbor())
                         .collect();
-                    let _ = n.respond(channel, SyncResponse { entries }).await;
+                    let _ = n.respond(channel, Response::Sync(SyncResponse { genesis: None, entries })).await;
                 }
                 _ => {}
             }
@@ -145,22 +151,35 @@ async fn valid_gossip_spreads_forged_gossip_is_rejected_and_penalised() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_is_not_allowed_is_disconnected_and_gets_nothing() {
     let entries = log();
-    let a = node("net/a2", entries.clone()).await;
+    // A long grace: the outsider stays connected (waiting to say hello) while traffic flows.
+    let a = node_with_grace("net/a2", entries.clone(), Duration::from_secs(10)).await;
     let b = node("net/b2", vec![]).await;
     let outsider = node("net/outsider", vec![]).await;
     a.net.allow(HashSet::from([b.net.peer_id()])).await.unwrap();
     b.net.dial(a.addr.clone()).await.unwrap();
     outsider.net.dial(a.addr.clone()).await.unwrap();
     eventually("b connected", || async { a.net.connected_peers().await.unwrap().contains(&b.net.peer_id()) }).await;
+    eventually("outsider connected", || async {
+        a.net.connected_peers().await.unwrap().contains(&outsider.net.peer_id())
+    })
+    .await;
     eventually("a mesh with b", || async { !a.net.mesh_peers(TOPIC).await.unwrap().is_empty() }).await;
-    // The outsider is dropped as soon as it connects, and stays out.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!a.net.connected_peers().await.unwrap().contains(&outsider.net.peer_id()));
     let good = entries[0].to_cbor();
     a.net.publish(TOPIC, good.clone()).await.unwrap();
     eventually("b gets the entry", || async { b.accepted.lock().unwrap().contains(&good) }).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While it waits, the outsider is in nobody's mesh and is sent nothing.
+    assert!(!a.net.mesh_peers(TOPIC).await.unwrap().contains(&outsider.net.peer_id()));
     assert!(outsider.accepted.lock().unwrap().is_empty(), "the outsider read federation traffic");
+    // What it publishes goes nowhere.
+    let junk = entries[1].to_cbor();
+    outsider.net.publish(TOPIC, junk.clone()).await.ok();
+    // When its grace ends without a welcome hello, it is dropped, and stays out.
+    eventually("outsider dropped", || async {
+        !a.net.connected_peers().await.unwrap().contains(&outsider.net.peer_id())
+    })
+    .await;
+    assert!(outsider.accepted.lock().unwrap().is_empty(), "the outsider read federation traffic");
+    assert!(!b.accepted.lock().unwrap().contains(&junk), "the outsider's message was relayed");
     // And it cannot sync either.
     let r = outsider
         .net

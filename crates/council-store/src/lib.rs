@@ -21,11 +21,15 @@
 //! | `man/` mandate id | seq of the entry that issued it |
 //! | `rcl/` mandate id | seq of the entry that recalled it |
 //! | `pet/` mandate id, member | seq of the member's petition signature |
+//! | `fgen/` council id | the genesis of a followed (foreign) council |
+//! | `flog/` council id, seq (u64 BE) | an entry of a followed council's log |
+//! | `eqv/` council id, seq (u64 BE) | an equivocation proof against that council |
+//! | `join/` federation id | a join this council started with an invite (CBOR, see council-node) |
 
 use std::path::Path;
 
 use council_core::cbor::Cbor;
-use council_core::records::{Entry, Genesis};
+use council_core::records::{Entry, EquivocationProof, Genesis};
 use council_core::{Hash, PublicKey};
 
 /// The on-disk format this build reads and writes.
@@ -111,6 +115,10 @@ fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         k.extend_from_slice(p);
     }
     k
+}
+
+fn foreign_key(prefix: &[u8], council: &Hash, seq: u64) -> Vec<u8> {
+    key(prefix, &[&council.0, &seq.to_be_bytes()])
 }
 
 fn read_seq(v: &[u8]) -> Result<u64, StoreError> {
@@ -306,6 +314,88 @@ impl Store {
     }
 
     /// Waits until everything written so far is on disk.
+    /// Starts keeping a followed council's log (idempotent).
+    pub fn put_foreign_genesis(&self, g: &Genesis) -> Result<(), StoreError> {
+        let k = key(b"fgen/", &[&g.council_id().0]);
+        self.tree.insert(k, g.to_cbor()).map_err(io)?;
+        Ok(())
+    }
+
+    /// The followed councils' geneses.
+    pub fn foreign_geneses(&self) -> impl Iterator<Item = Result<Genesis, StoreError>> + '_ {
+        self.tree.scan_prefix(b"fgen/").map(|kv| {
+            let (_, v) = kv.map_err(io)?;
+            Genesis::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("foreign genesis: {e}")))
+        })
+    }
+
+    /// Appends entries of followed councils (each already applied by the caller, in log
+    /// order), atomically and durably. Existing entries with the same bytes are skipped.
+    pub fn append_foreign(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for e in entries {
+            let k = foreign_key(b"flog/", &e.body.council, e.body.seq);
+            let bytes = e.to_cbor();
+            if let Some(existing) = self.tree.get(&k).map_err(io)? {
+                if existing.as_ref() != bytes.as_slice() {
+                    return Err(StoreError::Conflict { seq: e.body.seq });
+                }
+                continue;
+            }
+            b.insert(k, bytes);
+        }
+        self.tree.apply_batch(b).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// A followed council's entries from `from` on, in order.
+    pub fn foreign_entries(&self, council: &Hash, from: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+        let start = foreign_key(b"flog/", council, from);
+        let end = foreign_key(b"flog/", council, u64::MAX);
+        self.tree.range(start..end).map(|kv| {
+            let (_, v) = kv.map_err(io)?;
+            Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("foreign entry: {e}")))
+        })
+    }
+
+    /// Keeps an equivocation proof (the first one per council and seq), durably.
+    pub fn put_equivocation(&self, proof: &EquivocationProof) -> Result<bool, StoreError> {
+        let k = foreign_key(b"eqv/", &proof.a.body.council, proof.a.body.seq);
+        let fresh = self.tree.compare_and_swap(k, None as Option<&[u8]>, Some(proof.to_cbor())).map_err(io)?.is_ok();
+        if fresh {
+            self.db.flush().map_err(io)?;
+        }
+        Ok(fresh)
+    }
+
+    /// Every equivocation proof kept.
+    pub fn equivocations(&self) -> impl Iterator<Item = Result<EquivocationProof, StoreError>> + '_ {
+        self.tree.scan_prefix(b"eqv/").map(|kv| {
+            let (_, v) = kv.map_err(io)?;
+            EquivocationProof::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("equivocation proof: {e}")))
+        })
+    }
+
+    /// Records (or replaces) the join this council started for a federation.
+    pub fn put_join(&self, federation: &Hash, value: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(key(b"join/", &[&federation.0]), value).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The joins this council started: (federation, value).
+    pub fn joins(&self) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"join/") {
+            let (k, v) = kv.map_err(io)?;
+            let id: [u8; 32] =
+                k[5..].try_into().map_err(|_| StoreError::Corrupt("a join key is not a federation id".into()))?;
+            out.push((Hash(id), v.to_vec()));
+        }
+        Ok(out)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(io)
     }
