@@ -60,7 +60,7 @@ row "| B4 | catch-up after missing 100,000 events | not measured: needs sync (is
 
 # B5: footprint. Cold start of the store B2 filled, idle RSS, bytes on disk.
 start=$(date +%s.%N)
-"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --log warn 2>/dev/null &
+"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
 pid=$!
 until COUNCIL_NODE_DIR=$keep "$bin/council" status >/dev/null 2>&1; do sleep 0.01; done
 ready=$(date +%s.%N)

@@ -71,11 +71,19 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &[])
+    }
+
+    /// Starts councild with extra flags (`--peer ADDR`, say). The network listens on
+    /// 127.0.0.1 with a free port.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Daemon {
         let addr = dir.join("api-addr");
         let _ = std::fs::remove_file(&addr);
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
         let child = Command::new(councild_path())
             .args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log", "info"])
+            .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(extra)
             .env_remove("COUNCILD_CONFIG")
             .env("XDG_CONFIG_HOME", dir.join("no-config"))
             .stdout(Stdio::null())

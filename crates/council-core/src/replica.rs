@@ -72,6 +72,11 @@ impl Replicas {
         Ok(id)
     }
 
+    /// Follows a council from a state already replayed (the node's own council, at start).
+    pub fn insert(&mut self, state: CouncilState) {
+        self.logs.insert(state.id(), state);
+    }
+
     pub fn get(&self, council: &CouncilId) -> Option<&CouncilState> {
         self.logs.get(council)
     }

@@ -31,7 +31,7 @@ pub use codec::{
     Hello, Request, Response, SyncRequest, SyncResponse, MAX_HELLO_INVITES, MAX_SYNC_ENTRIES, MAX_SYNC_REQUEST_BYTES,
     MAX_SYNC_RESPONSE_BYTES,
 };
-pub use libp2p::{gossipsub::MessageId, Multiaddr, PeerId};
+pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
 pub use swarm::{run, NetConfig, NetError, NetEvent, NetHandle, Verdict, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
 
 /// The libp2p identity of a node whose council node key has this RFC 8032 seed.

@@ -23,6 +23,7 @@ fn start(councild: &Path, dir: &Path) -> (Child, String) {
     let _ = std::fs::remove_file(dir.join(datadir::API_ADDR));
     let mut child = Command::new(councild)
         .args(["run", "--data-dir", dir.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--log", "error"])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

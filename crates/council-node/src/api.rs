@@ -8,7 +8,13 @@
 //! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same |
 //! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
 //! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
-//! | `GET /v1/export` | | the export file (`application/octet-stream`) |
+//! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same |
+//! | `POST /v1/invites` | `{"federation", "invite_key", "max_uses", "expires_at"}` | same |
+//! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
+//! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
+//! | `GET /v1/network` | | peer id, listen addresses, connected peers, followed councils |
+//! | `POST /v1/joins` | `{"federation", "proof": hex, "addrs": [...]}` | 202: the node will connect to the issuer |
+//! | `POST /v1/peers` | `{"addr": multiaddr}` | 202: the node dials it (and keeps redialing) |
 //!
 //! Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx status for
 //! anything the client can fix, and the node stays up.
@@ -26,12 +32,13 @@ use axum::{Json, Router};
 use council_core::cbor::Cbor;
 use council_core::council::RecordError;
 use council_core::export::ExportItem;
-use council_core::records::{MotionBody, Payload, PetitionBody, Signed, VoteBody};
+use council_core::records::{DelegateVoteBody, InviteProof, MotionBody, Payload, PetitionBody, Signed, VoteBody};
 use council_core::verify::verify_payload;
 use council_core::{Hash, PublicKey};
 use council_store::Store;
 use serde::Deserialize;
 
+use crate::net::{Join, NetControl, NetworkDown};
 use crate::writer::{NodeError, WriterHandle};
 
 #[derive(Clone)]
@@ -41,6 +48,8 @@ pub struct ApiState {
     pub token: Arc<str>,
     /// Exports in progress (each holds a thread while it reads the store).
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// The network task, unless the node runs offline.
+    pub net: Option<NetControl>,
 }
 
 /// At most this many exports run at once.
@@ -84,6 +93,22 @@ impl From<JsonRejection> for ApiError {
         };
         ApiError::new(status, "malformed-body", format!("the request body is not the expected JSON: {}", r.body_text()))
     }
+}
+
+impl From<NetworkDown> for ApiError {
+    fn from(e: NetworkDown) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "network-down", e.to_string())
+    }
+}
+
+fn net(st: &ApiState) -> Result<&NetControl, ApiError> {
+    st.net.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "offline",
+            "the node runs without its network (--offline or network.enabled = false)",
+        )
+    })
 }
 
 impl From<NodeError> for ApiError {
@@ -188,6 +213,101 @@ async fn post_petition(
     submit(&st, Payload::Petition(p), id).await
 }
 
+async fn post_delegate_vote(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let v: Signed<DelegateVoteBody> = decode(body, "signed delegate vote")?;
+    let id = Hash::of(&v.to_cbor());
+    submit(&st, Payload::DelegateVote(v), id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub federation: String,
+    /// The invite key's did:key (its secret stays with whoever makes the invite string).
+    pub invite_key: String,
+    pub max_uses: u32,
+    pub expires_at: u64,
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn federation_id(s: &str) -> Result<Hash, ApiError> {
+    Hash::from_hex(s.trim()).ok_or_else(|| bad("malformed-id", "the federation id is not 64 hex digits"))
+}
+
+async fn post_invite(
+    State(st): State<ApiState>,
+    body: Result<Json<InviteBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    let federation = federation_id(&b.federation)?;
+    let invite_key =
+        PublicKey::from_did(b.invite_key.trim()).map_err(|e| bad("malformed-key", format!("`invite_key`: {e}")))?;
+    let payload = Payload::Invite { federation, invite_key, max_uses: b.max_uses, expires_at: b.expires_at };
+    let id = Hash::of(&payload.to_cbor());
+    submit(&st, payload, id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    pub federation: String,
+    /// The invite proof's canonical CBOR, in hex.
+    pub proof: String,
+    /// Where the issuer's node listens (multiaddrs).
+    pub addrs: Vec<String>,
+}
+
+async fn post_join(State(st): State<ApiState>, body: Result<Json<JoinBody>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    let federation = federation_id(&b.federation)?;
+    let bytes = hex::decode(b.proof.trim()).map_err(|e| bad("malformed-proof", format!("`proof` is not hex: {e}")))?;
+    let proof =
+        InviteProof::from_cbor(&bytes).map_err(|e| bad("malformed-proof", format!("`proof` is not an invite proof: {e}")))?;
+    let statement = council_core::records::JoinStatement { federation, council: st.writer.council() };
+    if !proof.invite_key.verify(&statement.to_cbor(), &proof.signature) {
+        return Err(bad("bad-proof", "the invite proof is not signed by its invite key for this council and federation"));
+    }
+    if b.addrs.is_empty() || b.addrs.len() > 16 {
+        return Err(bad("malformed-addrs", "give between 1 and 16 addresses of the issuer's node"));
+    }
+    let addrs = b
+        .addrs
+        .iter()
+        .map(|a| a.parse().map_err(|e| bad("malformed-addrs", format!("{a:?} is not a multiaddr: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    net(&st)?.join(Join { federation, proof, addrs }).await?.map_err(|e| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e)
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "federation": federation })) ).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerBody {
+    pub addr: String,
+}
+
+async fn post_peer(State(st): State<ApiState>, body: Result<Json<PeerBody>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    let addr = b.addr.trim().parse().map_err(|e| bad("malformed-addr", format!("not a multiaddr: {e}")))?;
+    net(&st)?.add_peer(addr).await?.map_err(|e| bad("cannot-dial", e))?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "dialing": b.addr.trim() }))).into_response())
+}
+
+async fn get_federations(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    Ok(Json(net(&st)?.federations().await?).into_response())
+}
+
+async fn get_network(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    Ok(Json(net(&st)?.network().await?).into_response())
+}
+
 async fn get_council(State(st): State<ApiState>) -> Result<Response, ApiError> {
     Ok(Json(st.writer.report().await?).into_response())
 }
@@ -208,7 +328,8 @@ async fn get_ballot(
     }
 }
 
-/// Streams the export: header, genesis, then every entry that is on disk.
+/// Streams the export: header, genesis, every entry that is on disk, then the logs of
+/// the councils this node follows and any equivocation proofs against them.
 async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
     let permit = st.exports.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many exports at once; try again in a moment")
@@ -258,6 +379,44 @@ async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
                 return;
             }
         }
+        // Then every council this node follows (the federations' other councils), so
+        // that the file carries every foreign record its federation events depend on, and
+        // last the equivocation proofs against them. Foreign logs are stored only as
+        // applied, in order, so whatever is read here is a valid prefix of each log.
+        let mut followed = std::collections::BTreeSet::new();
+        for g in store.foreign_geneses() {
+            let g = match g {
+                Ok(g) => g,
+                Err(e) => return fail(e.to_string()),
+            };
+            let id = g.council_id();
+            if id == council {
+                continue;
+            }
+            followed.insert(id);
+            buf.extend(ExportItem::Genesis(g).to_cbor());
+            items += 1;
+            for e in store.foreign_entries(&id, 1) {
+                match e {
+                    Ok(e) => buf.extend(ExportItem::Entry(e).to_cbor()),
+                    Err(e) => return fail(e.to_string()),
+                }
+                items += 1;
+                if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
+                    return;
+                }
+            }
+        }
+        for p in store.equivocations() {
+            match p {
+                Ok(p) if followed.contains(&p.a.body.council) => {
+                    buf.extend(ExportItem::Equivocation(p).to_cbor());
+                    items += 1;
+                }
+                Ok(_) => {}
+                Err(e) => return fail(e.to_string()),
+            }
+        }
         buf.extend(ExportItem::End { items }.to_cbor());
         send(buf);
     });
@@ -297,6 +456,12 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/petitions", post(post_petition))
         .route("/v1/motions/{id}/ballot/{did}", get(get_ballot))
         .route("/v1/export", get(get_export))
+        .route("/v1/delegate-votes", post(post_delegate_vote))
+        .route("/v1/invites", post(post_invite))
+        .route("/v1/joins", post(post_join))
+        .route("/v1/peers", post(post_peer))
+        .route("/v1/federations", get(get_federations))
+        .route("/v1/network", get(get_network))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(st.clone(), auth))
         .layer(DefaultBodyLimit::max(max_body))

@@ -17,6 +17,29 @@ pub struct Config {
     pub log: LogConfig,
     pub motions: MotionsConfig,
     pub store: StoreConfig,
+    pub network: NetworkConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub enabled: bool,
+    pub listen: Vec<String>,
+    pub peers: Vec<String>,
+    pub sync_interval_ms: u64,
+    pub hello_grace_ms: u64,
+    pub heartbeat_ms: u64,
+    pub max_connections: u32,
+}
+
+impl NetworkConfig {
+    /// The listen addresses, parsed (they were checked when the configuration loaded).
+    pub fn listen_addrs(&self) -> Vec<council_net::Multiaddr> {
+        self.listen.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+    pub fn peer_addrs(&self) -> Vec<council_net::Multiaddr> {
+        self.peers.iter().filter_map(|a| a.parse().ok()).collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -61,6 +84,12 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub log: Option<String>,
+    /// Replaces `network.listen`.
+    pub p2p_listen: Vec<String>,
+    /// Added to `network.peers`.
+    pub peers: Vec<String>,
+    /// Turns the network off.
+    pub offline: bool,
 }
 
 fn merge(base: &mut toml::Table, top: toml::Table) {
@@ -120,6 +149,21 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if let Some(v) = env.get("COUNCILD_LOG").or_else(|| env.get("RUST_LOG")) {
         set(&mut t, &["log", "level"], str_v(v));
     }
+    let list = |v: &str| {
+        toml::Value::Array(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str_v).collect())
+    };
+    if let Some(v) = env.get("COUNCILD_P2P_LISTEN") {
+        set(&mut t, &["network", "listen"], list(v));
+    }
+    if let Some(v) = env.get("COUNCILD_PEERS") {
+        set(&mut t, &["network", "peers"], list(v));
+    }
+    if !o.p2p_listen.is_empty() {
+        set(&mut t, &["network", "listen"], toml::Value::Array(o.p2p_listen.iter().map(|a| str_v(a)).collect()));
+    }
+    if o.offline {
+        set(&mut t, &["network", "enabled"], toml::Value::Boolean(false));
+    }
     if let Some(v) = &o.data_dir {
         set(&mut t, &["data_dir"], str_v(&v.to_string_lossy()));
     }
@@ -150,6 +194,22 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if c.motions.check_interval_ms == 0 || c.store.max_batch == 0 || c.api.max_body_bytes < 1024 {
         return Err(ConfigError::Invalid(
             "motions.check_interval_ms and store.max_batch must be positive, api.max_body_bytes at least 1024".into(),
+        ));
+    }
+    c.network.peers.extend(o.peers.iter().cloned());
+    for a in c.network.listen.iter().chain(&c.network.peers) {
+        a.parse::<council_net::Multiaddr>().map_err(|e| {
+            ConfigError::Invalid(format!("{a:?} is not a multiaddr ({e}); write it like /ip4/192.168.1.20/tcp/7421"))
+        })?;
+    }
+    let n = &c.network;
+    if n.enabled && n.listen.is_empty() {
+        return Err(ConfigError::Invalid("network.listen is empty; give an address, or turn the network off".into()));
+    }
+    if n.sync_interval_ms == 0 || n.hello_grace_ms == 0 || n.heartbeat_ms == 0 || n.max_connections < 2 {
+        return Err(ConfigError::Invalid(
+            "network.sync_interval_ms, hello_grace_ms and heartbeat_ms must be positive, max_connections at least 2"
+                .into(),
         ));
     }
     Ok(c)

@@ -5,6 +5,7 @@
 //! | `node.key` | the node's signing key (mode 0600); it signs log entries, never council acts |
 //! | `api-token` | the bearer token for the local API (mode 0600) |
 //! | `api-addr` | the address the API listens on, written at start |
+//! | `p2p-addr` | the addresses other councils' nodes can dial, one per line |
 //! | `genesis.draft` | the genesis while the founders sign it |
 //! | `store/` | the council's log (sled) |
 
@@ -19,6 +20,8 @@ use council_core::{PublicKey, SecretKey};
 pub const NODE_KEY: &str = "node.key";
 pub const API_TOKEN: &str = "api-token";
 pub const API_ADDR: &str = "api-addr";
+/// The addresses other nodes can dial, written when the network listens.
+pub const P2P_ADDR: &str = "p2p-addr";
 pub const DRAFT: &str = "genesis.draft";
 pub const STORE: &str = "store";
 

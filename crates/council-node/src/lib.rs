@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod datadir;
+pub mod net;
 pub mod writer;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ pub enum RunError {
     NotTheNodeKey(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error("the network could not start: {0}")]
+    Network(String),
     #[error("the API server failed: {0}")]
     Serve(String),
 }
@@ -68,6 +71,28 @@ pub fn open(dir: &Path) -> Result<(Store, CouncilState), RunError> {
     Ok((store, state))
 }
 
+/// Starts the swarm and the network task.
+fn start_network(
+    config: &Config,
+    own: CouncilState,
+    store: &Store,
+    seed: &[u8; 32],
+    durable: tokio::sync::watch::Receiver<u64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<net::NetControl, RunError> {
+    let n = &config.network;
+    let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
+    cfg.heartbeat = Duration::from_millis(n.heartbeat_ms);
+    cfg.hello_grace = Duration::from_millis(n.hello_grace_ms);
+    cfg.max_connections = n.max_connections;
+    let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
+    tracing::info!(peer_id = %handle.peer_id(), "network started");
+    let (node, control) =
+        net::NetNode::new(own, store.clone(), handle, n.peer_addrs(), config.data_dir.join(datadir::P2P_ADDR))?;
+    tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
+    Ok(control)
+}
+
 /// Runs the node until `shutdown` completes, then stops taking requests, finishes and
 /// flushes the writes in hand, and returns. `ready` is called with the API's address once
 /// it listens.
@@ -89,6 +114,8 @@ pub async fn run(
         return Err(RunError::NotTheNodeKey(state.node_key().to_did()));
     }
     tracing::info!(council = %state.id(), name = %state.genesis().name, entries = state.seq(), "council opened");
+    let own_copy = config.network.enabled.then(|| state.clone());
+    let node_seed = node.seed();
     let (writer, handle) = writer::Writer::new(
         state,
         store.clone(),
@@ -98,7 +125,15 @@ pub async fn run(
         Duration::from_millis(config.motions.check_interval_ms),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let writer_task = tokio::spawn(writer.run(stop_rx));
+    let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
+
+    let net = match own_copy {
+        Some(own) => Some(start_network(&config, own, &store, &*node_seed, handle.watch_durable(), stop_rx.clone())?),
+        None => {
+            tracing::info!("the network is off (--offline): this council does not talk to other councils");
+            None
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -116,6 +151,7 @@ pub async fn run(
             store,
             token: Arc::from(token),
             exports: Arc::new(tokio::sync::Semaphore::new(api::MAX_EXPORTS)),
+            net,
         },
         config.api.max_body_bytes,
     );

@@ -7,8 +7,6 @@
 //! one flush, and only then acknowledged: a client never hears "accepted" for a record
 //! that is not yet on disk.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
@@ -57,7 +55,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Command>,
-    durable: Arc<AtomicU64>,
+    durable: watch::Receiver<u64>,
     council: Hash,
 }
 
@@ -68,7 +66,12 @@ impl WriterHandle {
 
     /// The last sequence number that is on disk.
     pub fn durable_seq(&self) -> u64 {
-        self.durable.load(Ordering::Acquire)
+        *self.durable.borrow()
+    }
+
+    /// Changes whenever more of the log is on disk (the network publishes from it).
+    pub fn watch_durable(&self) -> watch::Receiver<u64> {
+        self.durable.clone()
     }
 
     pub async fn submit(&self, payload: Verified<Payload>, record: Hash) -> Result<Submitted, NodeError> {
@@ -101,7 +104,7 @@ pub struct Writer {
     store: Store,
     node: SecretKey,
     rx: mpsc::Receiver<Command>,
-    durable: Arc<AtomicU64>,
+    durable: watch::Sender<u64>,
     max_batch: usize,
     check_interval: Duration,
 }
@@ -134,8 +137,8 @@ impl Writer {
         check_interval: Duration,
     ) -> (Writer, WriterHandle) {
         let (tx, rx) = mpsc::channel(queue);
-        let durable = Arc::new(AtomicU64::new(state.seq()));
-        let handle = WriterHandle { tx, durable: durable.clone(), council: state.id() };
+        let (durable, durable_rx) = watch::channel(state.seq());
+        let handle = WriterHandle { tx, durable: durable_rx, council: state.id() };
         (Writer { state, store, node, rx, durable, max_batch, check_interval }, handle)
     }
 
@@ -215,7 +218,7 @@ impl Writer {
             // slow export download, say), the writer always gets to the disk.
             let written = tokio::task::block_in_place(|| self.store.append(&p.appends));
             if written.is_ok() {
-                self.durable.store(last, Ordering::Release);
+                self.durable.send_replace(last);
             }
             written
         };
@@ -365,7 +368,8 @@ impl Writer {
                     _ => vec![],
                 }
             }
-            Payload::Invite { .. } => vec![],
+            // An invite has no member signature: its record id is the hash of the payload.
+            Payload::Invite { .. } => vec![Index::Record(Hash::of(&e.body.payload.to_cbor()))],
         }
     }
 }

@@ -63,6 +63,16 @@ enum Command {
         /// Log filter: error, warn, info, debug, trace.
         #[arg(long)]
         log: Option<String>,
+        /// Where other councils' nodes reach this one (a multiaddr; repeat), e.g.
+        /// /ip4/0.0.0.0/tcp/7421.
+        #[arg(long = "p2p-listen", value_name = "MULTIADDR")]
+        p2p_listen: Vec<String>,
+        /// Another council's node to connect to, e.g. /ip4/192.168.1.20/tcp/7421/p2p/12D3Koo… (repeat).
+        #[arg(long = "peer", value_name = "MULTIADDR")]
+        peers: Vec<String>,
+        /// Run without the network: no federations, no gossip.
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -126,9 +136,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run { config, data_dir, listen, log } => {
+        Command::Run { config, data_dir, listen, log, p2p_listen, peers, offline } => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
-            let cfg = config::load(&Overrides { config_file: config, data_dir, listen, log }, &env)?;
+            let o = Overrides { config_file: config, data_dir, listen, log, p2p_listen, peers, offline };
+            let cfg = config::load(&o, &env)?;
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_new(&cfg.log.level)

@@ -1,0 +1,974 @@
+//! The node on the network: it follows the logs of the councils it federates with,
+//! publishes its own council's entries, judges every message that arrives, and decides
+//! which peers may stay connected.
+//!
+//! One task ([`NetNode::run`]) owns the followed logs ([`Replicas`], including a copy of
+//! the node's own council) and talks to the swarm through a [`NetHandle`]. Entries are
+//! judged by the same [`CouncilState::apply`](council_core::council::CouncilState::apply)
+//! as `council verify`, and federation state is [`federation::evaluate`] over the same
+//! logs, so every node that holds the same logs reaches the same verdicts.
+//!
+//! Who is let in (PROTOCOL.md §12): a peer says hello with its council's genesis (and any
+//! invites it holds); it is welcome if its council is one this council federates with
+//! (a founder of a charter this council signs or has moved to sign, a member, pending
+//! member, admitted council or invite issuer of one of its federations, or the issuer of
+//! an invite it is using), or if it proves a valid invite to one of this council's
+//! federations. Only then is the peer allowed; nothing else reaches it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use council_core::cbor::{Cbor, Decoder, Encoder};
+use council_core::council::{CouncilState, FedEventKind};
+use council_core::export::ExportItem;
+use council_core::federation::{self, FedError, FederationReport};
+use council_core::records::{
+    Action, Charter, CouncilId, Entry, EquivocationProof, FederationId, Genesis, InviteProof, JoinStatement, MotionForm,
+};
+use council_core::replica::{GossipVerdict, Judgement, Replicas};
+use council_core::verify::{verify_entry, verify_equivocation, verify_genesis, Verified};
+use council_core::DecodeError;
+use council_net::{
+    federation_topic, peer_id_of, Hello, Multiaddr, NetError, NetEvent, NetHandle, PeerId, Response, SyncRequest,
+    SyncResponse, Verdict,
+};
+use council_store::{Store, StoreError};
+use council_net::multiaddr::Protocol as libp2p_protocol;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::writer::now;
+
+/// Entries asked for in one sync request.
+const SYNC_BATCH: u32 = 1000;
+/// Control requests queued towards the network task.
+const CONTROL_QUEUE: usize = 64;
+
+/// A join this council started with an invite (kept in the store across restarts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub federation: FederationId,
+    pub proof: InviteProof,
+    /// Where the issuer's node listens.
+    pub addrs: Vec<Multiaddr>,
+}
+
+const JOIN_TAG: &str = "councilnet/1/pending-join";
+
+impl Cbor for Join {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(4).text(JOIN_TAG).value(&self.federation).value(&self.proof).array(self.addrs.len());
+        for a in &self.addrs {
+            e.text(&a.to_string());
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(4)?;
+        d.tag(JOIN_TAG)?;
+        let federation = d.value()?;
+        let proof = d.value()?;
+        let n = d.array(64)?;
+        let mut addrs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let at = d.position();
+            let t = d.text()?;
+            addrs.push(t.parse().map_err(|_| DecodeError::UnexpectedType { at, expected: "a multiaddr" })?);
+        }
+        Ok(Join { federation, proof, addrs })
+    }
+}
+
+/// What `GET /v1/federations` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FederationsView {
+    pub federations: Vec<FederationReport>,
+    /// Federation events that broke a federation rule (PROTOCOL.md §8): no effect.
+    pub void_events: Vec<FedError>,
+    /// Councils whose node signed two different entries at one place in their log.
+    pub forked: Vec<CouncilId>,
+    /// Federations this council is joining with an invite.
+    pub joining: Vec<FederationId>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PeerView {
+    pub peer: String,
+    pub council: Option<CouncilId>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FollowedView {
+    pub council: CouncilId,
+    pub name: String,
+    pub entries: u64,
+    pub head: council_core::Hash,
+}
+
+/// What `GET /v1/network` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NetworkView {
+    pub peer_id: String,
+    /// Addresses other nodes can dial, each ending in this node's `/p2p/` peer id.
+    pub listen: Vec<String>,
+    pub connected: Vec<PeerView>,
+    pub followed: Vec<FollowedView>,
+}
+
+/// Requests from the API.
+#[derive(Debug)]
+enum Control {
+    Federations(oneshot::Sender<FederationsView>),
+    Network(oneshot::Sender<NetworkView>),
+    Join(Box<Join>, oneshot::Sender<Result<(), String>>),
+    AddPeer(Multiaddr, oneshot::Sender<Result<(), String>>),
+}
+
+/// A cloneable handle for the API to ask the network task.
+#[derive(Debug, Clone)]
+pub struct NetControl {
+    tx: mpsc::Sender<Control>,
+}
+
+/// The network is off, or has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the node's network is not running")]
+pub struct NetworkDown;
+
+impl NetControl {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Control) -> Result<T, NetworkDown> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| NetworkDown)?;
+        rx.await.map_err(|_| NetworkDown)
+    }
+    pub async fn federations(&self) -> Result<FederationsView, NetworkDown> {
+        self.ask(Control::Federations).await
+    }
+    pub async fn network(&self) -> Result<NetworkView, NetworkDown> {
+        self.ask(Control::Network).await
+    }
+    pub async fn join(&self, join: Join) -> Result<Result<(), String>, NetworkDown> {
+        self.ask(|r| Control::Join(Box::new(join), r)).await
+    }
+    pub async fn add_peer(&self, addr: Multiaddr) -> Result<Result<(), String>, NetworkDown> {
+        self.ask(|r| Control::AddPeer(addr, r)).await
+    }
+}
+
+/// Answers from tasks the network task spawned.
+#[derive(Debug)]
+enum Internal {
+    Welcome { peer: PeerId, result: Result<Response, NetError> },
+    Synced { peer: PeerId, council: CouncilId, from: u64, result: Result<SyncResponse, NetError> },
+}
+
+/// The network task's state.
+pub struct NetNode {
+    own: CouncilId,
+    own_genesis: Genesis,
+    store: Store,
+    net: NetHandle,
+    replicas: Replicas,
+    joins: BTreeMap<FederationId, Join>,
+    /// Peers whose council this node accepted (by hello or welcome).
+    peers: HashMap<PeerId, CouncilId>,
+    connected: HashSet<PeerId>,
+    /// Councils let in because they proved a valid invite.
+    invitees: BTreeSet<CouncilId>,
+    topics: BTreeSet<FederationId>,
+    allowed: HashSet<PeerId>,
+    /// Addresses to keep dialing (configured peers, added peers, invite issuers).
+    dial: Vec<Multiaddr>,
+    listen: Vec<Multiaddr>,
+    p2p_addr_file: PathBuf,
+    forked: BTreeSet<CouncilId>,
+    /// Federation state, recomputed when a followed log gains a federation event.
+    fed: Option<(Vec<FederationReport>, Vec<FedError>)>,
+    syncing: HashSet<(PeerId, CouncilId)>,
+    ticks: u64,
+    internal: mpsc::Sender<Internal>,
+    internal_rx: Option<mpsc::Receiver<Internal>>,
+    control_rx: Option<mpsc::Receiver<Control>>,
+}
+
+impl std::fmt::Debug for NetNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetNode").field("council", &self.own).field("peers", &self.peers.len()).finish_non_exhaustive()
+    }
+}
+
+fn verdict(v: GossipVerdict) -> Verdict {
+    match v {
+        GossipVerdict::Accept => Verdict::Accept,
+        GossipVerdict::Ignore => Verdict::Ignore,
+        GossipVerdict::Reject => Verdict::Reject,
+    }
+}
+
+/// Whether a peer id belongs to this node key.
+fn is_node_of(peer: &PeerId, key: &council_core::PublicKey) -> bool {
+    peer_id_of(key) == *peer
+}
+
+/// The `/p2p/` peer id at the end of an address, if it has one.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p_protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+
+impl NetNode {
+    /// Sets up the task: `own` is the node's own council as replayed at start. Followed
+    /// logs and joins are read from the store.
+    pub fn new(
+        own: CouncilState,
+        store: Store,
+        net: NetHandle,
+        dial: Vec<Multiaddr>,
+        p2p_addr_file: PathBuf,
+    ) -> Result<(NetNode, NetControl), StoreError> {
+        let own_id = own.id();
+        let own_genesis = store.genesis()?.ok_or_else(|| StoreError::Corrupt("no genesis".into()))?;
+        let mut replicas = Replicas::new();
+        replicas.insert(own);
+        // Followed logs were checked before they were stored; replaying them rebuilds
+        // the same states. A log that no longer replays is dropped from that point
+        // (and synced again), never trusted.
+        for g in store.foreign_geneses() {
+            let g = g?;
+            let id = g.council_id();
+            if id == own_id {
+                continue;
+            }
+            let Ok(v) = verify_genesis(g) else { continue };
+            if replicas.follow(v).is_err() {
+                continue;
+            }
+            for e in store.foreign_entries(&id, 1) {
+                let e = e?;
+                let seq = e.body.seq;
+                if replicas.judge(Verified::from_own_store(e)) != Judgement::Applied {
+                    tracing::warn!(council = %id.short(), seq, "a stored foreign entry does not replay; syncing it again");
+                    break;
+                }
+            }
+        }
+        let mut joins = BTreeMap::new();
+        for (f, v) in store.joins()? {
+            if let Ok(j) = Join::from_cbor(&v) {
+                joins.insert(f, j);
+            }
+        }
+        let mut forked = BTreeSet::new();
+        for p in store.equivocations() {
+            forked.insert(p?.a.body.council);
+        }
+        let mut dial = dial;
+        for j in joins.values() {
+            dial.extend(j.addrs.iter().cloned());
+        }
+        let (internal, internal_rx) = mpsc::channel(1024);
+        let (ctx, crx) = mpsc::channel(CONTROL_QUEUE);
+        let node = NetNode {
+            own: own_id,
+            own_genesis,
+            store,
+            net,
+            replicas,
+            joins,
+            peers: HashMap::new(),
+            connected: HashSet::new(),
+            invitees: BTreeSet::new(),
+            topics: BTreeSet::new(),
+            allowed: HashSet::new(),
+            dial,
+            listen: Vec::new(),
+            p2p_addr_file,
+            forked,
+            fed: None,
+            syncing: HashSet::new(),
+            ticks: 0,
+            internal,
+            internal_rx: Some(internal_rx),
+            control_rx: Some(crx),
+        };
+        Ok((node, NetControl { tx: ctx }))
+    }
+
+    /// Runs until `shutdown` turns true or the network stops.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<NetEvent>,
+        mut durable: watch::Receiver<u64>,
+        sync_every: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (Some(mut internal), Some(mut control)) = (self.internal_rx.take(), self.control_rx.take()) else {
+            return;
+        };
+        self.catch_up_own().await;
+        self.refresh().await;
+        for a in self.dial.clone() {
+            let _ = self.net.dial(a).await;
+        }
+        let mut tick = tokio::time::interval(sync_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    None => break,
+                },
+                Some(i) = internal.recv() => self.on_internal(i).await,
+                Some(c) = control.recv() => self.on_control(c).await,
+                r = durable.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    self.catch_up_own().await;
+                }
+                _ = tick.tick() => self.tick().await,
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    fn own_state(&self) -> Option<&CouncilState> {
+        self.replicas.get(&self.own)
+    }
+
+    /// Applies the own council's newly durable entries to its copy and publishes them
+    /// on every federation topic.
+    async fn catch_up_own(&mut self) {
+        let have = self.own_state().map(|s| s.seq()).unwrap_or(0);
+        let store = self.store.clone();
+        let entries: Vec<Entry> = tokio::task::block_in_place(|| {
+            store.entries(have + 1).take(10_000).filter_map(|e| e.map_err(|e| tracing::error!(error = %e)).ok()).collect()
+        });
+        if entries.is_empty() {
+            return;
+        }
+        let mut fed_changed = false;
+        for e in entries {
+            let bytes = ExportItem::Entry(e.clone()).to_cbor();
+            let before = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0);
+            match self.replicas.judge(Verified::from_own_store(e)) {
+                Judgement::Applied => {}
+                other => {
+                    tracing::error!(?other, "the node's own entry did not apply to its copy");
+                    break;
+                }
+            }
+            fed_changed |= self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before;
+            // A fresh federation (a charter just moved) needs its topic before publishing.
+            if fed_changed {
+                self.refresh().await;
+            }
+            for f in self.topics.clone() {
+                if let Err(e) = self.net.publish(&federation_topic(&f), bytes.clone()).await {
+                    tracing::debug!(error = %e, "not published (peers catch up by sync)");
+                }
+            }
+        }
+        if fed_changed {
+            self.fed = None;
+        }
+        // More than one batch behind (a long log at first start): go on next time.
+        if self.own_state().map(|s| s.seq()).unwrap_or(0) < self.store.last_seq().unwrap_or(0) {
+            let _ = Box::pin(self.catch_up_own()).await;
+        }
+    }
+
+    /// The federations this council takes part in: charters it signed or has moved to
+    /// sign, and federations it is joining by invite.
+    fn mine(&self) -> BTreeMap<FederationId, Option<Charter>> {
+        let mut m = BTreeMap::new();
+        if let Some(st) = self.own_state() {
+            for ev in st.fed_events() {
+                if let FedEventKind::SignCharter { charter, .. } = &ev.kind {
+                    m.insert(charter.id(), Some(charter.as_ref().clone()));
+                }
+            }
+            for mo in st.motions() {
+                if let MotionForm::YesNo(Action::SignCharter { charter, .. }) = &mo.body.form {
+                    if mo.is_open() {
+                        m.insert(charter.id(), Some(charter.clone()));
+                    }
+                }
+            }
+        }
+        for f in self.joins.keys() {
+            m.entry(*f).or_insert(None);
+        }
+        m
+    }
+
+    /// The councils this council federates with (see the module docs).
+    fn interest(&self, mine: &BTreeMap<FederationId, Option<Charter>>) -> BTreeSet<CouncilId> {
+        let mut i = BTreeSet::new();
+        for c in mine.values().flatten() {
+            i.extend(c.founders.iter().copied());
+        }
+        for j in self.joins.values() {
+            i.insert(j.proof.issuer);
+        }
+        for (id, st) in self.replicas.councils() {
+            for ev in st.fed_events() {
+                match &ev.kind {
+                    FedEventKind::SignCharter { charter, .. } if mine.contains_key(&charter.id()) => {
+                        i.insert(*id);
+                        i.extend(charter.founders.iter().copied());
+                    }
+                    FedEventKind::Admit { federation, council } if mine.contains_key(federation) => {
+                        i.insert(*id);
+                        i.insert(*council);
+                    }
+                    FedEventKind::Invite { federation, .. }
+                    | FedEventKind::Leave { federation }
+                    | FedEventKind::Ratify { federation, .. }
+                        if mine.contains_key(federation) =>
+                    {
+                        i.insert(*id);
+                    }
+                    FedEventKind::OpenMotion { motion, .. } if mine.contains_key(&motion.federation) => {
+                        i.insert(*id);
+                    }
+                    FedEventKind::DelegateVote { vote, .. } if mine.contains_key(&vote.federation) => {
+                        i.insert(*id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        i.remove(&self.own);
+        i
+    }
+
+    fn federation_state(&mut self) -> &(Vec<FederationReport>, Vec<FedError>) {
+        let replicas = &self.replicas;
+        self.fed.get_or_insert_with(|| federation::evaluate(replicas.councils()))
+    }
+
+    /// Re-derives topics and the allowed peers from the logs.
+    async fn refresh(&mut self) {
+        let mine = self.mine();
+        for f in mine.keys() {
+            if self.topics.insert(*f) {
+                if let Err(e) = self.net.subscribe(&federation_topic(f)).await {
+                    tracing::warn!(error = %e, "cannot subscribe to a federation topic");
+                }
+                tracing::info!(federation = %f.short(), "following a federation");
+            }
+        }
+        let interest = self.interest(&mine);
+        let allowed: HashSet<PeerId> = self
+            .replicas
+            .councils()
+            .iter()
+            .filter(|(id, _)| interest.contains(id) || self.invitees.contains(id))
+            .map(|(_, st)| peer_id_of(&st.node_key()))
+            .collect();
+        if allowed != self.allowed {
+            self.allowed = allowed.clone();
+            let _ = self.net.allow(allowed).await;
+        }
+    }
+
+    async fn on_event(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Listening(a) => {
+                let full = a.with(libp2p_protocol::P2p(self.net.peer_id()));
+                tracing::info!(addr = %full, "listening for other councils' nodes");
+                self.listen.push(full);
+                let text: String = self.listen.iter().map(|a| format!("{a}\n")).collect();
+                if let Err(e) = crate::datadir::write_private(&self.p2p_addr_file, text.as_bytes()) {
+                    tracing::warn!(error = %e, "cannot write the p2p address file");
+                }
+            }
+            NetEvent::Connected(peer) => {
+                self.connected.insert(peer);
+                self.say_hello(peer);
+            }
+            NetEvent::Disconnected(peer) => {
+                self.connected.remove(&peer);
+            }
+            NetEvent::Hello { from, hello, channel } => {
+                let answer = match self.judge_hello(&from, &hello) {
+                    Ok((council, by_invite)) => {
+                        self.accept_peer(from, hello.genesis.clone(), by_invite).await;
+                        tracing::info!(%from, council = %council.short(), by_invite, "welcomed a council's node");
+                        Response::Welcome(Box::new(self.own_genesis.clone()))
+                    }
+                    Err(why) => {
+                        tracing::info!(%from, reason = %why, "refused a hello");
+                        Response::Refused(why)
+                    }
+                };
+                let _ = self.net.respond(channel, answer).await;
+            }
+            NetEvent::SyncRequest { from, request, channel } => {
+                let answer = self.serve_sync(&request);
+                tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), "served a sync request");
+                let _ = self.net.respond(channel, Response::Sync(answer)).await;
+            }
+            NetEvent::Gossip { id, from, data, .. } => {
+                let v = self.on_gossip(&from, &data).await;
+                let _ = self.net.validate(id, from, v).await;
+            }
+        }
+    }
+
+    fn say_hello(&self, peer: PeerId) {
+        let hello = Hello {
+            genesis: self.own_genesis.clone(),
+            invites: self.joins.values().take(council_net::MAX_HELLO_INVITES).map(|j| (j.federation, j.proof.clone())).collect(),
+        };
+        let (net, tx) = (self.net.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            let result = net.hello(peer, hello).await;
+            let _ = tx.send(Internal::Welcome { peer, result }).await;
+        });
+    }
+
+    /// Decides whether a peer presenting this hello is let in: its council, and whether
+    /// it came in by invite.
+    fn judge_hello(&mut self, from: &PeerId, hello: &Hello) -> Result<(CouncilId, bool), String> {
+        let council = self.check_genesis(from, &hello.genesis)?;
+        let mine = self.mine();
+        if self.interest(&mine).contains(&council) || self.invitees.contains(&council) {
+            return Ok((council, false));
+        }
+        let t = now();
+        let fed = self.federation_state().0.clone();
+        for (f, proof) in &hello.invites {
+            if !mine.contains_key(f) {
+                continue;
+            }
+            let Some(report) = fed.iter().find(|r| r.id == *f) else { continue };
+            let recorded = report.invites.iter().any(|i| {
+                i.issuer == proof.issuer && i.key == proof.invite_key && i.uses < i.max_uses && t <= i.expires_at
+            });
+            let statement = JoinStatement { federation: *f, council };
+            if recorded && proof.invite_key.verify(&statement.to_cbor(), &proof.signature) {
+                return Ok((council, true));
+            }
+        }
+        Err(format!(
+            "council {} is not in a federation with this council, and shows no valid invite to one (an invite is valid while unexpired and not used up)",
+            council.short()
+        ))
+    }
+
+    /// Checks that a genesis is valid and that `peer` is its council's node.
+    fn check_genesis(&self, peer: &PeerId, g: &Genesis) -> Result<CouncilId, String> {
+        let council = g.council_id();
+        if council == self.own {
+            return Err("that is this node's own council".into());
+        }
+        verify_genesis(g.clone()).map_err(|e| format!("invalid genesis: {e}"))?;
+        let key = self.replicas.get(&council).map(|s| s.node_key()).unwrap_or(g.body.node_key);
+        if !is_node_of(peer, &key) {
+            return Err(format!("the peer is not the node of council {}", council.short()));
+        }
+        Ok(council)
+    }
+
+    async fn accept_peer(&mut self, peer: PeerId, genesis: Genesis, by_invite: bool) {
+        let council = genesis.council_id();
+        if self.follow(genesis).is_err() {
+            return;
+        }
+        if by_invite {
+            self.invitees.insert(council);
+        }
+        self.peers.insert(peer, council);
+        self.refresh().await;
+        self.request_sync(peer, council);
+    }
+
+    /// Starts following a council (its genesis must already be checked).
+    fn follow(&mut self, genesis: Genesis) -> Result<(), ()> {
+        let id = genesis.council_id();
+        if self.replicas.get(&id).is_some() {
+            return Ok(());
+        }
+        let Ok(v) = verify_genesis(genesis.clone()) else { return Err(()) };
+        if let Err(e) = self.replicas.follow(v) {
+            tracing::warn!(council = %id.short(), error = %e, "cannot follow a council");
+            return Err(());
+        }
+        if let Err(e) = self.store.put_foreign_genesis(&genesis) {
+            tracing::error!(error = %e, "cannot store a followed council's genesis");
+        }
+        tracing::info!(council = %id.short(), name = %genesis.body.name, "following a council");
+        Ok(())
+    }
+
+    fn request_sync(&mut self, peer: PeerId, council: CouncilId) {
+        if !self.syncing.insert((peer, council)) {
+            return;
+        }
+        let from = self.replicas.get(&council).map(|s| s.seq() + 1).unwrap_or(0);
+        let req = SyncRequest { council, from_seq: from, max_entries: SYNC_BATCH };
+        let (net, tx) = (self.net.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            let result = net.sync(peer, req).await;
+            let _ = tx.send(Internal::Synced { peer, council, from, result }).await;
+        });
+    }
+
+    /// Entries of a council this node holds (its own, or one it follows).
+    fn serve_sync(&self, r: &SyncRequest) -> SyncResponse {
+        let mut out = SyncResponse::default();
+        let Some(st) = self.replicas.get(&r.council) else { return out };
+        let own = r.council == self.own;
+        if r.from_seq == 0 {
+            out.genesis = if own { Some(self.own_genesis.clone()) } else { self.foreign_genesis(&r.council) };
+        }
+        let from = r.from_seq.max(1);
+        // Only what this node has applied (its copy), so a half-written tail is never served.
+        let upto = st.seq();
+        let max = (r.max_entries as usize).min(council_net::MAX_SYNC_ENTRIES);
+        let mut bytes = 0usize;
+        let budget = council_net::MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
+        let store = &self.store;
+        let iter: Box<dyn Iterator<Item = Result<Entry, StoreError>>> =
+            if own { Box::new(store.entries(from)) } else { Box::new(store.foreign_entries(&r.council, from)) };
+        for e in iter.take(max) {
+            let Ok(e) = e else { break };
+            if e.body.seq > upto {
+                break;
+            }
+            let b = e.to_cbor();
+            bytes += b.len() + 8;
+            if bytes > budget {
+                break;
+            }
+            out.entries.push(b);
+        }
+        out
+    }
+
+    fn foreign_genesis(&self, id: &CouncilId) -> Option<Genesis> {
+        self.store.foreign_geneses().filter_map(Result::ok).find(|g| g.council_id() == *id)
+    }
+
+    async fn on_internal(&mut self, i: Internal) {
+        match i {
+            Internal::Welcome { peer, result } => match result {
+                Ok(Response::Welcome(g)) => match self.check_genesis(&peer, &g) {
+                    Ok(council) => {
+                        let mine = self.mine();
+                        if self.interest(&mine).contains(&council) {
+                            self.accept_peer(peer, *g, false).await;
+                        }
+                    }
+                    Err(why) => tracing::info!(%peer, reason = %why, "a welcome that does not add up"),
+                },
+                Ok(Response::Refused(why)) => tracing::info!(%peer, reason = %why, "a peer refused this council"),
+                Ok(Response::Sync(_)) => tracing::debug!(%peer, "answered hello with a sync response"),
+                Err(e) => tracing::debug!(%peer, error = %e, "hello failed"),
+            },
+            Internal::Synced { peer, council, from, result } => {
+                self.syncing.remove(&(peer, council));
+                match result {
+                    Ok(r) => self.on_synced(peer, council, from, r).await,
+                    Err(e) => tracing::debug!(%peer, error = %e, "sync failed"),
+                }
+            }
+        }
+    }
+
+    async fn on_synced(&mut self, peer: PeerId, council: CouncilId, from: u64, r: SyncResponse) {
+        if from == 0 {
+            let Some(g) = r.genesis else { return };
+            if g.council_id() != council {
+                tracing::warn!(%peer, "a sync response carried another council's genesis");
+                return;
+            }
+            let mine = self.mine();
+            if !self.interest(&mine).contains(&council) || self.follow(g).is_err() {
+                return;
+            }
+        }
+        let n = r.entries.len();
+        let (mut applied, mut fed_changed) = (Vec::new(), false);
+        // Signatures first, all together; then the rules, in order.
+        let checked: Vec<Result<Verified<Entry>, String>> = tokio::task::block_in_place(|| {
+            r.entries
+                .iter()
+                .map(|b| {
+                    let e = Entry::from_cbor(b).map_err(|e| e.to_string())?;
+                    if e.body.council != council {
+                        return Err("an entry of another council".into());
+                    }
+                    verify_entry(e).map_err(|e| e.to_string())
+                })
+                .collect()
+        });
+        for c in checked {
+            let e = match c {
+                Ok(e) => e,
+                Err(why) => {
+                    tracing::warn!(%peer, reason = %why, "a peer served a bad entry in sync");
+                    break;
+                }
+            };
+            let stored = e.get().clone();
+            let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+            match self.replicas.judge(e) {
+                Judgement::Applied => {
+                    fed_changed |= self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0) != before;
+                    applied.push(stored);
+                }
+                Judgement::Duplicate => {}
+                Judgement::Conflict { seq } => {
+                    self.equivocation(council, seq, stored).await;
+                    break;
+                }
+                Judgement::Invalid(why) => {
+                    tracing::warn!(%peer, council = %council.short(), reason = %why, "a peer served an invalid entry in sync");
+                    break;
+                }
+                Judgement::Gap { .. } | Judgement::Unknown(_) => break,
+            }
+        }
+        let progressed = !applied.is_empty();
+        if progressed {
+            let store = self.store.clone();
+            if let Err(e) = tokio::task::block_in_place(|| store.append_foreign(&applied)) {
+                tracing::error!(error = %e, "cannot store followed entries");
+            }
+            tracing::debug!(council = %council.short(), entries = applied.len(), "caught up by sync");
+        }
+        if fed_changed {
+            self.fed = None;
+            self.refresh().await;
+        }
+        if progressed && n >= SYNC_BATCH as usize / 2 {
+            self.request_sync(peer, council);
+        }
+        if from == 0 {
+            // Just started following: there may be more councils to learn from this peer.
+            self.refresh().await;
+        }
+    }
+
+    /// Judges one gossip message. Anything stored is on disk before it is accepted.
+    async fn on_gossip(&mut self, from: &PeerId, data: &[u8]) -> Verdict {
+        let item = match ExportItem::from_cbor(data) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::info!(%from, error = %e, "rejected undecodable gossip");
+                return Verdict::Reject;
+            }
+        };
+        match item {
+            ExportItem::Entry(e) => self.on_gossip_entry(from, e).await,
+            ExportItem::Equivocation(p) => self.on_gossip_proof(p).await,
+            _ => Verdict::Reject,
+        }
+    }
+
+    async fn on_gossip_entry(&mut self, from: &PeerId, e: Entry) -> Verdict {
+        let council = e.body.council;
+        if council == self.own {
+            return Verdict::Ignore; // our own entry, relayed back
+        }
+        let v = match verify_entry(e) {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::info!(%from, council = %council.short(), error = %err, "rejected gossip: bad signature");
+                return Verdict::Reject;
+            }
+        };
+        let stored = v.get().clone();
+        let seq = stored.body.seq;
+        let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+        let j = self.replicas.judge(v);
+        match &j {
+            Judgement::Applied => {
+                let store = self.store.clone();
+                let entry = [stored];
+                if let Err(err) = tokio::task::block_in_place(|| store.append_foreign(&entry)) {
+                    tracing::error!(error = %err, "cannot store a followed entry");
+                    return Verdict::Ignore;
+                }
+                let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+                if after != before {
+                    self.fed = None;
+                    self.refresh().await;
+                    // Valid in its council's log, but void in the federation (a delegate
+                    // vote outside its mandate, say): kept, as the log needs it, but not
+                    // spread, and the sender is not penalised (its node may have logged it
+                    // honestly before it heard of the event that voids it).
+                    let void = self.federation_state().1.iter().any(|f| f.council == council && f.seq == seq);
+                    if void {
+                        tracing::info!(council = %council.short(), seq, "a federation event that is void: not forwarded");
+                        return Verdict::Ignore;
+                    }
+                }
+            }
+            Judgement::Gap { council, .. } => self.request_sync(*from, *council),
+            Judgement::Unknown(c) => {
+                let mine = self.mine();
+                if self.interest(&mine).contains(c) {
+                    self.request_sync(*from, *c);
+                }
+            }
+            Judgement::Conflict { seq } => {
+                let seq = *seq;
+                self.equivocation(council, seq, stored).await;
+            }
+            Judgement::Invalid(why) => {
+                tracing::info!(%from, council = %council.short(), seq, reason = %why, "rejected gossip: breaks the council's rules");
+            }
+            Judgement::Duplicate => {}
+        }
+        verdict(j.verdict())
+    }
+
+    /// Keeps and spreads the proof that a council's node signed two entries at `seq`.
+    async fn equivocation(&mut self, council: CouncilId, seq: u64, other: Entry) {
+        let held = self.store.foreign_entries(&council, seq).next().and_then(Result::ok).filter(|e| e.body.seq == seq);
+        let Some(held) = held else { return };
+        let proof = EquivocationProof { a: held, b: other };
+        if verify_equivocation(proof.clone()).is_err() {
+            return;
+        }
+        self.keep_proof(proof).await;
+    }
+
+    async fn keep_proof(&mut self, proof: EquivocationProof) -> bool {
+        let council = proof.a.body.council;
+        match self.store.put_equivocation(&proof) {
+            Ok(true) => {
+                tracing::warn!(council = %council.short(), seq = proof.a.body.seq, "equivocation: this council's node signed two different entries at one place; its log is forked");
+                self.forked.insert(council);
+                let bytes = ExportItem::Equivocation(proof).to_cbor();
+                for f in self.topics.clone() {
+                    let _ = self.net.publish(&federation_topic(&f), bytes.clone()).await;
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store an equivocation proof");
+                false
+            }
+        }
+    }
+
+    async fn on_gossip_proof(&mut self, p: EquivocationProof) -> Verdict {
+        let (council, seq) = (p.a.body.council, p.a.body.seq);
+        let Ok(v) = verify_equivocation(p) else { return Verdict::Reject };
+        let Some(st) = self.replicas.get(&council) else { return Verdict::Ignore };
+        // PROTOCOL.md §9: signed by the node key of that place, within the known log.
+        if seq == 0 || seq > st.seq() + 1 || st.node_key_at(seq.min(st.seq().max(1))) != Some(v.get().a.signer) {
+            return Verdict::Reject;
+        }
+        if self.keep_proof(v.into_inner()).await {
+            Verdict::Accept
+        } else {
+            Verdict::Ignore
+        }
+    }
+
+    async fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Federations(r) => {
+                let joining = self.joins.keys().copied().collect();
+                let forked = self.forked.iter().copied().collect();
+                let (federations, void_events) = self.federation_state().clone();
+                let _ = r.send(FederationsView { federations, void_events, forked, joining });
+            }
+            Control::Network(r) => {
+                let connected = self
+                    .connected
+                    .iter()
+                    .map(|p| PeerView { peer: p.to_string(), council: self.peers.get(p).copied() })
+                    .collect();
+                let followed = self
+                    .replicas
+                    .councils()
+                    .iter()
+                    .filter(|(id, _)| **id != self.own)
+                    .map(|(id, st)| FollowedView {
+                        council: *id,
+                        name: st.genesis().name.clone(),
+                        entries: st.seq(),
+                        head: st.head(),
+                    })
+                    .collect();
+                let _ = r.send(NetworkView {
+                    peer_id: self.net.peer_id().to_string(),
+                    listen: self.listen.iter().map(ToString::to_string).collect(),
+                    connected,
+                    followed,
+                });
+            }
+            Control::Join(j, r) => {
+                let j = *j;
+                if let Err(e) = self.store.put_join(&j.federation, &j.to_cbor()) {
+                    let _ = r.send(Err(e.to_string()));
+                    return;
+                }
+                for a in &j.addrs {
+                    if !self.dial.contains(a) {
+                        self.dial.push(a.clone());
+                    }
+                }
+                let addrs = j.addrs.clone();
+                self.joins.insert(j.federation, j);
+                self.refresh().await;
+                // Peers already connected hear about the invite now; the issuer is dialed.
+                for p in self.connected.clone() {
+                    self.say_hello(p);
+                }
+                for a in addrs {
+                    let _ = self.net.dial(a).await;
+                }
+                let _ = r.send(Ok(()));
+            }
+            Control::AddPeer(a, r) => {
+                if !self.dial.contains(&a) {
+                    self.dial.push(a.clone());
+                }
+                let _ = r.send(self.net.dial(a).await.map_err(|e| e.to_string()));
+            }
+        }
+    }
+
+    /// Catches up with every connected member node, fetches logs of councils this
+    /// council federates with but does not follow yet, and redials lost peers.
+    async fn tick(&mut self) {
+        self.ticks = self.ticks.wrapping_add(1);
+        let connected: Vec<(PeerId, CouncilId)> =
+            self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
+        if !connected.is_empty() {
+            // Each followed (or wanted) council, from its own node if connected, else from
+            // one member node in turn: councils move on through peers this node may not
+            // reach directly, and gossip can be missed.
+            let mine = self.mine();
+            let mut wanted = self.interest(&mine);
+            wanted.extend(self.replicas.councils().keys().copied().filter(|c| *c != self.own));
+            for (i, c) in wanted.into_iter().enumerate() {
+                let direct = connected.iter().find(|(_, pc)| *pc == c).map(|(p, _)| *p);
+                let p = direct.unwrap_or(connected[(i + self.ticks as usize) % connected.len()].0);
+                self.request_sync(p, c);
+            }
+        }
+        for a in self.dial.clone() {
+            let lost = match peer_of(&a) {
+                Some(p) => !self.connected.contains(&p),
+                None => self.connected.is_empty(),
+            };
+            if lost {
+                let _ = self.net.dial(a).await;
+            }
+        }
+    }
+}
