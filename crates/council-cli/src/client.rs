@@ -101,6 +101,15 @@ impl Node {
         r.into_json().context("the node sent something that is not JSON")
     }
 
+    pub fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = Self::check(
+            ureq::post(&format!("{}{path}", self.base))
+                .set("Authorization", &format!("Bearer {}", self.token))
+                .send_json(body),
+        )?;
+        r.into_json().context("the node sent something that is not JSON")
+    }
+
     pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
         let r = Self::check(
             ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call(),

@@ -18,6 +18,7 @@ macro_rules! say {
 }
 
 mod client;
+mod fed_cmds;
 mod keyfile;
 mod node_cmds;
 mod report;
@@ -136,6 +137,135 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Federations: found one, invite, join, admit, leave, motions, ratify, list, show.
+    Federation {
+        #[command(subcommand)]
+        command: FederationCommand,
+    },
+    /// A delegate acting under the council's mandate.
+    Delegate {
+        #[command(subcommand)]
+        command: DelegateCommand,
+    },
+    /// Connect the node to another council's node.
+    Peer {
+        #[command(subcommand)]
+        command: PeerCommand,
+    },
+    /// The node's network: its peer id and addresses, connected peers, followed councils.
+    Network,
+}
+
+#[derive(Debug, Subcommand)]
+enum FederationCommand {
+    /// Move that this council sign a charter as a founder (each founding council does,
+    /// from the same charter file).
+    Create {
+        #[arg(long)]
+        key: PathBuf,
+        /// The charter, in TOML: name, principles, founders, created_at, [rules].
+        charter: PathBuf,
+        /// How long members have to vote on it.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Create an invite for another council and print the invite string.
+    Invite {
+        /// The federation's id (or its first 6+ hex digits).
+        federation: String,
+        /// How many councils may use it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        uses: u32,
+        /// How long it stays valid, e.g. 7d.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        expires_in: Duration,
+    },
+    /// Join with an invite string: prove it to the inviting node, fetch the charter, and
+    /// move that this council sign it.
+    Join {
+        #[arg(long)]
+        key: PathBuf,
+        invite: String,
+        /// How long to wait for the inviting council's node.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        wait: Duration,
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Move to countersign a council's admission.
+    Admit {
+        #[arg(long)]
+        key: PathBuf,
+        federation: String,
+        /// The joining council's id.
+        council: String,
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Move to leave a federation (effective when it passes).
+    Leave {
+        #[arg(long)]
+        key: PathBuf,
+        federation: String,
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Move to open a federation motion (each council's delegate then votes on it).
+    Motion {
+        #[arg(long)]
+        key: PathBuf,
+        federation: String,
+        /// The matter it belongs to (mandates name matters).
+        #[arg(long)]
+        matter: String,
+        #[arg(long)]
+        title: String,
+        /// An option (at least two).
+        #[arg(long = "option")]
+        options: Vec<String>,
+        /// How long the federation motion stays open once opened.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        open_for: Duration,
+        /// How long members have to vote on opening it.
+        #[arg(long, default_value = "2d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Move to record whether this council ratifies a federation motion's outcome.
+    Ratify {
+        #[arg(long)]
+        key: PathBuf,
+        federation: String,
+        motion: String,
+        /// accept or reject.
+        #[arg(value_parser = ["accept", "reject"])]
+        verdict: String,
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// The federations this council knows of.
+    List,
+    /// A federation: principles, members, motions and delegate votes.
+    Show { federation: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DelegateCommand {
+    /// Cast the council's vote on a federation motion, signed with your member key,
+    /// under the mandate the council gave you.
+    Vote {
+        #[arg(long)]
+        key: PathBuf,
+        federation: String,
+        motion: String,
+        /// An option's name or number, or abstain.
+        choice: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PeerCommand {
+    /// Dial a node (a multiaddr ending in /p2p/PEER_ID) and keep redialing it.
+    Add { addr: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,5 +460,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             node_cmds::petition(&node()?, &key, &mandate, json).map(|_| ExitCode::SUCCESS)
         }
         Command::Export { out } => node_cmds::export(&node()?, &out, json).map(|_| ExitCode::SUCCESS),
+        Command::Federation { command } => federation(&node()?, command, json).map(|_| ExitCode::SUCCESS),
+        Command::Delegate { command: DelegateCommand::Vote { key, federation, motion, choice } } => {
+            fed_cmds::delegate_vote(&node()?, &key, &federation, &motion, &choice, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Peer { command: PeerCommand::Add { addr } } => {
+            fed_cmds::add_peer(&node()?, &addr, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Network => fed_cmds::network(&node()?, json).map(|_| ExitCode::SUCCESS),
+    }
+}
+
+fn federation(n: &client::Node, c: FederationCommand, json: bool) -> anyhow::Result<()> {
+    use fed_cmds::FedAct;
+    match c {
+        FederationCommand::Create { key, charter, closes_in } => fed_cmds::create(n, &key, &charter, closes_in, json),
+        FederationCommand::Invite { federation, uses, expires_in } => {
+            fed_cmds::invite(n, &federation, uses, expires_in, json)
+        }
+        FederationCommand::Join { key, invite, wait, closes_in } => {
+            fed_cmds::join(n, &key, &invite, wait, closes_in, json)
+        }
+        FederationCommand::Admit { key, federation, council, closes_in } => {
+            fed_cmds::simple_act(n, &key, &federation, FedAct::Admit(council), closes_in, json)
+        }
+        FederationCommand::Leave { key, federation, closes_in } => {
+            fed_cmds::simple_act(n, &key, &federation, FedAct::Leave, closes_in, json)
+        }
+        FederationCommand::Motion { key, federation, matter, title, options, open_for, closes_in } => {
+            let what = FedAct::Motion { matter, title, options, closes_in: open_for };
+            fed_cmds::simple_act(n, &key, &federation, what, closes_in, json)
+        }
+        FederationCommand::Ratify { key, federation, motion, verdict, closes_in } => {
+            let what = FedAct::Ratify { motion, accept: verdict == "accept" };
+            fed_cmds::simple_act(n, &key, &federation, what, closes_in, json)
+        }
+        FederationCommand::List => fed_cmds::list(n, json),
+        FederationCommand::Show { federation } => fed_cmds::show(n, &federation, json),
     }
 }

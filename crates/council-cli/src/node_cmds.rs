@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::client::Node;
 use crate::keyfile;
 
-fn now() -> Duration {
+pub fn now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
@@ -53,7 +53,7 @@ pub fn resolve(report: &Value, list: &str, id: &str) -> anyhow::Result<(Hash, Va
     }
 }
 
-fn print(json: bool, v: &Value, human: impl FnOnce()) {
+pub fn print(json: bool, v: &Value, human: impl FnOnce()) {
     if json {
         say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod federation;
 pub mod hash;
+pub mod invite;
 pub mod keys;
 pub mod records;
 pub mod replica;

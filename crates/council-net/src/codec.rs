@@ -33,7 +33,7 @@ pub struct SyncRequest {
 /// its genesis when `from_seq` was 0 and the responder has it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncResponse {
-    pub genesis: Option<Genesis>,
+    pub genesis: Option<Box<Genesis>>,
     pub entries: Vec<Vec<u8>>,
 }
 
@@ -84,7 +84,7 @@ impl Cbor for SyncRequest {
 fn encode_sync_response(r: &SyncResponse, e: &mut Encoder) {
     e.array(3).text(RESP);
     match &r.genesis {
-        Some(g) => e.value(g),
+        Some(g) => e.value(g.as_ref()),
         None => e.null(),
     };
     e.array(r.entries.len());
@@ -150,7 +150,7 @@ impl Cbor for Response {
         let tag = d.text()?;
         match tag {
             RESP if n == 3 => {
-                let genesis = d.option()?;
+                let genesis = d.option::<Genesis>()?.map(Box::new);
                 let k = d.array(MAX_SYNC_ENTRIES)?;
                 let entries = (0..k).map(|_| d.bytes().map(<[u8]>::to_vec)).collect::<Result<_, _>>()?;
                 Ok(Response::Sync(SyncResponse { genesis, entries }))

@@ -263,15 +263,21 @@ pub struct JoinBody {
     pub addrs: Vec<String>,
 }
 
-async fn post_join(State(st): State<ApiState>, body: Result<Json<JoinBody>, JsonRejection>) -> Result<Response, ApiError> {
+async fn post_join(
+    State(st): State<ApiState>,
+    body: Result<Json<JoinBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let federation = federation_id(&b.federation)?;
     let bytes = hex::decode(b.proof.trim()).map_err(|e| bad("malformed-proof", format!("`proof` is not hex: {e}")))?;
-    let proof =
-        InviteProof::from_cbor(&bytes).map_err(|e| bad("malformed-proof", format!("`proof` is not an invite proof: {e}")))?;
+    let proof = InviteProof::from_cbor(&bytes)
+        .map_err(|e| bad("malformed-proof", format!("`proof` is not an invite proof: {e}")))?;
     let statement = council_core::records::JoinStatement { federation, council: st.writer.council() };
     if !proof.invite_key.verify(&statement.to_cbor(), &proof.signature) {
-        return Err(bad("bad-proof", "the invite proof is not signed by its invite key for this council and federation"));
+        return Err(bad(
+            "bad-proof",
+            "the invite proof is not signed by its invite key for this council and federation",
+        ));
     }
     if b.addrs.is_empty() || b.addrs.len() > 16 {
         return Err(bad("malformed-addrs", "give between 1 and 16 addresses of the issuer's node"));
@@ -281,10 +287,11 @@ async fn post_join(State(st): State<ApiState>, body: Result<Json<JoinBody>, Json
         .iter()
         .map(|a| a.parse().map_err(|e| bad("malformed-addrs", format!("{a:?} is not a multiaddr: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    net(&st)?.join(Join { federation, proof, addrs }).await?.map_err(|e| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e)
-    })?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "federation": federation })) ).into_response())
+    net(&st)?
+        .join(Join { federation, proof, addrs })
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e))?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "federation": federation }))).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,7 +300,10 @@ pub struct PeerBody {
     pub addr: String,
 }
 
-async fn post_peer(State(st): State<ApiState>, body: Result<Json<PeerBody>, JsonRejection>) -> Result<Response, ApiError> {
+async fn post_peer(
+    State(st): State<ApiState>,
+    body: Result<Json<PeerBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(b) = body?;
     let addr = b.addr.trim().parse().map_err(|e| bad("malformed-addr", format!("not a multiaddr: {e}")))?;
     net(&st)?.add_peer(addr).await?.map_err(|e| bad("cannot-dial", e))?;

@@ -149,9 +149,7 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if let Some(v) = env.get("COUNCILD_LOG").or_else(|| env.get("RUST_LOG")) {
         set(&mut t, &["log", "level"], str_v(v));
     }
-    let list = |v: &str| {
-        toml::Value::Array(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str_v).collect())
-    };
+    let list = |v: &str| toml::Value::Array(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str_v).collect());
     if let Some(v) = env.get("COUNCILD_P2P_LISTEN") {
         set(&mut t, &["network", "listen"], list(v));
     }

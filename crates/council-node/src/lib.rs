@@ -128,7 +128,7 @@ pub async fn run(
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
     let net = match own_copy {
-        Some(own) => Some(start_network(&config, own, &store, &*node_seed, handle.watch_durable(), stop_rx.clone())?),
+        Some(own) => Some(start_network(&config, own, &store, &node_seed, handle.watch_durable(), stop_rx.clone())?),
         None => {
             tracing::info!("the network is off (--offline): this council does not talk to other councils");
             None

@@ -29,12 +29,12 @@ use council_core::records::{
 use council_core::replica::{GossipVerdict, Judgement, Replicas};
 use council_core::verify::{verify_entry, verify_equivocation, verify_genesis, Verified};
 use council_core::DecodeError;
+use council_net::multiaddr::Protocol as libp2p_protocol;
 use council_net::{
     federation_topic, peer_id_of, Hello, Multiaddr, NetError, NetEvent, NetHandle, PeerId, Response, SyncRequest,
     SyncResponse, Verdict,
 };
 use council_store::{Store, StoreError};
-use council_net::multiaddr::Protocol as libp2p_protocol;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::writer::now;
@@ -88,6 +88,9 @@ pub struct FederationsView {
     pub forked: Vec<CouncilId>,
     /// Federations this council is joining with an invite.
     pub joining: Vec<FederationId>,
+    /// Every charter this node has seen signed or moved (canonical CBOR in hex), by
+    /// federation id: what a joining council signs.
+    pub charters: BTreeMap<FederationId, String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -217,7 +220,6 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     })
 }
 
-
 impl NetNode {
     /// Sets up the task: `own` is the node's own council as replayed at start. Followed
     /// logs and joins are read from the store.
@@ -346,7 +348,11 @@ impl NetNode {
         let have = self.own_state().map(|s| s.seq()).unwrap_or(0);
         let store = self.store.clone();
         let entries: Vec<Entry> = tokio::task::block_in_place(|| {
-            store.entries(have + 1).take(10_000).filter_map(|e| e.map_err(|e| tracing::error!(error = %e)).ok()).collect()
+            store
+                .entries(have + 1)
+                .take(10_000)
+                .filter_map(|e| e.map_err(|e| tracing::error!(error = %e)).ok())
+                .collect()
         });
         if entries.is_empty() {
             return;
@@ -524,7 +530,12 @@ impl NetNode {
     fn say_hello(&self, peer: PeerId) {
         let hello = Hello {
             genesis: self.own_genesis.clone(),
-            invites: self.joins.values().take(council_net::MAX_HELLO_INVITES).map(|j| (j.federation, j.proof.clone())).collect(),
+            invites: self
+                .joins
+                .values()
+                .take(council_net::MAX_HELLO_INVITES)
+                .map(|j| (j.federation, j.proof.clone()))
+                .collect(),
         };
         let (net, tx) = (self.net.clone(), self.internal.clone());
         tokio::spawn(async move {
@@ -626,7 +637,8 @@ impl NetNode {
         let Some(st) = self.replicas.get(&r.council) else { return out };
         let own = r.council == self.own;
         if r.from_seq == 0 {
-            out.genesis = if own { Some(self.own_genesis.clone()) } else { self.foreign_genesis(&r.council) };
+            out.genesis =
+                if own { Some(self.own_genesis.clone()) } else { self.foreign_genesis(&r.council) }.map(Box::new);
         }
         let from = r.from_seq.max(1);
         // Only what this node has applied (its copy), so a half-written tail is never served.
@@ -690,7 +702,7 @@ impl NetNode {
                 return;
             }
             let mine = self.mine();
-            if !self.interest(&mine).contains(&council) || self.follow(g).is_err() {
+            if !self.interest(&mine).contains(&council) || self.follow(*g).is_err() {
                 return;
             }
         }
@@ -883,7 +895,16 @@ impl NetNode {
                 let joining = self.joins.keys().copied().collect();
                 let forked = self.forked.iter().copied().collect();
                 let (federations, void_events) = self.federation_state().clone();
-                let _ = r.send(FederationsView { federations, void_events, forked, joining });
+                let mut charters: BTreeMap<FederationId, String> =
+                    self.mine().into_iter().filter_map(|(f, c)| Some((f, hex::encode(c?.to_cbor())))).collect();
+                for st in self.replicas.councils().values() {
+                    for ev in st.fed_events() {
+                        if let FedEventKind::SignCharter { charter, .. } = &ev.kind {
+                            charters.entry(charter.id()).or_insert_with(|| hex::encode(charter.to_cbor()));
+                        }
+                    }
+                }
+                let _ = r.send(FederationsView { federations, void_events, forked, joining, charters });
             }
             Control::Network(r) => {
                 let connected = self

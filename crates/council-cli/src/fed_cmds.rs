@@ -1,0 +1,457 @@
+//! `council federation …`, `council delegate vote`, `council peer add`, `council network`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use council_core::cbor::Cbor;
+use council_core::invite::InviteString;
+use council_core::records::{
+    Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, Rule, Share, Signed, Threshold,
+};
+use council_core::{Hash, SecretKey};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::client::Node;
+use crate::keyfile;
+use crate::node_cmds::{act, council_id, now, print, resolve};
+
+/// A charter as people write it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CharterFile {
+    name: String,
+    principles: Vec<String>,
+    /// The founding councils' ids (`council status` shows a council's id).
+    founders: Vec<String>,
+    /// RFC 3339, e.g. 2026-11-22T10:00:00Z. Every founder signs the same file, so the
+    /// time is written down rather than taken from the clock.
+    created_at: String,
+    rules: RulesFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    /// Share of member councils whose countersignature admits a council.
+    admission: String,
+    /// Share of member councils that must take part in a federation motion: N/D.
+    motion_quorum: String,
+    /// Share of the votes cast that decides a federation motion.
+    motion_threshold: String,
+}
+
+/// Reads and checks a charter file; the same file gives the same federation id everywhere.
+pub fn load_charter(path: &Path) -> anyhow::Result<Charter> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let f: CharterFile =
+        toml::from_str(&text).with_context(|| format!("{} is not a valid charter file", path.display()))?;
+    let founders = f
+        .founders
+        .iter()
+        .map(|c| Hash::from_hex(c.trim()).with_context(|| format!("founder {c:?} is not a council id (64 hex digits)")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created_at = humantime::parse_rfc3339(f.created_at.trim())
+        .with_context(|| format!("created_at {:?} is not an RFC 3339 time like 2026-11-22T10:00:00Z", f.created_at))?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let parse_t = |s: &str, what: &str| -> anyhow::Result<Threshold> {
+        s.parse().map_err(|e| anyhow::anyhow!("rules.{what} {s:?}: {e}"))
+    };
+    let quorum: Share = f
+        .rules
+        .motion_quorum
+        .parse()
+        .map_err(|e| anyhow::anyhow!("rules.motion_quorum {:?}: {e}", f.rules.motion_quorum))?;
+    let charter = Charter {
+        name: f.name,
+        principles: f.principles,
+        rules: FederationRules {
+            admission: parse_t(&f.rules.admission, "admission")?,
+            motion_rule: Rule { quorum, threshold: parse_t(&f.rules.motion_threshold, "motion_threshold")? },
+        },
+        founders,
+        created_at,
+    };
+    council_core::council::check_charter(&charter).map_err(|e| anyhow::anyhow!("the charter is not valid: {e}"))?;
+    Ok(charter)
+}
+
+/// `federation create FILE`: moves that this council sign the charter as a founder.
+pub fn create(node: &Node, key: &Path, file: &Path, closes_in: Duration, json: bool) -> anyhow::Result<()> {
+    let charter = load_charter(file)?;
+    let report = node.get("/v1/council")?;
+    let own = council_id(&report)?;
+    if !charter.founders.contains(&own) {
+        bail!("this council ({own}) is not among the charter's founders; add its id to `founders`, or join with an invite");
+    }
+    let id = charter.id();
+    if !json {
+        say!("federation {id} ({:?}); each founding council signs this same charter file", charter.name);
+    }
+    act(
+        node,
+        key,
+        format!("Found the federation {:?} (sign its charter)", charter.name),
+        sign(charter, None),
+        closes_in,
+        json,
+    )
+}
+
+fn sign(charter: Charter, invite: Option<council_core::records::InviteProof>) -> Action {
+    Action::SignCharter { charter, invite }
+}
+
+fn federation_arg(v: &Value, f: &str) -> anyhow::Result<(Hash, Value)> {
+    let list = v["federations"].as_array().cloned().unwrap_or_default();
+    let f = f.trim().to_ascii_lowercase();
+    if f.len() < 6 {
+        bail!("give at least 6 hex digits of the federation id");
+    }
+    let found: Vec<&Value> = list.iter().filter(|x| x["id"].as_str().is_some_and(|id| id.starts_with(&f))).collect();
+    match found.as_slice() {
+        [one] => {
+            let id = one["id"].as_str().and_then(Hash::from_hex).context("the node sent a malformed federation id")?;
+            Ok((id, (*one).clone()))
+        }
+        [] => match Hash::from_hex(&f) {
+            // Not founded yet (or not known here): a full id is taken as given.
+            Some(id) => Ok((id, Value::Null)),
+            None => bail!("no federation {f} is known to this node; `council federation list` shows them"),
+        },
+        _ => bail!("{f} matches several federations; give more digits"),
+    }
+}
+
+/// `federation invite FED`: logs an invite and prints the invite string.
+pub fn invite(node: &Node, federation: &str, uses: u32, expires_in: Duration, json: bool) -> anyhow::Result<()> {
+    let feds = node.get("/v1/federations")?;
+    let (fed, _) = federation_arg(&feds, federation)?;
+    let report = node.get("/v1/council")?;
+    let issuer = council_id(&report)?;
+    let net = node.get("/v1/network")?;
+    let addrs: Vec<String> = net["listen"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if addrs.is_empty() {
+        bail!("the node is not listening for other councils yet; check its network settings");
+    }
+    let key = SecretKey::generate();
+    let expires_at = (now() + expires_in).as_secs();
+    let body = serde_json::json!({
+        "federation": fed.to_hex(),
+        "invite_key": key.public().to_did(),
+        "max_uses": uses,
+        "expires_at": expires_at,
+    });
+    let r = node.post_json("/v1/invites", &body)?;
+    let s = InviteString {
+        federation: fed,
+        issuer,
+        key,
+        expires_at,
+        addrs: addrs.into_iter().take(council_core::invite::MAX_ADDRS).collect(),
+    };
+    let out =
+        serde_json::json!({ "invite": s.to_string(), "seq": r["seq"], "max_uses": uses, "expires_at": expires_at });
+    print(json, &out, || {
+        say!("{s}");
+        eprintln!(
+            "invite logged (entry {}): {uses} use(s), expires in {}. Whoever holds this string can use it: pass it on privately.",
+            r["seq"],
+            humantime::format_duration(expires_in)
+        );
+    });
+    Ok(())
+}
+
+/// `federation join INVITE`: proves the invite to the issuer's node, waits for the
+/// charter, then moves that this council sign it.
+pub fn join(
+    node: &Node,
+    key: &Path,
+    invite: &str,
+    wait: Duration,
+    closes_in: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let inv: InviteString = invite.parse().context("the invite string cannot be read")?;
+    if inv.expires_at < now().as_secs() {
+        bail!("this invite expired; ask the federation for a new one");
+    }
+    let report = node.get("/v1/council")?;
+    let own = council_id(&report)?;
+    let proof = inv.proof_for(own);
+    let body = serde_json::json!({
+        "federation": inv.federation.to_hex(),
+        "proof": hex::encode(proof.to_cbor()),
+        "addrs": inv.addrs,
+    });
+    node.post_json("/v1/joins", &body)?;
+    if !json {
+        say!("connecting to the inviting council's node to fetch the charter of {}…", inv.federation.short());
+    }
+    let deadline = Instant::now() + wait;
+    let charter = loop {
+        let feds = node.get("/v1/federations")?;
+        if let Some(h) = feds["charters"][inv.federation.to_hex()].as_str() {
+            let bytes = hex::decode(h).context("the node sent a malformed charter")?;
+            let c = Charter::from_cbor(&bytes).context("the node sent a malformed charter")?;
+            if c.id() == inv.federation {
+                break c;
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the inviting council's node did not answer within {} (addresses: {}); is it running and reachable? The join is remembered: run this again to retry",
+                humantime::format_duration(wait),
+                inv.addrs.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    if !json {
+        say!(
+            "charter {:?}: {} principle(s), founded by {} council(s)",
+            charter.name,
+            charter.principles.len(),
+            charter.founders.len()
+        );
+        for p in &charter.principles {
+            say!("  - {p}");
+        }
+    }
+    let title = format!("Join the federation {:?} (sign its charter)", charter.name);
+    act(node, key, title, sign(charter, Some(proof)), closes_in, json)
+}
+
+pub fn simple_act(
+    node: &Node,
+    key: &Path,
+    federation: &str,
+    what: FedAct,
+    closes_in: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let feds = node.get("/v1/federations")?;
+    let (fed, rep) = federation_arg(&feds, federation)?;
+    let name = rep["name"].as_str().unwrap_or("").to_owned();
+    let (title, action) = match what {
+        FedAct::Admit(c) => {
+            let c = Hash::from_hex(c.trim()).context("the council id must be 64 hex digits")?;
+            (
+                format!("Admit council {} to the federation {name:?}", c.short()),
+                Action::Admit { federation: fed, council: c },
+            )
+        }
+        FedAct::Leave => (format!("Leave the federation {name:?}"), Action::Leave(fed)),
+        FedAct::Ratify { motion, accept } => {
+            let (m, _) = fed_motion(&rep, &motion)?;
+            let verb = if accept { "Ratify" } else { "Refuse to ratify" };
+            (
+                format!("{verb} the outcome of federation motion {}", m.short()),
+                Action::Ratify { federation: fed, motion: m, accept },
+            )
+        }
+        FedAct::Motion { matter, title, options, closes_in } => {
+            if options.len() < 2 {
+                bail!("a federation motion needs at least two --option values");
+            }
+            let closes_at = (now() + closes_in).as_secs();
+            let m = FederationMotion { federation: fed, matter, title: title.clone(), options, closes_at };
+            (format!("Open the federation motion {title:?} in {name:?}"), Action::OpenFederationMotion(m))
+        }
+    };
+    act(node, key, title, action, closes_in, json)
+}
+
+/// What `simple_act` moves.
+pub enum FedAct {
+    Admit(String),
+    Leave,
+    Ratify { motion: String, accept: bool },
+    Motion { matter: String, title: String, options: Vec<String>, closes_in: Duration },
+}
+
+fn fed_motion(rep: &Value, m: &str) -> anyhow::Result<(Hash, Value)> {
+    let m = m.trim().to_ascii_lowercase();
+    if m.len() < 6 {
+        bail!("give at least 6 hex digits of the federation motion id");
+    }
+    let found: Vec<&Value> = rep["motions"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["id"].as_str().is_some_and(|id| id.starts_with(&m))).collect())
+        .unwrap_or_default();
+    match found.as_slice() {
+        [one] => Ok((one["id"].as_str().and_then(Hash::from_hex).context("malformed motion id")?, (*one).clone())),
+        [] => bail!("no federation motion {m} in this federation (yet); `council federation show` lists them"),
+        _ => bail!("{m} matches several federation motions; give more digits"),
+    }
+}
+
+/// `delegate vote FED MOTION CHOICE`: the delegate's own signed vote, under a mandate.
+pub fn delegate_vote(
+    node: &Node,
+    key: &Path,
+    federation: &str,
+    motion: &str,
+    choice: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let feds = node.get("/v1/federations")?;
+    let (fed, rep) = federation_arg(&feds, federation)?;
+    let (m, mrep) = fed_motion(&rep, motion)?;
+    let report = node.get("/v1/council")?;
+    let council = council_id(&report)?;
+    // The mandate in force for this federation that names this key's member.
+    let me = key.public().to_did();
+    let mandate = report["mandates"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find(|x| {
+                x["status"] == "in force"
+                    && x["federation"].as_str() == Some(&fed.to_hex())
+                    && x["delegate"].as_str() == Some(&me)
+            })
+        })
+        .cloned();
+    let Some(mandate) = mandate else {
+        bail!(
+            "{} holds no mandate in force for this federation; a council gives one with `council mandate`",
+            key.public().short()
+        );
+    };
+    let (mid, _) = resolve(&report, "mandates", mandate["id"].as_str().unwrap_or(""))?;
+    let options: Vec<String> = mrep["options"]
+        .as_array()
+        .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let c = choice.trim();
+    let choice = if c.eq_ignore_ascii_case("abstain") {
+        options.len() as u32
+    } else if let Some(i) = options.iter().position(|o| o.eq_ignore_ascii_case(c)) {
+        i as u32
+    } else {
+        match c.parse::<u32>() {
+            Ok(i) if (i as usize) <= options.len() => i,
+            _ => {
+                bail!("{c:?} is not a choice on this federation motion; choose one of: {}, abstain", options.join(", "))
+            }
+        }
+    };
+    // Counters rise per council and motion, across delegates: the time in microseconds does.
+    let counter = now().as_micros() as u64;
+    let body = DelegateVoteBody { federation: fed, motion: m, council, mandate: mid, choice, counter };
+    let v = Signed::sign(body, &key);
+    let r = node.post_record("/v1/delegate-votes", &v.to_cbor())?;
+    print(json, &r, || say!("delegate vote recorded (log entry {}); it reaches the federation by gossip", r["seq"]));
+    Ok(())
+}
+
+pub fn list(node: &Node, json: bool) -> anyhow::Result<()> {
+    let feds = node.get("/v1/federations")?;
+    print(json, &feds, || {
+        let list = feds["federations"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            say!("this council knows of no federation yet");
+        }
+        for f in list {
+            let members =
+                f["members"].as_array().map(|m| m.iter().filter(|x| x["left_at"].is_null()).count()).unwrap_or(0);
+            let founded = if f["founded_at"].is_null() { "not founded yet" } else { "founded" };
+            say!(
+                "{}  {:?}  {founded}, {members} member council(s)",
+                f["id"].as_str().unwrap_or("?"),
+                f["name"].as_str().unwrap_or("")
+            );
+        }
+        for j in feds["joining"].as_array().cloned().unwrap_or_default() {
+            say!("joining {}", j.as_str().unwrap_or("?"));
+        }
+        for c in feds["forked"].as_array().cloned().unwrap_or_default() {
+            say!("FORKED council {} (its node signed two versions of its log)", c.as_str().unwrap_or("?"));
+        }
+    });
+    Ok(())
+}
+
+pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
+    let feds = node.get("/v1/federations")?;
+    let (_, f) = federation_arg(&feds, federation)?;
+    if f.is_null() {
+        bail!("no federation {federation} is known to this node");
+    }
+    let void: Vec<Value> = feds["void_events"].as_array().cloned().unwrap_or_default();
+    print(json, &f, || {
+        say!("federation {:?}\nid {}", f["name"].as_str().unwrap_or(""), f["id"].as_str().unwrap_or(""));
+        for p in f["principles"].as_array().cloned().unwrap_or_default() {
+            say!("  principle: {}", p.as_str().unwrap_or(""));
+        }
+        say!("members:");
+        for m in f["members"].as_array().cloned().unwrap_or_default() {
+            let left = if m["left_at"].is_null() { "" } else { " (left)" };
+            let founder = if m["founder"] == true { " founder" } else { "" };
+            say!("  {}{founder}{left}", m["council"].as_str().unwrap_or("?"));
+        }
+        for m in f["motions"].as_array().cloned().unwrap_or_default() {
+            let outcome = if m["outcome"].is_null() { "open".to_owned() } else { m["outcome"].to_string() };
+            say!(
+                "motion {} {:?} [{}]: {outcome}",
+                m["id"].as_str().unwrap_or("?"),
+                m["title"].as_str().unwrap_or(""),
+                m["matter"].as_str().unwrap_or("")
+            );
+            for v in m["votes"].as_array().cloned().unwrap_or_default() {
+                say!(
+                    "  council {} choice {} by {}: {}",
+                    short(&v["council"]),
+                    v["choice"],
+                    short(&v["delegate"]),
+                    v["status"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        for v in &void {
+            say!(
+                "void event: council {} entry {}: {}",
+                short(&v["council"]),
+                v["seq"],
+                v["reason"].as_str().unwrap_or("")
+            );
+        }
+    });
+    Ok(())
+}
+
+fn short(v: &Value) -> String {
+    v.as_str().map(|s| s.chars().take(12).collect()).unwrap_or_else(|| "?".into())
+}
+
+pub fn add_peer(node: &Node, addr: &str, json: bool) -> anyhow::Result<()> {
+    let r = node.post_json("/v1/peers", &serde_json::json!({ "addr": addr }))?;
+    print(json, &r, || say!("dialing {addr}; the node keeps redialing it"));
+    Ok(())
+}
+
+pub fn network(node: &Node, json: bool) -> anyhow::Result<()> {
+    let n = node.get("/v1/network")?;
+    print(json, &n, || {
+        say!("peer id {}", n["peer_id"].as_str().unwrap_or("?"));
+        for a in n["listen"].as_array().cloned().unwrap_or_default() {
+            say!("listening on {}", a.as_str().unwrap_or("?"));
+        }
+        for p in n["connected"].as_array().cloned().unwrap_or_default() {
+            let c = if p["council"].is_null() { "(not a member)".to_owned() } else { short(&p["council"]) };
+            say!("connected {} council {c}", p["peer"].as_str().unwrap_or("?"));
+        }
+        for f in n["followed"].as_array().cloned().unwrap_or_default() {
+            say!("following {} {:?}: {} entries", short(&f["council"]), f["name"].as_str().unwrap_or(""), f["entries"]);
+        }
+    });
+    Ok(())
+}
