@@ -78,6 +78,7 @@ fn start_network(
     store: &Store,
     seed: &[u8; 32],
     durable: tokio::sync::watch::Receiver<u64>,
+    clock: writer::CausalClock,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<net::NetControl, RunError> {
     let n = &config.network;
@@ -88,7 +89,7 @@ fn start_network(
     let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), "network started");
     let (node, control) =
-        net::NetNode::new(own, store.clone(), handle, n.peer_addrs(), config.data_dir.join(datadir::P2P_ADDR))?;
+        net::NetNode::new(own, store.clone(), handle, n.peer_addrs(), config.data_dir.join(datadir::P2P_ADDR), clock)?;
     tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
     Ok(control)
 }
@@ -116,6 +117,7 @@ pub async fn run(
     tracing::info!(council = %state.id(), name = %state.genesis().name, entries = state.seq(), "council opened");
     let own_copy = config.network.enabled.then(|| state.clone());
     let node_seed = node.seed();
+    let clock = writer::CausalClock::default();
     let (writer, handle) = writer::Writer::new(
         state,
         store.clone(),
@@ -123,12 +125,15 @@ pub async fn run(
         4096,
         config.store.max_batch,
         Duration::from_millis(config.motions.check_interval_ms),
+        clock.clone(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
     let net = match own_copy {
-        Some(own) => Some(start_network(&config, own, &store, &node_seed, handle.watch_durable(), stop_rx.clone())?),
+        Some(own) => {
+            Some(start_network(&config, own, &store, &node_seed, handle.watch_durable(), clock, stop_rx.clone())?)
+        }
         None => {
             tracing::info!("the network is off (--offline): this council does not talk to other councils");
             None

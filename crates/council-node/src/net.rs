@@ -37,7 +37,7 @@ use council_net::{
 use council_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::writer::now;
+use crate::writer::{now, CausalClock};
 
 /// Entries asked for in one sync request.
 const SYNC_BATCH: u32 = 1000;
@@ -191,6 +191,7 @@ pub struct NetNode {
     internal: mpsc::Sender<Internal>,
     internal_rx: Option<mpsc::Receiver<Internal>>,
     control_rx: Option<mpsc::Receiver<Control>>,
+    clock: CausalClock,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -229,6 +230,7 @@ impl NetNode {
         net: NetHandle,
         dial: Vec<Multiaddr>,
         p2p_addr_file: PathBuf,
+        clock: CausalClock,
     ) -> Result<(NetNode, NetControl), StoreError> {
         let own_id = own.id();
         let own_genesis = store.genesis()?.ok_or_else(|| StoreError::Corrupt("no genesis".into()))?;
@@ -250,6 +252,7 @@ impl NetNode {
             for e in store.foreign_entries(&id, 1) {
                 let e = e?;
                 let seq = e.body.seq;
+                clock.saw(e.body.time);
                 if replicas.judge(Verified::from_own_store(e)) != Judgement::Applied {
                     tracing::warn!(council = %id.short(), seq, "a stored foreign entry does not replay; syncing it again");
                     break;
@@ -294,6 +297,7 @@ impl NetNode {
             internal,
             internal_rx: Some(internal_rx),
             control_rx: Some(crx),
+            clock,
         };
         Ok((node, NetControl { tx: ctx }))
     }
@@ -309,7 +313,8 @@ impl NetNode {
         let (Some(mut internal), Some(mut control)) = (self.internal_rx.take(), self.control_rx.take()) else {
             return;
         };
-        self.catch_up_own().await;
+        let d = *durable.borrow_and_update();
+        self.catch_up_own(d).await;
         self.refresh().await;
         for a in self.dial.clone() {
             let _ = self.net.dial(a).await;
@@ -330,7 +335,8 @@ impl NetNode {
                     if r.is_err() {
                         break;
                     }
-                    self.catch_up_own().await;
+                    let d = *durable.borrow_and_update();
+                    self.catch_up_own(d).await;
                 }
                 _ = tick.tick() => self.tick().await,
             }
@@ -344,47 +350,49 @@ impl NetNode {
 
     /// Applies the own council's newly durable entries to its copy and publishes them
     /// on every federation topic.
-    async fn catch_up_own(&mut self) {
-        let have = self.own_state().map(|s| s.seq()).unwrap_or(0);
-        let store = self.store.clone();
-        let entries: Vec<Entry> = tokio::task::block_in_place(|| {
-            store
-                .entries(have + 1)
-                .take(10_000)
-                .filter_map(|e| e.map_err(|e| tracing::error!(error = %e)).ok())
-                .collect()
-        });
-        if entries.is_empty() {
-            return;
-        }
-        let mut fed_changed = false;
-        for e in entries {
-            let bytes = ExportItem::Entry(e.clone()).to_cbor();
-            let before = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0);
-            match self.replicas.judge(Verified::from_own_store(e)) {
-                Judgement::Applied => {}
-                other => {
-                    tracing::error!(?other, "the node's own entry did not apply to its copy");
-                    break;
+    async fn catch_up_own(&mut self, durable: u64) {
+        loop {
+            let have = self.own_state().map(|s| s.seq()).unwrap_or(0);
+            if have >= durable {
+                return;
+            }
+            // Only what is on disk: an entry published and then lost in a crash would be
+            // signed again differently, and the pair would prove this node forked.
+            let store = self.store.clone();
+            let entries: Vec<Entry> = tokio::task::block_in_place(|| {
+                store
+                    .entries(have + 1)
+                    .take_while(|e| e.as_ref().map(|e| e.body.seq <= durable).unwrap_or(false))
+                    .take(10_000)
+                    .filter_map(Result::ok)
+                    .collect()
+            });
+            if entries.is_empty() {
+                tracing::error!(have, durable, "the node's own durable entries cannot be read");
+                return;
+            }
+            for e in entries {
+                let bytes = ExportItem::Entry(e.clone()).to_cbor();
+                let before = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0);
+                let j = self.replicas.judge(Verified::from_own_store(e));
+                if j != Judgement::Applied {
+                    tracing::error!(?j, "the node's own entry did not apply to its copy");
+                    return;
+                }
+                // Any entry moves its council's clock, and a federation's clock closes
+                // its motions (PROTOCOL.md §8): the federation state is stale.
+                self.fed = None;
+                if self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before {
+                    // A charter just moved needs its topic before the entry is published.
+                    self.fed = None;
+                    self.refresh().await;
+                }
+                for f in self.topics.clone() {
+                    if let Err(e) = self.net.publish(&federation_topic(&f), bytes.clone()).await {
+                        tracing::debug!(error = %e, "not published (peers catch up by sync)");
+                    }
                 }
             }
-            fed_changed |= self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before;
-            // A fresh federation (a charter just moved) needs its topic before publishing.
-            if fed_changed {
-                self.refresh().await;
-            }
-            for f in self.topics.clone() {
-                if let Err(e) = self.net.publish(&federation_topic(&f), bytes.clone()).await {
-                    tracing::debug!(error = %e, "not published (peers catch up by sync)");
-                }
-            }
-        }
-        if fed_changed {
-            self.fed = None;
-        }
-        // More than one batch behind (a long log at first start): go on next time.
-        if self.own_state().map(|s| s.seq()).unwrap_or(0) < self.store.last_seq().unwrap_or(0) {
-            let _ = Box::pin(self.catch_up_own()).await;
         }
     }
 
@@ -509,7 +517,7 @@ impl NetNode {
                         Response::Welcome(Box::new(self.own_genesis.clone()))
                     }
                     Err(why) => {
-                        tracing::info!(%from, reason = %why, "refused a hello");
+                        tracing::debug!(%from, reason = %why, "refused a hello");
                         Response::Refused(why)
                     }
                 };
@@ -733,6 +741,7 @@ impl NetNode {
             let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
             match self.replicas.judge(e) {
                 Judgement::Applied => {
+                    self.clock.saw(stored.body.time);
                     fed_changed |= self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0) != before;
                     applied.push(stored);
                 }
@@ -750,6 +759,7 @@ impl NetNode {
         }
         let progressed = !applied.is_empty();
         if progressed {
+            self.fed = None;
             let store = self.store.clone();
             if let Err(e) = tokio::task::block_in_place(|| store.append_foreign(&applied)) {
                 tracing::error!(error = %e, "cannot store followed entries");
@@ -803,15 +813,16 @@ impl NetNode {
         let j = self.replicas.judge(v);
         match &j {
             Judgement::Applied => {
+                self.clock.saw(stored.body.time);
                 let store = self.store.clone();
                 let entry = [stored];
                 if let Err(err) = tokio::task::block_in_place(|| store.append_foreign(&entry)) {
                     tracing::error!(error = %err, "cannot store a followed entry");
                     return Verdict::Ignore;
                 }
+                self.fed = None;
                 let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
                 if after != before {
-                    self.fed = None;
                     self.refresh().await;
                     // Valid in its council's log, but void in the federation (a delegate
                     // vote outside its mandate, say): kept, as the log needs it, but not
@@ -967,6 +978,13 @@ impl NetNode {
     /// council federates with but does not follow yet, and redials lost peers.
     async fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
+        // Peers not accepted yet hear again who this council is: what this council
+        // federates with may have changed since (a charter moved, an invite used).
+        for p in self.connected.clone() {
+            if !self.peers.contains_key(&p) {
+                self.say_hello(p);
+            }
+        }
         let connected: Vec<(PeerId, CouncilId)> =
             self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
         if !connected.is_empty() {

@@ -7,6 +7,8 @@
 //! one flush, and only then acknowledged: a client never hears "accepted" for a record
 //! that is not yet on disk.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
@@ -107,6 +109,7 @@ pub struct Writer {
     durable: watch::Sender<u64>,
     max_batch: usize,
     check_interval: Duration,
+    clock: CausalClock,
 }
 
 impl std::fmt::Debug for Writer {
@@ -118,6 +121,35 @@ impl std::fmt::Debug for Writer {
 /// Seconds since the epoch, from the system clock.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// How far ahead of its own clock the node will stamp an entry to keep it after a
+/// foreign one (see [`CausalClock`]).
+pub const MAX_AHEAD_SECS: u64 = 5;
+
+/// The latest entry time seen in any followed council's log. Federation events from
+/// all councils are ordered by (time, council id, seq) (PROTOCOL.md §8), so an entry that
+/// answers a foreign one (a join answering an invite, an admit answering a join) must
+/// carry a later time, not merely the same second. The writer stamps entries after
+/// this floor, unless that would put them more than [`MAX_AHEAD_SECS`] ahead of its own
+/// clock (a wild foreign clock is not followed).
+#[derive(Debug, Clone, Default)]
+pub struct CausalClock(Arc<AtomicU64>);
+
+impl CausalClock {
+    /// A foreign entry with this time was applied.
+    pub fn saw(&self, time: u64) {
+        self.0.fetch_max(time, Ordering::AcqRel);
+    }
+
+    /// The time to stamp on the next entry.
+    pub fn stamp(&self) -> u64 {
+        let n = now();
+        let floor = self.0.load(Ordering::Acquire);
+        let t = if floor >= n && floor < n + MAX_AHEAD_SECS { floor + 1 } else { n };
+        tracing::trace!(now = n, floor, stamp = t, "stamped");
+        t
+    }
 }
 
 struct Pending {
@@ -135,11 +167,12 @@ impl Writer {
         queue: usize,
         max_batch: usize,
         check_interval: Duration,
+        clock: CausalClock,
     ) -> (Writer, WriterHandle) {
         let (tx, rx) = mpsc::channel(queue);
         let (durable, durable_rx) = watch::channel(state.seq());
         let handle = WriterHandle { tx, durable: durable_rx, council: state.id() };
-        (Writer { state, store, node, rx, durable, max_batch, check_interval }, handle)
+        (Writer { state, store, node, rx, durable, max_batch, check_interval, clock }, handle)
     }
 
     /// Runs until `shutdown` turns true (then finishes the batch in hand) or the store
@@ -256,7 +289,7 @@ impl Writer {
 
     /// Signs, applies and queues one entry; closes its motion at once if a ballot settled it.
     fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<u64, NodeError> {
-        let entry = self.state.seal(&self.node, now(), payload);
+        let entry = self.state.seal(&self.node, self.clock.stamp(), payload);
         // The verifier reads no export item over the limit: never log one.
         let size = ExportItem::Entry(entry.get().clone()).to_cbor().len();
         if size > limits::MAX_RECORD_BYTES {
@@ -278,7 +311,7 @@ impl Writer {
     }
 
     fn close_if_settled(&mut self, id: MotionId, p: &mut Pending) {
-        let t = now();
+        let t = self.clock.stamp();
         let Some(m) = self.state.motion(&id) else {
             return;
         };
@@ -309,7 +342,7 @@ impl Writer {
 
     /// Closes the motions whose closing time has come.
     fn close_due(&mut self, p: &mut Pending) {
-        let t = now();
+        let t = self.clock.stamp();
         let due: Vec<MotionId> =
             self.state.motions().filter(|m| m.is_open() && m.body.closes_at <= t).map(|m| m.id).collect();
         for id in due {

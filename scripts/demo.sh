@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Three councils on one machine, over loopback only: two found a federation, the third
+# joins by invite, each gives its delegate a mandate, a federation motion runs, one
+# council recalls its delegate mid-motion (the vote is struck on every node, and the
+# recalled delegate's next vote is refused), and each council's export is verified
+# offline.
+#
+#   scripts/demo.sh [OUTDIR]     (exports land in OUTDIR, default ./demo-out)
+#
+# Every step is checked; the script exits 0 only if all of them were. It stops every
+# process it started. Set COUNCIL_BIN to a directory holding `council` and `councild`
+# to skip the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=$(realpath -m "${1:-$root/demo-out}")
+mkdir -p "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/councilnet-demo.XXXXXX")
+
+step() { printf '\n== %s\n' "$*"; }
+fail() {
+  printf '\nFAILED: %s\n' "$*" >&2
+  for c in north south east; do
+    [ -f "$work/$c.log" ] && { echo "--- last lines of $c's log:" >&2; tail -n 30 "$work/$c.log" >&2; }
+    echo "--- $c's void federation events:" >&2
+    "$council" --node-dir "$work/$c/node" --json federation list 2>/dev/null \
+      | python3 -c 'import json,sys; [print(v) for v in json.load(sys.stdin)["void_events"]]' >&2 || true
+  done
+  for c in north south east; do
+    "$council" --node-dir "$work/$c/node" export --out "$out/failed-$c.cnx" >/dev/null 2>&1 || true
+  done
+  if [ -n "${KEEP:-}" ]; then cp -r "$work" "$KEEP"; echo "work directory copied to $KEEP" >&2; fi
+  exit 1
+}
+
+if [ -n "${COUNCIL_BIN:-}" ]; then
+  bin=$COUNCIL_BIN
+else
+  step "building (release)"
+  cargo build --quiet --release -p council-cli -p councild
+  bin=$root/target/release
+fi
+council=$bin/council
+councild=$bin/councild
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A fast network for one machine: sync every second, short hello grace.
+cat >"$work/councild.toml" <<'EOF'
+[network]
+sync_interval_ms = 1000
+heartbeat_ms = 200
+hello_grace_ms = 5000
+EOF
+
+# c COUNCIL ARGS...: the council command against that council's node.
+c() { local who=$1; shift; "$council" --node-dir "$work/$who/node" "$@"; }
+# jq-like: read JSON on stdin, print the Python expression over `d`.
+py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# wait_for WHAT SECONDS COMMAND...: retries COMMAND until it succeeds.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || fail "timed out after ${secs}s waiting for: $what"
+    sleep 0.5
+  done
+  echo "ok: $what"
+}
+last_motion() { c "$1" --json motion list | py 'd[-1]["id"]'; }
+# pass WHO MOTION: two of the three members vote yes (the act rule's majority).
+pass() {
+  c "$1" vote --key "$work/$1/m1.key" "$2" yes >/dev/null
+  c "$1" vote --key "$work/$1/m2.key" "$2" yes >/dev/null
+  local status
+  status=$(c "$1" --json motion show "$2" | py 'd["status"] + " " + str(d.get("effect"))')
+  case $status in
+    closed*applied*) echo "ok: $1 passed motion ${2:0:12} ($status)" ;;
+    *) fail "$1's motion ${2:0:12} did not pass: $status" ;;
+  esac
+}
+
+step "three councils, three members each, each with its own councild"
+for who in north south east; do
+  mkdir -p "$work/$who"
+  founders=()
+  for m in m1 m2 m3; do founders+=(--founder "$("$council" key new "$work/$who/$m.key")"); done
+  name="$(tr '[:lower:]' '[:upper:]' <<<"${who:0:1}")${who:1} Works Council"
+  "$councild" init --data-dir "$work/$who/node" --name "$name" "${founders[@]}" >/dev/null
+  for m in m1 m2 m3; do "$council" genesis sign --draft "$work/$who/node/genesis.draft" --key "$work/$who/$m.key" >/dev/null; done
+  "$councild" run --config "$work/councild.toml" --data-dir "$work/$who/node" --listen 127.0.0.1:0 \
+    --p2p-listen /ip4/127.0.0.1/tcp/0 --log "${DEMO_LOG:-info}" 2>"$work/$who.log" &
+  pids+=($!)
+done
+for who in north south east; do
+  wait_for "$who's node answers" 60 c "$who" status
+  wait_for "$who's node listens for peers" 30 test -s "$work/$who/node/p2p-addr"
+done
+id() { c "$1" --json status | py 'd["id"]'; }
+NORTH=$(id north) SOUTH=$(id south) EAST=$(id east)
+echo "north $NORTH"; echo "south $SOUTH"; echo "east  $EAST"
+
+step "north and south found a federation: both sign the same charter by council act"
+cat >"$work/charter.toml" <<EOF
+name = "Riverside Federation of Works Councils"
+principles = ["Delegates carry imperative mandates and can be recalled at any time.",
+              "No federation decision binds a council that does not ratify it."]
+founders = ["$NORTH", "$SOUTH"]
+created_at = "2026-11-22T09:00:00Z"
+[rules]
+admission = "majority"
+motion_quorum = "1/2"
+motion_threshold = "majority"
+EOF
+c north peer add "$(head -n1 "$work/south/node/p2p-addr")" >/dev/null
+c south peer add "$(head -n1 "$work/north/node/p2p-addr")" >/dev/null
+for who in north south; do
+  c "$who" federation create --key "$work/$who/m1.key" "$work/charter.toml" --closes-in 1h
+  pass "$who" "$(last_motion "$who")"
+done
+FED=$(c north --json federation list | py 'd["federations"][0]["id"]')
+founded() { c "$1" --json federation show "$FED" | py '1 if d["founded_at"] is not None else 1/0'; }
+for who in north south; do wait_for "$who sees the federation founded" 60 founded "$who"; done
+
+step "north invites east; east joins with the invite string; north and south countersign"
+INVITE=$(c north --json federation invite "$FED" --uses 1 --expires-in 1h | py 'd["invite"]')
+echo "invite: ${INVITE:0:48}…"
+c east federation join --key "$work/east/m1.key" "$INVITE" --closes-in 1h
+pass east "$(last_motion east)"
+for who in north south; do
+  c "$who" federation admit --key "$work/$who/m1.key" "$FED" "$EAST" --closes-in 1h >/dev/null
+  pass "$who" "$(last_motion "$who")"
+done
+members() { c "$1" --json federation show "$FED" | py 'len([m for m in d["members"] if m["left_at"] is None])'; }
+three_members() { [ "$(members "$1")" = 3 ]; }
+for who in north south east; do wait_for "$who counts three member councils" 90 three_members "$who"; done
+# The invite had one use: a second council could not use it again (checked by the tests).
+
+step "each council gives its first member an imperative mandate for the matter 'strike-fund'"
+for who in north south east; do
+  extra=()
+  # North instructs its delegate to vote for option 0; the others leave it to judgement.
+  [ "$who" = north ] && extra=(--instruct strike-fund=0)
+  c "$who" mandate --key "$work/$who/m1.key" --delegate "$("$council" key show "$work/$who/m1.key")" \
+    --federation "$FED" --matter strike-fund "${extra[@]}" --expires-in 30d --closes-in 1h >/dev/null
+  pass "$who" "$(last_motion "$who")"
+done
+
+step "north opens a federation motion; every delegate votes on it"
+OPEN_FOR=60
+c north federation motion --key "$work/north/m1.key" "$FED" --matter strike-fund \
+  --title "Set up a shared strike fund" --option "set it up" --option "not now" \
+  --open-for "${OPEN_FOR}s" --closes-in 1h >/dev/null
+FMOTION=$(last_motion north)
+pass north "$FMOTION"
+opened=$SECONDS
+has_motion() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$FMOTION'][0]['id']"; }
+for who in north south east; do wait_for "$who sees the federation motion" 30 has_motion "$who"; done
+for who in north south east; do
+  c "$who" delegate vote --key "$work/$who/m1.key" "$FED" "$FMOTION" "set it up"
+done
+votes() { c "$1" --json federation show "$FED" | py "len([m for m in d['motions'] if m['id']=='$FMOTION'][0]['votes'])"; }
+three_votes() { [ "$(votes "$1")" = 3 ]; }
+for who in north south east; do wait_for "$who holds all three delegate votes" 30 three_votes "$who"; done
+
+step "mid-motion, south recalls its delegate by petition (two of three members sign)"
+SOUTH_MANDATE=$(c south --json status | py 'd["mandates"][-1]["id"]')
+c south recall sign --key "$work/south/m2.key" "$SOUTH_MANDATE"
+c south recall sign --key "$work/south/m3.key" "$SOUTH_MANDATE"
+recalled() { c "$1" --json status | py "1 if d['mandates'][-1]['status']=='recalled' else 1/0"; }
+recalled south >/dev/null || fail "south's mandate is not recalled"
+echo "ok: south's mandate is recalled"
+if c south delegate vote --key "$work/south/m1.key" "$FED" "$FMOTION" "not now" 2>"$work/refused.txt"; then
+  fail "the recalled delegate's vote was accepted"
+fi
+echo "ok: the recalled delegate's next vote is refused: $(tail -n1 "$work/refused.txt")"
+
+step "the federation motion closes; every node strikes south's vote"
+left=$((OPEN_FOR + 2 - (SECONDS - opened)))
+[ $left -gt 0 ] && { echo "waiting ${left}s for the motion's closing time"; sleep "$left"; }
+# A federation's clock is its councils' log times: the next entry in any member's log
+# after the closing time closes the motion. Each council moves to ratify the outcome.
+for who in north south east; do
+  c "$who" federation ratify --key "$work/$who/m1.key" "$FED" "$FMOTION" accept --closes-in 1h >/dev/null
+done
+struck() {
+  c "$1" --json federation show "$FED" | py "' '.join(sorted(v['council'][:8]+':'+v['status'] for v in [m for m in d['motions'] if m['id']=='$FMOTION'][0]['votes']))" \
+    | grep -q "${SOUTH:0:8}:struck"
+}
+closed() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$FMOTION'][0]['outcome'] is not None or 1/0"; }
+for who in north south east; do
+  wait_for "$who has closed the federation motion" 60 closed "$who"
+  wait_for "$who shows south's vote struck" 60 struck "$who"
+done
+for who in north south east; do
+  echo "$who: $(c "$who" --json federation show "$FED" | py "', '.join(v['council'][:8]+' '+v['status'] for v in [m for m in d['motions'] if m['id']=='$FMOTION'][0]['votes']) + ' -> ' + json.dumps([m for m in d['motions'] if m['id']=='$FMOTION'][0]['outcome'])")"
+done
+for who in north south east; do pass "$who" "$(last_motion "$who")"; done
+same=$(for who in north south east; do c "$who" --json federation show "$FED" | py "json.dumps([m for m in d['motions'] if m['id']=='$FMOTION'][0]['outcome'])"; done | sort -u | wc -l)
+[ "$same" = 1 ] || fail "the nodes disagree on the outcome"
+echo "ok: all three nodes computed the same outcome"
+
+step "each council exports its record; each export is verified offline"
+for who in north south east; do
+  c "$who" export --out "$out/$who.cnx" >/dev/null
+  "$council" verify --json "$out/$who.cnx" >"$out/$who.verdict.json" || fail "$who's export does not verify"
+  py "'ok: $who.cnx valid, ' + str(len(d['councils'])) + ' council logs, federation votes: ' + ', '.join(v['status'] for f in d['federations'] for m in f['motions'] for v in m['votes'])" <"$out/$who.verdict.json"
+  py "1 if any(v['status']=='struck' for f in d['federations'] for m in f['motions'] for v in m['votes']) else 1/0" \
+    <"$out/$who.verdict.json" >/dev/null || fail "$who's export does not show the struck vote"
+done
+
+step "done: every step checked; exports in $out"
