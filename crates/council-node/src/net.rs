@@ -252,10 +252,16 @@ impl NetNode {
             for e in store.foreign_entries(&id, 1) {
                 let e = e?;
                 let seq = e.body.seq;
-                clock.saw(e.body.time);
                 if replicas.judge(Verified::from_own_store(e)) != Judgement::Applied {
                     tracing::warn!(council = %id.short(), seq, "a stored foreign entry does not replay; syncing it again");
                     break;
+                }
+            }
+        }
+        for st in replicas.councils().values() {
+            if let Some(t) = st.fed_events().iter().map(|e| e.time).max() {
+                if st.id() != own_id {
+                    clock.saw(t);
                 }
             }
         }
@@ -741,8 +747,10 @@ impl NetNode {
             let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
             match self.replicas.judge(e) {
                 Judgement::Applied => {
-                    self.clock.saw(stored.body.time);
-                    fed_changed |= self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0) != before;
+                    if self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0) != before {
+                        fed_changed = true;
+                        self.clock.saw(stored.body.time);
+                    }
                     applied.push(stored);
                 }
                 Judgement::Duplicate => {}
@@ -808,12 +816,11 @@ impl NetNode {
             }
         };
         let stored = v.get().clone();
-        let seq = stored.body.seq;
+        let (seq, time) = (stored.body.seq, stored.body.time);
         let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
         let j = self.replicas.judge(v);
         match &j {
             Judgement::Applied => {
-                self.clock.saw(stored.body.time);
                 let store = self.store.clone();
                 let entry = [stored];
                 if let Err(err) = tokio::task::block_in_place(|| store.append_foreign(&entry)) {
@@ -823,6 +830,7 @@ impl NetNode {
                 self.fed = None;
                 let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
                 if after != before {
+                    self.clock.saw(time);
                     self.refresh().await;
                     // Valid in its council's log, but void in the federation (a delegate
                     // vote outside its mandate, say): kept, as the log needs it, but not

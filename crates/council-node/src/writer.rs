@@ -127,12 +127,15 @@ pub fn now() -> u64 {
 /// foreign one (see [`CausalClock`]).
 pub const MAX_AHEAD_SECS: u64 = 5;
 
-/// The latest entry time seen in any followed council's log. Federation events from
-/// all councils are ordered by (time, council id, seq) (PROTOCOL.md §8), so an entry that
-/// answers a foreign one (a join answering an invite, an admit answering a join) must
-/// carry a later time, not merely the same second. The writer stamps entries after
-/// this floor, unless that would put them more than [`MAX_AHEAD_SECS`] ahead of its own
-/// clock (a wild foreign clock is not followed).
+/// The latest time of a federation event seen in any followed council's log.
+/// Federation events from all councils are ordered by (time, council id, seq)
+/// (PROTOCOL.md §8), so an entry that answers a foreign one (a join answering an invite,
+/// an admit answering a join, a delegate vote answering a federation motion) must carry
+/// a later time, not merely the same second. The writer stamps entries after this
+/// floor, but never more than [`MAX_AHEAD_SECS`] ahead of its own clock (a wild foreign
+/// clock is not followed further). Only federation events move the floor: ordinary
+/// entries do not need it, and counting them would let busy nodes push each other's
+/// clocks forward.
 #[derive(Debug, Clone, Default)]
 pub struct CausalClock(Arc<AtomicU64>);
 
@@ -146,7 +149,7 @@ impl CausalClock {
     pub fn stamp(&self) -> u64 {
         let n = now();
         let floor = self.0.load(Ordering::Acquire);
-        let t = if floor >= n && floor < n + MAX_AHEAD_SECS { floor + 1 } else { n };
+        let t = if floor >= n { (floor + 1).min(n + MAX_AHEAD_SECS) } else { n };
         tracing::trace!(now = n, floor, stamp = t, "stamped");
         t
     }
