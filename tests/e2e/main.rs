@@ -6,5 +6,6 @@
 
 mod util;
 
+mod federation;
 mod node;
 mod verify;
