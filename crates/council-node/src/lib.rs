@@ -80,7 +80,7 @@ fn start_network(
     durable: tokio::sync::watch::Receiver<u64>,
     clock: writer::CausalClock,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<net::NetControl, RunError> {
+) -> Result<(net::NetControl, tokio::task::JoinHandle<()>), RunError> {
     let n = &config.network;
     let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
     cfg.heartbeat = Duration::from_millis(n.heartbeat_ms);
@@ -90,8 +90,8 @@ fn start_network(
     tracing::info!(peer_id = %handle.peer_id(), "network started");
     let (node, control) =
         net::NetNode::new(own, store.clone(), handle, n.peer_addrs(), config.data_dir.join(datadir::P2P_ADDR), clock)?;
-    tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
-    Ok(control)
+    let task = tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
+    Ok((control, task))
 }
 
 /// Runs the node until `shutdown` completes, then stops taking requests, finishes and
@@ -130,13 +130,15 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
-    let net = match own_copy {
+    let (net, net_task) = match own_copy {
         Some(own) => {
-            Some(start_network(&config, own, &store, &node_seed, handle.watch_durable(), clock, stop_rx.clone())?)
+            let (c, t) =
+                start_network(&config, own, &store, &node_seed, handle.watch_durable(), clock, stop_rx.clone())?;
+            (Some(c), Some(t))
         }
         None => {
             tracing::info!("the network is off (--offline): this council does not talk to other councils");
-            None
+            (None, None)
         }
     };
 
@@ -192,6 +194,13 @@ pub async fn run(
             writer_task.await
         }
     };
+    // The network task holds the store too: it stops with the same signal.
+    let _ = stop_tx.send(true);
+    if let Some(t) = net_task {
+        if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
+            tracing::warn!("the network task did not stop within 10 s");
+        }
+    }
     written.map_err(|e| RunError::Serve(e.to_string()))??;
     served.map_err(|e| RunError::Serve(e.to_string()))?.map_err(|e| RunError::Serve(e.to_string()))?;
     tracing::info!("stopped; everything is on disk");

@@ -1,0 +1,174 @@
+//! Five councils' nodes in one process, on loopback, each a real `council_node::run`:
+//! they found a federation, give mandates, run a federation motion, and one recalls its
+//! delegate mid-motion, while a fifth node is stopped; it catches up after restart, and
+//! every node ends with the same federation state.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fed_motion, now, wait, Node};
+use council_core::cbor::Cbor;
+use council_core::records::{
+    Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, Mandate, Rule, Scope, Share, Signed,
+    Threshold,
+};
+use serde_json::Value;
+
+fn members(n: &Node, fed: &str) -> usize {
+    n.federations()["federations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == fed)
+        .map(|f| f["members"].as_array().unwrap().iter().filter(|m| m["left_at"].is_null()).count())
+        .unwrap_or(0)
+}
+
+fn head_of(n: &Node, council: &str) -> Option<Value> {
+    n.get("/v1/network")["followed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["council"] == council)
+        .map(|f| f["head"].clone())
+}
+
+#[test]
+fn five_nodes_recall_catch_up_and_agree() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let labels = ["c0", "c1", "c2", "c3", "c4"];
+    let made: Vec<_> = labels.iter().map(|l| Node::create(tmp.path(), l)).collect();
+    let mut nodes: Vec<Node> = Vec::new();
+    for (i, l) in labels.iter().enumerate() {
+        let peers: Vec<String> = nodes.iter().map(|n| n.p2p_addr().unwrap()).collect();
+        nodes.push(Node::start(&rt, l, &made[i], &peers));
+    }
+
+    // All five found the federation, each by council act.
+    let charter = Charter {
+        name: "Five Councils".into(),
+        principles: vec!["Delegates can be recalled at any time.".into()],
+        rules: FederationRules {
+            admission: Threshold::SIMPLE_MAJORITY,
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        },
+        founders: made.iter().map(|m| m.1).collect(),
+        created_at: now(),
+    };
+    let fed = charter.id();
+    let fed_hex = fed.to_hex();
+    for n in &nodes {
+        n.pass(Action::SignCharter { charter: charter.clone(), invite: None });
+    }
+    for n in &nodes {
+        wait(&format!("{} counts five member councils", n.label), || members(n, &fed_hex) == 5);
+    }
+
+    // The fifth node goes away; everything below happens without it.
+    nodes[4].stop(&rt);
+
+    let mandates: Vec<_> = nodes[..4]
+        .iter()
+        .map(|n| {
+            let m = Mandate {
+                delegate: n.members[0].public(),
+                federation: fed,
+                scope: Scope::All,
+                instructions: vec![],
+                expires_at: now() + 86_400,
+            };
+            n.pass(Action::Mandate(m))
+        })
+        .collect();
+    let closes_at = now() + 60;
+    let fm = nodes[0].pass(Action::OpenFederationMotion(FederationMotion {
+        federation: fed,
+        matter: "wages".into(),
+        title: "A common wage demand".into(),
+        options: vec!["ten percent".into(), "five percent".into()],
+        closes_at,
+    }));
+    for n in &nodes[..4] {
+        wait(&format!("{} sees the federation motion", n.label), || fed_motion(&n.federations(), &fm).is_some());
+    }
+    for (i, n) in nodes[..4].iter().enumerate() {
+        let body = DelegateVoteBody {
+            federation: fed,
+            motion: fm,
+            council: n.council,
+            mandate: mandates[i],
+            choice: 0,
+            counter: 1,
+        };
+        let (s, r) = n.post_record("/v1/delegate-votes", &Signed::sign(body, &n.members[0]).to_cbor());
+        assert_eq!(s, 201, "{}: {r}", n.label);
+    }
+    let votes = |n: &Node| fed_motion(&n.federations(), &fm).map(|m| m["votes"].as_array().unwrap().len()).unwrap_or(0);
+    for n in &nodes[..4] {
+        wait(&format!("{} holds four delegate votes", n.label), || votes(n) == 4);
+    }
+
+    // Council 1 recalls its delegate, mid-motion.
+    nodes[1].pass(Action::Recall(mandates[1]));
+    let c1 = nodes[1].council.to_hex();
+    let c1_head = nodes[1].get("/v1/council")["head"].clone();
+    for n in [&nodes[0], &nodes[2], &nodes[3]] {
+        wait(&format!("the recall reaches {}", n.label), || head_of(n, &c1).as_ref() == Some(&c1_head));
+    }
+    // The recalled delegate's next vote is refused by its own council's node.
+    let late = DelegateVoteBody {
+        federation: fed,
+        motion: fm,
+        council: nodes[1].council,
+        mandate: mandates[1],
+        choice: 1,
+        counter: 2,
+    };
+    let (s, r) = nodes[1].post_record("/v1/delegate-votes", &Signed::sign(late, &nodes[1].members[0]).to_cbor());
+    assert_eq!((s, r["error"]["code"].as_str()), (409, Some("mandate-not-in-force")), "{r}");
+
+    // After the closing time, any entry in a member's log moves the federation's clock.
+    while now() <= closes_at {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nodes[2].pass(Action::Resolution);
+    let statuses = |n: &Node| -> Option<Vec<(String, String)>> {
+        let m = fed_motion(&n.federations(), &fm)?;
+        m["outcome"].as_object()?;
+        let mut v: Vec<(String, String)> = m["votes"]
+            .as_array()?
+            .iter()
+            .map(|v| (v["council"].as_str().unwrap().to_owned(), v["status"].as_str().unwrap().to_owned()))
+            .collect();
+        v.sort();
+        Some(v)
+    };
+    let mut expected: Vec<(String, String)> = nodes[..4]
+        .iter()
+        .map(|n| (n.council.to_hex(), if n.label == "c1" { "struck" } else { "counted" }.to_owned()))
+        .collect();
+    expected.sort();
+    for n in &nodes[..4] {
+        wait(&format!("{} closes the motion with council 1's vote struck", n.label), || {
+            statuses(n).as_ref() == Some(&expected)
+        });
+    }
+
+    // The fifth node comes back, catches up by sync, and agrees on everything.
+    let peers = vec![nodes[0].p2p_addr().unwrap()];
+    nodes[4] = Node::start(&rt, "c4", &made[4], &peers);
+    let reference = nodes[0].federations();
+    wait("the returning node agrees", || nodes[4].federations()["federations"] == reference["federations"]);
+    for n in &nodes {
+        let v = n.federations();
+        assert_eq!(v["federations"], reference["federations"], "{} differs", n.label);
+        assert_eq!(v["void_events"], Value::Array(vec![]), "{}: {}", n.label, v["void_events"]);
+        assert_eq!(statuses(n).as_ref(), Some(&expected), "{}", n.label);
+    }
+    for n in &mut nodes {
+        n.stop(&rt);
+    }
+}
