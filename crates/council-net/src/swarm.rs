@@ -203,6 +203,10 @@ struct Behaviour {
 
 /// Scores: one rejected message takes a peer below the graylist threshold.
 pub const GRAYLIST_THRESHOLD: f64 = -80.0;
+/// The cap on a peer's topic score. Topic credit (time in mesh, first deliveries) is
+/// weighted zero, so one rejected message (−100) always takes a peer below
+/// [`GRAYLIST_THRESHOLD`]; the cap keeps that true if weights change.
+const TOPIC_SCORE_CAP: f64 = 10.0;
 /// The application score of a peer that is not (yet) allowed: with the default weight
 /// of 10 it puts the peer far below every threshold, so gossipsub neither sends to it,
 /// nor meshes with it, nor reads what it sends.
@@ -214,6 +218,10 @@ fn topic_params() -> gossipsub::TopicScoreParams {
         // P4: every invalid message costs 100 (squared counter, weight -100).
         invalid_message_deliveries_weight: -100.0,
         invalid_message_deliveries_decay: 0.9,
+        // P1 and P2 (time in mesh, first deliveries) are off: the topic score is capped
+        // as a whole, so credit earned there would hide the penalty of a rejected message.
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
         // P3 (mesh delivery deficits) is off: federation traffic is bursty and sparse.
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
@@ -236,8 +244,10 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_behaviour(|key| {
             let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)?;
-            let params =
-                gossipsub::PeerScoreParams { topic_score_cap: 1000.0, ..gossipsub::PeerScoreParams::default() };
+            let params = gossipsub::PeerScoreParams {
+                topic_score_cap: TOPIC_SCORE_CAP,
+                ..gossipsub::PeerScoreParams::default()
+            };
             let thresholds = gossipsub::PeerScoreThresholds {
                 gossip_threshold: -10.0,
                 publish_threshold: -50.0,
@@ -377,8 +387,14 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
                     st.probation.remove(&p);
                 } else {
                     g.set_application_score(&p, OUTSIDER_SCORE);
-                    if !st.probation.contains_key(&p) {
+                    let was_allowed = st.allowed.as_ref().is_some_and(|a| a.contains(&p));
+                    if was_allowed && !st.probation.contains_key(&p) {
+                        // No longer a member: out now.
                         let _ = swarm.disconnect_peer_id(p);
+                    } else {
+                        // Connected but not yet reported to this loop (the swarm event
+                        // may still be queued): it gets its hello grace like anyone.
+                        st.probation.entry(p).or_insert_with(|| Instant::now() + st.grace);
                     }
                 }
             }
@@ -406,11 +422,16 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             if num_established.get() > 1 {
                 return;
             }
-            if !st.allowed(&peer_id) {
-                // Gossipsub already knows the peer (behaviours hear of a connection
-                // before the swarm reports it): push it below every threshold at once.
-                swarm.behaviour_mut().gossipsub.set_application_score(&peer_id, OUTSIDER_SCORE);
-                st.probation.insert(peer_id, Instant::now() + st.grace);
+            // Gossipsub already knows the peer (behaviours hear of a connection before the
+            // swarm reports it), and may remember its score from an earlier connection:
+            // set it either way.
+            let g = &mut swarm.behaviour_mut().gossipsub;
+            if st.allowed(&peer_id) {
+                g.set_application_score(&peer_id, 0.0);
+            } else {
+                // Below every threshold at once: nothing is sent to it or read from it.
+                g.set_application_score(&peer_id, OUTSIDER_SCORE);
+                st.probation.entry(peer_id).or_insert_with(|| Instant::now() + st.grace);
                 tracing::debug!(%peer_id, "not a member (yet): waiting for its hello");
             }
             let _ = st.events.try_send(NetEvent::Connected(peer_id));

@@ -97,6 +97,8 @@ pub struct FederationsView {
 pub struct PeerView {
     pub peer: String,
     pub council: Option<CouncilId>,
+    /// The peer's gossipsub score here (below −80 it is graylisted).
+    pub score: Option<f64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -926,11 +928,11 @@ impl NetNode {
                 let _ = r.send(FederationsView { federations, void_events, forked, joining, charters });
             }
             Control::Network(r) => {
-                let connected = self
-                    .connected
-                    .iter()
-                    .map(|p| PeerView { peer: p.to_string(), council: self.peers.get(p).copied() })
-                    .collect();
+                let mut connected = Vec::new();
+                for p in &self.connected {
+                    let score = self.net.score(*p).await.ok().flatten();
+                    connected.push(PeerView { peer: p.to_string(), council: self.peers.get(p).copied(), score });
+                }
                 let followed = self
                     .replicas
                     .councils()

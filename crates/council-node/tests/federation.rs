@@ -37,6 +37,7 @@ fn head_of(n: &Node, council: &str) -> Option<Value> {
 
 #[test]
 fn five_nodes_recall_catch_up_and_agree() {
+    common::init_logs();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let labels = ["c0", "c1", "c2", "c3", "c4"];

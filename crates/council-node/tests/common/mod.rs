@@ -167,6 +167,16 @@ fn rand_nonce() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=council_node=debug`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Waits (up to two minutes) until `f` holds.
 pub fn wait(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -183,4 +193,106 @@ pub fn fed_motion(v: &Value, m: &MotionId) -> Option<Value> {
         .iter()
         .flat_map(|f| f["motions"].as_array().cloned().unwrap_or_default())
         .find(|x| x["id"] == m.to_hex())
+}
+
+/// A council's node played by the test itself, on council-net directly: it serves the
+/// log it is given (which the test may fill with anything), answers hellos with its
+/// genesis, says hello with the invites it is given, and records the gossip it receives.
+pub struct Peer {
+    pub net: council_net::NetHandle,
+    pub genesis: council_core::records::Genesis,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<council_core::records::Entry>>>,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// What the peers answered to this peer's hellos.
+    pub answers: std::sync::Arc<std::sync::Mutex<Vec<council_net::Response>>>,
+}
+
+impl Peer {
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        node_key: &SecretKey,
+        genesis: council_core::records::Genesis,
+        invites: Vec<(Hash, council_core::records::InviteProof)>,
+    ) -> Peer {
+        use council_net::{NetEvent, Response, SyncResponse, Verdict};
+        use std::sync::{Arc, Mutex};
+        let mut cfg = council_net::NetConfig::new(
+            council_net::keypair_from_seed(&node_key.seed()),
+            vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        );
+        cfg.heartbeat = Duration::from_millis(100);
+        cfg.hello_grace = Duration::from_secs(3);
+        let _guard = rt.enter();
+        let (net, mut events) = council_net::run(cfg).unwrap();
+        let log: Arc<Mutex<Vec<council_core::records::Entry>>> = Arc::default();
+        let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let answers: Arc<Mutex<Vec<Response>>> = Arc::default();
+        let (n, g, l, r, a) = (net.clone(), genesis.clone(), log.clone(), received.clone(), answers.clone());
+        rt.spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    NetEvent::Gossip { id, from, data, .. } => {
+                        r.lock().unwrap().push(data);
+                        let _ = n.validate(id, from, Verdict::Ignore).await;
+                    }
+                    NetEvent::Hello { channel, .. } => {
+                        let _ = n.respond(channel, Response::Welcome(Box::new(g.clone()))).await;
+                    }
+                    NetEvent::SyncRequest { request, channel, .. } => {
+                        let mut resp = SyncResponse::default();
+                        if request.council == g.council_id() {
+                            if request.from_seq == 0 {
+                                resp.genesis = Some(Box::new(g.clone()));
+                            }
+                            resp.entries = l
+                                .lock()
+                                .unwrap()
+                                .iter()
+                                .filter(|e| e.body.seq >= request.from_seq)
+                                .take(request.max_entries as usize)
+                                .map(|e| e.to_cbor())
+                                .collect();
+                        }
+                        let _ = n.respond(channel, Response::Sync(resp)).await;
+                    }
+                    NetEvent::Connected(peer) => {
+                        let hello = council_net::Hello { genesis: g.clone(), invites: invites.clone() };
+                        let (n, a) = (n.clone(), a.clone());
+                        tokio::spawn(async move {
+                            if let Ok(resp) = n.hello(peer, hello).await {
+                                a.lock().unwrap().push(resp);
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Peer { net, genesis, log, received, answers }
+    }
+
+    pub fn dial(&self, rt: &tokio::runtime::Runtime, addr: &str) {
+        rt.block_on(self.net.dial(addr.parse().unwrap())).unwrap();
+    }
+
+    pub fn subscribe(&self, rt: &tokio::runtime::Runtime, federation: &Hash) {
+        rt.block_on(self.net.subscribe(&council_net::federation_topic(federation))).unwrap();
+    }
+
+    /// Gossips an entry on the federation's topic (as an export item).
+    pub fn publish(&self, rt: &tokio::runtime::Runtime, federation: &Hash, entry: &council_core::records::Entry) {
+        let data = council_core::export::ExportItem::Entry(entry.clone()).to_cbor();
+        // No peers in the mesh yet is not an error for the test: sync carries the log too.
+        let _ = rt.block_on(self.net.publish(&council_net::federation_topic(federation), data));
+    }
+}
+
+/// The score a node gives to a connected peer, if connected.
+pub fn score_of(n: &Node, peer: &council_net::PeerId) -> Option<f64> {
+    n.get("/v1/network")["connected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer"] == peer.to_string())
+        .and_then(|p| p["score"].as_f64())
 }

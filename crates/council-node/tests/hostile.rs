@@ -1,0 +1,397 @@
+//! A member council whose node is hostile, outsiders, and spent invites, against real
+//! nodes on loopback. Every hostile message must be rejected (the sender's score falls
+//! below the graylist threshold) and never reach the node behind; what is valid in its
+//! council's log but breaks the mandate is void everywhere and not forwarded; honest
+//! traffic keeps flowing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fed_motion, now, score_of, wait, Node, Peer};
+use council_core::records::{
+    Action, Charter, CouncilRules, DelegateVoteBody, FederationMotion, FederationRules, Instruction, Mandate,
+    MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
+};
+use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
+use council_core::Hash;
+use council_net::{peer_id_of, Response, GRAYLIST_THRESHOLD};
+use serde_json::Value;
+
+fn members(n: &Node, fed: &Hash) -> usize {
+    n.federations()["federations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == fed.to_hex())
+        .map(|f| f["members"].as_array().unwrap().iter().filter(|m| m["left_at"].is_null()).count())
+        .unwrap_or(0)
+}
+
+fn followed_seq(n: &Node, council: &Hash) -> u64 {
+    n.get("/v1/network")["followed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["council"] == council.to_hex())
+        .and_then(|f| f["entries"].as_u64())
+        .unwrap_or(0)
+}
+
+fn void_at(n: &Node, council: &Hash, seq: u64) -> Option<String> {
+    n.federations()["void_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["council"] == council.to_hex() && v["seq"] == seq)
+        .map(|v| v["reason"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
+    common::init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let made_a = Node::create(tmp.path(), "honest-a");
+    let made_b = Node::create(tmp.path(), "honest-b");
+    let a = Node::start(&rt, "honest-a", &made_a, &[]);
+    let b = Node::start(&rt, "honest-b", &made_b, &[a.p2p_addr().unwrap()]);
+
+    // The hostile council: valid members and genesis, a node the test controls.
+    let mk: Vec<_> = (0..3).map(|i| key_from_label(&format!("hostile/member{i}"))).collect();
+    let m_node = key_from_label("hostile/node");
+    // The hostile council's log starts in the past, so that its entries (one second
+    // apart) do not run ahead of the honest nodes' clocks and reorder the federation.
+    let mut clock = Clock(now() - 120);
+    let refs: Vec<_> = mk.iter().collect();
+    let mut m = CouncilBuilder::found(
+        "Hostile council",
+        &refs,
+        CouncilRules::default(),
+        key_from_label("hostile/node"),
+        clock.tick(),
+    )
+    .unwrap();
+    let voters = [&mk[0], &mk[1]];
+
+    let charter = Charter {
+        name: "Tested Federation".into(),
+        principles: vec!["Mandates bind.".into()],
+        rules: FederationRules {
+            admission: Threshold::SIMPLE_MAJORITY,
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        },
+        founders: vec![a.council, b.council, m.id()],
+        created_at: now(),
+    };
+    let fed = charter.id();
+    a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
+    b.pass(Action::SignCharter { charter: charter.clone(), invite: None });
+    m.pass(&mut clock, &voters, "found", Action::SignCharter { charter: charter.clone(), invite: None }).unwrap();
+    let expires = clock.0 + 86_400;
+    let mandate = m
+        .pass(
+            &mut clock,
+            &voters,
+            "mandate",
+            Action::Mandate(Mandate {
+                delegate: mk[0].public(),
+                federation: fed,
+                scope: Scope::Matters(vec!["wages".into()]),
+                instructions: vec![("wages".into(), Instruction::Vote(0))],
+                expires_at: expires,
+            }),
+        )
+        .unwrap()
+        .0;
+    let peer = Peer::start(&rt, &m_node, m.genesis().clone(), vec![]);
+    peer.log.lock().unwrap().extend(m.take_entries());
+    peer.subscribe(&rt, &fed);
+    // The hostile node reaches only A: whatever reaches B went through A.
+    peer.dial(&rt, &a.p2p_addr().unwrap());
+    let m_peer = peer_id_of(&m_node.public());
+    for n in [&a, &b] {
+        wait(&format!("{} counts three member councils", n.label), || members(n, &fed) == 3);
+    }
+
+    // Two federation motions from A: one on the mandate's matter, one outside it.
+    let motion = |matter: &str| FederationMotion {
+        federation: fed,
+        matter: matter.into(),
+        title: format!("About {matter}"),
+        options: vec!["yes".into(), "no".into()],
+        closes_at: now() + 600,
+    };
+    let wages = a.pass(Action::OpenFederationMotion(motion("wages")));
+    let pensions = a.pass(Action::OpenFederationMotion(motion("pensions")));
+    for n in [&a, &b] {
+        wait(&format!("{} sees both federation motions", n.label), || {
+            let v = n.federations();
+            fed_motion(&v, &wages).is_some() && fed_motion(&v, &pensions).is_some()
+        });
+    }
+    clock.advance_to(now() + 1);
+
+    // Valid in the hostile council's log, void in the federation: outside the scope, and
+    // against the instruction. Kept (the log needs them), void everywhere, not counted.
+    m.delegate_vote(clock.tick(), &mk[0], fed, pensions, mandate, 0).unwrap();
+    m.delegate_vote(clock.tick(), &mk[0], fed, wages, mandate, 1).unwrap();
+    let voids = m.take_entries();
+    for e in &voids {
+        peer.log.lock().unwrap().push(e.clone());
+        peer.publish(&rt, &fed, e);
+    }
+    for n in [&a, &b] {
+        for e in &voids {
+            wait(&format!("{} holds entry {} as void", n.label, e.body.seq), || {
+                void_at(n, &m.id(), e.body.seq).is_some()
+            });
+        }
+        let scope = void_at(n, &m.id(), voids[0].body.seq).unwrap();
+        let instr = void_at(n, &m.id(), voids[1].body.seq).unwrap();
+        assert!(scope.contains("scope") || scope.contains("matter"), "{}: {scope}", n.label);
+        assert!(instr.contains("instruct"), "{}: {instr}", n.label);
+        let v = n.federations();
+        assert!(fed_motion(&v, &pensions).unwrap()["votes"].as_array().unwrap().is_empty());
+        assert!(fed_motion(&v, &wages).unwrap()["votes"].as_array().unwrap().is_empty());
+    }
+
+    // Each invalid message: rejected at A (the hostile node drops below the graylist
+    // threshold), never stored, never passed on to B.
+    let m_id = m.id();
+    let reject = |what: &str, entry: council_core::records::Entry| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !score_of(&a, &m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hostile node's score did not recover: {}",
+                a.get("/v1/network")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let head = followed_seq(&a, &m_id);
+        peer.publish(&rt, &fed, &entry);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !score_of(&a, &m_peer).is_some_and(|s| s < GRAYLIST_THRESHOLD) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "A did not reject {what}: {}\nmesh at the hostile node: {:?}",
+                a.get("/v1/network"),
+                rt.block_on(peer.net.mesh_peers(&council_net::federation_topic(&fed)))
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(followed_seq(&a, &m_id), head, "A kept {what}");
+        assert_eq!(followed_seq(&b, &m_id), head, "B got {what}");
+        assert!(void_at(&b, &m_id, entry.body.seq).is_none());
+    };
+    let st = m.state();
+    let (next, prev, t) = (st.seq() + 1, st.head(), clock.tick());
+
+    // A forged recall: a petition "signed" by someone who is not a member.
+    let outsider_key = key_from_label("not a member");
+    let forged = Signed::sign(PetitionBody { council: m.id(), mandate }, &outsider_key);
+    reject("a forged recall petition", m.forge_conflicting(next, prev, t, Payload::Petition(forged)));
+
+    // An entry whose node signature does not verify.
+    let mut tampered = m.forge_conflicting(next, prev, t, Payload::Close { motion: mandate, outcome: Outcome::Passed });
+    tampered.signature.0[5] ^= 1;
+    reject("an entry with a broken signature", tampered);
+
+    // A recall "passed" with too few ballots: one yes of three members.
+    let recall = m
+        .open(
+            clock.tick(),
+            &mk[0],
+            "recall",
+            MotionForm::YesNo(Action::Recall(mandate)),
+            st_act_rule(),
+            clock.0 + 86_400,
+        )
+        .unwrap();
+    m.vote(clock.tick(), &mk[0], recall, 0).unwrap();
+    for e in m.take_entries() {
+        peer.log.lock().unwrap().push(e.clone());
+        peer.publish(&rt, &fed, &e);
+    }
+    wait("A follows the recall motion", || followed_seq(&a, &m.id()) == m.state().seq());
+    let st = m.state();
+    let too_few = m.forge_conflicting(
+        st.seq() + 1,
+        st.head(),
+        clock.tick(),
+        Payload::Close { motion: recall, outcome: Outcome::Passed },
+    );
+    reject("a recall passed by too few members", too_few);
+
+    // The real recall passes; then a vote by the recalled delegate.
+    m.vote(clock.tick(), &mk[1], recall, 0).unwrap();
+    m.close(clock.tick(), recall).unwrap();
+    for e in m.take_entries() {
+        peer.log.lock().unwrap().push(e.clone());
+        peer.publish(&rt, &fed, &e);
+    }
+    for n in [&a, &b] {
+        wait(&format!("{} applies the recall", n.label), || followed_seq(n, &m.id()) == m.state().seq());
+    }
+    let st = m.state();
+    let late = Signed::sign(
+        DelegateVoteBody { federation: fed, motion: wages, council: m.id(), mandate, choice: 0, counter: 10 },
+        &mk[0],
+    );
+    reject(
+        "a delegate vote after recall",
+        m.forge_conflicting(st.seq() + 1, st.head(), clock.tick(), Payload::DelegateVote(late)),
+    );
+
+    // A short mandate, then a vote after it expired (by the log's own clock).
+    let short_expiry = clock.0 + 10;
+    let short = m
+        .pass(
+            &mut clock,
+            &voters,
+            "short mandate",
+            Action::Mandate(Mandate {
+                delegate: mk[2].public(),
+                federation: fed,
+                scope: Scope::All,
+                instructions: vec![],
+                expires_at: short_expiry,
+            }),
+        )
+        .unwrap()
+        .0;
+    for e in m.take_entries() {
+        peer.log.lock().unwrap().push(e.clone());
+        peer.publish(&rt, &fed, &e);
+    }
+    wait("A follows the short mandate", || followed_seq(&a, &m.id()) == m.state().seq());
+    let st = m.state();
+    let expired = Signed::sign(
+        DelegateVoteBody { federation: fed, motion: wages, council: m.id(), mandate: short, choice: 0, counter: 11 },
+        &mk[2],
+    );
+    reject(
+        "a delegate vote after its mandate expired",
+        m.forge_conflicting(st.seq() + 1, st.head(), clock.0 + 60, Payload::DelegateVote(expired)),
+    );
+
+    // A node that is not a member's: it can connect, but reads nothing and its messages
+    // go nowhere; it is dropped when its hello grace ends.
+    let stranger_key = key_from_label("stranger/node");
+    let mut s = CouncilBuilder::found(
+        "Stranger",
+        &[&outsider_key],
+        CouncilRules::default(),
+        key_from_label("stranger/node"),
+        now(),
+    )
+    .unwrap();
+    let s_first = {
+        s.open(now(), &outsider_key, "hello", MotionForm::YesNo(Action::Resolution), st_act_rule(), now() + 600)
+            .unwrap();
+        s.take_entries().remove(0)
+    };
+    let stranger = Peer::start(&rt, &stranger_key, s.genesis().clone(), vec![]);
+    stranger.subscribe(&rt, &fed);
+    stranger.dial(&rt, &a.p2p_addr().unwrap());
+    wait("the stranger's hello is refused", || {
+        stranger.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
+    });
+    stranger.publish(&rt, &fed, &s_first);
+    // Honest traffic flows meanwhile, and the stranger sees none of it.
+    b.pass(Action::Resolution);
+    let b_head = b.get("/v1/council")["head"].clone();
+    wait("A gets B's new entries", || {
+        a.get("/v1/network")["followed"].as_array().unwrap().iter().any(|f| f["head"] == b_head)
+    });
+    let s_peer = peer_id_of(&stranger_key.public());
+    wait("the stranger is dropped", || score_of(&a, &s_peer).is_none());
+    assert!(stranger.received.lock().unwrap().is_empty(), "the stranger read federation traffic");
+    assert_eq!(followed_seq(&a, &s.id()), 0, "A followed the stranger");
+
+    // Invites: one use only, and an expired one.
+    let invite_key = key_from_label("invite/one-use");
+    let (st, r) = a.post(
+        "/v1/invites",
+        serde_json::json!({ "federation": fed.to_hex(), "invite_key": invite_key.public().to_did(), "max_uses": 1, "expires_at": now() + 3600 }),
+    );
+    assert_eq!(st, 201, "{r}");
+    let joiner = |label: &str, key: &council_core::SecretKey, clock: &mut Clock| {
+        let jk = key_from_label(&format!("{label}/member"));
+        let mut j = CouncilBuilder::found(
+            label,
+            &[&jk],
+            CouncilRules::default(),
+            key_from_label(&format!("{label}/node")),
+            clock.tick(),
+        )
+        .unwrap();
+        let proof = invite_proof(key, a.council, fed, j.id());
+        (jk, j.id(), proof, {
+            let g = j.genesis().clone();
+            let _ = j.take_entries();
+            (j, g)
+        })
+    };
+    let mut jclock = Clock(now());
+    let (jk1, j1_id, proof1, (mut j1, g1)) = joiner("joiner-one", &invite_key, &mut jclock);
+    let p1 = Peer::start(&rt, &key_from_label("joiner-one/node"), g1, vec![(fed, proof1.clone())]);
+    p1.subscribe(&rt, &fed);
+    p1.dial(&rt, &a.p2p_addr().unwrap());
+    wait("the first joiner is welcome", || {
+        p1.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Welcome(_)))
+    });
+    jclock.advance_to(now() + 1);
+    j1.pass(&mut jclock, &[&jk1], "join", Action::SignCharter { charter: charter.clone(), invite: Some(proof1) })
+        .unwrap();
+    for e in j1.take_entries() {
+        p1.log.lock().unwrap().push(e.clone());
+        p1.publish(&rt, &fed, &e);
+    }
+    let uses = |n: &Node| -> u64 {
+        let v = n.federations();
+        v["federations"].as_array().unwrap().iter().find(|f| f["id"] == fed.to_hex()).unwrap()["invites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| {
+                i["key"] == Value::String(invite_key.public().to_did())
+                    || i["key"] == Value::String(hex::encode(invite_key.public().as_bytes()))
+            })
+            .map(|i| i["uses"].as_u64().unwrap())
+            .unwrap_or(0)
+    };
+    wait("the invite is used once", || uses(&a) == 1);
+    assert!(followed_seq(&a, &j1_id) > 0);
+    let (_, _, proof2, (_, g2)) = joiner("joiner-two", &invite_key, &mut jclock);
+    let p2 = Peer::start(&rt, &key_from_label("joiner-two/node"), g2, vec![(fed, proof2)]);
+    p2.dial(&rt, &a.p2p_addr().unwrap());
+    wait("a second use of a one-use invite is refused", || {
+        p2.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
+    });
+
+    let short_key = key_from_label("invite/short");
+    // The node may stamp entries a few seconds ahead (its causal clock): leave room.
+    let short_expiry = now() + 8;
+    let (st, r) = a.post(
+        "/v1/invites",
+        serde_json::json!({ "federation": fed.to_hex(), "invite_key": short_key.public().to_did(), "max_uses": 5, "expires_at": short_expiry }),
+    );
+    assert_eq!(st, 201, "{r}");
+    while now() <= short_expiry {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, _, proof3, (_, g3)) = joiner("joiner-three", &short_key, &mut jclock);
+    let p3 = Peer::start(&rt, &key_from_label("joiner-three/node"), g3, vec![(fed, proof3)]);
+    p3.dial(&rt, &a.p2p_addr().unwrap());
+    wait("an expired invite is refused", || {
+        p3.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
+    });
+    assert!(p2.received.lock().unwrap().is_empty() && p3.received.lock().unwrap().is_empty());
+}
+
+fn st_act_rule() -> Rule {
+    CouncilRules::default().act_rule
+}
