@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use sha2_free::content_id;
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,6 +53,9 @@ pub struct NetConfig {
     /// The most connections kept at once (inbound and outbound together), and the most
     /// per peer.
     pub max_connections: u32,
+    /// Look for other nodes on the local network with mDNS (multicast DNS). Found nodes
+    /// are dialed and then gated like any other.
+    pub mdns: bool,
 }
 
 impl NetConfig {
@@ -64,6 +68,7 @@ impl NetConfig {
             heartbeat: Duration::from_secs(1),
             hello_grace: Duration::from_secs(10),
             max_connections: 256,
+            mdns: false,
         }
     }
 }
@@ -199,6 +204,7 @@ struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
 /// Scores: one rejected message takes a peer below the graylist threshold.
@@ -269,7 +275,12 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
                     .with_max_pending_incoming(Some(cfg.max_connections / 4 + 1))
                     .with_max_established_per_peer(Some(2)),
             );
-            Ok(Behaviour { limits, gossipsub, sync, identify })
+            let mdns = if cfg.mdns {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())?)
+            } else {
+                None
+            };
+            Ok(Behaviour { limits, gossipsub, sync, identify, mdns: Toggle::from(mdns) })
         })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -477,6 +488,14 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                     if let Some(r) = st.pending.remove(&request_id) {
                         let _ = r.send(Ok(response));
                     }
+                }
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+            for (peer, addr) in found {
+                if !swarm.is_connected(&peer) {
+                    tracing::debug!(%peer, %addr, "found on the local network");
+                    let _ = swarm.dial(addr.with(libp2p::multiaddr::Protocol::P2p(peer)));
                 }
             }
         }

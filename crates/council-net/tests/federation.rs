@@ -55,6 +55,7 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
         heartbeat: Duration::from_millis(100),
         hello_grace: Duration::from_millis(300),
         max_connections: 64,
+        mdns: false,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {

@@ -34,6 +34,7 @@ async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) ->
         heartbeat: Duration::from_millis(100),
         hello_grace,
         max_connections: 64,
+        mdns: false,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {

@@ -49,6 +49,7 @@ fn main() {
             hello_grace_ms: 10_000,
             heartbeat_ms: 1000,
             max_connections: 128,
+            mdns: false,
         },
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");

@@ -30,6 +30,7 @@ pub struct NetworkConfig {
     pub hello_grace_ms: u64,
     pub heartbeat_ms: u64,
     pub max_connections: u32,
+    pub mdns: bool,
 }
 
 impl NetworkConfig {

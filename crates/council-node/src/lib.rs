@@ -86,6 +86,7 @@ fn start_network(
     cfg.heartbeat = Duration::from_millis(n.heartbeat_ms);
     cfg.hello_grace = Duration::from_millis(n.hello_grace_ms);
     cfg.max_connections = n.max_connections;
+    cfg.mdns = n.mdns;
     let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), "network started");
     let (node, control) =

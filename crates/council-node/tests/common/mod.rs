@@ -43,6 +43,7 @@ fn config(dir: &Path, peers: &[String]) -> Config {
             hello_grace_ms: 3000,
             heartbeat_ms: 100,
             max_connections: 64,
+            mdns: false,
         },
     }
 }
