@@ -390,6 +390,24 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         p3.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
     });
     assert!(p2.received.lock().unwrap().is_empty() && p3.received.lock().unwrap().is_empty());
+
+    // Equivocation: the hostile node signs a second, different entry at a place it has
+    // already filled. A keeps the pair as a proof and passes the proof on; both honest
+    // nodes mark the council as forked.
+    wait("the hostile node's score recovers", || score_of(&a, &m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD));
+    let (last, before_last) = {
+        let log = peer.log.lock().unwrap();
+        (log[log.len() - 1].clone(), log[log.len() - 2].id())
+    };
+    let other = Signed::sign(PetitionBody { council: m_id, mandate: short }, &mk[1]);
+    let fork = m.forge_conflicting(last.body.seq, before_last, last.body.time, Payload::Petition(other));
+    assert_ne!(fork.id(), last.id());
+    peer.publish(&rt, &fed, &fork);
+    let forked =
+        |n: &Node| n.federations()["forked"].as_array().unwrap().iter().any(|c| c == &Value::String(m_id.to_hex()));
+    for n in [&a, &b] {
+        wait(&format!("{} marks the hostile council as forked", n.label), || forked(n));
+    }
 }
 
 fn st_act_rule() -> Rule {
