@@ -15,7 +15,9 @@ quick=""
 if [ -n "$quick" ]; then motions=40; ingest=20000; catchup=20000; else motions=2000; ingest=200000; catchup=100000; fi
 members=500 votes=500
 
-cargo build --quiet --release -p council-cli -p councild --example raw_verify
+# Binaries and examples separately: naming an example limits a build to that target.
+cargo build --quiet --release -p council-cli -p councild
+cargo build --quiet --release -p council-cli --example raw_verify
 cargo build --quiet --release -p council-node --example ingest --example catch_up
 bin=$root/target/release
 work=$root/target/bench

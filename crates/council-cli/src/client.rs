@@ -92,13 +92,7 @@ impl Node {
     }
 
     pub fn post_record(&self, path: &str, record: &[u8]) -> anyhow::Result<Value> {
-        let body = serde_json::json!({ "record": hex::encode(record) });
-        let r = Self::check(
-            ureq::post(&format!("{}{path}", self.base))
-                .set("Authorization", &format!("Bearer {}", self.token))
-                .send_json(body),
-        )?;
-        r.into_json().context("the node sent something that is not JSON")
+        self.post_json(path, &serde_json::json!({ "record": hex::encode(record) }))
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {

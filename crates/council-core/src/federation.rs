@@ -149,7 +149,16 @@ fn federation_of(k: &FedEventKind) -> FederationId {
 /// once the latest entry of any council that signed the federation's charter is past it
 /// (councils outside the federation cannot move its clock).
 pub fn evaluate(councils: &BTreeMap<CouncilId, CouncilState>) -> (Vec<FederationReport>, Vec<FedError>) {
-    let mut events: Vec<&FedEvent> = councils.values().flat_map(|c| c.fed_events()).collect();
+    evaluate_with(councils, &[])
+}
+
+/// [`evaluate`] as if the `extra` events had been logged as well: how a node tells,
+/// by the same rules, whether an event it is about to log would be void.
+pub fn evaluate_with(
+    councils: &BTreeMap<CouncilId, CouncilState>,
+    extra: &[FedEvent],
+) -> (Vec<FederationReport>, Vec<FedError>) {
+    let mut events: Vec<&FedEvent> = councils.values().flat_map(|c| c.fed_events()).chain(extra).collect();
     events.sort_by_key(|e| (e.time, e.council, e.seq));
     let mut feds: BTreeMap<FederationId, Fed> = BTreeMap::new();
     let mut errors = Vec::new();

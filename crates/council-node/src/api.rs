@@ -8,7 +8,7 @@
 //! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same |
 //! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
 //! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
-//! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same |
+//! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same; 409 `void-in-federation` if the federation would void it |
 //! | `POST /v1/invites` | `{"federation", "invite_key", "max_uses", "expires_at"}` | same |
 //! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
 //! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
@@ -218,6 +218,17 @@ async fn post_delegate_vote(
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let v: Signed<DelegateVoteBody> = decode(body, "signed delegate vote")?;
+    // An honest node does not log a vote its federation would void (outside the
+    // mandate's scope, against its instruction, on a closed or unknown motion...).
+    if let Some(net) = &st.net {
+        if let Err(why) = net.check_delegate_vote(v.clone()).await? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "void-in-federation",
+                format!("the federation would void this vote: {why}"),
+            ));
+        }
+    }
     let id = Hash::of(&v.to_cbor());
     submit(&st, Payload::DelegateVote(v), id).await
 }

@@ -20,11 +20,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use council_core::cbor::{Cbor, Decoder, Encoder};
-use council_core::council::{CouncilState, FedEventKind};
+use council_core::council::{CouncilState, FedEvent, FedEventKind};
 use council_core::export::ExportItem;
 use council_core::federation::{self, FedError, FederationReport};
 use council_core::records::{
-    Action, Charter, CouncilId, Entry, EquivocationProof, FederationId, Genesis, InviteProof, JoinStatement, MotionForm,
+    Action, Charter, CouncilId, DelegateVoteBody, Entry, EquivocationProof, FederationId, Genesis, InviteProof,
+    JoinStatement, MotionForm, Signed,
 };
 use council_core::replica::{GossipVerdict, Judgement, Replicas};
 use council_core::verify::{verify_entry, verify_equivocation, verify_genesis, Verified};
@@ -126,6 +127,7 @@ enum Control {
     Network(oneshot::Sender<NetworkView>),
     Join(Box<Join>, oneshot::Sender<Result<(), String>>),
     AddPeer(Multiaddr, oneshot::Sender<Result<(), String>>),
+    CheckDelegateVote(Box<Signed<DelegateVoteBody>>, oneshot::Sender<Result<(), String>>),
 }
 
 /// A cloneable handle for the API to ask the network task.
@@ -156,6 +158,11 @@ impl NetControl {
     }
     pub async fn add_peer(&self, addr: Multiaddr) -> Result<Result<(), String>, NetworkDown> {
         self.ask(|r| Control::AddPeer(addr, r)).await
+    }
+    /// Whether the federation would void this delegate vote if the council logged it
+    /// now (`Err` with the reason), judged by the federation rules themselves.
+    pub async fn check_delegate_vote(&self, vote: Signed<DelegateVoteBody>) -> Result<Result<(), String>, NetworkDown> {
+        self.ask(|r| Control::CheckDelegateVote(Box::new(vote), r)).await
     }
 }
 
@@ -975,12 +982,32 @@ impl NetNode {
                 }
                 let _ = r.send(Ok(()));
             }
+            Control::CheckDelegateVote(v, r) => {
+                let _ = r.send(self.check_delegate_vote(&v));
+            }
             Control::AddPeer(a, r) => {
                 if !self.dial.contains(&a) {
                     self.dial.push(a.clone());
                 }
                 let _ = r.send(self.net.dial(a).await.map_err(|e| e.to_string()));
             }
+        }
+    }
+
+    fn check_delegate_vote(&self, v: &Signed<DelegateVoteBody>) -> Result<(), String> {
+        let Some(own) = self.own_state() else { return Ok(()) };
+        // Not a member's key: the council's own rules refuse it, with their own reason.
+        let Some(delegate) = own.member_of_key(&v.signer) else { return Ok(()) };
+        let ev = FedEvent {
+            time: self.clock.stamp(),
+            council: self.own,
+            seq: own.seq() + 1,
+            kind: FedEventKind::DelegateVote { vote: v.body.clone(), delegate },
+        };
+        let (_, void) = federation::evaluate_with(self.replicas.councils(), std::slice::from_ref(&ev));
+        match void.into_iter().find(|e| e.council == ev.council && e.seq == ev.seq) {
+            Some(e) => Err(e.reason),
+            None => Ok(()),
         }
     }
 

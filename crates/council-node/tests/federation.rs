@@ -8,23 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fed_motion, now, wait, Node};
+use common::{fed_motion, member_count, now, wait, Node};
 use council_core::cbor::Cbor;
 use council_core::records::{
     Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, Mandate, Rule, Scope, Share, Signed,
     Threshold,
 };
 use serde_json::Value;
-
-fn members(n: &Node, fed: &str) -> usize {
-    n.federations()["federations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == fed)
-        .map(|f| f["members"].as_array().unwrap().iter().filter(|m| m["left_at"].is_null()).count())
-        .unwrap_or(0)
-}
 
 fn head_of(n: &Node, council: &str) -> Option<Value> {
     n.get("/v1/network")["followed"]
@@ -60,12 +50,11 @@ fn five_nodes_recall_catch_up_and_agree() {
         created_at: now(),
     };
     let fed = charter.id();
-    let fed_hex = fed.to_hex();
     for n in &nodes {
         n.pass(Action::SignCharter { charter: charter.clone(), invite: None });
     }
     for n in &nodes {
-        wait(&format!("{} counts five member councils", n.label), || members(n, &fed_hex) == 5);
+        wait(&format!("{} counts five member councils", n.label), || member_count(n, &fed) == 5);
     }
 
     // The fifth node goes away; everything below happens without it.
@@ -95,6 +84,18 @@ fn five_nodes_recall_catch_up_and_agree() {
     for n in &nodes[..4] {
         wait(&format!("{} sees the federation motion", n.label), || fed_motion(&n.federations(), &fm).is_some());
     }
+    // A vote the federation would void is refused by the delegate's own node: here, on
+    // a federation motion that does not exist.
+    let bogus = DelegateVoteBody {
+        federation: fed,
+        motion: council_core::Hash([7; 32]),
+        council: nodes[0].council,
+        mandate: mandates[0],
+        choice: 0,
+        counter: 1,
+    };
+    let (s, r) = nodes[0].post_record("/v1/delegate-votes", &Signed::sign(bogus, &nodes[0].members[0]).to_cbor());
+    assert_eq!((s, r["error"]["code"].as_str()), (409, Some("void-in-federation")), "{r}");
     for (i, n) in nodes[..4].iter().enumerate() {
         let body = DelegateVoteBody {
             federation: fed,

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fed_motion, now, score_of, wait, Node, Peer};
+use common::{fed_motion, member_count, now, score_of, wait, Node, Peer};
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, FederationMotion, FederationRules, Instruction, Mandate,
     MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
@@ -18,16 +18,6 @@ use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
 use council_core::Hash;
 use council_net::{peer_id_of, Response, GRAYLIST_THRESHOLD};
 use serde_json::Value;
-
-fn members(n: &Node, fed: &Hash) -> usize {
-    n.federations()["federations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == fed.to_hex())
-        .map(|f| f["members"].as_array().unwrap().iter().filter(|m| m["left_at"].is_null()).count())
-        .unwrap_or(0)
-}
 
 fn followed_seq(n: &Node, council: &Hash) -> u64 {
     n.get("/v1/network")["followed"]
@@ -112,7 +102,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     peer.dial(&rt, &a.p2p_addr().unwrap());
     let m_peer = peer_id_of(&m_node.public());
     for n in [&a, &b] {
-        wait(&format!("{} counts three member councils", n.label), || members(n, &fed) == 3);
+        wait(&format!("{} counts three member councils", n.label), || member_count(n, &fed) == 3);
     }
 
     // Two federation motions from A: one on the mandate's matter, one outside it.

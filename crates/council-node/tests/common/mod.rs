@@ -297,3 +297,14 @@ pub fn score_of(n: &Node, peer: &council_net::PeerId) -> Option<f64> {
         .find(|p| p["peer"] == peer.to_string())
         .and_then(|p| p["score"].as_f64())
 }
+
+/// How many councils are members of the federation (and have not left), as `n` sees it.
+pub fn member_count(n: &Node, fed: &Hash) -> usize {
+    n.federations()["federations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == fed.to_hex())
+        .map(|f| f["members"].as_array().unwrap().iter().filter(|m| m["left_at"].is_null()).count())
+        .unwrap_or(0)
+}
