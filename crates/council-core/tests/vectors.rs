@@ -220,7 +220,7 @@ fn build() -> Value {
             signed_vector("entry 1 (motion)", "the node logs the motion", &entry1),
             signed_vector("entry 2 (vote)", "the node logs the vote", &entry2),
             signed_vector("entry 3 (close)", "the node closes the motion as passed, after its closing time; entries 1 to 3 form a valid log", &close),
-            signed_vector("entry 4 (invite)", "the node logs an invite (shown for its encoding: the federation in it is not founded, so as a federation event it would be rejected)", &invite_entry),
+            signed_vector("entry 4 (invite)", "the node logs an invite (shown for its encoding: the federation in it is not founded, so as a federation event it is void, §8; the export stays valid)", &invite_entry),
         ],
         "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },

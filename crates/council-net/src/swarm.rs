@@ -252,6 +252,9 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
             let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)?;
             let params = gossipsub::PeerScoreParams {
                 topic_score_cap: TOPIC_SCORE_CAP,
+                // P6 (many peers on one IP) is off: membership, not addresses, decides
+                // who is in, and councils behind one NAT (or tests on loopback) are normal.
+                ip_colocation_factor_weight: 0.0,
                 ..gossipsub::PeerScoreParams::default()
             };
             let thresholds = gossipsub::PeerScoreThresholds {
