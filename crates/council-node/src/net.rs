@@ -1033,6 +1033,13 @@ impl NetNode {
             wanted.extend(self.replicas.councils().keys().copied().filter(|c| *c != self.own));
             for (i, c) in wanted.into_iter().enumerate() {
                 let direct = connected.iter().find(|(_, pc)| *pc == c).map(|(p, _)| *p);
+                if direct.is_none() && self.replicas.get(&c).is_none() {
+                    // Not followed yet: whoever of the connected members has it answers.
+                    for (p, _) in &connected {
+                        self.request_sync(*p, c);
+                    }
+                    continue;
+                }
                 let p = direct.unwrap_or(connected[(i + self.ticks as usize) % connected.len()].0);
                 self.request_sync(p, c);
             }
