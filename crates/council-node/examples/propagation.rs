@@ -257,7 +257,7 @@ fn main() {
     let arrived: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; n]));
     let mut raw_nets = Vec::new();
     let mut raw_addrs: Vec<council_net::Multiaddr> = Vec::new();
-    for i in 0..n {
+    for (i, link) in links.iter().enumerate() {
         let kp = council_net::keypair_from_seed(&key_from_label(&format!("b3/raw/{i}")).seed());
         let cfg = council_net::NetConfig::new(kp, vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")]);
         let _g = rt.enter();
@@ -279,7 +279,7 @@ fn main() {
             }
         });
         rt.block_on(h.subscribe(topic)).expect("subscribe");
-        for &j in &links[i] {
+        for &j in link {
             rt.block_on(h.dial(raw_addrs[j].clone())).expect("dial");
         }
         raw_addrs.push(addr);
