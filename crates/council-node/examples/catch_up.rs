@@ -17,7 +17,7 @@ use council_core::records::{
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::verify::{verify_entry, verify_genesis};
 use council_net::{NetEvent, Response, SyncResponse, Verdict};
-use council_node::config::{ApiConfig, Config, LogConfig, MotionsConfig, NetworkConfig, StoreConfig};
+use council_node::config::Config;
 use council_node::datadir;
 
 fn now() -> u64 {
@@ -108,23 +108,9 @@ fn main() {
 
     // The node: it signs the charter, then meets the busy council's node and syncs.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let config = Config {
-        data_dir: dir.clone(),
-        api: ApiConfig { listen: "127.0.0.1:0".parse().expect("addr"), max_body_bytes: 262_144 },
-        log: LogConfig { level: "warn".into() },
-        motions: MotionsConfig { check_interval_ms: 500 },
-        store: StoreConfig { max_batch: 1024 },
-        network: NetworkConfig {
-            enabled: true,
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            peers: vec![],
-            sync_interval_ms: 1000,
-            hello_grace_ms: 10_000,
-            heartbeat_ms: 1000,
-            max_connections: 64,
-            mdns: false,
-        },
-    };
+    let mut config = Config::local(&dir).expect("config");
+    config.log.level = "warn".into();
+    config.network.sync_interval_ms = 1000;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let node = rt.spawn(council_node::run(

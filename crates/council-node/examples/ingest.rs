@@ -13,7 +13,7 @@ use council_core::cbor::Cbor;
 use council_core::records::{Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
 use council_core::sample::key_from_label;
 use council_core::SecretKey;
-use council_node::config::{ApiConfig, Config, LogConfig, MotionsConfig, NetworkConfig, StoreConfig};
+use council_node::config::Config;
 use council_node::datadir;
 use rayon::prelude::*;
 
@@ -34,24 +34,10 @@ fn main() {
     let keys: Vec<SecretKey> = (0..members).map(|i| key_from_label(&format!("ingest/{i}"))).collect();
     let council = datadir::init_signed(&dir, "Bench", &keys, 1).expect("init");
 
-    let config = Config {
-        data_dir: dir.clone(),
-        api: ApiConfig { listen: "127.0.0.1:0".parse().expect("addr"), max_body_bytes: 262_144 },
-        log: LogConfig { level: "warn".into() },
-        motions: MotionsConfig { check_interval_ms: 500 },
-        store: StoreConfig { max_batch: 1024 },
-        // Ingestion alone: no federation to publish to.
-        network: NetworkConfig {
-            enabled: false,
-            listen: vec![],
-            peers: vec![],
-            sync_interval_ms: 5000,
-            hello_grace_ms: 10_000,
-            heartbeat_ms: 1000,
-            max_connections: 128,
-            mdns: false,
-        },
-    };
+    let mut config = Config::local(&dir).expect("config");
+    config.log.level = "warn".into();
+    // Ingestion alone: no federation to publish to.
+    config.network.enabled = false;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();

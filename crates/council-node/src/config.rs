@@ -214,6 +214,21 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     Ok(c)
 }
 
+impl Config {
+    /// The built-in defaults for a node in `data_dir` whose API and network listen on
+    /// free ports of 127.0.0.1, with no file and no environment: for tests, examples and
+    /// benchmarks, which then change what they need.
+    pub fn local(data_dir: &Path) -> Result<Config, ConfigError> {
+        let o = Overrides {
+            data_dir: Some(data_dir.to_owned()),
+            listen: Some("127.0.0.1:0".into()),
+            p2p_listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            ..Overrides::default()
+        };
+        load(&o, &BTreeMap::new())
+    }
+}
+
 fn xdg_config(env: &BTreeMap<String, String>) -> Option<PathBuf> {
     env.get("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")))
 }

@@ -9,7 +9,7 @@ use council_core::cbor::Cbor;
 use council_core::records::{Action, MotionBody, MotionForm, MotionId, Rule, Share, Signed, Threshold, VoteBody};
 use council_core::sample::key_from_label;
 use council_core::{Hash, SecretKey};
-use council_node::config::{ApiConfig, Config, LogConfig, MotionsConfig, NetworkConfig, StoreConfig};
+use council_node::config::Config;
 use council_node::datadir;
 use serde_json::Value;
 
@@ -29,23 +29,16 @@ pub struct Node {
 }
 
 fn config(dir: &Path, peers: &[String]) -> Config {
-    Config {
-        data_dir: dir.to_owned(),
-        api: ApiConfig { listen: "127.0.0.1:0".parse().unwrap(), max_body_bytes: 262_144 },
-        log: LogConfig { level: "warn".into() },
-        motions: MotionsConfig { check_interval_ms: 200 },
-        store: StoreConfig { max_batch: 1024 },
-        network: NetworkConfig {
-            enabled: true,
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            peers: peers.to_vec(),
-            sync_interval_ms: 300,
-            hello_grace_ms: 3000,
-            heartbeat_ms: 100,
-            max_connections: 64,
-            mdns: false,
-        },
-    }
+    let mut c = Config::local(dir).unwrap();
+    c.log.level = "warn".into();
+    c.motions.check_interval_ms = 200;
+    let n = &mut c.network;
+    n.peers = peers.to_vec();
+    n.sync_interval_ms = 300;
+    n.hello_grace_ms = 3000;
+    n.heartbeat_ms = 100;
+    n.max_connections = 64;
+    c
 }
 
 impl Node {
