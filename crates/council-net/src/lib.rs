@@ -21,10 +21,15 @@
 //!   messages, its messages are ignored, and its sync requests go unanswered. Unless the
 //!   node allows it in that time, it is disconnected.
 //!
+//! - Discovery: configured addresses, mDNS on a LAN (opt-in), and Kademlia beyond it,
+//!   served only to allowed peers ([`discovery`]): an outsider in its grace period cannot
+//!   read the routing table, so it learns no member's address.
+//!
 //! A peer's id is derived from its council node key (ed25519), so "which peers are
 //! allowed" is the set of current node keys of the federations' member councils.
 
 mod codec;
+pub mod discovery;
 mod swarm;
 
 pub use codec::{

@@ -5,14 +5,17 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, TopicHash};
+use libp2p::kad;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use sha2_free::content_id;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
+use crate::discovery::GatedKad;
 
 /// The largest gossip message accepted (one log entry, at most 1 MiB, plus framing).
 pub const MAX_MESSAGE_BYTES: usize = council_core::records::limits::MAX_RECORD_BYTES + 4096;
@@ -21,6 +24,10 @@ pub const MAX_MESSAGE_BYTES: usize = council_core::records::limits::MAX_RECORD_B
 const COMMAND_QUEUE: usize = 1024;
 /// Events queued towards the node; when full, new gossip is ignored rather than queued.
 const EVENT_QUEUE: usize = 4096;
+/// The most addresses taken from one peer's identify message into the routing table.
+const MAX_PEER_ADDRS: usize = 8;
+/// The most Kademlia lookups started in one discovery round.
+const MAX_LOOKUPS_PER_ROUND: usize = 16;
 
 mod sha2_free {
     /// The gossip message id: SHA-256 of the content, so the same entry relayed by many
@@ -56,6 +63,11 @@ pub struct NetConfig {
     /// Look for other nodes on the local network with mDNS (multicast DNS). Found nodes
     /// are dialed and then gated like any other.
     pub mdns: bool,
+    /// Find member nodes beyond the known addresses with Kademlia, served to allowed
+    /// peers only (see [`crate::discovery`]).
+    pub kademlia: bool,
+    /// How often the node looks for allowed peers it is not connected to.
+    pub discovery_interval: Duration,
 }
 
 impl NetConfig {
@@ -69,6 +81,8 @@ impl NetConfig {
             hello_grace: Duration::from_secs(10),
             max_connections: 256,
             mdns: false,
+            kademlia: true,
+            discovery_interval: Duration::from_secs(30),
         }
     }
 }
@@ -205,6 +219,7 @@ struct Behaviour {
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
+    kad: Toggle<GatedKad>,
 }
 
 /// Scores: one rejected message takes a peer below the graylist threshold.
@@ -283,7 +298,8 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
             } else {
                 None
             };
-            Ok(Behaviour { limits, gossipsub, sync, identify, mdns: Toggle::from(mdns) })
+            let kad = cfg.kademlia.then(|| GatedKad::new(key.public().to_peer_id()));
+            Ok(Behaviour { limits, gossipsub, sync, identify, mdns: Toggle::from(mdns), kad: Toggle::from(kad) })
         })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -303,7 +319,7 @@ pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetE
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (etx, erx) = mpsc::channel(EVENT_QUEUE);
     let peer_id = *swarm.local_peer_id();
-    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace));
+    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace, cfg.discovery_interval));
     Ok((NetHandle { tx, peer_id }, erx))
 }
 
@@ -314,6 +330,13 @@ struct Loop {
     grace: Duration,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
     events: mpsc::Sender<NetEvent>,
+    /// The addresses connected peers announced over identify (bounded), kept to fill the
+    /// routing table if the peer is allowed later.
+    identified: HashMap<PeerId, Vec<Multiaddr>>,
+    /// When each allowed peer was last looked up with Kademlia.
+    looked_up: HashMap<PeerId, Instant>,
+    discovery_interval: Duration,
+    next_discovery: Instant,
 }
 
 impl Loop {
@@ -327,8 +350,19 @@ async fn event_loop(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     grace: Duration,
+    discovery_interval: Duration,
 ) {
-    let mut st = Loop { allowed: None, probation: HashMap::new(), grace, pending: HashMap::new(), events };
+    let mut st = Loop {
+        allowed: None,
+        probation: HashMap::new(),
+        grace,
+        pending: HashMap::new(),
+        events,
+        identified: HashMap::new(),
+        looked_up: HashMap::new(),
+        discovery_interval,
+        next_discovery: Instant::now() + discovery_interval,
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -339,7 +373,49 @@ async fn event_loop(
                 None => break,
             },
             ev = swarm.select_next_some() => swarm_event(&mut swarm, &mut st, ev),
-            _ = tick.tick() => end_probation(&mut swarm, &mut st),
+            _ = tick.tick() => {
+                end_probation(&mut swarm, &mut st);
+                if Instant::now() >= st.next_discovery {
+                    st.next_discovery = Instant::now() + st.discovery_interval;
+                    discover(&mut swarm, &mut st);
+                }
+            }
+        }
+    }
+}
+
+/// Adds what an allowed peer announced over identify to the routing table.
+fn learn_addresses(swarm: &mut Swarm<Behaviour>, st: &Loop, peer: &PeerId) {
+    let (Some(addrs), Some(kad)) = (st.identified.get(peer), swarm.behaviour_mut().kad.as_mut()) else {
+        return;
+    };
+    if st.allowed(peer) {
+        for a in addrs {
+            kad.kad().add_address(peer, a.clone());
+        }
+    }
+}
+
+/// Looks for the allowed peers this node is not connected to: dials those whose address
+/// the routing table knows, and looks the others up among the connected members.
+fn discover(swarm: &mut Swarm<Behaviour>, st: &mut Loop) {
+    let Some(allowed) = st.allowed.as_ref() else { return };
+    let me = *swarm.local_peer_id();
+    let now = Instant::now();
+    st.looked_up.retain(|p, at| allowed.contains(p) && now.duration_since(*at) < st.discovery_interval * 4);
+    let missing: Vec<PeerId> = allowed.iter().filter(|p| **p != me && !swarm.is_connected(p)).copied().collect();
+    let mut lookups = 0;
+    for p in missing {
+        let Some(kad) = swarm.behaviour_mut().kad.as_mut() else { return };
+        let known = kad.kad().kbucket(p).is_some_and(|b| b.iter().any(|e| *e.node.key.preimage() == p));
+        if known {
+            // The routing table supplies the addresses.
+            let _ = swarm.dial(DialOpts::peer_id(p).condition(PeerCondition::DisconnectedAndNotDialing).build());
+        } else if lookups < MAX_LOOKUPS_PER_ROUND && !st.looked_up.contains_key(&p) {
+            lookups += 1;
+            st.looked_up.insert(p, now);
+            tracing::debug!(peer = %p, "looking for a member node with Kademlia");
+            kad.kad().get_closest_peers(p);
         }
     }
 }
@@ -412,7 +488,20 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
                     }
                 }
             }
+            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                kad.set_allowed(&peers);
+            }
+            let newly: Vec<PeerId> = peers
+                .iter()
+                .filter(|p| st.allowed.as_ref().is_none_or(|a| !a.contains(*p)) && st.identified.contains_key(*p))
+                .copied()
+                .collect();
             st.allowed = Some(peers);
+            for p in newly {
+                learn_addresses(swarm, st, &p);
+            }
+            // Look for members not connected soon, not a whole interval later.
+            st.next_discovery = st.next_discovery.min(Instant::now() + Duration::from_secs(1));
         }
         Command::Score(p, r) => {
             let _ = r.send(b.gossipsub.peer_score(&p));
@@ -452,6 +541,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         }
         SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
             st.probation.remove(&peer_id);
+            st.identified.remove(&peer_id);
             let _ = st.events.try_send(NetEvent::Disconnected(peer_id));
         }
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -494,6 +584,42 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                 }
             }
         }
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+            // Loopback addresses are only of use to a peer on this machine, which the
+            // peer's view of our address (loopback or not) tells.
+            // Only peers that speak our Kademlia go in the routing table: a node that
+            // opted out of it is not handed to others.
+            let local = is_loopback(&info.observed_addr);
+            let speaks_kad = info.protocols.contains(&crate::discovery::KAD_PROTOCOL);
+            let addrs: Vec<Multiaddr> = info
+                .listen_addrs
+                .into_iter()
+                .filter(|a| speaks_kad && (local || !is_loopback(a)))
+                .take(MAX_PEER_ADDRS)
+                .collect();
+            st.identified.insert(peer_id, addrs);
+            learn_addresses(swarm, st, &peer_id);
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+            result: kad::QueryResult::GetClosestPeers(Ok(found)),
+            ..
+        })) => {
+            for info in found.peers {
+                if info.peer_id != *swarm.local_peer_id()
+                    && st.allowed.as_ref().is_some_and(|a| a.contains(&info.peer_id))
+                    && !swarm.is_connected(&info.peer_id)
+                    && !info.addrs.is_empty()
+                {
+                    tracing::debug!(peer = %info.peer_id, "found a member node with Kademlia: dialing");
+                    let addrs = info.addrs.into_iter().take(MAX_PEER_ADDRS).collect();
+                    let opts = DialOpts::peer_id(info.peer_id)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .addresses(addrs)
+                        .build();
+                    let _ = swarm.dial(opts);
+                }
+            }
+        }
         SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
             for (peer, addr) in found {
                 if !swarm.is_connected(&peer) {
@@ -514,4 +640,13 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         }
         _ => {}
     }
+}
+
+fn is_loopback(a: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    a.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }

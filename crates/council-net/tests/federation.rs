@@ -56,6 +56,8 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
         hello_grace: Duration::from_millis(300),
         max_connections: 64,
         mdns: false,
+        kademlia: true,
+        discovery_interval: Duration::from_millis(300),
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {

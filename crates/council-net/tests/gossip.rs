@@ -35,6 +35,8 @@ async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) ->
         hello_grace,
         max_connections: 64,
         mdns: false,
+        kademlia: true,
+        discovery_interval: Duration::from_millis(300),
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {
@@ -206,4 +208,121 @@ async fn a_node_catches_up_by_sync() {
     assert_eq!(got.iter().map(|e| e.body.seq).collect::<Vec<_>>(), vec![4, 5, 6]);
     assert_eq!(got[0], entries[3]);
     let _: PeerId = a.net.peer_id();
+}
+
+/// A bare libp2p peer speaking councilnet's Kademlia protocol and nothing else: what an
+/// outsider would run to map a federation.
+fn kad_probe(label: &str) -> libp2p::Swarm<libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>> {
+    use libp2p::kad;
+    let key = keypair_from_seed(&key_from_label(label).seed());
+    libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|k| {
+            let id = k.public().to_peer_id();
+            let mut cfg = kad::Config::new(council_net::discovery::KAD_PROTOCOL);
+            cfg.set_query_timeout(Duration::from_secs(5));
+            kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), cfg)
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+/// Asks `via` (and whoever it names) for the peers closest to `target`. Returns the peers
+/// that answered, and every other peer the probe dialed on the way (it can dial only what
+/// it was told of).
+async fn kad_lookup(
+    probe: &mut libp2p::Swarm<libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>>,
+    via: &Node,
+    target: PeerId,
+) -> (Vec<PeerId>, HashSet<PeerId>) {
+    use futures::StreamExt;
+    use libp2p::kad;
+    use libp2p::swarm::SwarmEvent;
+    probe.behaviour_mut().add_address(&via.net.peer_id(), via.addr.clone());
+    let id = probe.behaviour_mut().get_closest_peers(target);
+    let mut dialed = HashSet::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), probe.select_next_some()).await.expect("query ends") {
+            SwarmEvent::Dialing { peer_id: Some(p), .. } | SwarmEvent::ConnectionEstablished { peer_id: p, .. } => {
+                dialed.insert(p);
+            }
+            SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed { id: q, result, step, .. })
+                if q == id && step.last =>
+            {
+                let peers = match result {
+                    kad::QueryResult::GetClosestPeers(Ok(ok)) => ok.peers,
+                    kad::QueryResult::GetClosestPeers(Err(kad::GetClosestPeersError::Timeout { peers, .. })) => peers,
+                    other => panic!("unexpected query result {other:?}"),
+                };
+                dialed.remove(&via.net.peer_id());
+                return (peers.into_iter().map(|p| p.peer_id).collect(), dialed);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_find_each_other_with_kademlia() {
+    let a = node("net/kad-a", vec![]).await;
+    let b = node("net/kad-b", vec![]).await;
+    let c = node("net/kad-c", vec![]).await;
+    let members = HashSet::from([a.net.peer_id(), b.net.peer_id(), c.net.peer_id()]);
+    for n in [&a, &b, &c] {
+        n.net.allow(members.clone()).await.unwrap();
+    }
+    // B and C know only A's address.
+    b.net.dial(a.addr.clone()).await.unwrap();
+    c.net.dial(a.addr.clone()).await.unwrap();
+    eventually("b and c find each other through a", || async {
+        b.net.connected_peers().await.unwrap().contains(&c.net.peer_id())
+            || c.net.connected_peers().await.unwrap().contains(&b.net.peer_id())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_learns_no_member_address_from_kademlia() {
+    // A long grace: the outsider stays connected while it asks.
+    let a = node_with_grace("net/kad2-a", vec![], Duration::from_secs(30)).await;
+    let b = node("net/kad2-b", vec![]).await;
+    let mut member = kad_probe("net/kad2-member");
+    let mut outsider = kad_probe("net/kad2-outsider");
+    let outsider_id = *outsider.local_peer_id();
+    let members = HashSet::from([a.net.peer_id(), b.net.peer_id(), *member.local_peer_id()]);
+    a.net.allow(members.clone()).await.unwrap();
+    // B would answer the outsider: so if A told the outsider of B, the lookup would reach
+    // B and show it. The gate under test is A's.
+    let mut with_outsider = members.clone();
+    with_outsider.insert(outsider_id);
+    b.net.allow(with_outsider.clone()).await.unwrap();
+    b.net.dial(a.addr.clone()).await.unwrap();
+    let b_id = b.net.peer_id();
+    // A member's probe learns of B from A (once A has B in its table): the outsider's
+    // lookup below is a real test, not one that finds nothing because nothing is there.
+    let mut tries = 0;
+    while !kad_lookup(&mut member, &a, b_id).await.0.contains(&b_id) {
+        tries += 1;
+        assert!(tries < 30, "a member never learned of B from A");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The outsider, connected and in its hello grace, asks the same and learns nothing.
+    let (peers, dialed) = kad_lookup(&mut outsider, &a, b_id).await;
+    assert!(peers.is_empty(), "A answered the outsider: {peers:?}");
+    assert!(dialed.is_empty(), "the outsider learned of {dialed:?}");
+    assert!(
+        a.net.connected_peers().await.unwrap().contains(&outsider_id),
+        "the outsider should still be connected (in its grace), so the refusal is the gate's"
+    );
+    // Let in (say its invite was accepted), the same connection is served at once.
+    a.net.allow(with_outsider).await.unwrap();
+    let mut tries = 0;
+    while !kad_lookup(&mut outsider, &a, b_id).await.0.contains(&b_id) {
+        tries += 1;
+        assert!(tries < 30, "an allowed peer was never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

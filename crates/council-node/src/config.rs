@@ -31,6 +31,8 @@ pub struct NetworkConfig {
     pub heartbeat_ms: u64,
     pub max_connections: u32,
     pub mdns: bool,
+    pub kademlia: bool,
+    pub discovery_interval_ms: u64,
 }
 
 impl NetworkConfig {
@@ -205,9 +207,15 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if n.enabled && n.listen.is_empty() {
         return Err(ConfigError::Invalid("network.listen is empty; give an address, or turn the network off".into()));
     }
-    if n.sync_interval_ms == 0 || n.hello_grace_ms == 0 || n.heartbeat_ms == 0 || n.max_connections < 2 {
+    if n.sync_interval_ms == 0
+        || n.hello_grace_ms == 0
+        || n.heartbeat_ms == 0
+        || n.discovery_interval_ms == 0
+        || n.max_connections < 2
+    {
         return Err(ConfigError::Invalid(
-            "network.sync_interval_ms, hello_grace_ms and heartbeat_ms must be positive, max_connections at least 2"
+            "network.sync_interval_ms, hello_grace_ms, heartbeat_ms and discovery_interval_ms must be positive, \
+             max_connections at least 2"
                 .into(),
         ));
     }

@@ -87,6 +87,8 @@ fn start_network(
     cfg.hello_grace = Duration::from_millis(n.hello_grace_ms);
     cfg.max_connections = n.max_connections;
     cfg.mdns = n.mdns;
+    cfg.kademlia = n.kademlia;
+    cfg.discovery_interval = Duration::from_millis(n.discovery_interval_ms);
     let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), "network started");
     let (node, control) =

@@ -174,6 +174,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         }
         assert_eq!(followed_seq(&a, &m_id), head, "A kept {what}");
         assert_eq!(followed_seq(&b, &m_id), head, "B got {what}");
+        assert!(score_of(&b, &m_peer).is_none(), "the hostile node reached B directly, not through A");
         assert!(void_at(&b, &m_id, entry.body.seq).is_none());
     };
     let st = m.state();

@@ -37,6 +37,7 @@ fn config(dir: &Path, peers: &[String]) -> Config {
     n.sync_interval_ms = 300;
     n.hello_grace_ms = 3000;
     n.heartbeat_ms = 100;
+    n.discovery_interval_ms = 500;
     n.max_connections = 64;
     c
 }
@@ -216,6 +217,9 @@ impl Peer {
         );
         cfg.heartbeat = Duration::from_millis(100);
         cfg.hello_grace = Duration::from_secs(3);
+        // Out of the DHT: the honest nodes cannot find this one there, so they reach it
+        // only through the peers the test connects it to.
+        cfg.kademlia = false;
         let _guard = rt.enter();
         let (net, mut events) = council_net::run(cfg).unwrap();
         let log: Arc<Mutex<Vec<council_core::records::Entry>>> = Arc::default();
