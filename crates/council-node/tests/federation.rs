@@ -1,14 +1,15 @@
 //! Five councils' nodes in one process, on loopback, each a real `council_node::run`:
 //! they found a federation, give mandates, run a federation motion, and one recalls its
 //! delegate mid-motion, while a fifth node is stopped; it catches up after restart, and
-//! every node ends with the same federation state.
+//! every node ends with the same federation state. Restarted on a new port with one
+//! address, it meets the other nodes through Kademlia.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::time::Duration;
 
-use common::{fed_motion, member_count, now, wait, Node};
+use common::{fed_motion, member_count, now, score_of, wait, Node};
 use council_core::cbor::Cbor;
 use council_core::records::{
     Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, Mandate, Rule, Scope, Share, Signed,
@@ -169,6 +170,13 @@ fn five_nodes_recall_catch_up_and_agree() {
         assert_eq!(v["federations"], reference["federations"], "{} differs", n.label);
         assert_eq!(v["void_events"], Value::Array(vec![]), "{}: {}", n.label, v["void_events"]);
         assert_eq!(statuses(n).as_ref(), Some(&expected), "{}", n.label);
+    }
+    // It was given one address, and listens on a new port that nodes 1–3 were never
+    // told: they meet through Kademlia.
+    for n in &nodes[1..4] {
+        let addr = n.p2p_addr().unwrap();
+        let id: council_net::PeerId = addr.rsplit('/').next().unwrap().parse().unwrap();
+        wait(&format!("the returning node and {} find each other", n.label), || score_of(&nodes[4], &id).is_some());
     }
     for n in &mut nodes {
         n.stop(&rt);
