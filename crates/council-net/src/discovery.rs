@@ -50,6 +50,9 @@ impl GatedKad {
     pub fn new(local: PeerId) -> Self {
         let mut cfg = kad::Config::new(KAD_PROTOCOL);
         cfg.set_kbucket_inserts(kad::BucketInserts::Manual);
+        // The table is the only use: records and provider announcements a peer sends are
+        // handed to the event loop (which drops them), never stored.
+        cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
         let mut inner = kad::Behaviour::with_config(local, MemoryStore::new(local), cfg);
         // Serve (allowed peers) from the start: the default waits for a confirmed external
         // address, which a node behind NAT or on loopback never has.
