@@ -26,8 +26,10 @@ const COMMAND_QUEUE: usize = 1024;
 const EVENT_QUEUE: usize = 4096;
 /// The most addresses taken from one peer's identify message into the routing table.
 const MAX_PEER_ADDRS: usize = 8;
-/// The most Kademlia lookups started in one discovery round.
-const MAX_LOOKUPS_PER_ROUND: usize = 16;
+/// Discovery dials member nodes until this many are connected. Gossip and sync reach
+/// every member through a connected few; a full mesh would cost every node a connection
+/// per member.
+const TARGET_MEMBER_PEERS: usize = 8;
 
 mod sha2_free {
     /// The gossip message id: SHA-256 of the content, so the same entry relayed by many
@@ -396,24 +398,36 @@ fn learn_addresses(swarm: &mut Swarm<Behaviour>, st: &Loop, peer: &PeerId) {
     }
 }
 
-/// Looks for the allowed peers this node is not connected to: dials those whose address
-/// the routing table knows, and looks the others up among the connected members.
+/// How many more allowed peers discovery should connect to.
+fn member_deficit(swarm: &Swarm<Behaviour>, st: &Loop) -> usize {
+    let connected = st.allowed.as_ref().map_or(0, |a| a.iter().filter(|p| swarm.is_connected(p)).count());
+    TARGET_MEMBER_PEERS.saturating_sub(connected)
+}
+
+/// While fewer than [`TARGET_MEMBER_PEERS`] allowed peers are connected, looks for more:
+/// dials those whose address the routing table knows, and looks the others up among the
+/// connected members.
 fn discover(swarm: &mut Swarm<Behaviour>, st: &mut Loop) {
     let Some(allowed) = st.allowed.as_ref() else { return };
     let me = *swarm.local_peer_id();
     let now = Instant::now();
     st.looked_up.retain(|p, at| allowed.contains(p) && now.duration_since(*at) < st.discovery_interval * 4);
     let missing: Vec<PeerId> = allowed.iter().filter(|p| **p != me && !swarm.is_connected(p)).copied().collect();
-    let mut lookups = 0;
+    let wanted = member_deficit(swarm, st);
+    let mut started = 0;
     for p in missing {
+        if started >= wanted {
+            break;
+        }
         let Some(kad) = swarm.behaviour_mut().kad.as_mut() else { return };
         let known = kad.kad().kbucket(p).is_some_and(|b| b.iter().any(|e| *e.node.key.preimage() == p));
         if known {
             // The routing table supplies the addresses.
+            started += 1;
             let _ = swarm.dial(DialOpts::peer_id(p).condition(PeerCondition::DisconnectedAndNotDialing).build());
-        } else if lookups < MAX_LOOKUPS_PER_ROUND && !st.looked_up.contains_key(&p) {
-            lookups += 1;
-            st.looked_up.insert(p, now);
+        } else if let std::collections::hash_map::Entry::Vacant(v) = st.looked_up.entry(p) {
+            started += 1;
+            v.insert(now);
             tracing::debug!(peer = %p, "looking for a member node with Kademlia");
             kad.kad().get_closest_peers(p);
         }
@@ -604,7 +618,8 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             result: kad::QueryResult::GetClosestPeers(Ok(found)),
             ..
         })) => {
-            for info in found.peers {
+            let wanted = member_deficit(swarm, st);
+            for info in found.peers.into_iter().take(wanted) {
                 if info.peer_id != *swarm.local_peer_id()
                     && st.allowed.as_ref().is_some_and(|a| a.contains(&info.peer_id))
                     && !swarm.is_connected(&info.peer_id)

@@ -166,6 +166,9 @@ fn main() {
             vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")],
         );
         cfg.hello_grace = Duration::from_secs(60);
+        // The topology is the one drawn above, the same as the raw gossipsub run's:
+        // no connections found by Kademlia.
+        cfg.kademlia = false;
         let _g = rt.enter();
         let (handle, events) = council_net::run(cfg).expect("net");
         let dial: Vec<_> = links[i].iter().map(|&j| addrs[j].parse().expect("multiaddr")).collect();
