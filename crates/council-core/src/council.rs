@@ -173,13 +173,38 @@ pub struct FedEvent {
 
 #[derive(Debug, Clone)]
 pub enum FedEventKind {
-    SignCharter { charter: Box<Charter>, invite: Option<InviteProof> },
-    Admit { federation: FederationId, council: CouncilId },
-    Leave { federation: FederationId },
-    OpenMotion { id: MotionId, motion: Box<FederationMotion> },
-    Ratify { federation: FederationId, motion: MotionId, accept: bool },
-    Invite { federation: FederationId, key: PublicKey, max_uses: u32, expires_at: u64 },
-    DelegateVote { vote: DelegateVoteBody, delegate: MemberId },
+    /// `id` is the charter's id ([`Charter::id`]), computed once when the event is applied.
+    SignCharter {
+        id: FederationId,
+        charter: Box<Charter>,
+        invite: Option<InviteProof>,
+    },
+    Admit {
+        federation: FederationId,
+        council: CouncilId,
+    },
+    Leave {
+        federation: FederationId,
+    },
+    OpenMotion {
+        id: MotionId,
+        motion: Box<FederationMotion>,
+    },
+    Ratify {
+        federation: FederationId,
+        motion: MotionId,
+        accept: bool,
+    },
+    Invite {
+        federation: FederationId,
+        key: PublicKey,
+        max_uses: u32,
+        expires_at: u64,
+    },
+    DelegateVote {
+        vote: DelegateVoteBody,
+        delegate: MemberId,
+    },
 }
 
 /// Counts of what was checked.
@@ -665,9 +690,11 @@ impl CouncilState {
                 Some(st) if st.in_force_at(time) => st.recalled = Some((time, RecallKind::Motion, motion)),
                 _ => return void("the mandate was no longer in force"),
             },
-            Action::SignCharter { charter, invite } => {
-                self.fed_events.push(fed(FedEventKind::SignCharter { charter: Box::new(charter), invite }))
-            }
+            Action::SignCharter { charter, invite } => self.fed_events.push(fed(FedEventKind::SignCharter {
+                id: charter.id(),
+                charter: Box::new(charter),
+                invite,
+            })),
             Action::Admit { federation, council } => {
                 self.fed_events.push(fed(FedEventKind::Admit { federation, council }))
             }

@@ -132,7 +132,7 @@ impl Fed {
 /// The federation an event belongs to.
 fn federation_of(k: &FedEventKind) -> FederationId {
     match k {
-        FedEventKind::SignCharter { charter, .. } => charter.id(),
+        FedEventKind::SignCharter { id, .. } => *id,
         FedEventKind::Admit { federation, .. }
         | FedEventKind::Leave { federation }
         | FedEventKind::Ratify { federation, .. }
@@ -213,8 +213,8 @@ fn apply(
         }
     };
     match &ev.kind {
-        FedEventKind::SignCharter { charter, invite } => {
-            let fid = charter.id();
+        FedEventKind::SignCharter { id, charter, invite } => {
+            let fid = *id;
             let fed = feds.entry(fid).or_insert_with(|| Fed {
                 charter: (**charter).clone(),
                 founded_at: None,

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use council_core::cbor::{Cbor, Decoder, Encoder};
@@ -195,12 +196,27 @@ pub struct NetNode {
     forked: BTreeSet<CouncilId>,
     /// Federation state, recomputed when a followed log gains a federation event.
     fed: Option<(Vec<FederationReport>, Vec<FedError>)>,
+    /// What this council takes part in and whom it federates with, recomputed only when
+    /// a log, the joins or the followed councils change (see [`NetNode::stale`]).
+    derived: Option<Arc<Derived>>,
+    /// Peer ids of node keys (deriving one decompresses the key).
+    peer_ids: HashMap<[u8; 32], PeerId>,
     syncing: HashSet<(PeerId, CouncilId)>,
     ticks: u64,
     internal: mpsc::Sender<Internal>,
     internal_rx: Option<mpsc::Receiver<Internal>>,
     control_rx: Option<mpsc::Receiver<Control>>,
     clock: CausalClock,
+}
+
+/// What the logs say this council takes part in.
+#[derive(Debug)]
+struct Derived {
+    /// The federations: charters it signed or moved to sign (with the charter), and
+    /// federations it is joining by invite (without).
+    mine: BTreeMap<FederationId, Option<Charter>>,
+    /// The councils it federates with.
+    interest: BTreeSet<CouncilId>,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -307,6 +323,8 @@ impl NetNode {
             p2p_addr_file,
             forked,
             fed: None,
+            derived: None,
+            peer_ids: HashMap::new(),
             syncing: HashSet::new(),
             ticks: 0,
             internal,
@@ -396,10 +414,10 @@ impl NetNode {
                 }
                 // Any entry moves its council's clock, and a federation's clock closes
                 // its motions (PROTOCOL.md §8): the federation state is stale.
-                self.fed = None;
+                self.stale();
                 if self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before {
                     // A charter just moved needs its topic before the entry is published.
-                    self.fed = None;
+                    self.stale();
                     self.refresh().await;
                 }
                 for f in self.topics.clone() {
@@ -411,14 +429,37 @@ impl NetNode {
         }
     }
 
+    /// Marks everything derived from the logs as out of date.
+    fn stale(&mut self) {
+        self.fed = None;
+        self.derived = None;
+    }
+
+    /// The federations this council takes part in and the councils it federates with,
+    /// from the cache or computed now.
+    fn derived(&mut self) -> Arc<Derived> {
+        if let Some(d) = &self.derived {
+            return d.clone();
+        }
+        let mine = self.compute_mine();
+        let interest = self.compute_interest(&mine);
+        let d = Arc::new(Derived { mine, interest });
+        self.derived = Some(d.clone());
+        d
+    }
+
+    fn peer_id(&mut self, key: &council_core::PublicKey) -> PeerId {
+        *self.peer_ids.entry(*key.as_bytes()).or_insert_with(|| peer_id_of(key))
+    }
+
     /// The federations this council takes part in: charters it signed or has moved to
     /// sign, and federations it is joining by invite.
-    fn mine(&self) -> BTreeMap<FederationId, Option<Charter>> {
+    fn compute_mine(&self) -> BTreeMap<FederationId, Option<Charter>> {
         let mut m = BTreeMap::new();
         if let Some(st) = self.own_state() {
             for ev in st.fed_events() {
-                if let FedEventKind::SignCharter { charter, .. } = &ev.kind {
-                    m.insert(charter.id(), Some(charter.as_ref().clone()));
+                if let FedEventKind::SignCharter { id, charter, .. } = &ev.kind {
+                    m.insert(*id, Some(charter.as_ref().clone()));
                 }
             }
             for mo in st.motions() {
@@ -436,7 +477,7 @@ impl NetNode {
     }
 
     /// The councils this council federates with (see the module docs).
-    fn interest(&self, mine: &BTreeMap<FederationId, Option<Charter>>) -> BTreeSet<CouncilId> {
+    fn compute_interest(&self, mine: &BTreeMap<FederationId, Option<Charter>>) -> BTreeSet<CouncilId> {
         let mut i = BTreeSet::new();
         for c in mine.values().flatten() {
             i.extend(c.founders.iter().copied());
@@ -447,7 +488,7 @@ impl NetNode {
         for (id, st) in self.replicas.councils() {
             for ev in st.fed_events() {
                 match &ev.kind {
-                    FedEventKind::SignCharter { charter, .. } if mine.contains_key(&charter.id()) => {
+                    FedEventKind::SignCharter { id: f, charter, .. } if mine.contains_key(f) => {
                         i.insert(*id);
                         i.extend(charter.founders.iter().copied());
                     }
@@ -483,8 +524,8 @@ impl NetNode {
 
     /// Re-derives topics and the allowed peers from the logs.
     async fn refresh(&mut self) {
-        let mine = self.mine();
-        for f in mine.keys() {
+        let d = self.derived();
+        for f in d.mine.keys() {
             if self.topics.insert(*f) {
                 if let Err(e) = self.net.subscribe(&federation_topic(f)).await {
                     tracing::warn!(error = %e, "cannot subscribe to a federation topic");
@@ -492,14 +533,14 @@ impl NetNode {
                 tracing::info!(federation = %f.short(), "following a federation");
             }
         }
-        let interest = self.interest(&mine);
-        let allowed: HashSet<PeerId> = self
+        let keys: Vec<council_core::PublicKey> = self
             .replicas
             .councils()
             .iter()
-            .filter(|(id, _)| interest.contains(id) || self.invitees.contains(id))
-            .map(|(_, st)| peer_id_of(&st.node_key()))
+            .filter(|(id, _)| d.interest.contains(id) || self.invitees.contains(id))
+            .map(|(_, st)| st.node_key())
             .collect();
+        let allowed: HashSet<PeerId> = keys.iter().map(|k| self.peer_id(k)).collect();
         if allowed != self.allowed {
             self.allowed = allowed.clone();
             let _ = self.net.allow(allowed).await;
@@ -571,14 +612,14 @@ impl NetNode {
     /// it came in by invite.
     fn judge_hello(&mut self, from: &PeerId, hello: &Hello) -> Result<(CouncilId, bool), String> {
         let council = self.check_genesis(from, &hello.genesis)?;
-        let mine = self.mine();
-        if self.interest(&mine).contains(&council) || self.invitees.contains(&council) {
+        let d = self.derived();
+        if d.interest.contains(&council) || self.invitees.contains(&council) {
             return Ok((council, false));
         }
         let t = now();
         let fed = self.federation_state().0.clone();
         for (f, proof) in &hello.invites {
-            if !mine.contains_key(f) {
+            if !d.mine.contains_key(f) {
                 continue;
             }
             let Some(report) = fed.iter().find(|r| r.id == *f) else { continue };
@@ -638,6 +679,7 @@ impl NetNode {
             tracing::error!(error = %e, "cannot store a followed council's genesis");
         }
         tracing::info!(council = %id.short(), name = %genesis.body.name, "following a council");
+        self.stale();
         Ok(())
     }
 
@@ -696,8 +738,7 @@ impl NetNode {
             Internal::Welcome { peer, result } => match result {
                 Ok(Response::Welcome(g)) => match self.check_genesis(&peer, &g) {
                     Ok(council) => {
-                        let mine = self.mine();
-                        if self.interest(&mine).contains(&council) {
+                        if self.derived().interest.contains(&council) {
                             self.accept_peer(peer, *g, false).await;
                         }
                     }
@@ -724,8 +765,7 @@ impl NetNode {
                 tracing::warn!(%peer, "a sync response carried another council's genesis");
                 return;
             }
-            let mine = self.mine();
-            if !self.interest(&mine).contains(&council) || self.follow(*g).is_err() {
+            if !self.derived().interest.contains(&council) || self.follow(*g).is_err() {
                 return;
             }
         }
@@ -776,7 +816,7 @@ impl NetNode {
         }
         let progressed = !applied.is_empty();
         if progressed {
-            self.fed = None;
+            self.stale();
             let store = self.store.clone();
             if let Err(e) = tokio::task::block_in_place(|| store.append_foreign(&applied)) {
                 tracing::error!(error = %e, "cannot store followed entries");
@@ -784,7 +824,7 @@ impl NetNode {
             tracing::debug!(council = %council.short(), entries = applied.len(), "caught up by sync");
         }
         if fed_changed {
-            self.fed = None;
+            self.stale();
             self.refresh().await;
         }
         if progressed && n >= SYNC_BATCH as usize / 2 {
@@ -836,7 +876,7 @@ impl NetNode {
                     tracing::error!(error = %err, "cannot store a followed entry");
                     return Verdict::Ignore;
                 }
-                self.fed = None;
+                self.stale();
                 let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
                 if after != before {
                     self.clock.saw(time);
@@ -854,8 +894,7 @@ impl NetNode {
             }
             Judgement::Gap { council, .. } => self.request_sync(*from, *council),
             Judgement::Unknown(c) => {
-                let mine = self.mine();
-                if self.interest(&mine).contains(c) {
+                if self.derived().interest.contains(c) {
                     self.request_sync(*from, *c);
                 }
             }
@@ -923,12 +962,16 @@ impl NetNode {
                 let joining = self.joins.keys().copied().collect();
                 let forked = self.forked.iter().copied().collect();
                 let (federations, void_events) = self.federation_state().clone();
-                let mut charters: BTreeMap<FederationId, String> =
-                    self.mine().into_iter().filter_map(|(f, c)| Some((f, hex::encode(c?.to_cbor())))).collect();
+                let mut charters: BTreeMap<FederationId, String> = self
+                    .derived()
+                    .mine
+                    .iter()
+                    .filter_map(|(f, c)| Some((*f, hex::encode(c.as_ref()?.to_cbor()))))
+                    .collect();
                 for st in self.replicas.councils().values() {
                     for ev in st.fed_events() {
-                        if let FedEventKind::SignCharter { charter, .. } = &ev.kind {
-                            charters.entry(charter.id()).or_insert_with(|| hex::encode(charter.to_cbor()));
+                        if let FedEventKind::SignCharter { id, charter, .. } = &ev.kind {
+                            charters.entry(*id).or_insert_with(|| hex::encode(charter.to_cbor()));
                         }
                     }
                 }
@@ -972,6 +1015,7 @@ impl NetNode {
                 }
                 let addrs = j.addrs.clone();
                 self.joins.insert(j.federation, j);
+                self.stale();
                 self.refresh().await;
                 // Peers already connected hear about the invite now; the issuer is dialed.
                 for p in self.connected.clone() {
@@ -1028,8 +1072,7 @@ impl NetNode {
             // Each followed (or wanted) council, from its own node if connected, else from
             // one member node in turn: councils move on through peers this node may not
             // reach directly, and gossip can be missed.
-            let mine = self.mine();
-            let mut wanted = self.interest(&mine);
+            let mut wanted = self.derived().interest.clone();
             wanted.extend(self.replicas.councils().keys().copied().filter(|c| *c != self.own));
             for (i, c) in wanted.into_iter().enumerate() {
                 let direct = connected.iter().find(|(_, pc)| *pc == c).map(|(p, _)| *p);
