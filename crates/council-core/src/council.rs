@@ -107,8 +107,13 @@ pub struct MotionState {
     pub ballots_received: u64,
     /// Ballots that replaced an earlier ballot by the same member.
     pub ballots_changed: u64,
-    latest: HashMap<MemberId, (u32, u64)>,
+    latest: BallotBox,
 }
+
+/// Each member's latest ballot `(choice, counter)` on one motion, by the member's key
+/// bytes: a [`PublicKey`] also holds the decompressed point (over 200 bytes), and there is
+/// one entry per member per motion.
+type BallotBox = HashMap<[u8; 32], (u32, u64)>;
 
 impl MotionState {
     pub fn form(&self) -> Form {
@@ -119,7 +124,7 @@ impl MotionState {
     }
     /// The member's latest ballot `(choice, counter)` while the motion is open.
     pub fn ballot_of(&self, member: &MemberId) -> Option<(u32, u64)> {
-        self.latest.get(member).copied()
+        self.latest.get(member.as_bytes()).copied()
     }
     pub fn voters(&self) -> u64 {
         self.latest.len() as u64
@@ -786,22 +791,19 @@ pub(crate) struct VerifiedBallot {
 
 /// Counts a ballot: the member's latest ballot replaces their earlier one. Returns whether
 /// it replaced one.
-pub(crate) fn cast_ballot(
-    latest: &mut HashMap<MemberId, (u32, u64)>,
-    counts: &mut Counts,
-    b: VerifiedBallot,
-) -> Result<bool, RecordError> {
-    match latest.get(&b.member).copied() {
+pub(crate) fn cast_ballot(latest: &mut BallotBox, counts: &mut Counts, b: VerifiedBallot) -> Result<bool, RecordError> {
+    let member = *b.member.as_bytes();
+    match latest.get(&member).copied() {
         Some((_, previous)) if b.counter <= previous => Err(RecordError::StaleCounter { previous, found: b.counter }),
         Some((old, _)) => {
             counts.counts[old as usize] -= 1;
             counts.counts[b.choice as usize] += 1;
-            latest.insert(b.member, (b.choice, b.counter));
+            latest.insert(member, (b.choice, b.counter));
             Ok(true)
         }
         None => {
             counts.counts[b.choice as usize] += 1;
-            latest.insert(b.member, (b.choice, b.counter));
+            latest.insert(member, (b.choice, b.counter));
             Ok(false)
         }
     }
@@ -928,11 +930,7 @@ mod props {
 
     /// Tallies ballots `(member, choice, counter)` in the given order, skipping the ones
     /// the ballot box refuses as stale.
-    fn tally_in_order(
-        options: u32,
-        electorate: usize,
-        ballots: &[(usize, u32, u64)],
-    ) -> (Counts, HashMap<MemberId, (u32, u64)>) {
+    fn tally_in_order(options: u32, electorate: usize, ballots: &[(usize, u32, u64)]) -> (Counts, BallotBox) {
         let ids = members(electorate);
         let mut latest = HashMap::new();
         let mut counts = Counts::new(options, electorate as u64);
@@ -973,7 +971,7 @@ mod props {
             for (i, id) in ids.iter().enumerate() {
                 if let Some(&(_, choice, counter)) = bs.iter().filter(|b| b.0 == i).max_by_key(|b| b.2) {
                     expected.counts[choice as usize] += 1;
-                    prop_assert_eq!(latest.get(id), Some(&(choice, counter)));
+                    prop_assert_eq!(latest.get(id.as_bytes()), Some(&(choice, counter)));
                 }
             }
             prop_assert_eq!(&shuffled, &expected);
