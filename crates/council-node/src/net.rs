@@ -836,7 +836,8 @@ impl NetNode {
         }
     }
 
-    /// Judges one gossip message. Anything stored is on disk before it is accepted.
+    /// Judges one gossip message. Anything accepted is stored first (on disk within
+    /// sled's flush interval).
     async fn on_gossip(&mut self, from: &PeerId, data: &[u8]) -> Verdict {
         let item = match ExportItem::from_cbor(data) {
             Ok(i) => i,
@@ -872,7 +873,10 @@ impl NetNode {
             Judgement::Applied => {
                 let store = self.store.clone();
                 let entry = [stored];
-                if let Err(err) = tokio::task::block_in_place(|| store.append_foreign(&entry)) {
+                // Stored, then forwarded; on disk within sled's flush interval (see
+                // `Store::insert_foreign`): an fsync per hop would put the disk's latency
+                // between every relay and the next.
+                if let Err(err) = tokio::task::block_in_place(|| store.insert_foreign(&entry)) {
                     tracing::error!(error = %err, "cannot store a followed entry");
                     return Verdict::Ignore;
                 }

@@ -126,6 +126,9 @@ fn read_seq(v: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(b))
 }
 
+/// sled's background flush interval, in milliseconds.
+pub const FLUSH_EVERY_MS: u64 = 500;
+
 impl Store {
     /// Opens (or creates) the store in `path`. Refuses a store of another format.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -134,6 +137,8 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             // sled's default page cache is 1 GiB; a council node needs far less.
             .cache_capacity(64 * 1024 * 1024)
+            // What is not flushed at once (relayed gossip) is on disk within this.
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
             .map_err(|e| {
                 let reason = match &e {
@@ -332,6 +337,16 @@ impl Store {
     /// Appends entries of followed councils (each already applied by the caller, in log
     /// order), atomically and durably. Existing entries with the same bytes are skipped.
     pub fn append_foreign(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.insert_foreign(entries)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Like [`Store::append_foreign`], but durable only by sled's background flush (every
+    /// [`FLUSH_EVERY_MS`]) or the next flush of anything else. For relayed gossip: a copy of another
+    /// council's entry is nobody's acknowledgement, and one lost in a crash is synced again;
+    /// sled keeps writes in order, so a crash loses a suffix, never a middle entry.
+    pub fn insert_foreign(&self, entries: &[Entry]) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for e in entries {
             let k = foreign_key(b"flog/", &e.body.council, e.body.seq);
@@ -344,9 +359,7 @@ impl Store {
             }
             b.insert(k, bytes);
         }
-        self.tree.apply_batch(b).map_err(io)?;
-        self.db.flush().map_err(io)?;
-        Ok(())
+        self.tree.apply_batch(b).map_err(io)
     }
 
     /// A followed council's entries from `from` on, in order.
