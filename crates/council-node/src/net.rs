@@ -43,6 +43,11 @@ use crate::writer::{now, CausalClock};
 
 /// Entries asked for in one sync request.
 const SYNC_BATCH: u32 = 1000;
+/// How many councils each tick's catch-up sweep asks about. Gossip, gaps and welcomes
+/// start a sync at once; the sweep is the safety net for missed gossip, and asking about
+/// every followed council on every tick would cost a federation of N councils N² requests
+/// per interval.
+const SWEEP_COUNCILS: usize = 8;
 /// Control requests queued towards the network task.
 const CONTROL_QUEUE: usize = 64;
 
@@ -1059,8 +1064,9 @@ impl NetNode {
         }
     }
 
-    /// Catches up with every connected member node, fetches logs of councils this
-    /// council federates with but does not follow yet, and redials lost peers.
+    /// Asks connected member nodes about the next [`SWEEP_COUNCILS`] councils this
+    /// council follows or wants (fetching the logs it does not follow yet), and redials
+    /// lost peers.
     async fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
         // Peers not accepted yet hear again who this council is: what this council
@@ -1078,7 +1084,12 @@ impl NetNode {
             // reach directly, and gossip can be missed.
             let mut wanted = self.derived().interest.clone();
             wanted.extend(self.replicas.councils().keys().copied().filter(|c| *c != self.own));
-            for (i, c) in wanted.into_iter().enumerate() {
+            // A window of the councils, moving on each tick.
+            let n = wanted.len();
+            let start = (self.ticks as usize).wrapping_mul(SWEEP_COUNCILS) % n.max(1);
+            let window: Vec<CouncilId> =
+                wanted.iter().copied().cycle().skip(start).take(SWEEP_COUNCILS.min(n)).collect();
+            for (i, c) in window.into_iter().enumerate() {
                 let direct = connected.iter().find(|(_, pc)| *pc == c).map(|(p, _)| *p);
                 if direct.is_none() && self.replicas.get(&c).is_none() {
                     // Not followed yet: whoever of the connected members has it answers.
