@@ -1064,9 +1064,9 @@ impl NetNode {
         }
     }
 
-    /// Asks connected member nodes about the next [`SWEEP_COUNCILS`] councils this
-    /// council follows or wants (fetching the logs it does not follow yet), and redials
-    /// lost peers.
+    /// Fetches the logs of councils this council federates with but does not follow yet,
+    /// asks connected member nodes about the next [`SWEEP_COUNCILS`] councils it follows,
+    /// and redials lost peers.
     async fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
         // Peers not accepted yet hear again who this council is: what this council
@@ -1079,25 +1079,32 @@ impl NetNode {
         let connected: Vec<(PeerId, CouncilId)> =
             self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
         if !connected.is_empty() {
-            // Each followed (or wanted) council, from its own node if connected, else from
-            // one member node in turn: councils move on through peers this node may not
-            // reach directly, and gossip can be missed.
-            let mut wanted = self.derived().interest.clone();
-            wanted.extend(self.replicas.councils().keys().copied().filter(|c| *c != self.own));
-            // A window of the councils, moving on each tick.
-            let n = wanted.len();
+            // Councils wanted but not followed yet: asked of every connected member, each
+            // tick, until one has the log.
+            let unfollowed: Vec<CouncilId> =
+                self.derived().interest.iter().filter(|c| self.replicas.get(c).is_none()).copied().collect();
+            for c in unfollowed {
+                match connected.iter().find(|(_, pc)| *pc == c) {
+                    Some((p, _)) => self.request_sync(*p, c),
+                    None => {
+                        for (p, _) in &connected {
+                            self.request_sync(*p, c);
+                        }
+                    }
+                }
+            }
+            // Followed councils, a window at a time, moving on each tick: from the
+            // council's own node if connected, else from one member node in turn (councils
+            // move on through peers this node may not reach directly, and gossip can be
+            // missed).
+            let followed: Vec<CouncilId> =
+                self.replicas.councils().keys().copied().filter(|c| *c != self.own).collect();
+            let n = followed.len();
             let start = (self.ticks as usize).wrapping_mul(SWEEP_COUNCILS) % n.max(1);
             let window: Vec<CouncilId> =
-                wanted.iter().copied().cycle().skip(start).take(SWEEP_COUNCILS.min(n)).collect();
+                followed.iter().copied().cycle().skip(start).take(SWEEP_COUNCILS.min(n)).collect();
             for (i, c) in window.into_iter().enumerate() {
                 let direct = connected.iter().find(|(_, pc)| *pc == c).map(|(p, _)| *p);
-                if direct.is_none() && self.replicas.get(&c).is_none() {
-                    // Not followed yet: whoever of the connected members has it answers.
-                    for (p, _) in &connected {
-                        self.request_sync(*p, c);
-                    }
-                    continue;
-                }
                 let p = direct.unwrap_or(connected[(i + self.ticks as usize) % connected.len()].0);
                 self.request_sync(p, c);
             }
