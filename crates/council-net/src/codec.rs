@@ -161,6 +161,11 @@ impl Cbor for Response {
                 if why.len() > MAX_REASON * 4 {
                     return Err(DecodeError::TooLong { at, max: MAX_REASON * 4 });
                 }
+                // What `encode` would cut is refused, so that what decodes re-encodes to
+                // the same bytes (found by fuzzing's round-trip property).
+                if why.chars().count() > MAX_REASON {
+                    return Err(DecodeError::TooLong { at, max: MAX_REASON });
+                }
                 Ok(Response::Refused(why.to_owned()))
             }
             _ => Err(DecodeError::UnknownVariant {
