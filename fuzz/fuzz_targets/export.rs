@@ -1,0 +1,3 @@
+#![no_main]
+// The property lives in crates/council-fuzz (council_fuzz::export), shared with the test suite.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| council_fuzz::export(data));
