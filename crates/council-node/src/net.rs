@@ -422,7 +422,6 @@ impl NetNode {
                 self.stale();
                 if self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before {
                     // A charter just moved needs its topic before the entry is published.
-                    self.stale();
                     self.refresh().await;
                 }
                 for f in self.topics.clone() {
@@ -828,8 +827,8 @@ impl NetNode {
             }
             tracing::debug!(council = %council.short(), entries = applied.len(), "caught up by sync");
         }
+        // A federation event was applied, so `progressed` already marked the state stale.
         if fed_changed {
-            self.stale();
             self.refresh().await;
         }
         if progressed && n >= SYNC_BATCH as usize / 2 {
