@@ -6,6 +6,7 @@
 
 mod util;
 
+mod ed25519;
 mod federation;
 mod node;
 mod verify;

@@ -158,3 +158,12 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The secret key in a key file (`council key new`, or a node's `node.key`): the line
+/// `councilnet-ed25519-seed:` and the 32-byte seed in hex.
+pub fn read_key(path: &Path) -> council_core::SecretKey {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(text.trim().trim_start_matches("councilnet-ed25519-seed:"), &mut seed).unwrap();
+    council_core::SecretKey::from_seed(&seed)
+}
