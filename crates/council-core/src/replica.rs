@@ -85,23 +85,39 @@ impl Replicas {
         &self.logs
     }
 
+    /// Where an entry at `seq` of `council` stands when this node cannot judge it yet:
+    /// [`Judgement::Unknown`] (no genesis) or [`Judgement::Gap`] (beyond the next
+    /// place). Needs no signature check, so the network can answer such entries cheaply.
+    pub fn beyond_reach(&self, council: &CouncilId, seq: u64) -> Option<Judgement> {
+        match self.logs.get(council) {
+            None => Some(Judgement::Unknown(*council)),
+            Some(st) if seq > st.seq() + 1 => Some(Judgement::Gap { council: *council, have: st.seq() }),
+            Some(_) => None,
+        }
+    }
+
     /// Judges (and, if it is the next one, applies) an entry whose signatures are checked.
     pub fn judge(&mut self, entry: Verified<Entry>) -> Judgement {
         let council = entry.body.council;
         let seq = entry.body.seq;
+        if let Some(j) = self.beyond_reach(&council, seq) {
+            return j;
+        }
         let Some(st) = self.logs.get_mut(&council) else {
             return Judgement::Unknown(council);
         };
-        if seq > st.seq() + 1 {
-            return Judgement::Gap { council, have: st.seq() };
-        }
         if seq <= st.seq() {
-            // Already past this place. The same entry again is a duplicate; another entry
-            // signed by the node key for that place is a fork.
-            return if st.node_key_at(seq) == Some(entry.signer) && !st.holds(seq, &entry.id()) {
-                Judgement::Conflict { seq }
-            } else {
-                Judgement::Duplicate
+            // Already past this place, whose node key is known: an entry signed by any
+            // other key can never be valid there. The same entry again is a duplicate;
+            // another entry signed by the node key for that place is a fork.
+            return match st.node_key_at(seq) {
+                // Place 0 is the genesis, never an entry.
+                None => Judgement::Invalid(RecordError::OutOfSequence { expected: st.seq() + 1, found: seq }),
+                Some(k) if k != entry.signer => {
+                    Judgement::Invalid(RecordError::WrongNodeKey { expected: k.to_did(), found: entry.signer.to_did() })
+                }
+                Some(_) if st.holds(seq, &entry.id()) => Judgement::Duplicate,
+                Some(_) => Judgement::Conflict { seq },
             };
         }
         match st.apply(entry) {

@@ -37,7 +37,9 @@ pub use codec::{
     MAX_SYNC_RESPONSE_BYTES,
 };
 pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
-pub use swarm::{run, NetConfig, NetError, NetEvent, NetHandle, Verdict, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
+pub use swarm::{
+    run, NetConfig, NetError, NetEvent, NetHandle, Verdict, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES,
+};
 
 /// The libp2p identity of a node whose council node key has this RFC 8032 seed.
 pub fn keypair_from_seed(seed: &[u8; 32]) -> libp2p::identity::Keypair {

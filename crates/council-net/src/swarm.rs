@@ -17,8 +17,20 @@ use tokio::sync::{mpsc, oneshot};
 use crate::codec::{Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
 use crate::discovery::GatedKad;
 
-/// The largest gossip message accepted (one log entry, at most 1 MiB, plus framing).
+/// The largest gossip message data accepted (one export item: a log entry of at most
+/// 1 MiB, plus its framing). Larger data that arrives is rejected, and its sender
+/// penalised, before anything decodes it.
 pub const MAX_MESSAGE_BYTES: usize = council_core::records::limits::MAX_RECORD_BYTES + 4096;
+/// The largest gossipsub frame read from a peer: the message data, gossipsub's own fields
+/// and room for an oversized message to arrive and be penalised. A frame beyond it is
+/// discarded by libp2p's codec unread, which gossipsub cannot attribute to a message.
+const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES + 64 * 1024;
+/// How long gossipsub remembers a message id, dropping the same message unread. As long
+/// as its peer scoring remembers a delivery (two minutes, fixed in libp2p-gossipsub):
+/// a copy arriving after that is judged afresh, and if the node rejects it (a replayed
+/// old entry, PROTOCOL.md §12.3) the sender is penalised. With a shorter cache, a copy
+/// between the two would be judged but could not be penalised.
+pub const DUPLICATE_CACHE: Duration = Duration::from_secs(120);
 
 /// Commands queued towards the swarm; when full, callers wait.
 const COMMAND_QUEUE: usize = 1024;
@@ -257,7 +269,8 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
         .validate_messages()
         .validation_mode(gossipsub::ValidationMode::Strict)
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(content_id(&m.data)))
-        .max_transmit_size(MAX_MESSAGE_BYTES)
+        .max_transmit_size(MAX_FRAME_BYTES)
+        .duplicate_cache_time(DUPLICATE_CACHE)
         .heartbeat_interval(cfg.heartbeat)
         .build()
         .map_err(|e| NetError::Build(e.to_string()))?;
@@ -565,6 +578,11 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         })) => {
             let g = &mut swarm.behaviour_mut().gossipsub;
             if !st.allowed(&propagation_source) {
+                g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
+                return;
+            }
+            if message.data.len() > MAX_MESSAGE_BYTES {
+                tracing::info!(peer = %propagation_source, bytes = message.data.len(), "rejected gossip: oversized");
                 g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
                 return;
             }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use council_core::cbor::Cbor;
-use council_core::council::RecallKind;
+use council_core::council::{RecallKind, RecordError};
 use council_core::records::{Action, Entry, Mandate, Scope};
 use council_core::replica::{GossipVerdict, Judgement, Replicas};
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
@@ -226,8 +226,20 @@ fn forged_and_conflicting_entries_are_judged() {
     assert_eq!(reps.judge(verify_entry(entries[0].clone()).unwrap()), Judgement::Duplicate);
     // Another entry at seq 1, signed by the node key: a fork.
     let fork = c.forge_conflicting(1, id, entries[0].body.time, entries[1].body.payload.clone());
-    let j = reps.judge(verify_entry(fork).unwrap());
+    let j = reps.judge(verify_entry(fork.clone()).unwrap());
     assert_eq!(j, Judgement::Conflict { seq: 1 });
+    // The same entry signed by a key that is not the node key of that place: never valid
+    // there, so rejected (junk, not evidence of a fork).
+    let junk = council_core::records::Signed::sign(fork.body.clone(), &key_from_label("j/junk"));
+    let j = reps.judge(verify_entry(junk).unwrap());
+    assert!(matches!(j, Judgement::Invalid(RecordError::WrongNodeKey { .. })), "{j:?}");
+    assert_eq!(j.verdict(), GossipVerdict::Reject);
+    // Beyond the end, or of a council not followed: cannot be judged yet, and that is
+    // known before any signature check.
+    assert!(matches!(reps.beyond_reach(&id, entries.len() as u64 + 2), Some(Judgement::Gap { .. })));
+    assert_eq!(reps.beyond_reach(&Hash::ZERO, 1), Some(Judgement::Unknown(Hash::ZERO)));
+    assert_eq!(reps.beyond_reach(&id, entries.len() as u64 + 1), None);
+    assert_eq!(reps.beyond_reach(&id, 1), None);
     // An entry the council's rules refuse (a vote by a non-member).
     let last = reps.get(&id).unwrap();
     let (seq, head) = (last.seq(), last.head());

@@ -50,6 +50,13 @@ const SYNC_BATCH: u32 = 1000;
 const SWEEP_COUNCILS: usize = 8;
 /// Control requests queued towards the network task.
 const CONTROL_QUEUE: usize = 64;
+/// Gossip carries entries at most this old (by the entry's time and the receiver's
+/// clock): older ones are stored but not forwarded, nor published (PROTOCOL.md §12.3).
+pub const GOSSIP_FRESH_SECS: u64 = 300;
+/// A duplicate entry this old, arriving by gossip, is a replay: rejected. Twice the
+/// freshness window, so that clocks up to five minutes apart never penalise an honest
+/// relay.
+pub const REPLAY_AGE_SECS: u64 = 2 * GOSSIP_FRESH_SECS;
 
 /// A join this council started with an invite (kept in the store across restarts).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,6 +417,7 @@ impl NetNode {
                 return;
             }
             for e in entries {
+                let time = e.body.time;
                 let bytes = ExportItem::Entry(e.clone()).to_cbor();
                 let before = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0);
                 let j = self.replicas.judge(Verified::from_own_store(e));
@@ -423,6 +431,11 @@ impl NetNode {
                 if self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before {
                     // A charter just moved needs its topic before the entry is published.
                     self.refresh().await;
+                }
+                if now().saturating_sub(time) > GOSSIP_FRESH_SECS {
+                    // Too old for gossip (a node that fell far behind its own writer):
+                    // peers get it by sync.
+                    continue;
                 }
                 for f in self.topics.clone() {
                     if let Err(e) = self.net.publish(&federation_topic(&f), bytes.clone()).await {
@@ -862,6 +875,22 @@ impl NetNode {
         if council == self.own {
             return Verdict::Ignore; // our own entry, relayed back
         }
+        // An entry of a council not followed yet, or beyond the end of its log, cannot be
+        // judged here: ask the sender for the log (the sync checks everything), without
+        // spending a signature check on it.
+        match self.replicas.beyond_reach(&council, e.body.seq) {
+            Some(Judgement::Gap { .. }) => {
+                self.request_sync(*from, council);
+                return Verdict::Ignore;
+            }
+            Some(_) => {
+                if self.derived().interest.contains(&council) {
+                    self.request_sync(*from, council);
+                }
+                return Verdict::Ignore;
+            }
+            None => {}
+        }
         let v = match verify_entry(e) {
             Ok(v) => v,
             Err(err) => {
@@ -871,6 +900,7 @@ impl NetNode {
         };
         let stored = v.get().clone();
         let (seq, time) = (stored.body.seq, stored.body.time);
+        let age = now().saturating_sub(time);
         let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
         let j = self.replicas.judge(v);
         match &j {
@@ -886,6 +916,7 @@ impl NetNode {
                 }
                 self.stale();
                 let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+                let fresh = age <= GOSSIP_FRESH_SECS;
                 if after != before {
                     self.clock.saw(time);
                     self.refresh().await;
@@ -899,19 +930,27 @@ impl NetNode {
                         return Verdict::Ignore;
                     }
                 }
-            }
-            Judgement::Gap { council, .. } => self.request_sync(*from, *council),
-            Judgement::Unknown(c) => {
-                if self.derived().interest.contains(c) {
-                    self.request_sync(*from, *c);
+                if !fresh {
+                    // Kept, but not passed on: gossip carries only recent entries, so
+                    // that an old entry arriving by gossip is a replay (below).
+                    tracing::debug!(council = %council.short(), seq, age, "an old entry: stored, not forwarded");
+                    return Verdict::Ignore;
                 }
             }
+            // Judged above, before the signature check.
+            Judgement::Gap { .. } | Judgement::Unknown(_) => {}
             Judgement::Conflict { seq } => {
                 let seq = *seq;
                 self.equivocation(council, seq, stored).await;
             }
             Judgement::Invalid(why) => {
                 tracing::info!(%from, council = %council.short(), seq, reason = %why, "rejected gossip: breaks the council's rules");
+            }
+            Judgement::Duplicate if age > REPLAY_AGE_SECS => {
+                // No honest node sends an entry this old by gossip (see GOSSIP_FRESH_SECS):
+                // someone is replaying it, perhaps after the duplicate cache forgot it.
+                tracing::info!(%from, council = %council.short(), seq, age, "rejected gossip: a replayed old entry");
+                return Verdict::Reject;
             }
             Judgement::Duplicate => {}
         }

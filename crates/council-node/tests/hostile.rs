@@ -10,13 +10,15 @@ mod common;
 use std::time::Duration;
 
 use common::{fed_motion, member_count, now, score_of, wait, Node, Peer};
+use council_core::cbor::Cbor;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, FederationMotion, FederationRules, Instruction, Mandate,
     MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
 };
 use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
-use council_core::Hash;
-use council_net::{peer_id_of, Response, GRAYLIST_THRESHOLD};
+use council_core::{Hash, SecretKey};
+use council_net::{peer_id_of, PeerId, Response, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
+use council_node::net::{GOSSIP_FRESH_SECS, REPLAY_AGE_SECS};
 use serde_json::Value;
 
 fn followed_seq(n: &Node, council: &Hash) -> u64 {
@@ -38,8 +40,33 @@ fn void_at(n: &Node, council: &Hash, seq: u64) -> Option<String> {
         .map(|v| v["reason"].as_str().unwrap().to_owned())
 }
 
-#[test]
-fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
+/// Two honest nodes, A and B, and the hostile council's node, played by the test (`peer`):
+/// it reaches only A, so whatever reaches B went through A.
+struct Honest {
+    rt: tokio::runtime::Runtime,
+    /// Holds the nodes' data directories.
+    _tmp: tempfile::TempDir,
+    made_a: (std::path::PathBuf, Hash, Vec<SecretKey>),
+    a: Node,
+    b: Node,
+    fed: Hash,
+    peer: Peer,
+    m_peer: PeerId,
+    m_id: Hash,
+}
+
+/// [`Honest`] federated with a member council whose node is hostile: its members, its
+/// log as the test builds it, and its clock.
+struct Hostile {
+    w: Honest,
+    mk: Vec<SecretKey>,
+    m: CouncilBuilder,
+    clock: Clock,
+    charter: Charter,
+}
+
+/// Sets up [`Hostile`]; the hostile council's log starts at `log_start` (unix seconds).
+fn hostile_federation(log_start: u64) -> Hostile {
     common::init_logs();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -51,9 +78,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     // The hostile council: valid members and genesis, a node the test controls.
     let mk: Vec<_> = (0..3).map(|i| key_from_label(&format!("hostile/member{i}"))).collect();
     let m_node = key_from_label("hostile/node");
-    // The hostile council's log starts in the past, so that its entries (one second
-    // apart) do not run ahead of the honest nodes' clocks and reorder the federation.
-    let mut clock = Clock(now() - 120);
+    let mut clock = Clock(log_start);
     let refs: Vec<_> = mk.iter().collect();
     let mut m = CouncilBuilder::found(
         "Hostile council",
@@ -63,8 +88,6 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         clock.tick(),
     )
     .unwrap();
-    let voters = [&mk[0], &mk[1]];
-
     let charter = Charter {
         name: "Tested Federation".into(),
         principles: vec!["Mandates bind.".into()],
@@ -78,32 +101,110 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     let fed = charter.id();
     a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
     b.pass(Action::SignCharter { charter: charter.clone(), invite: None });
-    m.pass(&mut clock, &voters, "found", Action::SignCharter { charter: charter.clone(), invite: None }).unwrap();
-    let expires = clock.0 + 86_400;
-    let mandate = m
-        .pass(
-            &mut clock,
-            &voters,
+    m.pass(&mut clock, &[&mk[0], &mk[1]], "found", Action::SignCharter { charter: charter.clone(), invite: None })
+        .unwrap();
+    let peer = Peer::start(&rt, &m_node, m.genesis().clone(), vec![]);
+    peer.log.lock().unwrap().extend(m.take_entries());
+    peer.subscribe(&rt, &fed);
+    peer.dial(&rt, &a.p2p_addr().unwrap());
+    for n in [&a, &b] {
+        wait(&format!("{} counts three member councils", n.label), || member_count(n, &fed) == 3);
+    }
+    let (m_peer, m_id) = (peer_id_of(&m_node.public()), m.id());
+    Hostile { w: Honest { rt, _tmp: tmp, made_a, a, b, fed, peer, m_peer, m_id }, mk, m, clock, charter }
+}
+
+impl Hostile {
+    /// Logs the hostile council's new entries and gossips them; waits until A and B
+    /// follow them.
+    fn publish_new(&mut self) -> Vec<council_core::records::Entry> {
+        let w = &self.w;
+        let entries = self.m.take_entries();
+        for e in &entries {
+            w.peer.log.lock().unwrap().push(e.clone());
+            w.peer.publish(&w.rt, &w.fed, e);
+        }
+        let seq = self.m.state().seq();
+        for n in [&w.a, &w.b] {
+            wait(&format!("{} follows the hostile log to {seq}", n.label), || followed_seq(n, &w.m_id) == seq);
+        }
+        entries
+    }
+}
+
+impl Honest {
+    /// Waits until the hostile node's score at A has recovered from any earlier penalty,
+    /// has it `send` something, and checks that A rejects it: the score falls below the
+    /// graylist threshold, neither A nor B stores anything, and B never hears from the
+    /// hostile node directly.
+    fn expect_rejected(&self, what: &str, send: impl FnOnce()) {
+        let (a, b, m_peer, m_id) = (&self.a, &self.b, &self.m_peer, self.m_id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while !score_of(a, m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hostile node's score did not recover: {}",
+                a.get("/v1/network")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (head_a, head_b) = (followed_seq(a, &m_id), followed_seq(b, &m_id));
+        send();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !score_of(a, m_peer).is_some_and(|s| s < GRAYLIST_THRESHOLD) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "A did not reject {what}: {}\nmesh at the hostile node: {:?}",
+                a.get("/v1/network"),
+                self.rt.block_on(self.peer.net.mesh_peers(&council_net::federation_topic(&self.fed)))
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(followed_seq(a, &m_id), head_a, "A kept {what}");
+        assert_eq!(followed_seq(b, &m_id), head_b, "B got {what}");
+        assert!(score_of(b, m_peer).is_none(), "the hostile node reached B directly, not through A");
+    }
+
+    /// B logs a resolution; A must have it within `within` (gossip, or sync every 300 ms).
+    fn honest_traffic_flows(&self, within: Duration) {
+        let before = std::time::Instant::now();
+        self.b.pass(Action::Resolution);
+        let head = self.b.get("/v1/council")["head"].clone();
+        while !self.a.get("/v1/network")["followed"].as_array().unwrap().iter().any(|f| f["head"] == head) {
+            assert!(before.elapsed() < within, "B's new entry did not reach A within {within:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
+    // The hostile council's log starts in the past, so that its entries (one second
+    // apart) do not run ahead of the honest nodes' clocks and reorder the federation.
+    let mut h = hostile_federation(now() - 120);
+    let expires = h.clock.0 + 86_400;
+    let mandate = {
+        let Hostile { w, m, clock, mk, .. } = &mut h;
+        m.pass(
+            clock,
+            &[&mk[0], &mk[1]],
             "mandate",
             Action::Mandate(Mandate {
                 delegate: mk[0].public(),
-                federation: fed,
+                federation: w.fed,
                 scope: Scope::Matters(vec!["wages".into()]),
                 instructions: vec![("wages".into(), Instruction::Vote(0))],
                 expires_at: expires,
             }),
         )
         .unwrap()
-        .0;
-    let peer = Peer::start(&rt, &m_node, m.genesis().clone(), vec![]);
-    peer.log.lock().unwrap().extend(m.take_entries());
-    peer.subscribe(&rt, &fed);
-    // The hostile node reaches only A: whatever reaches B went through A.
-    peer.dial(&rt, &a.p2p_addr().unwrap());
-    let m_peer = peer_id_of(&m_node.public());
-    for n in [&a, &b] {
-        wait(&format!("{} counts three member councils", n.label), || member_count(n, &fed) == 3);
-    }
+        .0
+    };
+    h.publish_new();
+    let Hostile { w, mk, mut m, mut clock, charter } = h;
+    let Honest { rt, a, b, fed, peer, m_peer, .. } = &w;
+    let fed = *fed;
+    let voters = [&mk[0], &mk[1]];
 
     // Two federation motions from A: one on the mandate's matter, one outside it.
     let motion = |matter: &str| FederationMotion {
@@ -130,7 +231,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     let voids = m.take_entries();
     for e in &voids {
         peer.log.lock().unwrap().push(e.clone());
-        peer.publish(&rt, &fed, e);
+        peer.publish(rt, &fed, e);
     }
     for n in [&a, &b] {
         for e in &voids {
@@ -151,31 +252,8 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     // threshold), never stored, never passed on to B.
     let m_id = m.id();
     let reject = |what: &str, entry: council_core::records::Entry| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !score_of(&a, &m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the hostile node's score did not recover: {}",
-                a.get("/v1/network")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let head = followed_seq(&a, &m_id);
-        peer.publish(&rt, &fed, &entry);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !score_of(&a, &m_peer).is_some_and(|s| s < GRAYLIST_THRESHOLD) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "A did not reject {what}: {}\nmesh at the hostile node: {:?}",
-                a.get("/v1/network"),
-                rt.block_on(peer.net.mesh_peers(&council_net::federation_topic(&fed)))
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(followed_seq(&a, &m_id), head, "A kept {what}");
-        assert_eq!(followed_seq(&b, &m_id), head, "B got {what}");
-        assert!(score_of(&b, &m_peer).is_none(), "the hostile node reached B directly, not through A");
-        assert!(void_at(&b, &m_id, entry.body.seq).is_none());
+        w.expect_rejected(what, || peer.publish(rt, &fed, &entry));
+        assert!(void_at(b, &m_id, entry.body.seq).is_none());
     };
     let st = m.state();
     let (next, prev, t) = (st.seq() + 1, st.head(), clock.tick());
@@ -204,9 +282,9 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     m.vote(clock.tick(), &mk[0], recall, 0).unwrap();
     for e in m.take_entries() {
         peer.log.lock().unwrap().push(e.clone());
-        peer.publish(&rt, &fed, &e);
+        peer.publish(rt, &fed, &e);
     }
-    wait("A follows the recall motion", || followed_seq(&a, &m.id()) == m.state().seq());
+    wait("A follows the recall motion", || followed_seq(a, &m.id()) == m.state().seq());
     let st = m.state();
     let too_few = m.forge_conflicting(
         st.seq() + 1,
@@ -221,7 +299,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     m.close(clock.tick(), recall).unwrap();
     for e in m.take_entries() {
         peer.log.lock().unwrap().push(e.clone());
-        peer.publish(&rt, &fed, &e);
+        peer.publish(rt, &fed, &e);
     }
     for n in [&a, &b] {
         wait(&format!("{} applies the recall", n.label), || followed_seq(n, &m.id()) == m.state().seq());
@@ -255,9 +333,9 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         .0;
     for e in m.take_entries() {
         peer.log.lock().unwrap().push(e.clone());
-        peer.publish(&rt, &fed, &e);
+        peer.publish(rt, &fed, &e);
     }
-    wait("A follows the short mandate", || followed_seq(&a, &m.id()) == m.state().seq());
+    wait("A follows the short mandate", || followed_seq(a, &m.id()) == m.state().seq());
     let st = m.state();
     let expired = Signed::sign(
         DelegateVoteBody { federation: fed, motion: wages, council: m.id(), mandate: short, choice: 0, counter: 11 },
@@ -284,13 +362,13 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
             .unwrap();
         s.take_entries().remove(0)
     };
-    let stranger = Peer::start(&rt, &stranger_key, s.genesis().clone(), vec![]);
-    stranger.subscribe(&rt, &fed);
-    stranger.dial(&rt, &a.p2p_addr().unwrap());
+    let stranger = Peer::start(rt, &stranger_key, s.genesis().clone(), vec![]);
+    stranger.subscribe(rt, &fed);
+    stranger.dial(rt, &a.p2p_addr().unwrap());
     wait("the stranger's hello is refused", || {
         stranger.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
     });
-    stranger.publish(&rt, &fed, &s_first);
+    stranger.publish(rt, &fed, &s_first);
     // Honest traffic flows meanwhile, and the stranger sees none of it.
     b.pass(Action::Resolution);
     let b_head = b.get("/v1/council")["head"].clone();
@@ -298,9 +376,9 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         a.get("/v1/network")["followed"].as_array().unwrap().iter().any(|f| f["head"] == b_head)
     });
     let s_peer = peer_id_of(&stranger_key.public());
-    wait("the stranger is dropped", || score_of(&a, &s_peer).is_none());
+    wait("the stranger is dropped", || score_of(a, &s_peer).is_none());
     assert!(stranger.received.lock().unwrap().is_empty(), "the stranger read federation traffic");
-    assert_eq!(followed_seq(&a, &s.id()), 0, "A followed the stranger");
+    assert_eq!(followed_seq(a, &s.id()), 0, "A followed the stranger");
 
     // Invites: one use only, and an expired one.
     let invite_key = key_from_label("invite/one-use");
@@ -328,9 +406,9 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     };
     let mut jclock = Clock(now());
     let (jk1, j1_id, proof1, (mut j1, g1)) = joiner("joiner-one", &invite_key, &mut jclock);
-    let p1 = Peer::start(&rt, &key_from_label("joiner-one/node"), g1, vec![(fed, proof1.clone())]);
-    p1.subscribe(&rt, &fed);
-    p1.dial(&rt, &a.p2p_addr().unwrap());
+    let p1 = Peer::start(rt, &key_from_label("joiner-one/node"), g1, vec![(fed, proof1.clone())]);
+    p1.subscribe(rt, &fed);
+    p1.dial(rt, &a.p2p_addr().unwrap());
     wait("the first joiner is welcome", || {
         p1.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Welcome(_)))
     });
@@ -339,7 +417,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         .unwrap();
     for e in j1.take_entries() {
         p1.log.lock().unwrap().push(e.clone());
-        p1.publish(&rt, &fed, &e);
+        p1.publish(rt, &fed, &e);
     }
     let uses = |n: &Node| -> u64 {
         let v = n.federations();
@@ -354,11 +432,11 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
             .map(|i| i["uses"].as_u64().unwrap())
             .unwrap_or(0)
     };
-    wait("the invite is used once", || uses(&a) == 1);
-    assert!(followed_seq(&a, &j1_id) > 0);
+    wait("the invite is used once", || uses(a) == 1);
+    assert!(followed_seq(a, &j1_id) > 0);
     let (_, _, proof2, (_, g2)) = joiner("joiner-two", &invite_key, &mut jclock);
-    let p2 = Peer::start(&rt, &key_from_label("joiner-two/node"), g2, vec![(fed, proof2)]);
-    p2.dial(&rt, &a.p2p_addr().unwrap());
+    let p2 = Peer::start(rt, &key_from_label("joiner-two/node"), g2, vec![(fed, proof2)]);
+    p2.dial(rt, &a.p2p_addr().unwrap());
     wait("a second use of a one-use invite is refused", || {
         p2.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
     });
@@ -375,8 +453,8 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let (_, _, proof3, (_, g3)) = joiner("joiner-three", &short_key, &mut jclock);
-    let p3 = Peer::start(&rt, &key_from_label("joiner-three/node"), g3, vec![(fed, proof3)]);
-    p3.dial(&rt, &a.p2p_addr().unwrap());
+    let p3 = Peer::start(rt, &key_from_label("joiner-three/node"), g3, vec![(fed, proof3)]);
+    p3.dial(rt, &a.p2p_addr().unwrap());
     wait("an expired invite is refused", || {
         p3.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
     });
@@ -385,7 +463,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     // Equivocation: the hostile node signs a second, different entry at a place it has
     // already filled. A keeps the pair as a proof and passes the proof on; both honest
     // nodes mark the council as forked.
-    wait("the hostile node's score recovers", || score_of(&a, &m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD));
+    wait("the hostile node's score recovers", || score_of(a, m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD));
     let (last, before_last) = {
         let log = peer.log.lock().unwrap();
         (log[log.len() - 1].clone(), log[log.len() - 2].id())
@@ -393,12 +471,108 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     let other = Signed::sign(PetitionBody { council: m_id, mandate: short }, &mk[1]);
     let fork = m.forge_conflicting(last.body.seq, before_last, last.body.time, Payload::Petition(other));
     assert_ne!(fork.id(), last.id());
-    peer.publish(&rt, &fed, &fork);
+    peer.publish(rt, &fed, &fork);
     let forked =
         |n: &Node| n.federations()["forked"].as_array().unwrap().iter().any(|c| c == &Value::String(m_id.to_hex()));
     for n in [&a, &b] {
         wait(&format!("{} marks the hostile council as forked", n.label), || forked(n));
     }
+}
+
+/// Replays (after the duplicate cache forgot them, and after the receiver restarted),
+/// oversized messages and a flood of valid-looking junk, from a member council's node:
+/// each rejected at A with the sender graylisted, nothing stored or passed on, and B's
+/// traffic still reaching A in time.
+#[test]
+fn replays_oversized_messages_and_junk_floods_are_rejected() {
+    // The hostile log is an hour old: its entries are too old for gossip, so arriving by
+    // gossip a second time they are replays.
+    let mut h = hostile_federation(now() - 3600);
+    assert!(h.clock.0 + REPLAY_AGE_SECS < now(), "the premise: the hostile log is old enough to be replayed");
+    let in_time = Duration::from_secs(15);
+
+    // Old entries, new to A: stored (and passed to B by sync), not forwarded.
+    let old = {
+        let Hostile { m, clock, mk, .. } = &mut h;
+        m.pass(clock, &[&mk[0], &mk[1]], "old news", Action::Resolution).unwrap();
+        h.publish_new()
+    };
+    assert!(old.iter().all(|e| e.body.time + GOSSIP_FRESH_SECS < now()));
+    let published = std::time::Instant::now();
+    let w = &mut h.w;
+    w.honest_traffic_flows(in_time);
+
+    // An oversized message: more data than any export item may have, in a frame that
+    // gossipsub still reads.
+    let mut big = vec![0x82, 0x65, b'e', b'n', b't', b'r', b'y', 0x5a];
+    let len = MAX_MESSAGE_BYTES + 1000;
+    big.extend_from_slice(&(len as u32).to_be_bytes());
+    big.resize(big.len() + len, 0);
+    w.expect_rejected("an oversized message", || w.peer.publish_raw(&w.rt, &w.fed, big));
+    w.honest_traffic_flows(in_time);
+
+    // A replay once gossipsub's duplicate cache (at A and at the sender) has forgotten
+    // the message.
+    while published.elapsed() < DUPLICATE_CACHE + Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // gossipsub drops expired ids when it next records a message: B's traffic does that
+    // at A, and at the hostile node (A passes B's entries on to it).
+    w.honest_traffic_flows(in_time);
+    w.expect_rejected("a replay after the duplicate cache expired", || w.peer.publish(&w.rt, &w.fed, &old[0]));
+    w.honest_traffic_flows(in_time);
+
+    // A replay after A restarts (its duplicate cache is empty).
+    w.a.stop(&w.rt);
+    w.a = Node::start(&w.rt, "honest-a", &w.made_a, &[w.b.p2p_addr().unwrap()]);
+    w.peer.dial(&w.rt, &w.a.p2p_addr().unwrap());
+    wait("A lets the hostile node in again", || score_of(&w.a, &w.m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD));
+    wait("A and B are connected again", || score_of(&w.a, &peer_id_of_node(&w.b)).is_some());
+    w.expect_rejected("a replay after a restart", || w.peer.publish(&w.rt, &w.fed, &old[1]));
+    w.honest_traffic_flows(in_time);
+
+    // A flood of valid-looking junk: entries at places already held but signed by other
+    // keys, entries whose signature is broken, undecodable bytes; and entries beyond the
+    // end of the log (which A cannot judge yet: ignored, and cheap).
+    let (st, w) = (h.m.state(), &h.w);
+    let (seq, head, time) = (st.seq(), st.head(), st.time());
+    let junk: Vec<Vec<u8>> = (0..3000u64)
+        .map(|i| {
+            let key = key_from_label(&format!("junk/{i}"));
+            let payload = Payload::Close { motion: Hash::ZERO, outcome: Outcome::Passed };
+            let body = council_core::records::EntryBody {
+                council: w.m_id,
+                seq: match i % 4 {
+                    0 => 1 + i % seq,
+                    1 => seq + 1,
+                    _ => seq + 2 + i,
+                },
+                prev: head,
+                time,
+                payload,
+            };
+            let mut e = Signed::sign(body, &key);
+            match i % 4 {
+                1 => e.signature.0[7] ^= 1,
+                3 => return i.to_le_bytes().repeat(16),
+                _ => {}
+            }
+            council_core::export::ExportItem::Entry(e).to_cbor()
+        })
+        .collect();
+    w.expect_rejected("a flood of junk", || {
+        for j in junk {
+            w.peer.publish_raw(&w.rt, &w.fed, j);
+        }
+    });
+    w.honest_traffic_flows(in_time);
+    assert_eq!(followed_seq(&w.a, &w.m_id), seq);
+    assert_eq!(followed_seq(&w.b, &w.m_id), seq);
+}
+
+/// The peer id of a node (from the address it listens on).
+fn peer_id_of_node(n: &Node) -> PeerId {
+    n.p2p_addr().unwrap().rsplit('/').next().unwrap().parse().unwrap()
 }
 
 fn st_act_rule() -> Rule {

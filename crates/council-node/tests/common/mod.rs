@@ -279,9 +279,15 @@ impl Peer {
 
     /// Gossips an entry on the federation's topic (as an export item).
     pub fn publish(&self, rt: &tokio::runtime::Runtime, federation: &Hash, entry: &council_core::records::Entry) {
-        let data = council_core::export::ExportItem::Entry(entry.clone()).to_cbor();
+        self.publish_raw(rt, federation, council_core::export::ExportItem::Entry(entry.clone()).to_cbor());
+    }
+
+    /// Gossips any bytes on the federation's topic.
+    pub fn publish_raw(&self, rt: &tokio::runtime::Runtime, federation: &Hash, data: Vec<u8>) {
         // No peers in the mesh yet is not an error for the test: sync carries the log too.
-        let _ = rt.block_on(self.net.publish(&council_net::federation_topic(federation), data));
+        if let Err(e) = rt.block_on(self.net.publish(&council_net::federation_topic(federation), data)) {
+            eprintln!("not published: {e}");
+        }
     }
 }
 
