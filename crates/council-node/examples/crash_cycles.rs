@@ -1,6 +1,7 @@
 //! Crash durability: runs `councild` under ballot load and kills it with SIGKILL at a
 //! random moment, again and again. After every restart, every ballot the node had
 //! acknowledged must be in its log, the store must open, and the export must verify.
+//! Every 100 cycles the run starts again with a new council and store.
 //!
 //! Usage: `cargo run --release -p council-node --example crash_cycles -- COUNCILD COUNCIL [CYCLES]`
 //! (paths of the two binaries). `scripts/crash-cycles.sh` runs it. Prints one JSON line.
@@ -16,6 +17,9 @@ use council_core::records::{Action, MotionBody, MotionForm, Rule, Share, Signed,
 use council_core::sample::key_from_label;
 use council_core::SecretKey;
 use council_node::datadir;
+
+/// Cycles run on one store before the next starts afresh.
+const CYCLES_PER_STORE: usize = 100;
 
 // The child is returned to the caller, which kills and waits for it.
 #[allow(clippy::zombie_processes)]
@@ -50,13 +54,12 @@ fn main() {
     let members = 20usize;
 
     let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = tmp.path().join("node");
     let keys: Vec<SecretKey> = (0..members).map(|i| key_from_label(&format!("crash/{i}"))).collect();
-    let council = datadir::init_signed(&dir, "Crash", &keys, 1).expect("init");
-    let token = std::fs::read_to_string(dir.join(datadir::API_TOKEN)).expect("token").trim().to_owned();
+    let (mut dir, mut council, mut token) = (PathBuf::new(), council_core::Hash::ZERO, String::new());
 
-    // Every acknowledged ballot record.
+    // Every acknowledged ballot record of the current store.
     let acked = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let mut acked_total = 0usize;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
         rng ^= rng << 13;
@@ -69,6 +72,16 @@ fn main() {
     let mut lost = 0usize;
     let started = Instant::now();
     for cycle in 0..cycles {
+        if cycle % CYCLES_PER_STORE == 0 {
+            // A new council and store: each check reads the whole log, so one store for
+            // every cycle would make the run quadratic in its length.
+            dir = tmp.path().join(format!("node-{}", cycle / CYCLES_PER_STORE));
+            council = datadir::init_signed(&dir, "Crash", &keys, 1).expect("init");
+            token = std::fs::read_to_string(dir.join(datadir::API_TOKEN)).expect("token").trim().to_owned();
+            let mut acked = acked.lock().expect("lock");
+            acked_total += acked.len();
+            acked.clear();
+        }
         let (mut child, base) = start(&councild, &dir);
         let agent = ureq::AgentBuilder::new().build();
         // A motion that cannot settle before every member votes.
@@ -148,7 +161,8 @@ fn main() {
         "{}",
         serde_json::json!({
             "cycles": cycles,
-            "acknowledged_ballots": acked.lock().expect("lock").len(),
+            "acknowledged_ballots": acked_total + acked.lock().expect("lock").len(),
+            "stores": cycles.div_ceil(CYCLES_PER_STORE),
             "lost": lost,
             "seconds": started.elapsed().as_secs_f64(),
         })

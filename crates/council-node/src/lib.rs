@@ -7,6 +7,8 @@
 pub mod api;
 pub mod config;
 pub mod datadir;
+#[cfg(feature = "failpoints")]
+pub mod failpoint;
 pub mod net;
 pub mod writer;
 

@@ -250,6 +250,8 @@ impl Writer {
             Ok(())
         } else {
             let last = p.appends.last().map(|a| a.entry.body.seq).unwrap_or(0);
+            #[cfg(feature = "failpoints")]
+            crate::failpoint::signed_not_stored(&p.appends.iter().map(|a| &a.entry).collect::<Vec<_>>());
             // On this task's thread, not the blocking pool: however busy the pool is (a
             // slow export download, say), the writer always gets to the disk.
             let written = tokio::task::block_in_place(|| self.store.append(&p.appends));
