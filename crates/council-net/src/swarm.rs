@@ -156,6 +156,7 @@ enum Command {
     Score(PeerId, oneshot::Sender<Option<f64>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
     MeshPeers(String, oneshot::Sender<Vec<PeerId>>),
+    Disconnect(PeerId),
 }
 
 impl std::fmt::Debug for Command {
@@ -223,6 +224,14 @@ impl NetHandle {
     }
     pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, NetError> {
         self.ask(|r| Command::MeshPeers(topic.to_owned(), r)).await
+    }
+    /// Closes every connection to a peer (one that stopped answering: a connection cut
+    /// silently, by a partition or a peer that restarted, stays open at the TCP level
+    /// until the kernel's next retransmission, which backs off up to two minutes). Its
+    /// pending requests fail at once; the peer is then redialed like any lost peer, and
+    /// discovery looks for it within a second.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
+        self.tx.send(Command::Disconnect(peer)).await.map_err(|_| NetError::Stopped)
     }
 }
 
@@ -539,6 +548,10 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
         Command::MeshPeers(t, r) => {
             let hash = IdentTopic::new(t).hash();
             let _ = r.send(b.gossipsub.mesh_peers(&hash).copied().collect());
+        }
+        Command::Disconnect(p) => {
+            let _ = swarm.disconnect_peer_id(p);
+            st.next_discovery = st.next_discovery.min(Instant::now() + Duration::from_secs(1));
         }
     }
 }

@@ -50,6 +50,11 @@ const SYNC_BATCH: u32 = 1000;
 const SWEEP_COUNCILS: usize = 8;
 /// Control requests queued towards the network task.
 const CONTROL_QUEUE: usize = 64;
+/// A peer that leaves a liveness probe unanswered for this many sync intervals (and at
+/// least [`MIN_STALL`]) is taken for gone: its connections are closed and it is redialed
+/// (see [`NetNode::check_liveness`]).
+const STALL_TICKS: u32 = 3;
+const MIN_STALL: Duration = Duration::from_secs(2);
 /// Gossip carries entries at most this old (by the entry's time and the receiver's
 /// clock): older ones are stored but not forwarded, nor published (PROTOCOL.md §12.3).
 pub const GOSSIP_FRESH_SECS: u64 = 300;
@@ -184,6 +189,7 @@ impl NetControl {
 enum Internal {
     Welcome { peer: PeerId, result: Result<Response, NetError> },
     Synced { peer: PeerId, council: CouncilId, from: u64, result: Result<SyncResponse, NetError> },
+    Probed { peer: PeerId, id: u64 },
 }
 
 /// The network task's state.
@@ -214,6 +220,11 @@ pub struct NetNode {
     /// Peer ids of node keys (deriving one decompresses the key).
     peer_ids: HashMap<[u8; 32], PeerId>,
     syncing: HashSet<(PeerId, CouncilId)>,
+    /// The liveness probe in flight to each let-in peer: its number and when it was sent.
+    probes: HashMap<PeerId, (u64, tokio::time::Instant)>,
+    probe_seq: u64,
+    /// How long a probe may stay unanswered (`STALL_TICKS` sync intervals).
+    stall_after: Duration,
     ticks: u64,
     internal: mpsc::Sender<Internal>,
     internal_rx: Option<mpsc::Receiver<Internal>>,
@@ -338,6 +349,9 @@ impl NetNode {
             derived: None,
             peer_ids: HashMap::new(),
             syncing: HashSet::new(),
+            probes: HashMap::new(),
+            probe_seq: 0,
+            stall_after: MIN_STALL,
             ticks: 0,
             internal,
             internal_rx: Some(internal_rx),
@@ -364,6 +378,7 @@ impl NetNode {
         for a in self.dial.clone() {
             let _ = self.net.dial(a).await;
         }
+        self.stall_after = (sync_every * STALL_TICKS).max(MIN_STALL);
         let mut tick = tokio::time::interval(sync_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -581,6 +596,8 @@ impl NetNode {
             }
             NetEvent::Disconnected(peer) => {
                 self.connected.remove(&peer);
+                // A new connection starts with no probe against it.
+                self.probes.remove(&peer);
             }
             NetEvent::Hello { from, hello, channel } => {
                 let answer = match self.judge_hello(&from, &hello) {
@@ -770,6 +787,12 @@ impl NetNode {
                 match result {
                     Ok(r) => self.on_synced(peer, council, from, r).await,
                     Err(e) => tracing::debug!(%peer, error = %e, "sync failed"),
+                }
+            }
+            // A liveness probe came back, answered or failed: either way not stalled.
+            Internal::Probed { peer, id } => {
+                if self.probes.get(&peer).is_some_and(|(i, _)| *i == id) {
+                    self.probes.remove(&peer);
                 }
             }
         }
@@ -1102,6 +1125,44 @@ impl NetNode {
         }
     }
 
+    /// Probes every let-in peer that has no probe in flight (a sync request for no
+    /// entries: a live node answers at once, whatever else it is sending), and closes the
+    /// connections of a peer that leaves one unanswered for `stall_after`, taking them
+    /// out of `connected`. A connection cut silently (a partition, or a peer killed or
+    /// restarted behind one) stays open at the TCP level, and what is sent on it waits for
+    /// the kernel's next retransmission, which backs off exponentially (up to two
+    /// minutes): after a partition heals, sync requests, gossip and the restarted peer's
+    /// new connection would wait on it for about as long as the partition lasted.
+    /// Closed, the peer is redialed like any lost peer.
+    async fn check_liveness(&mut self, connected: &mut Vec<(PeerId, CouncilId)>) {
+        let now = tokio::time::Instant::now();
+        let mut gone = Vec::new();
+        for &(p, c) in connected.iter() {
+            match self.probes.get(&p) {
+                Some((_, since)) if now.duration_since(*since) >= self.stall_after => gone.push(p),
+                Some(_) => {}
+                None => {
+                    self.probe_seq = self.probe_seq.wrapping_add(1);
+                    let id = self.probe_seq;
+                    self.probes.insert(p, (id, now));
+                    let from = self.replicas.get(&c).map(|s| s.seq() + 1).unwrap_or(1);
+                    let req = SyncRequest { council: c, from_seq: from, max_entries: 0 };
+                    let (net, tx) = (self.net.clone(), self.internal.clone());
+                    tokio::spawn(async move {
+                        let _ = net.sync(p, req).await;
+                        let _ = tx.send(Internal::Probed { peer: p, id }).await;
+                    });
+                }
+            }
+        }
+        for p in gone {
+            tracing::info!(peer = %p, after_ms = self.stall_after.as_millis() as u64, "a peer left a probe unanswered: closing its connections (it is redialed)");
+            self.probes.remove(&p);
+            connected.retain(|(q, _)| *q != p);
+            let _ = self.net.disconnect(p).await;
+        }
+    }
+
     /// Fetches the logs of councils this council federates with but does not follow yet,
     /// asks connected member nodes about the next [`SWEEP_COUNCILS`] councils it follows,
     /// and redials lost peers.
@@ -1114,8 +1175,9 @@ impl NetNode {
                 self.say_hello(p);
             }
         }
-        let connected: Vec<(PeerId, CouncilId)> =
+        let mut connected: Vec<(PeerId, CouncilId)> =
             self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
+        self.check_liveness(&mut connected).await;
         if !connected.is_empty() {
             // Councils wanted but not followed yet: asked of every connected member, each
             // tick, until one has the log.
