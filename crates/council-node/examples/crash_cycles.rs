@@ -1,7 +1,7 @@
 //! Crash durability: runs `councild` under ballot load and kills it with SIGKILL at a
 //! random moment, again and again. After every restart, every ballot the node had
 //! acknowledged must be in its log, the store must open, and the export must verify.
-//! Every 100 cycles the run starts again with a new council and store.
+//! Every 25 cycles the run starts again with a new council and store.
 //!
 //! Usage: `cargo run --release -p council-node --example crash_cycles -- COUNCILD COUNCIL [CYCLES]`
 //! (paths of the two binaries). `scripts/crash-cycles.sh` runs it. Prints one JSON line.
@@ -13,13 +13,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use council_core::cbor::Cbor;
-use council_core::records::{Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
 use council_core::sample::key_from_label;
 use council_core::SecretKey;
 use council_node::datadir;
 
+#[path = "common/load.rs"]
+mod load;
+use load::Load;
+
 /// Cycles run on one store before the next starts afresh.
-const CYCLES_PER_STORE: usize = 100;
+const CYCLES_PER_STORE: usize = 25;
 
 // The child is returned to the caller, which kills and waits for it.
 #[allow(clippy::zombie_processes)]
@@ -67,7 +70,6 @@ fn main() {
         rng ^= rng << 17;
         rng
     };
-    let rule = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
     let mut counter = 0u64;
     let mut lost = 0usize;
     let started = Instant::now();
@@ -84,49 +86,11 @@ fn main() {
         }
         let (mut child, base) = start(&councild, &dir);
         let agent = ureq::AgentBuilder::new().build();
-        // A motion that cannot settle before every member votes.
-        let body = MotionBody {
-            council,
-            title: format!("Cycle {cycle}"),
-            form: MotionForm::YesNo(Action::Resolution),
-            rule,
-            closes_at: u64::MAX / 2,
-            nonce: cycle as u64,
-        };
-        let m = Signed::sign(body, &keys[0]);
-        agent
-            .post(&format!("{base}/v1/motions"))
-            .set("Authorization", &format!("Bearer {token}"))
-            .send_json(serde_json::json!({ "record": hex::encode(m.to_cbor()) }))
-            .expect("motion accepted");
-        let motion = m.id();
+        let load = Load { agent: &agent, base: &base, token: &token, council, keys: &keys };
+        let motion = load.open_motion(format!("Cycle {cycle}"), cycle as u64);
         let stop = Arc::new(AtomicBool::new(false));
         std::thread::scope(|s| {
-            for t in 0..4 {
-                let (stop, acked, agent, base, token, keys) =
-                    (stop.clone(), acked.clone(), agent.clone(), &base, &token, &keys);
-                let c0 = counter + (t as u64) * 1_000_000;
-                s.spawn(move || {
-                    let mut c = c0;
-                    while !stop.load(Ordering::Relaxed) {
-                        c += 1;
-                        // Members 1..: each ballot changes a member's vote (counters rise).
-                        let k = &keys[1 + (c as usize % (keys.len() - 1))];
-                        let v =
-                            Signed::sign(VoteBody { council, motion, choice: (c % 2) as u32, counter: c }, k).to_cbor();
-                        let r = agent
-                            .post(&format!("{base}/v1/votes"))
-                            .set("Authorization", &format!("Bearer {token}"))
-                            .timeout(Duration::from_secs(5))
-                            .send_json(serde_json::json!({ "record": hex::encode(&v) }));
-                        if let Ok(resp) = r {
-                            if resp.status() == 201 {
-                                acked.lock().expect("lock").push(v);
-                            }
-                        }
-                    }
-                });
-            }
+            load.spawn_voters(s, motion, counter, &stop, &acked);
             // Kill at a random moment between 50 and 550 ms into the load.
             std::thread::sleep(Duration::from_millis(50 + next() % 500));
             let _ = child.kill();

@@ -24,12 +24,16 @@ use std::time::{Duration, Instant};
 
 use council_core::cbor::Cbor;
 use council_core::export::{verify_reader, ExportItem, ItemReader};
-use council_core::records::{Action, Entry, MotionBody, MotionForm, Payload, Rule, Share, Signed, Threshold, VoteBody};
+use council_core::records::{Entry, Payload};
 use council_core::sample::key_from_label;
 use council_core::{Hash, SecretKey};
 use council_node::config::Config;
 use council_node::datadir;
 use council_node::failpoint::CRASH_AFTER_SIGNING;
+
+#[path = "common/load.rs"]
+mod load;
+use load::Load;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -115,7 +119,6 @@ fn drive(cycles: usize) {
         rng ^= rng << 17;
         rng
     };
-    let rule = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
     let (mut counter, mut died) = (0u64, 0usize);
     let started = Instant::now();
     for cycle in 0..cycles {
@@ -123,43 +126,11 @@ fn drive(cycles: usize) {
         // The first batches are the motion's; the crash comes within the ballots.
         let at = 3 + next() % 40;
         let (mut child, base) = start(&dir, Some((at, &dump)));
-        let body = MotionBody {
-            council,
-            title: format!("Cycle {cycle}"),
-            form: MotionForm::YesNo(Action::Resolution),
-            rule,
-            closes_at: u64::MAX / 2,
-            nonce: cycle as u64,
-        };
-        let m = Signed::sign(body, &keys[0]);
-        agent
-            .post(&format!("{base}/v1/motions"))
-            .set("Authorization", &format!("Bearer {token}"))
-            .send_json(serde_json::json!({ "record": hex::encode(m.to_cbor()) }))
-            .expect("motion accepted");
-        let motion = m.id();
+        let load = Load { agent: &agent, base: &base, token: &token, council, keys: &keys };
+        let motion = load.open_motion(format!("Cycle {cycle}"), cycle as u64);
         let stop = Arc::new(AtomicBool::new(false));
         std::thread::scope(|s| {
-            for t in 0..4u64 {
-                let (stop, acked, agent, base, token, keys) =
-                    (stop.clone(), acked.clone(), agent.clone(), &base, &token, &keys);
-                let mut c = counter + t * 1_000_000;
-                s.spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        c += 1;
-                        let k = &keys[1 + (c as usize % (keys.len() - 1))];
-                        let v =
-                            Signed::sign(VoteBody { council, motion, choice: (c % 2) as u32, counter: c }, k).to_cbor();
-                        let r = agent
-                            .post(&format!("{base}/v1/votes"))
-                            .set("Authorization", &format!("Bearer {token}"))
-                            .send_json(serde_json::json!({ "record": hex::encode(&v) }));
-                        if r.is_ok_and(|r| r.status() == 201) {
-                            acked.lock().expect("lock").push(v);
-                        }
-                    }
-                });
-            }
+            load.spawn_voters(s, motion, counter, &stop, &acked);
             // The reader: downloads the export again and again while the node runs.
             let (stop2, seen2, agent2, base2, token2) = (stop.clone(), seen.clone(), agent.clone(), &base, &token);
             s.spawn(move || {
