@@ -73,14 +73,15 @@ impl Daemon {
         t.lines().next().expect("one address").to_owned()
     }
 
-    fn get(&self, path: &str) -> Value {
+    /// GET; `None` if the node does not answer in time (a node catching up may be busy).
+    fn get(&self, path: &str) -> Option<Value> {
         self.agent
             .get(&format!("{}{path}", self.base))
             .set("Authorization", &format!("Bearer {}", self.token))
             .call()
-            .expect("GET")
+            .ok()?
             .into_json()
-            .expect("JSON")
+            .ok()
     }
 
     fn post(&self, path: &str, record: &[u8]) -> bool {
@@ -104,13 +105,21 @@ impl Daemon {
         m.id()
     }
 
-    /// Entries of `council`'s log this node holds (its own, or one it follows).
-    fn entries_of(&self, council: &Hash) -> u64 {
-        self.get("/v1/network")["followed"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["council"] == council.to_hex()))
-            .and_then(|f| f["entries"].as_u64())
-            .unwrap_or(0)
+    /// Entries of this node's own council's log.
+    fn own_entries(&self) -> Option<u64> {
+        self.get("/v1/council")?["entries"].as_u64()
+    }
+
+    /// Entries of `council`'s log this node follows (0 if it does not follow it yet).
+    fn entries_of(&self, council: &Hash) -> Option<u64> {
+        let v = self.get("/v1/network")?;
+        Some(
+            v["followed"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["council"] == council.to_hex()))
+                .and_then(|f| f["entries"].as_u64())
+                .unwrap_or(0),
+        )
     }
 
     fn rss_kb(&self) -> u64 {
@@ -187,7 +196,7 @@ fn main() {
     let fed = charter.id().to_hex();
     for d in [&publisher, &relay, &frozen] {
         wait_for("every node to count three members", 120, || {
-            let v = d.get("/v1/federations");
+            let v = d.get("/v1/federations")?;
             let f = v["federations"].as_array()?.iter().find(|f| f["id"] == fed)?.clone();
             (f["members"].as_array()?.len() == 3).then_some(())
         });
@@ -196,9 +205,9 @@ fn main() {
     // A motion that never settles (member 0 never votes).
     let never = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
     let motion = publisher.motion(MotionForm::YesNo(Action::Resolution), never, 0..0, 99);
-    let head_before = publisher.entries_of(&publisher.council);
+    let head_before = publisher.own_entries().expect("the publisher answers");
     wait_for("the relay to follow the publisher", 60, || {
-        (relay.entries_of(&publisher.council) >= head_before).then_some(())
+        (relay.entries_of(&publisher.council)? >= head_before).then_some(())
     });
 
     // COUNCILNET_NO_FREEZE=1: the same load with nothing frozen, for comparison.
@@ -238,21 +247,25 @@ fn main() {
         }
         while started.elapsed() < Duration::from_secs(seconds) {
             std::thread::sleep(Duration::from_secs(1));
-            let lag = publisher.entries_of(&publisher.council).saturating_sub(relay.entries_of(&publisher.council));
+            let lag = match (publisher.own_entries(), relay.entries_of(&publisher.council)) {
+                (Some(h), Some(r)) => h.saturating_sub(r),
+                _ => u64::MAX, // a node did not answer within 10 s: as bad as it gets
+            };
             samples.push((started.elapsed().as_secs_f64(), publisher.rss_kb(), relay.rss_kb(), lag));
         }
         stop.store(true, Ordering::Relaxed);
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let head = publisher.entries_of(&publisher.council);
+    let head = publisher.own_entries().expect("the publisher answers");
     wait_for("the relay to catch up with the publisher", 60, || {
-        (relay.entries_of(&publisher.council) >= head).then_some(())
+        (relay.entries_of(&publisher.council)? >= head).then_some(())
     });
     assert!(!freeze || frozen.state() == Some('T'), "the frozen node ran during the load");
     frozen.signal("-CONT");
     let resumed = Instant::now();
+    let frozen_had = wait_for("the resumed node to answer", 300, || frozen.entries_of(&publisher.council));
     wait_for("the frozen node to catch up after it resumes", 300, || {
-        (frozen.entries_of(&publisher.council) >= head).then_some(())
+        (frozen.entries_of(&publisher.council)? >= head).then_some(())
     });
     let catch_up = resumed.elapsed().as_secs_f64();
 
@@ -280,6 +293,7 @@ fn main() {
             "rss_mb_per_fifth": fifths,
             "relay_max_lag_entries": max_lag,
             "frozen_catch_up_seconds": catch_up,
+            "frozen_behind_at_resume": head.saturating_sub(frozen_had),
             "pass": ok,
         })
     );

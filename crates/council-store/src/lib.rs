@@ -135,8 +135,9 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
-            // sled's default page cache is 1 GiB; a council node needs far less.
-            .cache_capacity(64 * 1024 * 1024)
+            // sled's default page cache is 1 GiB; a council node needs far less (with 64 MiB a
+            // relay under 500 ballots/s settled at 215 MB resident: scripts/frozen-peer.sh).
+            .cache_capacity(32 * 1024 * 1024)
             // What is not flushed at once (relayed gossip) is on disk within this.
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
