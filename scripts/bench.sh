@@ -166,7 +166,7 @@ mem=$(free -g | awk '/Mem:/{print $2}')
   echo "  the ballot box: keyed by a public key that also holds its decompressed point (over 200"
   echo "  bytes per member per motion); keyed by the 32 key bytes it halved the RSS (330 MB to"
   echo "  161 MB at 200,000 ballots). What remains: the state twice (the writer's and the network"
-  echo "  task's copy, about 26 MB each at 200,000 ballots), sled's page cache (up to 64 MB), and"
+  echo "  task's copy, about 26 MB each at 200,000 ballots), sled's page cache (up to 32 MiB), and"
   echo "  allocator slack. Start-up replays the whole log through the council rules (no snapshot"
   echo "  yet): 1.2 s at 200,000 ballots, but 55 s at 1,000,000, far more than five times as long;"
   echo "  and a profile of start-up (perf, warm page cache: 13 s) puts 67% of it in sled's iterator"
