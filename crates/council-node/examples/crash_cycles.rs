@@ -19,34 +19,17 @@ use council_node::datadir;
 
 #[path = "common/load.rs"]
 mod load;
-use load::Load;
+use load::{start_node, Load};
 
 /// Cycles run on one store before the next starts afresh.
 const CYCLES_PER_STORE: usize = 25;
 
-// The child is returned to the caller, which kills and waits for it.
-#[allow(clippy::zombie_processes)]
+/// Starts the node; the caller kills and waits for it.
 fn start(councild: &Path, dir: &Path) -> (Child, String) {
-    let _ = std::fs::remove_file(dir.join(datadir::API_ADDR));
-    let mut child = Command::new(councild)
-        .args(["run", "--data-dir", dir.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--log", "error"])
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("councild starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(a) = std::fs::read_to_string(dir.join(datadir::API_ADDR)) {
-            return (child, format!("http://{}", a.trim()));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("councild did not start");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut cmd = Command::new(councild);
+    cmd.args(["run", "--data-dir", dir.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--log", "error"])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+    start_node(cmd, dir)
 }
 
 fn main() {

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ use council_node::failpoint::CRASH_AFTER_SIGNING;
 
 #[path = "common/load.rs"]
 mod load;
-use load::Load;
+use load::{start_node, Load};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -53,29 +53,15 @@ fn node(dir: &Path) {
     rt.block_on(council_node::run(config, std::future::pending(), |_| {})).expect("the node runs");
 }
 
-// The child is returned to the caller, which waits for it.
-#[allow(clippy::zombie_processes)]
+/// Starts the node; the caller waits for it.
 fn start(dir: &Path, crash: Option<(u64, &Path)>) -> (Child, String) {
-    let _ = std::fs::remove_file(dir.join(datadir::API_ADDR));
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.args(["node", dir.to_str().expect("utf-8 path")]).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(["node", dir.to_str().expect("utf-8 path")]);
     match crash {
         Some((n, file)) => cmd.env(CRASH_AFTER_SIGNING, format!("{n}:{}", file.display())),
         None => cmd.env_remove(CRASH_AFTER_SIGNING),
     };
-    let mut child = cmd.spawn().expect("the node starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(a) = std::fs::read_to_string(dir.join(datadir::API_ADDR)) {
-            return (child, format!("http://{}", a.trim()));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the node did not start");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    start_node(cmd, dir)
 }
 
 /// The entries of the node's own council in an export (or a crash point's dump).

@@ -1,14 +1,37 @@
-//! Ballot load shared by the crash examples: a motion that never settles, and clients
-//! that keep changing their ballots on it until told to stop, keeping every ballot the
-//! node acknowledged.
+//! Shared by the crash examples: starting a node process, and ballot load (a motion that
+//! never settles, and clients that keep changing their ballots on it until told to stop,
+//! keeping every ballot the node acknowledged).
 
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use council_core::cbor::Cbor;
 use council_core::records::{Action, MotionBody, MotionForm, MotionId, Rule, Share, Signed, Threshold, VoteBody};
 use council_core::{Hash, SecretKey};
+use council_node::datadir;
+
+/// Starts a node on `dir` (the caller's command, its output discarded) and waits up to a
+/// minute for its API address. The caller kills and waits for the child.
+#[allow(clippy::zombie_processes)]
+pub fn start_node(mut cmd: Command, dir: &Path) -> (Child, String) {
+    let _ = std::fs::remove_file(dir.join(datadir::API_ADDR));
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the node starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(a) = std::fs::read_to_string(dir.join(datadir::API_ADDR)) {
+            return (child, format!("http://{}", a.trim()));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node did not start");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// Concurrent clients; each votes for four members of its own, so that every member's
 /// counters rise (a lower counter would be refused as stale).
