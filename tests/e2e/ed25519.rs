@@ -32,18 +32,7 @@ use sha2::{Digest, Sha512};
 
 use crate::util::{councild, read_key, run, Daemon};
 
-/// `[message, public key, signature]`, hex, numbered from 0: the ed25519-speccheck
-/// cases, kept once in docs/vectors/ed25519-speccheck.txt.
-fn speccheck() -> Vec<[&'static str; 3]> {
-    include_str!("../../docs/vectors/ed25519-speccheck.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let v: Vec<&str> = l.split_whitespace().collect();
-            [v[0], v[1], v[2]]
-        })
-        .collect()
-}
+include!("../../crates/council-core/tests/common/speccheck.rs");
 
 /// The numbered rules of PROTOCOL.md §2: the first one a case breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,18 +17,7 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use sha2::{Digest, Sha512};
 
-/// `[message, public key, signature]`, hex, numbered from 0: the ed25519-speccheck
-/// cases, kept once in docs/vectors/ed25519-speccheck.txt.
-fn speccheck() -> Vec<[&'static str; 3]> {
-    include_str!("../../../docs/vectors/ed25519-speccheck.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let v: Vec<&str> = l.split_whitespace().collect();
-            [v[0], v[1], v[2]]
-        })
-        .collect()
-}
+include!("common/speccheck.rs");
 
 /// Why a key is refused, by the numbered key rules of PROTOCOL.md §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
