@@ -21,6 +21,9 @@ use crate::records::{
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
 
+mod snapshot;
+pub use snapshot::SnapshotError;
+
 /// Why a record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
@@ -83,7 +86,7 @@ pub enum RecordError {
 pub enum Effect {
     None,
     Applied,
-    Void(&'static str),
+    Void(String),
 }
 
 /// A motion's status.
@@ -620,7 +623,7 @@ impl CouncilState {
 
     /// Carries out a passed act.
     fn enact(&mut self, motion: MotionId, action: Action, time: u64, seq: u64) -> Effect {
-        let void = Effect::Void;
+        let void = |reason: &str| Effect::Void(reason.to_owned());
         let fed = |kind| FedEvent { time, council: self.id, seq, kind };
         match action {
             Action::Resolution => return Effect::None,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use council_core::council::CouncilState;
+use council_core::records::Genesis;
 use council_core::verify::{verify_genesis, Verified};
 use council_store::Store;
 
@@ -45,9 +46,28 @@ pub enum RunError {
     Serve(String),
 }
 
+/// How many entries a start may replay before it saves a snapshot of the state (the writer
+/// also saves one whenever it stops cleanly), so that a node that keeps crashing does not
+/// replay the same long stretch of log at every start.
+const SNAPSHOT_AFTER_REPLAYING: u64 = 10_000;
+
+/// How a council's state was rebuilt at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// The entry after which the saved state snapshot was taken, if it could be used.
+    pub snapshot: Option<u64>,
+    /// Entries replayed through the council rules after it (or after the genesis).
+    pub entries: u64,
+}
+
 /// Opens the council in `dir`: the store, with the genesis taken from the draft the first
-/// time, and the state replayed from the log.
-pub fn open(dir: &Path) -> Result<(Store, CouncilState), RunError> {
+/// time, and the state restored from its saved snapshot if that still matches the log,
+/// then replayed from the log through the council rules.
+pub fn open(dir: &Path) -> Result<(Store, CouncilState, Replayed), RunError> {
+    open_saving_after(dir, SNAPSHOT_AFTER_REPLAYING)
+}
+
+fn open_saving_after(dir: &Path, save_after: u64) -> Result<(Store, CouncilState, Replayed), RunError> {
     let store = Store::open(&dir.join(datadir::STORE))?;
     let genesis = match store.genesis()? {
         Some(g) => g,
@@ -64,13 +84,52 @@ pub fn open(dir: &Path) -> Result<(Store, CouncilState), RunError> {
         }
     };
     let verified = verify_genesis(genesis).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
-    let mut state = CouncilState::new(verified).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
-    for e in store.entries(1) {
+    let (mut state, snapshot) = match saved_state(&store, &verified)? {
+        Some(s) => {
+            let seq = s.seq();
+            (s, Some(seq))
+        }
+        None => (CouncilState::new(verified).map_err(|e| RunError::GenesisInvalid(e.to_string()))?, None),
+    };
+    let from = state.seq();
+    for e in store.entries(from + 1) {
         let e = e?;
         let seq = e.body.seq;
         state.apply(Verified::from_own_store(e)).map_err(|e| RunError::Replay { seq, reason: e.to_string() })?;
     }
-    Ok((store, state))
+    let entries = state.seq() - from;
+    if entries >= save_after {
+        store.put_state(state.seq(), &state.snapshot())?;
+    }
+    Ok((store, state, Replayed { snapshot, entries }))
+}
+
+/// The saved state snapshot, if there is one that this build wrote for this council and
+/// that still describes the log: the stored entry at its seq is its head. Anything else is
+/// ignored with a warning (the log is replayed from the start; nothing is lost).
+fn saved_state(store: &Store, genesis: &Verified<Genesis>) -> Result<Option<CouncilState>, RunError> {
+    let ignore = |reason: &dyn std::fmt::Display| {
+        tracing::warn!(%reason, "the saved council state cannot be used; replaying the whole log");
+        Ok(None)
+    };
+    let (seq, bytes) = match store.state() {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(None),
+        Err(e) => return ignore(&e),
+    };
+    let state = match CouncilState::restore(genesis.clone(), &bytes) {
+        Ok(s) => s,
+        Err(e) => return ignore(&e),
+    };
+    let head = match store.entry(seq)? {
+        Some(e) => e.id(),
+        None if seq == 0 => state.id(),
+        None => return ignore(&format_args!("it was taken after entry {seq}, which is not in the log")),
+    };
+    if state.seq() != seq || state.head() != head {
+        return ignore(&format_args!("it does not match the log at entry {seq}"));
+    }
+    Ok(Some(state))
 }
 
 /// Starts the swarm and the network task.
@@ -110,7 +169,7 @@ pub async fn run(
     let dir = config.data_dir.clone();
     let node = datadir::load_key(&dir.join(datadir::NODE_KEY))?;
     let token = datadir::load_token(&dir)?;
-    let (store, state) = tokio::task::spawn_blocking({
+    let (store, state, replayed) = tokio::task::spawn_blocking({
         let dir = dir.clone();
         move || open(&dir)
     })
@@ -119,7 +178,14 @@ pub async fn run(
     if state.node_key() != node.public() {
         return Err(RunError::NotTheNodeKey(state.node_key().to_did()));
     }
-    tracing::info!(council = %state.id(), name = %state.genesis().name, entries = state.seq(), "council opened");
+    tracing::info!(
+        council = %state.id(),
+        name = %state.genesis().name,
+        entries = state.seq(),
+        snapshot = ?replayed.snapshot,
+        replayed = replayed.entries,
+        "council opened"
+    );
     let own_copy = config.network.enabled.then(|| state.clone());
     let node_seed = node.seed();
     let clock = writer::CausalClock::default();
@@ -210,4 +276,101 @@ pub async fn run(
     served.map_err(|e| RunError::Serve(e.to_string()))?.map_err(|e| RunError::Serve(e.to_string()))?;
     tracing::info!("stopped; everything is on disk");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use council_core::records::{MotionForm, Rule, Share, Threshold};
+    use council_core::sample::{key_from_label, Clock, CouncilBuilder};
+    use council_core::SecretKey;
+    use council_store::Append;
+
+    /// A data directory whose store holds a council's genesis and `motions` motions, each
+    /// with a ballot from every member; and the builder that made them (it has the state).
+    fn council(dir: &Path, motions: usize) -> (CouncilBuilder, Vec<SecretKey>) {
+        let keys: Vec<SecretKey> = (0..3).map(|i| key_from_label(&format!("open/{i}"))).collect();
+        let refs: Vec<&SecretKey> = keys.iter().collect();
+        let mut clock = Clock(1_800_000_000);
+        let b = CouncilBuilder::found("Open", &refs, Default::default(), key_from_label("open/node"), clock.tick())
+            .unwrap();
+        Store::open(&dir.join(datadir::STORE)).unwrap().init_genesis(b.genesis()).unwrap();
+        let mut c = (b, keys);
+        more(dir, &mut c, motions);
+        c
+    }
+
+    fn more(dir: &Path, (b, keys): &mut (CouncilBuilder, Vec<SecretKey>), motions: usize) {
+        let rule = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
+        for n in 0..motions {
+            let t = b.state().time() + 1;
+            let m = b.open(t, &keys[n % 3], "m", MotionForm::Choice(vec!["a".into(), "b".into()]), rule, t + 1000);
+            let m = m.unwrap();
+            for (i, k) in keys.iter().enumerate() {
+                b.vote(t + 1, k, m, (i % 2) as u32).unwrap();
+            }
+        }
+        let appends: Vec<Append> = b.take_entries().into_iter().map(|entry| Append { entry, index: vec![] }).collect();
+        Store::open(&dir.join(datadir::STORE)).unwrap().append(&appends).unwrap();
+    }
+
+    #[test]
+    fn a_saved_state_is_used_only_while_it_matches_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut c = council(dir, 10);
+
+        // Fewer entries than the threshold: replayed, nothing saved.
+        let (store, state, r) = open_saving_after(dir, 100).unwrap();
+        assert_eq!(r, Replayed { snapshot: None, entries: 40 });
+        assert_eq!(state.snapshot(), c.0.state().snapshot());
+        assert!(store.state().unwrap().is_none());
+        // As the writer does when it stops.
+        store.put_state(state.seq(), &state.snapshot()).unwrap();
+        drop(store);
+
+        // The snapshot, then only the entries after it.
+        more(dir, &mut c, 5);
+        let (mut store, state, r) = open_saving_after(dir, 100).unwrap();
+        assert_eq!(r, Replayed { snapshot: Some(40), entries: 20 });
+        assert_eq!(state.snapshot(), c.0.state().snapshot());
+
+        // A snapshot that does not match the log at its seq (here: claims a later entry),
+        // or that does not decode, or that is cut short: ignored, the whole log replayed.
+        let (_, good) = store.state().unwrap().unwrap();
+        // The same council with another history: a state of 40 entries whose head is not
+        // the stored entry 40.
+        let other = tempfile::tempdir().unwrap();
+        let mut fork = council(other.path(), 8);
+        more(other.path(), &mut fork, 2);
+        let forked = fork.0.state();
+        assert_eq!((forked.id(), forked.seq()), (state.id(), 40));
+        assert_ne!(forked.head(), store.entry(40).unwrap().unwrap().id());
+        let bad: [(u64, Vec<u8>); 4] = [
+            (40, forked.snapshot()),
+            (41, good.clone()),
+            (40, b"junk".to_vec()),
+            (40, good[..good.len() / 2].to_vec()),
+        ];
+        for (seq, bytes) in bad {
+            store.put_state(seq, &bytes).unwrap();
+            drop(store);
+            let (s, state, r) = open_saving_after(dir, 100).unwrap();
+            assert_eq!(r, Replayed { snapshot: None, entries: 60 }, "snapshot at {seq} of {} bytes", bytes.len());
+            assert_eq!(state.snapshot(), c.0.state().snapshot());
+            store = s;
+        }
+        drop(store);
+
+        // A long replay saves a snapshot, which the next start uses.
+        let (store, _, r) = open_saving_after(dir, 60).unwrap();
+        assert_eq!(r, Replayed { snapshot: None, entries: 60 });
+        assert_eq!(store.state().unwrap().map(|(seq, _)| seq), Some(60));
+        drop(store);
+        let (_, state, r) = open_saving_after(dir, 60).unwrap();
+        assert_eq!(r, Replayed { snapshot: Some(60), entries: 0 });
+        assert_eq!(state.snapshot(), c.0.state().snapshot());
+    }
 }

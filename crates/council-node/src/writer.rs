@@ -202,7 +202,9 @@ impl Writer {
             }
             self.process(batch).await?;
         }
-        self.store.flush()
+        // Everything applied is on disk: a snapshot of the state spares the next start
+        // replaying the log (council_node::open checks it against the log).
+        tokio::task::block_in_place(|| self.store.put_state(self.state.seq(), &self.state.snapshot()))
     }
 
     async fn process(&mut self, batch: Vec<Command>) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `meta/format` | the format marker, [`FORMAT`] |
 //! | `meta/genesis` | the council's genesis record |
+//! | `meta/state` | seq (u64 BE), then a snapshot of the council's state after that entry (a cache: see [`Store::put_state`]) |
 //! | `log/` seq (u64 BE) | the entry record |
 //! | `rec/` SHA-256 of a member-signed record | seq of the entry holding it |
 //! | `mot/` motion id | seq of the entry that opened it |
@@ -37,6 +38,7 @@ pub const FORMAT: &str = "councilnet-store/1";
 
 const K_FORMAT: &[u8] = b"meta/format";
 const K_GENESIS: &[u8] = b"meta/genesis";
+const K_STATE: &[u8] = b"meta/state";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -184,6 +186,28 @@ impl Store {
         self.tree.insert(K_GENESIS, g.to_cbor()).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
+    }
+
+    /// Saves a snapshot of the council's state after entry `seq` (replacing any earlier
+    /// one), durably. The store does not read it: it is council-core's
+    /// `CouncilState::snapshot`, a cache that spares replaying the log at start-up, and is
+    /// only of use while the entry at `seq` is the one it was taken after (the caller checks).
+    pub fn put_state(&self, seq: u64, snapshot: &[u8]) -> Result<(), StoreError> {
+        let mut v = Vec::with_capacity(8 + snapshot.len());
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(snapshot);
+        self.tree.insert(K_STATE, v).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The saved state snapshot and the seq it was taken after, if there is one.
+    pub fn state(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        match self.tree.get(K_STATE).map_err(io)? {
+            None => Ok(None),
+            Some(v) if v.len() < 8 => Err(StoreError::Corrupt("the state snapshot is shorter than its header".into())),
+            Some(v) => Ok(Some((read_seq(&v[..8])?, v[8..].to_vec()))),
+        }
     }
 
     /// The sequence number of the last stored entry (0 if none).

@@ -1,0 +1,447 @@
+//! Snapshots of a [`CouncilState`]: the state after replaying a prefix of the log, kept by a
+//! node beside its log so that it need not replay the whole log at every start.
+//!
+//! A snapshot is a local cache, not a protocol record: nothing signs it, no peer ever sees
+//! it, and only the build that wrote it reads it (it names the crate version; a snapshot
+//! from any other build is refused, and the node replays its log instead, so a release that
+//! changes a rule never trusts state computed by the old rule). The node checks a snapshot
+//! against its log before use (the stored entry at the snapshot's sequence number must be
+//! the snapshot's head) and replays the log from the start whenever anything is off.
+//!
+//! The encoding is the canonical CBOR subset of [`crate::cbor`], with every map written in
+//! key order, so equal states give equal bytes. Encoding destructures each struct in full:
+//! a field added to the state that the snapshot does not carry is a compile error here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use thiserror::Error;
+
+use super::{CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats};
+use crate::cbor::{Decoder, Encoder};
+use crate::error::DecodeError;
+use crate::hash::Hash;
+use crate::keys::PublicKey;
+use crate::records::{
+    Charter, CouncilId, DelegateVoteBody, FederationMotion, Genesis, InviteProof, Mandate, MotionBody, Outcome,
+};
+use crate::tally::Counts;
+use crate::verify::Verified;
+
+/// The snapshot format's tag.
+const FORMAT: &str = "councilnet-state/1";
+/// The build that writes and reads snapshots.
+const BUILD: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a snapshot cannot be used (the log is replayed instead).
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    #[error("it was written by another build ({0}; this is {BUILD})")]
+    OtherBuild(String),
+    #[error("it is of another council ({0})")]
+    OtherCouncil(CouncilId),
+    #[error("the genesis does not start a council: {0}")]
+    Genesis(#[from] super::RecordError),
+    #[error("it does not decode: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+fn sorted<K: Ord + Copy, V>(m: &HashMap<K, V>) -> Vec<(K, &V)> {
+    let mut v: Vec<(K, &V)> = m.iter().map(|(k, v)| (*k, v)).collect();
+    v.sort_unstable_by_key(|e| e.0);
+    v
+}
+
+impl CouncilState {
+    /// Encodes the whole state (see the module documentation).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let CouncilState {
+            id,
+            genesis: _, // the store holds the genesis; restore starts from it
+            node_key,
+            node_keys,
+            seq,
+            head,
+            time,
+            roster,
+            joined,
+            by_key,
+            used_keys,
+            motions,
+            motion_order,
+            mandates,
+            mandate_order,
+            current_mandate,
+            delegate_counters,
+            fed_events,
+            stats,
+            recent,
+        } = self;
+        let mut e = Encoder::default();
+        e.array(21).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(node_keys.len());
+        for (from, k) in node_keys {
+            e.array(2).u64(*from).value(k);
+        }
+        e.u64(*seq).value(head).u64(*time);
+        e.array(roster.len());
+        for (m, k) in roster {
+            e.array(2).value(m).value(k);
+        }
+        let joined = sorted(joined);
+        e.array(joined.len());
+        for (m, s) in joined {
+            e.array(2).value(&m).u64(*s);
+        }
+        let by_key = sorted(by_key);
+        e.array(by_key.len());
+        for (k, m) in by_key {
+            e.array(2).value(&k).value(m);
+        }
+        let mut used: Vec<&PublicKey> = used_keys.iter().collect();
+        used.sort_unstable();
+        e.array(used.len());
+        for k in used {
+            e.value(k);
+        }
+        let motions = sorted(motions);
+        e.array(motions.len());
+        for (_, m) in motions {
+            encode_motion(&mut e, m);
+        }
+        e.list(motion_order);
+        let mandates = sorted(mandates);
+        e.array(mandates.len());
+        for (_, m) in mandates {
+            encode_mandate(&mut e, m);
+        }
+        e.list(mandate_order);
+        let current = sorted(current_mandate);
+        e.array(current.len());
+        for (f, m) in current {
+            e.array(2).value(&f).value(m);
+        }
+        let counters = sorted(delegate_counters);
+        e.array(counters.len());
+        for (m, c) in counters {
+            e.array(2).value(&m).u64(*c);
+        }
+        e.array(fed_events.len());
+        for ev in fed_events {
+            encode_fed_event(&mut e, ev);
+        }
+        let Stats { entries, motions, ballots, ballots_changed, petition_signatures, delegate_votes, roster_changes } =
+            stats;
+        e.array(7)
+            .u64(*entries)
+            .u64(*motions)
+            .u64(*ballots)
+            .u64(*ballots_changed)
+            .u64(*petition_signatures)
+            .u64(*delegate_votes)
+            .u64(*roster_changes);
+        e.array(recent.len());
+        for (s, h) in recent {
+            e.array(2).u64(*s).value(h);
+        }
+        e.into_bytes()
+    }
+
+    /// Restores a state from [`CouncilState::snapshot`] bytes, for the council of `genesis`.
+    /// Refuses a snapshot of another build or another council, and anything that does not
+    /// decode; it does not check the state against the log (the caller does).
+    pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
+        let mut s = CouncilState::new(genesis)?;
+        let d = &mut Decoder::new(bytes);
+        // No list can hold more items than there are bytes left: corrupt lengths cannot
+        // make us reserve more memory than the snapshot's size.
+        let cap = |n: usize| n.min(bytes.len());
+        d.array_exact(21)?;
+        d.tag(FORMAT)?;
+        let build = d.text()?;
+        if build != BUILD {
+            return Err(SnapshotError::OtherBuild(build.to_owned()));
+        }
+        let id: Hash = d.value()?;
+        if id != s.id {
+            return Err(SnapshotError::OtherCouncil(id));
+        }
+        s.node_key = d.value()?;
+        let n = d.array(usize::MAX)?;
+        s.node_keys = Vec::with_capacity(cap(n));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            s.node_keys.push((d.u64()?, d.value()?));
+        }
+        s.seq = d.u64()?;
+        s.head = d.value()?;
+        s.time = d.u64()?;
+        s.roster = BTreeMap::new();
+        for _ in 0..d.array(usize::MAX)? {
+            d.array_exact(2)?;
+            s.roster.insert(d.value()?, d.value()?);
+        }
+        let n = d.array(usize::MAX)?;
+        s.joined = HashMap::with_capacity(cap(n));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            s.joined.insert(d.value()?, d.u64()?);
+        }
+        let n = d.array(usize::MAX)?;
+        s.by_key = HashMap::with_capacity(cap(n));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            s.by_key.insert(d.value()?, d.value()?);
+        }
+        let n = d.array(usize::MAX)?;
+        s.used_keys = HashSet::with_capacity(cap(n));
+        for _ in 0..n {
+            s.used_keys.insert(d.value()?);
+        }
+        let n = d.array(usize::MAX)?;
+        s.motions = HashMap::with_capacity(cap(n));
+        for _ in 0..n {
+            let m = decode_motion(d, cap)?;
+            s.motions.insert(m.id, m);
+        }
+        s.motion_order = d.list(usize::MAX)?;
+        let n = d.array(usize::MAX)?;
+        s.mandates = HashMap::with_capacity(cap(n));
+        for _ in 0..n {
+            let m = decode_mandate(d)?;
+            s.mandates.insert(m.id, m);
+        }
+        s.mandate_order = d.list(usize::MAX)?;
+        let n = d.array(usize::MAX)?;
+        s.current_mandate = HashMap::with_capacity(cap(n));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            s.current_mandate.insert(d.value()?, d.value()?);
+        }
+        let n = d.array(usize::MAX)?;
+        s.delegate_counters = HashMap::with_capacity(cap(n));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            s.delegate_counters.insert(d.value()?, d.u64()?);
+        }
+        let n = d.array(usize::MAX)?;
+        s.fed_events = Vec::with_capacity(cap(n));
+        for _ in 0..n {
+            s.fed_events.push(decode_fed_event(d)?);
+        }
+        d.array_exact(7)?;
+        s.stats = Stats {
+            entries: d.u64()?,
+            motions: d.u64()?,
+            ballots: d.u64()?,
+            ballots_changed: d.u64()?,
+            petition_signatures: d.u64()?,
+            delegate_votes: d.u64()?,
+            roster_changes: d.u64()?,
+        };
+        let n = d.array(usize::MAX)?;
+        s.recent = VecDeque::with_capacity(cap(n));
+        for _ in 0..n {
+            d.array_exact(2)?;
+            s.recent.push_back((d.u64()?, d.value()?));
+        }
+        d.finish()?;
+        Ok(s)
+    }
+}
+
+fn encode_motion(e: &mut Encoder, m: &MotionState) {
+    let MotionState {
+        id,
+        body,
+        opener,
+        opened_at,
+        opened_seq,
+        status,
+        counts,
+        ballots_received,
+        ballots_changed,
+        latest,
+    } = m;
+    e.array(10).value(id).value(body).value(opener).u64(*opened_at).u64(*opened_seq);
+    match status {
+        MotionStatus::Open => e.null(),
+        MotionStatus::Closed { outcome, at, early, effect } => {
+            e.array(4).value(outcome).u64(*at).bool(*early);
+            match effect {
+                Effect::None => e.array(1).text("none"),
+                Effect::Applied => e.array(1).text("applied"),
+                Effect::Void(reason) => e.array(2).text("void").text(reason),
+            }
+        }
+    };
+    let Counts { counts, electorate } = counts;
+    e.array(2).list(counts).u64(*electorate);
+    e.u64(*ballots_received).u64(*ballots_changed);
+    let latest = sorted(latest);
+    e.array(latest.len());
+    for (member, (choice, counter)) in latest {
+        e.array(3).bytes(&member).u64((*choice).into()).u64(*counter);
+    }
+}
+
+fn decode_motion(d: &mut Decoder<'_>, cap: impl Fn(usize) -> usize) -> Result<MotionState, DecodeError> {
+    d.array_exact(10)?;
+    let id = d.value()?;
+    let body: MotionBody = d.value()?;
+    let opener = d.value()?;
+    let opened_at = d.u64()?;
+    let opened_seq = d.u64()?;
+    let status = if d.null()? {
+        MotionStatus::Open
+    } else {
+        d.array_exact(4)?;
+        let outcome: Outcome = d.value()?;
+        let at = d.u64()?;
+        let early = d.bool()?;
+        let pos = d.position();
+        let n = d.array(2)?;
+        let effect = match (d.text()?, n) {
+            ("none", 1) => Effect::None,
+            ("applied", 1) => Effect::Applied,
+            ("void", 2) => Effect::Void(d.text()?.to_owned()),
+            (other, _) => return Err(DecodeError::UnknownVariant { at: pos, found: other.chars().take(64).collect() }),
+        };
+        MotionStatus::Closed { outcome, at, early, effect }
+    };
+    d.array_exact(2)?;
+    let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
+    let ballots_received = d.u64()?;
+    let ballots_changed = d.u64()?;
+    let n = d.array(usize::MAX)?;
+    let mut latest = HashMap::with_capacity(cap(n));
+    for _ in 0..n {
+        d.array_exact(3)?;
+        latest.insert(d.bytes_fixed::<32>()?, (d.u32()?, d.u64()?));
+    }
+    Ok(MotionState {
+        id,
+        body,
+        opener,
+        opened_at,
+        opened_seq,
+        status,
+        counts,
+        ballots_received,
+        ballots_changed,
+        latest,
+    })
+}
+
+fn encode_mandate(e: &mut Encoder, m: &MandateState) {
+    let MandateState { id, mandate, issued_at, recalled, superseded_at, petition } = m;
+    e.array(6).value(id).value(mandate).u64(*issued_at);
+    match recalled {
+        None => e.null(),
+        Some((at, kind, by)) => e.array(3).u64(*at).u64(matches!(kind, RecallKind::Petition).into()).value(by),
+    };
+    e.option(superseded_at);
+    e.array(petition.len());
+    for m in petition {
+        e.value(m);
+    }
+}
+
+fn decode_mandate(d: &mut Decoder<'_>) -> Result<MandateState, DecodeError> {
+    d.array_exact(6)?;
+    let id = d.value()?;
+    let mandate: Mandate = d.value()?;
+    let issued_at = d.u64()?;
+    let recalled = if d.null()? {
+        None
+    } else {
+        d.array_exact(3)?;
+        let at = d.u64()?;
+        let pos = d.position();
+        let kind = match d.u64()? {
+            0 => RecallKind::Motion,
+            1 => RecallKind::Petition,
+            _ => return Err(DecodeError::OutOfRange { at: pos, what: "recall kind" }),
+        };
+        Some((at, kind, d.value()?))
+    };
+    let superseded_at = d.option()?;
+    let mut petition = BTreeSet::new();
+    for _ in 0..d.array(usize::MAX)? {
+        petition.insert(d.value()?);
+    }
+    Ok(MandateState { id, mandate, issued_at, recalled, superseded_at, petition })
+}
+
+fn encode_fed_event(e: &mut Encoder, ev: &FedEvent) {
+    let FedEvent { time, council, seq, kind } = ev;
+    e.array(4).u64(*time).value(council).u64(*seq);
+    match kind {
+        FedEventKind::SignCharter { id, charter, invite } => {
+            e.array(4).text("sign-charter").value(id).value(charter.as_ref()).option(invite)
+        }
+        FedEventKind::Admit { federation, council } => e.array(3).text("admit").value(federation).value(council),
+        FedEventKind::Leave { federation } => e.array(2).text("leave").value(federation),
+        FedEventKind::OpenMotion { id, motion } => e.array(3).text("open-motion").value(id).value(motion.as_ref()),
+        FedEventKind::Ratify { federation, motion, accept } => {
+            e.array(4).text("ratify").value(federation).value(motion).bool(*accept)
+        }
+        FedEventKind::Invite { federation, key, max_uses, expires_at } => {
+            e.array(5).text("invite").value(federation).value(key).u64((*max_uses).into()).u64(*expires_at)
+        }
+        FedEventKind::DelegateVote { vote, delegate } => e.array(3).text("delegate-vote").value(vote).value(delegate),
+    };
+}
+
+fn decode_fed_event(d: &mut Decoder<'_>) -> Result<FedEvent, DecodeError> {
+    d.array_exact(4)?;
+    let time = d.u64()?;
+    let council = d.value()?;
+    let seq = d.u64()?;
+    let at = d.position();
+    let n = d.array(5)?;
+    let arity = |want: usize| {
+        if n == want {
+            Ok(())
+        } else {
+            Err(DecodeError::WrongArity { at, expected: want, found: n as u64 })
+        }
+    };
+    let kind = match d.text()? {
+        "sign-charter" => {
+            arity(4)?;
+            let id = d.value()?;
+            let charter: Charter = d.value()?;
+            let invite: Option<InviteProof> = d.option()?;
+            FedEventKind::SignCharter { id, charter: Box::new(charter), invite }
+        }
+        "admit" => {
+            arity(3)?;
+            FedEventKind::Admit { federation: d.value()?, council: d.value()? }
+        }
+        "leave" => {
+            arity(2)?;
+            FedEventKind::Leave { federation: d.value()? }
+        }
+        "open-motion" => {
+            arity(3)?;
+            let id = d.value()?;
+            let motion: FederationMotion = d.value()?;
+            FedEventKind::OpenMotion { id, motion: Box::new(motion) }
+        }
+        "ratify" => {
+            arity(4)?;
+            FedEventKind::Ratify { federation: d.value()?, motion: d.value()?, accept: d.bool()? }
+        }
+        "invite" => {
+            arity(5)?;
+            FedEventKind::Invite { federation: d.value()?, key: d.value()?, max_uses: d.u32()?, expires_at: d.u64()? }
+        }
+        "delegate-vote" => {
+            arity(3)?;
+            let vote: DelegateVoteBody = d.value()?;
+            FedEventKind::DelegateVote { vote, delegate: d.value()? }
+        }
+        other => return Err(DecodeError::UnknownVariant { at, found: other.chars().take(64).collect() }),
+    };
+    Ok(FedEvent { time, council, seq, kind })
+}
