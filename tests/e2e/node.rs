@@ -334,7 +334,8 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
     assert_eq!(code, 201, "{a}");
     let (code, b) = call("/v1/votes", Some(&token), rec(&first));
     assert_eq!((code, b["duplicate"].as_bool(), b["seq"].clone()), (200, Some(true), a["seq"].clone()));
-    let (code, _) = call("/v1/votes", Some(&token), rec(&ballot(&member, 0, 9)));
+    let latest = ballot(&member, 0, 9);
+    let (code, l) = call("/v1/votes", Some(&token), rec(&latest));
     assert_eq!(code, 201);
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 6)));
     assert_eq!((code, body["error"]["code"].as_str()), (409, Some("stale-ballot")), "{body}");
@@ -344,6 +345,13 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
     }
     assert_eq!(motions(&d)[0]["status"], "closed");
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 20)));
+    assert_eq!((code, body["error"]["code"].as_str()), (409, Some("motion-closed")), "{body}");
+    // The member's latest ballot again, after the motion closed (a client retrying): the same
+    // record, stored once. The ballot it replaced, again: refused (the motion is closed;
+    // while it is open, as a stale ballot).
+    let (code, b) = call("/v1/votes", Some(&token), rec(&latest));
+    assert_eq!((code, b["duplicate"].as_bool(), b["seq"].clone()), (200, Some(true), l["seq"].clone()), "{b}");
+    let (code, body) = call("/v1/votes", Some(&token), rec(&first));
     assert_eq!((code, body["error"]["code"].as_str()), (409, Some("motion-closed")), "{body}");
     alive();
     // Nothing accepted was lost or changed along the way.

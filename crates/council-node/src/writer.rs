@@ -221,7 +221,7 @@ impl Writer {
                 Command::Submit { payload, record, reply } => {
                     let known = match p.records.get(&record) {
                         Some(s) => Some(*s),
-                        None => self.store.record_seq(&record)?,
+                        None => self.stored_seq(payload.get(), &record)?,
                     };
                     if let Some(seq) = known {
                         let s = Submitted { record, seq, duplicate: true };
@@ -357,20 +357,40 @@ impl Writer {
         }
     }
 
-    /// The index entries for an entry that was just applied.
+    /// Where `record` already is in the log, if it is. A ballot is looked for as the
+    /// member's latest ballot on its motion: ballots have no record index (see
+    /// [`Writer::index`]), so a ballot that a later one by the same member replaced is
+    /// refused as stale when it comes again, rather than reported as a duplicate.
+    fn stored_seq(&self, payload: &Payload, record: &Hash) -> Result<Option<u64>, StoreError> {
+        let Payload::Vote(v) = payload else {
+            return self.store.record_seq(record);
+        };
+        let Some(member) = self.state.member_of_key(&v.signer) else {
+            return Ok(None);
+        };
+        let Some(seq) = self.store.vote_seq(&v.body.motion, &member)? else {
+            return Ok(None);
+        };
+        Ok(match self.store.entry(seq)?.map(|e| e.body.payload) {
+            Some(Payload::Vote(stored)) if Hash::of(&stored.to_cbor()) == *record => Some(seq),
+            _ => None,
+        })
+    }
+
+    /// The index entries for an entry that was just applied. Ballots, by far the most
+    /// numerous records, get only the (motion, member) index: a record index keyed by
+    /// their hashes would scatter writes over the whole store (it doubled sled's bytes on
+    /// disk and its write time: docs/BENCHMARKS.md, B5).
     fn index(&self, e: &Entry) -> Vec<Index> {
         let st = &self.state;
         match &e.body.payload {
             Payload::Motion(m) => {
                 vec![Index::Record(Hash::of(&m.to_cbor())), Index::Motion(m.id())]
             }
-            Payload::Vote(v) => {
-                let mut i = vec![Index::Record(Hash::of(&v.to_cbor()))];
-                if let Some(member) = st.member_of_key(&v.signer) {
-                    i.push(Index::Vote { motion: v.body.motion, member });
-                }
-                i
-            }
+            Payload::Vote(v) => match st.member_of_key(&v.signer) {
+                Some(member) => vec![Index::Vote { motion: v.body.motion, member }],
+                None => vec![],
+            },
             Payload::Petition(pt) => {
                 let mut i = vec![Index::Record(Hash::of(&pt.to_cbor()))];
                 if let Some(member) = st.member_of_key(&pt.signer) {

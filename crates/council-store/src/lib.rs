@@ -15,7 +15,7 @@
 //! | `meta/genesis` | the council's genesis record |
 //! | `meta/state` | seq (u64 BE), then a snapshot of the council's state after that entry (a cache: see [`Store::put_state`]) |
 //! | `log/` seq (u64 BE) | the entry record |
-//! | `rec/` SHA-256 of a member-signed record | seq of the entry holding it |
+//! | `rec/` SHA-256 of a member-signed record other than a ballot | seq of the entry holding it |
 //! | `mot/` motion id | seq of the entry that opened it |
 //! | `vote/` motion id, member | seq of the member's latest ballot |
 //! | `ros/` seq, member | roster change at that entry (CBOR `[kind, key]`) |
@@ -63,8 +63,8 @@ fn io(e: sled::Error) -> StoreError {
 /// A secondary index entry written with a log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Index {
-    /// A member-signed record (motion, ballot, petition signature, delegate vote), by the
-    /// SHA-256 of its whole encoding.
+    /// A member-signed record (motion, petition signature, delegate vote; a ballot is
+    /// found through [`Index::Vote`] instead), by the SHA-256 of its whole encoding.
     Record(Hash),
     Motion(Hash),
     Vote {
