@@ -8,8 +8,8 @@ use common::{errors, export, verify, voids, Council, T0};
 use council_core::export::{ExportItem, ExportWriter};
 use council_core::federation::BallotStatus;
 use council_core::records::{
-    Action, Charter, EquivocationProof, FederationId, FederationMotion, FederationRules, Instruction, Mandate,
-    MotionId, Outcome, Payload, Rule, Scope, Share, Threshold,
+    Action, Charter, EquivocationProof, FederationId, FederationMotion, Instruction, Mandate, MotionId, Outcome,
+    Payload, Scope,
 };
 use council_core::sample::{invite_proof, key_from_label, Clock};
 use council_core::verify::verify_equivocation;
@@ -36,16 +36,7 @@ fn pass(f: &mut Fed, i: usize, action: Action) -> MotionId {
 fn founded() -> Fed {
     let mut clock = Clock(T0);
     let c: Vec<Council> = (0..3).map(|i| Council::new(&format!("c{i}"), 3, &mut clock)).collect();
-    let charter = Charter {
-        name: "F".into(),
-        principles: vec!["no power above the councils".into()],
-        rules: FederationRules {
-            admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
-        },
-        founders: vec![c[0].b.id(), c[1].b.id()],
-        created_at: T0,
-    };
+    let charter = common::charter(vec![c[0].b.id(), c[1].b.id()]);
     let fid = charter.id();
     let mut f = Fed { clock, c, fid, charter: charter.clone() };
     pass(&mut f, 0, Action::SignCharter { charter: charter.clone(), invite: None });

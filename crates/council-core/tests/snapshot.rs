@@ -8,8 +8,7 @@ mod common;
 use common::{Council, T0};
 use council_core::council::{CouncilState, Effect, SnapshotError};
 use council_core::records::{
-    Action, Charter, Entry, FederationMotion, FederationRules, Genesis, Mandate, MotionForm, Rule, Scope, Share,
-    Threshold,
+    Action, Entry, FederationMotion, Genesis, Mandate, MotionForm, Rule, Scope, Share, Threshold,
 };
 use council_core::sample::{key_from_label, Clock};
 use council_core::verify::{verify_entry, verify_genesis};
@@ -26,16 +25,7 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
     let all: Vec<&SecretKey> = keys.iter().collect();
     let b = &mut c.b;
 
-    let charter = Charter {
-        name: "F".into(),
-        principles: vec!["no power above the councils".into()],
-        rules: FederationRules {
-            admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
-        },
-        founders: vec![b.id(), other.b.id()],
-        created_at: T0,
-    };
+    let charter = common::charter(vec![b.id(), other.b.id()]);
     let fid = charter.id();
     b.pass(&mut clock, &all, "sign", Action::SignCharter { charter, invite: None }).unwrap();
     let t = clock.tick();

@@ -368,6 +368,13 @@ impl Writer {
         let Some(member) = self.state.member_of_key(&v.signer) else {
             return Ok(None);
         };
+        // While the motion is open the state knows the member's latest ballot: unless this
+        // one has its counter, it is not stored (and the disk need not be asked).
+        if let Some(m) = self.state.motion(&v.body.motion).filter(|m| m.is_open()) {
+            if m.ballot_of(&member).is_none_or(|(_, counter)| counter != v.body.counter) {
+                return Ok(None);
+            }
+        }
         let Some(seq) = self.store.vote_seq(&v.body.motion, &member)? else {
             return Ok(None);
         };

@@ -12,12 +12,12 @@
 //! key order, so equal states give equal bytes. Encoding destructures each struct in full:
 //! a field added to the state that the snapshot does not carry is a compile error here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 
 use thiserror::Error;
 
 use super::{CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats};
-use crate::cbor::{Decoder, Encoder};
+use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
 use crate::hash::Hash;
 use crate::keys::PublicKey;
@@ -45,10 +45,35 @@ pub enum SnapshotError {
     Decode(#[from] DecodeError),
 }
 
-fn sorted<K: Ord + Copy, V>(m: &HashMap<K, V>) -> Vec<(K, &V)> {
-    let mut v: Vec<(K, &V)> = m.iter().map(|(k, v)| (*k, v)).collect();
+/// A map's entries in key order.
+fn sorted<K: Ord, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut v: Vec<(&K, &V)> = m.iter().collect();
     v.sort_unstable_by_key(|e| e.0);
     v
+}
+
+/// Writes `[[a, b], …]`.
+fn pairs<'x, A: Cbor + 'x, B: Cbor + 'x>(e: &mut Encoder, items: impl ExactSizeIterator<Item = (&'x A, &'x B)>) {
+    e.array(items.len());
+    for (a, b) in items {
+        e.array(2).value(a).value(b);
+    }
+}
+
+/// Reads an array into any collection, each item with `item`. Nothing is reserved ahead
+/// from the array's stated length, so a corrupt length cannot make us allocate.
+fn items<'a, T, C: FromIterator<T>>(
+    d: &mut Decoder<'a>,
+    mut item: impl FnMut(&mut Decoder<'a>) -> Result<T, DecodeError>,
+) -> Result<C, DecodeError> {
+    let n = d.array(usize::MAX)?;
+    (0..n).map(|_| item(d)).collect()
+}
+
+/// Reads `[a, b]`.
+fn pair<A: Cbor, B: Cbor>(d: &mut Decoder<'_>) -> Result<(A, B), DecodeError> {
+    d.array_exact(2)?;
+    Ok((d.value()?, d.value()?))
 }
 
 impl CouncilState {
@@ -76,27 +101,13 @@ impl CouncilState {
             stats,
             recent,
         } = self;
-        let mut e = Encoder::default();
+        let e = &mut Encoder::default();
         e.array(21).text(FORMAT).text(BUILD).value(id).value(node_key);
-        e.array(node_keys.len());
-        for (from, k) in node_keys {
-            e.array(2).u64(*from).value(k);
-        }
+        pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
-        e.array(roster.len());
-        for (m, k) in roster {
-            e.array(2).value(m).value(k);
-        }
-        let joined = sorted(joined);
-        e.array(joined.len());
-        for (m, s) in joined {
-            e.array(2).value(&m).u64(*s);
-        }
-        let by_key = sorted(by_key);
-        e.array(by_key.len());
-        for (k, m) in by_key {
-            e.array(2).value(&k).value(m);
-        }
+        pairs(e, roster.iter());
+        pairs(e, sorted(joined).into_iter());
+        pairs(e, sorted(by_key).into_iter());
         let mut used: Vec<&PublicKey> = used_keys.iter().collect();
         used.sort_unstable();
         e.array(used.len());
@@ -106,28 +117,20 @@ impl CouncilState {
         let motions = sorted(motions);
         e.array(motions.len());
         for (_, m) in motions {
-            encode_motion(&mut e, m);
+            encode_motion(e, m);
         }
         e.list(motion_order);
         let mandates = sorted(mandates);
         e.array(mandates.len());
         for (_, m) in mandates {
-            encode_mandate(&mut e, m);
+            encode_mandate(e, m);
         }
         e.list(mandate_order);
-        let current = sorted(current_mandate);
-        e.array(current.len());
-        for (f, m) in current {
-            e.array(2).value(&f).value(m);
-        }
-        let counters = sorted(delegate_counters);
-        e.array(counters.len());
-        for (m, c) in counters {
-            e.array(2).value(&m).u64(*c);
-        }
+        pairs(e, sorted(current_mandate).into_iter());
+        pairs(e, sorted(delegate_counters).into_iter());
         e.array(fed_events.len());
         for ev in fed_events {
-            encode_fed_event(&mut e, ev);
+            encode_fed_event(e, ev);
         }
         let Stats { entries, motions, ballots, ballots_changed, petition_signatures, delegate_votes, roster_changes } =
             stats;
@@ -139,11 +142,8 @@ impl CouncilState {
             .u64(*petition_signatures)
             .u64(*delegate_votes)
             .u64(*roster_changes);
-        e.array(recent.len());
-        for (s, h) in recent {
-            e.array(2).u64(*s).value(h);
-        }
-        e.into_bytes()
+        pairs(e, recent.iter().map(|(s, h)| (s, h)));
+        std::mem::take(e).into_bytes()
     }
 
     /// Restores a state from [`CouncilState::snapshot`] bytes, for the council of `genesis`.
@@ -152,9 +152,6 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        // No list can hold more items than there are bytes left: corrupt lengths cannot
-        // make us reserve more memory than the snapshot's size.
-        let cap = |n: usize| n.min(bytes.len());
         d.array_exact(21)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
@@ -166,68 +163,21 @@ impl CouncilState {
             return Err(SnapshotError::OtherCouncil(id));
         }
         s.node_key = d.value()?;
-        let n = d.array(usize::MAX)?;
-        s.node_keys = Vec::with_capacity(cap(n));
-        for _ in 0..n {
-            d.array_exact(2)?;
-            s.node_keys.push((d.u64()?, d.value()?));
-        }
+        s.node_keys = items(d, pair)?;
         s.seq = d.u64()?;
         s.head = d.value()?;
         s.time = d.u64()?;
-        s.roster = BTreeMap::new();
-        for _ in 0..d.array(usize::MAX)? {
-            d.array_exact(2)?;
-            s.roster.insert(d.value()?, d.value()?);
-        }
-        let n = d.array(usize::MAX)?;
-        s.joined = HashMap::with_capacity(cap(n));
-        for _ in 0..n {
-            d.array_exact(2)?;
-            s.joined.insert(d.value()?, d.u64()?);
-        }
-        let n = d.array(usize::MAX)?;
-        s.by_key = HashMap::with_capacity(cap(n));
-        for _ in 0..n {
-            d.array_exact(2)?;
-            s.by_key.insert(d.value()?, d.value()?);
-        }
-        let n = d.array(usize::MAX)?;
-        s.used_keys = HashSet::with_capacity(cap(n));
-        for _ in 0..n {
-            s.used_keys.insert(d.value()?);
-        }
-        let n = d.array(usize::MAX)?;
-        s.motions = HashMap::with_capacity(cap(n));
-        for _ in 0..n {
-            let m = decode_motion(d, cap)?;
-            s.motions.insert(m.id, m);
-        }
-        s.motion_order = d.list(usize::MAX)?;
-        let n = d.array(usize::MAX)?;
-        s.mandates = HashMap::with_capacity(cap(n));
-        for _ in 0..n {
-            let m = decode_mandate(d)?;
-            s.mandates.insert(m.id, m);
-        }
-        s.mandate_order = d.list(usize::MAX)?;
-        let n = d.array(usize::MAX)?;
-        s.current_mandate = HashMap::with_capacity(cap(n));
-        for _ in 0..n {
-            d.array_exact(2)?;
-            s.current_mandate.insert(d.value()?, d.value()?);
-        }
-        let n = d.array(usize::MAX)?;
-        s.delegate_counters = HashMap::with_capacity(cap(n));
-        for _ in 0..n {
-            d.array_exact(2)?;
-            s.delegate_counters.insert(d.value()?, d.u64()?);
-        }
-        let n = d.array(usize::MAX)?;
-        s.fed_events = Vec::with_capacity(cap(n));
-        for _ in 0..n {
-            s.fed_events.push(decode_fed_event(d)?);
-        }
+        s.roster = items(d, pair)?;
+        s.joined = items(d, pair)?;
+        s.by_key = items(d, pair)?;
+        s.used_keys = items(d, |d| d.value())?;
+        s.motions = items(d, |d| decode_motion(d).map(|m| (m.id, m)))?;
+        s.motion_order = items(d, |d| d.value())?;
+        s.mandates = items(d, |d| decode_mandate(d).map(|m| (m.id, m)))?;
+        s.mandate_order = items(d, |d| d.value())?;
+        s.current_mandate = items(d, pair)?;
+        s.delegate_counters = items(d, pair)?;
+        s.fed_events = items(d, decode_fed_event)?;
         d.array_exact(7)?;
         s.stats = Stats {
             entries: d.u64()?,
@@ -238,12 +188,7 @@ impl CouncilState {
             delegate_votes: d.u64()?,
             roster_changes: d.u64()?,
         };
-        let n = d.array(usize::MAX)?;
-        s.recent = VecDeque::with_capacity(cap(n));
-        for _ in 0..n {
-            d.array_exact(2)?;
-            s.recent.push_back((d.u64()?, d.value()?));
-        }
+        s.recent = items(d, pair)?;
         d.finish()?;
         Ok(s)
     }
@@ -280,11 +225,11 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
     let latest = sorted(latest);
     e.array(latest.len());
     for (member, (choice, counter)) in latest {
-        e.array(3).bytes(&member).u64((*choice).into()).u64(*counter);
+        e.array(3).bytes(member).u64((*choice).into()).u64(*counter);
     }
 }
 
-fn decode_motion(d: &mut Decoder<'_>, cap: impl Fn(usize) -> usize) -> Result<MotionState, DecodeError> {
+fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
     d.array_exact(10)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
@@ -312,12 +257,10 @@ fn decode_motion(d: &mut Decoder<'_>, cap: impl Fn(usize) -> usize) -> Result<Mo
     let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
     let ballots_received = d.u64()?;
     let ballots_changed = d.u64()?;
-    let n = d.array(usize::MAX)?;
-    let mut latest = HashMap::with_capacity(cap(n));
-    for _ in 0..n {
+    let latest = items(d, |d| {
         d.array_exact(3)?;
-        latest.insert(d.bytes_fixed::<32>()?, (d.u32()?, d.u64()?));
-    }
+        Ok((d.bytes_fixed::<32>()?, (d.u32()?, d.u64()?)))
+    })?;
     Ok(MotionState {
         id,
         body,
@@ -365,10 +308,7 @@ fn decode_mandate(d: &mut Decoder<'_>) -> Result<MandateState, DecodeError> {
         Some((at, kind, d.value()?))
     };
     let superseded_at = d.option()?;
-    let mut petition = BTreeSet::new();
-    for _ in 0..d.array(usize::MAX)? {
-        petition.insert(d.value()?);
-    }
+    let petition = items(d, |d| d.value())?;
     Ok(MandateState { id, mandate, issued_at, recalled, superseded_at, petition })
 }
 

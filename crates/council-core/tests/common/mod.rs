@@ -3,7 +3,9 @@
 
 use council_core::council::{CouncilState, RecordError};
 use council_core::export::{verify_reader, ExportWriter, Report};
-use council_core::records::{CouncilRules, Entry, Payload};
+use council_core::records::{
+    Charter, CouncilId, CouncilRules, Entry, FederationRules, Payload, Rule, Share, Threshold,
+};
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::verify::verify_entry;
 use council_core::SecretKey;
@@ -70,4 +72,18 @@ pub fn errors(r: &Report) -> String {
 /// The void federation events of a report, one per line.
 pub fn voids(r: &Report) -> String {
     r.void_federation_events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// The charter the federation tests found: majority admission, half the councils voting.
+pub fn charter(founders: Vec<CouncilId>) -> Charter {
+    Charter {
+        name: "F".into(),
+        principles: vec!["no power above the councils".into()],
+        rules: FederationRules {
+            admission: Threshold::SIMPLE_MAJORITY,
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        },
+        founders,
+        created_at: T0,
+    }
 }
