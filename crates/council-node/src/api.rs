@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `GET /v1/council` | | the council: id, members, rules, motions, mandates |
 //! | `POST /v1/motions` | `{"record": hex}` a signed motion | `{"record", "seq", "duplicate"}` |
-//! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same |
+//! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same (`duplicate` for the member's latest ballot on the motion; a ballot it replaced is refused as stale) |
 //! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
 //! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
 //! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same; 409 `void-in-federation` if the federation would void it |
