@@ -52,7 +52,8 @@ fn main() {
                     Payload::Vote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Petition(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::DelegateVote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
-                    Payload::Close { .. } | Payload::Invite { .. } => {}
+                    Payload::Invite(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
+                    Payload::Close { .. } => {}
                 }
             }
             ExportItem::Equivocation(p) => {

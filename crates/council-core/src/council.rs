@@ -16,7 +16,7 @@ use crate::keys::PublicKey;
 use crate::records::{
     limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId, FederationMotion, Genesis,
     GenesisBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, Openers, Outcome, Payload,
-    PetitionBody, Signed, VoteBody,
+    PetitionBody, InviteBody, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -420,25 +420,7 @@ impl CouncilState {
             Payload::Close { motion, outcome } => self.close(motion, *outcome, time, seq)?,
             Payload::Petition(p) => self.petition(p, time)?,
             Payload::DelegateVote(v) => self.delegate_vote(v, time, seq)?,
-            Payload::Invite { federation, invite_key, max_uses, expires_at } => {
-                if *max_uses == 0 {
-                    return Err(RecordError::InvalidInvite("it allows no uses"));
-                }
-                if *expires_at <= time {
-                    return Err(RecordError::InvalidInvite("it expired before it was issued"));
-                }
-                self.fed_events.push(FedEvent {
-                    time,
-                    council: self.id,
-                    seq,
-                    kind: FedEventKind::Invite {
-                        federation: *federation,
-                        key: *invite_key,
-                        max_uses: *max_uses,
-                        expires_at: *expires_at,
-                    },
-                });
-            }
+            Payload::Invite(i) => self.invite(i, time, seq)?,
         }
         self.seq = seq;
         self.head = e.id();
@@ -718,6 +700,36 @@ impl CouncilState {
             }
         }
         Effect::Applied
+    }
+
+    /// §6.9: a member who may open motions issues an invite for the council.
+    fn invite(&mut self, i: &Signed<InviteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
+        let b = &i.body;
+        self.own("invite", &b.council)?;
+        let issuer = self.member(&i.signer)?;
+        if let Openers::Listed(l) = &self.genesis.rules.openers {
+            if !l.contains(&issuer) {
+                return Err(RecordError::MayNotOpen { key: i.signer.to_did() });
+            }
+        }
+        if b.max_uses == 0 {
+            return Err(RecordError::InvalidInvite("it allows no uses"));
+        }
+        if b.expires_at <= time {
+            return Err(RecordError::InvalidInvite("it expired before it was issued"));
+        }
+        self.fed_events.push(FedEvent {
+            time,
+            council: self.id,
+            seq,
+            kind: FedEventKind::Invite {
+                federation: b.federation,
+                key: b.invite_key,
+                max_uses: b.max_uses,
+                expires_at: b.expires_at,
+            },
+        });
+        Ok(())
     }
 
     fn petition(&mut self, p: &Signed<PetitionBody>, time: u64) -> Result<(), RecordError> {

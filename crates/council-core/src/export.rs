@@ -22,6 +22,7 @@ use crate::records::{
     limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, Instruction, MemberId, MotionForm,
     MotionId, Outcome, Rule, Scope,
 };
+use crate::receipt::{judge, Receipt, ReceiptVerdict};
 use crate::verify::{self, Verified};
 
 /// One item of an export file. (Items are short-lived: decoded, checked, applied.)
@@ -375,6 +376,22 @@ pub struct CheckedCounts {
     pub skipped: u64,
 }
 
+/// What one receipt says about the export (PROTOCOL.md §10.1).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReceiptReport {
+    /// Where the receipt came from (a file name), as the caller gave it.
+    pub source: String,
+    pub council: CouncilId,
+    pub seq: u64,
+    /// The acknowledged entry's id.
+    pub entry: Hash,
+    /// held, equivocation, missing, not-by-node-key, unknown-council.
+    pub verdict: &'static str,
+    /// The export's entry at that place, when it differs.
+    pub export_entry: Option<Hash>,
+    pub reason: String,
+}
+
 /// The verdict on an export.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
@@ -389,6 +406,9 @@ pub struct Report {
     /// export invalid: a council cannot always know, when it acts, what other councils
     /// did at the same moment.
     pub void_federation_events: Vec<ItemError>,
+    /// The member receipts it was checked against, if any (`council verify --receipts`).
+    /// An equivocation or a missing entry among them makes the export invalid.
+    pub receipts: Vec<ReceiptReport>,
     pub checked: CheckedCounts,
 }
 
@@ -413,6 +433,10 @@ pub struct ExportVerifier {
     last_offset: u64,
     /// Where each entry that carries a federation event sits in the file.
     fed_pos: BTreeMap<(CouncilId, u64), ItemPos>,
+    /// Receipts to judge, and the places they name: each place's entry is kept as the
+    /// file goes by (only those places: the verifier does not keep the log).
+    receipts: Vec<(String, Verified<Receipt>)>,
+    wanted: BTreeMap<(CouncilId, u64), Option<Entry>>,
 }
 
 /// Stop collecting errors after this many; the file is invalid anyway.
@@ -421,6 +445,12 @@ const MAX_ERRORS: usize = 1000;
 impl ExportVerifier {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A verifier that also judges these member receipts against the export's logs.
+    pub fn with_receipts(receipts: Vec<(String, Verified<Receipt>)>) -> Self {
+        let wanted = receipts.iter().map(|(_, r)| ((r.council(), r.seq()), None)).collect();
+        ExportVerifier { receipts, wanted, ..Self::default() }
     }
 
     fn error(&mut self, e: ItemError) {
@@ -534,11 +564,16 @@ impl ExportVerifier {
                     return;
                 };
                 let events = st.fed_events().len();
+                let keep = self.wanted.contains_key(&(c, s)).then(|| x.get().clone());
                 match st.apply(x) {
-                    Ok(()) if st.fed_events().len() > events => {
-                        self.fed_pos.insert((c, s), pos);
+                    Ok(()) => {
+                        if st.fed_events().len() > events {
+                            self.fed_pos.insert((c, s), pos);
+                        }
+                        if let Some(e) = keep {
+                            self.wanted.insert((c, s), Some(e));
+                        }
                     }
-                    Ok(()) => {}
                     Err(e) => {
                         self.broken.insert(c);
                         self.error(err(kind, Some(c), Some(s), e.to_string()));
@@ -589,6 +624,7 @@ impl ExportVerifier {
                 }
             }
         }
+        let receipts = self.judge_receipts();
         let (federations, void_events) = federation::evaluate(&self.councils);
         let mut void_federation_events = Vec::new();
         for fe in void_events {
@@ -611,53 +647,107 @@ impl ExportVerifier {
             // the file can age them.
             councils.push(council_report(st, Some(*id) == self.primary, self.forked.contains(id), st.time()));
         }
+        let betrayed = receipts.iter().any(|r| matches!(r.verdict, "equivocation" | "missing" | "other-signer"));
         Report {
-            valid: self.errors.is_empty(),
+            valid: self.errors.is_empty() && !betrayed,
             primary: self.primary,
             councils,
             federations,
             equivocations: self.equivocations,
             errors: self.errors,
             void_federation_events,
+            receipts,
             checked: self.counts,
         }
+    }
+
+    /// Judges each receipt against its council's log in the file (§10.1). A receipt that
+    /// proves a fork marks the council forked, as an equivocation item would.
+    fn judge_receipts(&mut self) -> Vec<ReceiptReport> {
+        let mut out = Vec::new();
+        for (source, r) in std::mem::take(&mut self.receipts) {
+            let (c, seq) = (r.council(), r.seq());
+            let report = |verdict: &'static str, export_entry: Option<Hash>, reason: String| ReceiptReport {
+                source: source.clone(),
+                council: c,
+                seq,
+                entry: r.entry_id(),
+                verdict,
+                export_entry,
+                reason,
+            };
+            let Some(st) = self.councils.get(&c) else {
+                out.push(report("unknown-council", None, "the receipt's council is not in the export".into()));
+                continue;
+            };
+            let at = self.wanted.get(&(c, seq)).and_then(Option::as_ref);
+            // The key that signs that place by this log: for a place past its end, the key
+            // that would sign the next entry.
+            let key = st.node_key_at(seq.min(st.seq() + 1));
+            let verdict = judge(&r, at, st.seq(), key);
+            let export_entry = at.map(Entry::id).filter(|id| *id != r.entry_id());
+            let reason = match &verdict {
+                ReceiptVerdict::Held => "the export holds the acknowledged entry".to_string(),
+                ReceiptVerdict::Equivocation(p) => {
+                    self.forked.insert(c);
+                    self.equivocations.push(EquivocationReport { council: c, seq, a: p.a.id(), b: p.b.id() });
+                    format!(
+                        "the node acknowledged entry {} at seq {seq}, but the export has {} there: the node signed two histories",
+                        r.entry_id(),
+                        p.b.id()
+                    )
+                }
+                ReceiptVerdict::Missing { log_seq } => format!(
+                    "the node acknowledged entry {} at seq {seq}, but the export's log ends at seq {log_seq}: the entry was dropped (or the export is older than the receipt)",
+                    r.entry_id()
+                ),
+                ReceiptVerdict::NotByNodeKey { node_key } => format!(
+                    "the receipt is signed by {}, not by the council's node key for that place ({}): it proves nothing",
+                    r.entry.signer.to_did(),
+                    node_key.to_did()
+                ),
+                ReceiptVerdict::OtherSigner { found } => {
+                    format!("the export's entry at seq {seq} is signed by {}, the receipt by another key", found.to_did())
+                }
+            };
+            out.push(report(verdict.kind(), export_entry, reason));
+        }
+        out
+    }
+}
+
+/// One motion, as reports show it.
+pub fn motion_report(m: &crate::council::MotionState) -> MotionReport {
+    let (status, outcome, early, effect) = match &m.status {
+        MotionStatus::Open => ("open", None, false, None),
+        MotionStatus::Closed { outcome, early, effect, .. } => ("closed", Some(*outcome), *early, Some(effect.clone())),
+    };
+    MotionReport {
+        id: m.id,
+        title: m.body.title.clone(),
+        kind: match &m.body.form {
+            MotionForm::YesNo(a) => a.kind(),
+            MotionForm::Choice(_) => "choice",
+        },
+        options: m.body.form.options(),
+        rule: m.body.rule,
+        opened_at: m.opened_at,
+        closes_at: m.body.closes_at,
+        status,
+        outcome,
+        closed_early: early,
+        effect,
+        counts: m.counts.counts.clone(),
+        electorate: m.counts.electorate,
+        ballots_received: m.ballots_received,
+        ballots_changed: m.ballots_changed,
     }
 }
 
 /// The report on one council's log, as `council verify` prints it (the daemon's API shows
 /// the same view).
 pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) -> CouncilReport {
-    let motions = st
-        .motions()
-        .map(|m| {
-            let (status, outcome, early, effect) = match &m.status {
-                MotionStatus::Open => ("open", None, false, None),
-                MotionStatus::Closed { outcome, early, effect, .. } => {
-                    ("closed", Some(*outcome), *early, Some(effect.clone()))
-                }
-            };
-            MotionReport {
-                id: m.id,
-                title: m.body.title.clone(),
-                kind: match &m.body.form {
-                    MotionForm::YesNo(a) => a.kind(),
-                    MotionForm::Choice(_) => "choice",
-                },
-                options: m.body.form.options(),
-                rule: m.body.rule,
-                opened_at: m.opened_at,
-                closes_at: m.body.closes_at,
-                status,
-                outcome,
-                closed_early: early,
-                effect,
-                counts: m.counts.counts.clone(),
-                electorate: m.counts.electorate,
-                ballots_received: m.ballots_received,
-                ballots_changed: m.ballots_changed,
-            }
-        })
-        .collect();
+    let motions = st.motions().map(motion_report).collect();
     let mandates = st
         .mandates()
         .map(|m| {

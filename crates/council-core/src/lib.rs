@@ -20,6 +20,7 @@ pub mod federation;
 pub mod hash;
 pub mod invite;
 pub mod keys;
+pub mod receipt;
 pub mod records;
 pub mod replica;
 pub mod sample;

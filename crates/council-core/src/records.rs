@@ -23,6 +23,9 @@ pub mod tag {
     pub const EQUIVOCATION: &str = "councilnet/1/equivocation";
     pub const EXPORT: &str = "councilnet/1/export";
     pub const EXPORT_END: &str = "councilnet/1/end";
+    pub const INVITE: &str = "councilnet/1/invite";
+    pub const SESSION: &str = "councilnet/1/session";
+    pub const RECEIPT: &str = "councilnet/1/receipt";
 }
 
 /// Limits on list lengths and text sizes, enforced while decoding or validating.
@@ -577,6 +580,60 @@ impl Cbor for DelegateVoteBody {
     }
 }
 
+/// A member's invite of another council to a federation this council belongs to. The
+/// invite key's secret travels in the invite string, never in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteBody {
+    pub council: CouncilId,
+    pub federation: FederationId,
+    pub invite_key: PublicKey,
+    pub max_uses: u32,
+    pub expires_at: u64,
+}
+
+impl Cbor for InviteBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(6)
+            .text(tag::INVITE)
+            .value(&self.council)
+            .value(&self.federation)
+            .value(&self.invite_key)
+            .u64(self.max_uses.into())
+            .u64(self.expires_at);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(6)?;
+        d.tag(tag::INVITE)?;
+        Ok(InviteBody {
+            council: d.value()?,
+            federation: d.value()?,
+            invite_key: d.value()?,
+            max_uses: d.u32()?,
+            expires_at: d.u64()?,
+        })
+    }
+}
+
+/// What a member signs to open a session on their council's member endpoint: a fresh
+/// challenge from the node. Never logged; the tag keeps the signature from meaning
+/// anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionBody {
+    pub council: CouncilId,
+    pub challenge: Hash,
+}
+
+impl Cbor for SessionBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).text(tag::SESSION).value(&self.council).value(&self.challenge);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        d.tag(tag::SESSION)?;
+        Ok(SessionBody { council: d.value()?, challenge: d.value()? })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Council acts
 
@@ -1029,13 +1086,8 @@ pub enum Payload {
     },
     Petition(Signed<PetitionBody>),
     DelegateVote(Signed<DelegateVoteBody>),
-    /// An invite to a federation this council belongs to.
-    Invite {
-        federation: FederationId,
-        invite_key: PublicKey,
-        max_uses: u32,
-        expires_at: u64,
-    },
+    /// A member's invite to a federation this council belongs to.
+    Invite(Signed<InviteBody>),
 }
 
 impl Payload {
@@ -1046,7 +1098,7 @@ impl Payload {
             Payload::Close { .. } => "close",
             Payload::Petition(_) => "petition",
             Payload::DelegateVote(_) => "delegate-vote",
-            Payload::Invite { .. } => "invite",
+            Payload::Invite(_) => "invite",
         }
     }
 }
@@ -1069,13 +1121,13 @@ impl Cbor for Payload {
             Payload::DelegateVote(v) => {
                 e.array(2).text("delegate-vote").value(v);
             }
-            Payload::Invite { federation, invite_key, max_uses, expires_at } => {
-                e.array(5).text("invite").value(federation).value(invite_key).u64((*max_uses).into()).u64(*expires_at);
+            Payload::Invite(i) => {
+                e.array(2).text("invite").value(i);
             }
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        let (name, n, at) = variant(d, 5)?;
+        let (name, n, at) = variant(d, 3)?;
         let p = match name {
             "motion" => {
                 arity(at, 2, n)?;
@@ -1098,13 +1150,8 @@ impl Cbor for Payload {
                 Payload::DelegateVote(d.value()?)
             }
             "invite" => {
-                arity(at, 5, n)?;
-                Payload::Invite {
-                    federation: d.value()?,
-                    invite_key: d.value()?,
-                    max_uses: d.u32()?,
-                    expires_at: d.u64()?,
-                }
+                arity(at, 2, n)?;
+                Payload::Invite(d.value()?)
             }
             other => return Err(unknown(at, other)),
         };

@@ -17,7 +17,7 @@ use crate::keys::{PublicKey, SecretKey};
 use crate::records::{
     Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, EntryBody, FederationId, FederationMotion,
     FederationRules, Genesis, GenesisBody, Instruction, InviteProof, JoinStatement, Mandate, MotionBody, MotionForm,
-    MotionId, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
+    InviteBody, MotionId, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use crate::tally;
 use crate::verify::{self, Verified};
@@ -232,16 +232,18 @@ impl CouncilBuilder {
         self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
     }
 
+    /// Logs an invite that member `issuer` signs.
     pub fn invite(
         &mut self,
         time: u64,
+        issuer: &SecretKey,
         federation: FederationId,
         invite: &SecretKey,
         max_uses: u32,
         expires_at: u64,
     ) -> Result<(), RecordError> {
-        let p = Payload::Invite { federation, invite_key: invite.public(), max_uses, expires_at };
-        self.append(time, p).map(|_| ())
+        let body = InviteBody { council: self.id(), federation, invite_key: invite.public(), max_uses, expires_at };
+        self.append(time, Payload::Invite(Signed::sign(body, issuer))).map(|_| ())
     }
 }
 
@@ -480,7 +482,7 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
     // The mill joins with an invite from the bakery, countersigned by both founders.
     let invite = key_from_label("sample/valley/invite/1");
     let t = clock.tick();
-    bakery.invite(t, fid, &invite, 2, t + 7 * 86_400)?;
+    bakery.invite(t, roster[0], fid, &invite, 2, t + 7 * 86_400)?;
     let proof = invite_proof(&invite, bakery.id(), fid, mill.id());
     mill.pass(
         &mut clock,

@@ -27,6 +27,10 @@ impl<T> Verified<T> {
     pub fn from_own_store(t: T) -> Self {
         Verified(t)
     }
+    /// For records whose signatures a function of this crate has just checked.
+    pub(crate) fn checked(t: T) -> Self {
+        Verified(t)
+    }
     pub fn get(&self) -> &T {
         &self.0
     }
@@ -81,8 +85,8 @@ pub fn signature_count(e: &Entry) -> u64 {
         Payload::Motion(m) => {
             1 + u64::from(matches!(m.body.form.action(), Some(Action::SignCharter { invite: Some(_), .. })))
         }
-        Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) => 1,
-        Payload::Close { .. } | Payload::Invite { .. } => 0,
+        Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) => 1,
+        Payload::Close { .. } => 0,
     }
 }
 
@@ -124,7 +128,8 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
         Payload::Vote(v) => inner(v.signature_valid(), "vote", &v.signer)?,
         Payload::Petition(p) => inner(p.signature_valid(), "petition", &p.signer)?,
         Payload::DelegateVote(v) => inner(v.signature_valid(), "delegate-vote", &v.signer)?,
-        Payload::Close { .. } | Payload::Invite { .. } => {}
+        Payload::Invite(i) => inner(i.signature_valid(), "invite", &i.signer)?,
+        Payload::Close { .. } => {}
     }
     Ok(())
 }

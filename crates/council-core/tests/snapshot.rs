@@ -30,7 +30,7 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
     b.pass(&mut clock, &all, "sign", Action::SignCharter { charter, invite: None }).unwrap();
     let t = clock.tick();
     let invite = key_from_label("invite");
-    b.invite(t, fid, &invite, 2, t + 1000).unwrap();
+    b.invite(t, all[0], fid, &invite, 2, t + 1000).unwrap();
     let third = Council::new("third", 1, &mut clock).b.id();
     b.pass(&mut clock, &all, "admit", Action::Admit { federation: fid, council: third }).unwrap();
 

@@ -11,9 +11,10 @@ use council_core::cbor::Cbor;
 use council_core::export::{verify_reader, ExportItem};
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof, FederationMotion, FederationRules,
-    Genesis, GenesisBody, Instruction, JoinStatement, Mandate, MotionBody, MotionForm, Outcome, Payload, PetitionBody,
-    Rule, Scope, Share, Signed, Threshold, VoteBody,
+    Genesis, GenesisBody, Instruction, InviteBody, JoinStatement, Mandate, MotionBody, MotionForm, Outcome, Payload, PetitionBody,
+    Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
 };
+use council_core::receipt::Receipt;
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
 use serde_json::{json, Value};
@@ -171,18 +172,18 @@ fn build() -> Value {
     );
     let join = JoinStatement { federation: fid, council };
     let join_sig = invite.sign(&join.to_cbor());
+    let invite_record = Signed::sign(
+        InviteBody { council, federation: fid, invite_key: invite.public(), max_uses: 3, expires_at: T + 7 * 86_400 },
+        &m1,
+    );
+    let session = Signed::sign(SessionBody { council, challenge: Hash::of(b"a challenge from the node") }, &m2);
     let invite_entry = Signed::sign(
         EntryBody {
             council,
             seq: 4,
             prev: close.id(),
             time: T + 86_460,
-            payload: Payload::Invite {
-                federation: fid,
-                invite_key: invite.public(),
-                max_uses: 3,
-                expires_at: T + 7 * 86_400,
-            },
+            payload: Payload::Invite(invite_record.clone()),
         },
         &node,
     );
@@ -196,6 +197,7 @@ fn build() -> Value {
         },
         &node,
     );
+    let receipt = Receipt { entry: entry2.clone() };
     let proof = EquivocationProof { a: close.clone(), b: fork };
     let header = ExportItem::Header { primary: council };
     let end = ExportItem::End { items: 5 };
@@ -221,7 +223,10 @@ fn build() -> Value {
             signed_vector("entry 2 (vote)", "the node logs the vote", &entry2),
             signed_vector("entry 3 (close)", "the node closes the motion as passed, after its closing time; entries 1 to 3 form a valid log", &close),
             signed_vector("entry 4 (invite)", "the node logs an invite (shown for its encoding: the federation in it is not founded, so as a federation event it is void, §8; the export stays valid)", &invite_entry),
+            signed_vector("invite", "member 1 invites a council to the federation: 3 uses, for 7 days", &invite_record),
+            signed_vector("session", "member 2 answers the node's challenge (the SHA-256 of the ASCII text `a challenge from the node`) to open a session; never logged", &session),
         ],
+        "receipt": { "cbor": hex::encode(receipt.to_cbor()), "entry_id": entry2.id().to_hex(), "seq": 2 },
         "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
         "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
@@ -267,6 +272,10 @@ fn markdown(v: &Value) -> String {
         v["charter"]["federation_id"].as_str().unwrap(),
         v["join"]["statement_cbor"].as_str().unwrap(),
         v["join"]["signature"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### receipt (for entry 2)\n\nThe node's acknowledgement of member 2's vote: entry 2, whole.\n\n```text\n{}\n```\n",
+        v["receipt"]["cbor"].as_str().unwrap()
     ));
     s.push_str(&format!(
         "\n#### export header item\n\n```text\n{}\n```\n",

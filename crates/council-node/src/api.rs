@@ -4,12 +4,12 @@
 //! | method and path | body | answer |
 //! |---|---|---|
 //! | `GET /v1/council` | | the council: id, members, rules, motions, mandates |
-//! | `POST /v1/motions` | `{"record": hex}` a signed motion | `{"record", "seq", "duplicate"}` |
+//! | `POST /v1/motions` | `{"record": hex}` a signed motion | `{"record", "seq", "duplicate", "entry", "receipt"}` |
 //! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same (`duplicate` for the member's latest ballot on the motion; a ballot it replaced is refused as stale) |
 //! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
 //! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
 //! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same; 409 `void-in-federation` if the federation would void it |
-//! | `POST /v1/invites` | `{"federation", "invite_key", "max_uses", "expires_at"}` | same |
+//! | `POST /v1/invites` | `{"record": hex}` a member's signed invite | same |
 //! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
 //! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
 //! | `GET /v1/network` | | peer id, listen addresses, connected peers, followed councils |
@@ -32,7 +32,10 @@ use axum::{Json, Router};
 use council_core::cbor::Cbor;
 use council_core::council::RecordError;
 use council_core::export::ExportItem;
-use council_core::records::{DelegateVoteBody, InviteProof, MotionBody, Payload, PetitionBody, Signed, VoteBody};
+use council_core::receipt::Receipt;
+use council_core::records::{
+    DelegateVoteBody, InviteBody, InviteProof, MotionBody, Payload, PetitionBody, Signed, VoteBody,
+};
 use council_core::verify::verify_payload;
 use council_core::{Hash, PublicKey};
 use council_store::Store;
@@ -72,7 +75,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into() }
     }
 }
@@ -169,7 +172,7 @@ pub struct RecordBody {
     pub record: String,
 }
 
-fn decode<T: Cbor>(body: Result<Json<RecordBody>, JsonRejection>, what: &str) -> Result<T, ApiError> {
+pub(crate) fn decode<T: Cbor>(body: Result<Json<RecordBody>, JsonRejection>, what: &str) -> Result<T, ApiError> {
     let Json(b) = body?;
     let bytes = hex::decode(b.record.trim())
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not hex: {e}")))?;
@@ -178,15 +181,52 @@ fn decode<T: Cbor>(body: Result<Json<RecordBody>, JsonRejection>, what: &str) ->
     })
 }
 
+/// The member key that signed a payload a client hands in.
+fn signer(p: &Payload) -> Option<&PublicKey> {
+    match p {
+        Payload::Motion(m) => Some(&m.signer),
+        Payload::Vote(v) => Some(&v.signer),
+        Payload::Petition(x) => Some(&x.signer),
+        Payload::DelegateVote(v) => Some(&v.signer),
+        Payload::Invite(i) => Some(&i.signer),
+        Payload::Close { .. } => None,
+    }
+}
+
+/// The answer to an accepted record: where it is in the log, and the receipt.
+#[derive(Debug, serde::Serialize)]
+pub struct Accepted {
+    /// SHA-256 of the signed record.
+    pub record: Hash,
+    pub seq: u64,
+    pub duplicate: bool,
+    /// The id of the log entry that holds it.
+    pub entry: Hash,
+    /// The receipt (PROTOCOL.md §4.6): the node-signed entry, as canonical CBOR in hex.
+    pub receipt: String,
+}
+
 async fn submit(st: &ApiState, payload: Payload, id: Hash) -> Result<Response, ApiError> {
+    // Whose key is not on the roster is refused before its signature costs anything.
+    if let Some(k) = signer(&payload) {
+        if !st.writer.members().contains_key(k) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not-a-member",
+                format!("{} is not the current key of a member of this council", k.to_did()),
+            ));
+        }
+    }
     let verified =
         verify_payload(payload).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string()))?;
     let s = st.writer.submit(verified, id).await?;
     let status = if s.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(s)).into_response())
+    let receipt = hex::encode(Receipt { entry: (*s.entry).clone() }.to_cbor());
+    let body = Accepted { record: s.record, seq: s.seq, duplicate: s.duplicate, entry: s.entry.id(), receipt };
+    Ok((status, Json(body)).into_response())
 }
 
-async fn post_motion(
+pub(crate) async fn post_motion(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -195,7 +235,7 @@ async fn post_motion(
     submit(&st, Payload::Motion(Box::new(m)), id).await
 }
 
-async fn post_vote(
+pub(crate) async fn post_vote(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -204,7 +244,7 @@ async fn post_vote(
     submit(&st, Payload::Vote(v), id).await
 }
 
-async fn post_petition(
+pub(crate) async fn post_petition(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -213,7 +253,7 @@ async fn post_petition(
     submit(&st, Payload::Petition(p), id).await
 }
 
-async fn post_delegate_vote(
+pub(crate) async fn post_delegate_vote(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -233,16 +273,6 @@ async fn post_delegate_vote(
     submit(&st, Payload::DelegateVote(v), id).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InviteBody {
-    pub federation: String,
-    /// The invite key's did:key (its secret stays with whoever makes the invite string).
-    pub invite_key: String,
-    pub max_uses: u32,
-    pub expires_at: u64,
-}
-
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
@@ -251,17 +281,13 @@ fn federation_id(s: &str) -> Result<Hash, ApiError> {
     Hash::from_hex(s.trim()).ok_or_else(|| bad("malformed-id", "the federation id is not 64 hex digits"))
 }
 
-async fn post_invite(
+pub(crate) async fn post_invite(
     State(st): State<ApiState>,
-    body: Result<Json<InviteBody>, JsonRejection>,
+    body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = body?;
-    let federation = federation_id(&b.federation)?;
-    let invite_key =
-        PublicKey::from_did(b.invite_key.trim()).map_err(|e| bad("malformed-key", format!("`invite_key`: {e}")))?;
-    let payload = Payload::Invite { federation, invite_key, max_uses: b.max_uses, expires_at: b.expires_at };
-    let id = Hash::of(&payload.to_cbor());
-    submit(&st, payload, id).await
+    let i: Signed<InviteBody> = decode(body, "signed invite")?;
+    let id = Hash::of(&i.to_cbor());
+    submit(&st, Payload::Invite(i), id).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,15 +347,56 @@ async fn post_peer(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "dialing": b.addr.trim() }))).into_response())
 }
 
-async fn get_federations(State(st): State<ApiState>) -> Result<Response, ApiError> {
+pub(crate) async fn get_federations(State(st): State<ApiState>) -> Result<Response, ApiError> {
     Ok(Json(net(&st)?.federations().await?).into_response())
 }
 
-async fn get_network(State(st): State<ApiState>) -> Result<Response, ApiError> {
+pub(crate) async fn get_network(State(st): State<ApiState>) -> Result<Response, ApiError> {
     Ok(Json(net(&st)?.network().await?).into_response())
 }
 
-async fn get_council(State(st): State<ApiState>) -> Result<Response, ApiError> {
+/// `GET /v1/motions/{id}`: one motion, with the signed-in member's own ballot.
+pub(crate) async fn get_motion(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    who: Option<axum::Extension<crate::members::SignedIn>>,
+) -> Result<Response, ApiError> {
+    let motion = Hash::from_hex(id.trim())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed-id", "the motion id is not 64 hex digits"))?;
+    match st.writer.motion(motion, who.map(|w| w.member)).await? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-motion", "no motion with this id")),
+    }
+}
+
+/// One entry of the council's log, as a member's device checks its receipts against it.
+#[derive(Debug, serde::Serialize)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub entry: Hash,
+    /// The node-signed entry, canonical CBOR in hex.
+    pub record: String,
+}
+
+/// `GET /v1/log/{seq}`: the entry at `seq`, if it is on disk.
+pub(crate) async fn get_log_entry(State(st): State<ApiState>, Path(seq): Path<String>) -> Result<Response, ApiError> {
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed-seq", "the place in the log is a number"))?;
+    let missing = || ApiError::new(StatusCode::NOT_FOUND, "no-entry", format!("the log has no entry {seq}"));
+    if seq == 0 || seq > st.writer.durable_seq() {
+        return Err(missing());
+    }
+    let store = st.store.clone();
+    let e = tokio::task::spawn_blocking(move || store.entry(seq))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e.to_string()))?
+        .ok_or_else(missing)?;
+    Ok(Json(LogEntry { seq, entry: e.id(), record: hex::encode(e.to_cbor()) }).into_response())
+}
+
+pub(crate) async fn get_council(State(st): State<ApiState>) -> Result<Response, ApiError> {
     Ok(Json(st.writer.report().await?).into_response())
 }
 
@@ -351,7 +418,7 @@ async fn get_ballot(
 
 /// Streams the export: header, genesis, every entry that is on disk, then the logs of
 /// the councils this node follows and any equivocation proofs against them.
-async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
+pub(crate) async fn get_export(State(st): State<ApiState>) -> Result<Response, ApiError> {
     let permit = st.exports.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many exports at once; try again in a moment")
     })?;
@@ -465,7 +532,7 @@ async fn auth(State(st): State<ApiState>, req: Request, next: Next) -> Response 
     }
 }
 
-async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such API endpoint")
 }
 
@@ -476,6 +543,8 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/votes", post(post_vote))
         .route("/v1/petitions", post(post_petition))
         .route("/v1/motions/{id}/ballot/{did}", get(get_ballot))
+        .route("/v1/motions/{id}", get(get_motion))
+        .route("/v1/log/{seq}", get(get_log_entry))
         .route("/v1/export", get(get_export))
         .route("/v1/delegate-votes", post(post_delegate_vote))
         .route("/v1/invites", post(post_invite))

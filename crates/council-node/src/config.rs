@@ -14,6 +14,7 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 pub struct Config {
     pub data_dir: PathBuf,
     pub api: ApiConfig,
+    pub members: MembersConfig,
     pub log: LogConfig,
     pub motions: MotionsConfig,
     pub store: StoreConfig,
@@ -52,6 +53,25 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
 }
 
+/// The member endpoint: members sign in with their own keys (no token).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MembersConfig {
+    pub listen: SocketAddr,
+    /// How long a session lasts, in seconds.
+    pub session_secs: u64,
+    /// Open connections, in all and from one address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Requests a second (sustained, and in a burst) per session, and per address for
+    /// requests without a session.
+    pub requests_per_sec: u32,
+    pub burst: u32,
+    /// Host names (besides IP addresses and localhost) that members may use to reach the
+    /// node, e.g. "council.local". Any other Host header is refused (DNS rebinding).
+    pub hostnames: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
@@ -86,6 +106,8 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// Replaces `members.listen`.
+    pub members_listen: Option<String>,
     pub log: Option<String>,
     /// Replaces `network.listen`.
     pub p2p_listen: Vec<String>,
@@ -149,6 +171,9 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if let Some(v) = env.get("COUNCILD_API_LISTEN") {
         set(&mut t, &["api", "listen"], str_v(v));
     }
+    if let Some(v) = env.get("COUNCILD_MEMBERS_LISTEN") {
+        set(&mut t, &["members", "listen"], str_v(v));
+    }
     if let Some(v) = env.get("COUNCILD_LOG").or_else(|| env.get("RUST_LOG")) {
         set(&mut t, &["log", "level"], str_v(v));
     }
@@ -171,6 +196,9 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     if let Some(v) = &o.listen {
         set(&mut t, &["api", "listen"], str_v(v));
     }
+    if let Some(v) = &o.members_listen {
+        set(&mut t, &["members", "listen"], str_v(v));
+    }
     if let Some(v) = &o.log {
         set(&mut t, &["log", "level"], str_v(v));
     }
@@ -191,6 +219,19 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     const MAX_BODY: usize = 2 * council_core::records::limits::MAX_RECORD_BYTES + 1024;
     if c.api.max_body_bytes > MAX_BODY {
         return Err(ConfigError::Invalid(format!("api.max_body_bytes may be at most {MAX_BODY}")));
+    }
+    let m = &c.members;
+    if m.session_secs == 0 || m.max_connections == 0 || m.max_connections_per_ip == 0 || m.requests_per_sec == 0 || m.burst == 0 {
+        return Err(ConfigError::Invalid(
+            "members.session_secs, max_connections, max_connections_per_ip, requests_per_sec and burst must be positive"
+                .into(),
+        ));
+    }
+    if c.members.listen == c.api.listen && c.api.listen.port() != 0 {
+        return Err(ConfigError::Invalid(format!(
+            "members.listen and api.listen are both {}; the member endpoint needs an address of its own",
+            c.api.listen
+        )));
     }
     if c.motions.check_interval_ms == 0 || c.store.max_batch == 0 || c.api.max_body_bytes < 1024 {
         return Err(ConfigError::Invalid(
@@ -230,6 +271,7 @@ impl Config {
         let o = Overrides {
             data_dir: Some(data_dir.to_owned()),
             listen: Some("127.0.0.1:0".into()),
+            members_listen: Some("127.0.0.1:0".into()),
             p2p_listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             ..Overrides::default()
         };

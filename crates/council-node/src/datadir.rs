@@ -20,6 +20,8 @@ use council_core::{PublicKey, SecretKey};
 pub const NODE_KEY: &str = "node.key";
 pub const API_TOKEN: &str = "api-token";
 pub const API_ADDR: &str = "api-addr";
+/// Where the member endpoint listens (written at every start).
+pub const MEMBERS_ADDR: &str = "members-addr";
 /// The addresses other nodes can dial, written when the network listens.
 pub const P2P_ADDR: &str = "p2p-addr";
 pub const DRAFT: &str = "genesis.draft";

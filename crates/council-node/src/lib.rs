@@ -9,6 +9,7 @@ pub mod config;
 pub mod datadir;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
+pub mod members;
 pub mod net;
 pub mod writer;
 
@@ -221,18 +222,33 @@ pub async fn run(
         .map_err(|e| RunError::Listen { addr: config.api.listen.to_string(), reason: e.to_string() })?;
     datadir::write_private(&dir.join(datadir::API_ADDR), format!("{addr}\n").as_bytes())?;
     tracing::info!(%addr, "local API listening");
+
+    let listen = |a: std::net::SocketAddr, e: std::io::Error| RunError::Listen { addr: a.to_string(), reason: e.to_string() };
+    let members_listener =
+        tokio::net::TcpListener::bind(config.members.listen).await.map_err(|e| listen(config.members.listen, e))?;
+    let members_addr = members_listener.local_addr().map_err(|e| listen(config.members.listen, e))?;
+    datadir::write_private(&dir.join(datadir::MEMBERS_ADDR), format!("{members_addr}\n").as_bytes())?;
+    if members_addr.ip().is_loopback() {
+        tracing::info!(addr = %members_addr, "member endpoint listening (this machine only; members.listen opens it to the network)");
+    } else {
+        tracing::info!(addr = %members_addr, "member endpoint listening on the network");
+    }
     ready(addr);
 
-    let app = api::router(
-        api::ApiState {
-            writer: handle,
-            store,
-            token: Arc::from(token),
-            exports: Arc::new(tokio::sync::Semaphore::new(api::MAX_EXPORTS)),
-            net,
-        },
-        config.api.max_body_bytes,
-    );
+    let api_state = api::ApiState {
+        writer: handle,
+        store,
+        token: Arc::from(token),
+        exports: Arc::new(tokio::sync::Semaphore::new(api::MAX_EXPORTS)),
+        net,
+    };
+    let gate = Arc::new(members::Gate::new(api_state.writer.council(), &config.members));
+    let members_app =
+        members::router(members::MembersState { api: api_state.clone(), gate }, config.api.max_body_bytes);
+    let (members_stop, members_stop_rx) = tokio::sync::watch::channel(false);
+    let members_task =
+        tokio::spawn(members::serve(members_listener, members_app, config.members.clone(), members_stop_rx));
+    let app = api::router(api_state, config.api.max_body_bytes);
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -249,6 +265,7 @@ pub async fn run(
     };
     tracing::info!("shutting down");
     let _ = api_stop_tx.send(());
+    let _ = members_stop.send(true);
     // In-flight requests get a few seconds to finish; a client that hangs on does not
     // keep the node from stopping.
     let served = match tokio::time::timeout(std::time::Duration::from_secs(10), server).await {
@@ -258,6 +275,9 @@ pub async fn run(
             Ok(Ok(()))
         }
     };
+    if tokio::time::timeout(Duration::from_secs(10), members_task).await.is_err() {
+        tracing::warn!("the member endpoint did not stop within 10 s");
+    }
     let written = match writer_result {
         Some(r) => r,
         None => {

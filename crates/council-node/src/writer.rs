@@ -7,6 +7,7 @@
 //! one flush, and only then acknowledged: a client never hears "accepted" for a record
 //! that is not yet on disk.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use council_core::cbor::Cbor;
 use council_core::council::{CouncilState, Effect, MotionStatus, RecordError};
 use council_core::export::{council_report, CouncilReport, ExportItem};
-use council_core::records::{limits, Action, Entry, MotionForm, MotionId, Payload};
+use council_core::records::{limits, Action, Entry, MemberId, MotionForm, MotionId, Payload};
 use council_core::tally;
 use council_core::verify::Verified;
 use council_core::{Hash, PublicKey, SecretKey};
@@ -22,13 +23,24 @@ use council_store::{Append, Index, RosterChange, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The answer to an accepted submission.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Submitted {
     /// SHA-256 of the whole signed record: the same record submitted twice is stored once.
     pub record: Hash,
     pub seq: u64,
     /// The same record had been accepted before; nothing new was stored.
     pub duplicate: bool,
+    /// The node-signed entry that holds the record: the member's receipt (PROTOCOL.md §4.6).
+    pub entry: Arc<Entry>,
+}
+
+/// The current keys of the members on the roster, each with its member id. The writer
+/// publishes a new one whenever a closed motion may have changed the roster; the member
+/// endpoint checks every session against the latest.
+pub type MemberKeys = HashMap<PublicKey, MemberId>;
+
+fn member_keys(state: &CouncilState) -> Arc<MemberKeys> {
+    Arc::new(state.roster().iter().map(|(m, k)| (*k, *m)).collect())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +63,15 @@ pub enum Command {
     Submit { payload: Box<Verified<Payload>>, record: Hash, reply: oneshot::Sender<Result<Submitted, NodeError>> },
     Report { reply: oneshot::Sender<CouncilReport> },
     Ballot { motion: MotionId, key: Box<PublicKey>, reply: oneshot::Sender<Option<(u32, u64)>> },
+    Motion { motion: MotionId, member: Option<MemberId>, reply: oneshot::Sender<Option<MotionView>> },
+}
+
+/// One motion, and the asking member's own ballot on it (choice, counter), if any.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MotionView {
+    #[serde(flatten)]
+    pub motion: council_core::export::MotionReport,
+    pub my_ballot: Option<(u32, u64)>,
 }
 
 /// A cloneable handle to the writer.
@@ -58,6 +79,7 @@ pub enum Command {
 pub struct WriterHandle {
     tx: mpsc::Sender<Command>,
     durable: watch::Receiver<u64>,
+    members: watch::Receiver<Arc<MemberKeys>>,
     council: Hash,
 }
 
@@ -69,6 +91,11 @@ impl WriterHandle {
     /// The last sequence number that is on disk.
     pub fn durable_seq(&self) -> u64 {
         *self.durable.borrow()
+    }
+
+    /// The roster's current keys, as of the last durable batch.
+    pub fn members(&self) -> Arc<MemberKeys> {
+        self.members.borrow().clone()
     }
 
     /// Changes whenever more of the log is on disk (the network publishes from it).
@@ -91,6 +118,13 @@ impl WriterHandle {
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
+    /// One motion, with `member`'s ballot on it.
+    pub async fn motion(&self, motion: MotionId, member: Option<MemberId>) -> Result<Option<MotionView>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Motion { motion, member, reply }).await.map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
     pub async fn ballot(&self, motion: MotionId, key: PublicKey) -> Result<Option<(u32, u64)>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -107,6 +141,7 @@ pub struct Writer {
     node: SecretKey,
     rx: mpsc::Receiver<Command>,
     durable: watch::Sender<u64>,
+    members: watch::Sender<Arc<MemberKeys>>,
     max_batch: usize,
     check_interval: Duration,
     clock: CausalClock,
@@ -174,8 +209,9 @@ impl Writer {
     ) -> (Writer, WriterHandle) {
         let (tx, rx) = mpsc::channel(queue);
         let (durable, durable_rx) = watch::channel(state.seq());
-        let handle = WriterHandle { tx, durable: durable_rx, council: state.id() };
-        (Writer { state, store, node, rx, durable, max_batch, check_interval, clock }, handle)
+        let (members, members_rx) = watch::channel(member_keys(&state));
+        let handle = WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id() };
+        (Writer { state, store, node, rx, durable, members, max_batch, check_interval, clock }, handle)
     }
 
     /// Runs until `shutdown` turns true (then finishes the batch in hand) or the store
@@ -224,7 +260,16 @@ impl Writer {
                         None => self.stored_seq(payload.get(), &record)?,
                     };
                     if let Some(seq) = known {
-                        let s = Submitted { record, seq, duplicate: true };
+                        // Already logged: earlier in this batch, or on disk.
+                        let entry = match p.appends.iter().find(|a| a.entry.body.seq == seq) {
+                            Some(a) => Some(Arc::new(a.entry.clone())),
+                            None => self.store.entry(seq)?.map(Arc::new),
+                        };
+                        let Some(entry) = entry else {
+                            let _ = reply.send(Err(NodeError::Storage(format!("entry {seq} is not in the store"))));
+                            continue;
+                        };
+                        let s = Submitted { record, seq, duplicate: true, entry };
                         if p.records.contains_key(&record) {
                             p.acks.push((reply, s));
                         } else {
@@ -233,9 +278,10 @@ impl Writer {
                         continue;
                     }
                     match self.append(*payload, &mut p) {
-                        Ok(seq) => {
+                        Ok(entry) => {
+                            let seq = entry.body.seq;
                             p.records.insert(record, seq);
-                            p.acks.push((reply, Submitted { record, seq, duplicate: false }));
+                            p.acks.push((reply, Submitted { record, seq, duplicate: false, entry }));
                         }
                         Err(e) => {
                             let _ = reply.send(Err(e));
@@ -259,6 +305,10 @@ impl Writer {
             let written = tokio::task::block_in_place(|| self.store.append(&p.appends));
             if written.is_ok() {
                 self.durable.send_replace(last);
+                // Only a closed motion changes the roster (an act passed).
+                if p.appends.iter().any(|a| matches!(a.entry.body.payload, Payload::Close { .. })) {
+                    self.members.send_replace(member_keys(&self.state));
+                }
             }
             written
         };
@@ -290,12 +340,19 @@ impl Writer {
                 let b = self.state.member_of_key(&key).and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
                 let _ = reply.send(b);
             }
+            Command::Motion { motion, member, reply } => {
+                let v = self.state.motion(&motion).map(|m| MotionView {
+                    motion: council_core::export::motion_report(m),
+                    my_ballot: member.and_then(|who| m.ballot_of(&who)),
+                });
+                let _ = reply.send(v);
+            }
             Command::Submit { .. } => {}
         }
     }
 
     /// Signs, applies and queues one entry; closes its motion at once if a ballot settled it.
-    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<u64, NodeError> {
+    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<Arc<Entry>, NodeError> {
         let entry = self.state.seal(&self.node, self.clock.stamp(), payload);
         // The verifier reads no export item over the limit: never log one.
         let size = ExportItem::Entry(entry.get().clone()).to_cbor().len();
@@ -310,11 +367,13 @@ impl Writer {
             _ => None,
         };
         let index = self.index(&stored);
+        let receipt = Arc::new(stored.clone());
         p.appends.push(Append { entry: stored, index });
         if let Some(m) = motion {
             self.close_if_settled(m, p);
         }
-        Ok(seq)
+        debug_assert_eq!(receipt.body.seq, seq);
+        Ok(receipt)
     }
 
     fn close_if_settled(&mut self, id: MotionId, p: &mut Pending) {

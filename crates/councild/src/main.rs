@@ -60,6 +60,10 @@ enum Command {
         /// The API address (loopback only), e.g. 127.0.0.1:7420.
         #[arg(long)]
         listen: Option<String>,
+        /// The member endpoint's address, where members act with their own keys (default
+        /// 127.0.0.1:7422; a LAN address such as 0.0.0.0:7422 lets members' devices reach it).
+        #[arg(long, value_name = "ADDR")]
+        members_listen: Option<String>,
         /// Log filter: error, warn, info, debug, trace.
         #[arg(long)]
         log: Option<String>,
@@ -136,9 +140,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run { config, data_dir, listen, log, p2p_listen, peers, offline } => {
+        Command::Run { config, data_dir, listen, members_listen, log, p2p_listen, peers, offline } => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
-            let o = Overrides { config_file: config, data_dir, listen, log, p2p_listen, peers, offline };
+            let o = Overrides { config_file: config, data_dir, listen, members_listen, log, p2p_listen, peers, offline };
             let cfg = config::load(&o, &env)?;
             tracing_subscriber::fmt()
                 .with_env_filter(
