@@ -78,7 +78,7 @@ row "$b4"
 
 # B5: footprint. Cold start of the store B2 filled, idle RSS, bytes on disk.
 start=$(date +%s.%N)
-"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
+"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
 pid=$!
 until COUNCIL_NODE_DIR=$keep "$bin/council" status >/dev/null 2>&1; do sleep 0.01; done
 ready=$(date +%s.%N)
@@ -88,7 +88,7 @@ kill -TERM $pid; wait $pid || true
 # Again: the first start after the ingest also pays for sled's recovery, which scans
 # everything written since the store was last opened.
 start2=$(date +%s.%N)
-"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
+"$bin/councild" run --data-dir "$keep" --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
 pid=$!
 until COUNCIL_NODE_DIR=$keep "$bin/council" status >/dev/null 2>&1; do sleep 0.01; done
 ready2=$(date +%s.%N)
@@ -100,7 +100,7 @@ founders=()
 for i in 1 2 3; do founders+=(--founder "$("$bin/council" key new "$fresh/m$i.key")"); done
 "$bin/councild" init --data-dir "$fresh/node" --name "Idle council" "${founders[@]}" >/dev/null
 for i in 1 2 3; do "$bin/council" genesis sign --draft "$fresh/node/genesis.draft" --key "$fresh/m$i.key" >/dev/null; done
-"$bin/councild" run --data-dir "$fresh/node" --listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
+"$bin/councild" run --data-dir "$fresh/node" --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 --log warn 2>/dev/null &
 pid=$!
 until COUNCIL_NODE_DIR=$fresh/node "$bin/council" status >/dev/null 2>&1; do sleep 0.01; done
 sleep 2

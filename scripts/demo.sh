@@ -94,7 +94,7 @@ for who in north south east; do
   name="$(tr '[:lower:]' '[:upper:]' <<<"${who:0:1}")${who:1} Works Council"
   "$councild" init --data-dir "$work/$who/node" --name "$name" "${founders[@]}" >/dev/null
   for m in m1 m2 m3; do "$council" genesis sign --draft "$work/$who/node/genesis.draft" --key "$work/$who/$m.key" >/dev/null; done
-  "$councild" run --config "$work/councild.toml" --data-dir "$work/$who/node" --listen 127.0.0.1:0 \
+  "$councild" run --config "$work/councild.toml" --data-dir "$work/$who/node" --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 \
     --p2p-listen /ip4/127.0.0.1/tcp/0 --log "${DEMO_LOG:-info}" 2>"$work/$who.log" &
   pids+=($!)
 done
@@ -129,7 +129,7 @@ founded() { c "$1" --json federation show "$FED" | py '1 if d["founded_at"] is n
 for who in north south; do wait_for "$who sees the federation founded" 60 founded "$who"; done
 
 step "north invites east; east joins with the invite string; north and south countersign"
-INVITE=$(c north --json federation invite "$FED" --uses 1 --expires-in 1h | py 'd["invite"]')
+INVITE=$(c north --json federation invite --key "$work/north/m1.key" "$FED" --uses 1 --expires-in 1h | py 'd["invite"]')
 echo "invite: ${INVITE:0:48}…"
 c east federation join --key "$work/east/m1.key" "$INVITE" --closes-in 1h
 pass east "$(last_motion east)"

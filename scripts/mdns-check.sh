@@ -54,7 +54,7 @@ hello_grace_ms = 60000
 EOF
 start() {
   ip netns exec "$tag$1" "$councild" run --config "$work/councild.toml" --data-dir "$work/$1" \
-    --listen 127.0.0.1:0 --p2p-listen /ip4/0.0.0.0/tcp/0 --log info,council_net=debug,libp2p_swarm=debug 2>>"$work/$1.log" &
+    --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 --p2p-listen /ip4/0.0.0.0/tcp/0 --log info,council_net=debug,libp2p_swarm=debug 2>>"$work/$1.log" &
   pids+=($!)
 }
 for n in a b; do

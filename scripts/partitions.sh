@@ -347,7 +347,7 @@ start_node() {
     for j in $(seq 1 $N); do [ "$j" != "$i" ] && peers+=(--peer "${addr[$j]}"); done
   fi
   ip netns exec "${tag}n$i" "$councild" run --config "$work/councild.toml" --data-dir "$work/n$i" \
-    --listen 127.0.0.1:0 --p2p-listen "/ip4/10.214.0.$i/tcp/7421" "${peers[@]}" --log "$loglevel" \
+    --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 --p2p-listen "/ip4/10.214.0.$i/tcp/7421" "${peers[@]}" --log "$loglevel" \
     2>>"$work/n$i.log" &
   pid[$i]=$!
 }

@@ -31,7 +31,7 @@ step "the operator creates the council; each founder signs its genesis"
 for i in 1 2 3 4 5; do "$council" genesis sign --draft node/genesis.draft --key "member$i.key"; done
 
 step "starting councild (built-in defaults; API and network on free ports of 127.0.0.1)"
-"$councild" run --data-dir node --listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 2>node.log &
+"$councild" run --data-dir node --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 2>node.log &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 export COUNCIL_NODE_DIR=$dir/node

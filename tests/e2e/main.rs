@@ -8,5 +8,6 @@ mod util;
 
 mod ed25519;
 mod federation;
+mod members;
 mod node;
 mod verify;

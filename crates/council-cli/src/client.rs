@@ -1,10 +1,22 @@
-//! Talking to the local `councild` API.
+//! Talking to a `councild`: its operator API (with the token, from the node's own
+//! machine) or its member endpoint (with the member's key alone, from anywhere).
+//!
+//! On the member endpoint the CLI opens a session by signing the node's challenge
+//! (PROTOCOL.md §12.7), keeps the receipt of every record it submits, and checks the
+//! receipts it holds against the node's log each time it connects (§10.1).
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use council_core::cbor::Cbor;
+use council_core::records::SessionBody;
+use council_core::records::Signed;
+use council_core::{Hash, SecretKey};
 use serde_json::Value;
+
+use crate::receipts;
 
 /// The node answered, and said no: the request was wrong or broke the council's rules.
 #[derive(Debug, thiserror::Error)]
@@ -14,21 +26,74 @@ pub struct Refused {
     pub message: String,
 }
 
+/// How requests are authorised.
+enum Auth {
+    /// The operator API: the token from the node's data directory.
+    Token(String),
+    /// The member endpoint: a session opened with the member's key, when first needed.
+    Member { key: SecretKey, session: RefCell<Option<String>> },
+}
+
 /// Where the node is and how to authenticate.
-#[derive(Debug, Clone)]
 pub struct Node {
     base: String,
-    token: String,
+    auth: Auth,
+    agent: ureq::Agent,
+    /// Set once the receipts held for this node's council have been checked.
+    checked: RefCell<bool>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("base", &self.base).field("member", &self.is_member()).finish()
+    }
+}
+
+/// Turns what a person types (`192.168.1.20:7422`, `localhost:7422`, a full URL) into a
+/// base URL.
+fn base_url(u: &str) -> anyhow::Result<String> {
+    let u = u.trim().trim_end_matches('/');
+    if u.is_empty() {
+        bail!("--node is empty; give the node's address, e.g. http://192.168.1.20:7422");
+    }
+    let full = if u.contains("://") { u.to_owned() } else { format!("http://{u}") };
+    if !(full.starts_with("http://") || full.starts_with("https://")) {
+        bail!("--node {u:?}: only http:// addresses are supported");
+    }
+    if full.starts_with("https://") {
+        bail!("--node {u:?}: the member endpoint does not speak TLS yet; use http:// on a trusted network");
+    }
+    Ok(full)
 }
 
 impl Node {
-    /// From a node's data directory (its `api-addr` and `api-token` files), or an explicit
-    /// URL and token file.
-    pub fn locate(dir: Option<&Path>, url: Option<&str>, token_file: Option<&Path>) -> anyhow::Result<Node> {
+    /// Finds the node:
+    /// - `--node URL` alone: the member endpoint at URL, signing in with `key`;
+    /// - `--node URL --token-file F`: the operator API at URL;
+    /// - `--node-dir DIR` (or `$COUNCIL_NODE_DIR`): the operator API of the node whose data
+    ///   directory this is (its `api-addr` and `api-token`).
+    pub fn locate(
+        dir: Option<&Path>,
+        url: Option<&str>,
+        token_file: Option<&Path>,
+        key: Option<&Path>,
+    ) -> anyhow::Result<Node> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(std::time::Duration::from_secs(10))
+            .timeout_read(std::time::Duration::from_secs(60))
+            .build();
+        let node = |base, auth| Node { base, auth, agent: agent.clone(), checked: RefCell::new(false) };
+        if let (Some(u), None) = (url, token_file) {
+            let Some(k) = key else {
+                bail!("with --node and no --token-file, the CLI signs in as a member: give your key with --key FILE (or set COUNCIL_KEY)");
+            };
+            let key = crate::keyfile::load(k)?;
+            return Ok(node(base_url(u)?, Auth::Member { key, session: RefCell::new(None) }));
+        }
         let dir: Option<PathBuf> =
             dir.map(Path::to_path_buf).or_else(|| std::env::var_os("COUNCIL_NODE_DIR").map(PathBuf::from));
         let base = match (url, &dir) {
-            (Some(u), _) => u.trim_end_matches('/').to_owned(),
+            (Some(u), _) => base_url(u)?,
             (None, Some(d)) => {
                 let p = d.join("api-addr");
                 let a = std::fs::read_to_string(&p).with_context(|| {
@@ -37,7 +102,7 @@ impl Node {
                 format!("http://{}", a.trim())
             }
             (None, None) => {
-                bail!("say which node to talk to: --node-dir DIR (the node's data directory), or set COUNCIL_NODE_DIR")
+                bail!("say which node to talk to: --node URL (a member, with --key), or --node-dir DIR (the operator, on the node's machine), or set COUNCIL_NODE_DIR")
             }
         };
         let token_path = match (token_file, &dir) {
@@ -49,65 +114,106 @@ impl Node {
             .with_context(|| format!("cannot read the API token in {}", token_path.display()))?
             .trim()
             .to_owned();
-        Ok(Node { base, token })
+        Ok(node(base, Auth::Token(token)))
+    }
+
+    /// Whether this is the member endpoint (signed in with a member key).
+    pub fn is_member(&self) -> bool {
+        matches!(self.auth, Auth::Member { .. })
+    }
+
+    fn message(r: ureq::Response) -> String {
+        let body = r.into_string().unwrap_or_default();
+        serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(body)
     }
 
     fn check(r: Result<ureq::Response, ureq::Error>) -> anyhow::Result<ureq::Response> {
         match r {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(code, r)) if code >= 500 => {
-                let body = r.into_string().unwrap_or_default();
-                let msg = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                    .unwrap_or(body);
-                bail!("the node could not do it ({code}): {msg}")
+                bail!("the node could not do it ({code}): {}", Self::message(r))
             }
-            Err(ureq::Error::Status(code, r)) => {
-                let body = r.into_string().unwrap_or_default();
-                let msg = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                    .unwrap_or(body);
-                Err(Refused { status: code, message: msg }.into())
+            Err(ureq::Error::Status(code, r)) => Err(Refused { status: code, message: Self::message(r) }.into()),
+            Err(ureq::Error::Transport(t)) => {
+                bail!("cannot reach the node: {} (is councild running, and is this its address?)", t.kind())
             }
-            Err(e) => Err(anyhow::Error::new(e).context("cannot reach the node (is councild running?)")),
         }
     }
 
+    fn request(&self, method: &str, path: &str) -> anyhow::Result<ureq::Request> {
+        let r = self.agent.request(method, &format!("{}{path}", self.base));
+        Ok(match &self.auth {
+            Auth::Token(t) => r.set("Authorization", &format!("Bearer {t}")),
+            Auth::Member { .. } if !path.starts_with("/v1/session") && method == "GET" => {
+                r.set("Authorization", &format!("Session {}", self.session()?))
+            }
+            Auth::Member { .. } => r,
+        })
+    }
+
+    /// The member's session, opened on first use: the node's challenge, signed with the
+    /// member's key. Then the receipts held for this council are checked.
+    fn session(&self) -> anyhow::Result<String> {
+        let Auth::Member { key, session } = &self.auth else {
+            bail!("not signed in as a member");
+        };
+        if let Some(s) = session.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        let c = Self::check(self.agent.post(&format!("{}/v1/session/challenge", self.base)).call())?;
+        let c: Value = c.into_json().context("the node's challenge is not JSON")?;
+        let council =
+            c["council"].as_str().and_then(Hash::from_hex).context("the node's challenge names no council")?;
+        let challenge =
+            c["challenge"].as_str().and_then(Hash::from_hex).context("the node's challenge is malformed")?;
+        let answer = Signed::sign(SessionBody { council, challenge }, key);
+        let r = self
+            .agent
+            .post(&format!("{}/v1/session", self.base))
+            .send_json(serde_json::json!({ "record": hex::encode(answer.to_cbor()) }));
+        let r: Value = Self::check(r)
+            .context("signing in with your key failed")?
+            .into_json()
+            .context("the node's answer is not JSON")?;
+        let token = r["session"].as_str().context("the node opened no session")?.to_owned();
+        *session.borrow_mut() = Some(token.clone());
+        if !*self.checked.borrow() {
+            *self.checked.borrow_mut() = true;
+            receipts::check_against_node(self, council)?;
+        }
+        Ok(token)
+    }
+
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let r = Self::check(
-            ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call(),
-        )?;
+        let r = Self::check(self.request("GET", path)?.call())?;
         r.into_json().context("the node sent something that is not JSON")
     }
 
     /// GET that may answer 404, as `None`.
     pub fn get_opt(&self, path: &str) -> anyhow::Result<Option<Value>> {
-        match ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call()
-        {
+        match self.request("GET", path)?.call() {
             Err(ureq::Error::Status(404, _)) => Ok(None),
             r => Ok(Some(Self::check(r)?.into_json()?)),
         }
     }
 
+    /// Submits a member-signed record and keeps the node's receipt for it.
     pub fn post_record(&self, path: &str, record: &[u8]) -> anyhow::Result<Value> {
-        self.post_json(path, &serde_json::json!({ "record": hex::encode(record) }))
+        let r = self.post_json(path, &serde_json::json!({ "record": hex::encode(record) }))?;
+        receipts::keep(&r, record)?;
+        Ok(r)
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = Self::check(
-            ureq::post(&format!("{}{path}", self.base))
-                .set("Authorization", &format!("Bearer {}", self.token))
-                .send_json(body),
-        )?;
+        let r = Self::check(self.request("POST", path)?.send_json(body))?;
         r.into_json().context("the node sent something that is not JSON")
     }
 
     pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
-        let r = Self::check(
-            ureq::get(&format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token)).call(),
-        )?;
+        let r = Self::check(self.request("GET", path)?.call())?;
         let mut reader = r.into_reader();
         let mut buf = vec![0u8; 1 << 16];
         let mut n = 0u64;

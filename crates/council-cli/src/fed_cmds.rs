@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::invite::InviteString;
 use council_core::records::{
-    Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, Rule, Share, Signed, Threshold,
+    Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, InviteBody, Rule, Share, Signed, Threshold,
 };
 use council_core::{Hash, SecretKey};
 use serde::Deserialize;
@@ -127,7 +127,15 @@ fn federation_arg(v: &Value, f: &str) -> anyhow::Result<(Hash, Value)> {
 }
 
 /// `federation invite FED`: logs an invite and prints the invite string.
-pub fn invite(node: &Node, federation: &str, uses: u32, expires_in: Duration, json: bool) -> anyhow::Result<()> {
+pub fn invite(
+    node: &Node,
+    member_key: &Path,
+    federation: &str,
+    uses: u32,
+    expires_in: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let member = keyfile::load(member_key)?;
     let feds = node.get("/v1/federations")?;
     let (fed, _) = federation_arg(&feds, federation)?;
     let report = node.get("/v1/council")?;
@@ -142,13 +150,8 @@ pub fn invite(node: &Node, federation: &str, uses: u32, expires_in: Duration, js
     }
     let key = SecretKey::generate();
     let expires_at = (now() + expires_in).as_secs();
-    let body = serde_json::json!({
-        "federation": fed.to_hex(),
-        "invite_key": key.public().to_did(),
-        "max_uses": uses,
-        "expires_at": expires_at,
-    });
-    let r = node.post_json("/v1/invites", &body)?;
+    let body = InviteBody { council: issuer, federation: fed, invite_key: key.public(), max_uses: uses, expires_at };
+    let r = node.post_record("/v1/invites", &Signed::sign(body, &member).to_cbor())?;
     let s = InviteString {
         federation: fed,
         issuer,

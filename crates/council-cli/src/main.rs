@@ -21,6 +21,7 @@ mod client;
 mod fed_cmds;
 mod keyfile;
 mod node_cmds;
+mod receipts;
 mod report;
 mod verify;
 
@@ -41,9 +42,13 @@ struct Cli {
     /// The node's API URL, instead of --node-dir (then give --token-file too).
     #[arg(long, global = true, value_name = "URL")]
     node: Option<String>,
-    /// The file holding the node's API token, with --node.
+    /// The file holding the node's API token, with --node (the operator API). Without
+    /// it, --node is the node's member endpoint and you sign in with --key.
     #[arg(long, global = true, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Your member key file: it signs your records, and signs you in to a member endpoint.
+    #[arg(long, global = true, value_name = "FILE", env = "COUNCIL_KEY")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +60,16 @@ enum Command {
     Verify {
         /// The export file (`-` for standard input).
         file: PathBuf,
+        /// Check the export against members' receipts too: a receipt file, or a folder of
+        /// them (such as ~/.local/share/councilnet/receipts). A receipt whose entry the
+        /// export lacks or contradicts makes the verdict invalid.
+        #[arg(long, value_name = "PATH")]
+        receipts: Option<PathBuf>,
+    },
+    /// Your receipts: check those this device holds against the node's log now.
+    Receipts {
+        #[command(subcommand)]
+        command: ReceiptsCommand,
     },
     /// Write a realistic sample export: a council, its motions and votes, roster changes,
     /// a federation of three councils, mandates, recalls and a federation motion.
@@ -91,9 +106,6 @@ enum Command {
     },
     /// Cast (or change) your ballot on a motion: yes, no, abstain, or an option.
     Vote {
-        /// Your member key file.
-        #[arg(long)]
-        key: PathBuf,
         /// The motion's id (or its first 6+ hex digits).
         motion: String,
         /// yes, no, abstain, an option's name, or its number.
@@ -106,8 +118,6 @@ enum Command {
     },
     /// Move for an imperative mandate: a delegate, a federation, matters and instructions.
     Mandate {
-        #[arg(long)]
-        key: PathBuf,
         /// The delegate's did:key (a member).
         #[arg(long)]
         delegate: String,
@@ -157,19 +167,27 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReceiptsCommand {
+    /// Sign in to the node's member endpoint and check every receipt held for its
+    /// council (exit 1 if the node dropped or rewrote any acknowledged record).
+    Check,
+    /// Where receipts are kept on this device.
+    Dir,
+}
+
+#[derive(Debug, Subcommand)]
 enum FederationCommand {
     /// Move that this council sign a charter as a founder (each founding council does,
     /// from the same charter file).
     Create {
-        #[arg(long)]
-        key: PathBuf,
         /// The charter, in TOML: name, principles, founders, created_at, [rules].
         charter: PathBuf,
         /// How long members have to vote on it.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
-    /// Create an invite for another council and print the invite string.
+    /// Issue an invite for another council, signed with your member key (under the
+    /// council's rules: a member who may open motions), and print the invite string.
     Invite {
         /// The federation's id (or its first 6+ hex digits).
         federation: String,
@@ -183,8 +201,6 @@ enum FederationCommand {
     /// Join with an invite string: prove it to the inviting node, fetch the charter, and
     /// move that this council sign it.
     Join {
-        #[arg(long)]
-        key: PathBuf,
         invite: String,
         /// How long to wait for the inviting council's node.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -194,8 +210,6 @@ enum FederationCommand {
     },
     /// Move to countersign a council's admission.
     Admit {
-        #[arg(long)]
-        key: PathBuf,
         federation: String,
         /// The joining council's id.
         council: String,
@@ -204,16 +218,12 @@ enum FederationCommand {
     },
     /// Move to leave a federation (effective when it passes).
     Leave {
-        #[arg(long)]
-        key: PathBuf,
         federation: String,
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// Move to open a federation motion (each council's delegate then votes on it).
     Motion {
-        #[arg(long)]
-        key: PathBuf,
         federation: String,
         /// The matter it belongs to (mandates name matters).
         #[arg(long)]
@@ -232,8 +242,6 @@ enum FederationCommand {
     },
     /// Move to record whether this council ratifies a federation motion's outcome.
     Ratify {
-        #[arg(long)]
-        key: PathBuf,
         federation: String,
         motion: String,
         /// accept or reject.
@@ -253,8 +261,6 @@ enum DelegateCommand {
     /// Cast the council's vote on a federation motion, signed with your member key,
     /// under the mandate the council gave you.
     Vote {
-        #[arg(long)]
-        key: PathBuf,
         federation: String,
         motion: String,
         /// An option's name or number, or abstain.
@@ -274,8 +280,6 @@ enum GenesisCommand {
     Sign {
         #[arg(long)]
         draft: PathBuf,
-        #[arg(long)]
-        key: PathBuf,
     },
     /// Show a draft and who has signed it.
     Show {
@@ -288,8 +292,6 @@ enum GenesisCommand {
 enum MotionCommand {
     /// Open a motion: yes/no, or a choice with --option (twice or more).
     Open {
-        #[arg(long)]
-        key: PathBuf,
         #[arg(long)]
         title: String,
         /// An option of a choice (repeat); without it the motion is yes/no.
@@ -315,21 +317,11 @@ enum MotionCommand {
 #[derive(Debug, Subcommand)]
 enum RosterCommand {
     /// Move to admit a member.
-    Add {
-        #[arg(long)]
-        key: PathBuf,
-        member: String,
-    },
+    Add { member: String },
     /// Move to remove a member.
-    Remove {
-        #[arg(long)]
-        key: PathBuf,
-        member: String,
-    },
+    Remove { member: String },
     /// Move to replace a member's key (a new device); their earlier votes stay valid.
     Rotate {
-        #[arg(long)]
-        key: PathBuf,
         #[arg(long)]
         member: String,
         #[arg(long)]
@@ -341,18 +333,12 @@ enum RosterCommand {
 enum RecallCommand {
     /// Move to recall a mandate (a motion the members vote on).
     Motion {
-        #[arg(long)]
-        key: PathBuf,
         mandate: String,
         #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// Sign the petition to recall a mandate; it takes effect once enough have signed.
-    Sign {
-        #[arg(long)]
-        key: PathBuf,
-        mandate: String,
-    },
+    Sign { mandate: String },
 }
 
 fn did(s: &str) -> anyhow::Result<PublicKey> {
@@ -393,107 +379,119 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let node = || client::Node::locate(cli.node_dir.as_deref(), cli.node.as_deref(), cli.token_file.as_deref());
+    let key_file = cli.key.clone();
+    let node = || {
+        client::Node::locate(
+            cli.node_dir.as_deref(),
+            cli.node.as_deref(),
+            cli.token_file.as_deref(),
+            key_file.as_deref(),
+        )
+    };
+    let key = || -> anyhow::Result<PathBuf> {
+        key_file
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("give your member key file with --key FILE (or set COUNCIL_KEY)"))
+    };
     let json = cli.json;
     let week = Duration::from_secs(7 * 86_400);
+    let done = |r: anyhow::Result<()>| r.map(|_| ExitCode::SUCCESS);
     match cli.command {
-        Command::Verify { file } => verify::run(&file, cli.json),
+        Command::Verify { file, receipts } => verify::run(&file, receipts.as_deref(), cli.json),
+        Command::Receipts { command: ReceiptsCommand::Check } => node_cmds::receipts_check(&node()?, json),
+        Command::Receipts { command: ReceiptsCommand::Dir } => {
+            let d = receipts::dir()?;
+            node_cmds::print(json, &serde_json::json!({ "dir": d }), || say!("{}", d.display()));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sample { out, members, motions, votes_per_motion } => {
             let p = council_core::sample::SampleParams { members, motions, votes_per_motion };
             verify::sample(&out, &p, cli.json)
         }
         Command::Key { command: KeyCommand::New { file } } => keyfile::new(&file, cli.json),
         Command::Key { command: KeyCommand::Show { file } } => keyfile::show(&file, cli.json),
-        Command::Genesis { command: GenesisCommand::Sign { draft, key } } => keyfile::sign_draft(&draft, &key, json),
+        Command::Genesis { command: GenesisCommand::Sign { draft } } => keyfile::sign_draft(&draft, &key()?, json),
         Command::Genesis { command: GenesisCommand::Show { draft } } => keyfile::show_draft(&draft, json),
-        Command::Status => node_cmds::status(&node()?, json).map(|_| ExitCode::SUCCESS),
-        Command::Motion { command: MotionCommand::Open { key, title, options, closes_in, quorum, threshold } } => {
+        Command::Status => done(node_cmds::status(&node()?, json)),
+        Command::Motion { command: MotionCommand::Open { title, options, closes_in, quorum, threshold } } => {
+            let key = key()?;
             let a = node_cmds::OpenArgs { key: &key, title, options, closes_in, quorum, threshold };
-            node_cmds::motion_open(&node()?, a, json).map(|_| ExitCode::SUCCESS)
+            done(node_cmds::motion_open(&node()?, a, json))
         }
-        Command::Motion { command: MotionCommand::List } => {
-            node_cmds::motion_list(&node()?, json).map(|_| ExitCode::SUCCESS)
-        }
-        Command::Motion { command: MotionCommand::Show { id } } => {
-            node_cmds::motion_show(&node()?, &id, json).map(|_| ExitCode::SUCCESS)
-        }
-        Command::Vote { key, motion, choice } => {
-            node_cmds::vote(&node()?, &key, &motion, &choice, json).map(|_| ExitCode::SUCCESS)
-        }
+        Command::Motion { command: MotionCommand::List } => done(node_cmds::motion_list(&node()?, json)),
+        Command::Motion { command: MotionCommand::Show { id } } => done(node_cmds::motion_show(&node()?, &id, json)),
+        Command::Vote { motion, choice } => done(node_cmds::vote(&node()?, &key()?, &motion, &choice, json)),
         Command::Roster { command } => {
-            let (key, title, action) = match command {
-                RosterCommand::Add { key, member } => {
+            let (title, action) = match command {
+                RosterCommand::Add { member } => {
                     let k = did(&member)?;
-                    (key, format!("Admit {} to the council", k.short()), Action::AddMember(k))
+                    (format!("Admit {} to the council", k.short()), Action::AddMember(k))
                 }
-                RosterCommand::Remove { key, member } => {
+                RosterCommand::Remove { member } => {
                     let k = did(&member)?;
-                    (key, format!("Remove {} from the council", k.short()), Action::RemoveMember(k))
+                    (format!("Remove {} from the council", k.short()), Action::RemoveMember(k))
                 }
-                RosterCommand::Rotate { key, member, new_key } => {
+                RosterCommand::Rotate { member, new_key } => {
                     let (m, n) = (did(&member)?, did(&new_key)?);
-                    (key, format!("Replace the key of {}", m.short()), Action::RotateKey { member: m, new_key: n })
+                    (format!("Replace the key of {}", m.short()), Action::RotateKey { member: m, new_key: n })
                 }
             };
-            node_cmds::act(&node()?, &key, title, action, week, json).map(|_| ExitCode::SUCCESS)
+            done(node_cmds::act(&node()?, &key()?, title, action, week, json))
         }
-        Command::Mandate { key, delegate, federation, matters, instruct, expires_in, closes_in } => {
+        Command::Mandate { delegate, federation, matters, instruct, expires_in, closes_in } => {
+            let key = key()?;
             let a =
                 node_cmds::MandateArgs { key: &key, delegate, federation, matters, instruct, expires_in, closes_in };
-            node_cmds::mandate(&node()?, a, json).map(|_| ExitCode::SUCCESS)
+            done(node_cmds::mandate(&node()?, a, json))
         }
-        Command::Recall { command: RecallCommand::Motion { key, mandate, closes_in } } => {
+        Command::Recall { command: RecallCommand::Motion { mandate, closes_in } } => {
             let n = node()?;
             let report = n.get("/v1/council")?;
             let (id, _) = node_cmds::resolve(&report, "mandates", &mandate)?;
-            node_cmds::act(
-                &n,
-                &key,
-                format!("Recall the delegate of mandate {}", id.short()),
-                Action::Recall(id),
-                closes_in,
-                json,
-            )
-            .map(|_| ExitCode::SUCCESS)
+            let title = format!("Recall the delegate of mandate {}", id.short());
+            done(node_cmds::act(&n, &key()?, title, Action::Recall(id), closes_in, json))
         }
-        Command::Recall { command: RecallCommand::Sign { key, mandate } } => {
-            node_cmds::petition(&node()?, &key, &mandate, json).map(|_| ExitCode::SUCCESS)
+        Command::Recall { command: RecallCommand::Sign { mandate } } => {
+            done(node_cmds::petition(&node()?, &key()?, &mandate, json))
         }
-        Command::Export { out } => node_cmds::export(&node()?, &out, json).map(|_| ExitCode::SUCCESS),
-        Command::Federation { command } => federation(&node()?, command, json).map(|_| ExitCode::SUCCESS),
-        Command::Delegate { command: DelegateCommand::Vote { key, federation, motion, choice } } => {
-            fed_cmds::delegate_vote(&node()?, &key, &federation, &motion, &choice, json).map(|_| ExitCode::SUCCESS)
+        Command::Export { out } => done(node_cmds::export(&node()?, &out, json)),
+        Command::Federation { command } => done(federation(&node()?, command, key, json)),
+        Command::Delegate { command: DelegateCommand::Vote { federation, motion, choice } } => {
+            done(fed_cmds::delegate_vote(&node()?, &key()?, &federation, &motion, &choice, json))
         }
-        Command::Peer { command: PeerCommand::Add { addr } } => {
-            fed_cmds::add_peer(&node()?, &addr, json).map(|_| ExitCode::SUCCESS)
-        }
-        Command::Network => fed_cmds::network(&node()?, json).map(|_| ExitCode::SUCCESS),
+        Command::Peer { command: PeerCommand::Add { addr } } => done(fed_cmds::add_peer(&node()?, &addr, json)),
+        Command::Network => done(fed_cmds::network(&node()?, json)),
     }
 }
 
-fn federation(n: &client::Node, c: FederationCommand, json: bool) -> anyhow::Result<()> {
+fn federation(
+    n: &client::Node,
+    c: FederationCommand,
+    key: impl Fn() -> anyhow::Result<PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
     use fed_cmds::FedAct;
     match c {
-        FederationCommand::Create { key, charter, closes_in } => fed_cmds::create(n, &key, &charter, closes_in, json),
+        FederationCommand::Create { charter, closes_in } => fed_cmds::create(n, &key()?, &charter, closes_in, json),
         FederationCommand::Invite { federation, uses, expires_in } => {
-            fed_cmds::invite(n, &federation, uses, expires_in, json)
+            fed_cmds::invite(n, &key()?, &federation, uses, expires_in, json)
         }
-        FederationCommand::Join { key, invite, wait, closes_in } => {
-            fed_cmds::join(n, &key, &invite, wait, closes_in, json)
+        FederationCommand::Join { invite, wait, closes_in } => {
+            fed_cmds::join(n, &key()?, &invite, wait, closes_in, json)
         }
-        FederationCommand::Admit { key, federation, council, closes_in } => {
-            fed_cmds::simple_act(n, &key, &federation, FedAct::Admit(council), closes_in, json)
+        FederationCommand::Admit { federation, council, closes_in } => {
+            fed_cmds::simple_act(n, &key()?, &federation, FedAct::Admit(council), closes_in, json)
         }
-        FederationCommand::Leave { key, federation, closes_in } => {
-            fed_cmds::simple_act(n, &key, &federation, FedAct::Leave, closes_in, json)
+        FederationCommand::Leave { federation, closes_in } => {
+            fed_cmds::simple_act(n, &key()?, &federation, FedAct::Leave, closes_in, json)
         }
-        FederationCommand::Motion { key, federation, matter, title, options, open_for, closes_in } => {
+        FederationCommand::Motion { federation, matter, title, options, open_for, closes_in } => {
             let what = FedAct::Motion { matter, title, options, closes_in: open_for };
-            fed_cmds::simple_act(n, &key, &federation, what, closes_in, json)
+            fed_cmds::simple_act(n, &key()?, &federation, what, closes_in, json)
         }
-        FederationCommand::Ratify { key, federation, motion, verdict, closes_in } => {
+        FederationCommand::Ratify { federation, motion, verdict, closes_in } => {
             let what = FedAct::Ratify { motion, accept: verdict == "accept" };
-            fed_cmds::simple_act(n, &key, &federation, what, closes_in, json)
+            fed_cmds::simple_act(n, &key()?, &federation, what, closes_in, json)
         }
         FederationCommand::List => fed_cmds::list(n, json),
         FederationCommand::Show { federation } => fed_cmds::show(n, &federation, json),

@@ -220,8 +220,17 @@ pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> 
     let report = node.get("/v1/council")?;
     let (id, m) = resolve(&report, "motions", motion)?;
     let choice = parse_choice(&m, choice)?;
-    let prev = node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?;
-    let prev_counter = prev.as_ref().and_then(|p| p["counter"].as_u64()).unwrap_or(0);
+    // The member's own ballot so far: the member endpoint shows it with the motion; the
+    // operator API is asked by key.
+    let prev_counter = if node.is_member() {
+        let mine = node.get(&format!("/v1/motions/{id}"))?;
+        mine["my_ballot"][1].as_u64()
+    } else {
+        let prev = node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?;
+        prev.as_ref().and_then(|p| p["counter"].as_u64())
+    };
+    let prev = prev_counter.is_some();
+    let prev_counter = prev_counter.unwrap_or(0);
     // Counters only need to rise; the time in milliseconds does, across devices too.
     let counter = (now().as_millis() as u64).max(prev_counter + 1);
     let v = Signed::sign(VoteBody { council: council_id(&report)?, motion: id, choice, counter }, &key);
@@ -229,7 +238,7 @@ pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> 
     print(json, &r, || {
         let what = if r["duplicate"] == true {
             "this ballot was already recorded"
-        } else if prev.is_some() {
+        } else if prev {
             "ballot changed"
         } else {
             "ballot recorded"
@@ -334,4 +343,28 @@ pub fn export(node: &Node, out: &Path, json: bool) -> anyhow::Result<()> {
         say!("wrote {} ({n} bytes); check it offline with: council verify {}", out.display(), out.display())
     });
     Ok(())
+}
+
+/// `council receipts check`: signs in (which checks every receipt held for the council)
+/// and says how it went.
+pub fn receipts_check(node: &Node, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    if !node.is_member() {
+        bail!("receipts are checked on the member endpoint: give --node URL and --key FILE (no --token-file)");
+    }
+    let report = node.get("/v1/council")?;
+    let council = council_id(&report)?;
+    // Signing in checked them once already (warnings went to stderr); count them again
+    // for the answer.
+    let betrayals = crate::receipts::check_against_node(node, council)?;
+    let dir = crate::receipts::dir()?.join(council.to_hex());
+    let held = crate::receipts::load(&dir).map(|l| l.len()).unwrap_or(0);
+    let v = serde_json::json!({ "council": council, "receipts": held, "broken": betrayals, "dir": dir });
+    print(json, &v, || {
+        if betrayals == 0 {
+            say!("{held} receipt(s) checked against the node's log: every acknowledged record is there");
+        } else {
+            say!("{betrayals} of {held} receipt(s) show the node dropped or rewrote acknowledged records (see the warnings above)");
+        }
+    });
+    Ok(if betrayals == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
 }

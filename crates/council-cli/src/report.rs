@@ -84,12 +84,34 @@ fn render(o: &mut String, r: &Report, path: &Path) {
     let names: HashMap<Hash, &str> = r.councils.iter().map(|c| (c.id, c.name.as_str())).collect();
     let name = |id: &Hash| names.get(id).map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"));
     w!(o, "councilnet export {}", path.display());
+    let broken: Vec<_> =
+        r.receipts.iter().filter(|x| matches!(x.verdict, "equivocation" | "missing" | "other-signer")).collect();
     if r.valid {
         w!(o, "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n");
     } else {
-        w!(o, "INVALID: {} problem(s) found.\n", r.errors.len());
+        w!(o, "INVALID: {} problem(s) found.\n", r.errors.len() + broken.len());
         for e in &r.errors {
             w!(o, "  ✗ {e}");
+        }
+        for x in &broken {
+            w!(
+                o,
+                "  ✗ EQUIVOCATION by the node of {}: receipt {}, seq {}: {}",
+                name(&x.council),
+                x.source,
+                x.seq,
+                x.reason
+            );
+        }
+        w!(o);
+    }
+    if !r.receipts.is_empty() {
+        let held = r.receipts.iter().filter(|x| x.verdict == "held").count();
+        w!(o, "Receipts: {} checked, {held} held in the export, {} broken", r.receipts.len(), broken.len());
+        for x in
+            r.receipts.iter().filter(|x| !matches!(x.verdict, "held" | "equivocation" | "missing" | "other-signer"))
+        {
+            w!(o, "  ? {} (seq {}): {} — proves nothing here", x.source, x.seq, x.reason);
         }
         w!(o);
     }

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use council_core::export::{check_item, ExportVerifier, ItemReader, ReadError, Report};
+use council_core::receipt::Receipt;
 use council_core::sample::{write_sample, SampleParams};
+use council_core::verify::Verified;
 use rayon::prelude::*;
 
 use crate::report;
@@ -24,9 +26,9 @@ const BATCH_BYTES: usize = 16 << 20;
 
 /// Verifies an export read from `input`. The flag is set if reading failed (as opposed
 /// to the bytes read being invalid).
-pub fn verify_stream<R: Read>(input: R) -> (Report, bool) {
+pub fn verify_stream<R: Read>(input: R, receipts: Vec<(String, Verified<Receipt>)>) -> (Report, bool) {
     let mut reader = ItemReader::new(input);
-    let mut verifier = ExportVerifier::new();
+    let mut verifier = ExportVerifier::with_receipts(receipts);
     let mut batch = Vec::with_capacity(BATCH);
     let mut read_error = None;
     let mut io_failed = false;
@@ -60,20 +62,44 @@ pub fn verify_stream<R: Read>(input: R) -> (Report, bool) {
     (verifier.finish(read_error), io_failed)
 }
 
-pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    // Receipts are read first: they are small, and a bad one is reported, never judged.
+    let mut unusable = Vec::new();
+    let mut usable = Vec::new();
+    if let Some(p) = receipts {
+        let loaded = crate::receipts::load(p)?;
+        if loaded.is_empty() {
+            anyhow::bail!("{} holds no receipts (*.receipt files)", p.display());
+        }
+        for l in loaded {
+            match l.receipt {
+                Ok(r) => usable.push((l.source, r)),
+                Err(e) => unusable.push(serde_json::json!({ "source": l.source, "error": e })),
+            }
+        }
+    }
     let (report, io_failed) = if path.as_os_str() == "-" {
-        verify_stream(std::io::stdin().lock())
+        verify_stream(std::io::stdin().lock(), usable)
     } else {
-        let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        verify_stream(f)
+        let f = crate::receipts::open_regular(path)?;
+        verify_stream(f, usable)
     };
     // A file whose first item is not a readable export header is not an export at all:
     // unreadable (2) rather than invalid (1).
     let not_an_export = report.primary.is_none() || io_failed;
     if json {
-        say!("{}", serde_json::to_string_pretty(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["unusable_receipts"] = serde_json::Value::Array(unusable);
+        say!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         report::print(&report, path);
+        for u in &unusable {
+            say!(
+                "  ? receipt {} is not a valid receipt ({}): it proves nothing and was not used",
+                u["source"].as_str().unwrap_or("?"),
+                u["error"].as_str().unwrap_or("?")
+            );
+        }
     }
     Ok(if report.valid {
         ExitCode::SUCCESS

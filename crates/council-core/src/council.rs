@@ -15,8 +15,8 @@ use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
     limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId, FederationMotion, Genesis,
-    GenesisBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, Openers, Outcome, Payload,
-    PetitionBody, InviteBody, Signed, VoteBody,
+    GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, Openers, Outcome,
+    Payload, PetitionBody, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;

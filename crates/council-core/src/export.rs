@@ -18,11 +18,11 @@ use crate::error::DecodeError;
 use crate::federation::{self, FederationReport};
 use crate::hash::Hash;
 use crate::keys::PublicKey;
+use crate::receipt::{judge, Receipt, ReceiptVerdict};
 use crate::records::{
     limits, tag, CouncilId, CouncilRules, Entry, EquivocationProof, Genesis, Instruction, MemberId, MotionForm,
     MotionId, Outcome, Rule, Scope,
 };
-use crate::receipt::{judge, Receipt, ReceiptVerdict};
 use crate::verify::{self, Verified};
 
 /// One item of an export file. (Items are short-lived: decoded, checked, applied.)

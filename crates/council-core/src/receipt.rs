@@ -85,7 +85,10 @@ impl ReceiptVerdict {
 
     /// Whether this verdict shows the node dropped or rewrote an acknowledged record.
     pub fn is_betrayal(&self) -> bool {
-        matches!(self, ReceiptVerdict::Equivocation(_) | ReceiptVerdict::Missing { .. } | ReceiptVerdict::OtherSigner { .. })
+        matches!(
+            self,
+            ReceiptVerdict::Equivocation(_) | ReceiptVerdict::Missing { .. } | ReceiptVerdict::OtherSigner { .. }
+        )
     }
 }
 
@@ -152,7 +155,12 @@ mod tests {
         assert_eq!(judge(&r, None, 0, Some(node)), ReceiptVerdict::Missing { log_seq: 0 });
 
         // The node signs another entry at the same place.
-        let other = b.forge_conflicting(1, e.body.prev, t, Payload::Close { motion: Hash::of(b"x"), outcome: Outcome::Rejected });
+        let other = b.forge_conflicting(
+            1,
+            e.body.prev,
+            t,
+            Payload::Close { motion: Hash::of(b"x"), outcome: Outcome::Rejected },
+        );
         let v = judge(&r, Some(&other), 1, Some(node));
         let ReceiptVerdict::Equivocation(proof) = &v else { panic!("{v:?}") };
         assert!(v.is_betrayal());

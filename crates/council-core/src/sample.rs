@@ -16,8 +16,8 @@ use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey};
 use crate::records::{
     Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, EntryBody, FederationId, FederationMotion,
-    FederationRules, Genesis, GenesisBody, Instruction, InviteProof, JoinStatement, Mandate, MotionBody, MotionForm,
-    InviteBody, MotionId, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
+    FederationRules, Genesis, GenesisBody, Instruction, InviteBody, InviteProof, JoinStatement, Mandate, MotionBody,
+    MotionForm, MotionId, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use crate::tally;
 use crate::verify::{self, Verified};

@@ -8,8 +8,8 @@ use common::{errors, export, verify, voids, Council, T0};
 use council_core::export::{ExportItem, ExportWriter};
 use council_core::federation::BallotStatus;
 use council_core::records::{
-    Action, Charter, EquivocationProof, FederationId, FederationMotion, Instruction, Mandate, MotionId, Outcome,
-    InviteBody, Payload, Scope, Signed,
+    Action, Charter, EquivocationProof, FederationId, FederationMotion, Instruction, InviteBody, Mandate, MotionId,
+    Outcome, Payload, Scope, Signed,
 };
 use council_core::sample::{invite_proof, key_from_label, Clock};
 use council_core::verify::verify_equivocation;
@@ -46,7 +46,10 @@ fn founded() -> Fed {
 
 fn join_third(f: &mut Fed, invite: &SecretKey) {
     let t = f.clock.tick();
-    { let c0 = &mut f.c[0]; c0.b.invite(t, &c0.keys[0], f.fid, invite, 1, t + 1000).unwrap(); }
+    {
+        let c0 = &mut f.c[0];
+        c0.b.invite(t, &c0.keys[0], f.fid, invite, 1, t + 1000).unwrap();
+    }
     let proof = invite_proof(invite, f.c[0].b.id(), f.fid, f.c[2].b.id());
     pass(f, 2, Action::SignCharter { charter: f.charter.clone(), invite: Some(proof) });
     let (fid, joiner) = (f.fid, f.c[2].b.id());
@@ -123,7 +126,10 @@ fn a_recall_strikes_the_delegates_vote_on_open_motions() {
     let t = f.clock.tick();
     assert!(f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, 0).is_err());
     f.clock.advance_to(T0 + 100_000);
-    { let c0 = &mut f.c[0]; c0.b.invite(f.clock.0, &c0.keys[0], f.fid, &key_from_label("late"), 1, f.clock.0 + 10).unwrap(); } // moves time past the close
+    {
+        let c0 = &mut f.c[0];
+        c0.b.invite(f.clock.0, &c0.keys[0], f.fid, &key_from_label("late"), 1, f.clock.0 + 10).unwrap();
+    } // moves time past the close
     let r = verify(&export_all(&mut f));
     assert!(r.valid, "{}", errors(&r));
     let mot = &r.federations[0].motions[0];
@@ -179,7 +185,10 @@ fn an_invite_is_limited_in_uses_and_time() {
     let mut f = founded();
     let inv = key_from_label("inv2");
     let t = f.clock.tick();
-    { let c0 = &mut f.c[0]; c0.b.invite(t, &c0.keys[0], f.fid, &inv, 5, t + 10).unwrap(); }
+    {
+        let c0 = &mut f.c[0];
+        c0.b.invite(t, &c0.keys[0], f.fid, &inv, 5, t + 10).unwrap();
+    }
     f.clock.advance_to(t + 100);
     let proof = invite_proof(&inv, f.c[0].b.id(), f.fid, f.c[2].b.id());
     let charter = f.charter.clone();
@@ -204,7 +213,10 @@ fn a_council_that_leaves_no_longer_counts() {
     let fid = f.fid;
     pass(&mut f, 2, Action::Leave(fid));
     f.clock.advance_to(T0 + 100_000);
-    { let c0 = &mut f.c[0]; c0.b.invite(f.clock.0, &c0.keys[0], f.fid, &key_from_label("late"), 1, f.clock.0 + 10).unwrap(); }
+    {
+        let c0 = &mut f.c[0];
+        c0.b.invite(f.clock.0, &c0.keys[0], f.fid, &key_from_label("late"), 1, f.clock.0 + 10).unwrap();
+    }
     let r = verify(&export_all(&mut f));
     assert!(r.valid, "{}", errors(&r));
     let mot = &r.federations[0].motions[0];

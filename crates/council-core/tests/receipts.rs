@@ -11,8 +11,8 @@ mod common;
 
 use common::{Council, T0};
 use council_core::cbor::Cbor;
-use council_core::export::{verify_reader, ExportVerifier, ExportWriter, Report};
 use council_core::export::{check_item, ItemReader};
+use council_core::export::{verify_reader, ExportVerifier, ExportWriter, Report};
 use council_core::receipt::Receipt;
 use council_core::records::{Action, Entry, InviteBody, MotionForm, Outcome, Payload, Rule, Share, Signed, Threshold};
 use council_core::sample::{key_from_label, Clock};
@@ -108,7 +108,10 @@ fn only_members_who_may_open_motions_issue_invites() {
     use council_core::records::{CouncilRules, Openers};
     let mut clock = Clock(T0);
     let c = Council::new("inv", 2, &mut clock);
-    let listed = CouncilRules { openers: Openers::Listed(vec![key_from_label("inv-listed/m0").public()]), ..CouncilRules::default() };
+    let listed = CouncilRules {
+        openers: Openers::Listed(vec![key_from_label("inv-listed/m0").public()]),
+        ..CouncilRules::default()
+    };
     let l = Council::with_rules("inv-listed", 2, listed, &mut clock);
     let t = clock.tick();
     let invite = |council: &Council, signer: &council_core::SecretKey, max_uses, expires_at| {

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 
 use council_core::cbor::Cbor;
 use council_core::export::{verify_reader, ExportItem};
+use council_core::receipt::Receipt;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof, FederationMotion, FederationRules,
-    Genesis, GenesisBody, Instruction, InviteBody, JoinStatement, Mandate, MotionBody, MotionForm, Outcome, Payload, PetitionBody,
-    Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
+    Genesis, GenesisBody, Instruction, InviteBody, JoinStatement, Mandate, MotionBody, MotionForm, Outcome, Payload,
+    PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
 };
-use council_core::receipt::Receipt;
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
 use serde_json::{json, Value};

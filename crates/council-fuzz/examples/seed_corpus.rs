@@ -108,7 +108,7 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
         Payload::Petition(p) => c.add("record", format!("signed-{kind}"), p.to_cbor()),
         Payload::DelegateVote(v) => c.add("record", format!("signed-{kind}"), v.to_cbor()),
         Payload::Close { outcome, .. } => c.add("record", "outcome", outcome.to_cbor()),
-        Payload::Invite { .. } => {}
+        Payload::Invite(i) => c.add("record", format!("signed-{kind}"), i.to_cbor()),
     }
 }
 

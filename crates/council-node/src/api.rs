@@ -378,22 +378,52 @@ pub struct LogEntry {
     pub record: String,
 }
 
-/// `GET /v1/log/{seq}`: the entry at `seq`, if it is on disk.
-pub(crate) async fn get_log_entry(State(st): State<ApiState>, Path(seq): Path<String>) -> Result<Response, ApiError> {
-    let seq: u64 = seq
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed-seq", "the place in the log is a number"))?;
-    let missing = || ApiError::new(StatusCode::NOT_FOUND, "no-entry", format!("the log has no entry {seq}"));
-    if seq == 0 || seq > st.writer.durable_seq() {
-        return Err(missing());
+/// The entries at the places asked for; `null` where the log has none.
+#[derive(Debug, serde::Serialize)]
+pub struct LogEntries {
+    /// The last place in the log that is on disk.
+    pub head: u64,
+    pub entries: Vec<Option<LogEntry>>,
+}
+
+/// At most this many places per `GET /v1/log?at=…`.
+pub const MAX_LOG_AT: usize = 64;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogQuery {
+    at: String,
+}
+
+/// `GET /v1/log?at=3,17,42`: the entries at those places (up to [`MAX_LOG_AT`]).
+pub(crate) async fn get_log_entries(
+    State(st): State<ApiState>,
+    q: Result<axum::extract::Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let malformed =
+        || bad("malformed-query", format!("give ?at= and up to {MAX_LOG_AT} places in the log, comma-separated"));
+    let axum::extract::Query(q) = q.map_err(|_| malformed())?;
+    let seqs: Vec<u64> =
+        q.at.split(',').map(|x| x.trim().parse::<u64>()).collect::<Result<_, _>>().map_err(|_| malformed())?;
+    if seqs.is_empty() || seqs.len() > MAX_LOG_AT {
+        return Err(malformed());
     }
+    let head = st.writer.durable_seq();
     let store = st.store.clone();
-    let e = tokio::task::spawn_blocking(move || store.entry(seq))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e.to_string()))?
-        .ok_or_else(missing)?;
-    Ok(Json(LogEntry { seq, entry: e.id(), record: hex::encode(e.to_cbor()) }).into_response())
+    let entries = tokio::task::spawn_blocking(move || {
+        seqs.into_iter()
+            .map(|seq| {
+                if seq == 0 || seq > head {
+                    return Ok(None);
+                }
+                Ok(store.entry(seq)?.map(|e| LogEntry { seq, entry: e.id(), record: hex::encode(e.to_cbor()) }))
+            })
+            .collect::<Result<Vec<_>, council_store::StoreError>>()
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e.to_string()))?;
+    Ok(Json(LogEntries { head, entries }).into_response())
 }
 
 pub(crate) async fn get_council(State(st): State<ApiState>) -> Result<Response, ApiError> {
@@ -544,7 +574,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/petitions", post(post_petition))
         .route("/v1/motions/{id}/ballot/{did}", get(get_ballot))
         .route("/v1/motions/{id}", get(get_motion))
-        .route("/v1/log/{seq}", get(get_log_entry))
+        .route("/v1/log", get(get_log_entries))
         .route("/v1/export", get(get_export))
         .route("/v1/delegate-votes", post(post_delegate_vote))
         .route("/v1/invites", post(post_invite))

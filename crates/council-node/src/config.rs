@@ -221,7 +221,12 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
         return Err(ConfigError::Invalid(format!("api.max_body_bytes may be at most {MAX_BODY}")));
     }
     let m = &c.members;
-    if m.session_secs == 0 || m.max_connections == 0 || m.max_connections_per_ip == 0 || m.requests_per_sec == 0 || m.burst == 0 {
+    if m.session_secs == 0
+        || m.max_connections == 0
+        || m.max_connections_per_ip == 0
+        || m.requests_per_sec == 0
+        || m.burst == 0
+    {
         return Err(ConfigError::Invalid(
             "members.session_secs, max_connections, max_connections_per_ip, requests_per_sec and burst must be positive"
                 .into(),

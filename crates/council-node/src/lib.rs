@@ -223,7 +223,8 @@ pub async fn run(
     datadir::write_private(&dir.join(datadir::API_ADDR), format!("{addr}\n").as_bytes())?;
     tracing::info!(%addr, "local API listening");
 
-    let listen = |a: std::net::SocketAddr, e: std::io::Error| RunError::Listen { addr: a.to_string(), reason: e.to_string() };
+    let listen =
+        |a: std::net::SocketAddr, e: std::io::Error| RunError::Listen { addr: a.to_string(), reason: e.to_string() };
     let members_listener =
         tokio::net::TcpListener::bind(config.members.listen).await.map_err(|e| listen(config.members.listen, e))?;
     let members_addr = members_listener.local_addr().map_err(|e| listen(config.members.listen, e))?;

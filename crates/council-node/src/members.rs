@@ -126,18 +126,28 @@ impl Gate {
     fn challenge_fresh(&self, c: &Hash, now: u64) -> bool {
         let b = &c.0;
         let issued = u64::from_be_bytes(b[..8].try_into().unwrap_or_default());
-        issued <= now && now - issued <= CHALLENGE_SECS && self.mac(issued, &b[8..16]).verify_truncated_left(&b[16..]).is_ok()
+        issued <= now
+            && now - issued <= CHALLENGE_SECS
+            && self.mac(issued, &b[8..16]).verify_truncated_left(&b[16..]).is_ok()
     }
 
     /// Opens a session for a signed answer to a challenge, if the signer is on the roster
     /// now and the challenge is fresh and unanswered.
-    fn open(&self, answer: Signed<SessionBody>, members: &crate::writer::MemberKeys, now: u64) -> Result<(Token, Session), ApiError> {
+    fn open(
+        &self,
+        answer: Signed<SessionBody>,
+        members: &crate::writer::MemberKeys,
+        now: u64,
+    ) -> Result<(Token, Session), ApiError> {
         let unauthorized = |code, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
         if answer.body.council != self.council {
             return Err(unauthorized("wrong-council", "the answer is for another council"));
         }
         if !self.challenge_fresh(&answer.body.challenge, now) {
-            return Err(unauthorized("stale-challenge", "the challenge was not made by this node, or is older than 2 minutes; ask for a new one"));
+            return Err(unauthorized(
+                "stale-challenge",
+                "the challenge was not made by this node, or is older than 2 minutes; ask for a new one",
+            ));
         }
         // Cheap checks first: a stranger's answer costs no signature check.
         let Some(member) = members.get(&answer.signer).copied() else {
@@ -156,7 +166,10 @@ impl Gate {
                 used.retain(|_, lapses| *lapses > now);
             }
             if used.insert(answer.body.challenge, now + CHALLENGE_SECS + 1).is_some() {
-                return Err(unauthorized("replayed-challenge", "this challenge was answered already; ask for a new one"));
+                return Err(unauthorized(
+                    "replayed-challenge",
+                    "this challenge was answered already; ask for a new one",
+                ));
             }
         }
         let token: Token = random();
@@ -263,8 +276,7 @@ async fn post_session(
     let token_hex = hex::encode(token);
     let ttl = st.gate.session_ttl.as_secs();
     let cookie = format!("{COOKIE}={token_hex}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}");
-    let body =
-        SessionOpened { session: token_hex, expires_in: ttl, member: s.member.to_did(), key: s.key.to_did() };
+    let body = SessionOpened { session: token_hex, expires_in: ttl, member: s.member.to_did(), key: s.key.to_did() };
     let mut r = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -333,9 +345,8 @@ pub struct SignedIn {
 }
 
 fn too_many() -> Response {
-    let mut r =
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "slow down; try again in a second")
-            .into_response();
+    let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "slow down; try again in a second")
+        .into_response();
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
@@ -396,7 +407,7 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
     let reads = Router::new()
         .route("/v1/council", get(api::get_council))
         .route("/v1/motions/{id}", get(api::get_motion))
-        .route("/v1/log/{seq}", get(api::get_log_entry))
+        .route("/v1/log", get(api::get_log_entries))
         .route("/v1/export", get(api::get_export))
         .route("/v1/federations", get(api::get_federations))
         .route("/v1/network", get(api::get_network))
@@ -526,7 +537,9 @@ mod tests {
     #[test]
     fn hosts_members_may_use() {
         let names = vec!["council.local".to_string()];
-        for ok in ["127.0.0.1:7422", "192.168.1.20:7422", "[::1]:7422", "localhost:7422", "Council.Local:80", "10.0.0.1"] {
+        for ok in
+            ["127.0.0.1:7422", "192.168.1.20:7422", "[::1]:7422", "localhost:7422", "Council.Local:80", "10.0.0.1"]
+        {
             assert!(host_allowed(ok, &names), "{ok}");
         }
         for bad in ["evil.example:7422", "", "[nonsense]:1", "council.local.evil.example"] {

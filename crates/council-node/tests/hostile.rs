@@ -382,10 +382,24 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
 
     // Invites: one use only, and an expired one.
     let invite_key = key_from_label("invite/one-use");
+    // Attack: the operator invites a council with the token alone. The old unsigned form
+    // is not a record; signed by the node key, it is not a member's.
     let (st, r) = a.post(
         "/v1/invites",
         serde_json::json!({ "federation": fed.to_hex(), "invite_key": invite_key.public().to_did(), "max_uses": 1, "expires_at": now() + 3600 }),
     );
+    assert_eq!(st, 400, "{r}");
+    let by_node = council_core::records::InviteBody {
+        council: a.council,
+        federation: fed,
+        invite_key: invite_key.public(),
+        max_uses: 1,
+        expires_at: now() + 3600,
+    };
+    let node_key = council_node::datadir::load_key(&a.dir.join(council_node::datadir::NODE_KEY)).unwrap();
+    let (st, r) = a.post_record("/v1/invites", &council_core::records::Signed::sign(by_node, &node_key).to_cbor());
+    assert_eq!((st, r["error"]["code"].as_str()), (403, Some("not-a-member")), "{r}");
+    let (st, r) = a.invite(fed, &invite_key, 1, now() + 3600);
     assert_eq!(st, 201, "{r}");
     let joiner = |label: &str, key: &council_core::SecretKey, clock: &mut Clock| {
         let jk = key_from_label(&format!("{label}/member"));
@@ -444,10 +458,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     let short_key = key_from_label("invite/short");
     // The node may stamp entries a few seconds ahead (its causal clock): leave room.
     let short_expiry = now() + 8;
-    let (st, r) = a.post(
-        "/v1/invites",
-        serde_json::json!({ "federation": fed.to_hex(), "invite_key": short_key.public().to_did(), "max_uses": 5, "expires_at": short_expiry }),
-    );
+    let (st, r) = a.invite(fed, &short_key, 5, short_expiry);
     assert_eq!(st, 201, "{r}");
     while now() <= short_expiry {
         std::thread::sleep(Duration::from_millis(200));

@@ -142,7 +142,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run { config, data_dir, listen, members_listen, log, p2p_listen, peers, offline } => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
-            let o = Overrides { config_file: config, data_dir, listen, members_listen, log, p2p_listen, peers, offline };
+            let o =
+                Overrides { config_file: config, data_dir, listen, members_listen, log, p2p_listen, peers, offline };
             let cfg = config::load(&o, &env)?;
             tracing_subscriber::fmt()
                 .with_env_filter(

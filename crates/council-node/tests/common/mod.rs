@@ -58,12 +58,25 @@ impl Node {
         made: &(PathBuf, Hash, Vec<SecretKey>),
         peers: &[String],
     ) -> Node {
+        Node::start_with(rt, label, made, peers, |_| {})
+    }
+
+    /// [`Node::start`], with the test's own changes to the configuration.
+    pub fn start_with(
+        rt: &tokio::runtime::Runtime,
+        label: &str,
+        made: &(PathBuf, Hash, Vec<SecretKey>),
+        peers: &[String],
+        change: impl FnOnce(&mut Config),
+    ) -> Node {
         let (dir, council, members) = made;
+        let mut cfg = config(dir, peers);
+        change(&mut cfg);
         let _ = std::fs::remove_file(dir.join(datadir::P2P_ADDR));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let task = rt.spawn(council_node::run(
-            config(dir, peers),
+            cfg,
             async {
                 let _ = stop_rx.await;
             },
@@ -124,6 +137,18 @@ impl Node {
 
     pub fn post_record(&self, path: &str, record: &[u8]) -> (u16, Value) {
         self.post(path, serde_json::json!({ "record": hex::encode(record) }))
+    }
+
+    /// A member (the first) issues an invite to `federation`.
+    pub fn invite(&self, federation: Hash, invite_key: &SecretKey, max_uses: u32, expires_at: u64) -> (u16, Value) {
+        let body = council_core::records::InviteBody {
+            council: self.council,
+            federation,
+            invite_key: invite_key.public(),
+            max_uses,
+            expires_at,
+        };
+        self.post_record("/v1/invites", &Signed::sign(body, &self.members[0]).to_cbor())
     }
 
     /// Opens a council act and has two of the three members pass it. Returns the motion id.
