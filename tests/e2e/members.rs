@@ -167,7 +167,8 @@ fn the_operator_rewrites_an_acknowledged_vote_and_the_receipt_catches_it() {
     let old_store = tmp.path().join("store-copy");
     copy_dir(&data.join("store"), &old_store);
     let d = Daemon::start(&data);
-    // B changes to yes: the node acknowledges (entry 4) and closes the motion as passed.
+    let url = members_url(&data); // a new port at each start
+                                  // B changes to yes: the node acknowledges (entry 4) and closes the motion as passed.
     let r = b.council(&url, &["--json", "vote", &m[..8], "yes"]).ok().json();
     assert_eq!(r["seq"], 4);
     let export = tmp.path().join("honest.cnx");
@@ -228,6 +229,7 @@ fn the_operator_rewrites_an_acknowledged_vote_and_the_receipt_catches_it() {
     std::fs::remove_dir_all(data.join("store")).unwrap();
     copy_dir(&old_store, &data.join("store"));
     let d = Daemon::start(&data);
+    let url = members_url(&data);
     let r = b.council(&url, &["receipts", "check"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("THE NODE BROKE ITS WORD"), "{}", r.stderr);
@@ -238,7 +240,8 @@ fn the_operator_rewrites_an_acknowledged_vote_and_the_receipt_catches_it() {
     let r = b.council(&url, &["status"]);
     assert_eq!(r.code, 0, "the member is warned, and can still act: {}", r.stderr);
     assert!(r.stderr.contains("signed two histories"), "{}", r.stderr);
-    let proof_file = walk_all(&b.receipts()).into_iter().find(|p| p.to_string_lossy().contains("EQUIVOCATION")).unwrap();
+    let proof_file =
+        walk_all(&b.receipts()).into_iter().find(|p| p.to_string_lossy().contains("EQUIVOCATION")).unwrap();
     let proof = EquivocationProof::from_cbor(&std::fs::read(proof_file).unwrap()).unwrap();
     assert_eq!(proof.a.body.seq, 4);
     assert!(verify_equivocation(proof).is_ok());

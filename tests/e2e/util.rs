@@ -81,7 +81,17 @@ impl Daemon {
         let _ = std::fs::remove_file(&addr);
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
         let child = Command::new(councild_path())
-            .args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--members-listen", "127.0.0.1:0", "--log", "info"])
+            .args([
+                "run",
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--members-listen",
+                "127.0.0.1:0",
+                "--log",
+                "info",
+            ])
             .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
             .args(extra)
             .env_remove("COUNCILD_CONFIG")

@@ -27,8 +27,18 @@ const CYCLES_PER_STORE: usize = 25;
 /// Starts the node; the caller kills and waits for it.
 fn start(councild: &Path, dir: &Path) -> (Child, String) {
     let mut cmd = Command::new(councild);
-    cmd.args(["run", "--data-dir", dir.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--members-listen", "127.0.0.1:0", "--log", "error"])
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+    cmd.args([
+        "run",
+        "--data-dir",
+        dir.to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+        "--members-listen",
+        "127.0.0.1:0",
+        "--log",
+        "error",
+    ])
+    .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
     start_node(cmd, dir)
 }
 

@@ -46,12 +46,16 @@ impl Daemon {
         let keys: Vec<SecretKey> = (0..members).map(|i| key_from_label(&format!("frozen/{label}/{i}"))).collect();
         let council = datadir::init_signed(&dir, label, &keys, now()).expect("init");
         let mut cmd = Command::new(councild);
-        cmd.args(["run", "--data-dir", dir.to_str().expect("utf-8 path"), "--listen", "127.0.0.1:0", "--members-listen", "127.0.0.1:0"]).args([
-            "--p2p-listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--log",
-            "warn",
-        ]);
+        cmd.args([
+            "run",
+            "--data-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--members-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--log", "warn"]);
         for p in peers {
             cmd.args(["--peer", p]);
         }

@@ -45,7 +45,10 @@ impl Members {
     fn challenge(&self) -> (Hash, Hash) {
         let (s, v) = self.call(ureq::post(&format!("{}/v1/session/challenge", self.base)).call());
         assert_eq!(s, 200, "{v}");
-        (Hash::from_hex(v["council"].as_str().unwrap()).unwrap(), Hash::from_hex(v["challenge"].as_str().unwrap()).unwrap())
+        (
+            Hash::from_hex(v["council"].as_str().unwrap()).unwrap(),
+            Hash::from_hex(v["challenge"].as_str().unwrap()).unwrap(),
+        )
     }
 
     fn answer(&self, signed: &Signed<SessionBody>) -> (u16, Value) {
@@ -133,11 +136,12 @@ fn a_member_signs_in_votes_and_gets_a_receipt_with_no_token() {
     assert_eq!(log["entries"][0]["entry"].as_str(), Some(r.entry_id().to_hex().as_str()));
     assert!(log["entries"][1].is_null());
     // The operator's token opens nothing here, and the operator routes do not exist.
-    let (s, _) = m.call(
-        ureq::get(&format!("{}/v1/council", m.base)).set("Authorization", &format!("Bearer {}", n.token)).call(),
-    );
+    let (s, _) = m
+        .call(ureq::get(&format!("{}/v1/council", m.base)).set("Authorization", &format!("Bearer {}", n.token)).call());
     assert_eq!(s, 401);
-    let (s, _) = m.call(ureq::post(&format!("{}/v1/peers", m.base)).send_json(serde_json::json!({"addr": "/ip4/127.0.0.1/tcp/1"})));
+    let (s, _) = m.call(
+        ureq::post(&format!("{}/v1/peers", m.base)).send_json(serde_json::json!({"addr": "/ip4/127.0.0.1/tcp/1"})),
+    );
     assert_eq!(s, 404);
     n.stop(&rt);
 }
@@ -204,7 +208,9 @@ fn strangers_replays_and_removed_members_are_refused() {
     let session = m.sign_in(b);
     let new_key = key_from_label("m2/member1/new");
     n.pass(Action::RotateKey { member: b.public(), new_key: new_key.public() });
-    let rotated = |r: Value| r["members"].as_array().unwrap().iter().any(|x| x["key"].as_str() == Some(&new_key.public().to_did()));
+    let rotated = |r: Value| {
+        r["members"].as_array().unwrap().iter().any(|x| x["key"].as_str() == Some(&new_key.public().to_did()))
+    };
     common::wait("the rotation is in force", || rotated(n.get("/v1/council")));
     assert_eq!(m.get(Some(&session), "/v1/council").0, 403);
     let fresh = m.sign_in(&new_key);
@@ -270,7 +276,10 @@ fn floods_of_requests_and_idle_connections_leave_members_served() {
     let cap = 32; // members.max_connections_per_ip, the default
     let idle: Vec<TcpStream> = (0..cap).map(|_| TcpStream::connect(m.addr).unwrap()).collect();
     // One more from the same address is closed at once, without an answer.
-    let extra = raw(m.addr, "POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let extra = raw(
+        m.addr,
+        "POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(extra, "", "a connection over the cap gets no answer");
     // Another address is served meanwhile (the whole 127.0.0.0/8 is loopback).
     let other = {
@@ -282,8 +291,10 @@ fn floods_of_requests_and_idle_connections_leave_members_served() {
         let mut s = sock.into_std().unwrap();
         s.set_nonblocking(false).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(b"POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .unwrap();
+        s.write_all(
+            b"POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out

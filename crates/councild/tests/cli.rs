@@ -36,7 +36,15 @@ fn run_refuses_bad_configuration() {
     assert_eq!(code, 1);
     assert!(err.contains("loopback"), "{err}");
     // A directory that holds no council.
-    let (code, err) = councild(&["run", "--data-dir", dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0", "--members-listen", "127.0.0.1:0"]);
+    let (code, err) = councild(&[
+        "run",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--members-listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("node.key"), "{err}");
 }
