@@ -31,7 +31,7 @@ enum Auth {
     /// The operator API: the token from the node's data directory.
     Token(String),
     /// The member endpoint: a session opened with the member's key, when first needed.
-    Member { key: SecretKey, session: RefCell<Option<String>> },
+    Member { key: Box<SecretKey>, session: RefCell<Option<String>> },
 }
 
 /// Where the node is and how to authenticate.
@@ -88,7 +88,7 @@ impl Node {
                 bail!("with --node and no --token-file, the CLI signs in as a member: give your key with --key FILE (or set COUNCIL_KEY)");
             };
             let key = crate::keyfile::load(k)?;
-            return Ok(node(base_url(u)?, Auth::Member { key, session: RefCell::new(None) }));
+            return Ok(node(base_url(u)?, Auth::Member { key: Box::new(key), session: RefCell::new(None) }));
         }
         let dir: Option<PathBuf> =
             dir.map(Path::to_path_buf).or_else(|| std::env::var_os("COUNCIL_NODE_DIR").map(PathBuf::from));

@@ -399,7 +399,7 @@ fn host_allowed(host: &str, names: &[String]) -> bool {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
     let name = name.to_ascii_lowercase();
-    name.parse::<IpAddr>().is_ok() || name == "localhost" || names.iter().any(|n| *n == name)
+    name.parse::<IpAddr>().is_ok() || name == "localhost" || names.contains(&name)
 }
 
 /// The member routes. `max_body` bounds every request body.

@@ -63,7 +63,7 @@ pub enum Command {
     Submit { payload: Box<Verified<Payload>>, record: Hash, reply: oneshot::Sender<Result<Submitted, NodeError>> },
     Report { reply: oneshot::Sender<CouncilReport> },
     Ballot { motion: MotionId, key: Box<PublicKey>, reply: oneshot::Sender<Option<(u32, u64)>> },
-    Motion { motion: MotionId, member: Option<MemberId>, reply: oneshot::Sender<Option<MotionView>> },
+    Motion { motion: MotionId, member: Option<Box<MemberId>>, reply: oneshot::Sender<Option<MotionView>> },
 }
 
 /// One motion, and the asking member's own ballot on it (choice, counter), if any.
@@ -121,7 +121,7 @@ impl WriterHandle {
     /// One motion, with `member`'s ballot on it.
     pub async fn motion(&self, motion: MotionId, member: Option<MemberId>) -> Result<Option<MotionView>, NodeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Motion { motion, member, reply }).await.map_err(|_| NodeError::ShuttingDown)?;
+        self.tx.send(Command::Motion { motion, member: member.map(Box::new), reply }).await.map_err(|_| NodeError::ShuttingDown)?;
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
