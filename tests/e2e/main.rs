@@ -11,3 +11,4 @@ mod federation;
 mod members;
 mod node;
 mod verify;
+mod web;

@@ -14,14 +14,14 @@ use crate::util::{councild, read_key, run, Daemon, Run};
 
 /// A member's device: a key file and a home of its own (receipts live there), and no
 /// access to the node's data directory.
-struct Device {
-    home: PathBuf,
-    key: PathBuf,
-    did: String,
+pub struct Device {
+    pub home: PathBuf,
+    pub key: PathBuf,
+    pub did: String,
 }
 
 impl Device {
-    fn new(root: &Path, name: &str) -> Device {
+    pub fn new(root: &Path, name: &str) -> Device {
         let home = root.join(name);
         std::fs::create_dir_all(&home).unwrap();
         let key = home.join("me.key");
@@ -31,7 +31,7 @@ impl Device {
 
     /// `council --node URL --key FILE ARGS…`, with this device's XDG_DATA_HOME and no
     /// node directory in the environment.
-    fn council(&self, url: &str, args: &[&str]) -> Run {
+    pub fn council(&self, url: &str, args: &[&str]) -> Run {
         let out = crate::util::council()
             .args(["--node", url, "--key", self.key.to_str().unwrap()])
             .args(args)
@@ -54,7 +54,7 @@ impl Device {
 }
 
 /// Three founders, each on a device of their own; the operator's node.
-fn found(root: &Path) -> (PathBuf, Vec<Device>) {
+pub fn found(root: &Path) -> (PathBuf, Vec<Device>) {
     let devices: Vec<Device> = ["a", "b", "c"].iter().map(|n| Device::new(root, n)).collect();
     let data = root.join("node");
     let mut args = vec!["init", "--data-dir", data.to_str().unwrap(), "--name", "Print Shop Council"];
@@ -69,11 +69,11 @@ fn found(root: &Path) -> (PathBuf, Vec<Device>) {
     (data, devices)
 }
 
-fn members_url(node: &Path) -> String {
+pub fn members_url(node: &Path) -> String {
     format!("http://{}", std::fs::read_to_string(node.join("members-addr")).unwrap().trim())
 }
 
-fn motion_id(out: &Run) -> String {
+pub fn motion_id(out: &Run) -> String {
     out.stdout.split_whitespace().nth(1).unwrap().to_owned()
 }
 
@@ -260,7 +260,7 @@ fn walk_all(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

@@ -80,18 +80,11 @@ impl Daemon {
         let addr = dir.join("api-addr");
         let _ = std::fs::remove_file(&addr);
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
+        let members: &[&str] =
+            if extra.contains(&"--members-listen") { &[] } else { &["--members-listen", "127.0.0.1:0"] };
         let child = Command::new(councild_path())
-            .args([
-                "run",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--members-listen",
-                "127.0.0.1:0",
-                "--log",
-                "info",
-            ])
+            .args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log", "info"])
+            .args(members)
             .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
             .args(extra)
             .env_remove("COUNCILD_CONFIG")

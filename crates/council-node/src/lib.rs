@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod failpoint;
 pub mod members;
 pub mod net;
+pub mod web;
 pub mod writer;
 
 use std::future::Future;

@@ -420,11 +420,17 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
         .route("/v1/delegate-votes", post(api::post_delegate_vote))
         .route("/v1/invites", post(api::post_invite))
         .with_state(st.api.clone());
+    let page = Router::new()
+        .route("/", get(crate::web::index))
+        .route("/app.js", get(crate::web::app))
+        .route("/style.css", get(crate::web::style))
+        .route("/vendor/nacl.min.js", get(crate::web::nacl));
     let sessions = Router::new()
         .route("/v1/session/challenge", post(post_challenge))
         .route("/v1/session", post(post_session).delete(delete_session))
         .with_state(st.clone());
     Router::new()
+        .merge(page)
         .merge(reads)
         .merge(writes.merge(sessions).layer(middleware::from_fn_with_state(st.clone(), limit_by_address)))
         .fallback(api::not_found)

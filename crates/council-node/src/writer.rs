@@ -121,7 +121,10 @@ impl WriterHandle {
     /// One motion, with `member`'s ballot on it.
     pub async fn motion(&self, motion: MotionId, member: Option<MemberId>) -> Result<Option<MotionView>, NodeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Motion { motion, member: member.map(Box::new), reply }).await.map_err(|_| NodeError::ShuttingDown)?;
+        self.tx
+            .send(Command::Motion { motion, member: member.map(Box::new), reply })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 

@@ -1,0 +1,376 @@
+// The members' page: sign in with your own key, vote, open motions, sign petitions,
+// and keep the node's receipts. Records are encoded and signed here, in the browser, as
+// docs/PROTOCOL.md §3-4 says; the key never leaves the page. No request goes anywhere
+// but the node that served the page.
+"use strict";
+
+// ---------------------------------------------------------------- bytes and CBOR (§3)
+
+const hex = {
+  of: (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, "0")).join(""),
+  bytes: (s) => {
+    if (!/^([0-9a-fA-F]{2})*$/.test(s)) throw new Error("not hex");
+    const out = new Uint8Array(s.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
+    return out;
+  },
+};
+
+// Canonical CBOR: shortest heads, definite lengths (PROTOCOL.md §3).
+class Cbor {
+  constructor() { this.parts = []; }
+  head(major, n) {
+    n = BigInt(n);
+    const m = major << 5;
+    if (n < 24n) this.parts.push(Uint8Array.of(m | Number(n)));
+    else if (n < 256n) this.parts.push(Uint8Array.of(m | 24, Number(n)));
+    else if (n < 65536n) this.parts.push(Uint8Array.of(m | 25, Number(n >> 8n), Number(n & 255n)));
+    else {
+      const len = n < 4294967296n ? 4 : 8;
+      const b = new Uint8Array(1 + len);
+      b[0] = m | (len === 4 ? 26 : 27);
+      for (let i = len; i >= 1; i--) { b[i] = Number(n & 255n); n >>= 8n; }
+      this.parts.push(b);
+    }
+    return this;
+  }
+  uint(n) { return this.head(0, n); }
+  bytes(u8) { this.head(2, u8.length); this.parts.push(u8); return this; }
+  text(s) { const u8 = new TextEncoder().encode(s); this.head(3, u8.length); this.parts.push(u8); return this; }
+  array(n) { return this.head(4, n); }
+  bool(b) { this.parts.push(Uint8Array.of(b ? 0xf5 : 0xf4)); return this; }
+  raw(u8) { this.parts.push(u8); return this; }
+  done() {
+    const out = new Uint8Array(this.parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of this.parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+}
+
+// The end of the data item starting at `at` (only the items §3 allows).
+function skip(u8, at) {
+  const ib = u8[at];
+  const major = ib >> 5, info = ib & 31;
+  if (ib === 0xf4 || ib === 0xf5 || ib === 0xf6) return at + 1;
+  let n, p = at + 1;
+  if (info < 24) n = info;
+  else if (info === 24) { n = u8[p]; p += 1; }
+  else if (info === 25) { n = (u8[p] << 8) | u8[p + 1]; p += 2; }
+  else if (info === 26) { n = ((u8[p] << 24) >>> 0) + (u8[p + 1] << 16) + (u8[p + 2] << 8) + u8[p + 3]; p += 4; }
+  else if (info === 27) { n = 0; for (let i = 0; i < 8; i++) n = n * 256 + u8[p + i]; p += 8; }
+  else throw new Error("not canonical CBOR");
+  if (major === 0) return p;
+  if (major === 2 || major === 3) return p + n;
+  if (major === 4) { for (let i = 0; i < n; i++) p = skip(u8, p); return p; }
+  throw new Error("unexpected CBOR item");
+}
+
+// ---------------------------------------------------------------- keys (§2)
+
+const B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+function base58(u8) {
+  let n = 0n;
+  for (const b of u8) n = n * 256n + BigInt(b);
+  let s = "";
+  while (n > 0n) { s = B58[Number(n % 58n)] + s; n /= 58n; }
+  for (const b of u8) { if (b !== 0) break; s = "1" + s; }
+  return s;
+}
+const didOf = (pub) => "did:key:z" + base58(Uint8Array.of(0xed, 0x01, ...pub));
+// Enough of a did:key to tell members apart: the part after the shared z6Mk prefix.
+const shortDid = (did) => (did || "").replace(/^did:key:z6Mk/, "").slice(0, 10) + "…";
+
+function keyFromText(text) {
+  const m = /councilnet-ed25519-seed:\s*([0-9a-fA-F]{64})/.exec(text || "");
+  if (!m) throw new Error("That is not a councilnet key file (it starts with councilnet-ed25519-seed:).");
+  const pair = nacl.sign.keyPair.fromSeed(hex.bytes(m[1]));
+  return { seedHex: m[1].toLowerCase(), pair, did: didOf(pair.publicKey) };
+}
+
+// A member-signed record: [body, signer, signature] (§4.2).
+function signed(body, key) {
+  const sig = nacl.sign.detached(body, key.pair.secretKey);
+  return new Cbor().array(3).raw(body).bytes(key.pair.publicKey).bytes(sig).done();
+}
+
+const bodies = {
+  session: (council, challenge) =>
+    new Cbor().array(3).text("councilnet/1/session").bytes(hex.bytes(council)).bytes(hex.bytes(challenge)).done(),
+  vote: (council, motion, choice, counter) =>
+    new Cbor().array(5).text("councilnet/1/vote").bytes(hex.bytes(council)).bytes(hex.bytes(motion))
+      .uint(choice).uint(counter).done(),
+  petition: (council, mandate) =>
+    new Cbor().array(3).text("councilnet/1/petition").bytes(hex.bytes(council)).bytes(hex.bytes(mandate)).done(),
+  motion: (council, title, options, closesAt, nonce) => {
+    const c = new Cbor().array(7).text("councilnet/1/motion").bytes(hex.bytes(council)).text(title);
+    if (options.length === 0) c.array(2).text("yes-no").array(1).text("resolution");
+    else { c.array(2).text("choice").array(options.length); for (const o of options) c.text(o); }
+    // Quorum: half the roster; threshold: a simple majority (as the CLI's defaults).
+    c.array(2).array(2).uint(1).uint(2).array(3).uint(1).uint(2).bool(true);
+    return c.uint(closesAt).uint(nonce).done();
+  },
+};
+
+// ---------------------------------------------------------------- talking to the node
+
+async function call(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const r = await fetch(path, init);
+  const text = await r.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { /* not JSON */ }
+  if (!r.ok) {
+    const e = new Error((json && json.error && json.error.message) || `the node answered ${r.status}`);
+    e.status = r.status;
+    e.code = json && json.error && json.error.code;
+    throw e;
+  }
+  return json;
+}
+
+// ---------------------------------------------------------------- receipts (§4.6, §10.1)
+
+const RECEIPT_PREFIX = "82" + "74" + hex.of(new TextEncoder().encode("councilnet/1/receipt"));
+const receiptsKey = (council) => "councilnet-receipts-" + council;
+const loadReceipts = (council) => JSON.parse(localStorage.getItem(receiptsKey(council)) || "[]");
+
+// Checks the node's receipt for `record` and keeps it: it must be an entry of this
+// council, signed by its node key, holding exactly the record.
+function keepReceipt(answer, recordHex) {
+  const rh = answer.receipt || "";
+  if (!rh.startsWith(RECEIPT_PREFIX)) throw new Error("The node's receipt is not a receipt.");
+  const entryHex = rh.slice(RECEIPT_PREFIX.length);
+  const entry = hex.bytes(entryHex);
+  if (entry[0] !== 0x83) throw new Error("The node's receipt is malformed.");
+  const bodyEnd = skip(entry, 1);
+  const body = entry.slice(1, bodyEnd);
+  const signer = entry.slice(bodyEnd + 2, bodyEnd + 34);
+  const sig = entry.slice(bodyEnd + 36, bodyEnd + 100);
+  if (entry[bodyEnd] !== 0x58 || entry[bodyEnd + 1] !== 32 || entry[bodyEnd + 34] !== 0x58 || entry[bodyEnd + 35] !== 64
+      || bodyEnd + 100 !== entry.length) throw new Error("The node's receipt is malformed.");
+  if (!nacl.sign.detached.verify(body, sig, signer)) throw new Error("The node's receipt does not verify.");
+  if (didOf(signer) !== state.report.node_key) throw new Error("The node's receipt is not signed by the council's node key.");
+  if (!entryHex.includes(recordHex)) throw new Error("The node's receipt does not hold the record you sent.");
+  const list = loadReceipts(state.council);
+  if (!list.some((x) => x.seq === answer.seq)) list.push({ seq: answer.seq, entry: entryHex, at: Date.now() });
+  localStorage.setItem(receiptsKey(state.council), JSON.stringify(list));
+}
+
+// Compares every receipt kept here with the node's log now, 64 places at a time.
+async function checkReceipts() {
+  const list = loadReceipts(state.council);
+  const broken = [];
+  for (let i = 0; i < list.length; i += 64) {
+    const chunk = list.slice(i, i + 64);
+    const log = await call("GET", "/v1/log?at=" + chunk.map((r) => r.seq).join(","));
+    chunk.forEach((r, j) => {
+      const e = log.entries[j];
+      if (!e) broken.push(`Entry ${r.seq}, which the node acknowledged, is gone (its log ends at ${log.head}).`);
+      else if (e.record !== r.entry) broken.push(`Entry ${r.seq} is not the one the node acknowledged: it signed two histories.`);
+    });
+  }
+  const box = document.getElementById("fork-warning");
+  box.hidden = broken.length === 0;
+  const ul = document.getElementById("fork-details");
+  ul.replaceChildren(...broken.map((t) => el("li", {}, t)));
+  const blob = new Blob([JSON.stringify({ council: state.council, receipts: list }, null, 1)], { type: "application/json" });
+  document.getElementById("fork-receipts").href = URL.createObjectURL(blob);
+}
+
+// ---------------------------------------------------------------- the page
+
+const state = { key: null, council: null, report: null };
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "on") for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function say(text) { document.getElementById("status").textContent = text || ""; }
+const when = (t) => new Date(t * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+const nameOf = (did) => "member " + shortDid(did);
+
+async function signIn(key, remember) {
+  const c = await call("POST", "/v1/session/challenge");
+  const record = signed(bodies.session(c.council, c.challenge), key);
+  await call("POST", "/v1/session", { record: hex.of(record) });
+  state.key = key;
+  state.council = c.council;
+  if (remember) localStorage.setItem("councilnet-key", key.seedHex);
+  document.getElementById("sign-in").hidden = true;
+  document.getElementById("council").hidden = false;
+  document.getElementById("sign-out").hidden = false;
+  const who = document.getElementById("whoami");
+  who.hidden = false;
+  who.textContent = "Signed in as " + nameOf(key.did);
+  await refresh();
+  await checkReceipts();
+}
+
+async function refresh() {
+  state.report = await call("GET", "/v1/council");
+  const r = state.report;
+  document.getElementById("council-name").textContent = r.name;
+  document.title = r.name;
+  const open = r.motions.filter((m) => m.status === "open");
+  const closed = r.motions.filter((m) => m.status !== "open").reverse();
+  const mine = await Promise.all(open.map((m) => call("GET", "/v1/motions/" + m.id).then((v) => v.my_ballot)));
+  document.getElementById("open-motions").replaceChildren(
+    ...(open.length ? open.map((m, i) => motionView(m, mine[i])) : [el("p", {}, "No open motions.")]));
+  document.getElementById("closed-motions").replaceChildren(
+    ...(closed.length ? closed.slice(0, 50).map((m) => motionView(m, null)) : [el("p", {}, "None yet.")]));
+  document.getElementById("members").replaceChildren(
+    ...r.members.map((m) => el("li", {}, nameOf(m.member), m.key === state.key.did ? " (you)" : "")));
+  document.getElementById("mandates").replaceChildren(
+    ...(r.mandates.length ? r.mandates.map(mandateView) : [el("p", {}, "No mandates.")]));
+  try { renderFederations(await call("GET", "/v1/federations")); }
+  catch (e) { document.getElementById("federations").replaceChildren(el("p", {}, e.message)); }
+}
+
+function motionView(m, myBallot) {
+  const options = [...m.options, "abstain"];
+  const total = m.counts.reduce((a, b) => a + b, 0) || 1;
+  const tally = el("ul", { class: "tally", "aria-label": "tally" },
+    ...options.map((o, i) => el("li", {}, el("span", {}, o),
+      el("span", { class: "bar" }, barFill(m.counts[i] / total)),
+      el("span", { class: "count", "data-option": o }, String(m.counts[i])))));
+  const head = [el("h3", {}, m.title),
+    el("p", { class: "meta" }, m.status === "open"
+      ? `Closes ${when(m.closes_at)} · ${m.counts.reduce((a, b) => a + b, 0)} of ${m.electorate} have voted`
+      : outcomeText(m))];
+  const box = el("div", { class: "motion", "data-motion": m.id }, ...head, tally);
+  if (m.status === "open") {
+    if (myBallot) box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot[0]]}. You can change it until the close.`));
+    box.append(el("div", { role: "group", "aria-label": "your vote" }, ...options.map((o, i) =>
+      el("button", { type: "button", "aria-pressed": myBallot && myBallot[0] === i ? "true" : "false", "data-choice": o,
+        on: { click: () => vote(m, i, myBallot) } }, o))));
+  }
+  return box;
+}
+
+// The page's policy forbids inline styles; the CSS object model is allowed.
+function barFill(share) {
+  const f = el("span", {});
+  f.style.width = Math.round(100 * share) + "%";
+  return f;
+}
+
+function outcomeText(m) {
+  const o = m.outcome || {};
+  const text = o.result === "chosen" ? `Chose “${m.options[o.option]}”` : (o.result || "closed").replace(/-/g, " ");
+  return `${text[0].toUpperCase()}${text.slice(1)}${m.closed_early ? " (closed early: settled)" : ""} · ${when(m.closes_at)}`;
+}
+
+function mandateView(d) {
+  const box = el("div", { class: "motion" },
+    el("h3", {}, "Delegate " + nameOf(d.delegate)),
+    el("p", { class: "meta" }, `Federation ${d.federation.slice(0, 12)} · ${d.status} · until ${when(d.expires_at)}`),
+    el("p", { class: "meta", "data-petition": d.id }, `Recall petition: ${d.petition_signatures} signature(s)`));
+  if (d.status === "in force") {
+    box.append(el("button", { type: "button", "data-sign-petition": d.id, on: { click: () => petition(d) } },
+      "Sign the petition to recall"));
+  }
+  return box;
+}
+
+function renderFederations(v) {
+  const out = [];
+  for (const f of v.federations || []) {
+    out.push(el("h3", {}, f.name), el("p", { class: "meta" }, `${f.members.length} member council(s)`));
+    for (const m of f.motions) {
+      out.push(el("p", {}, el("strong", {}, m.title), ` (${m.matter}) · ${m.outcome ? outcomeText({ ...m, closed_early: false }) : "open until " + when(m.closes_at)}`));
+      out.push(el("ul", {}, ...m.votes.map((x) => el("li", { class: x.status === "struck" ? "struck" : "" },
+        `council ${x.council.slice(0, 8)}: ${m.options[x.choice] || "abstain"} — ${x.status}`
+        + (x.status === "struck" ? " (the delegate was recalled)" : "")))));
+    }
+  }
+  document.getElementById("federations").replaceChildren(...(out.length ? out : [el("p", {}, "This council is in no federation.")]));
+}
+
+async function submit(path, record) {
+  const recordHex = hex.of(record);
+  const answer = await call("POST", path, { record: recordHex });
+  keepReceipt(answer, recordHex);
+  return answer;
+}
+
+async function act(what, f) {
+  say(what + "…");
+  try { const done = await f(); await refresh(); say(done || ""); }
+  catch (e) {
+    if (e.status === 401) say("Your session ended; sign in again.");
+    else say("Not done: " + e.message);
+  }
+}
+
+function vote(m, choice, myBallot) {
+  return act("Voting", async () => {
+    const counter = Math.max(Date.now(), myBallot ? myBallot[1] + 1 : 0);
+    const r = await submit("/v1/votes", signed(bodies.vote(state.council, m.id, choice, counter), state.key));
+    return `Vote recorded (log entry ${r.seq}); this browser keeps the node's receipt.`;
+  });
+}
+
+function petition(d) {
+  return act("Signing", async () => {
+    const r = await submit("/v1/petitions", signed(bodies.petition(state.council, d.id), state.key));
+    return `Petition signed (log entry ${r.seq}).`;
+  });
+}
+
+function randomNonce() {
+  const b = crypto.getRandomValues(new Uint32Array(2));
+  return BigInt(b[0] & 0x1fffff) * 4294967296n + BigInt(b[1]);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const keyText = document.getElementById("key-text");
+  document.getElementById("key-file").addEventListener("change", async (ev) => {
+    const f = ev.target.files[0];
+    if (f && f.size < 4096) keyText.value = await f.text();
+  });
+  document.getElementById("sign-in-button").addEventListener("click", async () => {
+    try { say("Signing in…"); await signIn(keyFromText(keyText.value), document.getElementById("remember").checked); say(""); keyText.value = ""; }
+    catch (e) { say(e.code === "not-a-member" ? "This key is not on the council's roster." : "Could not sign in: " + e.message); }
+  });
+  document.getElementById("new-key").addEventListener("click", () => {
+    const seed = crypto.getRandomValues(new Uint8Array(32));
+    const k = keyFromText("councilnet-ed25519-seed:" + hex.of(seed));
+    const did = document.getElementById("new-key-did");
+    did.hidden = false;
+    did.textContent = k.did;
+    const a = document.getElementById("new-key-file");
+    a.hidden = false;
+    a.href = URL.createObjectURL(new Blob(["councilnet-ed25519-seed:" + k.seedHex + "\n"], { type: "text/plain" }));
+    keyText.value = "councilnet-ed25519-seed:" + k.seedHex;
+  });
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    localStorage.removeItem("councilnet-key");
+    try { await call("DELETE", "/v1/session"); } catch (_) { /* gone already */ }
+    location.reload();
+  });
+  document.getElementById("open-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const title = document.getElementById("m-title").value.trim();
+    const options = document.getElementById("m-options").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    if (options.length === 1) { say("Give at least two options, or none for yes / no."); return; }
+    const hours = Number(document.getElementById("m-hours").value) || 48;
+    const closesAt = Math.floor(Date.now() / 1000) + Math.round(hours * 3600);
+    act("Opening the motion", async () => {
+      const r = await submit("/v1/motions", signed(bodies.motion(state.council, title, options, closesAt, randomNonce()), state.key));
+      document.getElementById("open-form").reset();
+      return `Motion opened (log entry ${r.seq}).`;
+    });
+  });
+  const remembered = localStorage.getItem("councilnet-key");
+  if (remembered) {
+    signIn(keyFromText("councilnet-ed25519-seed:" + remembered), true).catch((e) => say("Could not sign in: " + e.message));
+  }
+});

@@ -1,0 +1,234 @@
+//! The members' web page in a real browser: headless Chromium, driven through
+//! chromedriver (Debian's `chromium` and `chromium-driver`; `scripts/test.sh` installs
+//! them). A member loads their key, votes, changes the vote and sees the tally change,
+//! signs a recall petition, and is warned when the operator puts back an old log.
+//! Screenshots go to `target/tmp/web/` for people to look at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::members::{copy_dir, found, motion_id};
+use crate::util::Daemon;
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// chromedriver on a free port of loopback, or `None` when the test is skipped on
+/// purpose (COUNCILNET_SKIP_BROWSER=1).
+fn chromedriver() -> Option<Driver> {
+    if std::env::var_os("COUNCILNET_SKIP_BROWSER").is_some() {
+        eprintln!("skipped: COUNCILNET_SKIP_BROWSER is set");
+        return None;
+    }
+    let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = free_port();
+    let child = Command::new(&bin)
+        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {bin} ({e}): the web page's test needs Chromium and its driver. \
+                 scripts/test.sh installs them (apt-get install chromium chromium-driver); \
+                 COUNCILNET_SKIP_BROWSER=1 skips this test"
+            )
+        });
+    let d = Driver { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(d)
+}
+
+async fn browser(d: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            // A phone-sized window.
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=412,915"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("chromedriver starts a browser")
+}
+
+/// Waits until the element's text satisfies `ok`.
+async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if ok(&t) {
+                    return t;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what} ({css})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    let e = c
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn sign_in(c: &Client, url: &str, key_file: &Path) {
+    c.goto(url).await.unwrap();
+    let key = std::fs::read_to_string(key_file).unwrap();
+    let t = c.wait().for_element(Locator::Css("#key-text")).await.unwrap();
+    t.send_keys(key.trim()).await.unwrap();
+    click(c, "#sign-in-button").await;
+    wait_text(c, "#whoami", "signed in", |t| t.starts_with("Signed in as")).await;
+}
+
+async fn shot(c: &Client, dir: &Path, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+fn screenshots() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, devs) = found(tmp.path());
+    // A fixed port: the browser keeps receipts per origin, across the node's restarts.
+    let port = free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let start = || Daemon::start_with(&data, &["--members-listen", &addr]);
+    let url = format!("http://{addr}/");
+    let d = start();
+    let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
+
+    // Through the CLI: a motion, and a mandate for C that A and B pass.
+    let m =
+        motion_id(&a.council(&url, &["motion", "open", "--title", "Adopt the summer rota", "--closes-in", "1h"]).ok());
+    let fed = "ab".repeat(32);
+    let args = ["mandate", "--delegate", &c.did, "--federation", &fed, "--matter", "wages", "--closes-in", "1h"];
+    let mandate = motion_id(&a.council(&url, &args).ok());
+    a.council(&url, &["vote", &mandate[..8], "yes"]).ok();
+    b.council(&url, &["vote", &mandate[..8], "yes"]).ok();
+    // The operator keeps a copy of the store from before the browser's votes.
+    d.stop();
+    let old = tmp.path().join("store-before-browser");
+    copy_dir(&data.join("store"), &old);
+    let d = start();
+
+    let dir = screenshots();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cl = browser(&driver).await;
+        let fresh = Instant::now();
+        sign_in(&cl, &url, &b.key).await;
+        shot(&cl, &dir, "1-signed-in.png").await;
+
+        // Vote yes, see the tally; change to no, see it change.
+        let motion = format!("[data-motion='{m}']");
+        click(&cl, &format!("{motion} button[data-choice='yes']")).await;
+        wait_text(&cl, &format!("{motion} .count[data-option='yes']"), "the yes vote counted", |t| t == "1").await;
+        let first_vote = fresh.elapsed();
+        wait_text(&cl, "#status", "the receipt", |t| t.contains("Vote recorded")).await;
+        shot(&cl, &dir, "2-voted-yes.png").await;
+        click(&cl, &format!("{motion} button[data-choice='no']")).await;
+        wait_text(&cl, &format!("{motion} .count[data-option='no']"), "the changed vote counted", |t| t == "1").await;
+        wait_text(&cl, &format!("{motion} .count[data-option='yes']"), "the old vote gone", |t| t == "0").await;
+        wait_text(&cl, &format!("{motion} .mine"), "my vote shown", |t| t.contains("Your vote: no")).await;
+        shot(&cl, &dir, "3-changed-to-no.png").await;
+
+        // Sign the petition to recall C's mandate.
+        click(&cl, &format!("[data-sign-petition='{mandate}']")).await;
+        wait_text(&cl, &format!("[data-petition='{mandate}']"), "the petition signature", |t| {
+            t.contains("1 signature")
+        })
+        .await;
+        shot(&cl, &dir, "4-petition-signed.png").await;
+
+        // What the node has, the CLI sees too: B's ballot is "no".
+        let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
+        assert_eq!(shown["counts"], json!([0, 1, 0]), "{shown}");
+
+        // The operator puts back the old store. B opens the page again: warned.
+        d.stop();
+        std::fs::remove_dir_all(data.join("store")).unwrap();
+        copy_dir(&old, &data.join("store"));
+        let d = start();
+        sign_in(&cl, &url, &b.key).await;
+        let warning = wait_text(&cl, "#fork-warning", "the warning", |t| t.contains("broke its word")).await;
+        assert!(warning.contains("is gone"), "{warning}");
+        assert!(cl.find(Locator::Css("#fork-warning")).await.unwrap().is_displayed().await.unwrap());
+        shot(&cl, &dir, "5-rewritten-log-warning.png").await;
+        cl.close().await.unwrap();
+        d.stop();
+
+        let page = page_bytes();
+        let report = format!(
+            "page: {page} bytes (all files); time to first vote from a fresh browser: {} ms\n",
+            first_vote.as_millis()
+        );
+        std::fs::write(dir.join("measurements.txt"), &report).unwrap();
+        eprintln!("{report}screenshots in {}", dir.display());
+    });
+}
+
+/// The page's size: the files it is made of, as embedded in councild.
+fn page_bytes() -> usize {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../council-node/web");
+    ["index.html", "app.js", "style.css", "vendor/nacl.min.js"]
+        .iter()
+        .map(|f| std::fs::metadata(web.join(f)).unwrap().len() as usize)
+        .sum()
+}
+
+#[test]
+fn the_page_is_served_with_a_strict_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, _devs) = found(tmp.path());
+    let d = Daemon::start(&data);
+    let url = crate::members::members_url(&data);
+    for path in ["/", "/app.js", "/style.css", "/vendor/nacl.min.js"] {
+        let r = ureq::get(&format!("{url}{path}")).call().unwrap();
+        assert_eq!(r.status(), 200);
+        let csp = r.header("content-security-policy").unwrap_or("").to_owned();
+        assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"), "{path}: {csp}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    }
+    // The page needs no session; the data does.
+    assert!(matches!(ureq::get(&format!("{url}/v1/council")).call(), Err(ureq::Error::Status(401, _))));
+    d.stop();
+}
