@@ -299,3 +299,51 @@ fn hostile_receipt_files_are_refused_not_read() {
     assert_eq!(v["receipts"].as_array().unwrap().len(), 0);
     assert_eq!(v["unusable_receipts"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_member_address_speaks_tls_and_the_cli_pins_its_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, devs) = found(tmp.path());
+    // TLS is on by itself on a LAN address; on loopback the test turns it on.
+    let cfg = tmp.path().join("tls.toml");
+    std::fs::write(&cfg, "[members]\ntls = \"on\"\n").unwrap();
+    let cfg = cfg.to_str().unwrap().to_owned();
+    let d = Daemon::start_with(&data, &["--config", &cfg]);
+    let addr = std::fs::read_to_string(data.join("members-addr")).unwrap().trim().to_owned();
+    let url = format!("https://{addr}");
+    let fingerprint = std::fs::read_to_string(data.join("members-fingerprint")).unwrap().trim().to_owned();
+    assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    let a = &devs[0];
+
+    // First use: pinned, and said so.
+    let r = a.council(&url, &["status"]).ok();
+    assert!(r.stderr.contains("first connection") && r.stderr.contains(&fingerprint), "{}", r.stderr);
+    let known = std::fs::read_to_string(a.home.join("data/councilnet/known-nodes")).unwrap();
+    assert!(known.contains(&fingerprint), "{known}");
+    // Then silent.
+    let r = a.council(&url, &["status"]).ok();
+    assert!(!r.stderr.contains("first connection"), "{}", r.stderr);
+    // Another device that was told the fingerprint up front.
+    let b = &devs[1];
+    b.council(&url, &["--fingerprint", &fingerprint, "status"]).ok();
+    // A wrong one given up front: refused, saying why.
+    let wrong = "00:".repeat(31) + "00";
+    let r = devs[2].council(&url, &["--fingerprint", &wrong, "status"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("NOT THE ONE EXPECTED"), "{}", r.stderr);
+    // Plain HTTP to the TLS address gets nowhere.
+    let r = a.council(&format!("http://{addr}"), &["status"]);
+    assert_ne!(r.code, 0);
+
+    // Attack: another machine answers at the address with a certificate of its own (here:
+    // the node's certificate replaced). The pinned device refuses it.
+    d.stop();
+    std::fs::remove_file(data.join("members-cert.pem")).unwrap();
+    std::fs::remove_file(data.join("members-key.pem")).unwrap();
+    let addr_flag = addr.clone();
+    let d = Daemon::start_with(&data, &["--config", &cfg, "--members-listen", &addr_flag]);
+    let r = a.council(&url, &["status"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("NOT THE ONE EXPECTED") && r.stderr.contains("impersonating"), "{}", r.stderr);
+    d.stop();
+}

@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
@@ -39,6 +40,8 @@ pub struct Node {
     base: String,
     auth: Auth,
     agent: ureq::Agent,
+    /// For an https:// node: the certificate pin.
+    pin: Option<Arc<crate::pin::Pin>>,
     /// Set once the receipts held for this node's council have been checked.
     checked: RefCell<bool>,
 }
@@ -58,10 +61,7 @@ fn base_url(u: &str) -> anyhow::Result<String> {
     }
     let full = if u.contains("://") { u.to_owned() } else { format!("http://{u}") };
     if !(full.starts_with("http://") || full.starts_with("https://")) {
-        bail!("--node {u:?}: only http:// addresses are supported");
-    }
-    if full.starts_with("https://") {
-        bail!("--node {u:?}: the member endpoint does not speak TLS yet; use http:// on a trusted network");
+        bail!("--node {u:?}: give an http:// or https:// address");
     }
     Ok(full)
 }
@@ -77,18 +77,30 @@ impl Node {
         url: Option<&str>,
         token_file: Option<&Path>,
         key: Option<&Path>,
+        fingerprint: Option<&str>,
     ) -> anyhow::Result<Node> {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(std::time::Duration::from_secs(10))
-            .timeout_read(std::time::Duration::from_secs(60))
-            .build();
-        let node = |base, auth| Node { base, auth, agent: agent.clone(), checked: RefCell::new(false) };
+        let node = |base: String, auth| -> anyhow::Result<Node> {
+            let mut agent = ureq::AgentBuilder::new()
+                .timeout_connect(std::time::Duration::from_secs(10))
+                .timeout_read(std::time::Duration::from_secs(60));
+            let pin = if base.starts_with("https://") {
+                let p = Arc::new(crate::pin::Pin::for_url(&base, fingerprint)?);
+                agent = agent.tls_config(p.client_config());
+                Some(p)
+            } else {
+                if fingerprint.is_some() {
+                    bail!("--fingerprint is for https:// addresses");
+                }
+                None
+            };
+            Ok(Node { base, auth, agent: agent.build(), pin, checked: RefCell::new(false) })
+        };
         if let (Some(u), None) = (url, token_file) {
             let Some(k) = key else {
                 bail!("with --node and no --token-file, the CLI signs in as a member: give your key with --key FILE (or set COUNCIL_KEY)");
             };
             let key = crate::keyfile::load(k)?;
-            return Ok(node(base_url(u)?, Auth::Member { key: Box::new(key), session: RefCell::new(None) }));
+            return node(base_url(u)?, Auth::Member { key: Box::new(key), session: RefCell::new(None) });
         }
         let dir: Option<PathBuf> =
             dir.map(Path::to_path_buf).or_else(|| std::env::var_os("COUNCIL_NODE_DIR").map(PathBuf::from));
@@ -114,7 +126,7 @@ impl Node {
             .with_context(|| format!("cannot read the API token in {}", token_path.display()))?
             .trim()
             .to_owned();
-        Ok(node(base, Auth::Token(token)))
+        node(base, Auth::Token(token))
     }
 
     /// Whether this is the member endpoint (signed in with a member key).
@@ -130,7 +142,11 @@ impl Node {
             .unwrap_or(body)
     }
 
-    fn check(r: Result<ureq::Response, ureq::Error>) -> anyhow::Result<ureq::Response> {
+    fn check(&self, r: Result<ureq::Response, ureq::Error>) -> anyhow::Result<ureq::Response> {
+        if let Some(p) = &self.pin {
+            // A changed certificate is reported as such, never as "cannot reach".
+            p.after_request(r.is_ok())?;
+        }
         match r {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(code, r)) if code >= 500 => {
@@ -163,7 +179,7 @@ impl Node {
         if let Some(s) = session.borrow().as_ref() {
             return Ok(s.clone());
         }
-        let c = Self::check(self.agent.post(&format!("{}/v1/session/challenge", self.base)).call())?;
+        let c = self.check(self.agent.post(&format!("{}/v1/session/challenge", self.base)).call())?;
         let c: Value = c.into_json().context("the node's challenge is not JSON")?;
         let council =
             c["council"].as_str().and_then(Hash::from_hex).context("the node's challenge names no council")?;
@@ -174,7 +190,8 @@ impl Node {
             .agent
             .post(&format!("{}/v1/session", self.base))
             .send_json(serde_json::json!({ "record": hex::encode(answer.to_cbor()) }));
-        let r: Value = Self::check(r)
+        let r: Value = self
+            .check(r)
             .context("signing in with your key failed")?
             .into_json()
             .context("the node's answer is not JSON")?;
@@ -188,7 +205,7 @@ impl Node {
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let r = Self::check(self.request("GET", path)?.call())?;
+        let r = self.check(self.request("GET", path)?.call())?;
         r.into_json().context("the node sent something that is not JSON")
     }
 
@@ -196,7 +213,7 @@ impl Node {
     pub fn get_opt(&self, path: &str) -> anyhow::Result<Option<Value>> {
         match self.request("GET", path)?.call() {
             Err(ureq::Error::Status(404, _)) => Ok(None),
-            r => Ok(Some(Self::check(r)?.into_json()?)),
+            r => Ok(Some(self.check(r)?.into_json()?)),
         }
     }
 
@@ -208,12 +225,12 @@ impl Node {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let r = Self::check(self.request("POST", path)?.send_json(body))?;
+        let r = self.check(self.request("POST", path)?.send_json(body))?;
         r.into_json().context("the node sent something that is not JSON")
     }
 
     pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
-        let r = Self::check(self.request("GET", path)?.call())?;
+        let r = self.check(self.request("GET", path)?.call())?;
         let mut reader = r.into_reader();
         let mut buf = vec![0u8; 1 << 16];
         let mut n = 0u64;

@@ -21,6 +21,7 @@ mod client;
 mod fed_cmds;
 mod keyfile;
 mod node_cmds;
+mod pin;
 mod receipts;
 mod report;
 mod verify;
@@ -46,6 +47,10 @@ struct Cli {
     /// it, --node is the node's member endpoint and you sign in with --key.
     #[arg(long, global = true, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// The SHA-256 fingerprint of an https:// node's certificate, as councild printed it.
+    /// Without it, the first connection pins whatever certificate the node presents.
+    #[arg(long, global = true, value_name = "HEX")]
+    fingerprint: Option<String>,
     /// Your member key file: it signs your records, and signs you in to a member endpoint.
     #[arg(long, global = true, value_name = "FILE", env = "COUNCIL_KEY")]
     key: Option<PathBuf>,
@@ -386,6 +391,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.node.as_deref(),
             cli.token_file.as_deref(),
             key_file.as_deref(),
+            cli.fingerprint.as_deref(),
         )
     };
     let key = || -> anyhow::Result<PathBuf> {

@@ -70,6 +70,23 @@ pub struct MembersConfig {
     /// Host names (besides IP addresses and localhost) that members may use to reach the
     /// node, e.g. "council.local". Any other Host header is refused (DNS rebinding).
     pub hostnames: Vec<String>,
+    /// "auto" (TLS unless the address is loopback), "on" or "off".
+    pub tls: String,
+    /// The certificate chain and key (PEM); empty: the pair in the data directory,
+    /// generated when first needed.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+}
+
+impl MembersConfig {
+    /// Whether the member endpoint speaks TLS.
+    pub fn tls_on(&self) -> bool {
+        match self.tls.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => !self.listen.ip().is_loopback(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -231,6 +248,15 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
             "members.session_secs, max_connections, max_connections_per_ip, requests_per_sec and burst must be positive"
                 .into(),
         ));
+    }
+    if !matches!(c.members.tls.as_str(), "auto" | "on" | "off") {
+        return Err(ConfigError::Invalid(format!(
+            "members.tls = {:?}: use \"auto\", \"on\" or \"off\"",
+            c.members.tls
+        )));
+    }
+    if c.members.tls_cert.as_os_str().is_empty() != c.members.tls_key.as_os_str().is_empty() {
+        return Err(ConfigError::Invalid("give both members.tls_cert and members.tls_key, or neither".into()));
     }
     if c.members.listen == c.api.listen && c.api.listen.port() != 0 {
         return Err(ConfigError::Invalid(format!(

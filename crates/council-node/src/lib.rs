@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod failpoint;
 pub mod members;
 pub mod net;
+pub mod tls;
 pub mod web;
 pub mod writer;
 
@@ -46,6 +47,8 @@ pub enum RunError {
     Network(String),
     #[error("the API server failed: {0}")]
     Serve(String),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// How many entries a start may replay before it saves a snapshot of the state (the writer
@@ -229,11 +232,27 @@ pub async fn run(
     let members_listener =
         tokio::net::TcpListener::bind(config.members.listen).await.map_err(|e| listen(config.members.listen, e))?;
     let members_addr = members_listener.local_addr().map_err(|e| listen(config.members.listen, e))?;
-    datadir::write_private(&dir.join(datadir::MEMBERS_ADDR), format!("{members_addr}\n").as_bytes())?;
-    if members_addr.ip().is_loopback() {
-        tracing::info!(addr = %members_addr, "member endpoint listening (this machine only; members.listen opens it to the network)");
+    let members_tls = if config.members.tls_on() {
+        let m = &config.members;
+        let (cert, key) = if m.tls_cert.as_os_str().is_empty() {
+            tls::ensure_cert(&dir)?;
+            (dir.join(tls::CERT), dir.join(tls::KEY))
+        } else {
+            (m.tls_cert.clone(), m.tls_key.clone())
+        };
+        let (cfg, fingerprint) = tls::server_config(&cert, &key)?;
+        datadir::write_private(&dir.join(tls::FINGERPRINT), format!("{fingerprint}\n").as_bytes())?;
+        tracing::info!(%fingerprint, "member endpoint speaks TLS; members check this SHA-256 fingerprint on first use");
+        Some(cfg)
     } else {
-        tracing::info!(addr = %members_addr, "member endpoint listening on the network");
+        None
+    };
+    datadir::write_private(&dir.join(datadir::MEMBERS_ADDR), format!("{members_addr}\n").as_bytes())?;
+    let scheme = if members_tls.is_some() { "https" } else { "http" };
+    if members_addr.ip().is_loopback() {
+        tracing::info!(url = %format!("{scheme}://{members_addr}/"), "member endpoint listening (this machine only; members.listen opens it to the network)");
+    } else {
+        tracing::info!(url = %format!("{scheme}://{members_addr}/"), "member endpoint listening on the network");
     }
     ready(addr);
 
@@ -248,8 +267,13 @@ pub async fn run(
     let members_app =
         members::router(members::MembersState { api: api_state.clone(), gate }, config.api.max_body_bytes);
     let (members_stop, members_stop_rx) = tokio::sync::watch::channel(false);
-    let members_task =
-        tokio::spawn(members::serve(members_listener, members_app, config.members.clone(), members_stop_rx));
+    let members_task = tokio::spawn(members::serve(
+        members_listener,
+        members_app,
+        config.members.clone(),
+        members_tls,
+        members_stop_rx,
+    ));
     let app = api::router(api_state, config.api.max_body_bytes);
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -69,6 +69,8 @@ pub struct Gate {
     per_session: DefaultKeyedRateLimiter<Token>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     hostnames: Vec<String>,
+    /// The endpoint speaks TLS: the session cookie is `Secure`.
+    secure: bool,
 }
 
 impl std::fmt::Debug for Gate {
@@ -98,6 +100,7 @@ impl Gate {
             per_session: RateLimiter::keyed(quota),
             per_ip: RateLimiter::keyed(quota),
             hostnames: c.hostnames.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            secure: c.tls_on(),
         }
     }
 
@@ -275,7 +278,8 @@ async fn post_session(
     let (token, s) = st.gate.open(answer, &members, now())?;
     let token_hex = hex::encode(token);
     let ttl = st.gate.session_ttl.as_secs();
-    let cookie = format!("{COOKIE}={token_hex}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}");
+    let secure = if st.gate.secure { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token_hex}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}{secure}");
     let body = SessionOpened { session: token_hex, expires_in: ttl, member: s.member.to_did(), key: s.key.to_did() };
     let mut r = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -465,15 +469,17 @@ impl Drop for Slot {
 }
 
 /// Serves the member routes on `listener` until `stop` fires: each connection gets a
-/// slot (or is closed at once), a deadline for its headers, and a maximum age.
+/// slot (or is closed at once), a deadline for its TLS handshake and its headers, and a
+/// maximum age.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     config: MembersConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     let conns = Arc::new(Mutex::new(Conns { total: 0, per_ip: HashMap::new() }));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -507,33 +513,50 @@ pub async fn serve(
             continue;
         };
         let app = app.clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
+        let acceptor = acceptor.clone();
         tasks.spawn(async move {
             let _slot = slot;
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                let app = app.clone();
-                async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            let age = tokio::time::sleep(MAX_CONNECTION_AGE);
-            tokio::pin!(age);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                _ = &mut age => {}
-                _ = stop.changed() => {}
+            match acceptor {
+                None => connection(stream, peer, app, stop).await,
+                Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
+                    Ok(Ok(tls)) => connection(tls, peer, app, stop).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "member endpoint: TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "member endpoint: TLS handshake too slow"),
+                },
             }
-            // Let a request in flight finish, then close; a client that still hangs on
-            // after a few seconds is cut off.
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
         });
     }
     tasks.abort_all();
+}
+
+/// One connection: HTTP/1.1 with a header deadline, closed at its maximum age or when
+/// the node stops (a request in flight may finish).
+async fn connection<S>(io: S, peer: SocketAddr, app: Router, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let app = app.clone();
+        async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let age = tokio::time::sleep(MAX_CONNECTION_AGE);
+    tokio::pin!(age);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = &mut age => {}
+        _ = stop.changed() => {}
+    }
+    // A client that still hangs on a few seconds after that is cut off.
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
 }
 
 #[cfg(test)]
@@ -563,6 +586,9 @@ mod tests {
             requests_per_sec: 1,
             burst: 1,
             hostnames: vec![],
+            tls: "off".into(),
+            tls_cert: Default::default(),
+            tls_key: Default::default(),
         };
         let g = Gate::new(Hash::of(b"council"), &c);
         let other = Gate::new(Hash::of(b"council"), &c);

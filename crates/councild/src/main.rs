@@ -122,6 +122,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 datadir::InitParams { name, founders, rules, created_at: council_node::writer::now() },
             )?;
             let draft_path = data_dir.join(datadir::DRAFT);
+            // The member address's certificate, for when it is opened to the network.
+            council_node::tls::ensure_cert(&data_dir)?;
+            let (_, fingerprint) = council_node::tls::server_config(
+                &data_dir.join(council_node::tls::CERT),
+                &data_dir.join(council_node::tls::KEY),
+            )?;
+            println!("the member address's TLS certificate has the SHA-256 fingerprint\n  {fingerprint}\nmembers check it the first time they connect (it is also in {}).", data_dir.join(council_node::tls::FINGERPRINT).display());
+            datadir::write_private(
+                &data_dir.join(council_node::tls::FINGERPRINT),
+                format!("{fingerprint}\n").as_bytes(),
+            )?;
             if let Some(k) = solo {
                 draft.sign(&k)?;
                 datadir::write_private(&draft_path, &council_core::cbor::Cbor::to_cbor(&draft))?;
