@@ -181,18 +181,6 @@ pub(crate) fn decode<T: Cbor>(body: Result<Json<RecordBody>, JsonRejection>, wha
     })
 }
 
-/// The member key that signed a payload a client hands in.
-fn signer(p: &Payload) -> Option<&PublicKey> {
-    match p {
-        Payload::Motion(m) => Some(&m.signer),
-        Payload::Vote(v) => Some(&v.signer),
-        Payload::Petition(x) => Some(&x.signer),
-        Payload::DelegateVote(v) => Some(&v.signer),
-        Payload::Invite(i) => Some(&i.signer),
-        Payload::Close { .. } => None,
-    }
-}
-
 /// The answer to an accepted record: where it is in the log, and the receipt.
 #[derive(Debug, serde::Serialize)]
 pub struct Accepted {
@@ -207,16 +195,6 @@ pub struct Accepted {
 }
 
 async fn submit(st: &ApiState, payload: Payload, id: Hash) -> Result<Response, ApiError> {
-    // Whose key is not on the roster is refused before its signature costs anything.
-    if let Some(k) = signer(&payload) {
-        if !st.writer.members().contains_key(k) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not-a-member",
-                format!("{} is not the current key of a member of this council", k.to_did()),
-            ));
-        }
-    }
     let verified =
         verify_payload(payload).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string()))?;
     let s = st.writer.submit(verified, id).await?;
