@@ -93,9 +93,15 @@ fn a_member_with_a_key_file_alone_votes_through_the_member_address() {
     let r = b.council(&url, &["vote", &m[..8], "yes"]).ok();
     assert!(r.stdout.contains("ballot changed"), "{}", r.stdout);
 
+    // Names: each member gives their own; everyone sees them, `verify` too.
+    a.council(&url, &["name", "Ana Ruiz"]).ok();
+    let r = b.council(&url, &["name", "  "]);
+    assert_eq!(r.code, 2, "a blank name is refused before it is sent");
     // What a member reads: the council, the motion, its tally.
     let status = a.council(&url, &["--json", "status"]).ok().json();
     assert_eq!(status["members"].as_array().unwrap().len(), 3);
+    let text = b.council(&url, &["status"]).ok().stdout;
+    assert!(text.contains("Ana Ruiz (") && text.contains("(no name given)"), "{text}");
     let shown = a.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
     assert_eq!(shown["status"], "closed", "2 yes of 3 settles a majority: {shown}");
     assert_eq!(shown["outcome"]["result"], "passed");
@@ -109,6 +115,8 @@ fn a_member_with_a_key_file_alone_votes_through_the_member_address() {
     b.council(&url, &["export", "--out", out.to_str().unwrap()]).ok();
     let v = run(&["--json", "verify", "--receipts", b_receipts.to_str().unwrap(), out.to_str().unwrap()]).ok().json();
     assert_eq!(v["receipts"].as_array().unwrap().iter().filter(|r| r["verdict"] == "held").count(), 2, "{v}");
+    let text = run(&["verify", out.to_str().unwrap()]).ok().stdout;
+    assert!(text.contains("members who gave a name: Ana Ruiz ("), "{text}");
     // And on every sign-in the device checked them against the node: all held.
     let r = b.council(&url, &["receipts", "check"]).ok();
     assert!(r.stdout.contains("2 receipt(s) checked"), "{}", r.stdout);

@@ -179,6 +179,15 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
         .await;
         shot(&cl, &dir, "4-petition-signed.png").await;
 
+        // B gives their name; the page shows it, and so does the CLI.
+        let name = cl.find(Locator::Css("#my-name")).await.unwrap();
+        name.send_keys("Bea Ortiz").await.unwrap();
+        click(&cl, "#name-form button").await;
+        wait_text(&cl, "#members", "the name in the roster", |t| t.contains("Bea Ortiz (")).await;
+        wait_text(&cl, "#whoami", "the name in the header", |t| t.contains("Bea Ortiz")).await;
+        let status = a.council(&url, &["status"]).ok();
+        assert!(status.stdout.contains("Bea Ortiz ("), "{}", status.stdout);
+
         // What the node has, the CLI sees too: B's ballot is "no".
         let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
         assert_eq!(shown["counts"], json!([0, 1, 0]), "{shown}");

@@ -53,6 +53,7 @@ fn main() {
                     Payload::Petition(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::DelegateVote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Invite(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
+                    Payload::Name(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Close { .. } => {}
                 }
             }

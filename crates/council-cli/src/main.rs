@@ -104,6 +104,11 @@ enum Command {
     },
     /// The council: members, log, mandates.
     Status,
+    /// Give the name you go by in the council (signed with your key; the latest counts).
+    Name {
+        /// Your name, as the other members know you.
+        name: String,
+    },
     /// Motions: open, list, show.
     Motion {
         #[command(subcommand)]
@@ -178,6 +183,13 @@ enum ReceiptsCommand {
     Check,
     /// Where receipts are kept on this device.
     Dir,
+    /// Hand a saved equivocation proof (EQUIVOCATION-*.cbor) to a node of the
+    /// council's federation (--node URL): it checks it, marks the council forked and
+    /// passes it on to every node of the federation.
+    SendProof {
+        /// The proof file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -405,6 +417,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Verify { file, receipts } => verify::run(&file, receipts.as_deref(), cli.json),
         Command::Receipts { command: ReceiptsCommand::Check } => node_cmds::receipts_check(&node()?, json),
+        Command::Receipts { command: ReceiptsCommand::SendProof { file } } => {
+            done(node_cmds::send_proof(&node()?, &file, json))
+        }
         Command::Receipts { command: ReceiptsCommand::Dir } => {
             let d = receipts::dir()?;
             node_cmds::print(json, &serde_json::json!({ "dir": d }), || say!("{}", d.display()));
@@ -419,6 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Genesis { command: GenesisCommand::Sign { draft } } => keyfile::sign_draft(&draft, &key()?, json),
         Command::Genesis { command: GenesisCommand::Show { draft } } => keyfile::show_draft(&draft, json),
         Command::Status => done(node_cmds::status(&node()?, json)),
+        Command::Name { name } => done(node_cmds::set_name(&node()?, &key()?, &name, json)),
         Command::Motion { command: MotionCommand::Open { title, options, closes_in, quorum, threshold } } => {
             let key = key()?;
             let a = node_cmds::OpenArgs { key: &key, title, options, closes_in, quorum, threshold };

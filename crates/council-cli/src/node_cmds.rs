@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::records::{
-    Action, Instruction, Mandate, MotionBody, MotionForm, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
+    Action, Instruction, Mandate, MotionBody, MotionForm, NameBody, PetitionBody, Rule, Scope, Share, Signed,
+    Threshold, VoteBody,
 };
 use council_core::{Hash, PublicKey, SecretKey};
 use serde_json::Value;
@@ -299,6 +300,31 @@ pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()
     act(node, a.key, format!("Mandate {} as delegate", delegate.short()), Action::Mandate(m), a.closes_in, json)
 }
 
+/// A member as people read it: their name, and enough of their did:key to tell two
+/// members apart (the part after the `did:key:z6Mk` every key shares).
+pub fn member_label(m: &Value) -> String {
+    let did = m["member"].as_str().unwrap_or("");
+    let short = did.strip_prefix("did:key:z6Mk").unwrap_or(did);
+    let short = short.get(..10).unwrap_or(short);
+    match m["name"].as_str() {
+        Some(n) => format!("{n} ({short}…)"),
+        None => format!("{short}… (no name given)"),
+    }
+}
+
+/// `council name NAME`: the member's own name record.
+pub fn set_name(node: &Node, key: &Path, name: &str, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    if name.trim().is_empty() {
+        bail!("the name may not be blank");
+    }
+    let report = node.get("/v1/council")?;
+    let n = Signed::sign(NameBody { council: council_id(&report)?, name: name.trim().to_owned() }, &key);
+    let r = node.post_record("/v1/names", &n.to_cbor())?;
+    print(json, &r, || say!("you are now known as {:?} in the council (log entry {})", name.trim(), r["seq"]));
+    Ok(())
+}
+
 pub fn status(node: &Node, json: bool) -> anyhow::Result<()> {
     let r = node.get("/v1/council")?;
     print(json, &r, || {
@@ -311,16 +337,21 @@ pub fn status(node: &Node, json: bool) -> anyhow::Result<()> {
         let members = r["members"].as_array().cloned().unwrap_or_default();
         say!("members ({}):", members.len());
         for m in members {
-            say!("  {}", m["key"].as_str().unwrap_or(""));
+            say!("  {}", member_label(&m));
         }
         let mandates = r["mandates"].as_array().cloned().unwrap_or_default();
         if !mandates.is_empty() {
             say!("mandates:");
+            let all = r["members"].as_array().cloned().unwrap_or_default();
             for m in mandates {
+                let delegate = all
+                    .iter()
+                    .find(|x| x["member"] == m["delegate"])
+                    .map(member_label)
+                    .unwrap_or_else(|| m["delegate"].as_str().unwrap_or("").to_owned());
                 say!(
-                    "  {} delegate {}: {}",
+                    "  {} delegate {delegate}: {}",
                     m["id"].as_str().and_then(|i| i.get(..12)).unwrap_or("?"),
-                    m["delegate"].as_str().unwrap_or(""),
                     m["status"].as_str().unwrap_or("")
                 );
             }
@@ -367,4 +398,12 @@ pub fn receipts_check(node: &Node, json: bool) -> anyhow::Result<std::process::E
         }
     });
     Ok(if betrayals == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+}
+
+/// `council receipts send-proof FILE`.
+pub fn send_proof(node: &Node, file: &Path, json: bool) -> anyhow::Result<()> {
+    let bytes = crate::receipts::read_small(file, 4 << 20)?;
+    let r = node.post_json("/v1/equivocations", &serde_json::json!({ "record": hex::encode(bytes) }))?;
+    print(json, &r, || say!("the node took the proof: {}", r["proof"].as_str().unwrap_or("")));
+    Ok(())
 }

@@ -41,6 +41,7 @@ fn record_of(p: &Payload) -> Option<Vec<u8>> {
         Payload::Petition(x) => x.to_cbor(),
         Payload::DelegateVote(v) => v.to_cbor(),
         Payload::Invite(i) => i.to_cbor(),
+        Payload::Name(n) => n.to_cbor(),
         Payload::Close { .. } => return None,
     })
 }
@@ -230,7 +231,7 @@ pub fn check_against_node(node: &Node, council: Hash) -> anyhow::Result<usize> {
                         source,
                         r,
                         &format!(
-                            "the node now has another entry ({}) at that place, signed by the same node key: it signed two histories. The proof is saved in {}; hand it to your council and federation",
+                            "the node now has another entry ({}) at that place, signed by the same node key: it signed two histories. The proof is saved in {}; hand it to your council, and to a node of its federation with `council --node URL receipts send-proof FILE`",
                             proof.b.id(),
                             saved.unwrap_or_else(|e| format!("(could not be saved: {e:#})"))
                         ),

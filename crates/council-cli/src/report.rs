@@ -73,6 +73,12 @@ fn motion_line(m: &MotionReport) -> String {
     )
 }
 
+/// Enough of a did:key to tell members apart: the part after the `z6Mk` they all share.
+fn short_did(did: &str) -> String {
+    let s = did.strip_prefix("did:key:z6Mk").unwrap_or(did);
+    format!("{}…", s.get(..10).unwrap_or(s))
+}
+
 pub fn print(r: &Report, path: &Path) {
     let mut out = String::new();
     render(&mut out, r, path);
@@ -129,6 +135,14 @@ fn render(o: &mut String, r: &Report, path: &Path) {
             c.entries,
             when(c.last_time),
         );
+        let named: Vec<String> = c
+            .members
+            .iter()
+            .filter_map(|m| m.name.as_ref().map(|n| format!("{n} ({})", short_did(&m.member.to_did()))))
+            .collect();
+        if !named.is_empty() {
+            w!(o, "  members who gave a name: {}", named.join(", "));
+        }
         if !c.motions.is_empty() {
             w!(o, "  motions ({}):", c.motions.len());
             for m in &c.motions {

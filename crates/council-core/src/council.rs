@@ -15,8 +15,8 @@ use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
     limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId, FederationMotion, Genesis,
-    GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, Openers, Outcome,
-    Payload, PetitionBody, Signed, VoteBody,
+    GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, NameBody, Openers,
+    Outcome, Payload, PetitionBody, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -77,6 +77,8 @@ pub enum RecordError {
     WrongFederation { mandate: MotionId, expected: FederationId, found: FederationId },
     #[error("invalid invite: {0}")]
     InvalidInvite(&'static str),
+    #[error("a member's name may not be blank")]
+    BlankName,
 }
 
 /// What a passed act did. An act that was valid when its motion opened can become void by
@@ -251,6 +253,8 @@ pub struct CouncilState {
     current_mandate: HashMap<FederationId, MotionId>,
     delegate_counters: HashMap<MotionId, u64>,
     fed_events: Vec<FedEvent>,
+    /// The name each member goes by (their latest `name` record), by member id.
+    names: BTreeMap<MemberId, String>,
     stats: Stats,
     /// `(seq, id)` of the latest entries, newest last.
     recent: std::collections::VecDeque<(u64, Hash)>,
@@ -308,6 +312,7 @@ impl CouncilState {
             current_mandate: HashMap::new(),
             delegate_counters: HashMap::new(),
             fed_events: Vec::new(),
+            names: BTreeMap::new(),
             stats: Stats::default(),
             recent: std::collections::VecDeque::new(),
         })
@@ -421,6 +426,7 @@ impl CouncilState {
             Payload::Petition(p) => self.petition(p, time)?,
             Payload::DelegateVote(v) => self.delegate_vote(v, time, seq)?,
             Payload::Invite(i) => self.invite(i, time, seq)?,
+            Payload::Name(n) => self.name(n)?,
         }
         self.seq = seq;
         self.head = e.id();
@@ -700,6 +706,22 @@ impl CouncilState {
             }
         }
         Effect::Applied
+    }
+
+    /// §6.10: a member names themself.
+    fn name(&mut self, n: &Signed<NameBody>) -> Result<(), RecordError> {
+        self.own("name", &n.body.council)?;
+        let member = self.member(&n.signer)?;
+        if n.body.name.trim().is_empty() {
+            return Err(RecordError::BlankName);
+        }
+        self.names.insert(member, n.body.name.clone());
+        Ok(())
+    }
+
+    /// The name a member goes by, if they gave one.
+    pub fn name_of(&self, member: &MemberId) -> Option<&str> {
+        self.names.get(member).map(String::as_str)
     }
 
     /// §6.9: a member who may open motions issues an invite for the council.

@@ -293,6 +293,8 @@ impl<W: std::io::Write> ExportWriter<W> {
 pub struct MemberReport {
     pub member: MemberId,
     pub key: PublicKey,
+    /// The name the member gave (§6.10), if any.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -782,7 +784,11 @@ pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64
         founders: st.genesis().founders.clone(),
         rules: st.rules().clone(),
         node_key: st.node_key(),
-        members: st.roster().iter().map(|(m, k)| MemberReport { member: *m, key: *k }).collect(),
+        members: st
+            .roster()
+            .iter()
+            .map(|(m, k)| MemberReport { member: *m, key: *k, name: st.name_of(m).map(str::to_owned) })
+            .collect(),
         entries: st.seq(),
         head: st.head(),
         last_time: st.time(),

@@ -26,6 +26,7 @@ pub mod tag {
     pub const INVITE: &str = "councilnet/1/invite";
     pub const SESSION: &str = "councilnet/1/session";
     pub const RECEIPT: &str = "councilnet/1/receipt";
+    pub const NAME: &str = "councilnet/1/name";
 }
 
 /// Limits on list lengths and text sizes, enforced while decoding or validating.
@@ -614,6 +615,25 @@ impl Cbor for InviteBody {
     }
 }
 
+/// The name a member goes by in their council, signed by the member: the latest one
+/// logged counts. Names are for people; the member id stays the member's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameBody {
+    pub council: CouncilId,
+    pub name: String,
+}
+
+impl Cbor for NameBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).text(tag::NAME).value(&self.council).text(&self.name);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        d.tag(tag::NAME)?;
+        Ok(NameBody { council: d.value()?, name: text_limited(d, limits::MAX_NAME)? })
+    }
+}
+
 /// What a member signs to open a session on their council's member endpoint: a fresh
 /// challenge from the node. Never logged; the tag keeps the signature from meaning
 /// anything else.
@@ -1088,6 +1108,8 @@ pub enum Payload {
     DelegateVote(Signed<DelegateVoteBody>),
     /// A member's invite to a federation this council belongs to.
     Invite(Signed<InviteBody>),
+    /// The name a member goes by.
+    Name(Signed<NameBody>),
 }
 
 impl Payload {
@@ -1099,6 +1121,7 @@ impl Payload {
             Payload::Petition(_) => "petition",
             Payload::DelegateVote(_) => "delegate-vote",
             Payload::Invite(_) => "invite",
+            Payload::Name(_) => "name",
         }
     }
 }
@@ -1123,6 +1146,9 @@ impl Cbor for Payload {
             }
             Payload::Invite(i) => {
                 e.array(2).text("invite").value(i);
+            }
+            Payload::Name(n) => {
+                e.array(2).text("name").value(n);
             }
         }
     }
@@ -1152,6 +1178,10 @@ impl Cbor for Payload {
             "invite" => {
                 arity(at, 2, n)?;
                 Payload::Invite(d.value()?)
+            }
+            "name" => {
+                arity(at, 2, n)?;
+                Payload::Name(d.value()?)
             }
             other => return Err(unknown(at, other)),
         };

@@ -85,7 +85,7 @@ pub fn signature_count(e: &Entry) -> u64 {
         Payload::Motion(m) => {
             1 + u64::from(matches!(m.body.form.action(), Some(Action::SignCharter { invite: Some(_), .. })))
         }
-        Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) => 1,
+        Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) | Payload::Name(_) => 1,
         Payload::Close { .. } => 0,
     }
 }
@@ -129,6 +129,7 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
         Payload::Petition(p) => inner(p.signature_valid(), "petition", &p.signer)?,
         Payload::DelegateVote(v) => inner(v.signature_valid(), "delegate-vote", &v.signer)?,
         Payload::Invite(i) => inner(i.signature_valid(), "invite", &i.signer)?,
+        Payload::Name(n) => inner(n.signature_valid(), "name", &n.signer)?,
         Payload::Close { .. } => {}
     }
     Ok(())

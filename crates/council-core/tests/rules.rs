@@ -298,3 +298,42 @@ fn an_invalid_genesis_is_refused() {
     g.signatures.push(founders[0].sign(&g.body_bytes));
     assert!(matches!(verify_genesis(g), Err(SignatureError::GenesisSignature { index: 2, .. })));
 }
+
+#[test]
+fn members_name_themselves_and_only_themselves() {
+    use council_core::records::{Action, NameBody, Payload, Signed};
+    let mut clock = council_core::sample::Clock(T0);
+    let mut c = Council::new("names", 3, &mut clock);
+    let name = |c: &Council, who: &council_core::SecretKey, n: &str| {
+        Payload::Name(Signed::sign(NameBody { council: c.b.id(), name: n.into() }, who))
+    };
+    let t = clock.tick();
+    let st = c.try_append(t, name(&c, &c.keys[0], "Maria")).unwrap();
+    let m0 = c.keys[0].public();
+    assert_eq!(st.name_of(&m0), Some("Maria"));
+    // Blank names, outsiders, the node key, and another council's record are refused.
+    assert!(c.try_append(t, name(&c, &c.keys[0], " \u{a0}")).is_err());
+    let outsider = council_core::sample::key_from_label("names/outsider");
+    assert!(c.try_append(t, name(&c, &outsider, "Mallory")).is_err());
+    assert!(c.try_append(t, name(&c, &council_core::sample::key_from_label("names/node"), "Node")).is_err());
+    let other = Council::new("other-names", 1, &mut clock);
+    assert!(c.try_append(t, name(&other, &c.keys[0], "Maria")).is_err());
+    // The latest name counts, and it belongs to the member, not the key: it survives a
+    // rotation, and the new key renames the same member.
+    c.b.append(t, name(&c, &c.keys[0], "Maria")).unwrap();
+    c.b.append(t, name(&c, &c.keys[0], "Maria L.")).unwrap();
+    let new_key = council_core::sample::key_from_label("names/m0/new");
+    let all: Vec<council_core::SecretKey> =
+        c.keys.iter().map(|k| council_core::SecretKey::from_seed(&k.seed())).collect();
+    let refs: Vec<&council_core::SecretKey> = all.iter().collect();
+    c.b.pass(&mut clock, &refs[1..], "rotate", Action::RotateKey { member: m0, new_key: new_key.public() }).unwrap();
+    assert_eq!(c.b.state().name_of(&m0), Some("Maria L."));
+    let t = clock.tick();
+    c.b.append(t, name(&c, &new_key, "Maria López")).unwrap();
+    assert_eq!(c.b.state().name_of(&m0), Some("Maria López"));
+    // And the snapshot keeps names.
+    let snap = c.b.state().snapshot();
+    let g = council_core::verify::verify_genesis(c.b.genesis().clone()).unwrap();
+    let back = council_core::council::CouncilState::restore(g, &snap).unwrap();
+    assert_eq!(back.name_of(&m0), Some("Maria López"));
+}

@@ -12,8 +12,8 @@ use council_core::export::{verify_reader, ExportItem};
 use council_core::receipt::Receipt;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof, FederationMotion, FederationRules,
-    Genesis, GenesisBody, Instruction, InviteBody, JoinStatement, Mandate, MotionBody, MotionForm, Outcome, Payload,
-    PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
+    Genesis, GenesisBody, Instruction, InviteBody, JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Outcome,
+    Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
 };
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
@@ -177,6 +177,7 @@ fn build() -> Value {
         &m1,
     );
     let session = Signed::sign(SessionBody { council, challenge: Hash::of(b"a challenge from the node") }, &m2);
+    let name = Signed::sign(NameBody { council, name: "María López".into() }, &m2);
     let invite_entry = Signed::sign(
         EntryBody {
             council,
@@ -224,6 +225,7 @@ fn build() -> Value {
             signed_vector("entry 3 (close)", "the node closes the motion as passed, after its closing time; entries 1 to 3 form a valid log", &close),
             signed_vector("entry 4 (invite)", "the node logs an invite (shown for its encoding: the federation in it is not founded, so as a federation event it is void, §8; the export stays valid)", &invite_entry),
             signed_vector("invite", "member 1 invites a council to the federation: 3 uses, for 7 days", &invite_record),
+            signed_vector("name", "member 2 gives the name they go by (UTF-8 text)", &name),
             signed_vector("session", "member 2 answers the node's challenge (the SHA-256 of the ASCII text `a challenge from the node`) to open a session; never logged", &session),
         ],
         "receipt": { "cbor": hex::encode(receipt.to_cbor()), "entry_id": entry2.id().to_hex(), "seq": 2 },

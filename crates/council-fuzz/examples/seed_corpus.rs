@@ -109,6 +109,7 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
         Payload::DelegateVote(v) => c.add("record", format!("signed-{kind}"), v.to_cbor()),
         Payload::Close { outcome, .. } => c.add("record", "outcome", outcome.to_cbor()),
         Payload::Invite(i) => c.add("record", format!("signed-{kind}"), i.to_cbor()),
+        Payload::Name(n) => c.add("record", format!("signed-{kind}"), n.to_cbor()),
     }
 }
 

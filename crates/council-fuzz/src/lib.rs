@@ -40,7 +40,8 @@ use council_core::invite::InviteString;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, Entry, EntryBody, EquivocationProof, FederationMotion,
     FederationRules, Genesis, GenesisBody, Instruction, InviteBody, InviteProof, JoinStatement, Mandate, MotionBody,
-    MotionForm, Openers, Outcome, Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
+    MotionForm, NameBody, Openers, Outcome, Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold,
+    VoteBody,
 };
 use council_core::verify::{self, Verified};
 use council_core::{Hash, PublicKey, Signature};
@@ -106,6 +107,7 @@ fn entry_consistent(e: &Entry) {
         Payload::Petition(p) => signed_consistent(p),
         Payload::DelegateVote(v) => signed_consistent(v),
         Payload::Invite(i) => signed_consistent(i),
+        Payload::Name(n) => signed_consistent(n),
         Payload::Close { .. } => {}
     }
 }
@@ -500,6 +502,9 @@ fn api_record(bytes: &[u8]) {
     }
     if let Some(i) = round_trip::<Signed<InviteBody>>(bytes) {
         let _ = verify::verify_payload(Payload::Invite(i));
+    }
+    if let Some(n) = round_trip::<Signed<NameBody>>(bytes) {
+        let _ = verify::verify_payload(Payload::Name(n));
     }
     if let Some(s) = round_trip::<Signed<SessionBody>>(bytes) {
         let _ = s.signature_valid();

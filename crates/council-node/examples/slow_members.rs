@@ -38,7 +38,13 @@ fn main() {
     cfg.log.level = "error".into();
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let node = rt.spawn(council_node::run(cfg.clone(), async { let _ = stop_rx.await; }, |_| {}));
+    let node = rt.spawn(council_node::run(
+        cfg.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+        |_| {},
+    ));
     let addr_file = dir.join(datadir::MEMBERS_ADDR);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !addr_file.exists() {
@@ -155,15 +161,14 @@ fn member(addr: SocketAddr, key: &SecretKey) -> (usize, usize, usize, Vec<Durati
                 ins += 1;
             }
         }
-        let r = session.as_ref().map(|s| {
-            agent.get(&format!("{base}/v1/council")).set("Authorization", &format!("Session {s}")).call()
+        let ok_now = session.as_ref().is_some_and(|s| {
+            agent.get(&format!("{base}/v1/council")).set("Authorization", &format!("Session {s}")).call().is_ok()
         });
-        match r {
-            Some(Ok(_)) => {
-                ok += 1;
-                lat.push(t.elapsed());
-            }
-            _ => failed += 1,
+        if ok_now {
+            ok += 1;
+            lat.push(t.elapsed());
+        } else {
+            failed += 1;
         }
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -10,6 +10,7 @@
 //! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
 //! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same; 409 `void-in-federation` if the federation would void it |
 //! | `POST /v1/invites` | `{"record": hex}` a member's signed invite | same |
+//! | `POST /v1/names` | `{"record": hex}` a member's signed name | same |
 //! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
 //! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
 //! | `GET /v1/network` | | peer id, listen addresses, connected peers, followed councils |
@@ -34,7 +35,8 @@ use council_core::council::RecordError;
 use council_core::export::ExportItem;
 use council_core::receipt::Receipt;
 use council_core::records::{
-    DelegateVoteBody, InviteBody, InviteProof, MotionBody, Payload, PetitionBody, Signed, VoteBody,
+    DelegateVoteBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload, PetitionBody, Signed,
+    VoteBody,
 };
 use council_core::verify::verify_payload;
 use council_core::{Hash, PublicKey};
@@ -153,6 +155,7 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::BadChoice { .. } => (S::UNPROCESSABLE_ENTITY, "bad-choice"),
         R::InvalidMotion(_) => (S::UNPROCESSABLE_ENTITY, "invalid-motion"),
         R::InvalidInvite(_) => (S::UNPROCESSABLE_ENTITY, "invalid-invite"),
+        R::BlankName => (S::UNPROCESSABLE_ENTITY, "blank-name"),
         R::WrongFederation { .. } => (S::UNPROCESSABLE_ENTITY, "wrong-federation"),
         // Only the node itself makes these; a client cannot cause them.
         R::Genesis(_)
@@ -257,6 +260,45 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
 
 fn federation_id(s: &str) -> Result<Hash, ApiError> {
     Hash::from_hex(s.trim()).ok_or_else(|| bad("malformed-id", "the federation id is not 64 hex digits"))
+}
+
+pub(crate) async fn post_name(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let n: Signed<NameBody> = decode(body, "signed name")?;
+    let id = Hash::of(&n.to_cbor());
+    submit(&st, Payload::Name(n), id).await
+}
+
+/// `POST /v1/equivocations`: a member's device hands in the proof that a council's node
+/// signed two histories (PROTOCOL.md §9, §10.1); this node judges it as gossip and, if it
+/// holds, keeps it, marks the council forked and gossips it to its federations.
+pub(crate) async fn post_equivocation(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let p: EquivocationProof = decode(body, "equivocation proof")?;
+    use crate::net::ProofTaken as T;
+    let (status, what) = match net(&st)?.hand_in_proof(p).await? {
+        T::Kept => (StatusCode::ACCEPTED, "kept and passed on to the federation"),
+        T::Known => (StatusCode::OK, "known already"),
+        T::UnknownCouncil => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-council",
+                "this node does not follow that council; hand the proof to a node of its federation",
+            ))
+        }
+        T::Invalid => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-a-proof",
+                "not two valid entries at one place of the council's log, signed by its node key there",
+            ))
+        }
+    };
+    Ok((status, Json(serde_json::json!({ "proof": what }))).into_response())
 }
 
 pub(crate) async fn post_invite(
@@ -556,6 +598,8 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/export", get(get_export))
         .route("/v1/delegate-votes", post(post_delegate_vote))
         .route("/v1/invites", post(post_invite))
+        .route("/v1/names", post(post_name))
+        .route("/v1/equivocations", post(post_equivocation))
         .route("/v1/joins", post(post_join))
         .route("/v1/peers", post(post_peer))
         .route("/v1/federations", get(get_federations))

@@ -146,6 +146,20 @@ enum Control {
     Join(Box<Join>, oneshot::Sender<Result<(), String>>),
     AddPeer(Multiaddr, oneshot::Sender<Result<(), String>>),
     CheckDelegateVote(Box<Signed<DelegateVoteBody>>, oneshot::Sender<Result<(), String>>),
+    Proof(Box<EquivocationProof>, oneshot::Sender<ProofTaken>),
+}
+
+/// What became of an equivocation proof a member handed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofTaken {
+    /// New here: kept, the council marked forked, and gossiped to the federations.
+    Kept,
+    /// Known already.
+    Known,
+    /// This node does not follow the council, so it cannot judge the proof.
+    UnknownCouncil,
+    /// Not a proof: see PROTOCOL.md §9.
+    Invalid,
 }
 
 /// A cloneable handle for the API to ask the network task.
@@ -179,6 +193,11 @@ impl NetControl {
     }
     /// Whether the federation would void this delegate vote if the council logged it
     /// now (`Err` with the reason), judged by the federation rules themselves.
+    /// Judges an equivocation proof from outside (a member's device) as gossip would be,
+    /// and keeps and spreads it if it holds.
+    pub async fn hand_in_proof(&self, proof: EquivocationProof) -> Result<ProofTaken, NetworkDown> {
+        self.ask(|r| Control::Proof(Box::new(proof), r)).await
+    }
     pub async fn check_delegate_vote(&self, vote: Signed<DelegateVoteBody>) -> Result<Result<(), String>, NetworkDown> {
         self.ask(|r| Control::CheckDelegateVote(Box::new(vote), r)).await
     }
@@ -1105,6 +1124,17 @@ impl NetNode {
             }
             Control::CheckDelegateVote(v, r) => {
                 let _ = r.send(self.check_delegate_vote(&v));
+            }
+            Control::Proof(p, r) => {
+                let council = p.a.body.council;
+                let known = self.replicas.get(&council).is_some();
+                let taken = match self.on_gossip_proof(*p).await {
+                    Verdict::Accept => ProofTaken::Kept,
+                    Verdict::Ignore if known => ProofTaken::Known,
+                    Verdict::Ignore => ProofTaken::UnknownCouncil,
+                    Verdict::Reject => ProofTaken::Invalid,
+                };
+                let _ = r.send(taken);
             }
             Control::AddPeer(a, r) => {
                 if !self.dial.contains(&a) {

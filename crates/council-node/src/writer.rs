@@ -475,6 +475,7 @@ impl Writer {
                 i
             }
             Payload::DelegateVote(v) => vec![Index::Record(Hash::of(&v.to_cbor()))],
+            Payload::Name(n) => vec![Index::Record(Hash::of(&n.to_cbor()))],
             Payload::Close { motion, .. } => {
                 let Some(m) = st.motion(motion) else {
                     return vec![];
@@ -497,8 +498,7 @@ impl Writer {
                     _ => vec![],
                 }
             }
-            // An invite has no member signature: its record id is the hash of the payload.
-            Payload::Invite { .. } => vec![Index::Record(Hash::of(&e.body.payload.to_cbor()))],
+            Payload::Invite(i) => vec![Index::Record(Hash::of(&i.to_cbor()))],
         }
     }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::{fed_motion, member_count, now, score_of, wait, Node, Peer};
 use council_core::cbor::Cbor;
 use council_core::records::{
-    Action, Charter, CouncilRules, DelegateVoteBody, FederationMotion, FederationRules, Instruction, Mandate,
-    MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
+    Action, Charter, CouncilRules, DelegateVoteBody, EquivocationProof, FederationMotion, FederationRules, Instruction,
+    Mandate, MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
 };
 use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
 use council_core::{Hash, SecretKey};
@@ -488,6 +488,40 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     for n in [&a, &b] {
         wait(&format!("{} marks the hostile council as forked", n.label), || forked(n));
     }
+
+    // A member's device hands a proof in at a member address (PROTOCOL.md §12.7): a new
+    // proof is kept and passed on (202); a known one is known (200); a pair that proves
+    // nothing is refused (422), and so is a proof about a council the node does not follow (404).
+    let hand_in = |n: &Node, p: &EquivocationProof| -> (u16, Value) {
+        let addr = std::fs::read_to_string(n.dir.join(council_node::datadir::MEMBERS_ADDR)).unwrap();
+        let body = serde_json::json!({ "record": hex::encode(p.to_cbor()) });
+        match ureq::post(&format!("http://{}/v1/equivocations", addr.trim())).send_json(body) {
+            Ok(r) => (r.status(), r.into_json().unwrap()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap_or(Value::Null)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(hand_in(b, &EquivocationProof { a: last.clone(), b: fork.clone() }).0, 200);
+    let (earlier, prev) = {
+        let log = peer.log.lock().unwrap();
+        (log[log.len() - 2].clone(), log[log.len() - 3].id())
+    };
+    let other = Signed::sign(PetitionBody { council: m_id, mandate: short }, &mk[0]);
+    let fork2 = m.forge_conflicting(earlier.body.seq, prev, earlier.body.time, Payload::Petition(other));
+    let (s, v) = hand_in(b, &EquivocationProof { a: earlier.clone(), b: fork2 });
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = hand_in(b, &EquivocationProof { a: earlier.clone(), b: earlier.clone() });
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("not-a-proof")), "the same entry twice: {v}");
+    let mut stranger =
+        CouncilBuilder::found("stranger", &[&mk[0]], CouncilRules::default(), key_from_label("stranger/node"), now())
+            .unwrap();
+    let t = now();
+    stranger.invite(t, &mk[0], fed, &key_from_label("x"), 1, t + 60).unwrap();
+    stranger.invite(t, &mk[0], fed, &key_from_label("y"), 1, t + 60).unwrap();
+    let e = stranger.take_entries();
+    let alt = stranger.forge_conflicting(2, e[0].id(), t, e[0].body.payload.clone());
+    let (s, v) = hand_in(b, &EquivocationProof { a: e[1].clone(), b: alt });
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("unknown-council")), "{v}");
 }
 
 /// Replays (after the duplicate cache forgot them, and after the receiver restarted),

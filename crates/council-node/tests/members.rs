@@ -323,9 +323,13 @@ fn floods_of_requests_and_idle_connections_leave_members_served() {
     assert_eq!(m.get(Some(&other), "/v1/council").0, 200);
 
     // Oversized bodies are refused and the node stays up.
+    // The node answers 413 as soon as the length is over the limit, and may close the
+    // connection before the client has sent it all: a broken pipe is the same refusal.
     let big = serde_json::json!({ "record": "00".repeat(2_000_000) });
-    let (s, _) = m.call(ureq::post(&format!("{}/v1/votes", m.base)).send_json(big));
-    assert_eq!(s, 413);
+    match ureq::post(&format!("{}/v1/votes", m.base)).send_json(big) {
+        Err(ureq::Error::Status(413, _)) | Err(ureq::Error::Transport(_)) => {}
+        other => panic!("an oversized body was not refused: {other:?}"),
+    }
     assert_eq!(m.get(Some(&other), "/v1/council").0, 200);
     n.stop(&rt);
 }

@@ -100,6 +100,8 @@ const bodies = {
   vote: (council, motion, choice, counter) =>
     new Cbor().array(5).text("councilnet/1/vote").bytes(hex.bytes(council)).bytes(hex.bytes(motion))
       .uint(choice).uint(counter).done(),
+  name: (council, name) =>
+    new Cbor().array(3).text("councilnet/1/name").bytes(hex.bytes(council)).text(name).done(),
   petition: (council, mandate) =>
     new Cbor().array(3).text("councilnet/1/petition").bytes(hex.bytes(council)).bytes(hex.bytes(mandate)).done(),
   motion: (council, title, options, closesAt, nonce) => {
@@ -195,7 +197,11 @@ function el(tag, attrs, ...children) {
 
 function say(text) { document.getElementById("status").textContent = text || ""; }
 const when = (t) => new Date(t * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-const nameOf = (did) => "member " + shortDid(did);
+// A member as people read them: their name (if they gave one) and enough of their key.
+function nameOf(did) {
+  const m = state.report && state.report.members.find((x) => x.member === did);
+  return m && m.name ? `${m.name} (${shortDid(did)})` : "member " + shortDid(did);
+}
 
 async function signIn(key, remember) {
   const c = await call("POST", "/v1/session/challenge");
@@ -209,7 +215,6 @@ async function signIn(key, remember) {
   document.getElementById("sign-out").hidden = false;
   const who = document.getElementById("whoami");
   who.hidden = false;
-  who.textContent = "Signed in as " + nameOf(key.did);
   await refresh();
   await checkReceipts();
 }
@@ -218,6 +223,9 @@ async function refresh() {
   state.report = await call("GET", "/v1/council");
   const r = state.report;
   document.getElementById("council-name").textContent = r.name;
+  const me = r.members.find((x) => x.key === state.key.did);
+  document.getElementById("whoami").textContent = "Signed in as " + (me ? nameOf(me.member) : nameOf(state.key.did));
+  if (me && !me.name) say("Tell the other members who you are: give your name under Members.");
   document.title = r.name;
   const open = r.motions.filter((m) => m.status === "open");
   const closed = r.motions.filter((m) => m.status !== "open").reverse();
@@ -355,6 +363,15 @@ document.addEventListener("DOMContentLoaded", () => {
     localStorage.removeItem("councilnet-key");
     try { await call("DELETE", "/v1/session"); } catch (_) { /* gone already */ }
     location.reload();
+  });
+  document.getElementById("name-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = document.getElementById("my-name").value.trim();
+    if (!name) return;
+    act("Saving your name", async () => {
+      const r = await submit("/v1/names", signed(bodies.name(state.council, name), state.key));
+      return `You are now known as ${name} (log entry ${r.seq}).`;
+    });
   });
   document.getElementById("open-form").addEventListener("submit", (ev) => {
     ev.preventDefault();

@@ -28,7 +28,7 @@ use crate::tally::Counts;
 use crate::verify::Verified;
 
 /// The snapshot format's tag.
-const FORMAT: &str = "councilnet-state/1";
+const FORMAT: &str = "councilnet-state/2";
 /// The build that writes and reads snapshots.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -98,11 +98,12 @@ impl CouncilState {
             current_mandate,
             delegate_counters,
             fed_events,
+            names,
             stats,
             recent,
         } = self;
         let e = &mut Encoder::default();
-        e.array(21).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(22).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
         pairs(e, roster.iter());
@@ -132,6 +133,10 @@ impl CouncilState {
         for ev in fed_events {
             encode_fed_event(e, ev);
         }
+        e.array(names.len());
+        for (m, name) in names {
+            e.array(2).value(m).text(name);
+        }
         let Stats { entries, motions, ballots, ballots_changed, petition_signatures, delegate_votes, roster_changes } =
             stats;
         e.array(7)
@@ -152,7 +157,7 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        d.array_exact(21)?;
+        d.array_exact(22)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
         if build != BUILD {
@@ -178,6 +183,10 @@ impl CouncilState {
         s.current_mandate = items(d, pair)?;
         s.delegate_counters = items(d, pair)?;
         s.fed_events = items(d, decode_fed_event)?;
+        s.names = items(d, |d| {
+            d.array_exact(2)?;
+            Ok((d.value()?, d.text()?.to_owned()))
+        })?;
         d.array_exact(7)?;
         s.stats = Stats {
             entries: d.u64()?,
