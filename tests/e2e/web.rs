@@ -163,6 +163,11 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
         click(&cl, &format!("{motion} button[data-choice='yes']")).await;
         wait_text(&cl, &format!("{motion} .count[data-option='yes']"), "the yes vote counted", |t| t == "1").await;
         let first_vote = fresh.elapsed();
+        // Who has voted and who has not, by name where given.
+        wait_text(&cl, &format!("{motion} .voters"), "who voted", |t| {
+            t.starts_with("Voted: member") && t.contains("Not yet: member")
+        })
+        .await;
         wait_text(&cl, "#status", "the receipt", |t| t.contains("Vote recorded")).await;
         shot(&cl, &dir, "2-voted-yes.png").await;
         click(&cl, &format!("{motion} button[data-choice='no']")).await;

@@ -719,6 +719,12 @@ impl CouncilState {
         Ok(())
     }
 
+    /// Whether `member` may vote on `motion` now: on the roster, and already on it when
+    /// the motion opened (§6.3).
+    pub fn may_vote(&self, motion: &MotionState, member: &MemberId) -> bool {
+        self.roster.contains_key(member) && self.joined.get(member).is_some_and(|&j| j < motion.opened_seq)
+    }
+
     /// The name a member goes by, if they gave one.
     pub fn name_of(&self, member: &MemberId) -> Option<&str> {
         self.names.get(member).map(String::as_str)

@@ -334,6 +334,31 @@ mod tests {
     use council_core::SecretKey;
     use council_store::Append;
 
+    /// sled lets go of its lock file only once its flusher thread notices the store was
+    /// dropped (within its flush interval): a reopen right after a drop retries a while.
+    fn retrying<T, E: std::fmt::Display>(mut f: impl FnMut() -> Result<T, E>) -> T {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match f() {
+                Ok(t) => return t,
+                Err(e)
+                    if e.to_string().contains("another process holds it") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn store_at(dir: &Path) -> Store {
+        retrying(|| Store::open(&dir.join(datadir::STORE)))
+    }
+
+    fn reopen(dir: &Path, save_after: u64) -> (Store, CouncilState, Replayed) {
+        retrying(|| open_saving_after(dir, save_after))
+    }
+
     /// A data directory whose store holds a council's genesis and `motions` motions, each
     /// with a ballot from every member; and the builder that made them (it has the state).
     fn council(dir: &Path, motions: usize) -> (CouncilBuilder, Vec<SecretKey>) {
@@ -342,7 +367,7 @@ mod tests {
         let mut clock = Clock(1_800_000_000);
         let b = CouncilBuilder::found("Open", &refs, Default::default(), key_from_label("open/node"), clock.tick())
             .unwrap();
-        Store::open(&dir.join(datadir::STORE)).unwrap().init_genesis(b.genesis()).unwrap();
+        store_at(dir).init_genesis(b.genesis()).unwrap();
         let mut c = (b, keys);
         more(dir, &mut c, motions);
         c
@@ -359,7 +384,7 @@ mod tests {
             }
         }
         let appends: Vec<Append> = b.take_entries().into_iter().map(|entry| Append { entry, index: vec![] }).collect();
-        Store::open(&dir.join(datadir::STORE)).unwrap().append(&appends).unwrap();
+        store_at(dir).append(&appends).unwrap();
     }
 
     #[test]
@@ -369,7 +394,7 @@ mod tests {
         let mut c = council(dir, 10);
 
         // Fewer entries than the threshold: replayed, nothing saved.
-        let (store, state, r) = open_saving_after(dir, 100).unwrap();
+        let (store, state, r) = reopen(dir, 100);
         assert_eq!(r, Replayed { snapshot: None, entries: 40 });
         assert_eq!(state.snapshot(), c.0.state().snapshot());
         assert!(store.state().unwrap().is_none());
@@ -379,7 +404,7 @@ mod tests {
 
         // The snapshot, then only the entries after it.
         more(dir, &mut c, 5);
-        let (mut store, state, r) = open_saving_after(dir, 100).unwrap();
+        let (mut store, state, r) = reopen(dir, 100);
         assert_eq!(r, Replayed { snapshot: Some(40), entries: 20 });
         assert_eq!(state.snapshot(), c.0.state().snapshot());
 
@@ -403,7 +428,7 @@ mod tests {
         for (seq, bytes) in bad {
             store.put_state(seq, &bytes).unwrap();
             drop(store);
-            let (s, state, r) = open_saving_after(dir, 100).unwrap();
+            let (s, state, r) = reopen(dir, 100);
             assert_eq!(r, Replayed { snapshot: None, entries: 60 }, "snapshot at {seq} of {} bytes", bytes.len());
             assert_eq!(state.snapshot(), c.0.state().snapshot());
             store = s;
@@ -411,11 +436,11 @@ mod tests {
         drop(store);
 
         // A long replay saves a snapshot, which the next start uses.
-        let (store, _, r) = open_saving_after(dir, 60).unwrap();
+        let (store, _, r) = reopen(dir, 60);
         assert_eq!(r, Replayed { snapshot: None, entries: 60 });
         assert_eq!(store.state().unwrap().map(|(seq, _)| seq), Some(60));
         drop(store);
-        let (_, state, r) = open_saving_after(dir, 60).unwrap();
+        let (_, state, r) = reopen(dir, 60);
         assert_eq!(r, Replayed { snapshot: Some(60), entries: 0 });
         assert_eq!(state.snapshot(), c.0.state().snapshot());
     }

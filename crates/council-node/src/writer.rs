@@ -72,6 +72,16 @@ pub struct MotionView {
     #[serde(flatten)]
     pub motion: council_core::export::MotionReport,
     pub my_ballot: Option<(u32, u64)>,
+    /// While the motion is open: each member who may vote on it, and whether they have
+    /// (ballots are signed records in the log, so who voted is no secret; how is shown
+    /// only in the tally).
+    pub voters: Vec<Voter>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Voter {
+    pub member: MemberId,
+    pub voted: bool,
 }
 
 /// A cloneable handle to the writer.
@@ -344,9 +354,19 @@ impl Writer {
                 let _ = reply.send(b);
             }
             Command::Motion { motion, member, reply } => {
-                let v = self.state.motion(&motion).map(|m| MotionView {
+                let st = &self.state;
+                let v = st.motion(&motion).map(|m| MotionView {
                     motion: council_core::export::motion_report(m),
                     my_ballot: member.and_then(|who| m.ballot_of(&who)),
+                    voters: if m.is_open() {
+                        st.roster()
+                            .keys()
+                            .filter(|who| st.may_vote(m, who))
+                            .map(|who| Voter { member: *who, voted: m.ballot_of(who).is_some() })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                 });
                 let _ = reply.send(v);
             }

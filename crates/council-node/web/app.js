@@ -229,9 +229,9 @@ async function refresh() {
   document.title = r.name;
   const open = r.motions.filter((m) => m.status === "open");
   const closed = r.motions.filter((m) => m.status !== "open").reverse();
-  const mine = await Promise.all(open.map((m) => call("GET", "/v1/motions/" + m.id).then((v) => v.my_ballot)));
+  const views = await Promise.all(open.map((m) => call("GET", "/v1/motions/" + m.id)));
   document.getElementById("open-motions").replaceChildren(
-    ...(open.length ? open.map((m, i) => motionView(m, mine[i])) : [el("p", {}, "No open motions.")]));
+    ...(open.length ? open.map((m, i) => motionView(m, views[i].my_ballot, views[i].voters)) : [el("p", {}, "No open motions.")]));
   document.getElementById("closed-motions").replaceChildren(
     ...(closed.length ? closed.slice(0, 50).map((m) => motionView(m, null)) : [el("p", {}, "None yet.")]));
   document.getElementById("members").replaceChildren(
@@ -242,7 +242,7 @@ async function refresh() {
   catch (e) { document.getElementById("federations").replaceChildren(el("p", {}, e.message)); }
 }
 
-function motionView(m, myBallot) {
+function motionView(m, myBallot, voters) {
   const options = [...m.options, "abstain"];
   const total = m.counts.reduce((a, b) => a + b, 0) || 1;
   const tally = el("ul", { class: "tally", "aria-label": "tally" },
@@ -254,6 +254,11 @@ function motionView(m, myBallot) {
       ? `Closes ${when(m.closes_at)} · ${m.counts.reduce((a, b) => a + b, 0)} of ${m.electorate} have voted`
       : outcomeText(m))];
   const box = el("div", { class: "motion", "data-motion": m.id }, ...head, tally);
+  if (voters && voters.length) {
+    const done = voters.filter((v) => v.voted).map((v) => nameOf(v.member));
+    const waiting = voters.filter((v) => !v.voted).map((v) => nameOf(v.member));
+    box.append(el("p", { class: "meta voters" }, `Voted: ${done.join(", ") || "nobody yet"}. Not yet: ${waiting.join(", ") || "nobody"}.`));
+  }
   if (m.status === "open") {
     if (myBallot) box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot[0]]}. You can change it until the close.`));
     box.append(el("div", { role: "group", "aria-label": "your vote" }, ...options.map((o, i) =>
