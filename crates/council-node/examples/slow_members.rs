@@ -10,6 +10,11 @@
 //! members (from 127.0.0.1) each sign in and read the council and a motion, once a
 //! second, for 30 s. It prints how many sign-ins and reads succeeded, their latency, and
 //! how many attacker connections were open. The node runs with its default limits.
+//!
+//! All members share 127.0.0.1 here, so the per-address limit on sign-ins (a burst of 60
+//! requests) turns some of the first second's sign-ins away (429); those members try
+//! again a second later, and each such second counts as a failed read. Run it with 0
+//! attacker addresses for that baseline.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -444,23 +444,36 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
 }
 
-/// Open connections, in all and per address.
-#[derive(Debug)]
+/// Open connections, in all and per address, and those that have not yet sent a
+/// request (the ones a full endpoint sheds first).
+#[derive(Debug, Default)]
 struct Conns {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    next_id: u64,
+    /// By connection id (so oldest first): the signal that closes it.
+    unserved: std::collections::BTreeMap<u64, Arc<tokio::sync::Notify>>,
 }
 
 /// One held connection slot; freed on drop.
 struct Slot {
     conns: Arc<Mutex<Conns>>,
     ip: IpAddr,
+    id: u64,
+}
+
+impl Slot {
+    /// The connection sent a request: it is no longer the first to be shed.
+    fn served(&self) {
+        lock(&self.conns).unserved.remove(&self.id);
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = lock(&self.conns);
         c.total -= 1;
+        c.unserved.remove(&self.id);
         if let Some(n) = c.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -468,6 +481,29 @@ impl Drop for Slot {
             }
         }
     }
+}
+
+/// Takes a slot for a new connection from `ip`, or says no. An address over its own cap
+/// is refused. When the endpoint is full, the oldest connection that has not sent a
+/// request yet is closed to make room (a slow client holding a slot is the likeliest
+/// attacker, and a member's connection sends its request at once, so it is rarely the
+/// oldest unserved one); with none such, the new connection is refused.
+fn take_slot(conns: &Arc<Mutex<Conns>>, ip: IpAddr, c: &MembersConfig) -> Option<(Slot, Arc<tokio::sync::Notify>)> {
+    let mut g = lock(conns);
+    if g.per_ip.get(&ip).copied().unwrap_or(0) >= c.max_connections_per_ip {
+        return None;
+    }
+    if g.total >= c.max_connections {
+        let (_, shed) = g.unserved.pop_first()?;
+        shed.notify_one();
+    }
+    g.total += 1;
+    *g.per_ip.entry(ip).or_insert(0) += 1;
+    let id = g.next_id;
+    g.next_id += 1;
+    let close = Arc::new(tokio::sync::Notify::new());
+    g.unserved.insert(id, close.clone());
+    Some((Slot { conns: conns.clone(), ip, id }, close))
 }
 
 /// Serves the member routes on `listener` until `stop` fires: each connection gets a
@@ -480,7 +516,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let conns = Arc::new(Mutex::new(Conns { total: 0, per_ip: HashMap::new() }));
+    let conns = Arc::new(Mutex::new(Conns::default()));
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -498,18 +534,7 @@ pub async fn serve(
                 }
             },
         };
-        let slot = {
-            let mut c = lock(&conns);
-            let mine = c.per_ip.get(&peer.ip()).copied().unwrap_or(0);
-            if c.total >= config.max_connections || mine >= config.max_connections_per_ip {
-                None
-            } else {
-                c.total += 1;
-                *c.per_ip.entry(peer.ip()).or_insert(0) += 1;
-                Some(Slot { conns: conns.clone(), ip: peer.ip() })
-            }
-        };
-        let Some(slot) = slot else {
+        let Some((slot, shed)) = take_slot(&conns, peer.ip(), &config) else {
             tracing::debug!(%peer, "member endpoint: connection refused (too many open)");
             drop(stream);
             continue;
@@ -518,14 +543,21 @@ pub async fn serve(
         let stop = stop.clone();
         let acceptor = acceptor.clone();
         tasks.spawn(async move {
-            let _slot = slot;
-            match acceptor {
-                None => connection(stream, peer, app, stop).await,
-                Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
-                    Ok(Ok(tls)) => connection(tls, peer, app, stop).await,
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "member endpoint: TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "member endpoint: TLS handshake too slow"),
-                },
+            let slot = Arc::new(slot);
+            let closed = shed.clone();
+            let run = async move {
+                match acceptor {
+                    None => connection(stream, peer, app, slot, stop).await,
+                    Some(a) => match tokio::time::timeout(HEADER_TIMEOUT, a.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(tls, peer, app, slot, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "member endpoint: TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "member endpoint: TLS handshake too slow"),
+                    },
+                }
+            };
+            tokio::select! {
+                _ = run => {}
+                _ = closed.notified() => tracing::debug!(%peer, "member endpoint: an idle connection shed for a new one"),
             }
         });
     }
@@ -534,12 +566,18 @@ pub async fn serve(
 
 /// One connection: HTTP/1.1 with a header deadline, closed at its maximum age or when
 /// the node stops (a request in flight may finish).
-async fn connection<S>(io: S, peer: SocketAddr, app: Router, mut stop: tokio::sync::watch::Receiver<bool>)
-where
+async fn connection<S>(
+    io: S,
+    peer: SocketAddr,
+    app: Router,
+    slot: Arc<Slot>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        slot.served();
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         async move { tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await }

@@ -333,3 +333,56 @@ fn floods_of_requests_and_idle_connections_leave_members_served() {
     assert_eq!(m.get(Some(&other), "/v1/council").0, 200);
     n.stop(&rt);
 }
+
+/// Sends a request from a given loopback address and returns the answer's status line.
+fn raw_from(rt: &tokio::runtime::Runtime, source: &str, addr: SocketAddr, request: &str) -> String {
+    let sock = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        sock.connect(addr).await.unwrap()
+    });
+    let mut s = sock.into_std().unwrap();
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(request.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn a_full_endpoint_sheds_idle_connections_for_members() {
+    init_logs();
+    let rt = rt();
+    let tmp = tempfile::tempdir().unwrap();
+    let made = Node::create(tmp.path(), "m5");
+    let mut n = Node::start_with(&rt, "m5", &made, &[], |c| {
+        c.members.max_connections = 16;
+        c.members.max_connections_per_ip = 4;
+    });
+    let m = Members::of(&n);
+    // Attack: four addresses each hold four connections that never send a request: the
+    // endpoint is full.
+    let mut idle = Vec::new();
+    for a in 2..6 {
+        for _ in 0..4 {
+            let sock = rt.block_on(async {
+                let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                sock.bind(format!("127.0.0.{a}:0").parse().unwrap()).unwrap();
+                sock.connect(m.addr).await.unwrap()
+            });
+            idle.push(sock.into_std().unwrap());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // A member from another address is served all the same, time after time: each time
+    // the oldest idle connection is shed to make room.
+    let req =
+        "POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    for _ in 0..5 {
+        let status = raw_from(&rt, "127.0.0.7", m.addr, req);
+        assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
+    }
+    drop(idle);
+    n.stop(&rt);
+}
