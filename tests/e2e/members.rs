@@ -109,7 +109,7 @@ fn a_member_with_a_key_file_alone_votes_through_the_member_address() {
     // Each device kept the receipts of its own records, and they verify against an
     // export the member downloads through the member address.
     let b_receipts = b.receipts();
-    let held: Vec<_> = walk(&b_receipts);
+    let held: Vec<_> = walk(&b_receipts, false);
     assert_eq!(held.len(), 2, "{held:?}");
     let out = tmp.path().join("b-export.cnx");
     b.council(&url, &["export", "--out", out.to_str().unwrap()]).ok();
@@ -135,13 +135,15 @@ fn a_member_with_a_key_file_alone_votes_through_the_member_address() {
     d.stop();
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+/// The receipt files under a folder (`*.receipt`), or with `all`, every file.
+fn walk(dir: &Path, all: bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else if e.path().extension().is_some_and(|x| x == "receipt") {
-            out.push(e.path());
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p, all));
+        } else if all || p.extension().is_some_and(|x| x == "receipt") {
+            out.push(p);
         }
     }
     out.sort();
@@ -249,23 +251,11 @@ fn the_operator_rewrites_an_acknowledged_vote_and_the_receipt_catches_it() {
     assert_eq!(r.code, 0, "the member is warned, and can still act: {}", r.stderr);
     assert!(r.stderr.contains("signed two histories"), "{}", r.stderr);
     let proof_file =
-        walk_all(&b.receipts()).into_iter().find(|p| p.to_string_lossy().contains("EQUIVOCATION")).unwrap();
+        walk(&b.receipts(), true).into_iter().find(|p| p.to_string_lossy().contains("EQUIVOCATION")).unwrap();
     let proof = EquivocationProof::from_cbor(&std::fs::read(proof_file).unwrap()).unwrap();
     assert_eq!(proof.a.body.seq, 4);
     assert!(verify_equivocation(proof).is_ok());
     d.stop();
-}
-
-fn walk_all(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk_all(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {

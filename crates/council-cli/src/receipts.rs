@@ -86,21 +86,10 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// refused rather than read.
 pub fn read_small(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // A fifo with no writer would block the open itself.
-        opts.custom_flags(libc::O_NONBLOCK);
-    }
-    let f = opts.open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = f.metadata().with_context(|| format!("cannot read {}", path.display()))?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
-    if meta.len() > max {
-        bail!("{} is {} bytes; a receipt is at most {max}", path.display(), meta.len());
+    let f = open_regular(path)?;
+    let len = f.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+    if len > max {
+        bail!("{} is {len} bytes; at most {max} are expected here", path.display());
     }
     let mut buf = Vec::new();
     f.take(max + 1).read_to_end(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
@@ -110,8 +99,8 @@ pub fn read_small(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Opens a file to be read as a stream (an export), refusing anything that is not a
-/// regular file: a fifo would block, a device like /dev/zero would never end.
+/// Opens a file to be read, refusing anything that is not a regular file: a fifo would
+/// block (even the open, without O_NONBLOCK), a device like /dev/zero would never end.
 pub fn open_regular(path: &Path) -> anyhow::Result<std::fs::File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
@@ -123,10 +112,7 @@ pub fn open_regular(path: &Path) -> anyhow::Result<std::fs::File> {
     let f = opts.open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let meta = f.metadata().with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
-        bail!(
-            "{} is not a regular file (a fifo or a device is not an export; use - for standard input)",
-            path.display()
-        );
+        bail!("{} is not a regular file (a fifo or a device is not a file to read; for an export, - reads standard input)", path.display());
     }
     Ok(f)
 }

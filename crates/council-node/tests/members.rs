@@ -282,23 +282,12 @@ fn floods_of_requests_and_idle_connections_leave_members_served() {
     );
     assert_eq!(extra, "", "a connection over the cap gets no answer");
     // Another address is served meanwhile (the whole 127.0.0.0/8 is loopback).
-    let other = {
-        let sock = rt.block_on(async {
-            let sock = tokio::net::TcpSocket::new_v4().unwrap();
-            sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-            sock.connect(m.addr).await.unwrap()
-        });
-        let mut s = sock.into_std().unwrap();
-        s.set_nonblocking(false).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(
-            b"POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
+    let other = raw_from(
+        &rt,
+        "127.0.0.2",
+        m.addr,
+        "POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
     assert!(other.starts_with("HTTP/1.1 200"), "{other}");
     // The idle connections are closed once the header deadline passes, freeing the slots.
     let start = Instant::now();
@@ -334,20 +323,26 @@ fn floods_of_requests_and_idle_connections_leave_members_served() {
     n.stop(&rt);
 }
 
-/// Sends a request from a given loopback address and returns the answer's status line.
-fn raw_from(rt: &tokio::runtime::Runtime, source: &str, addr: SocketAddr, request: &str) -> String {
+/// A blocking connection from a given loopback address (all of 127.0.0.0/8 is loopback).
+fn connect_from(rt: &tokio::runtime::Runtime, source: &str, addr: SocketAddr) -> TcpStream {
     let sock = rt.block_on(async {
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
         sock.connect(addr).await.unwrap()
     });
-    let mut s = sock.into_std().unwrap();
+    let s = sock.into_std().unwrap();
     s.set_nonblocking(false).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// Sends a request from a given loopback address and returns the whole answer.
+fn raw_from(rt: &tokio::runtime::Runtime, source: &str, addr: SocketAddr, request: &str) -> String {
+    let mut s = connect_from(rt, source, addr);
     let _ = s.write_all(request.as_bytes());
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    out.lines().next().unwrap_or("").to_owned()
+    out
 }
 
 #[test]
@@ -366,12 +361,7 @@ fn a_full_endpoint_sheds_idle_connections_for_members() {
     let mut idle = Vec::new();
     for a in 2..6 {
         for _ in 0..4 {
-            let sock = rt.block_on(async {
-                let sock = tokio::net::TcpSocket::new_v4().unwrap();
-                sock.bind(format!("127.0.0.{a}:0").parse().unwrap()).unwrap();
-                sock.connect(m.addr).await.unwrap()
-            });
-            idle.push(sock.into_std().unwrap());
+            idle.push(connect_from(&rt, &format!("127.0.0.{a}"), m.addr));
         }
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -380,8 +370,8 @@ fn a_full_endpoint_sheds_idle_connections_for_members() {
     let req =
         "POST /v1/session/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     for _ in 0..5 {
-        let status = raw_from(&rt, "127.0.0.7", m.addr, req);
-        assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
+        let answer = raw_from(&rt, "127.0.0.7", m.addr, req);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     }
     drop(idle);
     n.stop(&rt);
