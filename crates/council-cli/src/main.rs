@@ -325,10 +325,14 @@ enum MotionCommand {
         #[arg(long)]
         threshold: Option<council_core::records::Threshold>,
     },
-    List,
-    Show {
-        id: String,
+    /// Open motions and the latest closed ones (all of them with --all or --json).
+    List {
+        /// Every closed motion, not only the latest 20.
+        #[arg(long)]
+        all: bool,
     },
+    /// One motion, by its id or its first 6+ hex digits.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -440,7 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let a = node_cmds::OpenArgs { key: &key, title, options, closes_in, quorum, threshold };
             done(node_cmds::motion_open(&node()?, a, json))
         }
-        Command::Motion { command: MotionCommand::List } => done(node_cmds::motion_list(&node()?, json)),
+        Command::Motion { command: MotionCommand::List { all } } => done(node_cmds::motion_list(&node()?, all, json)),
         Command::Motion { command: MotionCommand::Show { id } } => done(node_cmds::motion_show(&node()?, &id, json)),
         Command::Vote { motion, choice } => done(node_cmds::vote(&node()?, &key()?, &motion, &choice, json)),
         Command::Roster { command } => {

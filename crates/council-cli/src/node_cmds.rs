@@ -162,23 +162,65 @@ fn motion_line(m: &Value) -> String {
     )
 }
 
-pub fn motion_list(node: &Node, json: bool) -> anyhow::Result<()> {
-    let r = node.get("/v1/council")?;
-    print(json, &r["motions"], || {
-        let ms = r["motions"].as_array().cloned().unwrap_or_default();
+/// A motion by its id or its first 6+ hex digits, as the node finds it.
+pub fn find_motion(node: &Node, id: &str) -> anyhow::Result<(Hash, Value)> {
+    let id = id.trim().to_lowercase();
+    if id.len() < 6 {
+        bail!("give at least 6 hex digits of the motion id");
+    }
+    let m = node.get(&format!("/v1/motions/{id}"))?;
+    let hash = m["id"].as_str().and_then(Hash::from_hex).context("malformed motion id from the node")?;
+    Ok((hash, m))
+}
+
+/// Every motion, oldest first: the open ones, then the closed ones page by page.
+fn all_motions(node: &Node, closed_limit: Option<usize>) -> anyhow::Result<(Vec<Value>, u64)> {
+    let report = node.get("/v1/council")?;
+    let closed_total = report["closed_motions"].as_u64().unwrap_or(0);
+    let mut closed = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        if closed_limit.is_some_and(|l| closed.len() >= l) {
+            break;
+        }
+        let cursor = before.map(|b| format!("&before={b}")).unwrap_or_default();
+        let page = node.get(&format!("/v1/motions?status=closed&limit=100{cursor}"))?;
+        closed.extend(page["motions"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_u64() {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    if let Some(l) = closed_limit {
+        closed.truncate(l);
+    }
+    // Pages come newest first; the list reads oldest first, as the log does.
+    closed.reverse();
+    let mut all: Vec<Value> = closed;
+    all.extend(report["motions"].as_array().cloned().unwrap_or_default());
+    all.sort_by_key(|m| m["opened_at"].as_u64().unwrap_or(0));
+    Ok((all, closed_total))
+}
+
+pub fn motion_list(node: &Node, all: bool, json: bool) -> anyhow::Result<()> {
+    let (ms, closed_total) = all_motions(node, if all || json { None } else { Some(20) })?;
+    print(json, &Value::Array(ms.clone()), || {
         if ms.is_empty() {
             say!("no motions yet");
         }
-        for m in ms {
-            say!("{}", motion_line(&m));
+        for m in &ms {
+            say!("{}", motion_line(m));
+        }
+        let shown = ms.iter().filter(|m| m["status"] != "open").count() as u64;
+        if shown < closed_total {
+            say!("({} older closed motions; `council motion list --all` shows them)", closed_total - shown);
         }
     });
     Ok(())
 }
 
 pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
-    let r = node.get("/v1/council")?;
-    let (_, m) = resolve(&r, "motions", id)?;
+    let (_, m) = find_motion(node, id)?;
     print(json, &m, || {
         say!("{}", motion_line(&m));
         say!(
@@ -219,13 +261,12 @@ fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
 pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> anyhow::Result<()> {
     let key = keyfile::load(key)?;
     let report = node.get("/v1/council")?;
-    let (id, m) = resolve(&report, "motions", motion)?;
+    let (id, m) = find_motion(node, motion)?;
     let choice = parse_choice(&m, choice)?;
     // The member's own ballot so far: the member endpoint shows it with the motion; the
     // operator API is asked by key.
     let prev_counter = if node.is_member() {
-        let mine = node.get(&format!("/v1/motions/{id}"))?;
-        mine["my_ballot"][1].as_u64()
+        m["my_ballot"][1].as_u64()
     } else {
         let prev = node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?;
         prev.as_ref().and_then(|p| p["counter"].as_u64())

@@ -3,7 +3,9 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `GET /v1/council` | | the council: id, members, rules, motions, mandates |
+//! | `GET /v1/council` | | the council: id, members, rules, open motions, mandates, `closed_motions` (a count) |
+//! | `GET /v1/motions?status=open\|closed&before=&limit=` | | a page of motions, newest first, and `next` |
+//! | `GET /v1/motions/{id or 6+ hex digits}` | | one motion (and, for a session, `my_ballot` and `voters`) |
 //! | `POST /v1/motions` | `{"record": hex}` a signed motion | `{"record", "seq", "duplicate", "entry", "receipt"}` |
 //! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same (`duplicate` for the member's latest ballot on the motion; a ballot it replaced is refused as stale) |
 //! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
@@ -381,12 +383,56 @@ pub(crate) async fn get_motion(
     Path(id): Path<String>,
     who: Option<axum::Extension<crate::members::SignedIn>>,
 ) -> Result<Response, ApiError> {
-    let motion = Hash::from_hex(id.trim())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed-id", "the motion id is not 64 hex digits"))?;
-    match st.writer.motion(motion, who.map(|w| w.member)).await? {
-        Some(v) => Ok(Json(v).into_response()),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-motion", "no motion with this id")),
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < 6 || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("malformed-id", "give the motion id, or at least its first 6 hex digits"));
     }
+    use crate::writer::Lookup;
+    match st.writer.motion(id, who.map(|w| w.member)).await? {
+        Ok(v) => Ok(Json(v).into_response()),
+        Err(Lookup::Unknown) => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-motion", "no motion has this id")),
+        Err(Lookup::Ambiguous(n)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ambiguous-id",
+            format!("{n} or more motions have ids starting so; give more digits"),
+        )),
+    }
+}
+
+/// At most this many motions per page.
+pub const MAX_PAGE: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MotionsQuery {
+    status: String,
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/motions?status=open|closed[&before=CURSOR][&limit=N]`: a page of motions,
+/// newest first, and the cursor of the next page.
+pub(crate) async fn get_motions(
+    State(st): State<ApiState>,
+    q: Result<axum::extract::Query<MotionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let malformed = || {
+        bad(
+            "malformed-query",
+            format!("give ?status=open or ?status=closed, and optionally &before=CURSOR&limit=1..{MAX_PAGE}"),
+        )
+    };
+    let axum::extract::Query(q) = q.map_err(|_| malformed())?;
+    let open = match q.status.as_str() {
+        "open" => true,
+        "closed" => false,
+        _ => return Err(malformed()),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(malformed());
+    }
+    Ok(Json(st.writer.motions(open, q.before, limit).await?).into_response())
 }
 
 /// One entry of the council's log, as a member's device checks its receipts against it.
@@ -589,11 +635,11 @@ pub(crate) async fn not_found() -> ApiError {
 pub fn router(st: ApiState, max_body: usize) -> Router {
     Router::new()
         .route("/v1/council", get(get_council))
-        .route("/v1/motions", post(post_motion))
         .route("/v1/votes", post(post_vote))
         .route("/v1/petitions", post(post_petition))
         .route("/v1/motions/{id}/ballot/{did}", get(get_ballot))
         .route("/v1/motions/{id}", get(get_motion))
+        .route("/v1/motions", get(get_motions).post(post_motion))
         .route("/v1/log", get(get_log_entries))
         .route("/v1/export", get(get_export))
         .route("/v1/delegate-votes", post(post_delegate_vote))

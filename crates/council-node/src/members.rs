@@ -411,6 +411,7 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
     let reads = Router::new()
         .route("/v1/council", get(api::get_council))
         .route("/v1/motions/{id}", get(api::get_motion))
+        .route("/v1/motions", get(api::get_motions))
         .route("/v1/log", get(api::get_log_entries))
         .route("/v1/export", get(api::get_export))
         .route("/v1/federations", get(api::get_federations))

@@ -61,9 +61,37 @@ pub enum NodeError {
 #[derive(Debug)]
 pub enum Command {
     Submit { payload: Box<Verified<Payload>>, record: Hash, reply: oneshot::Sender<Result<Submitted, NodeError>> },
-    Report { reply: oneshot::Sender<CouncilReport> },
+    Report { reply: oneshot::Sender<CouncilView> },
     Ballot { motion: MotionId, key: Box<PublicKey>, reply: oneshot::Sender<Option<(u32, u64)>> },
-    Motion { motion: MotionId, member: Option<Box<MemberId>>, reply: oneshot::Sender<Option<MotionView>> },
+    Motion { motion: String, member: Option<Box<MemberId>>, reply: oneshot::Sender<Result<MotionView, Lookup>> },
+    Motions { open: bool, before: Option<u64>, limit: usize, reply: oneshot::Sender<MotionPage> },
+}
+
+/// Why a motion asked for by id or prefix was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// No motion has this id, or an id starting so.
+    Unknown,
+    /// Several motions have ids starting so.
+    Ambiguous(usize),
+}
+
+/// One page of motions, newest first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MotionPage {
+    pub motions: Vec<council_core::export::MotionReport>,
+    /// The `before` of the next page, if there is one.
+    pub next: Option<u64>,
+}
+
+/// The council as `GET /v1/council` shows it: its report with the open motions only
+/// (closed ones are paged: `GET /v1/motions?status=closed`), so that it does not grow with
+/// the council's history of motions.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CouncilView {
+    #[serde(flatten)]
+    pub report: CouncilReport,
+    pub closed_motions: u64,
 }
 
 /// One motion, and the asking member's own ballot on it (choice, counter), if any.
@@ -122,14 +150,25 @@ impl WriterHandle {
         rx.await.map_err(|_| NodeError::ShuttingDown)?
     }
 
-    pub async fn report(&self) -> Result<CouncilReport, NodeError> {
+    pub async fn report(&self) -> Result<CouncilView, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Report { reply }).await.map_err(|_| NodeError::ShuttingDown)?;
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
-    /// One motion, with `member`'s ballot on it.
-    pub async fn motion(&self, motion: MotionId, member: Option<MemberId>) -> Result<Option<MotionView>, NodeError> {
+    /// Motions, newest first: open or closed, `limit` of them, from position `before`.
+    pub async fn motions(&self, open: bool, before: Option<u64>, limit: usize) -> Result<MotionPage, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Motions { open, before, limit, reply }).await.map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
+    /// One motion, by its id or a unique prefix of it (hex), with `member`'s ballot on it.
+    pub async fn motion(
+        &self,
+        motion: String,
+        member: Option<MemberId>,
+    ) -> Result<Result<MotionView, Lookup>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Motion { motion, member: member.map(Box::new), reply })
@@ -347,7 +386,29 @@ impl Writer {
     fn answer(&self, read: Command) {
         match read {
             Command::Report { reply } => {
-                let _ = reply.send(council_report(&self.state, true, false, self.state.time()));
+                let mut report = council_report(&self.state, true, false, self.state.time());
+                let all = report.motions.len();
+                report.motions.retain(|m| m.status == "open");
+                let closed_motions = (all - report.motions.len()) as u64;
+                let _ = reply.send(CouncilView { report, closed_motions });
+            }
+            Command::Motions { open, before, limit, reply } => {
+                let st = &self.state;
+                let order: Vec<&council_core::council::MotionState> = st.motions().collect();
+                let end = before.map_or(order.len(), |b| (b as usize).min(order.len()));
+                let mut motions = Vec::new();
+                let mut next = None;
+                for i in (0..end).rev() {
+                    if order[i].is_open() != open {
+                        continue;
+                    }
+                    if motions.len() == limit {
+                        next = Some(i as u64 + 1);
+                        break;
+                    }
+                    motions.push(council_core::export::motion_report(order[i]));
+                }
+                let _ = reply.send(MotionPage { motions, next });
             }
             Command::Ballot { motion, key, reply } => {
                 let b = self.state.member_of_key(&key).and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
@@ -355,7 +416,19 @@ impl Writer {
             }
             Command::Motion { motion, member, reply } => {
                 let st = &self.state;
-                let v = st.motion(&motion).map(|m| MotionView {
+                let found: Result<&council_core::council::MotionState, Lookup> = match Hash::from_hex(&motion) {
+                    Some(id) => st.motion(&id).ok_or(Lookup::Unknown),
+                    None => {
+                        let hits: Vec<_> =
+                            st.motions().filter(|m| m.id.to_hex().starts_with(&motion)).take(8).collect();
+                        match hits.as_slice() {
+                            [one] => Ok(*one),
+                            [] => Err(Lookup::Unknown),
+                            many => Err(Lookup::Ambiguous(many.len())),
+                        }
+                    }
+                };
+                let v = found.map(|m| MotionView {
                     motion: council_core::export::motion_report(m),
                     my_ballot: member.and_then(|who| m.ballot_of(&who)),
                     voters: if m.is_open() {

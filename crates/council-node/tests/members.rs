@@ -376,3 +376,64 @@ fn a_full_endpoint_sheds_idle_connections_for_members() {
     drop(idle);
     n.stop(&rt);
 }
+
+#[test]
+fn the_council_view_does_not_grow_with_closed_motions() {
+    use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold};
+    init_logs();
+    let rt = rt();
+    let tmp = tempfile::tempdir().unwrap();
+    let made = Node::create(tmp.path(), "m6");
+    let mut n = Node::start(&rt, "m6", &made, &[]);
+    let m = Members::of(&n);
+    let a = &n.members[0];
+    // Seven motions that close within seconds, and one that stays open.
+    let open_one = |title: &str, secs: u64, nonce: u64| {
+        let body = MotionBody {
+            council: n.council,
+            title: title.into(),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule: Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY },
+            closes_at: now() + secs,
+            nonce,
+        };
+        let s = Signed::sign(body, a);
+        assert_eq!(m.post_record("/v1/motions", &s.to_cbor()).0, 201);
+        s.id()
+    };
+    let short: Vec<Hash> = (0..7).map(|i| open_one(&format!("short {i}"), 2, i)).collect();
+    let long = open_one("long", 3600, 99);
+    let session = m.sign_in(a);
+    common::wait("the short motions close", || {
+        m.get(Some(&session), "/v1/council").1["closed_motions"].as_u64() == Some(7)
+    });
+    let (_, council) = m.get(Some(&session), "/v1/council");
+    let listed: Vec<&str> = council["motions"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [long.to_hex()], "the council view holds the open motion only");
+    // Closed motions come in pages, newest first, each page a cursor to the next.
+    let mut seen = Vec::new();
+    let mut before = String::new();
+    loop {
+        let (s, page) = m.get(Some(&session), &format!("/v1/motions?status=closed&limit=3{before}"));
+        assert_eq!(s, 200, "{page}");
+        let ms = page["motions"].as_array().unwrap();
+        assert!(ms.len() <= 3);
+        seen.extend(ms.iter().map(|x| x["id"].as_str().unwrap().to_owned()));
+        match page["next"].as_u64() {
+            Some(c) => before = format!("&before={c}"),
+            None => break,
+        }
+    }
+    let want: Vec<String> = short.iter().rev().map(Hash::to_hex).collect();
+    assert_eq!(seen, want, "every closed motion once, newest first");
+    // A motion by a unique prefix of its id.
+    let (s, v) = m.get(Some(&session), &format!("/v1/motions/{}", &short[3].to_hex()[..10]));
+    assert_eq!((s, v["id"].as_str()), (200, Some(short[3].to_hex().as_str())));
+    // Bad queries are refused.
+    for q in ["?status=all", "?status=closed&limit=0", "?status=closed&limit=1000", "?status=open&junk=1"] {
+        assert_eq!(m.get(Some(&session), &format!("/v1/motions{q}")).0, 400, "{q}");
+    }
+    assert_eq!(m.get(Some(&session), "/v1/motions/abc").0, 400);
+    assert_eq!(m.get(Some(&session), &format!("/v1/motions/{}", "f".repeat(64))).0, 404);
+    n.stop(&rt);
+}

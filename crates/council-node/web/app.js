@@ -227,13 +227,14 @@ async function refresh() {
   document.getElementById("whoami").textContent = "Signed in as " + (me ? nameOf(me.member) : nameOf(state.key.did));
   if (me && !me.name) say("Tell the other members who you are: give your name under Members.");
   document.title = r.name;
-  const open = r.motions.filter((m) => m.status === "open");
-  const closed = r.motions.filter((m) => m.status !== "open").reverse();
+  const open = r.motions; // the council view holds the open motions only
+  const closed = (await call("GET", "/v1/motions?status=closed&limit=20")).motions;
   const views = await Promise.all(open.map((m) => call("GET", "/v1/motions/" + m.id)));
   document.getElementById("open-motions").replaceChildren(
     ...(open.length ? open.map((m, i) => motionView(m, views[i].my_ballot, views[i].voters)) : [el("p", {}, "No open motions.")]));
   document.getElementById("closed-motions").replaceChildren(
-    ...(closed.length ? closed.slice(0, 50).map((m) => motionView(m, null)) : [el("p", {}, "None yet.")]));
+    ...(closed.length ? closed.map((m) => motionView(m, null)) : [el("p", {}, "None yet.")]),
+    ...(r.closed_motions > closed.length ? [el("p", { class: "meta" }, `and ${r.closed_motions - closed.length} older ones, in the export`)] : []));
   document.getElementById("members").replaceChildren(
     ...r.members.map((m) => el("li", {}, nameOf(m.member), m.key === state.key.did ? " (you)" : "")));
   document.getElementById("mandates").replaceChildren(
