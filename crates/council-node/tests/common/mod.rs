@@ -170,8 +170,7 @@ impl Node {
             let (s, r) = self.post_record("/v1/votes", &v.to_cbor());
             assert_eq!(s, 201, "{}: ballot refused: {r}", self.label);
         }
-        let report = self.get("/v1/council");
-        let m = report["motions"].as_array().unwrap().iter().find(|x| x["id"] == id.to_hex()).unwrap().clone();
+        let m = self.get(&format!("/v1/motions/{id}"));
         assert_eq!(m["status"], "closed", "{}: {m}", self.label);
         id
     }
