@@ -42,8 +42,9 @@ pub struct Node {
     agent: ureq::Agent,
     /// For an https:// node: the certificate pin.
     pin: Option<Arc<crate::pin::Pin>>,
-    /// Set once the receipts held for this node's council have been checked.
-    checked: RefCell<bool>,
+    /// Once the receipts held for this node's council have been checked at sign-in: how
+    /// many showed the node dropped or rewrote an acknowledged record.
+    checked: RefCell<Option<usize>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -93,7 +94,7 @@ impl Node {
                 }
                 None
             };
-            Ok(Node { base, auth, agent: agent.build(), pin, checked: RefCell::new(false) })
+            Ok(Node { base, auth, agent: agent.build(), pin, checked: RefCell::new(None) })
         };
         if let (Some(u), None) = (url, token_file) {
             let Some(k) = key else {
@@ -127,6 +128,11 @@ impl Node {
             .trim()
             .to_owned();
         node(base, Auth::Token(token))
+    }
+
+    /// How many receipts the sign-in check found broken (`None` before signing in).
+    pub fn broken_receipts(&self) -> Option<usize> {
+        *self.checked.borrow()
     }
 
     /// Whether this is the member endpoint (signed in with a member key).
@@ -197,9 +203,10 @@ impl Node {
             .context("the node's answer is not JSON")?;
         let token = r["session"].as_str().context("the node opened no session")?.to_owned();
         *session.borrow_mut() = Some(token.clone());
-        if !*self.checked.borrow() {
-            *self.checked.borrow_mut() = true;
-            receipts::check_against_node(self, council)?;
+        if self.checked.borrow().is_none() {
+            *self.checked.borrow_mut() = Some(0);
+            let broken = receipts::check_against_node(self, council)?;
+            *self.checked.borrow_mut() = Some(broken);
         }
         Ok(token)
     }
