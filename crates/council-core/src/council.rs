@@ -450,15 +450,22 @@ impl CouncilState {
         Ok(())
     }
 
+    /// The member whose current key this is, if the council's rules let them open motions
+    /// (and so issue invites).
+    fn opener(&self, key: &PublicKey) -> Result<MemberId, RecordError> {
+        let member = self.member(key)?;
+        if let Openers::Listed(l) = &self.genesis.rules.openers {
+            if !l.contains(&member) {
+                return Err(RecordError::MayNotOpen { key: key.to_did() });
+            }
+        }
+        Ok(member)
+    }
+
     fn open_motion(&mut self, m: &Signed<MotionBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let body = &m.body;
         self.own("motion", &body.council)?;
-        let opener = self.member(&m.signer)?;
-        if let Openers::Listed(l) = &self.genesis.rules.openers {
-            if !l.contains(&opener) {
-                return Err(RecordError::MayNotOpen { key: m.signer.to_did() });
-            }
-        }
+        let opener = self.opener(&m.signer)?;
         let id = m.id();
         if self.motions.contains_key(&id) {
             return Err(RecordError::DuplicateMotion(id));
@@ -734,12 +741,7 @@ impl CouncilState {
     fn invite(&mut self, i: &Signed<InviteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let b = &i.body;
         self.own("invite", &b.council)?;
-        let issuer = self.member(&i.signer)?;
-        if let Openers::Listed(l) = &self.genesis.rules.openers {
-            if !l.contains(&issuer) {
-                return Err(RecordError::MayNotOpen { key: i.signer.to_did() });
-            }
-        }
+        self.opener(&i.signer)?;
         if b.max_uses == 0 {
             return Err(RecordError::InvalidInvite("it allows no uses"));
         }

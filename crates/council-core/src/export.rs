@@ -749,7 +749,19 @@ pub fn motion_report(m: &crate::council::MotionState) -> MotionReport {
 /// The report on one council's log, as `council verify` prints it (the daemon's API shows
 /// the same view).
 pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) -> CouncilReport {
-    let motions = st.motions().map(motion_report).collect();
+    council_report_of(st, primary, forked, as_of, |_| true)
+}
+
+/// [`council_report`] with only the motions that `keep` selects (a node's view of its
+/// open motions, say, which must not grow with the council's history).
+pub fn council_report_of(
+    st: &CouncilState,
+    primary: bool,
+    forked: bool,
+    as_of: u64,
+    keep: impl Fn(&crate::council::MotionState) -> bool,
+) -> CouncilReport {
+    let motions = st.motions().filter(|m| keep(m)).map(motion_report).collect();
     let mandates = st
         .mandates()
         .map(|m| {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
 use council_core::council::{CouncilState, Effect, MotionStatus, RecordError};
-use council_core::export::{council_report, CouncilReport, ExportItem};
+use council_core::export::{council_report_of, CouncilReport, ExportItem};
 use council_core::records::{limits, Action, Entry, MemberId, MotionForm, MotionId, Payload};
 use council_core::tally;
 use council_core::verify::Verified;
@@ -386,10 +386,9 @@ impl Writer {
     fn answer(&self, read: Command) {
         match read {
             Command::Report { reply } => {
-                let mut report = council_report(&self.state, true, false, self.state.time());
-                let all = report.motions.len();
-                report.motions.retain(|m| m.status == "open");
-                let closed_motions = (all - report.motions.len()) as u64;
+                let st = &self.state;
+                let report = council_report_of(st, true, false, st.time(), |m| m.is_open());
+                let closed_motions = st.stats().motions - report.motions.len() as u64;
                 let _ = reply.send(CouncilView { report, closed_motions });
             }
             Command::Motions { open, before, limit, reply } => {
