@@ -92,6 +92,8 @@ pub struct FederationReport {
     pub founders: Vec<CouncilId>,
     pub founded_at: Option<u64>,
     pub members: Vec<MemberCouncil>,
+    /// Councils that signed the charter with a valid invite and wait for admission.
+    pub pending: Vec<CouncilId>,
     pub invites: Vec<InviteReport>,
     pub motions: Vec<FedMotionReport>,
 }
@@ -189,6 +191,7 @@ pub fn evaluate_with(
                 founders: f.charter.founders.clone(),
                 founded_at: f.founded_at,
                 members: f.members.into_values().collect(),
+                pending: f.pending.into_keys().collect(),
                 invites: f.invites.into_values().collect(),
                 motions: f.motion_order.iter().filter_map(|m| motions.remove(m)).map(|m| m.report).collect(),
             }

@@ -11,6 +11,7 @@
 //! `docs/PROTOCOL.md` at the root of the repository is the specification this crate
 //! implements.
 
+pub mod access;
 pub mod cbor;
 pub mod council;
 pub mod draft;

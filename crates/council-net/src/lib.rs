@@ -9,17 +9,21 @@
 //!
 //! - Gossipsub runs with `validate_messages()`: nothing is forwarded until the node has
 //!   checked it and answered [`NetHandle::validate`] with exactly one [`Verdict`]. Message
-//!   ids are the SHA-256 of the content, and peer scoring is on, with parameters for
-//!   every topic, so that a peer whose messages are rejected drops below the graylist
-//!   threshold at once.
+//!   ids are the SHA-256 of the topic and the content ([`topics::message_id`]), and peer
+//!   scoring is on, with parameters for every topic, so that a peer whose messages are
+//!   rejected drops below the graylist threshold at once.
 //! - Every inbound message is bounded: gossip by [`MAX_MESSAGE_BYTES`], sync requests and
 //!   responses by [`MAX_SYNC_REQUEST_BYTES`] and [`MAX_SYNC_RESPONSE_BYTES`].
-//! - Membership gating: the node tells the network which peers are members
-//!   ([`NetHandle::allow`]). Any other peer gets a short grace period in which the only
-//!   thing it can do is say [`Hello`] (present its council and any invite it holds);
-//!   meanwhile its gossipsub score is far below the graylist threshold, so it is sent no
-//!   messages, its messages are ignored, and its sync requests go unanswered. Unless the
-//!   node allows it in that time, it is disconnected.
+//! - Membership gating, per federation: the node tells the network which peers are
+//!   members, and on which federation topics each may gossip ([`NetHandle::allow`]);
+//!   until it does, nobody is (gating starts closed). Any other peer gets a short grace
+//!   period in which the only thing it can do is say [`Hello`] (present its council and
+//!   any invite it holds); meanwhile its gossipsub score is far below the graylist
+//!   threshold, so it is sent no messages, its messages are ignored, and its sync
+//!   requests go unanswered. Unless the node allows it in that time, it is disconnected.
+//!   An allowed peer's subscriptions to other topics are held back ([`topics`]).
+//! - Bounded cost for strangers: handshakes time out after [`HANDSHAKE_TIMEOUT`], and
+//!   connection attempts are limited per address and per peer ([`guard`]).
 //!
 //! - Discovery: configured addresses, mDNS on a LAN (opt-in), and Kademlia beyond it,
 //!   served only to allowed peers ([`discovery`]): an outsider in its grace period cannot
@@ -30,7 +34,9 @@
 
 mod codec;
 pub mod discovery;
+pub mod guard;
 mod swarm;
+pub mod topics;
 
 pub use codec::{
     Hello, Request, Response, SyncRequest, SyncResponse, MAX_HELLO_INVITES, MAX_SYNC_ENTRIES, MAX_SYNC_REQUEST_BYTES,
@@ -38,7 +44,8 @@ pub use codec::{
 };
 pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
 pub use swarm::{
-    run, NetConfig, NetError, NetEvent, NetHandle, Verdict, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES,
+    run, NetConfig, NetError, NetEvent, NetHandle, Verdict, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, HANDSHAKE_TIMEOUT,
+    MAX_MESSAGE_BYTES,
 };
 
 /// The libp2p identity of a node whose council node key has this RFC 8032 seed.

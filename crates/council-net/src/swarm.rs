@@ -11,11 +11,12 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
-use sha2_free::content_id;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
 use crate::discovery::GatedKad;
+use crate::guard::{ConnectionGuard, GuardLimits};
+use crate::topics::{message_id, TopicGate};
 
 /// The largest gossip message data accepted (one export item: a log entry of at most
 /// 1 MiB, plus its framing). Larger data that arrives is rejected, and its sender
@@ -43,13 +44,10 @@ const MAX_PEER_ADDRS: usize = 8;
 /// per member.
 const TARGET_MEMBER_PEERS: usize = 8;
 
-mod sha2_free {
-    /// The gossip message id: SHA-256 of the content, so the same entry relayed by many
-    /// peers is one message.
-    pub fn content_id(data: &[u8]) -> Vec<u8> {
-        council_core::Hash::of(data).0.to_vec()
-    }
-}
+/// How long an inbound or outbound connection may take to finish its handshake (TCP,
+/// multistream-select, Noise, Yamux). A connection that never starts Noise holds a
+/// pending slot no longer than this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the node judged a gossip message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +80,8 @@ pub struct NetConfig {
     pub kademlia: bool,
     /// How often the node looks for allowed peers it is not connected to.
     pub discovery_interval: Duration,
+    /// What a peer may cost before it is known (see [`crate::guard`]).
+    pub guard: GuardLimits,
 }
 
 impl NetConfig {
@@ -97,6 +97,7 @@ impl NetConfig {
             mdns: false,
             kademlia: true,
             discovery_interval: Duration::from_secs(30),
+            guard: GuardLimits::default(),
         }
     }
 }
@@ -140,7 +141,12 @@ pub enum NetEvent {
         hello: Box<Hello>,
         channel: ResponseChannel<Response>,
     },
-    Connected(PeerId),
+    /// The first connection to a peer is up; `dialed` if this node dialed it (the dialer
+    /// says hello first, PROTOCOL.md §12.2).
+    Connected {
+        peer: PeerId,
+        dialed: bool,
+    },
     Disconnected(PeerId),
     Listening(Multiaddr),
 }
@@ -152,7 +158,7 @@ enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
     Respond(ResponseChannel<Response>, Response),
-    Allow(HashSet<PeerId>),
+    Allow(HashMap<PeerId, HashSet<String>>),
     Score(PeerId, oneshot::Sender<Option<f64>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
     MeshPeers(String, oneshot::Sender<Vec<PeerId>>),
@@ -210,9 +216,11 @@ impl NetHandle {
     pub async fn respond(&self, channel: ResponseChannel<Response>, response: Response) -> Result<(), NetError> {
         self.tx.send(Command::Respond(channel, response)).await.map_err(|_| NetError::Stopped)
     }
-    /// Replaces the set of peers allowed to stay connected. Others still in their hello
-    /// grace period keep it; the rest are disconnected now.
-    pub async fn allow(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
+    /// Replaces the peers allowed to stay connected, each with the gossip topics it may
+    /// use (subscribe to, publish on, and be sent). Others still in their hello grace
+    /// period keep it; the rest are disconnected now, and so is an allowed peer that lost
+    /// a topic (it reconnects, and subscribes afresh through the gate).
+    pub async fn allow(&self, peers: HashMap<PeerId, HashSet<String>>) -> Result<(), NetError> {
         self.tx.send(Command::Allow(peers)).await.map_err(|_| NetError::Stopped)
     }
     /// The gossipsub score of a peer, if it is known.
@@ -237,8 +245,9 @@ impl NetHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    guard: ConnectionGuard,
     limits: libp2p::connection_limits::Behaviour,
-    gossipsub: gossipsub::Behaviour,
+    gossipsub: TopicGate,
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -277,7 +286,7 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
     let gcfg = gossipsub::ConfigBuilder::default()
         .validate_messages()
         .validation_mode(gossipsub::ValidationMode::Strict)
-        .message_id_fn(|m: &gossipsub::Message| MessageId::from(content_id(&m.data)))
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(message_id(&m.topic, &m.data)))
         .max_transmit_size(MAX_FRAME_BYTES)
         .duplicate_cache_time(DUPLICATE_CACHE)
         .heartbeat_interval(cfg.heartbeat)
@@ -285,7 +294,15 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
         .map_err(|e| NetError::Build(e.to_string()))?;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(cfg.keypair.clone())
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_other_transport(|key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            use libp2p::core::upgrade::Version;
+            use libp2p::Transport;
+            Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .upgrade(Version::V1Lazy)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default())
+                .timeout(HANDSHAKE_TIMEOUT))
+        })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_behaviour(|key| {
             let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)?;
@@ -323,7 +340,16 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
                 None
             };
             let kad = cfg.kademlia.then(|| GatedKad::new(key.public().to_peer_id()));
-            Ok(Behaviour { limits, gossipsub, sync, identify, mdns: Toggle::from(mdns), kad: Toggle::from(kad) })
+            let guard = ConnectionGuard::new(cfg.guard);
+            Ok(Behaviour {
+                guard,
+                limits,
+                gossipsub: TopicGate::new(gossipsub),
+                sync,
+                identify,
+                mdns: Toggle::from(mdns),
+                kad: Toggle::from(kad),
+            })
         })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -348,7 +374,9 @@ pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetE
 }
 
 struct Loop {
-    allowed: Option<HashSet<PeerId>>,
+    /// The peers allowed to stay connected. Empty until the node says otherwise: gating
+    /// starts closed.
+    allowed: HashSet<PeerId>,
     /// Connected peers that are not allowed, and when their hello grace ends.
     probation: HashMap<PeerId, Instant>,
     grace: Duration,
@@ -365,7 +393,7 @@ struct Loop {
 
 impl Loop {
     fn allowed(&self, p: &PeerId) -> bool {
-        self.allowed.as_ref().is_none_or(|a| a.contains(p))
+        self.allowed.contains(p)
     }
 }
 
@@ -377,7 +405,7 @@ async fn event_loop(
     discovery_interval: Duration,
 ) {
     let mut st = Loop {
-        allowed: None,
+        allowed: HashSet::new(),
         probation: HashMap::new(),
         grace,
         pending: HashMap::new(),
@@ -422,7 +450,7 @@ fn learn_addresses(swarm: &mut Swarm<Behaviour>, st: &Loop, peer: &PeerId) {
 
 /// How many more allowed peers discovery should connect to.
 fn member_deficit(swarm: &Swarm<Behaviour>, st: &Loop) -> usize {
-    let connected = st.allowed.as_ref().map_or(0, |a| a.iter().filter(|p| swarm.is_connected(p)).count());
+    let connected = st.allowed.iter().filter(|p| swarm.is_connected(p)).count();
     TARGET_MEMBER_PEERS.saturating_sub(connected)
 }
 
@@ -430,7 +458,7 @@ fn member_deficit(swarm: &Swarm<Behaviour>, st: &Loop) -> usize {
 /// dials those whose address the routing table knows, and looks the others up among the
 /// connected members.
 fn discover(swarm: &mut Swarm<Behaviour>, st: &mut Loop) {
-    let Some(allowed) = st.allowed.as_ref() else { return };
+    let allowed = &st.allowed;
     let me = *swarm.local_peer_id();
     let now = Instant::now();
     st.looked_up.retain(|p, at| allowed.contains(p) && now.duration_since(*at) < st.discovery_interval * 4);
@@ -474,12 +502,12 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
     match c {
         Command::Subscribe(t, r) => {
             let topic = IdentTopic::new(t);
-            b.gossipsub.set_topic_params(topic.clone(), topic_params()).ok();
-            let res = b.gossipsub.subscribe(&topic).map(|_| ()).map_err(|e| NetError::Gossip(e.to_string()));
+            b.gossipsub.gossipsub().set_topic_params(topic.clone(), topic_params()).ok();
+            let res = b.gossipsub.gossipsub().subscribe(&topic).map(|_| ()).map_err(|e| NetError::Gossip(e.to_string()));
             let _ = r.send(res);
         }
         Command::Publish(t, data, r) => {
-            let res = match b.gossipsub.publish(IdentTopic::new(t), data) {
+            let res = match b.gossipsub.gossipsub().publish(IdentTopic::new(t), data) {
                 Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
                 Err(e) => Err(NetError::Gossip(e.to_string())),
             };
@@ -491,7 +519,7 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
                 Verdict::Ignore => MessageAcceptance::Ignore,
                 Verdict::Reject => MessageAcceptance::Reject,
             };
-            b.gossipsub.report_message_validation_result(&id, &from, acceptance);
+            b.gossipsub.gossipsub().report_message_validation_result(&id, &from, acceptance);
         }
         Command::Dial(a, r) => {
             let res = swarm.dial(a.clone()).map_err(|e| NetError::Dial(a, e.to_string()));
@@ -504,16 +532,28 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
         Command::Respond(ch, resp) => {
             let _ = b.sync.send_response(ch, resp);
         }
-        Command::Allow(peers) => {
+        Command::Allow(standing) => {
+            let peers: HashSet<PeerId> = standing.keys().copied().collect();
+            let topics = standing
+                .into_iter()
+                .map(|(p, t)| (p, t.into_iter().map(|t| IdentTopic::new(t).hash()).collect()))
+                .collect();
+            let lost = swarm.behaviour_mut().gossipsub.set_allowed(topics);
+            for p in lost {
+                if peers.contains(&p) && swarm.is_connected(&p) {
+                    tracing::debug!(peer = %p, "a peer lost a federation topic: closing its connections");
+                    let _ = swarm.disconnect_peer_id(p);
+                }
+            }
             let connected: Vec<PeerId> = swarm.connected_peers().copied().collect();
             for p in connected {
-                let g = &mut swarm.behaviour_mut().gossipsub;
+                let g = &mut swarm.behaviour_mut().gossipsub.gossipsub();
                 if peers.contains(&p) {
                     g.set_application_score(&p, 0.0);
                     st.probation.remove(&p);
                 } else {
                     g.set_application_score(&p, OUTSIDER_SCORE);
-                    let was_allowed = st.allowed.as_ref().is_some_and(|a| a.contains(&p));
+                    let was_allowed = st.allowed.contains(&p);
                     if was_allowed && !st.probation.contains_key(&p) {
                         // No longer a member: out now.
                         let _ = swarm.disconnect_peer_id(p);
@@ -529,10 +569,10 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
             }
             let newly: Vec<PeerId> = peers
                 .iter()
-                .filter(|p| st.allowed.as_ref().is_none_or(|a| !a.contains(*p)) && st.identified.contains_key(*p))
+                .filter(|p| !st.allowed.contains(*p) && st.identified.contains_key(*p))
                 .copied()
                 .collect();
-            st.allowed = Some(peers);
+            st.allowed = peers;
             for p in newly {
                 learn_addresses(swarm, st, &p);
             }
@@ -540,14 +580,14 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
             st.next_discovery = st.next_discovery.min(Instant::now() + Duration::from_secs(1));
         }
         Command::Score(p, r) => {
-            let _ = r.send(b.gossipsub.peer_score(&p));
+            let _ = r.send(b.gossipsub.gossipsub().peer_score(&p));
         }
         Command::Peers(r) => {
             let _ = r.send(swarm.connected_peers().copied().collect());
         }
         Command::MeshPeers(t, r) => {
             let hash = IdentTopic::new(t).hash();
-            let _ = r.send(b.gossipsub.mesh_peers(&hash).copied().collect());
+            let _ = r.send(b.gossipsub.gossipsub().mesh_peers(&hash).copied().collect());
         }
         Command::Disconnect(p) => {
             let _ = swarm.disconnect_peer_id(p);
@@ -561,14 +601,14 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         SwarmEvent::NewListenAddr { address, .. } => {
             let _ = st.events.try_send(NetEvent::Listening(address));
         }
-        SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
+        SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
             if num_established.get() > 1 {
                 return;
             }
             // Gossipsub already knows the peer (behaviours hear of a connection before the
             // swarm reports it), and may remember its score from an earlier connection:
             // set it either way.
-            let g = &mut swarm.behaviour_mut().gossipsub;
+            let g = &mut swarm.behaviour_mut().gossipsub.gossipsub();
             if st.allowed(&peer_id) {
                 g.set_application_score(&peer_id, 0.0);
             } else {
@@ -577,7 +617,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                 st.probation.entry(peer_id).or_insert_with(|| Instant::now() + st.grace);
                 tracing::debug!(%peer_id, "not a member (yet): waiting for its hello");
             }
-            let _ = st.events.try_send(NetEvent::Connected(peer_id));
+            let _ = st.events.try_send(NetEvent::Connected { peer: peer_id, dialed: endpoint.is_dialer() });
         }
         SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
             st.probation.remove(&peer_id);
@@ -589,7 +629,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             message_id,
             message,
         })) => {
-            let g = &mut swarm.behaviour_mut().gossipsub;
+            let g = &mut swarm.behaviour_mut().gossipsub.gossipsub();
             if !st.allowed(&propagation_source) {
                 g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
                 return;
@@ -652,7 +692,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             let wanted = member_deficit(swarm, st);
             for info in found.peers.into_iter().take(wanted) {
                 if info.peer_id != *swarm.local_peer_id()
-                    && st.allowed.as_ref().is_some_and(|a| a.contains(&info.peer_id))
+                    && st.allowed.contains(&info.peer_id)
                     && !swarm.is_connected(&info.peer_id)
                     && !info.addrs.is_empty()
                 {

@@ -2,6 +2,7 @@
 //! and is applied at every node, and a node that was away catches up by sync and agrees.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
         mdns: false,
         kademlia: true,
         discovery_interval: Duration::from_millis(300),
+        guard: Default::default(),
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {
@@ -87,7 +89,7 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
                         });
                     }
                 }
-                NetEvent::Connected(peer) => {
+                NetEvent::Connected { peer, .. } => {
                     // Catch up with whoever we meet.
                     let have = reps.lock().unwrap().get(&council).map(|s| s.seq()).unwrap_or(0);
                     let (n, reps) = (n.clone(), reps.clone());
@@ -113,6 +115,12 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
             }
         }
     });
+    // Every node of the test is a member.
+    let members = std::iter::once("fed/publisher".to_owned())
+        .chain((0..4).map(|i| format!("fed/follower{i}")))
+        .map(|l| (keypair_from_seed(&key_from_label(&l).seed()).public().to_peer_id(), HashSet::from([TOPIC.to_owned()])))
+        .collect();
+    net.allow(members).await.unwrap();
     net.subscribe(TOPIC).await.unwrap();
     Follower { net, addr, replicas }
 }

@@ -1,7 +1,7 @@
 //! Nodes on 127.0.0.1 in one process: validated gossip, penalties, gating, and sync.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,10 +13,28 @@ use council_net::{keypair_from_seed, run, NetConfig, NetEvent, NetHandle, PeerId
 
 const TOPIC: &str = "councilnet/1/federation/test";
 
+/// Each peer allowed, on `TOPIC` only.
+fn on_topic(peers: impl IntoIterator<Item = PeerId>) -> HashMap<PeerId, HashSet<String>> {
+    peers.into_iter().map(|p| (p, HashSet::from([TOPIC.to_owned()]))).collect()
+}
+
 struct Node {
     net: NetHandle,
     addr: libp2p::Multiaddr,
-    accepted: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// What the node accepted, with the topic it came on.
+    accepted: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+impl Node {
+    fn has(&self, data: &[u8]) -> bool {
+        self.accepted.lock().unwrap().iter().any(|(_, d)| d == data)
+    }
+    fn has_on(&self, topic: &str, data: &[u8]) -> bool {
+        self.accepted.lock().unwrap().iter().any(|(t, d)| t == topic && d == data)
+    }
+    fn has_any(&self) -> bool {
+        !self.accepted.lock().unwrap().is_empty()
+    }
 }
 
 /// Starts a node whose validator accepts entries with valid signatures and rejects
@@ -26,6 +44,10 @@ async fn node(label: &str, log: Vec<Entry>) -> Node {
 }
 
 async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) -> Node {
+    node_with(label, log, hello_grace, Default::default()).await
+}
+
+async fn node_with(label: &str, log: Vec<Entry>, hello_grace: Duration, guard: council_net::guard::GuardLimits) -> Node {
     let seed = key_from_label(label).seed();
     let cfg = NetConfig {
         keypair: keypair_from_seed(&seed),
@@ -37,6 +59,7 @@ async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) ->
         mdns: false,
         kademlia: true,
         discovery_interval: Duration::from_millis(300),
+        guard,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {
@@ -51,10 +74,10 @@ async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) ->
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             match ev {
-                NetEvent::Gossip { id, from, data, .. } => {
+                NetEvent::Gossip { id, from, data, topic } => {
                     let ok = Entry::from_cbor(&data).ok().and_then(|e| verify_entry(e).ok()).is_some();
                     if ok {
-                        acc.lock().unwrap().push(data);
+                        acc.lock().unwrap().push((topic.into_string(), data));
                     }
                     let _ = n.validate(id, from, if ok { Verdict::Accept } else { Verdict::Reject }).await;
                 }
@@ -112,6 +135,11 @@ async fn valid_gossip_spreads_forged_gossip_is_rejected_and_penalised() {
     let b = node("net/b", vec![]).await;
     let c = node("net/c", vec![]).await;
     let m = node("net/mallory", vec![]).await;
+    // Mallory is a member (allowed), whose messages are judged like anyone's.
+    let members = on_topic([&a, &b, &c, &m].map(|n| n.net.peer_id()));
+    for n in [&a, &b, &c, &m] {
+        n.net.allow(members.clone()).await.unwrap();
+    }
     for n in [&b, &c, &m] {
         n.net.dial(a.addr.clone()).await.unwrap();
     }
@@ -124,7 +152,7 @@ async fn valid_gossip_spreads_forged_gossip_is_rejected_and_penalised() {
     let good = entries[0].to_cbor();
     a.net.publish(TOPIC, good.clone()).await.unwrap();
     for n in [&b, &c] {
-        eventually("the valid entry", || async { n.accepted.lock().unwrap().contains(&good) }).await;
+        eventually("the valid entry", || async { n.has(&good) }).await;
     }
 
     // Mallory forges an entry (a flipped signature byte): rejected, and Mallory's score
@@ -140,14 +168,14 @@ async fn valid_gossip_spreads_forged_gossip_is_rejected_and_penalised() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for n in [&a, &b, &c] {
-        assert!(!n.accepted.lock().unwrap().contains(&forged), "a forged entry was accepted");
+        assert!(!n.has(&forged), "a forged entry was accepted");
     }
 
     // Honest traffic still flows.
     let next = entries[2].to_cbor();
     a.net.publish(TOPIC, next.clone()).await.unwrap();
     for n in [&b, &c] {
-        eventually("honest traffic after the attack", || async { n.accepted.lock().unwrap().contains(&next) }).await;
+        eventually("honest traffic after the attack", || async { n.has(&next) }).await;
     }
 }
 
@@ -158,7 +186,8 @@ async fn a_peer_that_is_not_allowed_is_disconnected_and_gets_nothing() {
     let a = node_with_grace("net/a2", entries.clone(), Duration::from_secs(10)).await;
     let b = node("net/b2", vec![]).await;
     let outsider = node("net/outsider", vec![]).await;
-    a.net.allow(HashSet::from([b.net.peer_id()])).await.unwrap();
+    a.net.allow(on_topic([b.net.peer_id()])).await.unwrap();
+    b.net.allow(on_topic([a.net.peer_id()])).await.unwrap();
     b.net.dial(a.addr.clone()).await.unwrap();
     outsider.net.dial(a.addr.clone()).await.unwrap();
     eventually("b connected", || async { a.net.connected_peers().await.unwrap().contains(&b.net.peer_id()) }).await;
@@ -169,10 +198,10 @@ async fn a_peer_that_is_not_allowed_is_disconnected_and_gets_nothing() {
     eventually("a mesh with b", || async { !a.net.mesh_peers(TOPIC).await.unwrap().is_empty() }).await;
     let good = entries[0].to_cbor();
     a.net.publish(TOPIC, good.clone()).await.unwrap();
-    eventually("b gets the entry", || async { b.accepted.lock().unwrap().contains(&good) }).await;
+    eventually("b gets the entry", || async { b.has(&good) }).await;
     // While it waits, the outsider is in nobody's mesh and is sent nothing.
     assert!(!a.net.mesh_peers(TOPIC).await.unwrap().contains(&outsider.net.peer_id()));
-    assert!(outsider.accepted.lock().unwrap().is_empty(), "the outsider read federation traffic");
+    assert!(!outsider.has_any(), "the outsider read federation traffic");
     // What it publishes goes nowhere.
     let junk = entries[1].to_cbor();
     outsider.net.publish(TOPIC, junk.clone()).await.ok();
@@ -181,8 +210,8 @@ async fn a_peer_that_is_not_allowed_is_disconnected_and_gets_nothing() {
         !a.net.connected_peers().await.unwrap().contains(&outsider.net.peer_id())
     })
     .await;
-    assert!(outsider.accepted.lock().unwrap().is_empty(), "the outsider read federation traffic");
-    assert!(!b.accepted.lock().unwrap().contains(&junk), "the outsider's message was relayed");
+    assert!(!outsider.has_any(), "the outsider read federation traffic");
+    assert!(!b.has(&junk), "the outsider's message was relayed");
     // And it cannot sync either.
     let r = outsider
         .net
@@ -199,6 +228,7 @@ async fn a_node_catches_up_by_sync() {
     let entries = log();
     let a = node("net/a3", entries.clone()).await;
     let c = node("net/c3", vec![]).await;
+    a.net.allow(on_topic([c.net.peer_id()])).await.unwrap();
     c.net.dial(a.addr.clone()).await.unwrap();
     eventually("connected", || async { c.net.connected_peers().await.unwrap().contains(&a.net.peer_id()) }).await;
     let council = entries[0].body.council;
@@ -270,7 +300,7 @@ async fn members_find_each_other_with_kademlia() {
     let a = node("net/kad-a", vec![]).await;
     let b = node("net/kad-b", vec![]).await;
     let c = node("net/kad-c", vec![]).await;
-    let members = HashSet::from([a.net.peer_id(), b.net.peer_id(), c.net.peer_id()]);
+    let members = on_topic([a.net.peer_id(), b.net.peer_id(), c.net.peer_id()]);
     for n in [&a, &b, &c] {
         n.net.allow(members.clone()).await.unwrap();
     }
@@ -292,12 +322,12 @@ async fn an_outsider_learns_no_member_address_from_kademlia() {
     let mut member = kad_probe("net/kad2-member");
     let mut outsider = kad_probe("net/kad2-outsider");
     let outsider_id = *outsider.local_peer_id();
-    let members = HashSet::from([a.net.peer_id(), b.net.peer_id(), *member.local_peer_id()]);
+    let members = on_topic([a.net.peer_id(), b.net.peer_id(), *member.local_peer_id()]);
     a.net.allow(members.clone()).await.unwrap();
     // B would answer the outsider: so if A told the outsider of B, the lookup would reach
     // B and show it. The gate under test is A's.
     let mut with_outsider = members.clone();
-    with_outsider.insert(outsider_id);
+    with_outsider.insert(outsider_id, HashSet::new());
     b.net.allow(with_outsider.clone()).await.unwrap();
     b.net.dial(a.addr.clone()).await.unwrap();
     let b_id = b.net.peer_id();
@@ -325,4 +355,193 @@ async fn an_outsider_learns_no_member_address_from_kademlia() {
         assert!(tries < 30, "an allowed peer was never served");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+const TOPIC_2: &str = "councilnet/1/federation/test-2";
+
+/// Each peer allowed on the given topics.
+fn standing(entries: &[(PeerId, &[&str])]) -> HashMap<PeerId, HashSet<String>> {
+    entries.iter().map(|(p, t)| (*p, t.iter().map(|t| (*t).to_owned()).collect())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_one_federation_reads_nothing_of_another() {
+    let entries = log();
+    // H is in both federations; B only in the first, C only in the second. B subscribes
+    // to both topics, as a curious member would.
+    let h = node("net/topics-h", vec![]).await;
+    let b = node("net/topics-b", vec![]).await;
+    let c = node("net/topics-c", vec![]).await;
+    h.net.subscribe(TOPIC_2).await.unwrap();
+    b.net.subscribe(TOPIC_2).await.unwrap();
+    c.net.subscribe(TOPIC_2).await.unwrap();
+    let (hid, bid, cid) = (h.net.peer_id(), b.net.peer_id(), c.net.peer_id());
+    h.net.allow(standing(&[(bid, &[TOPIC]), (cid, &[TOPIC_2])])).await.unwrap();
+    b.net.allow(standing(&[(hid, &[TOPIC, TOPIC_2])])).await.unwrap();
+    c.net.allow(standing(&[(hid, &[TOPIC_2])])).await.unwrap();
+    b.net.dial(h.addr.clone()).await.unwrap();
+    c.net.dial(h.addr.clone()).await.unwrap();
+    eventually("a mesh on each topic", || async {
+        h.net.mesh_peers(TOPIC).await.unwrap().contains(&bid) && h.net.mesh_peers(TOPIC_2).await.unwrap().contains(&cid)
+    })
+    .await;
+    assert!(!h.net.mesh_peers(TOPIC_2).await.unwrap().contains(&bid), "B is in the mesh of a federation it is not in");
+
+    // The second federation's traffic reaches C, and not B; the first's reaches B.
+    let second = entries[0].to_cbor();
+    h.net.publish(TOPIC_2, second.clone()).await.unwrap();
+    eventually("C gets the second federation's entry", || async { c.has_on(TOPIC_2, &second) }).await;
+    let first = entries[1].to_cbor();
+    h.net.publish(TOPIC, first.clone()).await.unwrap();
+    eventually("B gets the first federation's entry", || async { b.has_on(TOPIC, &first) }).await;
+    assert!(!b.has(&second), "B read the second federation's traffic");
+    // What B publishes on the second topic goes nowhere.
+    let junk = entries[2].to_cbor();
+    b.net.publish(TOPIC_2, junk.clone()).await.ok();
+    let marker = entries[3].to_cbor();
+    h.net.publish(TOPIC_2, marker.clone()).await.unwrap();
+    eventually("C gets the next entry", || async { c.has(&marker) }).await;
+    assert!(!c.has(&junk) && !h.has(&junk), "B's message on the second topic was taken");
+
+    // B's council is admitted to the second federation: its subscription, held back,
+    // goes through on the same connection.
+    h.net.allow(standing(&[(bid, &[TOPIC, TOPIC_2]), (cid, &[TOPIC_2])])).await.unwrap();
+    eventually("B joins the second mesh", || async { h.net.mesh_peers(TOPIC_2).await.unwrap().contains(&bid) }).await;
+    let after = entries[4].to_cbor();
+    h.net.publish(TOPIC_2, after.clone()).await.unwrap();
+    eventually("B gets the second federation's traffic now", || async { b.has_on(TOPIC_2, &after) }).await;
+
+    // B's council leaves the first federation: its connections close at once.
+    h.net.allow(standing(&[(bid, &[TOPIC_2]), (cid, &[TOPIC_2])])).await.unwrap();
+    eventually("B is disconnected", || async { !h.net.connected_peers().await.unwrap().contains(&bid) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_entry_on_two_topics_is_two_messages_relayed_on_each() {
+    let entries = log();
+    // A (first federation) - R (both) - D (second federation only), and C (second) - R.
+    let a = node("net/two-a", vec![]).await;
+    let r = node("net/two-r", vec![]).await;
+    let c = node("net/two-c", vec![]).await;
+    let d = node("net/two-d", vec![]).await;
+    for n in [&r, &c, &d] {
+        n.net.subscribe(TOPIC_2).await.unwrap();
+    }
+    let (aid, rid, cid, did) = (a.net.peer_id(), r.net.peer_id(), c.net.peer_id(), d.net.peer_id());
+    a.net.allow(standing(&[(rid, &[TOPIC])])).await.unwrap();
+    r.net.allow(standing(&[(aid, &[TOPIC]), (cid, &[TOPIC_2]), (did, &[TOPIC_2])])).await.unwrap();
+    c.net.allow(standing(&[(rid, &[TOPIC_2])])).await.unwrap();
+    d.net.allow(standing(&[(rid, &[TOPIC_2])])).await.unwrap();
+    for n in [&a, &c, &d] {
+        n.net.dial(r.addr.clone()).await.unwrap();
+    }
+    eventually("meshes", || async {
+        let m2 = r.net.mesh_peers(TOPIC_2).await.unwrap();
+        r.net.mesh_peers(TOPIC).await.unwrap().contains(&aid) && m2.contains(&cid) && m2.contains(&did)
+    })
+    .await;
+    // The same entry, first on the first topic, then on the second: R must pass the
+    // second on to D, not drop it as a message it has seen.
+    let e = entries[0].to_cbor();
+    a.net.publish(TOPIC, e.clone()).await.unwrap();
+    eventually("R gets it on the first topic", || async { r.has_on(TOPIC, &e) }).await;
+    c.net.publish(TOPIC_2, e.clone()).await.unwrap();
+    eventually("D gets it on the second topic, through R", || async { d.has_on(TOPIC_2, &e) }).await;
+    // One node publishing one entry on both of its federations' topics reaches both.
+    let both = entries[1].to_cbor();
+    r.net.publish(TOPIC, both.clone()).await.unwrap();
+    r.net.publish(TOPIC_2, both.clone()).await.unwrap();
+    eventually("A and D each get it", || async { a.has_on(TOPIC, &both) && d.has_on(TOPIC_2, &both) }).await;
+}
+
+/// Opens a TCP connection to `to` from the loopback address `from`, and says nothing.
+async fn half_open(from: std::net::Ipv4Addr, to: &libp2p::Multiaddr) -> tokio::net::TcpStream {
+    let port = to
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(p) => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind((from, 0).into()).unwrap();
+    s.connect(([127, 0, 0, 1], port).into()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_and_reconnect_loops_do_not_lock_members_out() {
+    let limits = council_net::guard::GuardLimits {
+        pending_per_ip: 4,
+        attempts_per_ip_per_minute: 1000,
+        connections_per_peer_per_minute: 5,
+    };
+    let entries = log();
+    let a = node_with("net/guard-a", entries.clone(), Duration::from_secs(3), limits).await;
+    let member = node("net/guard-member", vec![]).await;
+    let cycler = node("net/guard-cycler", vec![]).await;
+    a.net.allow(on_topic([member.net.peer_id(), cycler.net.peer_id()])).await.unwrap();
+
+    // 60 connections from one address that never start the handshake.
+    let mut flood = Vec::new();
+    for _ in 0..60 {
+        flood.push(half_open(std::net::Ipv4Addr::new(127, 0, 0, 2), &a.addr).await);
+    }
+    // A member (from another address) still gets in and is served.
+    member.net.dial(a.addr.clone()).await.unwrap();
+    let council = entries[0].body.council;
+    eventually("the member is served", || async {
+        member
+            .net
+            .sync(a.net.peer_id(), council_net::SyncRequest { council, from_seq: 1, max_entries: 1 })
+            .await
+            .is_ok_and(|r| r.entries.len() == 1)
+    })
+    .await;
+    // Every half-open connection is closed: those over the limit at once, the rest when
+    // their handshake times out.
+    for (i, s) in flood.into_iter().enumerate() {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(council_net::HANDSHAKE_TIMEOUT * 4, async {
+            loop {
+                if s.readable().await.is_err() {
+                    return;
+                }
+                match s.try_read(&mut buf) {
+                    Ok(0) => return,
+                    Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "half-open connection {i} was never closed");
+    }
+
+    // A peer that connects and hangs up in a loop is refused once its bucket is empty.
+    let cid = cycler.net.peer_id();
+    let mut refused = 0;
+    for _ in 0..15 {
+        cycler.net.dial(a.addr.clone()).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut up = false;
+        while tokio::time::Instant::now() < deadline {
+            if a.net.connected_peers().await.unwrap().contains(&cid) {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !up {
+            refused += 1;
+        }
+        a.net.disconnect(cid).await.unwrap();
+        eventually("the cycler is gone", || async { !a.net.connected_peers().await.unwrap().contains(&cid) }).await;
+    }
+    assert!(refused >= 5, "only {refused} of 15 reconnects were refused");
+    // And the member is still served.
+    assert!(member
+        .net
+        .sync(a.net.peer_id(), council_net::SyncRequest { council, from_seq: 1, max_entries: 1 })
+        .await
+        .is_ok());
 }

@@ -1,0 +1,180 @@
+//! Who may read which council's log (PROTOCOL.md §12.1), attacked by a member of another
+//! federation, a council that left, a council whose admission is void, and invitees whose
+//! invite expired or was used up. Pure: logs and a time in, standing out.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Council, T0};
+use council_core::access::{Access, AccessInputs, InviteClaim};
+use council_core::federation;
+use council_core::records::{Action, Charter, CouncilId, FederationId, InviteProof};
+use council_core::sample::{invite_proof, key_from_label, Clock};
+use council_core::SecretKey;
+
+/// Councils by name, each with its log, and the clock they share.
+struct World {
+    clock: Clock,
+    c: BTreeMap<&'static str, Council>,
+}
+
+impl World {
+    fn new(names: &[&'static str]) -> Self {
+        let mut clock = Clock(T0);
+        let c = names.iter().map(|n| (*n, Council::new(n, 3, &mut clock))).collect();
+        World { clock, c }
+    }
+    fn id(&self, n: &str) -> CouncilId {
+        self.c[n].b.id()
+    }
+    fn pass(&mut self, n: &str, action: Action) {
+        let c = self.c.get_mut(n).unwrap();
+        let ks: Vec<SecretKey> = c.keys.iter().map(|k| SecretKey::from_seed(&k.seed())).collect();
+        let refs: Vec<&SecretKey> = ks.iter().collect();
+        c.b.pass(&mut self.clock, &refs, "act", action).unwrap();
+    }
+    fn found(&mut self, founders: &[&'static str]) -> Charter {
+        let charter = common::charter(founders.iter().map(|n| self.id(n)).collect());
+        for n in founders {
+            self.pass(n, Action::SignCharter { charter: charter.clone(), invite: None });
+        }
+        charter
+    }
+    /// `issuer` invites with a fresh key; returns the key.
+    fn invite(&mut self, issuer: &str, fid: FederationId, uses: u32, expires_at: u64) -> SecretKey {
+        let key = key_from_label(&format!("invite/{issuer}/{}", self.clock.0));
+        let t = self.clock.tick();
+        let c = self.c.get_mut(issuer).unwrap();
+        let member = SecretKey::from_seed(&c.keys[0].seed());
+        c.b.invite(t, &member, fid, &key, uses, expires_at).unwrap();
+        key
+    }
+    fn proof(&self, key: &SecretKey, issuer: &str, fid: FederationId, joiner: &str) -> InviteProof {
+        invite_proof(key, self.id(issuer), fid, self.id(joiner))
+    }
+    /// The access as council `own` sees it at `now`, holding every log.
+    fn access(
+        &self,
+        own: &str,
+        charters: &[&Charter],
+        joining: &[(FederationId, InviteProof)],
+        claims: &[InviteClaim],
+        now: u64,
+    ) -> Access {
+        let states: BTreeMap<CouncilId, _> = self.c.values().map(|c| (c.b.id(), c.b.state().clone())).collect();
+        let (reports, _) = federation::evaluate(&states);
+        let charters = charters.iter().map(|c| (c.id(), (*c).clone())).collect();
+        let joining = joining.iter().cloned().collect();
+        Access::compute(AccessInputs {
+            own: self.id(own),
+            reports: &reports,
+            charters: &charters,
+            joining: &joining,
+            claims,
+            now,
+        })
+    }
+}
+
+#[test]
+fn a_member_of_one_federation_reads_nothing_of_another() {
+    let mut w = World::new(&["hub", "a", "b", "c"]);
+    let f1 = w.found(&["hub", "a", "b"]);
+    let f2 = w.found(&["hub", "c"]);
+    let now = w.clock.0;
+    let x = w.access("hub", &[&f1, &f2], &[], &[], now);
+    let (hub, a, b, c) = (w.id("hub"), w.id("a"), w.id("b"), w.id("c"));
+    assert!(x.may_read(&a, &b) && x.may_read(&a, &hub) && x.may_read(&c, &hub));
+    assert!(!x.may_read(&a, &c), "a member of the first federation reads the second's council");
+    assert!(!x.may_read(&c, &a), "a member of the second federation reads the first's council");
+    assert_eq!(x.standing_of(&a).copied().collect::<Vec<_>>(), vec![f1.id()]);
+    assert_eq!(x.standing_of(&c).copied().collect::<Vec<_>>(), vec![f2.id()]);
+    assert_eq!(x.councils().len(), 3);
+    // A council that is in neither reads nothing, not even its own membership.
+    let stranger = common::Council::new("stranger", 1, &mut w.clock).b.id();
+    assert!(!x.may_read(&stranger, &hub) && x.standing_of(&stranger).next().is_none());
+    assert!(x.may_read(&stranger, &stranger), "a council may always read its own log back");
+}
+
+#[test]
+fn a_council_that_left_has_no_standing() {
+    let mut w = World::new(&["a", "b", "c"]);
+    let f = w.found(&["a", "b", "c"]);
+    let (a, c) = (w.id("a"), w.id("c"));
+    assert!(w.access("a", &[&f], &[], &[], w.clock.0).may_read(&c, &a));
+    w.pass("c", Action::Leave(f.id()));
+    let x = w.access("a", &[&f], &[], &[], w.clock.0);
+    assert!(!x.may_read(&c, &a), "a council that left still reads the federation");
+    assert!(!x.councils().contains(&c));
+    // And from its own side, the federation is no longer one it takes part in, though it
+    // signed the charter.
+    let from_c = w.access("c", &[&f], &[], &[], w.clock.0);
+    assert!(from_c.federations().next().is_none(), "the council that left still counts itself in");
+}
+
+#[test]
+fn a_void_admission_and_a_used_up_invite_grant_nothing() {
+    let mut w = World::new(&["a", "b", "j1", "j2"]);
+    let f = w.found(&["a", "b"]);
+    let fid = f.id();
+    let key = w.invite("a", fid, 1, T0 + 10_000);
+    let (p1, p2) = (w.proof(&key, "a", fid, "j1"), w.proof(&key, "a", fid, "j2"));
+    let claim2 = InviteClaim::check(w.id("j2"), fid, p2.clone()).unwrap();
+    // Before anyone uses it, j2's claim stands.
+    assert!(w.access("a", &[&f], &[], std::slice::from_ref(&claim2), w.clock.0).may_read(&w.id("j2"), &w.id("a")));
+    // j1 uses the one-use invite, then j2 signs with the same invite: void.
+    w.pass("j1", Action::SignCharter { charter: f.clone(), invite: Some(p1) });
+    w.pass("j2", Action::SignCharter { charter: f.clone(), invite: Some(p2) });
+    let x = w.access("a", &[&f], &[], std::slice::from_ref(&claim2), w.clock.0);
+    let (a, j1, j2) = (w.id("a"), w.id("j1"), w.id("j2"));
+    assert!(x.may_read(&j1, &a), "the council that used the invite waits for admission, with standing");
+    assert!(!x.may_read(&j2, &a), "a void signature (the invite was used up) grants standing");
+    // Its own view agrees: j2 is not in the federation.
+    let from_j2 = w.access("j2", &[&f], &[], &[], w.clock.0);
+    assert!(from_j2.federations().next().is_none());
+}
+
+#[test]
+fn an_invitee_loses_standing_the_moment_its_invite_expires() {
+    let mut w = World::new(&["a", "b", "j"]);
+    let f = w.found(&["a", "b"]);
+    let fid = f.id();
+    let expires = w.clock.0 + 100;
+    let key = w.invite("a", fid, 5, expires);
+    let claim = InviteClaim::check(w.id("j"), fid, w.proof(&key, "a", fid, "j")).unwrap();
+    let (a, b, j) = (w.id("a"), w.id("b"), w.id("j"));
+    let at = |t: u64| w.access("b", &[&f], &[], std::slice::from_ref(&claim), t);
+    assert!(at(expires).may_read(&j, &a) && at(expires).may_read(&j, &b));
+    assert_eq!(at(expires).next_change(), Some(expires + 1), "the node must look again when it lapses");
+    assert!(!at(expires + 1).may_read(&j, &a), "an expired invite still grants standing");
+    assert_eq!(at(expires + 1).next_change(), None);
+    // A claim for another council, or with a bad signature, does not check.
+    assert!(InviteClaim::check(a, fid, w.proof(&key, "a", fid, "j")).is_none());
+    let wrong = key_from_label("not the invite key");
+    let forged = invite_proof(&wrong, a, fid, j);
+    let c = InviteClaim::check(j, fid, forged).unwrap();
+    assert!(
+        !w.access("b", &[&f], &[], &[c], expires).may_read(&j, &a),
+        "an invite key no log records grants standing"
+    );
+}
+
+#[test]
+fn founders_read_each_other_while_the_charter_is_signed_and_a_joiner_reads_its_issuer() {
+    let mut w = World::new(&["a", "b", "c", "j"]);
+    // Nobody has signed yet; a has a motion to sign (passed to `charters`).
+    let charter = common::charter(vec![w.id("a"), w.id("b")]);
+    let x = w.access("a", &[&charter], &[], &[], w.clock.0);
+    assert!(x.may_read(&w.id("b"), &w.id("a")));
+    assert!(!x.may_read(&w.id("c"), &w.id("a")));
+    // Founded; j holds an invite and has read no log yet.
+    let f = w.found(&["a", "b"]);
+    let key = w.invite("a", f.id(), 1, w.clock.0 + 1000);
+    let proof = w.proof(&key, "a", f.id(), "j");
+    let empty = World { clock: Clock(w.clock.0), c: BTreeMap::from([("j", w.c.remove("j").unwrap())]) };
+    let x = empty.access("j", &[], &[(f.id(), proof.clone())], &[], w.clock.0);
+    assert_eq!(x.councils().into_iter().collect::<Vec<_>>(), vec![w.id("a")]);
+    assert!(x.may_read(&w.id("a"), &empty.id("j")));
+}
