@@ -78,10 +78,9 @@ impl Access {
     /// Whether an invite proof names an invite recorded in the federation's logs that is
     /// unexpired and has uses left at `now`.
     pub fn invite_is_open(report: &FederationReport, proof: &InviteProof, now: u64) -> bool {
-        report
-            .invites
-            .iter()
-            .any(|i| i.issuer == proof.issuer && i.key == proof.invite_key && i.uses < i.max_uses && now <= i.expires_at)
+        report.invites.iter().any(|i| {
+            i.issuer == proof.issuer && i.key == proof.invite_key && i.uses < i.max_uses && now <= i.expires_at
+        })
     }
 
     pub fn compute(i: AccessInputs<'_>) -> Access {

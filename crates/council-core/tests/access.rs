@@ -155,10 +155,7 @@ fn an_invitee_loses_standing_the_moment_its_invite_expires() {
     let wrong = key_from_label("not the invite key");
     let forged = invite_proof(&wrong, a, fid, j);
     let c = InviteClaim::check(j, fid, forged).unwrap();
-    assert!(
-        !w.access("b", &[&f], &[], &[c], expires).may_read(&j, &a),
-        "an invite key no log records grants standing"
-    );
+    assert!(!w.access("b", &[&f], &[], &[c], expires).may_read(&j, &a), "an invite key no log records grants standing");
 }
 
 #[test]

@@ -459,8 +459,8 @@ pub fn api(data: &[u8]) {
                     multiaddr_reads_back(a);
                 }
                 // A join is kept in the store and read back at every start.
-                let j = council_node::net::Join { federation, proof, addrs };
-                match council_node::net::Join::from_cbor(&j.to_cbor()) {
+                let j = council_node::peering::Join { federation, proof, addrs };
+                match council_node::peering::Join::from_cbor(&j.to_cbor()) {
                     Ok(back) => assert_eq!(back, j, "a stored join reads back as something else"),
                     Err(e) => panic!("a stored join does not read back ({e}): {j:?}"),
                 }

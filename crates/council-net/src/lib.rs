@@ -69,3 +69,8 @@ pub fn peer_id_of(key: &council_core::PublicKey) -> PeerId {
 pub fn federation_topic(federation: &council_core::Hash) -> String {
     format!("councilnet/1/federation/{}", federation.to_hex())
 }
+
+/// The federation whose gossip topic this is ([`federation_topic`]), if it is one.
+pub fn federation_of_topic(topic: &str) -> Option<council_core::Hash> {
+    council_core::Hash::from_hex(topic.strip_prefix("councilnet/1/federation/")?)
+}

@@ -503,7 +503,8 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
         Command::Subscribe(t, r) => {
             let topic = IdentTopic::new(t);
             b.gossipsub.gossipsub().set_topic_params(topic.clone(), topic_params()).ok();
-            let res = b.gossipsub.gossipsub().subscribe(&topic).map(|_| ()).map_err(|e| NetError::Gossip(e.to_string()));
+            let res =
+                b.gossipsub.gossipsub().subscribe(&topic).map(|_| ()).map_err(|e| NetError::Gossip(e.to_string()));
             let _ = r.send(res);
         }
         Command::Publish(t, data, r) => {
@@ -567,11 +568,8 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
             if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
                 kad.set_allowed(&peers);
             }
-            let newly: Vec<PeerId> = peers
-                .iter()
-                .filter(|p| !st.allowed.contains(*p) && st.identified.contains_key(*p))
-                .copied()
-                .collect();
+            let newly: Vec<PeerId> =
+                peers.iter().filter(|p| !st.allowed.contains(*p) && st.identified.contains_key(*p)).copied().collect();
             st.allowed = peers;
             for p in newly {
                 learn_addresses(swarm, st, &p);

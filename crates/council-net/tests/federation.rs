@@ -118,7 +118,9 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
     // Every node of the test is a member.
     let members = std::iter::once("fed/publisher".to_owned())
         .chain((0..4).map(|i| format!("fed/follower{i}")))
-        .map(|l| (keypair_from_seed(&key_from_label(&l).seed()).public().to_peer_id(), HashSet::from([TOPIC.to_owned()])))
+        .map(|l| {
+            (keypair_from_seed(&key_from_label(&l).seed()).public().to_peer_id(), HashSet::from([TOPIC.to_owned()]))
+        })
         .collect();
     net.allow(members).await.unwrap();
     net.subscribe(TOPIC).await.unwrap();

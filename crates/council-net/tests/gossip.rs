@@ -47,7 +47,12 @@ async fn node_with_grace(label: &str, log: Vec<Entry>, hello_grace: Duration) ->
     node_with(label, log, hello_grace, Default::default()).await
 }
 
-async fn node_with(label: &str, log: Vec<Entry>, hello_grace: Duration, guard: council_net::guard::GuardLimits) -> Node {
+async fn node_with(
+    label: &str,
+    log: Vec<Entry>,
+    hello_grace: Duration,
+    guard: council_net::guard::GuardLimits,
+) -> Node {
     let seed = key_from_label(label).seed();
     let cfg = NetConfig {
         keypair: keypair_from_seed(&seed),

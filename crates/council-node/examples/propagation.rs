@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p council-node --example propagation -- [NODES] [RECALLS]`
 //! prints one JSON object. Every node runs the node's real network task
-//! (`council_node::net`: the same judging, storing and forwarding as `councild`) over its
+//! (`council_node::peering`: the same judging, storing and forwarding as `councild`) over its
 //! own sled store, all in this process, on 127.0.0.1. Node 0's council passes a mandate
 //! and then recalls it by petition, once per round; the clock runs from the moment the
 //! recalling entry is on node 0's disk until it is stored at every other node.
@@ -22,7 +22,7 @@ use council_core::records::{
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::Hash;
 use council_net::{NetEvent, Verdict};
-use council_node::net::NetNode;
+use council_node::peering::NetNode;
 use council_node::writer::CausalClock;
 use council_store::{Append, Store};
 
@@ -235,7 +235,7 @@ fn main() {
     // durable, which publishes them; returns the moment of telling.
     let publish = |entries: &[Entry]| {
         let age = now().saturating_sub(entries[0].body.time);
-        assert!(age < council_node::net::GOSSIP_FRESH_SECS, "an entry {age} s old would not be gossiped");
+        assert!(age < council_node::peering::GOSSIP_FRESH_SECS, "an entry {age} s old would not be gossiped");
         let appends: Vec<Append> = entries.iter().map(|e| Append { entry: e.clone(), index: vec![] }).collect();
         stores[0].append(&appends).expect("append");
         let t = Instant::now();

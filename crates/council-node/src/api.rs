@@ -45,7 +45,7 @@ use council_core::{Hash, PublicKey};
 use council_store::Store;
 use serde::Deserialize;
 
-use crate::net::{Join, NetControl, NetworkDown};
+use crate::peering::{Join, NetControl, NetworkDown};
 use crate::writer::{NodeError, WriterHandle};
 
 #[derive(Clone)]
@@ -281,7 +281,7 @@ pub(crate) async fn post_equivocation(
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let p: EquivocationProof = decode(body, "equivocation proof")?;
-    use crate::net::ProofTaken as T;
+    use crate::peering::ProofTaken as T;
     let (status, what) = match net(&st)?.hand_in_proof(p).await? {
         T::Kept => (StatusCode::ACCEPTED, "kept and passed on to the federation"),
         T::Known => (StatusCode::OK, "known already"),

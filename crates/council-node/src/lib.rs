@@ -10,7 +10,7 @@ pub mod datadir;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
 pub mod members;
-pub mod net;
+pub mod peering;
 pub mod tls;
 pub mod web;
 pub mod writer;
@@ -146,7 +146,7 @@ fn start_network(
     durable: tokio::sync::watch::Receiver<u64>,
     clock: writer::CausalClock,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(net::NetControl, tokio::task::JoinHandle<()>), RunError> {
+) -> Result<(peering::NetControl, tokio::task::JoinHandle<()>), RunError> {
     let n = &config.network;
     let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
     cfg.heartbeat = Duration::from_millis(n.heartbeat_ms);
@@ -157,8 +157,14 @@ fn start_network(
     cfg.discovery_interval = Duration::from_millis(n.discovery_interval_ms);
     let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), "network started");
-    let (node, control) =
-        net::NetNode::new(own, store.clone(), handle, n.peer_addrs(), config.data_dir.join(datadir::P2P_ADDR), clock)?;
+    let (node, control) = peering::NetNode::new(
+        own,
+        store.clone(),
+        handle,
+        n.peer_addrs(),
+        config.data_dir.join(datadir::P2P_ADDR),
+        clock,
+    )?;
     let task = tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
     Ok((control, task))
 }

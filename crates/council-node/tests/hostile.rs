@@ -18,7 +18,7 @@ use council_core::records::{
 use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
 use council_core::{Hash, SecretKey};
 use council_net::{peer_id_of, PeerId, Response, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
-use council_node::net::{GOSSIP_FRESH_SECS, REPLAY_AGE_SECS};
+use council_node::peering::{GOSSIP_FRESH_SECS, REPLAY_AGE_SECS};
 use serde_json::Value;
 
 fn followed_seq(n: &Node, council: &Hash) -> u64 {

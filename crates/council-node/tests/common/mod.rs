@@ -224,6 +224,9 @@ pub struct Peer {
     pub received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     /// What the peers answered to this peer's hellos.
     pub answers: std::sync::Arc<std::sync::Mutex<Vec<council_net::Response>>>,
+    /// The topics this peer subscribed to, and the peers that welcomed it: it lets them
+    /// use every topic it is on (as a member node would).
+    standing: std::sync::Arc<std::sync::Mutex<(Vec<String>, Vec<council_net::PeerId>)>>,
 }
 
 impl Peer {
@@ -249,7 +252,9 @@ impl Peer {
         let log: Arc<Mutex<Vec<council_core::records::Entry>>> = Arc::default();
         let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let answers: Arc<Mutex<Vec<Response>>> = Arc::default();
+        let standing: Arc<Mutex<(Vec<String>, Vec<council_net::PeerId>)>> = Arc::default();
         let (n, g, l, r, a) = (net.clone(), genesis.clone(), log.clone(), received.clone(), answers.clone());
+        let st = standing.clone();
         rt.spawn(async move {
             while let Some(ev) = events.recv().await {
                 match ev {
@@ -277,11 +282,16 @@ impl Peer {
                         }
                         let _ = n.respond(channel, Response::Sync(resp)).await;
                     }
-                    NetEvent::Connected(peer) => {
+                    // The dialer speaks first (PROTOCOL.md §12.2).
+                    NetEvent::Connected { peer, dialed: true } => {
                         let hello = council_net::Hello { genesis: g.clone(), invites: invites.clone() };
-                        let (n, a) = (n.clone(), a.clone());
+                        let (n, a, st) = (n.clone(), a.clone(), st.clone());
                         tokio::spawn(async move {
                             if let Ok(resp) = n.hello(peer, hello).await {
+                                if matches!(resp, Response::Welcome(_)) {
+                                    st.lock().unwrap().1.push(peer);
+                                    Peer::allow(&n, &st).await;
+                                }
                                 a.lock().unwrap().push(resp);
                             }
                         });
@@ -290,7 +300,15 @@ impl Peer {
                 }
             }
         });
-        Peer { net, genesis, log, received, answers }
+        Peer { net, genesis, log, received, answers, standing }
+    }
+
+    async fn allow(net: &council_net::NetHandle, standing: &std::sync::Mutex<(Vec<String>, Vec<council_net::PeerId>)>) {
+        let map = {
+            let (topics, peers) = &*standing.lock().unwrap();
+            peers.iter().map(|p| (*p, topics.iter().cloned().collect())).collect()
+        };
+        net.allow(map).await.unwrap();
     }
 
     pub fn dial(&self, rt: &tokio::runtime::Runtime, addr: &str) {
@@ -298,7 +316,12 @@ impl Peer {
     }
 
     pub fn subscribe(&self, rt: &tokio::runtime::Runtime, federation: &Hash) {
-        rt.block_on(self.net.subscribe(&council_net::federation_topic(federation))).unwrap();
+        let topic = council_net::federation_topic(federation);
+        self.standing.lock().unwrap().0.push(topic.clone());
+        rt.block_on(async {
+            self.net.subscribe(&topic).await.unwrap();
+            Peer::allow(&self.net, &self.standing).await;
+        });
     }
 
     /// Gossips an entry on the federation's topic (as an export item).

@@ -8,25 +8,29 @@
 //! as `council verify`, and federation state is [`federation::evaluate`] over the same
 //! logs, so every node that holds the same logs reaches the same verdicts.
 //!
-//! Who is let in (PROTOCOL.md §12): a peer says hello with its council's genesis (and any
-//! invites it holds); it is welcome if its council is one this council federates with
-//! (a founder of a charter this council signs or has moved to sign, a member, pending
-//! member, admitted council or invite issuer of one of its federations, or the issuer of
-//! an invite it is using), or if it proves a valid invite to one of this council's
-//! federations. Only then is the peer allowed; nothing else reaches it.
+//! Who is let in, and what each may read (PROTOCOL.md §12.1), is
+//! [`council_core::access`]: per federation, from the logs and the clock. The node that
+//! dialed says hello first, with its council's genesis (and any invites it holds); the
+//! node that was dialed says nothing until that hello is accepted, and then answers with
+//! its own genesis. A peer is welcome if its council has standing in one of this
+//! council's federations, or shows an invite to one that is valid now. It may then sync
+//! the logs of the councils that share a federation with it, and use those federations'
+//! gossip topics, for as long as that holds: standing is computed again whenever a log
+//! changes and when an invite lapses.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use council_core::access::{Access, AccessInputs, InviteClaim};
 use council_core::cbor::{Cbor, Decoder, Encoder};
 use council_core::council::{CouncilState, FedEvent, FedEventKind};
 use council_core::export::ExportItem;
 use council_core::federation::{self, FedError, FederationReport};
 use council_core::records::{
     Action, Charter, CouncilId, DelegateVoteBody, Entry, EquivocationProof, FederationId, Genesis, InviteProof,
-    JoinStatement, MotionForm, Signed,
+    MotionForm, Signed,
 };
 use council_core::replica::{GossipVerdict, Judgement, Replicas};
 use council_core::verify::{verify_entry, verify_equivocation, verify_genesis, Verified};
@@ -55,6 +59,12 @@ const CONTROL_QUEUE: usize = 64;
 /// (see [`NetNode::check_liveness`]).
 const STALL_TICKS: u32 = 3;
 const MIN_STALL: Duration = Duration::from_secs(2);
+/// Hellos a peer may send in [`HELLO_WINDOW`]; beyond that its connections are closed.
+const MAX_HELLOS: u32 = 4;
+const HELLO_WINDOW: Duration = Duration::from_secs(60);
+/// Invites shown by other councils that are remembered at once (each is judged against
+/// the logs whenever standing is computed, and dropped once it grants nothing).
+const MAX_CLAIMS: usize = 4096;
 /// Gossip carries entries at most this old (by the entry's time and the receiver's
 /// clock): older ones are stored but not forwarded, nor published (PROTOCOL.md §12.3).
 pub const GOSSIP_FRESH_SECS: u64 = 300;
@@ -222,10 +232,20 @@ pub struct NetNode {
     /// Peers whose council this node accepted (by hello or welcome).
     peers: HashMap<PeerId, CouncilId>,
     connected: HashSet<PeerId>,
-    /// Councils let in because they proved a valid invite.
-    invitees: BTreeSet<CouncilId>,
+    /// The current node of every council with standing here that this node follows.
+    nodes: HashMap<PeerId, CouncilId>,
+    /// Connected peers this node dialed: it says hello to them (and only to them).
+    dialed: HashSet<PeerId>,
+    /// The access generation each dialed peer last heard a hello in: a peer that refused
+    /// hears again only once what this council takes part in has changed.
+    said_hello: HashMap<PeerId, u64>,
+    /// Hellos received per peer in the current window, and when the window began.
+    hellos: HashMap<PeerId, (u32, tokio::time::Instant)>,
+    /// Invites other councils showed (signature checked), judged against the logs each
+    /// time [`Access`] is computed.
+    claims: Vec<InviteClaim>,
     topics: BTreeSet<FederationId>,
-    allowed: HashSet<PeerId>,
+    allowed: HashMap<PeerId, HashSet<String>>,
     /// Addresses to keep dialing (configured peers, added peers, invite issuers).
     dial: Vec<Multiaddr>,
     listen: Vec<Multiaddr>,
@@ -233,9 +253,13 @@ pub struct NetNode {
     forked: BTreeSet<CouncilId>,
     /// Federation state, recomputed when a followed log gains a federation event.
     fed: Option<(Vec<FederationReport>, Vec<FedError>)>,
-    /// What this council takes part in and whom it federates with, recomputed only when
-    /// a log, the joins or the followed councils change (see [`NetNode::stale`]).
-    derived: Option<Arc<Derived>>,
+    /// Who may read what, recomputed when a log, the joins or the claims change (see
+    /// [`NetNode::stale`]), and when an invite lapses.
+    access: Option<Arc<Access>>,
+    /// Whether `access` still holds (no log, join or claim changed since).
+    access_fresh: bool,
+    /// Bumped each time the federations this council takes part in change.
+    access_gen: u64,
     /// Peer ids of node keys (deriving one decompresses the key).
     peer_ids: HashMap<[u8; 32], PeerId>,
     syncing: HashSet<(PeerId, CouncilId)>,
@@ -249,16 +273,6 @@ pub struct NetNode {
     internal_rx: Option<mpsc::Receiver<Internal>>,
     control_rx: Option<mpsc::Receiver<Control>>,
     clock: CausalClock,
-}
-
-/// What the logs say this council takes part in.
-#[derive(Debug)]
-struct Derived {
-    /// The federations: charters it signed or moved to sign (with the charter), and
-    /// federations it is joining by invite (without).
-    mine: BTreeMap<FederationId, Option<Charter>>,
-    /// The councils it federates with.
-    interest: BTreeSet<CouncilId>,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -357,15 +371,21 @@ impl NetNode {
             joins,
             peers: HashMap::new(),
             connected: HashSet::new(),
-            invitees: BTreeSet::new(),
+            nodes: HashMap::new(),
+            dialed: HashSet::new(),
+            said_hello: HashMap::new(),
+            hellos: HashMap::new(),
+            claims: Vec::new(),
             topics: BTreeSet::new(),
-            allowed: HashSet::new(),
+            allowed: HashMap::new(),
             dial,
             listen: Vec::new(),
             p2p_addr_file,
             forked,
             fed: None,
-            derived: None,
+            access: None,
+            access_fresh: false,
+            access_gen: 0,
             peer_ids: HashMap::new(),
             syncing: HashSet::new(),
             probes: HashMap::new(),
@@ -483,89 +503,63 @@ impl NetNode {
     /// Marks everything derived from the logs as out of date.
     fn stale(&mut self) {
         self.fed = None;
-        self.derived = None;
+        self.access_fresh = false;
     }
 
-    /// The federations this council takes part in and the councils it federates with,
-    /// from the cache or computed now.
-    fn derived(&mut self) -> Arc<Derived> {
-        if let Some(d) = &self.derived {
-            return d.clone();
+    /// Who may read what, from the cache or computed now.
+    fn access(&mut self) -> Arc<Access> {
+        if let Some(a) = self.access.as_ref().filter(|_| self.access_fresh) {
+            if a.next_change().is_none_or(|t| now() < t) {
+                return a.clone();
+            }
         }
-        let mine = self.compute_mine();
-        let interest = self.compute_interest(&mine);
-        let d = Arc::new(Derived { mine, interest });
-        self.derived = Some(d.clone());
-        d
+        let charters = self.own_charters();
+        let joining: BTreeMap<FederationId, InviteProof> =
+            self.joins.iter().map(|(f, j)| (*f, j.proof.clone())).collect();
+        let own = self.own;
+        let t = now();
+        let (reports, _) = self.federation_state().clone();
+        let a = Arc::new(Access::compute(AccessInputs {
+            own,
+            reports: &reports,
+            charters: &charters,
+            joining: &joining,
+            claims: &self.claims,
+            now: t,
+        }));
+        // Claims that grant nothing any more are forgotten.
+        self.claims.retain(|c| a.circle(&c.federation).is_some_and(|circle| circle.contains(&c.council)));
+        let before = self.access.as_ref().map(|old| old.federations().copied().collect::<Vec<_>>());
+        if before.is_none_or(|b| !b.iter().eq(a.federations())) {
+            self.access_gen += 1;
+        }
+        self.access = Some(a.clone());
+        self.access_fresh = true;
+        a
     }
 
     fn peer_id(&mut self, key: &council_core::PublicKey) -> PeerId {
         *self.peer_ids.entry(*key.as_bytes()).or_insert_with(|| peer_id_of(key))
     }
 
-    /// The federations this council takes part in: charters it signed or has moved to
-    /// sign, and federations it is joining by invite.
-    fn compute_mine(&self) -> BTreeMap<FederationId, Option<Charter>> {
+    /// The charters this council signed or has an open motion to sign.
+    fn own_charters(&self) -> BTreeMap<FederationId, Charter> {
         let mut m = BTreeMap::new();
         if let Some(st) = self.own_state() {
             for ev in st.fed_events() {
                 if let FedEventKind::SignCharter { id, charter, .. } = &ev.kind {
-                    m.insert(*id, Some(charter.as_ref().clone()));
+                    m.insert(*id, charter.as_ref().clone());
                 }
             }
             for mo in st.motions() {
                 if let MotionForm::YesNo(Action::SignCharter { charter, .. }) = &mo.body.form {
                     if mo.is_open() {
-                        m.insert(charter.id(), Some(charter.clone()));
+                        m.insert(charter.id(), charter.clone());
                     }
                 }
             }
-        }
-        for f in self.joins.keys() {
-            m.entry(*f).or_insert(None);
         }
         m
-    }
-
-    /// The councils this council federates with (see the module docs).
-    fn compute_interest(&self, mine: &BTreeMap<FederationId, Option<Charter>>) -> BTreeSet<CouncilId> {
-        let mut i = BTreeSet::new();
-        for c in mine.values().flatten() {
-            i.extend(c.founders.iter().copied());
-        }
-        for j in self.joins.values() {
-            i.insert(j.proof.issuer);
-        }
-        for (id, st) in self.replicas.councils() {
-            for ev in st.fed_events() {
-                match &ev.kind {
-                    FedEventKind::SignCharter { id: f, charter, .. } if mine.contains_key(f) => {
-                        i.insert(*id);
-                        i.extend(charter.founders.iter().copied());
-                    }
-                    FedEventKind::Admit { federation, council } if mine.contains_key(federation) => {
-                        i.insert(*id);
-                        i.insert(*council);
-                    }
-                    FedEventKind::Invite { federation, .. }
-                    | FedEventKind::Leave { federation }
-                    | FedEventKind::Ratify { federation, .. }
-                        if mine.contains_key(federation) =>
-                    {
-                        i.insert(*id);
-                    }
-                    FedEventKind::OpenMotion { motion, .. } if mine.contains_key(&motion.federation) => {
-                        i.insert(*id);
-                    }
-                    FedEventKind::DelegateVote { vote, .. } if mine.contains_key(&vote.federation) => {
-                        i.insert(*id);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        i.remove(&self.own);
-        i
     }
 
     fn federation_state(&mut self) -> &(Vec<FederationReport>, Vec<FedError>) {
@@ -573,10 +567,10 @@ impl NetNode {
         self.fed.get_or_insert_with(|| federation::evaluate(replicas.councils()))
     }
 
-    /// Re-derives topics and the allowed peers from the logs.
+    /// Re-derives the topics, the allowed peers and what each may use from the logs.
     async fn refresh(&mut self) {
-        let d = self.derived();
-        for f in d.mine.keys() {
+        let access = self.access();
+        for f in access.federations() {
             if self.topics.insert(*f) {
                 if let Err(e) = self.net.subscribe(&federation_topic(f)).await {
                     tracing::warn!(error = %e, "cannot subscribe to a federation topic");
@@ -584,14 +578,23 @@ impl NetNode {
                 tracing::info!(federation = %f.short(), "following a federation");
             }
         }
-        let keys: Vec<council_core::PublicKey> = self
+        let councils = access.councils();
+        let keys: Vec<(CouncilId, council_core::PublicKey, HashSet<String>)> = self
             .replicas
             .councils()
             .iter()
-            .filter(|(id, _)| d.interest.contains(id) || self.invitees.contains(id))
-            .map(|(_, st)| st.node_key())
+            .filter(|(id, _)| councils.contains(id))
+            .map(|(id, st)| (*id, st.node_key(), access.standing_of(id).map(federation_topic).collect()))
             .collect();
-        let allowed: HashSet<PeerId> = keys.iter().map(|k| self.peer_id(k)).collect();
+        let mut allowed = HashMap::new();
+        self.nodes.clear();
+        for (c, k, topics) in keys {
+            let p = self.peer_id(&k);
+            self.nodes.insert(p, c);
+            allowed.insert(p, topics);
+        }
+        // A peer whose council lost its standing is no longer a peer of this council.
+        self.peers.retain(|_, c| councils.contains(c));
         if allowed != self.allowed {
             self.allowed = allowed.clone();
             let _ = self.net.allow(allowed).await;
@@ -609,19 +612,31 @@ impl NetNode {
                     tracing::warn!(error = %e, "cannot write the p2p address file");
                 }
             }
-            NetEvent::Connected(peer) => {
+            NetEvent::Connected { peer, dialed } => {
                 self.connected.insert(peer);
-                self.say_hello(peer);
+                // The dialer speaks first; the dialed node waits for its hello.
+                if dialed {
+                    self.dialed.insert(peer);
+                    self.say_hello(peer);
+                }
             }
             NetEvent::Disconnected(peer) => {
                 self.connected.remove(&peer);
+                self.dialed.remove(&peer);
+                self.said_hello.remove(&peer);
+                self.hellos.remove(&peer);
                 // A new connection starts with no probe against it.
                 self.probes.remove(&peer);
             }
             NetEvent::Hello { from, hello, channel } => {
+                if !self.hello_allowed(from) {
+                    tracing::info!(%from, "a peer says hello too often: closing its connections");
+                    let _ = self.net.disconnect(from).await;
+                    return;
+                }
                 let answer = match self.judge_hello(&from, &hello) {
                     Ok((council, by_invite)) => {
-                        self.accept_peer(from, hello.genesis.clone(), by_invite).await;
+                        self.accept_peer(from, council).await;
                         tracing::info!(%from, council = %council.short(), by_invite, "welcomed a council's node");
                         Response::Welcome(Box::new(self.own_genesis.clone()))
                     }
@@ -633,18 +648,45 @@ impl NetNode {
                 let _ = self.net.respond(channel, answer).await;
             }
             NetEvent::SyncRequest { from, request, channel } => {
-                let answer = self.serve_sync(&request);
-                tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), "served a sync request");
-                let _ = self.net.respond(channel, Response::Sync(answer)).await;
+                let reader = self.peers.get(&from).or(self.nodes.get(&from)).copied();
+                let access = self.access();
+                let answer = match reader {
+                    Some(r) if access.may_read(&r, &request.council) => {
+                        let answer = self.serve_sync(&request);
+                        tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), "served a sync request");
+                        Response::Sync(answer)
+                    }
+                    _ => {
+                        tracing::debug!(%from, council = %request.council.short(), "refused a sync request: no standing");
+                        Response::Refused("no standing to read that log here".into())
+                    }
+                };
+                let _ = self.net.respond(channel, answer).await;
             }
-            NetEvent::Gossip { id, from, data, .. } => {
-                let v = self.on_gossip(&from, &data).await;
+            NetEvent::Gossip { id, from, data, topic } => {
+                let v = match council_net::federation_of_topic(topic.as_str()) {
+                    Some(f) => self.on_gossip(&from, f, &data).await,
+                    None => Verdict::Reject,
+                };
                 let _ = self.net.validate(id, from, v).await;
             }
         }
     }
 
-    fn say_hello(&self, peer: PeerId) {
+    /// Counts a hello from `peer`: false once it has said more than [`MAX_HELLOS`] in
+    /// [`HELLO_WINDOW`].
+    fn hello_allowed(&mut self, peer: PeerId) -> bool {
+        let t = tokio::time::Instant::now();
+        let (n, since) = self.hellos.entry(peer).or_insert((0, t));
+        if t.duration_since(*since) > HELLO_WINDOW {
+            (*n, *since) = (0, t);
+        }
+        *n += 1;
+        *n <= MAX_HELLOS
+    }
+
+    fn say_hello(&mut self, peer: PeerId) {
+        self.said_hello.insert(peer, self.access_gen);
         let hello = Hello {
             genesis: self.own_genesis.clone(),
             invites: self
@@ -662,36 +704,50 @@ impl NetNode {
     }
 
     /// Decides whether a peer presenting this hello is let in: its council, and whether
-    /// it came in by invite.
+    /// it came in by invite. The cheap checks come first: a stranger with no standing
+    /// and no invite the logs record costs no signature check at all, and a genesis
+    /// (which may carry a thousand founders' signatures) is checked only for a council
+    /// that would be let in.
     fn judge_hello(&mut self, from: &PeerId, hello: &Hello) -> Result<(CouncilId, bool), String> {
-        let council = self.check_genesis(from, &hello.genesis)?;
-        let d = self.derived();
-        if d.interest.contains(&council) || self.invitees.contains(&council) {
-            return Ok((council, false));
-        }
-        let t = now();
-        let fed = self.federation_state().0.clone();
-        for (f, proof) in &hello.invites {
-            if !d.mine.contains_key(f) {
-                continue;
-            }
-            let Some(report) = fed.iter().find(|r| r.id == *f) else { continue };
-            let recorded = report.invites.iter().any(|i| {
-                i.issuer == proof.issuer && i.key == proof.invite_key && i.uses < i.max_uses && t <= i.expires_at
+        let council = self.check_node(from, &hello.genesis)?;
+        let refused = || {
+            Err(format!(
+                "council {} has no standing here, and shows no valid invite (an invite is valid while unexpired and not used up)",
+                council.short()
+            ))
+        };
+        let access = self.access();
+        let claim = if access.councils().contains(&council) {
+            None
+        } else {
+            let t = now();
+            let reports = self.federation_state().0.clone();
+            let claim = hello.invites.iter().find_map(|(f, proof)| {
+                let report = reports.iter().find(|r| r.id == *f && access.circle(f).is_some())?;
+                Access::invite_is_open(report, proof, t).then_some(())?;
+                InviteClaim::check(council, *f, proof.clone())
             });
-            let statement = JoinStatement { federation: *f, council };
-            if recorded && proof.invite_key.verify(&statement.to_cbor(), &proof.signature) {
-                return Ok((council, true));
+            let Some(claim) = claim else { return refused() };
+            if self.claims.len() >= MAX_CLAIMS {
+                return Err("this node holds too many pending invites; try again later".into());
             }
+            Some(claim)
+        };
+        // Only now the genesis's signatures (once per council: a followed council's
+        // genesis is not checked again).
+        self.follow(hello.genesis.clone())?;
+        let by_invite = claim.is_some();
+        if let Some(claim) = claim {
+            self.claims.retain(|c| !(c.council == claim.council && c.federation == claim.federation));
+            self.claims.push(claim);
+            self.stale();
         }
-        Err(format!(
-            "council {} is not in a federation with this council, and shows no valid invite to one (an invite is valid while unexpired and not used up)",
-            council.short()
-        ))
+        Ok((council, by_invite))
     }
 
-    /// Checks that a genesis is valid and that `peer` is its council's node.
-    fn check_genesis(&self, peer: &PeerId, g: &Genesis) -> Result<CouncilId, String> {
+    /// Checks that `peer` is the node of the council whose genesis this is, without
+    /// checking the genesis's signatures ([`NetNode::follow`] does).
+    fn check_node(&self, peer: &PeerId, g: &Genesis) -> Result<CouncilId, String> {
         let council = g.council_id();
         if council == self.own {
             return Err("that is this node's own council".into());
@@ -703,37 +759,28 @@ impl NetNode {
         if !is_node_of(peer, &key) {
             return Err(format!("the peer is not the node of council {}", council.short()));
         }
-        // A followed council's genesis was checked when it was first followed, and the
-        // council id is the hash of the genesis: the same bytes again need no new check.
-        if followed.is_none() {
-            verify_genesis(g.clone()).map_err(|e| format!("invalid genesis: {e}"))?;
-        }
         Ok(council)
     }
 
-    async fn accept_peer(&mut self, peer: PeerId, genesis: Genesis, by_invite: bool) {
-        let council = genesis.council_id();
-        if self.follow(genesis).is_err() {
-            return;
-        }
-        if by_invite {
-            self.invitees.insert(council);
-        }
+    /// Takes a peer whose council is followed (its genesis checked) as that council's node.
+    async fn accept_peer(&mut self, peer: PeerId, council: CouncilId) {
         self.peers.insert(peer, council);
         self.refresh().await;
         self.request_sync(peer, council);
     }
 
-    /// Starts following a council (its genesis must already be checked).
-    fn follow(&mut self, genesis: Genesis) -> Result<(), ()> {
+    /// Starts following a council, checking its genesis (a followed council's genesis was
+    /// checked when it was first followed, and the council id is the hash of the genesis:
+    /// the same bytes again need no new check).
+    fn follow(&mut self, genesis: Genesis) -> Result<(), String> {
         let id = genesis.council_id();
         if self.replicas.get(&id).is_some() {
             return Ok(());
         }
-        let Ok(v) = verify_genesis(genesis.clone()) else { return Err(()) };
+        let v = verify_genesis(genesis.clone()).map_err(|e| format!("invalid genesis: {e}"))?;
         if let Err(e) = self.replicas.follow(v) {
             tracing::warn!(council = %id.short(), error = %e, "cannot follow a council");
-            return Err(());
+            return Err(format!("cannot follow the council: {e}"));
         }
         if let Err(e) = self.store.put_foreign_genesis(&genesis) {
             tracing::error!(error = %e, "cannot store a followed council's genesis");
@@ -796,10 +843,14 @@ impl NetNode {
     async fn on_internal(&mut self, i: Internal) {
         match i {
             Internal::Welcome { peer, result } => match result {
-                Ok(Response::Welcome(g)) => match self.check_genesis(&peer, &g) {
+                Ok(Response::Welcome(g)) => match self.check_node(&peer, &g) {
                     Ok(council) => {
-                        if self.derived().interest.contains(&council) {
-                            self.accept_peer(peer, *g, false).await;
+                        if !self.access().councils().contains(&council) {
+                            tracing::info!(%peer, council = %council.short(), "welcomed by a council this council has no federation with: not following it");
+                        } else if let Err(why) = self.follow(*g) {
+                            tracing::info!(%peer, reason = %why, "a welcome that does not add up");
+                        } else {
+                            self.accept_peer(peer, council).await;
                         }
                     }
                     Err(why) => tracing::info!(%peer, reason = %why, "a welcome that does not add up"),
@@ -831,7 +882,7 @@ impl NetNode {
                 tracing::warn!(%peer, "a sync response carried another council's genesis");
                 return;
             }
-            if !self.derived().interest.contains(&council) || self.follow(*g).is_err() {
+            if !self.access().councils().contains(&council) || self.follow(*g).is_err() {
                 return;
             }
         }
@@ -904,7 +955,7 @@ impl NetNode {
 
     /// Judges one gossip message. Anything accepted is stored first (on disk within
     /// sled's flush interval).
-    async fn on_gossip(&mut self, from: &PeerId, data: &[u8]) -> Verdict {
+    async fn on_gossip(&mut self, from: &PeerId, federation: FederationId, data: &[u8]) -> Verdict {
         let item = match ExportItem::from_cbor(data) {
             Ok(i) => i,
             Err(e) => {
@@ -912,6 +963,20 @@ impl NetNode {
                 return Verdict::Reject;
             }
         };
+        // Gossip on a federation's topic is about that federation's councils: an entry or
+        // proof of any other council is not for this topic (a member relaying another
+        // federation's traffic), and is not passed on.
+        let council = match &item {
+            ExportItem::Entry(e) => Some(e.body.council),
+            ExportItem::Equivocation(p) => Some(p.a.body.council),
+            _ => None,
+        };
+        if let Some(c) = council {
+            if !self.access().circle(&federation).is_some_and(|circle| circle.contains(&c)) {
+                tracing::info!(%from, council = %c.short(), federation = %federation.short(), "ignored gossip about a council outside the topic's federation");
+                return Verdict::Ignore;
+            }
+        }
         match item {
             ExportItem::Entry(e) => self.on_gossip_entry(from, e).await,
             ExportItem::Equivocation(p) => self.on_gossip_proof(p).await,
@@ -933,7 +998,7 @@ impl NetNode {
                 return Verdict::Ignore;
             }
             Some(_) => {
-                if self.derived().interest.contains(&council) {
+                if self.access().councils().contains(&council) {
                     self.request_sync(*from, council);
                 }
                 return Verdict::Ignore;
@@ -1024,8 +1089,10 @@ impl NetNode {
                 tracing::warn!(council = %council.short(), seq = proof.a.body.seq, "equivocation: this council's node signed two different entries at one place; its log is forked");
                 self.forked.insert(council);
                 let bytes = ExportItem::Equivocation(proof).to_cbor();
-                for f in self.topics.clone() {
-                    let _ = self.net.publish(&federation_topic(&f), bytes.clone()).await;
+                // Only to the federations the council is in: its log is theirs to read.
+                let access = self.access();
+                for f in access.standing_of(&council) {
+                    let _ = self.net.publish(&federation_topic(f), bytes.clone()).await;
                 }
                 true
             }
@@ -1058,12 +1125,8 @@ impl NetNode {
                 let joining = self.joins.keys().copied().collect();
                 let forked = self.forked.iter().copied().collect();
                 let (federations, void_events) = self.federation_state().clone();
-                let mut charters: BTreeMap<FederationId, String> = self
-                    .derived()
-                    .mine
-                    .iter()
-                    .filter_map(|(f, c)| Some((*f, hex::encode(c.as_ref()?.to_cbor()))))
-                    .collect();
+                let mut charters: BTreeMap<FederationId, String> =
+                    self.own_charters().iter().map(|(f, c)| (*f, hex::encode(c.to_cbor()))).collect();
                 for st in self.replicas.councils().values() {
                     for ev in st.fed_events() {
                         if let FedEventKind::SignCharter { id, charter, .. } = &ev.kind {
@@ -1113,9 +1176,11 @@ impl NetNode {
                 self.joins.insert(j.federation, j);
                 self.stale();
                 self.refresh().await;
-                // Peers already connected hear about the invite now; the issuer is dialed.
-                for p in self.connected.clone() {
-                    self.say_hello(p);
+                // Peers this node dialed hear about the invite now; the issuer is dialed.
+                for p in self.dialed.clone() {
+                    if !self.peers.contains_key(&p) {
+                        self.say_hello(p);
+                    }
                 }
                 for a in addrs {
                     let _ = self.net.dial(a).await;
@@ -1205,10 +1270,17 @@ impl NetNode {
     /// and redials lost peers.
     async fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
-        // Peers not accepted yet hear again who this council is: what this council
-        // federates with may have changed since (a charter moved, an invite used).
-        for p in self.connected.clone() {
-            if !self.peers.contains_key(&p) {
+        // Standing lapses with time (an invite expires): look again when it does.
+        if self.access.as_ref().and_then(|a| a.next_change()).is_some_and(|t| now() >= t) {
+            self.refresh().await;
+        }
+        // Peers this node dialed that have not let it in hear again who this council is,
+        // once what it takes part in has changed (a charter moved, an invite used); never
+        // more often than that.
+        let _ = self.access();
+        let generation = self.access_gen;
+        for p in self.dialed.clone() {
+            if !self.peers.contains_key(&p) && self.said_hello.get(&p).is_none_or(|g| *g < generation) {
                 self.say_hello(p);
             }
         }
@@ -1219,7 +1291,7 @@ impl NetNode {
             // Councils wanted but not followed yet: asked of every connected member, each
             // tick, until one has the log.
             let unfollowed: Vec<CouncilId> =
-                self.derived().interest.iter().filter(|c| self.replicas.get(c).is_none()).copied().collect();
+                self.access().councils().into_iter().filter(|c| self.replicas.get(c).is_none()).collect();
             for c in unfollowed {
                 match connected.iter().find(|(_, pc)| *pc == c) {
                     Some((p, _)) => self.request_sync(*p, c),
