@@ -258,6 +258,10 @@ pub struct NetNode {
     access: Option<Arc<Access>>,
     /// Whether `access` still holds (no log, join or claim changed since).
     access_fresh: bool,
+    /// How many times `access` was computed, and the count the allowed peers were last
+    /// derived at: when they differ, [`NetNode::tick`] refreshes.
+    access_computed: u64,
+    access_applied: u64,
     /// Bumped each time the federations this council takes part in change.
     access_gen: u64,
     /// Peer ids of node keys (deriving one decompresses the key).
@@ -385,6 +389,8 @@ impl NetNode {
             fed: None,
             access: None,
             access_fresh: false,
+            access_computed: 0,
+            access_applied: 0,
             access_gen: 0,
             peer_ids: HashMap::new(),
             syncing: HashSet::new(),
@@ -535,6 +541,7 @@ impl NetNode {
         }
         self.access = Some(a.clone());
         self.access_fresh = true;
+        self.access_computed += 1;
         a
     }
 
@@ -570,6 +577,7 @@ impl NetNode {
     /// Re-derives the topics, the allowed peers and what each may use from the logs.
     async fn refresh(&mut self) {
         let access = self.access();
+        self.access_applied = self.access_computed;
         for f in access.federations() {
             if self.topics.insert(*f) {
                 if let Err(e) = self.net.subscribe(&federation_topic(f)).await {
@@ -1270,8 +1278,10 @@ impl NetNode {
     /// and redials lost peers.
     async fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
-        // Standing lapses with time (an invite expires): look again when it does.
-        if self.access.as_ref().and_then(|a| a.next_change()).is_some_and(|t| now() >= t) {
+        // Standing lapses with time (an invite expires): look again when it does, and
+        // apply any standing computed since the peers were last allowed.
+        let lapsed = self.access.as_ref().and_then(|a| a.next_change()).is_some_and(|t| now() >= t);
+        if lapsed || self.access_computed != self.access_applied {
             self.refresh().await;
         }
         // Peers this node dialed that have not let it in hear again who this council is,

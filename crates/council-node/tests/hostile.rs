@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fed_motion, member_count, now, score_of, wait, Node, Peer};
+use common::{fed_motion, followed_seq, member_count, now, score_of, wait, Node, Peer};
 use council_core::cbor::Cbor;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, EquivocationProof, FederationMotion, FederationRules, Instruction,
@@ -20,16 +20,6 @@ use council_core::{Hash, SecretKey};
 use council_net::{peer_id_of, PeerId, Response, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, MAX_MESSAGE_BYTES};
 use council_node::peering::{GOSSIP_FRESH_SECS, REPLAY_AGE_SECS};
 use serde_json::Value;
-
-fn followed_seq(n: &Node, council: &Hash) -> u64 {
-    n.get("/v1/network")["followed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["council"] == council.to_hex())
-        .and_then(|f| f["entries"].as_u64())
-        .unwrap_or(0)
-}
 
 fn void_at(n: &Node, council: &Hash, seq: u64) -> Option<String> {
     n.federations()["void_events"]
@@ -582,7 +572,7 @@ fn replays_oversized_messages_and_junk_floods_are_rejected() {
     w.a = Node::start(&w.rt, "honest-a", &w.made_a, &[w.b.p2p_addr().unwrap()]);
     w.peer.dial(&w.rt, &w.a.p2p_addr().unwrap());
     wait("A lets the hostile node in again", || score_of(&w.a, &w.m_peer).is_some_and(|s| s > GRAYLIST_THRESHOLD));
-    wait("A and B are connected again", || score_of(&w.a, &peer_id_of_node(&w.b)).is_some());
+    wait("A and B are connected again", || score_of(&w.a, &w.b.peer_id()).is_some());
     w.expect_rejected("a replay after a restart", || w.peer.publish(&w.rt, &w.fed, &old[1]));
     w.honest_traffic_flows(in_time);
 
@@ -626,10 +616,6 @@ fn replays_oversized_messages_and_junk_floods_are_rejected() {
 }
 
 /// The peer id of a node (from the address it listens on).
-fn peer_id_of_node(n: &Node) -> PeerId {
-    n.p2p_addr().unwrap().rsplit('/').next().unwrap().parse().unwrap()
-}
-
 fn st_act_rule() -> Rule {
     CouncilRules::default().act_rule
 }

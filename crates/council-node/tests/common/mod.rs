@@ -100,6 +100,11 @@ impl Node {
         n
     }
 
+    /// The node's libp2p peer id (from its p2p address).
+    pub fn peer_id(&self) -> council_net::PeerId {
+        self.p2p_addr().unwrap().rsplit('/').next().unwrap().parse().unwrap()
+    }
+
     pub fn p2p_addr(&self) -> Option<String> {
         let t = std::fs::read_to_string(self.dir.join(datadir::P2P_ADDR)).ok()?;
         t.lines().next().map(str::to_owned)
@@ -227,6 +232,8 @@ pub struct Peer {
     /// The topics this peer subscribed to, and the peers that welcomed it: it lets them
     /// use every topic it is on (as a member node would).
     standing: std::sync::Arc<std::sync::Mutex<(Vec<String>, Vec<council_net::PeerId>)>>,
+    /// The peers that said hello to this one.
+    pub heard: std::sync::Arc<std::sync::Mutex<Vec<council_net::PeerId>>>,
 }
 
 impl Peer {
@@ -255,6 +262,8 @@ impl Peer {
         let standing: Arc<Mutex<(Vec<String>, Vec<council_net::PeerId>)>> = Arc::default();
         let (n, g, l, r, a) = (net.clone(), genesis.clone(), log.clone(), received.clone(), answers.clone());
         let st = standing.clone();
+        let heard: Arc<Mutex<Vec<council_net::PeerId>>> = Arc::default();
+        let h = heard.clone();
         rt.spawn(async move {
             while let Some(ev) = events.recv().await {
                 match ev {
@@ -262,7 +271,8 @@ impl Peer {
                         r.lock().unwrap().push(data);
                         let _ = n.validate(id, from, Verdict::Ignore).await;
                     }
-                    NetEvent::Hello { channel, .. } => {
+                    NetEvent::Hello { channel, from, .. } => {
+                        h.lock().unwrap().push(from);
                         let _ = n.respond(channel, Response::Welcome(Box::new(g.clone()))).await;
                     }
                     NetEvent::SyncRequest { request, channel, .. } => {
@@ -300,7 +310,7 @@ impl Peer {
                 }
             }
         });
-        Peer { net, genesis, log, received, answers, standing }
+        Peer { net, genesis, log, received, answers, standing, heard }
     }
 
     async fn allow(net: &council_net::NetHandle, standing: &std::sync::Mutex<(Vec<String>, Vec<council_net::PeerId>)>) {
@@ -356,5 +366,16 @@ pub fn member_count(n: &Node, fed: &Hash) -> usize {
         .iter()
         .find(|f| f["id"] == fed.to_hex())
         .map(|f| f["members"].as_array().unwrap().iter().filter(|m| m["left_at"].is_null()).count())
+        .unwrap_or(0)
+}
+
+/// How many entries of `council`'s log `n` holds (0 if it does not follow it).
+pub fn followed_seq(n: &Node, council: &Hash) -> u64 {
+    n.get("/v1/network")["followed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["council"] == council.to_hex())
+        .and_then(|f| f["entries"].as_u64())
         .unwrap_or(0)
 }
