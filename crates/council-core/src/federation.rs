@@ -149,16 +149,27 @@ fn federation_of(k: &FedEventKind) -> FederationId {
 ///
 /// A federation's motions close once the replay passes their closing time; at the end,
 /// once the latest entry of any council that signed the federation's charter is past it
-/// (councils outside the federation cannot move its clock).
+/// (councils outside the federation cannot move its clock). This is what `council verify`
+/// reports: it depends on the records alone.
 pub fn evaluate(councils: &BTreeMap<CouncilId, CouncilState>) -> (Vec<FederationReport>, Vec<FedError>) {
-    evaluate_with(councils, &[])
+    evaluate_with(councils, &[], None)
 }
 
-/// [`evaluate`] as if the `extra` events had been logged as well: how a node tells,
-/// by the same rules, whether an event it is about to log would be void.
+/// [`evaluate`] as of `now` as well: a motion whose closing time has passed on this clock
+/// is closed even if no council has logged anything since (PROTOCOL.md §8, "as of a
+/// clock"). What a node shows; a later record can only add to it what a later export
+/// would.
+pub fn evaluate_at(councils: &BTreeMap<CouncilId, CouncilState>, now: u64) -> (Vec<FederationReport>, Vec<FedError>) {
+    evaluate_with(councils, &[], Some(now))
+}
+
+/// [`evaluate`] as if the `extra` events had been logged as well, and as of `now` if
+/// given: how a node tells, by the same rules, whether an event it is about to log would
+/// be void.
 pub fn evaluate_with(
     councils: &BTreeMap<CouncilId, CouncilState>,
     extra: &[FedEvent],
+    now: Option<u64>,
 ) -> (Vec<FederationReport>, Vec<FedError>) {
     let mut events: Vec<&FedEvent> = councils.values().flat_map(|c| c.fed_events()).chain(extra).collect();
     events.sort_by_key(|e| (e.time, e.council, e.seq));
@@ -177,7 +188,9 @@ pub fn evaluate_with(
     for fed in feds.values_mut() {
         let signatories = fed.founder_signed.keys().chain(fed.members.keys()).chain(fed.pending.keys());
         let as_of = signatories.filter_map(|c| councils.get(c)).map(CouncilState::time).max().unwrap_or(0);
+        let as_of = as_of.max(now.unwrap_or(0));
         close_due(fed, councils, as_of);
+        settled_while_open(fed, councils, as_of);
     }
     let reports = feds
         .into_iter()
@@ -393,6 +406,25 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// Marks, on motions still open at `as_of`, the latest ballots whose fate no later record
+/// can change: struck (the mandate was recalled at or before `as_of`, so before the close)
+/// or council-left (a council that left cannot rejoin). The rest stay pending.
+fn settled_while_open(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, as_of: u64) {
+    let members: BTreeSet<CouncilId> = fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
+    for m in fed.motions.values_mut().filter(|m| !m.closed) {
+        for (council, &idx) in &m.latest {
+            let v = &mut m.report.votes[idx];
+            let recalled =
+                councils.get(council).and_then(|s| s.mandate(&v.mandate)).is_some_and(|st| st.recalled_by(as_of));
+            if !members.contains(council) {
+                v.status = BallotStatus::CouncilLeft;
+            } else if recalled {
+                v.status = BallotStatus::Struck;
+            }
+        }
+    }
 }
 
 /// Closes every motion whose closing time is before `now`.

@@ -324,3 +324,47 @@ fn a_federation_motion_passed_after_its_closing_time_is_void() {
     assert!(r.valid, "{}", errors(&r));
     assert!(r.federations[0].motions.is_empty());
 }
+
+#[test]
+fn an_open_motion_shows_a_struck_vote_at_once_and_closes_on_the_clock() {
+    let mut f = founded();
+    let m0 = mandate(&mut f, 0, 0, Scope::All, vec![]);
+    let m1 = mandate(&mut f, 1, 0, Scope::All, vec![]);
+    let fm = open_motion(&mut f, "wages");
+    let d0 = SecretKey::from_seed(&f.c[0].keys[0].seed());
+    let d1 = SecretKey::from_seed(&f.c[1].keys[0].seed());
+    let t = f.clock.tick();
+    f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, 0).unwrap();
+    let t = f.clock.tick();
+    f.c[1].b.delegate_vote(t, &d1, f.fid, fm, m1, 0).unwrap();
+    pass(&mut f, 0, Action::Recall(m0));
+    let states: std::collections::BTreeMap<_, _> = f.c.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
+    let motion = |reports: &[council_core::federation::FederationReport]| reports[0].motions[0].clone();
+
+    // Still open: the recalled delegate's vote is struck already (no later record can
+    // save it), the other is pending; no outcome.
+    let (open, _) = council_core::federation::evaluate(&states);
+    let m = motion(&open);
+    let closes_at = m.closes_at;
+    assert!(m.outcome.is_none());
+    let statuses: Vec<_> = m.votes.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, vec![BallotStatus::Struck, BallotStatus::Pending]);
+
+    // Nothing logged since, but the clock is past the closing time: closed, counted.
+    let (at_close, _) = council_core::federation::evaluate_at(&states, closes_at);
+    assert!(motion(&at_close).outcome.is_none(), "closed at its closing second, not after it");
+    let (after, _) = council_core::federation::evaluate_at(&states, closes_at + 1);
+    let m = motion(&after);
+    assert_eq!(m.outcome, Some(Outcome::Chosen(0)));
+    let statuses: Vec<_> = m.votes.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, vec![BallotStatus::Struck, BallotStatus::Counted]);
+    // The same as when a later entry carries the federation's clock past it.
+    f.clock.advance_to(closes_at + 5);
+    {
+        let c0 = &mut f.c[0];
+        c0.b.invite(f.clock.0, &c0.keys[0], f.fid, &key_from_label("later"), 1, f.clock.0 + 10).unwrap();
+    }
+    let r = verify(&export_all(&mut f));
+    let by_record = &r.federations[0].motions[0];
+    assert_eq!((by_record.outcome, by_record.counts.clone()), (m.outcome, m.counts.clone()));
+}

@@ -251,8 +251,11 @@ pub struct NetNode {
     listen: Vec<Multiaddr>,
     p2p_addr_file: PathBuf,
     forked: BTreeSet<CouncilId>,
-    /// Federation state, recomputed when a followed log gains a federation event.
+    /// Federation state as of the clock: recomputed when a followed log changes, and
+    /// when the next open federation motion's closing time passes (`fed_until`), so that
+    /// it closes on time with no traffic.
     fed: Option<(Vec<FederationReport>, Vec<FedError>)>,
+    fed_until: Option<u64>,
     /// Who may read what, recomputed when a log, the joins or the claims change (see
     /// [`NetNode::stale`]), and when an invite lapses.
     access: Option<Arc<Access>>,
@@ -387,6 +390,7 @@ impl NetNode {
             p2p_addr_file,
             forked,
             fed: None,
+            fed_until: None,
             access: None,
             access_fresh: false,
             access_computed: 0,
@@ -570,8 +574,19 @@ impl NetNode {
     }
 
     fn federation_state(&mut self) -> &(Vec<FederationReport>, Vec<FedError>) {
-        let replicas = &self.replicas;
-        self.fed.get_or_insert_with(|| federation::evaluate(replicas.councils()))
+        let t = now();
+        if self.fed_until.is_some_and(|until| t >= until) {
+            self.fed = None;
+        }
+        let (replicas, until) = (&self.replicas, &mut self.fed_until);
+        self.fed.get_or_insert_with(|| {
+            let fed = federation::evaluate_at(replicas.councils(), t);
+            // A motion still open at `t` has `closes_at >= t`; it closes once the clock
+            // is past it.
+            *until =
+                fed.0.iter().flat_map(|r| &r.motions).filter(|m| m.outcome.is_none()).map(|m| m.closes_at + 1).min();
+            fed
+        })
     }
 
     /// Re-derives the topics, the allowed peers and what each may use from the logs.
@@ -1228,7 +1243,7 @@ impl NetNode {
             seq: own.seq() + 1,
             kind: FedEventKind::DelegateVote { vote: v.body.clone(), delegate },
         };
-        let (_, void) = federation::evaluate_with(self.replicas.councils(), std::slice::from_ref(&ev));
+        let (_, void) = federation::evaluate_with(self.replicas.councils(), std::slice::from_ref(&ev), Some(now()));
         match void.into_iter().find(|e| e.council == ev.council && e.seq == ev.seq) {
             Some(e) => Err(e.reason),
             None => Ok(()),

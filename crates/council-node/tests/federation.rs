@@ -182,3 +182,55 @@ fn five_nodes_recall_catch_up_and_agree() {
         n.stop(&rt);
     }
 }
+
+#[test]
+fn a_federation_motion_closes_on_time_with_no_traffic() {
+    common::init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let made: Vec<_> = ["t0", "t1"].iter().map(|l| Node::create(tmp.path(), l)).collect();
+    let a = Node::start(&rt, "t0", &made[0], &[]);
+    let b = Node::start(&rt, "t1", &made[1], &[a.p2p_addr().unwrap()]);
+    let charter = Charter {
+        name: "Two Councils".into(),
+        principles: vec![],
+        rules: FederationRules {
+            admission: Threshold::SIMPLE_MAJORITY,
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        },
+        founders: vec![a.council, b.council],
+        created_at: now(),
+    };
+    let fed = charter.id();
+    for n in [&a, &b] {
+        n.pass(Action::SignCharter { charter: charter.clone(), invite: None });
+    }
+    for n in [&a, &b] {
+        wait(&format!("{} counts two member councils", n.label), || member_count(n, &fed) == 2);
+    }
+    // The node stamps entries up to 5 s ahead of its clock (PROTOCOL.md §12.6): close
+    // beyond that, so the motion is open when logged.
+    let closes_at = now() + 8;
+    let m = a.pass(Action::OpenFederationMotion(FederationMotion {
+        federation: fed,
+        matter: "holidays".into(),
+        title: "August?".into(),
+        options: vec!["yes".into(), "no".into()],
+        closes_at,
+    }));
+    let outcome = |n: &Node| fed_motion(&n.federations(), &m).map(|v| v["outcome"].clone());
+    for n in [&a, &b] {
+        wait(&format!("{} sees the motion open", n.label), || outcome(n).is_some_and(|o| o.is_null()));
+    }
+    let heads: Vec<Value> = [&a, &b].iter().map(|n| n.get("/v1/council")["head"].clone()).collect();
+    while now() <= closes_at {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Nobody logs anything; both nodes close it by their clocks.
+    for n in [&a, &b] {
+        wait(&format!("{} closes the motion on time", n.label), || outcome(n).is_some_and(|o| !o.is_null()));
+        assert_eq!(outcome(n).unwrap()["result"], "no-quorum", "{}: {}", n.label, n.federations());
+    }
+    let after: Vec<Value> = [&a, &b].iter().map(|n| n.get("/v1/council")["head"].clone()).collect();
+    assert_eq!(heads, after, "an entry was logged: the close was not by the clock alone");
+}
