@@ -210,3 +210,23 @@ impl NetworkBehaviour for TopicGate {
         self.inner.poll(cx)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The vector in PROTOCOL.md §13: a message id depends on the topic and the data.
+    #[test]
+    fn message_id_vector() {
+        let topic = TopicHash::from_raw(crate::federation_topic(&council_core::Hash([0u8; 32])));
+        let id = message_id(&topic, b"councilnet");
+        assert_eq!(hex(&id), "c4622304a116e7c0ad436815714bcf8cdb8e708a7ae162b29118e938397d721c");
+        let other = TopicHash::from_raw(crate::federation_topic(&council_core::Hash([1u8; 32])));
+        assert_ne!(message_id(&other, b"councilnet"), id, "the same data on another topic is another message");
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
