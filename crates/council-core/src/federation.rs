@@ -412,7 +412,8 @@ fn apply(
 /// can change: struck (the mandate was recalled at or before `as_of`, so before the close)
 /// or council-left (a council that left cannot rejoin). The rest stay pending.
 fn settled_while_open(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, as_of: u64) {
-    let members: BTreeSet<CouncilId> = fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
+    let members: BTreeSet<CouncilId> =
+        fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
     for m in fed.motions.values_mut().filter(|m| !m.closed) {
         for (council, &idx) in &m.latest {
             let v = &mut m.report.votes[idx];

@@ -18,11 +18,14 @@ fn on_topic(peers: impl IntoIterator<Item = PeerId>) -> HashMap<PeerId, HashSet<
     peers.into_iter().map(|p| (p, HashSet::from([TOPIC.to_owned()]))).collect()
 }
 
+/// A message a test node accepted: its topic and its data.
+type Accepted = (String, Vec<u8>);
+
 struct Node {
     net: NetHandle,
     addr: libp2p::Multiaddr,
     /// What the node accepted, with the topic it came on.
-    accepted: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    accepted: Arc<Mutex<Vec<Accepted>>>,
 }
 
 impl Node {
