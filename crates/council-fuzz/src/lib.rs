@@ -350,7 +350,7 @@ pub fn sync(data: &[u8]) {
                 let _ = proof.invite_key.verify(&stmt.to_cbor(), &proof.signature);
             }
         }
-        Some(council_net::Request::Sync(_)) | None => {}
+        Some(council_net::Request::Sync(_) | council_net::Request::Heads(_)) | None => {}
     }
     match round_trip::<council_net::Response>(data) {
         Some(council_net::Response::Sync(r)) => {
@@ -366,6 +366,9 @@ pub fn sync(data: &[u8]) {
         Some(council_net::Response::Welcome(g)) => genesis_checks(&g),
         Some(council_net::Response::Refused(why)) => {
             let _ = why.len();
+        }
+        Some(council_net::Response::Heads(heads)) => {
+            let _ = council_net::heads_digest(heads.as_deref().unwrap_or_default());
         }
         None => {}
     }

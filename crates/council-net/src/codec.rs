@@ -18,6 +18,49 @@ pub const MAX_SYNC_RESPONSE_BYTES: usize = 8 << 20;
 pub const MAX_HELLO_INVITES: usize = 16;
 /// The most entries one sync response may carry.
 pub const MAX_SYNC_ENTRIES: usize = 100_000;
+/// The most logs one heads response may list (a federation has at most 1,000 councils).
+pub const MAX_HEADS: usize = 4096;
+
+/// Where one log stands: its council, the number of entries, and the id of the last
+/// (the genesis's council id for an empty log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Head {
+    pub council: Hash,
+    pub seq: u64,
+    pub head: Hash,
+}
+
+impl Cbor for Head {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).value(&self.council).u64(self.seq).value(&self.head);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        Ok(Head { council: d.value()?, seq: d.u64()?, head: d.value()? })
+    }
+}
+
+/// The digest of a list of heads, sorted by council id: the SHA-256 of the canonical CBOR
+/// array of them. Two nodes that hold the same logs of a federation at the same places
+/// compute the same digest.
+pub fn heads_digest(heads: &[Head]) -> Hash {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    let mut e = Encoder::default();
+    e.array(sorted.len());
+    for h in &sorted {
+        e.value(h);
+    }
+    Hash::of(&e.into_bytes())
+}
+
+/// `["councilnet/1/heads", federation, digest]`: "where do the logs of this federation
+/// stand at your node? Mine digest to this".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadsRequest {
+    pub federation: FederationId,
+    pub digest: Hash,
+}
 
 /// `["councilnet/1/sync-request", council, from_seq, max_entries]`. `from_seq` 0 asks for
 /// the genesis too, then the entries from 1.
@@ -50,6 +93,7 @@ pub struct Hello {
 pub enum Request {
     Sync(SyncRequest),
     Hello(Box<Hello>),
+    Heads(HeadsRequest),
 }
 
 /// A response on `/councilnet/sync/1`.
@@ -60,6 +104,10 @@ pub enum Response {
     Welcome(Box<Genesis>),
     /// `["councilnet/1/refused", reason: text]`.
     Refused(String),
+    /// `["councilnet/1/heads-response", null / [head…]]`: the heads of the federation's
+    /// logs the responder holds and the requester may read, sorted by council id; `null`
+    /// if they digest to the requester's digest (nothing to tell).
+    Heads(Option<Vec<Head>>),
 }
 
 const REQ: &str = "councilnet/1/sync-request";
@@ -67,6 +115,8 @@ const RESP: &str = "councilnet/1/sync-response";
 const HELLO: &str = "councilnet/1/hello";
 const WELCOME: &str = "councilnet/1/welcome";
 const REFUSED: &str = "councilnet/1/refused";
+const HEADS: &str = "councilnet/1/heads";
+const HEADS_RESP: &str = "councilnet/1/heads-response";
 /// The longest refusal reason sent or read.
 const MAX_REASON: usize = 1024;
 
@@ -103,6 +153,9 @@ impl Cbor for Request {
                     e.array(2).value(f).value(p);
                 }
             }
+            Request::Heads(h) => {
+                e.array(3).text(HEADS).value(&h.federation).value(&h.digest);
+            }
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -123,6 +176,7 @@ impl Cbor for Request {
                 }
                 Ok(Request::Hello(Box::new(Hello { genesis, invites })))
             }
+            HEADS if n == 3 => Ok(Request::Heads(HeadsRequest { federation: d.value()?, digest: d.value()? })),
             _ => Err(DecodeError::UnknownVariant {
                 at,
                 found: format!("{}/{n}", tag.chars().take(64).collect::<String>()),
@@ -141,6 +195,20 @@ impl Cbor for Response {
             Response::Refused(why) => {
                 let why: String = why.chars().take(MAX_REASON).collect();
                 e.array(2).text(REFUSED).text(&why);
+            }
+            Response::Heads(heads) => {
+                e.array(2).text(HEADS_RESP);
+                match heads {
+                    None => {
+                        e.null();
+                    }
+                    Some(list) => {
+                        e.array(list.len());
+                        for h in list {
+                            e.value(h);
+                        }
+                    }
+                }
             }
         }
     }
@@ -167,6 +235,17 @@ impl Cbor for Response {
                     return Err(DecodeError::TooLong { at, max: MAX_REASON });
                 }
                 Ok(Response::Refused(why.to_owned()))
+            }
+            HEADS_RESP if n == 2 => {
+                if d.null()? {
+                    return Ok(Response::Heads(None));
+                }
+                let list: Vec<Head> = d.list(MAX_HEADS)?;
+                // Sorted by council id, each council once: one encoding per list.
+                if list.windows(2).any(|w| w[0].council >= w[1].council) {
+                    return Err(DecodeError::UnexpectedType { at, expected: "heads sorted by council id, each once" });
+                }
+                Ok(Response::Heads(Some(list)))
             }
             _ => Err(DecodeError::UnknownVariant {
                 at,
@@ -228,5 +307,41 @@ impl libp2p::request_response::Codec for SyncCodec {
     ) -> std::io::Result<()> {
         io.write_all(&res.to_cbor()).await?;
         io.close().await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn head(c: u8, seq: u64) -> Head {
+        Head { council: Hash([c; 32]), seq, head: Hash([c ^ 0xff; 32]) }
+    }
+
+    #[test]
+    fn heads_round_trip_and_digest_ignores_order() {
+        let list = vec![head(1, 3), head(2, 0), head(9, 7)];
+        for r in [Response::Heads(None), Response::Heads(Some(list.clone())), Response::Heads(Some(vec![]))] {
+            assert_eq!(Response::from_cbor(&r.to_cbor()).unwrap(), r);
+        }
+        let req = Request::Heads(HeadsRequest { federation: Hash([5; 32]), digest: heads_digest(&list) });
+        assert_eq!(Request::from_cbor(&req.to_cbor()).unwrap(), req);
+        let mut shuffled = list.clone();
+        shuffled.reverse();
+        assert_eq!(heads_digest(&shuffled), heads_digest(&list));
+        assert_ne!(heads_digest(&[head(1, 4), head(2, 0), head(9, 7)]), heads_digest(&list));
+    }
+
+    #[test]
+    fn a_heads_list_out_of_order_or_with_a_council_twice_is_refused() {
+        for bad in [vec![head(2, 0), head(1, 3)], vec![head(1, 3), head(1, 4)]] {
+            let mut e = Encoder::default();
+            e.array(2).text(HEADS_RESP).array(bad.len());
+            for h in &bad {
+                e.value(h);
+            }
+            assert!(Response::from_cbor(&e.into_bytes()).is_err(), "{bad:?}");
+        }
     }
 }

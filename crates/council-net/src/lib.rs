@@ -39,8 +39,8 @@ mod swarm;
 pub mod topics;
 
 pub use codec::{
-    Hello, Request, Response, SyncRequest, SyncResponse, MAX_HELLO_INVITES, MAX_SYNC_ENTRIES, MAX_SYNC_REQUEST_BYTES,
-    MAX_SYNC_RESPONSE_BYTES,
+    heads_digest, Head, HeadsRequest, Hello, Request, Response, SyncRequest, SyncResponse, MAX_HEADS,
+    MAX_HELLO_INVITES, MAX_SYNC_ENTRIES, MAX_SYNC_REQUEST_BYTES, MAX_SYNC_RESPONSE_BYTES,
 };
 pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
 pub use swarm::{

@@ -13,7 +13,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
+use crate::codec::{Head, HeadsRequest, Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
 use crate::discovery::GatedKad;
 use crate::guard::{ConnectionGuard, GuardLimits};
 use crate::topics::{message_id, TopicGate};
@@ -134,6 +134,13 @@ pub enum NetEvent {
         request: SyncRequest,
         channel: ResponseChannel<Response>,
     },
+    /// An allowed peer asks where a federation's logs stand; answer with
+    /// [`NetHandle::respond`].
+    HeadsRequest {
+        from: PeerId,
+        request: HeadsRequest,
+        channel: ResponseChannel<Response>,
+    },
     /// A peer (allowed or not) presents its council; answer with [`NetHandle::respond`]
     /// (`Welcome` or `Refused`), and [`NetHandle::allow`] it if it is welcome.
     Hello {
@@ -206,7 +213,19 @@ impl NetHandle {
         match self.ask(|r| Command::Request(peer, Request::Sync(request), r)).await?? {
             Response::Sync(s) => Ok(s),
             Response::Refused(why) => Err(NetError::Sync(peer, format!("refused: {why}"))),
-            Response::Welcome(_) => Err(NetError::Sync(peer, "answered a sync request with a welcome".into())),
+            Response::Welcome(_) | Response::Heads(_) => {
+                Err(NetError::Sync(peer, "answered a sync request with something else".into()))
+            }
+        }
+    }
+    /// Asks a peer where the logs of a federation stand (`None`: as in `digest`).
+    pub async fn heads(&self, peer: PeerId, request: HeadsRequest) -> Result<Option<Vec<Head>>, NetError> {
+        match self.ask(|r| Command::Request(peer, Request::Heads(request), r)).await?? {
+            Response::Heads(h) => Ok(h),
+            Response::Refused(why) => Err(NetError::Sync(peer, format!("refused: {why}"))),
+            Response::Welcome(_) | Response::Sync(_) => {
+                Err(NetError::Sync(peer, "answered a heads request with something else".into()))
+            }
         }
     }
     /// Says hello to a peer; the answer is `Welcome` (with its council) or `Refused`.
@@ -658,6 +677,11 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                 request_response::Message::Request { request: Request::Sync(request), channel, .. } => {
                     if st.allowed(&peer) {
                         let _ = st.events.try_send(NetEvent::SyncRequest { from: peer, request, channel });
+                    }
+                }
+                request_response::Message::Request { request: Request::Heads(request), channel, .. } => {
+                    if st.allowed(&peer) {
+                        let _ = st.events.try_send(NetEvent::HeadsRequest { from: peer, request, channel });
                     }
                 }
                 request_response::Message::Response { request_id, response } => {

@@ -299,6 +299,14 @@ fn main() {
             }
         });
         rt.block_on(h.subscribe(topic)).expect("subscribe");
+        // Gating starts closed: every raw node lets every other in, on the one topic.
+        let everyone = (0..n)
+            .map(|k| {
+                let kp = council_net::keypair_from_seed(&key_from_label(&format!("b3/raw/{k}")).seed());
+                (kp.public().to_peer_id(), std::collections::HashSet::from([topic.to_owned()]))
+            })
+            .collect();
+        rt.block_on(h.allow(everyone)).expect("allow");
         for &j in link {
             rt.block_on(h.dial(raw_addrs[j].clone())).expect("dial");
         }

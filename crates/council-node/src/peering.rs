@@ -37,8 +37,8 @@ use council_core::verify::{verify_entry, verify_equivocation, verify_genesis, Ve
 use council_core::DecodeError;
 use council_net::multiaddr::Protocol as libp2p_protocol;
 use council_net::{
-    federation_topic, peer_id_of, Hello, Multiaddr, NetError, NetEvent, NetHandle, PeerId, Response, SyncRequest,
-    SyncResponse, Verdict,
+    federation_topic, heads_digest, peer_id_of, Head, HeadsRequest, Hello, Multiaddr, NetError, NetEvent, NetHandle,
+    PeerId, Response, SyncRequest, SyncResponse, Verdict,
 };
 use council_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,11 +47,6 @@ use crate::writer::{now, CausalClock};
 
 /// Entries asked for in one sync request.
 const SYNC_BATCH: u32 = 1000;
-/// How many councils each tick's catch-up sweep asks about. Gossip, gaps and welcomes
-/// start a sync at once; the sweep is the safety net for missed gossip, and asking about
-/// every followed council on every tick would cost a federation of N councils N² requests
-/// per interval.
-const SWEEP_COUNCILS: usize = 8;
 /// Control requests queued towards the network task.
 const CONTROL_QUEUE: usize = 64;
 /// A peer that leaves a liveness probe unanswered for this many sync intervals (and at
@@ -219,6 +214,7 @@ enum Internal {
     Welcome { peer: PeerId, result: Result<Response, NetError> },
     Synced { peer: PeerId, council: CouncilId, from: u64, result: Result<SyncResponse, NetError> },
     Probed { peer: PeerId, id: u64 },
+    Heads { peer: PeerId, federation: FederationId, result: Result<Option<Vec<Head>>, NetError> },
 }
 
 /// The network task's state.
@@ -270,6 +266,8 @@ pub struct NetNode {
     /// Peer ids of node keys (deriving one decompresses the key).
     peer_ids: HashMap<[u8; 32], PeerId>,
     syncing: HashSet<(PeerId, CouncilId)>,
+    /// Heads requests in flight: at most one per peer and federation.
+    asking_heads: HashSet<(PeerId, FederationId)>,
     /// The liveness probe in flight to each let-in peer: its number and when it was sent.
     probes: HashMap<PeerId, (u64, tokio::time::Instant)>,
     probe_seq: u64,
@@ -398,6 +396,7 @@ impl NetNode {
             access_gen: 0,
             peer_ids: HashMap::new(),
             syncing: HashSet::new(),
+            asking_heads: HashSet::new(),
             probes: HashMap::new(),
             probe_seq: 0,
             stall_after: MIN_STALL,
@@ -686,6 +685,18 @@ impl NetNode {
                 };
                 let _ = self.net.respond(channel, answer).await;
             }
+            NetEvent::HeadsRequest { from, request, channel } => {
+                let reader = self.peers.get(&from).or(self.nodes.get(&from)).copied();
+                let access = self.access();
+                let answer = match reader {
+                    Some(r) if access.circle(&request.federation).is_some_and(|c| c.contains(&r)) => {
+                        let heads = self.heads_of(&access, &request.federation);
+                        Response::Heads((heads_digest(&heads) != request.digest).then_some(heads))
+                    }
+                    _ => Response::Refused("no standing in that federation here".into()),
+                };
+                let _ = self.net.respond(channel, answer).await;
+            }
             NetEvent::Gossip { id, from, data, topic } => {
                 let v = match council_net::federation_of_topic(topic.as_str()) {
                     Some(f) => self.on_gossip(&from, f, &data).await,
@@ -785,11 +796,16 @@ impl NetNode {
         Ok(council)
     }
 
-    /// Takes a peer whose council is followed (its genesis checked) as that council's node.
+    /// Takes a peer whose council is followed (its genesis checked) as that council's node,
+    /// and asks it where each federation they share stands.
     async fn accept_peer(&mut self, peer: PeerId, council: CouncilId) {
         self.peers.insert(peer, council);
         self.refresh().await;
         self.request_sync(peer, council);
+        let access = self.access();
+        for f in access.standing_of(&council).copied().collect::<Vec<_>>() {
+            self.ask_heads(peer, f);
+        }
     }
 
     /// Starts following a council, checking its genesis (a followed council's genesis was
@@ -814,16 +830,65 @@ impl NetNode {
     }
 
     fn request_sync(&mut self, peer: PeerId, council: CouncilId) {
+        let from = self.replicas.get(&council).map(|s| s.seq() + 1).unwrap_or(0);
+        self.request_sync_from(peer, council, from, SYNC_BATCH);
+    }
+
+    fn request_sync_from(&mut self, peer: PeerId, council: CouncilId, from: u64, max_entries: u32) {
         if !self.syncing.insert((peer, council)) {
             return;
         }
-        let from = self.replicas.get(&council).map(|s| s.seq() + 1).unwrap_or(0);
-        let req = SyncRequest { council, from_seq: from, max_entries: SYNC_BATCH };
+        let req = SyncRequest { council, from_seq: from, max_entries };
         let (net, tx) = (self.net.clone(), self.internal.clone());
         tokio::spawn(async move {
             let result = net.sync(peer, req).await;
             let _ = tx.send(Internal::Synced { peer, council, from, result }).await;
         });
+    }
+
+    /// Where the logs of a federation's councils stand here: those in its circle that this
+    /// node holds (its own included), sorted by council id.
+    fn heads_of(&self, access: &Access, federation: &FederationId) -> Vec<Head> {
+        let Some(circle) = access.circle(federation) else { return Vec::new() };
+        circle
+            .iter()
+            .filter_map(|c| self.replicas.get(c))
+            .map(|st| Head { council: st.id(), seq: st.seq(), head: st.head() })
+            .collect()
+    }
+
+    /// Asks a peer where a federation's logs stand there: one exchange tells this node
+    /// every log of the federation it is behind on (PROTOCOL.md §12.2).
+    fn ask_heads(&mut self, peer: PeerId, federation: FederationId) {
+        if !self.asking_heads.insert((peer, federation)) {
+            return;
+        }
+        let access = self.access();
+        let digest = heads_digest(&self.heads_of(&access, &federation));
+        let (net, tx) = (self.net.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            let result = net.heads(peer, HeadsRequest { federation, digest }).await;
+            let _ = tx.send(Internal::Heads { peer, federation, result }).await;
+        });
+    }
+
+    /// Syncs, from the peer that told of them, every log this node is behind on; and the
+    /// entry at any place where the peer holds a different one (a fork, proved by sync).
+    fn on_heads(&mut self, peer: PeerId, heads: Vec<Head>) {
+        let councils = self.access().councils();
+        for h in heads {
+            if h.council == self.own || !councils.contains(&h.council) {
+                continue;
+            }
+            match self.replicas.get(&h.council) {
+                None => self.request_sync(peer, h.council),
+                Some(st) if st.seq() < h.seq => self.request_sync(peer, h.council),
+                Some(st) if h.seq > 0 && !st.holds(h.seq, &h.head) => {
+                    self.request_sync_from(peer, h.council, h.seq, 1);
+                }
+                Some(_) => {}
+            }
+        }
     }
 
     /// Entries of a council this node holds (its own, or one it follows).
@@ -879,7 +944,9 @@ impl NetNode {
                     Err(why) => tracing::info!(%peer, reason = %why, "a welcome that does not add up"),
                 },
                 Ok(Response::Refused(why)) => tracing::info!(%peer, reason = %why, "a peer refused this council"),
-                Ok(Response::Sync(_)) => tracing::debug!(%peer, "answered hello with a sync response"),
+                Ok(Response::Sync(_) | Response::Heads(_)) => {
+                    tracing::debug!(%peer, "answered hello with something else")
+                }
                 Err(e) => tracing::debug!(%peer, error = %e, "hello failed"),
             },
             Internal::Synced { peer, council, from, result } => {
@@ -893,6 +960,14 @@ impl NetNode {
             Internal::Probed { peer, id } => {
                 if self.probes.get(&peer).is_some_and(|(i, _)| *i == id) {
                     self.probes.remove(&peer);
+                }
+            }
+            Internal::Heads { peer, federation, result } => {
+                self.asking_heads.remove(&(peer, federation));
+                match result {
+                    Ok(Some(heads)) => self.on_heads(peer, heads),
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!(%peer, error = %e, "heads request failed"),
                 }
             }
         }
@@ -1312,35 +1387,19 @@ impl NetNode {
         let mut connected: Vec<(PeerId, CouncilId)> =
             self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
         self.check_liveness(&mut connected).await;
-        if !connected.is_empty() {
-            // Councils wanted but not followed yet: asked of every connected member, each
-            // tick, until one has the log.
-            let unfollowed: Vec<CouncilId> =
-                self.access().councils().into_iter().filter(|c| self.replicas.get(c).is_none()).collect();
-            for c in unfollowed {
-                match connected.iter().find(|(_, pc)| *pc == c) {
-                    Some((p, _)) => self.request_sync(*p, c),
-                    None => {
-                        for (p, _) in &connected {
-                            self.request_sync(*p, c);
-                        }
-                    }
-                }
-            }
-            // Followed councils, a window at a time, moving on each tick: from the
-            // council's own node if connected, else from one member node in turn (councils
-            // move on through peers this node may not reach directly, and gossip can be
-            // missed).
-            let followed: Vec<CouncilId> =
-                self.replicas.councils().keys().copied().filter(|c| *c != self.own).collect();
-            let n = followed.len();
-            let start = (self.ticks as usize).wrapping_mul(SWEEP_COUNCILS) % n.max(1);
-            let window: Vec<CouncilId> =
-                followed.iter().copied().cycle().skip(start).take(SWEEP_COUNCILS.min(n)).collect();
-            for (i, c) in window.into_iter().enumerate() {
-                let direct = connected.iter().find(|(_, pc)| *pc == c).map(|(p, _)| *p);
-                let p = direct.unwrap_or(connected[(i + self.ticks as usize) % connected.len()].0);
-                self.request_sync(p, c);
+        // One heads exchange per federation per tick, with a member node in turn: it tells
+        // this node every log of the federation it is behind on, or, when the two agree,
+        // costs one digest each way. Gossip carries entries at once; this is the safety
+        // net for what gossip missed, and it costs O(federations) requests per tick, not
+        // O(councils).
+        let access = self.access();
+        let federations: Vec<FederationId> = access.federations().copied().collect();
+        for (i, f) in federations.into_iter().enumerate() {
+            let Some(circle) = access.circle(&f) else { continue };
+            let members: Vec<PeerId> = connected.iter().filter(|(_, c)| circle.contains(c)).map(|(p, _)| *p).collect();
+            if !members.is_empty() {
+                let p = members[(self.ticks as usize).wrapping_add(i) % members.len()];
+                self.ask_heads(p, f);
             }
         }
         for a in self.dial.clone() {
