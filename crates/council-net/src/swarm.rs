@@ -380,7 +380,7 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
 pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
     let mut swarm = build(&cfg)?;
     for a in &cfg.listen {
-        swarm.listen_on(a.clone()).map_err(|e| NetError::Listen(a.clone(), e.to_string()))?;
+        swarm.listen_on(a.clone()).map_err(|e| NetError::Listen(a.clone(), error_chain(&e)))?;
     }
     for a in &cfg.bootstrap {
         swarm.dial(a.clone()).map_err(|e| NetError::Dial(a.clone(), e.to_string()))?;
@@ -747,6 +747,28 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             }
         }
         _ => {}
+    }
+}
+
+/// An error and its sources, one after another (libp2p's transport errors often say
+/// nothing themselves and keep the reason in their source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let t = s.to_string();
+        if !t.is_empty() && !out.ends_with(&t) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&t);
+        }
+        next = s.source();
+    }
+    if out.is_empty() {
+        format!("{e:?}")
+    } else {
+        out
     }
 }
 

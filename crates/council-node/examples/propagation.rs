@@ -270,7 +270,10 @@ fn main() {
     }
     let _ = stop_tx.send(true);
     drop(nets);
-    std::thread::sleep(Duration::from_secs(1));
+    // The nodes' stores and sockets go before the raw run opens as many again.
+    drop(stores);
+    drop(keep);
+    std::thread::sleep(Duration::from_secs(3));
 
     // Raw gossipsub on the same topology: accept on arrival, no checks, no store.
     let topic = "b3/raw";
@@ -279,7 +282,9 @@ fn main() {
     let mut raw_addrs: Vec<council_net::Multiaddr> = Vec::new();
     for (i, link) in links.iter().enumerate() {
         let kp = council_net::keypair_from_seed(&key_from_label(&format!("b3/raw/{i}")).seed());
-        let cfg = council_net::NetConfig::new(kp, vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")]);
+        let mut cfg = council_net::NetConfig::new(kp, vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")]);
+        // The same topology as the nodes': no connections found by Kademlia.
+        cfg.kademlia = false;
         let _g = rt.enter();
         let (h, mut ev) = council_net::run(cfg).expect("net");
         let addr = rt.block_on(async {

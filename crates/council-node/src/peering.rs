@@ -509,6 +509,14 @@ impl NetNode {
         }
     }
 
+    /// A followed council's log moved on with no federation event: its clock moved, which
+    /// can close a federation's motions (PROTOCOL.md §8), but standing is unchanged (it
+    /// depends on federation events, joins, invites shown, and the time, which
+    /// [`NetNode::access`] watches).
+    fn clock_moved(&mut self) {
+        self.fed = None;
+    }
+
     /// Marks everything derived from the logs as out of date.
     fn stale(&mut self) {
         self.fed = None;
@@ -1031,15 +1039,15 @@ impl NetNode {
         }
         let progressed = !applied.is_empty();
         if progressed {
-            self.stale();
+            self.clock_moved();
             let store = self.store.clone();
             if let Err(e) = tokio::task::block_in_place(|| store.append_foreign(&applied)) {
                 tracing::error!(error = %e, "cannot store followed entries");
             }
             tracing::debug!(council = %council.short(), entries = applied.len(), "caught up by sync");
         }
-        // A federation event was applied, so `progressed` already marked the state stale.
         if fed_changed {
+            self.stale();
             self.refresh().await;
         }
         if progressed && n >= SYNC_BATCH as usize / 2 {
@@ -1126,10 +1134,11 @@ impl NetNode {
                     tracing::error!(error = %err, "cannot store a followed entry");
                     return Verdict::Ignore;
                 }
-                self.stale();
+                self.clock_moved();
                 let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
                 let fresh = age <= GOSSIP_FRESH_SECS;
                 if after != before {
+                    self.stale();
                     self.clock.saw(time);
                     self.refresh().await;
                     // Valid in its council's log, but void in the federation (a delegate
@@ -1387,19 +1396,17 @@ impl NetNode {
         let mut connected: Vec<(PeerId, CouncilId)> =
             self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
         self.check_liveness(&mut connected).await;
-        // One heads exchange per federation per tick, with a member node in turn: it tells
-        // this node every log of the federation it is behind on, or, when the two agree,
-        // costs one digest each way. Gossip carries entries at once; this is the safety
-        // net for what gossip missed, and it costs O(federations) requests per tick, not
-        // O(councils).
+        // A heads exchange per federation per tick with each connected member node of it:
+        // each tells this node every log of the federation it is behind on, or, when the
+        // two agree, costs one digest each way. Gossip carries entries at once; this is
+        // the safety net for what gossip missed (and how old entries travel), and it costs
+        // O(federations × connected peers) small requests per tick, whatever the number
+        // of councils. What one node learns reaches its neighbours at their next tick.
         let access = self.access();
-        let federations: Vec<FederationId> = access.federations().copied().collect();
-        for (i, f) in federations.into_iter().enumerate() {
+        for f in access.federations().copied().collect::<Vec<_>>() {
             let Some(circle) = access.circle(&f) else { continue };
-            let members: Vec<PeerId> = connected.iter().filter(|(_, c)| circle.contains(c)).map(|(p, _)| *p).collect();
-            if !members.is_empty() {
-                let p = members[(self.ticks as usize).wrapping_add(i) % members.len()];
-                self.ask_heads(p, f);
+            for (p, _) in connected.iter().filter(|(_, c)| circle.contains(c)) {
+                self.ask_heads(*p, f);
             }
         }
         for a in self.dial.clone() {

@@ -275,6 +275,20 @@ impl Peer {
                         h.lock().unwrap().push(from);
                         let _ = n.respond(channel, Response::Welcome(Box::new(g.clone()))).await;
                     }
+                    // Where its own log stands (all this peer holds), as a node answers.
+                    NetEvent::HeadsRequest { request, channel, .. } => {
+                        let head = {
+                            let log = l.lock().unwrap();
+                            council_net::Head {
+                                council: g.council_id(),
+                                seq: log.last().map_or(0, |e| e.body.seq),
+                                head: log.last().map_or(g.council_id(), |e| e.id()),
+                            }
+                        };
+                        let heads = vec![head];
+                        let differ = council_net::heads_digest(&heads) != request.digest;
+                        let _ = n.respond(channel, Response::Heads(differ.then_some(heads))).await;
+                    }
                     NetEvent::SyncRequest { request, channel, .. } => {
                         let mut resp = SyncResponse::default();
                         if request.council == g.council_id() {
