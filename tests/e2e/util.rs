@@ -170,3 +170,31 @@ pub fn read_key(path: &Path) -> council_core::SecretKey {
     hex::decode_to_slice(text.trim().trim_start_matches("councilnet-ed25519-seed:"), &mut seed).unwrap();
     council_core::SecretKey::from_seed(&seed)
 }
+
+/// [`run`], with standard input from `stdin` (a path), failing the test if `council` has
+/// not exited within 30 s: a hang (a fifo waited on, a device read forever) is a failure,
+/// not a stalled suite.
+pub fn run_within(args: &[&str], stdin: Option<&Path>) -> Run {
+    let mut cmd = council();
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(match stdin {
+        Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+        None => Stdio::null(),
+    });
+    let mut child = cmd.spawn().expect("the council binary runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`council {}` did not exit within 30 s: it hangs", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    capture(child.wait_with_output().unwrap())
+}
+
+/// Makes a fifo (named pipe) at `p`.
+pub fn mkfifo(p: &Path) {
+    let ok = Command::new("mkfifo").arg(p).status().expect("mkfifo runs").success();
+    assert!(ok, "mkfifo {} failed", p.display());
+}

@@ -1,6 +1,8 @@
 //! `council sample` then `council verify`, and damaged files.
 
-use crate::util::{run, sample};
+use std::path::Path;
+
+use crate::util::{mkfifo, run, run_within, sample};
 
 #[test]
 fn sample_then_verify_is_valid_with_a_truthful_report() {
@@ -90,4 +92,50 @@ fn key_files_are_private_and_show_their_did() {
         assert_eq!(loose.code, 2);
         assert!(loose.stderr.contains("chmod 600"), "{}", loose.stderr);
     }
+}
+
+#[test]
+fn fifos_devices_and_huge_files_are_refused_at_once_and_planted_links_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    mkfifo(&fifo);
+    let huge = dir.path().join("huge.key");
+    std::fs::File::create(&huge).unwrap().set_len(300 << 20).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (f, h) = (fifo.to_str().unwrap(), huge.to_str().unwrap());
+    for (args, says) in [
+        (vec!["key", "show", f], "fifo"),
+        (vec!["key", "show", "/dev/zero"], "a device"),
+        (vec!["key", "show", h], "at most"),
+        (vec!["genesis", "show", "--draft", f], "fifo"),
+        (vec!["verify", f], "fifo"),
+        (vec!["verify", "/dev/zero"], "a device"),
+        (vec!["--node", "http://127.0.0.1:9", "--key", f, "status"], "fifo"),
+        (vec!["--node", "http://127.0.0.1:9", "--token-file", "/dev/zero", "status"], "a device"),
+    ] {
+        let r = run_within(&args, None);
+        assert_ne!(r.code, 0, "council {args:?} succeeded");
+        assert!(r.stderr.contains(says), "council {args:?}: {}", r.stderr);
+    }
+    // An endless standard input that is not an export: judged from its first item, and
+    // not read on.
+    let r = run_within(&["--json", "verify", "-"], Some(Path::new("/dev/zero")));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.json()["valid"], false);
+
+    // Links planted at the names a temporary file might take: the target is never written.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let out = dir.path().join("s.cnx");
+    for name in ["s.partial", "s.cnx.partial", ".s.cnx.partial"] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+    }
+    let s = out.to_str().unwrap();
+    run(&["sample", "--out", s, "--members", "3", "--motions", "1", "--votes-per-motion", "2"]).ok();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+    run(&["verify", s]).ok();
 }

@@ -109,9 +109,8 @@ impl Node {
             (Some(u), _) => base_url(u)?,
             (None, Some(d)) => {
                 let p = d.join("api-addr");
-                let a = std::fs::read_to_string(&p).with_context(|| {
-                    format!("cannot read {} (is councild running with --data-dir {}?)", p.display(), d.display())
-                })?;
+                let a = council_files::read_text(&p, 4096)
+                    .with_context(|| format!("is councild running with --data-dir {}?", d.display()))?;
                 format!("http://{}", a.trim())
             }
             (None, None) => {
@@ -123,10 +122,7 @@ impl Node {
             (None, Some(d)) => d.join("api-token"),
             (None, None) => bail!("with --node, also give --token-file"),
         };
-        let token = std::fs::read_to_string(&token_path)
-            .with_context(|| format!("cannot read the API token in {}", token_path.display()))?
-            .trim()
-            .to_owned();
+        let token = council_files::read_text(&token_path, 4096).context("cannot read the API token")?.trim().to_owned();
         node(base, Auth::Token(token))
     }
 

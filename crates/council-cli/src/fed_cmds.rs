@@ -44,7 +44,7 @@ struct RulesFile {
 
 /// Reads and checks a charter file; the same file gives the same federation id everywhere.
 pub fn load_charter(path: &Path) -> anyhow::Result<Charter> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = council_files::read_text(path, 1 << 20)?;
     let f: CharterFile =
         toml::from_str(&text).with_context(|| format!("{} is not a valid charter file", path.display()))?;
     let founders = f

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use council_core::SecretKey;
 
 const PREFIX: &str = "councilnet-ed25519-seed:";
@@ -43,22 +43,17 @@ fn print_key(key: &SecretKey, path: &Path, json: bool) {
     }
 }
 
-/// Reads a key file, refusing one that others can read.
+/// The most bytes a key file holds (its one line is 89).
+const MAX_KEY_BYTES: u64 = 4096;
+/// The most bytes a genesis draft holds (a genesis is one record of at most 1 MiB).
+const MAX_DRAFT_BYTES: u64 = 2 << 20;
+
+/// Reads a key file, refusing one that others can read, and a fifo, a device or a large
+/// file unread.
 pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "key file {} is readable by others (mode {mode:o}); run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let bytes = council_files::read_private(path, MAX_KEY_BYTES).context("cannot read the key file")?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| anyhow::anyhow!("{} is not a councilnet key file", path.display()))?;
     let hexseed =
         text.trim().strip_prefix(PREFIX).with_context(|| format!("{} is not a councilnet key file", path.display()))?;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
@@ -70,14 +65,11 @@ pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
 pub fn sign_draft(draft: &Path, key: &Path, json: bool) -> anyhow::Result<ExitCode> {
     use council_core::cbor::Cbor;
     let k = load(key)?;
-    let bytes = std::fs::read(draft).with_context(|| format!("cannot read {}", draft.display()))?;
+    let bytes = council_files::read_small(draft, MAX_DRAFT_BYTES)?;
     let mut d = council_core::draft::GenesisDraft::from_cbor(&bytes)
         .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
     d.sign(&k)?;
-    let tmp = draft.with_extension("partial");
-    std::fs::write(&tmp, d.to_cbor())
-        .and_then(|_| std::fs::rename(&tmp, draft))
-        .with_context(|| format!("cannot write {}", draft.display()))?;
+    council_files::write_atomic(draft, &d.to_cbor(), false)?;
     let missing = d.missing();
     if json {
         say!(
@@ -98,7 +90,7 @@ pub fn sign_draft(draft: &Path, key: &Path, json: bool) -> anyhow::Result<ExitCo
 /// `council genesis show`.
 pub fn show_draft(draft: &Path, json: bool) -> anyhow::Result<ExitCode> {
     use council_core::cbor::Cbor;
-    let bytes = std::fs::read(draft).with_context(|| format!("cannot read {}", draft.display()))?;
+    let bytes = council_files::read_small(draft, MAX_DRAFT_BYTES)?;
     let d = council_core::draft::GenesisDraft::from_cbor(&bytes)
         .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
     let founders: Vec<_> = d.body.founders.iter().zip(&d.signatures).map(|(f, s)| (f.to_did(), s.is_some())).collect();

@@ -402,14 +402,14 @@ pub fn status(node: &Node, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn export(node: &Node, out: &Path, json: bool) -> anyhow::Result<()> {
-    let tmp = out.with_extension("partial");
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
-    );
-    let n = node.download("/v1/export", &mut f)?;
-    let f = f.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, out)?;
+    // A fresh temporary file beside it, renamed into place when complete: a link planted
+    // at a predictable name is never followed, and a failed download leaves `out` as it was.
+    let mut file = council_files::AtomicFile::create(out, false)?;
+    let mut w = std::io::BufWriter::new(file.file());
+    let n = node.download("/v1/export", &mut w)?;
+    std::io::Write::flush(&mut w).with_context(|| format!("cannot write {}", out.display()))?;
+    drop(w);
+    file.commit()?;
     let v = serde_json::json!({ "file": out, "bytes": n });
     print(json, &v, || {
         say!("wrote {} ({n} bytes); check it offline with: council verify {}", out.display(), out.display())
@@ -442,7 +442,7 @@ pub fn receipts_check(node: &Node, json: bool) -> anyhow::Result<std::process::E
 
 /// `council receipts send-proof FILE`.
 pub fn send_proof(node: &Node, file: &Path, json: bool) -> anyhow::Result<()> {
-    let bytes = crate::receipts::read_small(file, 4 << 20)?;
+    let bytes = council_files::read_small(file, 4 << 20)?;
     let r = node.post_json("/v1/equivocations", &serde_json::json!({ "record": hex::encode(bytes) }))?;
     print(json, &r, || say!("the node took the proof: {}", r["proof"].as_str().unwrap_or("")));
     Ok(())

@@ -62,10 +62,10 @@ impl Pin {
 
     fn known(address: &str) -> anyhow::Result<Option<Fp>> {
         let path = known_nodes()?;
-        let text = match std::fs::read_to_string(&path) {
+        let text = match council_files::read_text(&path, 1 << 20) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         Ok(text.lines().filter_map(|l| l.split_once(' ')).find(|(a, _)| *a == address).and_then(|(_, f)| parse(f)))
     }

@@ -66,55 +66,12 @@ pub fn keep(answer: &Value, record: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Writes a file that must not exist yet (a receipt is never overwritten), through a
-/// temporary file that is created fresh, so that no planted link is followed.
+/// fresh temporary file, so that no planted link is followed.
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
     if path.exists() {
         return Ok(());
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Reads a file that should be a small regular file: a fifo, a device or a huge file is
-/// refused rather than read.
-pub fn read_small(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let f = open_regular(path)?;
-    let len = f.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
-    if len > max {
-        bail!("{} is {len} bytes; at most {max} are expected here", path.display());
-    }
-    let mut buf = Vec::new();
-    f.take(max + 1).read_to_end(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
-    if buf.len() as u64 > max {
-        bail!("{} grew past {max} bytes while being read", path.display());
-    }
-    Ok(buf)
-}
-
-/// Opens a file to be read, refusing anything that is not a regular file: a fifo would
-/// block (even the open, without O_NONBLOCK), a device like /dev/zero would never end.
-pub fn open_regular(path: &Path) -> anyhow::Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NONBLOCK);
-    }
-    let f = opts.open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = f.metadata().with_context(|| format!("cannot read {}", path.display()))?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file (a fifo or a device is not a file to read; for an export, - reads standard input)", path.display());
-    }
-    Ok(f)
+    Ok(council_files::write_atomic(path, bytes, true)?)
 }
 
 /// A receipt file, read and checked, or why it could not be.
@@ -147,7 +104,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Loaded>> {
     Ok(files
         .into_iter()
         .map(|f| {
-            let receipt = read_small(&f, MAX_RECEIPT_BYTES)
+            let receipt = council_files::read_small(&f, MAX_RECEIPT_BYTES)
                 .map_err(|e| format!("{e:#}"))
                 .and_then(|b| Receipt::from_cbor(&b).map_err(|e| format!("not a receipt: {e}")))
                 .and_then(|r| r.verify().map_err(|e| format!("does not verify: {e}")));

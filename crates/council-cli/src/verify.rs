@@ -5,7 +5,6 @@
 //! in file order by [`ExportVerifier`], the same rules the daemon runs. Memory stays
 //! bounded by the batch size plus the councils' state, whatever the file size.
 
-use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,6 +57,11 @@ pub fn verify_stream<R: Read>(input: R, receipts: Vec<(String, Verified<Receipt>
         for (pos, c) in checked {
             verifier.push(pos, c);
         }
+        // Not an export, or items past its end: nothing more can be judged, so stop
+        // reading (standard input may be a device that never ends).
+        if verifier.halted() {
+            done = true;
+        }
     }
     (verifier.finish(read_error), io_failed)
 }
@@ -81,7 +85,7 @@ pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<E
     let (report, io_failed) = if path.as_os_str() == "-" {
         verify_stream(std::io::stdin().lock(), usable)
     } else {
-        let f = crate::receipts::open_regular(path)?;
+        let f = council_files::open_regular(path)?;
         verify_stream(f, usable)
     };
     // A file whose first item is not a readable export header is not an export at all:
@@ -111,14 +115,12 @@ pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<E
 }
 
 pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile_in(dir, out)?;
-    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let summary = write_sample(p, &mut w).with_context(|| format!("cannot write the sample to {}", tmp.display()))?;
-    let file = w.into_inner().map_err(|e| e.into_error()).context("cannot flush the sample")?;
-    file.sync_all().context("cannot sync the sample to disk")?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot move the sample into place at {}", out.display()))?;
+    let mut file = council_files::AtomicFile::create(out, false)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file.file());
+    let summary = write_sample(p, &mut w).with_context(|| format!("cannot write the sample to {}", out.display()))?;
+    std::io::Write::flush(&mut w).context("cannot flush the sample")?;
+    drop(w);
+    file.commit()?;
     if json {
         say!("{}", serde_json::json!({ "file": out, "summary": summary }));
     } else {
@@ -134,11 +136,4 @@ pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCo
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn tempfile_in(dir: &Path, out: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let name = out.file_name().context("the output path names no file")?;
-    let mut tmp = name.to_os_string();
-    tmp.push(format!(".partial-{}", std::process::id()));
-    Ok(dir.join(tmp))
 }

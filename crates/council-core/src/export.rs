@@ -461,6 +461,12 @@ impl ExportVerifier {
         }
     }
 
+    /// Whether nothing more can be judged (the file is not an export, or it goes on past
+    /// its end marker): a reader may stop reading.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
     /// Takes the next item in file order, with its signature count or the error
     /// [`check_item`] found.
     pub fn push(&mut self, pos: ItemPos, checked: Result<(CheckedItem, u64), ItemError>) {
@@ -484,7 +490,12 @@ impl ExportVerifier {
                     if self.current == Some(c) {
                         self.broken.insert(c);
                     }
-                } else if pos.item == 0 || e.record == "genesis" || e.record == "item" {
+                } else if pos.item == 0 {
+                    // Not even a readable first item: not an export. Nothing after it
+                    // can be judged, and the reader may stop (a device handed over as
+                    // a file never ends).
+                    self.halted = true;
+                } else if e.record == "genesis" || e.record == "item" {
                     // Without knowing what the item was, the following entries cannot be
                     // attributed safely.
                     if let Some(c) = self.current {

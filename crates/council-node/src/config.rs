@@ -162,6 +162,9 @@ fn set(t: &mut toml::Table, path: &[&str], v: toml::Value) {
     cur.insert(path[path.len() - 1].to_string(), v);
 }
 
+/// The most bytes a config file may hold (the default one is about 5 KiB).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Builds the configuration from all layers. `env` is the process environment (passed in
 /// so that tests can supply their own).
 pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
@@ -174,7 +177,7 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
         p.exists().then_some(p)
     });
     if let Some(path) = file {
-        let text = std::fs::read_to_string(&path)
+        let text = council_files::read_text(&path, MAX_CONFIG_BYTES)
             .map_err(|e| ConfigError::Read { path: path.clone(), reason: e.to_string() })?;
         let top: toml::Table = text
             .parse()

@@ -9,8 +9,9 @@
 //! | `genesis.draft` | the genesis while the founders sign it |
 //! | `store/` | the council's log (sled) |
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use council_files::FileError;
 
 use council_core::cbor::Cbor;
 use council_core::draft::GenesisDraft;
@@ -28,6 +29,10 @@ pub const DRAFT: &str = "genesis.draft";
 pub const STORE: &str = "store";
 
 const KEY_PREFIX: &str = "councilnet-ed25519-seed:";
+/// The most bytes a key or token file holds (a key line is 89 bytes).
+const MAX_SECRET_BYTES: u64 = 4096;
+/// The most bytes a genesis draft holds (a genesis is one record of at most 1 MiB).
+const MAX_DRAFT_BYTES: u64 = 2 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -35,8 +40,10 @@ pub enum DataDirError {
     Io { path: PathBuf, reason: String },
     #[error("{0} already holds a council (it has a node.key); choose another directory")]
     Exists(PathBuf),
-    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
-    Permissions { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{0} holds no council yet: create one with `councild init --data-dir {0}`")]
+    NotInitialised(PathBuf),
     #[error("{0} is damaged: {1}")]
     Damaged(PathBuf, String),
     #[error("{0}")]
@@ -47,43 +54,16 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DataDirError + '_ {
     move |e| DataDirError::Io { path: path.to_owned(), reason: e.to_string() }
 }
 
-/// Writes a file only its owner can read, atomically (temp file, fsync, rename).
+/// Writes a file only its owner can read, atomically (a fresh temporary file, synced and
+/// renamed; see [`council_files::AtomicFile`]).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
-    let tmp = path.with_extension("partial");
-    // A leftover from a crash may have another mode: start afresh.
-    let _ = std::fs::remove_file(&tmp);
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    // Make the rename itself durable.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    }
-    Ok(())
+    Ok(council_files::write_atomic(path, bytes, true)?)
 }
 
-/// Reads a file that must not be readable by others.
+/// Reads a small file that must not be readable by others (a key, the token): a fifo, a
+/// device or a large file is refused unread.
 pub fn read_private(path: &Path) -> Result<Vec<u8>, DataDirError> {
-    let meta = std::fs::metadata(path).map_err(io(path))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(DataDirError::Permissions { path: path.to_owned(), mode });
-        }
-    }
-    let _ = meta;
-    std::fs::read(path).map_err(io(path))
+    Ok(council_files::read_private(path, MAX_SECRET_BYTES)?)
 }
 
 pub fn encode_key(k: &SecretKey) -> String {
@@ -100,7 +80,15 @@ pub fn decode_key(path: &Path, text: &[u8]) -> Result<SecretKey, DataDirError> {
 }
 
 pub fn load_key(path: &Path) -> Result<SecretKey, DataDirError> {
-    decode_key(path, &read_private(path)?)
+    match council_files::read_private(path, MAX_SECRET_BYTES) {
+        Ok(b) => decode_key(path, &b),
+        // The node's own key missing from its folder: the folder holds no council.
+        Err(e) if e.is_not_found() && path.file_name().is_some_and(|n| n == NODE_KEY) => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Err(DataDirError::NotInitialised(dir.to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn load_token(dir: &Path) -> Result<String, DataDirError> {
@@ -115,7 +103,7 @@ pub fn load_token(dir: &Path) -> Result<String, DataDirError> {
 
 pub fn load_draft(dir: &Path) -> Result<GenesisDraft, DataDirError> {
     let p = dir.join(DRAFT);
-    let b = std::fs::read(&p).map_err(io(&p))?;
+    let b = council_files::read_small(&p, MAX_DRAFT_BYTES)?;
     GenesisDraft::from_cbor(&b).map_err(|e| DataDirError::Damaged(p, e.to_string()))
 }
 

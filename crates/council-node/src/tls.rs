@@ -53,29 +53,11 @@ pub fn ensure_cert(dir: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
-/// Reads a PEM file that should be small and regular: a fifo or a device is refused.
+/// Reads a PEM file that should be small and regular: a fifo, a device or a huge file is
+/// refused.
 fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
-    use std::io::Read;
-    let err = |reason: String| TlsError::File { path: path.to_owned(), reason };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // A fifo with no writer would block the open itself.
-        opts.custom_flags(libc::O_NONBLOCK);
-    }
-    let f = opts.open(path).map_err(|e| err(e.to_string()))?;
-    let meta = f.metadata().map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(err("not a regular file".into()));
-    }
-    let mut buf = Vec::new();
-    f.take(MAX_PEM_BYTES + 1).read_to_end(&mut buf).map_err(|e| err(e.to_string()))?;
-    if buf.len() as u64 > MAX_PEM_BYTES {
-        return Err(err(format!("larger than {MAX_PEM_BYTES} bytes: not a certificate")));
-    }
-    Ok(buf)
+    council_files::read_small(path, MAX_PEM_BYTES)
+        .map_err(|e| TlsError::File { path: path.to_owned(), reason: e.to_string() })
 }
 
 /// The server configuration and the certificate's fingerprint.

@@ -46,5 +46,58 @@ fn run_refuses_bad_configuration() {
         "127.0.0.1:0",
     ]);
     assert_eq!(code, 1);
-    assert!(err.contains("node.key"), "{err}");
+    assert!(err.contains("councild init"), "the error says how to make a council: {err}");
+}
+
+/// Runs `councild`, failing the test if it has not exited within 30 s (a fifo waited on,
+/// a device read forever).
+fn councild_within(args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_councild"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("councild runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`councild {}` did not exit within 30 s: it hangs", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().expect("exited normally"), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_fifo_a_device_or_a_huge_file_as_config_or_key_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge = dir.path().join("huge.toml");
+    std::fs::File::create(&huge).unwrap().set_len(300 << 20).unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (config, says) in
+        [(fifo.to_str().unwrap(), "fifo"), ("/dev/zero", "a device"), (huge.to_str().unwrap(), "at most")]
+    {
+        let (code, err) = councild_within(&["run", "--config", config, "--data-dir", d]);
+        assert_eq!(code, 1, "{config}: {err}");
+        assert!(err.contains(says), "{config}: {err}");
+    }
+    // The node's key as a fifo in an otherwise empty data directory.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    assert!(Command::new("mkfifo").arg(data.join("node.key")).status().unwrap().success());
+    let (code, err) = councild_within(&[
+        "run",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--members-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fifo"), "{err}");
 }
