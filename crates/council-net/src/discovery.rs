@@ -64,8 +64,10 @@ impl GatedKad {
         &mut self.inner
     }
 
-    /// Replaces the allowed peers: connections of peers that joined the set open for
-    /// Kademlia, those of peers that left it close, and those peers leave the routing table.
+    /// Replaces the peers served: connections of peers that joined the set open for
+    /// Kademlia, those of peers that left it close. The routing table is not touched (a
+    /// peer may be in it, to be dialed, without being served; see
+    /// [`GatedKad::forget`]).
     pub fn set_allowed(&mut self, allowed: &HashSet<PeerId>) {
         for (peer, conns) in &self.connections {
             let was = self.allowed.contains(peer);
@@ -74,10 +76,14 @@ impl GatedKad {
                 self.orders.extend(conns.iter().map(|c| (*peer, *c, is)));
             }
         }
-        for gone in self.allowed.difference(allowed) {
-            self.inner.remove_peer(gone);
-        }
         self.allowed = allowed.clone();
+    }
+
+    /// Takes peers out of the routing table (they are no longer let in at all).
+    pub fn forget<'a>(&mut self, peers: impl IntoIterator<Item = &'a PeerId>) {
+        for p in peers {
+            self.inner.remove_peer(p);
+        }
     }
 
     fn handler(&mut self, peer: PeerId, id: ConnectionId, inner: InnerHandler) -> GatedHandler {

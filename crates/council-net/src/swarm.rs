@@ -455,6 +455,17 @@ async fn event_loop(
     }
 }
 
+/// Lets Kademlia serve only the peers that may use every federation topic this node is on:
+/// its routing table holds the member nodes of all its federations, so a member of one
+/// federation asking a node that is also in another would otherwise learn where that
+/// other federation's nodes are.
+fn gate_kad(swarm: &mut Swarm<Behaviour>) {
+    let served = swarm.behaviour_mut().gossipsub.in_all_topics();
+    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+        kad.set_allowed(&served);
+    }
+}
+
 /// Adds what an allowed peer announced over identify to the routing table.
 fn learn_addresses(swarm: &mut Swarm<Behaviour>, st: &Loop, peer: &PeerId) {
     let (Some(addrs), Some(kad)) = (st.identified.get(peer), swarm.behaviour_mut().kad.as_mut()) else {
@@ -524,6 +535,7 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
             b.gossipsub.gossipsub().set_topic_params(topic.clone(), topic_params()).ok();
             let res =
                 b.gossipsub.gossipsub().subscribe(&topic).map(|_| ()).map_err(|e| NetError::Gossip(e.to_string()));
+            gate_kad(swarm);
             let _ = r.send(res);
         }
         Command::Publish(t, data, r) => {
@@ -584,8 +596,9 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
                     }
                 }
             }
+            gate_kad(swarm);
             if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-                kad.set_allowed(&peers);
+                kad.forget(st.allowed.difference(&peers));
             }
             let newly: Vec<PeerId> =
                 peers.iter().filter(|p| !st.allowed.contains(*p) && st.identified.contains_key(*p)).copied().collect();

@@ -76,6 +76,14 @@ impl TopicGate {
         &mut self.inner
     }
 
+    /// The peers that may use every one of this node's own topics (those it subscribed
+    /// to): the peers that may read whatever this node could tell them about any of its
+    /// federations (see [`crate::discovery`]).
+    pub fn in_all_topics(&self) -> std::collections::HashSet<PeerId> {
+        let own: Vec<TopicHash> = self.inner.topics().cloned().collect();
+        self.allowed.iter().filter(|(_, t)| own.iter().all(|o| t.contains(o))).map(|(p, _)| *p).collect()
+    }
+
     pub fn may_use(&self, peer: &PeerId, topic: &TopicHash) -> bool {
         self.allowed.get(peer).is_some_and(|t| t.contains(topic))
     }

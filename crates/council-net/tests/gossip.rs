@@ -335,7 +335,7 @@ async fn an_outsider_learns_no_member_address_from_kademlia() {
     // B would answer the outsider: so if A told the outsider of B, the lookup would reach
     // B and show it. The gate under test is A's.
     let mut with_outsider = members.clone();
-    with_outsider.insert(outsider_id, HashSet::new());
+    with_outsider.insert(outsider_id, HashSet::from([TOPIC.to_owned()]));
     b.net.allow(with_outsider.clone()).await.unwrap();
     b.net.dial(a.addr.clone()).await.unwrap();
     let b_id = b.net.peer_id();
@@ -552,4 +552,31 @@ async fn half_open_connections_and_reconnect_loops_do_not_lock_members_out() {
         .sync(a.net.peer_id(), council_net::SyncRequest { council, from_seq: 1, max_entries: 1 })
         .await
         .is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_one_federation_learns_no_node_of_another_from_kademlia() {
+    // A is in both federations; C only in the second, connected to A (so A's table holds
+    // C). A probe for a member of the first federation only, and one for a member of both.
+    let a = node("net/kad3-a", vec![]).await;
+    a.net.subscribe(TOPIC_2).await.unwrap();
+    let c = node("net/kad3-c", vec![]).await;
+    let mut one = kad_probe("net/kad3-one");
+    let mut both = kad_probe("net/kad3-both");
+    let (cid, one_id, both_id) = (c.net.peer_id(), *one.local_peer_id(), *both.local_peer_id());
+    a.net.allow(standing(&[(cid, &[TOPIC_2]), (one_id, &[TOPIC]), (both_id, &[TOPIC, TOPIC_2])])).await.unwrap();
+    // C would answer the member of both (so a lookup that reached C would show it): the
+    // gate under test is A's.
+    c.net.allow(standing(&[(a.net.peer_id(), &[TOPIC, TOPIC_2]), (both_id, &[TOPIC, TOPIC_2])])).await.unwrap();
+    c.net.dial(a.addr.clone()).await.unwrap();
+    // The member of both learns of C from A: the lookup below is a real test.
+    let mut tries = 0;
+    while !kad_lookup(&mut both, &a, cid).await.0.contains(&cid) {
+        tries += 1;
+        assert!(tries < 30, "a member of both federations never learned of C from A");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (peers, dialed) = kad_lookup(&mut one, &a, cid).await;
+    assert!(peers.is_empty(), "A answered a member of the first federation only: {peers:?}");
+    assert!(dialed.is_empty(), "a member of the first federation learned of {dialed:?}");
 }
