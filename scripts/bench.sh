@@ -19,7 +19,7 @@ members=500 votes=500
 cargo build --quiet --release -p council-cli -p councild
 cargo build --quiet --release -p council-cli --example raw_verify
 cargo build --quiet --release -p council-node --example ingest --example catch_up --example propagation
-bin=$root/target/release
+bin=$("$root/scripts/target-dir")/release
 work=$root/target/bench
 mkdir -p "$work"
 rows=()

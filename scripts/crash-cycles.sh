@@ -11,6 +11,7 @@ cycles=${1:-20}
 cargo build --quiet --release -p council-cli -p councild
 cargo build --quiet --release -p council-node --example crash_cycles
 cargo build --quiet --release -p council-node --features failpoints --example signing_crash
-target/release/examples/crash_cycles target/release/councild target/release/council "$cycles"
+rel=$(scripts/target-dir)/release
+"$rel/examples/crash_cycles" "$rel/councild" "$rel/council" "$cycles"
 signing=$(( cycles / 10 > 5 ? cycles / 10 : 5 ))
-target/release/examples/signing_crash "$signing"
+"$rel/examples/signing_crash" "$signing"

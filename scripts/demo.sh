@@ -38,7 +38,7 @@ if [ -n "${COUNCIL_BIN:-}" ]; then
 else
   step "building (release)"
   cargo build --quiet --release -p council-cli -p councild
-  bin=$root/target/release
+  bin=$("$root/scripts/target-dir")/release
 fi
 council=$bin/council
 councild=$bin/councild

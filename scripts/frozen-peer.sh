@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 cargo build --quiet --release -p councild
 cargo build --quiet --release -p council-node --example frozen_peer
-target/release/examples/frozen_peer target/release/councild "$seconds" 500
+rel=$(scripts/target-dir)/release
+"$rel/examples/frozen_peer" "$rel/councild" "$seconds" 500

@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then
 fi
 if [ -z "${COUNCIL_BIN:-}" ]; then
   cargo build --quiet --release -p council-cli -p councild
-  COUNCIL_BIN=$root/target/release
+  COUNCIL_BIN=$("$root/scripts/target-dir")/release
 fi
 council=$COUNCIL_BIN/council
 councild=$COUNCIL_BIN/councild

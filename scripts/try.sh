@@ -12,8 +12,9 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "building (release)"
 cargo build --quiet --release -p council-cli -p councild
-council=$root/target/release/council
-councild=$root/target/release/councild
+target=$("$root/scripts/target-dir")
+council=$target/release/council
+councild=$target/release/councild
 
 rm -rf "$dir" && mkdir -p "$dir"
 cd "$dir"

@@ -109,8 +109,9 @@ impl Node {
             (Some(u), _) => base_url(u)?,
             (None, Some(d)) => {
                 let p = d.join("api-addr");
-                let a = council_files::read_text(&p, 4096)
-                    .with_context(|| format!("is councild running with --data-dir {}?", d.display()))?;
+                let a = council_files::read_text(&p, 4096).with_context(|| {
+                    format!("cannot find the node's API address (is councild running with --data-dir {}?)", d.display())
+                })?;
                 format!("http://{}", a.trim())
             }
             (None, None) => {

@@ -14,33 +14,22 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// Why a file could not be read or written.
+/// Why a file could not be read or written. The message includes the system's reason
+/// (it is not also given as the error's source, so that a printed chain says it once).
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("cannot open {path}: {source}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot open {path}: {error}")]
+    Open { path: PathBuf, error: std::io::Error },
     #[error("{path} is {what}, not a regular file")]
     NotRegular { path: PathBuf, what: &'static str },
     #[error("{path} is {len} bytes; at most {max} are expected here")]
     TooLarge { path: PathBuf, len: u64, max: u64 },
     #[error("{path} may be read by others (mode {mode:o}); run `chmod 600 {path}`")]
     Readable { path: PathBuf, mode: u32 },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("cannot write {path}: {error}")]
+    Write { path: PathBuf, error: std::io::Error },
 }
 
 impl FileError {
@@ -58,7 +47,7 @@ impl FileError {
 
     /// Whether the file is simply not there.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, FileError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        matches!(self, FileError::Open { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
     }
 }
 
@@ -93,8 +82,8 @@ pub fn open_regular(path: &Path) -> Result<File, FileError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.custom_flags(libc::O_NONBLOCK);
     }
-    let f = opts.open(path).map_err(|source| FileError::Open { path: path.to_owned(), source })?;
-    let meta = f.metadata().map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+    let f = opts.open(path).map_err(|error| FileError::Open { path: path.to_owned(), error })?;
+    let meta = f.metadata().map_err(|error| FileError::Read { path: path.to_owned(), error })?;
     if !meta.is_file() {
         return Err(FileError::NotRegular { path: path.to_owned(), what: what(meta.file_type()) });
     }
@@ -112,7 +101,7 @@ pub fn read_private(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = f.metadata().map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+        let meta = f.metadata().map_err(|error| FileError::Read { path: path.to_owned(), error })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(FileError::Readable { path: path.to_owned(), mode });
@@ -122,13 +111,13 @@ pub fn read_private(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
 }
 
 fn read_opened(path: &Path, f: File, max: u64) -> Result<Vec<u8>, FileError> {
-    let read_err = |source| FileError::Read { path: path.to_owned(), source };
+    let read_err = |error| FileError::Read { path: path.to_owned(), error };
     let len = f.metadata().map_err(read_err)?.len();
     if len > max {
         return Err(FileError::TooLarge { path: path.to_owned(), len, max });
     }
     let mut buf = Vec::with_capacity(len as usize);
-    f.take(max + 1).read_to_end(&mut buf).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+    f.take(max + 1).read_to_end(&mut buf).map_err(|error| FileError::Read { path: path.to_owned(), error })?;
     if buf.len() as u64 > max {
         // It grew while being read.
         return Err(FileError::TooLarge { path: path.to_owned(), len: buf.len() as u64, max });
@@ -140,7 +129,7 @@ fn read_opened(path: &Path, f: File, max: u64) -> Result<Vec<u8>, FileError> {
 pub fn read_text(path: &Path, max: u64) -> Result<String, FileError> {
     String::from_utf8(read_small(path, max)?).map_err(|_| FileError::Read {
         path: path.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+        error: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
     })
 }
 
@@ -169,7 +158,7 @@ impl AtomicFile {
         }
         #[cfg(not(unix))]
         let _ = private;
-        let tmp = b.tempfile_in(dir).map_err(|source| FileError::Write { path: path.to_owned(), source })?;
+        let tmp = b.tempfile_in(dir).map_err(|error| FileError::Write { path: path.to_owned(), error })?;
         Ok(AtomicFile { tmp, path: path.to_owned() })
     }
 
@@ -181,14 +170,14 @@ impl AtomicFile {
     /// Syncs the file, renames it over the destination, and syncs the folder.
     pub fn commit(self) -> Result<(), FileError> {
         let path = self.path;
-        let werr = |source| FileError::Write { path: path.clone(), source };
+        let werr = |error| FileError::Write { path: path.clone(), error };
         self.tmp.as_file().sync_all().map_err(werr)?;
-        self.tmp.persist(&path).map_err(|e| FileError::Write { path: path.clone(), source: e.error })?;
+        self.tmp.persist(&path).map_err(|e| FileError::Write { path: path.clone(), error: e.error })?;
         #[cfg(unix)]
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)
                 .and_then(|d| d.sync_all())
-                .map_err(|source| FileError::Write { path: dir.to_owned(), source })?;
+                .map_err(|error| FileError::Write { path: dir.to_owned(), error })?;
         }
         Ok(())
     }
@@ -197,6 +186,6 @@ impl AtomicFile {
 /// Writes a whole file through an [`AtomicFile`].
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), FileError> {
     let mut f = AtomicFile::create(path, private)?;
-    f.file().write_all(bytes).map_err(|source| FileError::Write { path: path.to_owned(), source })?;
+    f.file().write_all(bytes).map_err(|error| FileError::Write { path: path.to_owned(), error })?;
     f.commit()
 }

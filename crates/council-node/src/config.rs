@@ -162,6 +162,26 @@ fn set(t: &mut toml::Table, path: &[&str], v: toml::Value) {
     cur.insert(path[path.len() - 1].to_string(), v);
 }
 
+/// Checks `log.level`: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`), or
+/// comma-separated directives in which every bare word is a level and everything else
+/// is `target=level`. A tracing filter would take any word as the name of a target and
+/// then log nothing else, so `chatty` would silence the node without a word.
+pub fn check_log_level(level: &str) -> Result<(), ConfigError> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    for d in level.split(',').map(str::trim) {
+        let ok = match d.split_once('=') {
+            Some((target, lvl)) => !target.is_empty() && LEVELS.contains(&lvl.to_ascii_lowercase().as_str()),
+            None => LEVELS.contains(&d.to_ascii_lowercase().as_str()),
+        };
+        if !ok {
+            return Err(ConfigError::Invalid(format!(
+                "log.level {level:?}: {d:?} is neither a level (error, warn, info, debug, trace, off) nor target=level"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The most bytes a config file may hold (the default one is about 5 KiB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -252,6 +272,7 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
                 .into(),
         ));
     }
+    check_log_level(&c.log.level)?;
     if !matches!(c.members.tls.as_str(), "auto" | "on" | "off") {
         return Err(ConfigError::Invalid(format!(
             "members.tls = {:?}: use \"auto\", \"on\" or \"off\"",
@@ -364,5 +385,17 @@ mod tests {
         let err = load(&Overrides { listen: Some("nonsense".into()), ..Default::default() }, &env(&[("HOME", "/h")]))
             .unwrap_err();
         assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    }
+
+    #[test]
+    fn a_log_level_that_would_silence_the_node_is_an_error() {
+        let h = env(&[("HOME", "/h")]);
+        for bad in ["chatty", "info,verbose", "council_node=loud", "=debug"] {
+            let err = load(&Overrides { log: Some(bad.into()), ..Default::default() }, &h).unwrap_err();
+            assert!(err.to_string().contains("neither a level"), "{bad}: {err}");
+        }
+        for good in ["info", "WARN", "info,council_node=debug", "off"] {
+            assert!(load(&Overrides { log: Some(good.into()), ..Default::default() }, &h).is_ok(), "{good}");
+        }
     }
 }

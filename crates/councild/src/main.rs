@@ -162,6 +162,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .context("log.level is not a valid filter")?,
                 )
                 .with_writer(std::io::stderr)
+                // Colours only on a terminal: a log file or the journal gets plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
             let rt =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
