@@ -109,19 +109,27 @@ fn founding_invite_admission_and_a_federation_motion() {
     assert_eq!(mot.ratifications.len(), 1);
 }
 
-#[test]
-fn a_recall_strikes_the_delegates_vote_on_open_motions() {
-    let mut f = founded();
-    let m0 = mandate(&mut f, 0, 0, Scope::All, vec![]);
-    let m1 = mandate(&mut f, 1, 0, Scope::All, vec![]);
-    let fm = open_motion(&mut f, "wages");
+/// Both founders give their first member a mandate; a motion opens and each delegate
+/// votes (`choices`); then council 0 recalls its delegate. Returns the motion, council 0's
+/// mandate and its delegate's key.
+fn votes_then_recall(f: &mut Fed, choices: [u32; 2]) -> (MotionId, MotionId, SecretKey) {
+    let m0 = mandate(f, 0, 0, Scope::All, vec![]);
+    let m1 = mandate(f, 1, 0, Scope::All, vec![]);
+    let fm = open_motion(f, "wages");
     let d0 = SecretKey::from_seed(&f.c[0].keys[0].seed());
     let d1 = SecretKey::from_seed(&f.c[1].keys[0].seed());
     let t = f.clock.tick();
-    f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, 0).unwrap();
+    f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, choices[0]).unwrap();
     let t = f.clock.tick();
-    f.c[1].b.delegate_vote(t, &d1, f.fid, fm, m1, 1).unwrap();
-    pass(&mut f, 0, Action::Recall(m0));
+    f.c[1].b.delegate_vote(t, &d1, f.fid, fm, m1, choices[1]).unwrap();
+    pass(f, 0, Action::Recall(m0));
+    (fm, m0, d0)
+}
+
+#[test]
+fn a_recall_strikes_the_delegates_vote_on_open_motions() {
+    let mut f = founded();
+    let (fm, m0, d0) = votes_then_recall(&mut f, [0, 1]);
     // The recalled delegate cannot vote again.
     let t = f.clock.tick();
     assert!(f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, 0).is_err());
@@ -328,16 +336,7 @@ fn a_federation_motion_passed_after_its_closing_time_is_void() {
 #[test]
 fn an_open_motion_shows_a_struck_vote_at_once_and_closes_on_the_clock() {
     let mut f = founded();
-    let m0 = mandate(&mut f, 0, 0, Scope::All, vec![]);
-    let m1 = mandate(&mut f, 1, 0, Scope::All, vec![]);
-    let fm = open_motion(&mut f, "wages");
-    let d0 = SecretKey::from_seed(&f.c[0].keys[0].seed());
-    let d1 = SecretKey::from_seed(&f.c[1].keys[0].seed());
-    let t = f.clock.tick();
-    f.c[0].b.delegate_vote(t, &d0, f.fid, fm, m0, 0).unwrap();
-    let t = f.clock.tick();
-    f.c[1].b.delegate_vote(t, &d1, f.fid, fm, m1, 0).unwrap();
-    pass(&mut f, 0, Action::Recall(m0));
+    votes_then_recall(&mut f, [0, 0]);
     let states: std::collections::BTreeMap<_, _> = f.c.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
     let motion = |reports: &[council_core::federation::FederationReport]| reports[0].motions[0].clone();
 

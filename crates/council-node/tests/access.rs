@@ -10,25 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{followed_seq, member_count, now, wait, Node, Peer};
+use common::{charter, followed_seq, member_count, now, wait, Node, Peer};
 use council_core::cbor::Cbor;
-use council_core::records::{Action, Charter, CouncilRules, FederationRules, Rule, Share, Threshold};
+use council_core::records::{Action, CouncilRules};
 use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
 use council_core::{Hash, SecretKey};
 use council_net::{peer_id_of, PeerId, Response, SyncRequest};
-
-fn charter(name: &str, founders: Vec<Hash>) -> Charter {
-    Charter {
-        name: name.into(),
-        principles: vec!["No federation has power over its councils.".into()],
-        rules: FederationRules {
-            admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
-        },
-        founders,
-        created_at: now(),
-    }
-}
 
 /// A council played by the test: its members, its log, and its node.
 struct Played {

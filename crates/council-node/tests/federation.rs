@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use common::{fed_motion, member_count, now, score_of, wait, Node};
 use council_core::cbor::Cbor;
-use council_core::records::{
-    Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, Mandate, Rule, Scope, Share, Signed,
-    Threshold,
-};
+use council_core::records::{Action, DelegateVoteBody, FederationMotion, Mandate, Scope, Signed};
 use serde_json::Value;
 
 fn head_of(n: &Node, council: &str) -> Option<Value> {
@@ -40,16 +37,7 @@ fn five_nodes_recall_catch_up_and_agree() {
     }
 
     // All five found the federation, each by council act.
-    let charter = Charter {
-        name: "Five Councils".into(),
-        principles: vec!["Delegates can be recalled at any time.".into()],
-        rules: FederationRules {
-            admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
-        },
-        founders: made.iter().map(|m| m.1).collect(),
-        created_at: now(),
-    };
+    let charter = common::charter("Five Councils", made.iter().map(|m| m.1).collect());
     let fed = charter.id();
     for n in &nodes {
         n.pass(Action::SignCharter { charter: charter.clone(), invite: None });
@@ -191,16 +179,7 @@ fn a_federation_motion_closes_on_time_with_no_traffic() {
     let made: Vec<_> = ["t0", "t1"].iter().map(|l| Node::create(tmp.path(), l)).collect();
     let a = Node::start(&rt, "t0", &made[0], &[]);
     let b = Node::start(&rt, "t1", &made[1], &[a.p2p_addr().unwrap()]);
-    let charter = Charter {
-        name: "Two Councils".into(),
-        principles: vec![],
-        rules: FederationRules {
-            admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
-        },
-        founders: vec![a.council, b.council],
-        created_at: now(),
-    };
+    let charter = common::charter("Two Councils", vec![a.council, b.council]);
     let fed = charter.id();
     for n in [&a, &b] {
         n.pass(Action::SignCharter { charter: charter.clone(), invite: None });

@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::{fed_motion, followed_seq, member_count, now, score_of, wait, Node, Peer};
 use council_core::cbor::Cbor;
 use council_core::records::{
-    Action, Charter, CouncilRules, DelegateVoteBody, EquivocationProof, FederationMotion, FederationRules, Instruction,
-    Mandate, MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold,
+    Action, Charter, CouncilRules, DelegateVoteBody, EquivocationProof, FederationMotion, Instruction, Mandate,
+    MotionForm, Outcome, Payload, PetitionBody, Rule, Scope, Signed,
 };
 use council_core::sample::{invite_proof, key_from_label, Clock, CouncilBuilder};
 use council_core::{Hash, SecretKey};
@@ -78,16 +78,7 @@ fn hostile_federation(log_start: u64) -> Hostile {
         clock.tick(),
     )
     .unwrap();
-    let charter = Charter {
-        name: "Tested Federation".into(),
-        principles: vec!["Mandates bind.".into()],
-        rules: FederationRules {
-            admission: Threshold::SIMPLE_MAJORITY,
-            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
-        },
-        founders: vec![a.council, b.council, m.id()],
-        created_at: now(),
-    };
+    let charter = common::charter("Tested Federation", vec![a.council, b.council, m.id()]);
     let fed = charter.id();
     a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
     b.pass(Action::SignCharter { charter: charter.clone(), invite: None });

@@ -393,3 +393,19 @@ pub fn followed_seq(n: &Node, council: &Hash) -> u64 {
         .and_then(|f| f["entries"].as_u64())
         .unwrap_or(0)
 }
+
+/// A charter of `founders` under the tests' usual rules: admission and motions by simple
+/// majority, half the member councils voting.
+pub fn charter(name: &str, founders: Vec<Hash>) -> council_core::records::Charter {
+    use council_core::records::{Charter, FederationRules};
+    Charter {
+        name: name.into(),
+        principles: vec!["Mandates bind; delegates can be recalled at any time.".into()],
+        rules: FederationRules {
+            admission: Threshold::SIMPLE_MAJORITY,
+            motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        },
+        founders,
+        created_at: now(),
+    }
+}
