@@ -1,6 +1,6 @@
 //! The event loop that owns the swarm, and the handle the rest of the node uses.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -401,6 +401,10 @@ struct Loop {
     grace: Duration,
     pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetError>>>,
     events: mpsc::Sender<NetEvent>,
+    /// Events that must reach the node (listening addresses, connections opened and
+    /// closed, hellos) waiting for room in `events`, oldest first. While any wait, new
+    /// gossip is shed rather than queued ahead of them.
+    backlog: VecDeque<NetEvent>,
     /// The addresses connected peers announced over identify (bounded), kept to fill the
     /// routing table if the peer is allowed later.
     identified: HashMap<PeerId, Vec<Multiaddr>>,
@@ -410,9 +414,39 @@ struct Loop {
     next_discovery: Instant,
 }
 
+/// Hellos held in the backlog at most: each may carry a genesis of up to 1 MiB. Beyond it
+/// a hello goes unanswered (its stream closes, and the peer says it again on its next
+/// connection); connections opened and closed are never dropped.
+const MAX_BACKLOG_HELLOS: usize = 64;
+
 impl Loop {
     fn allowed(&self, p: &PeerId) -> bool {
         self.allowed.contains(p)
+    }
+
+    /// Hands the node an event it must get: at once if there is room, else after those
+    /// already waiting.
+    fn deliver(&mut self, ev: NetEvent) {
+        if self.backlog.is_empty() {
+            if let Err(mpsc::error::TrySendError::Full(ev)) = self.events.try_send(ev) {
+                self.backlog.push_back(ev);
+            }
+        } else {
+            if matches!(ev, NetEvent::Hello { .. }) {
+                let hellos = self.backlog.iter().filter(|e| matches!(e, NetEvent::Hello { .. })).count();
+                if hellos >= MAX_BACKLOG_HELLOS {
+                    tracing::debug!("the node is behind: a hello goes unanswered");
+                    return;
+                }
+            }
+            self.backlog.push_back(ev);
+        }
+    }
+
+    /// Hands the node remote work it may do without (gossip, sync requests): only if
+    /// nothing it must get is waiting and there is room; `false` if shed.
+    fn offer(&mut self, ev: NetEvent) -> bool {
+        self.backlog.is_empty() && self.events.try_send(ev).is_ok()
     }
 }
 
@@ -428,7 +462,8 @@ async fn event_loop(
         probation: HashMap::new(),
         grace,
         pending: HashMap::new(),
-        events,
+        events: events.clone(),
+        backlog: VecDeque::new(),
         identified: HashMap::new(),
         looked_up: HashMap::new(),
         discovery_interval,
@@ -443,6 +478,12 @@ async fn event_loop(
                 Some(c) => command(&mut swarm, &mut st, c),
                 None => break,
             },
+            // What the node must get goes before new remote work is read.
+            Ok(permit) = events.reserve(), if !st.backlog.is_empty() => {
+                if let Some(ev) = st.backlog.pop_front() {
+                    permit.send(ev);
+                }
+            }
             ev = swarm.select_next_some() => swarm_event(&mut swarm, &mut st, ev),
             _ = tick.tick() => {
                 end_probation(&mut swarm, &mut st);
@@ -629,7 +670,7 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
 fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<BehaviourEvent>) {
     match ev {
         SwarmEvent::NewListenAddr { address, .. } => {
-            let _ = st.events.try_send(NetEvent::Listening(address));
+            st.deliver(NetEvent::Listening(address));
         }
         SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
             if num_established.get() > 1 {
@@ -647,12 +688,12 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                 st.probation.entry(peer_id).or_insert_with(|| Instant::now() + st.grace);
                 tracing::debug!(%peer_id, "not a member (yet): waiting for its hello");
             }
-            let _ = st.events.try_send(NetEvent::Connected { peer: peer_id, dialed: endpoint.is_dialer() });
+            st.deliver(NetEvent::Connected { peer: peer_id, dialed: endpoint.is_dialer() });
         }
         SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
             st.probation.remove(&peer_id);
             st.identified.remove(&peer_id);
-            let _ = st.events.try_send(NetEvent::Disconnected(peer_id));
+            st.deliver(NetEvent::Disconnected(peer_id));
         }
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
             propagation_source,
@@ -676,7 +717,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                 data: message.data,
             };
             // Local work first: if the node is behind, drop new remote work unjudged.
-            if st.events.try_send(ev).is_err() {
+            if !st.offer(ev) {
                 g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
             }
         }
@@ -685,16 +726,16 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
                 // Anyone connected may say hello; only allowed peers may sync. Dropping the
                 // channel closes the stream unanswered.
                 request_response::Message::Request { request: Request::Hello(hello), channel, .. } => {
-                    let _ = st.events.try_send(NetEvent::Hello { from: peer, hello, channel });
+                    st.deliver(NetEvent::Hello { from: peer, hello, channel });
                 }
                 request_response::Message::Request { request: Request::Sync(request), channel, .. } => {
                     if st.allowed(&peer) {
-                        let _ = st.events.try_send(NetEvent::SyncRequest { from: peer, request, channel });
+                        st.offer(NetEvent::SyncRequest { from: peer, request, channel });
                     }
                 }
                 request_response::Message::Request { request: Request::Heads(request), channel, .. } => {
                     if st.allowed(&peer) {
-                        let _ = st.events.try_send(NetEvent::HeadsRequest { from: peer, request, channel });
+                        st.offer(NetEvent::HeadsRequest { from: peer, request, channel });
                     }
                 }
                 request_response::Message::Response { request_id, response } => {

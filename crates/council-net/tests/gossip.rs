@@ -580,3 +580,57 @@ async fn a_member_of_one_federation_learns_no_node_of_another_from_kademlia() {
     assert!(peers.is_empty(), "A answered a member of the first federation only: {peers:?}");
     assert!(dialed.is_empty(), "a member of the first federation learned of {dialed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_never_dropped_when_gossip_is_shed() {
+    // A's node does not read its events for a while (it is behind), while B floods it
+    // with gossip: the queue fills, and new gossip is shed. C connecting and leaving
+    // meanwhile must still reach A's node, in order, once it reads again.
+    let seed = key_from_label("net/behind-a").seed();
+    let mut cfg = NetConfig::new(keypair_from_seed(&seed), vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+    cfg.heartbeat = Duration::from_millis(100);
+    cfg.kademlia = false;
+    let (a, mut events) = run(cfg).unwrap();
+    let a_addr = match events.recv().await {
+        Some(NetEvent::Listening(addr)) => addr,
+        other => panic!("expected the listening address first, got {other:?}"),
+    };
+    let b = node("net/behind-b", vec![]).await;
+    let c = node("net/behind-c", vec![]).await;
+    let (aid, bid, cid) = (a.peer_id(), b.net.peer_id(), c.net.peer_id());
+    a.subscribe(TOPIC).await.unwrap();
+    a.allow(on_topic([bid, cid])).await.unwrap();
+    b.net.allow(on_topic([aid])).await.unwrap();
+    c.net.allow(on_topic([aid])).await.unwrap();
+    b.net.dial(a_addr.clone()).await.unwrap();
+    eventually("B meshes with A", || async { b.net.mesh_peers(TOPIC).await.unwrap().contains(&aid) }).await;
+    // More messages than A's event queue holds (4096).
+    for i in 0u32..6000 {
+        b.net.publish(TOPIC, format!("flood {i}").into_bytes()).await.unwrap();
+    }
+    // Wait until A has stopped taking gossip: its queue is full.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.net.dial(a_addr.clone()).await.unwrap();
+    eventually("C connected", || async { c.net.connected_peers().await.unwrap().contains(&aid) }).await;
+    c.net.disconnect(aid).await.unwrap();
+    eventually("C gone", || async { !c.net.connected_peers().await.unwrap().contains(&aid) }).await;
+    // A's node reads again: C's connection and disconnection are there, in that order.
+    let mut seen = Vec::new();
+    let mut gossip = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|e| matches!(e, (false, p) if *p == cid)) {
+        let ev = tokio::time::timeout_at(deadline, events.recv()).await.expect("C's events arrive").unwrap();
+        match ev {
+            NetEvent::Connected { peer, .. } => seen.push((true, peer)),
+            NetEvent::Disconnected(peer) => seen.push((false, peer)),
+            NetEvent::Gossip { id, from, .. } => {
+                gossip += 1;
+                a.validate(id, from, Verdict::Ignore).await.unwrap();
+            }
+            _ => {}
+        }
+    }
+    assert!(gossip >= 4000, "the queue never filled ({gossip} gossip events): the test tested nothing");
+    let c_events: Vec<bool> = seen.iter().filter(|(_, p)| *p == cid).map(|(up, _)| *up).collect();
+    assert_eq!(c_events, vec![true, false], "C's connection events, in order");
+}
