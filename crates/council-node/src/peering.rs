@@ -430,14 +430,12 @@ impl NetNode {
         let mut tick = tokio::time::interval(sync_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Local work first (rust-libp2p's guidelines): the operator's and members'
+            // requests, this council's own new entries, answers to this node's own
+            // requests; only then new remote work, and the housekeeping tick.
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                ev = events.recv() => match ev {
-                    Some(ev) => self.on_event(ev).await,
-                    None => break,
-                },
-                Some(i) = internal.recv() => self.on_internal(i).await,
                 Some(c) = control.recv() => self.on_control(c).await,
                 r = durable.changed() => {
                     if r.is_err() {
@@ -446,6 +444,11 @@ impl NetNode {
                     let d = *durable.borrow_and_update();
                     self.catch_up_own(d).await;
                 }
+                Some(i) = internal.recv() => self.on_internal(i).await,
+                ev = events.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    None => break,
+                },
                 _ = tick.tick() => self.tick().await,
             }
         }
