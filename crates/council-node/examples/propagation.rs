@@ -150,7 +150,8 @@ fn main() {
         let _g = rt.enter();
         let (handle, events) = council_net::run(cfg).expect("net");
         let dial: Vec<_> = links[i].iter().map(|&j| addrs[j].parse().expect("multiaddr")).collect();
-        let (dtx, drx) = tokio::sync::watch::channel(st.seq());
+        let (dtx, drx) =
+            tokio::sync::watch::channel(council_node::writer::Sealed { seq: st.seq(), batch: Default::default() });
         let p2p = dir.join("p2p-addr");
         let (node, _control) =
             NetNode::new(st, store.clone(), handle.clone(), dial, p2p.clone(), CausalClock::default())
@@ -239,7 +240,9 @@ fn main() {
         let appends: Vec<Append> = entries.iter().map(|e| Append { entry: e.clone(), index: vec![] }).collect();
         stores[0].append(&appends).expect("append");
         let t = Instant::now();
-        durable0.send_replace(entries.last().expect("entries").body.seq);
+        // As the writer does: the entries, with the news that they are on disk.
+        let seq = entries.last().expect("entries").body.seq;
+        durable0.send_replace(council_node::writer::Sealed { seq, batch: std::sync::Arc::new(entries.to_vec()) });
         t
     };
     eprintln!("converged in {converged:.1} s");

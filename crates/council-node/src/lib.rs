@@ -143,7 +143,7 @@ fn start_network(
     own: CouncilState,
     store: &Store,
     seed: &[u8; 32],
-    durable: tokio::sync::watch::Receiver<u64>,
+    durable: tokio::sync::watch::Receiver<writer::Sealed>,
     clock: writer::CausalClock,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(peering::NetControl, tokio::task::JoinHandle<()>), RunError> {

@@ -43,7 +43,7 @@ use council_net::{
 use council_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::writer::{now, CausalClock};
+use crate::writer::{now, CausalClock, Sealed};
 
 /// Entries asked for in one sync request.
 const SYNC_BATCH: u32 = 1000;
@@ -413,14 +413,14 @@ impl NetNode {
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<NetEvent>,
-        mut durable: watch::Receiver<u64>,
+        mut durable: watch::Receiver<Sealed>,
         sync_every: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let (Some(mut internal), Some(mut control)) = (self.internal_rx.take(), self.control_rx.take()) else {
             return;
         };
-        let d = *durable.borrow_and_update();
+        let d = durable.borrow_and_update().clone();
         self.catch_up_own(d).await;
         self.refresh().await;
         for a in self.dial.clone() {
@@ -441,7 +441,7 @@ impl NetNode {
                     if r.is_err() {
                         break;
                     }
-                    let d = *durable.borrow_and_update();
+                    let d = durable.borrow_and_update().clone();
                     self.catch_up_own(d).await;
                 }
                 Some(i) = internal.recv() => self.on_internal(i).await,
@@ -460,24 +460,34 @@ impl NetNode {
     }
 
     /// Applies the own council's newly durable entries to its copy and publishes them
-    /// on every federation topic.
-    async fn catch_up_own(&mut self, durable: u64) {
+    /// on every federation topic. They come from the writer with the news that they are
+    /// on disk; only if this task fell more than a batch behind are the missing ones read
+    /// back from the store.
+    async fn catch_up_own(&mut self, sealed: Sealed) {
+        let durable = sealed.seq;
+        let mut handed = Some(sealed.batch);
         loop {
             let have = self.own_state().map(|s| s.seq()).unwrap_or(0);
             if have >= durable {
                 return;
             }
+            let from_writer = handed.take().filter(|b| b.first().is_some_and(|e| e.body.seq <= have + 1));
             // Only what is on disk: an entry published and then lost in a crash would be
             // signed again differently, and the pair would prove this node forked.
-            let store = self.store.clone();
-            let entries: Vec<Entry> = tokio::task::block_in_place(|| {
-                store
-                    .entries(have + 1)
-                    .take_while(|e| e.as_ref().map(|e| e.body.seq <= durable).unwrap_or(false))
-                    .take(10_000)
-                    .filter_map(Result::ok)
-                    .collect()
-            });
+            let entries: Vec<Entry> = match from_writer {
+                Some(b) => b.iter().filter(|e| e.body.seq > have).cloned().collect(),
+                None => {
+                    let store = self.store.clone();
+                    tokio::task::block_in_place(|| {
+                        store
+                            .entries(have + 1)
+                            .take_while(|e| e.as_ref().map(|e| e.body.seq <= durable).unwrap_or(false))
+                            .take(10_000)
+                            .filter_map(Result::ok)
+                            .collect()
+                    })
+                }
+            };
             if entries.is_empty() {
                 tracing::error!(have, durable, "the node's own durable entries cannot be read");
                 return;

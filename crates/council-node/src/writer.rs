@@ -112,11 +112,22 @@ pub struct Voter {
     pub voted: bool,
 }
 
+/// How far the council's own log is on disk, and the entries of the batch that got it
+/// there: the network takes them from here instead of reading them back from the store
+/// (and reads the store only for what it missed, if it fell more than a batch behind).
+#[derive(Debug, Clone, Default)]
+pub struct Sealed {
+    /// The last sequence number on disk.
+    pub seq: u64,
+    /// The entries of the last batch written, in order, ending at `seq` (empty at start).
+    pub batch: Arc<Vec<Entry>>,
+}
+
 /// A cloneable handle to the writer.
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Command>,
-    durable: watch::Receiver<u64>,
+    durable: watch::Receiver<Sealed>,
     members: watch::Receiver<Arc<MemberKeys>>,
     council: Hash,
 }
@@ -128,7 +139,7 @@ impl WriterHandle {
 
     /// The last sequence number that is on disk.
     pub fn durable_seq(&self) -> u64 {
-        *self.durable.borrow()
+        self.durable.borrow().seq
     }
 
     /// The roster's current keys, as of the last durable batch.
@@ -137,7 +148,7 @@ impl WriterHandle {
     }
 
     /// Changes whenever more of the log is on disk (the network publishes from it).
-    pub fn watch_durable(&self) -> watch::Receiver<u64> {
+    pub fn watch_durable(&self) -> watch::Receiver<Sealed> {
         self.durable.clone()
     }
 
@@ -192,7 +203,7 @@ pub struct Writer {
     store: Store,
     node: SecretKey,
     rx: mpsc::Receiver<Command>,
-    durable: watch::Sender<u64>,
+    durable: watch::Sender<Sealed>,
     members: watch::Sender<Arc<MemberKeys>>,
     max_batch: usize,
     check_interval: Duration,
@@ -260,7 +271,7 @@ impl Writer {
         clock: CausalClock,
     ) -> (Writer, WriterHandle) {
         let (tx, rx) = mpsc::channel(queue);
-        let (durable, durable_rx) = watch::channel(state.seq());
+        let (durable, durable_rx) = watch::channel(Sealed { seq: state.seq(), batch: Arc::default() });
         let (members, members_rx) = watch::channel(member_keys(&state));
         let handle = WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id() };
         (Writer { state, store, node, rx, durable, members, max_batch, check_interval, clock }, handle)
@@ -356,7 +367,8 @@ impl Writer {
             // slow export download, say), the writer always gets to the disk.
             let written = tokio::task::block_in_place(|| self.store.append(&p.appends));
             if written.is_ok() {
-                self.durable.send_replace(last);
+                let batch = Arc::new(p.appends.iter().map(|a| a.entry.clone()).collect());
+                self.durable.send_replace(Sealed { seq: last, batch });
                 // Only a closed motion changes the roster (an act passed).
                 if p.appends.iter().any(|a| matches!(a.entry.body.payload, Payload::Close { .. })) {
                     self.members.send_replace(member_keys(&self.state));
