@@ -294,6 +294,31 @@ fn verdict(v: GossipVerdict) -> Verdict {
     }
 }
 
+/// What to ask a peer for after it said where a federation's logs stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    /// A log this node does not follow, or holds fewer entries of: from where it stands.
+    Log(CouncilId),
+    /// The one entry at a place where the peer holds a different entry than this node:
+    /// the sync's judgement proves the fork (PROTOCOL.md §9).
+    Place(CouncilId, u64),
+}
+
+/// The syncs a heads answer calls for (PROTOCOL.md §12.2): only for councils this
+/// council has standing with (`wanted`), never its own.
+fn plan_heads(heads: &[Head], own: &CouncilId, wanted: &BTreeSet<CouncilId>, replicas: &Replicas) -> Vec<Fetch> {
+    heads
+        .iter()
+        .filter(|h| h.council != *own && wanted.contains(&h.council))
+        .filter_map(|h| match replicas.get(&h.council) {
+            None => Some(Fetch::Log(h.council)),
+            Some(st) if st.seq() < h.seq => Some(Fetch::Log(h.council)),
+            Some(st) if h.seq > 0 && !st.holds(h.seq, &h.head) => Some(Fetch::Place(h.council, h.seq)),
+            Some(_) => None,
+        })
+        .collect()
+}
+
 /// Whether a peer id belongs to this node key.
 fn is_node_of(peer: &PeerId, key: &council_core::PublicKey) -> bool {
     peer_id_of(key) == *peer
@@ -897,17 +922,10 @@ impl NetNode {
     /// entry at any place where the peer holds a different one (a fork, proved by sync).
     fn on_heads(&mut self, peer: PeerId, heads: Vec<Head>) {
         let councils = self.access().councils();
-        for h in heads {
-            if h.council == self.own || !councils.contains(&h.council) {
-                continue;
-            }
-            match self.replicas.get(&h.council) {
-                None => self.request_sync(peer, h.council),
-                Some(st) if st.seq() < h.seq => self.request_sync(peer, h.council),
-                Some(st) if h.seq > 0 && !st.holds(h.seq, &h.head) => {
-                    self.request_sync_from(peer, h.council, h.seq, 1);
-                }
-                Some(_) => {}
+        for fetch in plan_heads(&heads, &self.own, &councils, &self.replicas) {
+            match fetch {
+                Fetch::Log(c) => self.request_sync(peer, c),
+                Fetch::Place(c, seq) => self.request_sync_from(peer, c, seq, 1),
             }
         }
     }
@@ -1431,5 +1449,72 @@ impl NetNode {
                 let _ = self.net.dial(a).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use council_core::records::{Action, CouncilRules, MotionForm, Rule, Share, Threshold};
+    use council_core::sample::{key_from_label, CouncilBuilder};
+    use council_core::verify::verify_genesis;
+
+    /// A council of one member whose log holds `n` entries, and those entries.
+    fn council(label: &str, n: usize) -> (CouncilBuilder, Vec<Entry>) {
+        let m = key_from_label(&format!("{label}/m"));
+        let mut b = CouncilBuilder::found(
+            label,
+            &[&m],
+            CouncilRules::default(),
+            key_from_label(&format!("{label}/node")),
+            1_800_000_000,
+        )
+        .unwrap();
+        let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
+        for i in 0..n {
+            b.open(
+                1_800_000_001 + i as u64,
+                &m,
+                &format!("q{i}"),
+                MotionForm::YesNo(Action::Resolution),
+                rule,
+                1_900_000_000,
+            )
+            .unwrap();
+        }
+        let entries = b.take_entries();
+        (b, entries)
+    }
+
+    fn head(b: &CouncilBuilder, entries: &[Entry], seq: u64) -> Head {
+        let head = if seq == 0 { b.id() } else { entries[seq as usize - 1].id() };
+        Head { council: b.id(), seq, head }
+    }
+
+    #[test]
+    fn a_heads_answer_asks_for_exactly_what_is_missing_or_forked() {
+        let (x, xe) = council("x", 5);
+        let (y, ye) = council("y", 2);
+        let (z, ze) = council("z", 1);
+        let (own, oe) = council("own", 1);
+        let mut replicas = Replicas::new();
+        replicas.follow(verify_genesis(x.genesis().clone()).unwrap()).unwrap();
+        for e in &xe[..3] {
+            assert_eq!(replicas.judge(verify_entry(e.clone()).unwrap()), Judgement::Applied);
+        }
+        let wanted: BTreeSet<CouncilId> = [x.id(), y.id()].into();
+        let plan = |heads: &[Head]| plan_heads(heads, &own.id(), &wanted, &replicas);
+        // Ahead of us: fetch from where we are. Unknown but wanted: fetch it all.
+        assert_eq!(plan(&[head(&x, &xe, 5)]), vec![Fetch::Log(x.id())]);
+        assert_eq!(plan(&[head(&y, &ye, 2)]), vec![Fetch::Log(y.id())]);
+        // The same place, the same entry (or behind us): nothing.
+        assert!(plan(&[head(&x, &xe, 3)]).is_empty());
+        assert!(plan(&[head(&x, &xe, 2)]).is_empty());
+        // The same place, another entry: that one entry, to prove the fork.
+        let forked = Head { head: council_core::Hash([7; 32]), ..head(&x, &xe, 3) };
+        assert_eq!(plan(&[forked]), vec![Fetch::Place(x.id(), 3)]);
+        // A council without standing here, and this council's own log: never.
+        assert!(plan(&[head(&z, &ze, 1), head(&own, &oe, 1)]).is_empty());
     }
 }
