@@ -33,18 +33,6 @@ pub enum FileError {
 }
 
 impl FileError {
-    /// The path the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            FileError::Open { path, .. }
-            | FileError::NotRegular { path, .. }
-            | FileError::TooLarge { path, .. }
-            | FileError::Readable { path, .. }
-            | FileError::Read { path, .. }
-            | FileError::Write { path, .. } => path,
-        }
-    }
-
     /// Whether the file is simply not there.
     pub fn is_not_found(&self) -> bool {
         matches!(self, FileError::Open { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
@@ -75,6 +63,11 @@ fn what(ft: std::fs::FileType) -> &'static str {
 /// Opens a file to be read, refusing anything that is not a regular file. The open does
 /// not block on a fifo (`O_NONBLOCK`, which changes nothing for a regular file).
 pub fn open_regular(path: &Path) -> Result<File, FileError> {
+    open_checked(path).map(|(f, _)| f)
+}
+
+/// [`open_regular`], with the metadata it checked.
+fn open_checked(path: &Path) -> Result<(File, std::fs::Metadata), FileError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]
@@ -87,32 +80,31 @@ pub fn open_regular(path: &Path) -> Result<File, FileError> {
     if !meta.is_file() {
         return Err(FileError::NotRegular { path: path.to_owned(), what: what(meta.file_type()) });
     }
-    Ok(f)
+    Ok((f, meta))
 }
 
 /// Reads a regular file of at most `max` bytes.
 pub fn read_small(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
-    read_opened(path, open_regular(path)?, max)
+    let (f, meta) = open_checked(path)?;
+    read_opened(path, f, &meta, max)
 }
 
 /// [`read_small`], refusing a file that anyone but its owner may read (a key, a token).
 pub fn read_private(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
-    let f = open_regular(path)?;
+    let (f, meta) = open_checked(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = f.metadata().map_err(|error| FileError::Read { path: path.to_owned(), error })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(FileError::Readable { path: path.to_owned(), mode });
         }
     }
-    read_opened(path, f, max)
+    read_opened(path, f, &meta, max)
 }
 
-fn read_opened(path: &Path, f: File, max: u64) -> Result<Vec<u8>, FileError> {
-    let read_err = |error| FileError::Read { path: path.to_owned(), error };
-    let len = f.metadata().map_err(read_err)?.len();
+fn read_opened(path: &Path, f: File, meta: &std::fs::Metadata, max: u64) -> Result<Vec<u8>, FileError> {
+    let len = meta.len();
     if len > max {
         return Err(FileError::TooLarge { path: path.to_owned(), len, max });
     }

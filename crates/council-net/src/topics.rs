@@ -84,10 +84,6 @@ impl TopicGate {
         self.allowed.iter().filter(|(_, t)| own.iter().all(|o| t.contains(o))).map(|(p, _)| *p).collect()
     }
 
-    pub fn may_use(&self, peer: &PeerId, topic: &TopicHash) -> bool {
-        self.allowed.get(peer).is_some_and(|t| t.contains(topic))
-    }
-
     /// Replaces every peer's topics. Returns the peers that lost a topic they had: their
     /// connections must close (see the module documentation).
     pub fn set_allowed(&mut self, allowed: HashMap<PeerId, HashSet<TopicHash>>) -> Vec<PeerId> {

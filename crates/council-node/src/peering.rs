@@ -257,10 +257,9 @@ pub struct NetNode {
     access: Option<Arc<Access>>,
     /// Whether `access` still holds (no log, join or claim changed since).
     access_fresh: bool,
-    /// How many times `access` was computed, and the count the allowed peers were last
-    /// derived at: when they differ, [`NetNode::tick`] refreshes.
-    access_computed: u64,
-    access_applied: u64,
+    /// The access the allowed peers were last derived from: when `access` is computed
+    /// anew (a lapse noticed anywhere), [`NetNode::tick`] refreshes.
+    access_applied: Option<Arc<Access>>,
     /// Bumped each time the federations this council takes part in change.
     access_gen: u64,
     /// Peer ids of node keys (deriving one decompresses the key).
@@ -416,8 +415,7 @@ impl NetNode {
             fed_until: None,
             access: None,
             access_fresh: false,
-            access_computed: 0,
-            access_applied: 0,
+            access_applied: None,
             access_gen: 0,
             peer_ids: HashMap::new(),
             syncing: HashSet::new(),
@@ -573,10 +571,11 @@ impl NetNode {
             self.joins.iter().map(|(f, j)| (*f, j.proof.clone())).collect();
         let own = self.own;
         let t = now();
-        let (reports, _) = self.federation_state().clone();
+        self.federation_state();
+        let reports = self.fed.as_ref().map_or(&[][..], |(r, _)| &r[..]);
         let a = Arc::new(Access::compute(AccessInputs {
             own,
-            reports: &reports,
+            reports,
             charters: &charters,
             joining: &joining,
             claims: &self.claims,
@@ -590,7 +589,6 @@ impl NetNode {
         }
         self.access = Some(a.clone());
         self.access_fresh = true;
-        self.access_computed += 1;
         a
     }
 
@@ -637,7 +635,7 @@ impl NetNode {
     /// Re-derives the topics, the allowed peers and what each may use from the logs.
     async fn refresh(&mut self) {
         let access = self.access();
-        self.access_applied = self.access_computed;
+        self.access_applied = Some(access.clone());
         for f in access.federations() {
             if self.topics.insert(*f) {
                 if let Err(e) = self.net.subscribe(&federation_topic(f)).await {
@@ -716,7 +714,7 @@ impl NetNode {
                 let _ = self.net.respond(channel, answer).await;
             }
             NetEvent::SyncRequest { from, request, channel } => {
-                let reader = self.peers.get(&from).or(self.nodes.get(&from)).copied();
+                let reader = self.council_of(&from);
                 let access = self.access();
                 let answer = match reader {
                     Some(r) if access.may_read(&r, &request.council) => {
@@ -732,7 +730,7 @@ impl NetNode {
                 let _ = self.net.respond(channel, answer).await;
             }
             NetEvent::HeadsRequest { from, request, channel } => {
-                let reader = self.peers.get(&from).or(self.nodes.get(&from)).copied();
+                let reader = self.council_of(&from);
                 let access = self.access();
                 let answer = match reader {
                     Some(r) if access.circle(&request.federation).is_some_and(|c| c.contains(&r)) => {
@@ -751,6 +749,11 @@ impl NetNode {
                 let _ = self.net.validate(id, from, v).await;
             }
         }
+    }
+
+    /// The council whose node `peer` is, if it was let in.
+    fn council_of(&self, peer: &PeerId) -> Option<CouncilId> {
+        self.peers.get(peer).or(self.nodes.get(peer)).copied()
     }
 
     /// Counts a hello from `peer`: false once it has said more than [`MAX_HELLOS`] in
@@ -801,7 +804,8 @@ impl NetNode {
             None
         } else {
             let t = now();
-            let reports = self.federation_state().0.clone();
+            self.federation_state();
+            let reports = self.fed.as_ref().map_or(&[][..], |(r, _)| &r[..]);
             let claim = hello.invites.iter().find_map(|(f, proof)| {
                 let report = reports.iter().find(|r| r.id == *f && access.circle(f).is_some())?;
                 Access::invite_is_open(report, proof, t).then_some(())?;
@@ -1408,10 +1412,10 @@ impl NetNode {
     /// and redials lost peers.
     async fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
-        // Standing lapses with time (an invite expires): look again when it does, and
-        // apply any standing computed since the peers were last allowed.
-        let lapsed = self.access.as_ref().and_then(|a| a.next_change()).is_some_and(|t| now() >= t);
-        if lapsed || self.access_computed != self.access_applied {
+        // Standing lapses with time (an invite expires): `access` notices, and the peers
+        // allowed follow any standing computed since they were last derived.
+        let access = self.access();
+        if !self.access_applied.as_ref().is_some_and(|applied| Arc::ptr_eq(applied, &access)) {
             self.refresh().await;
         }
         // Peers this node dialed that have not let it in hear again who this council is,
