@@ -54,6 +54,14 @@ impl InviteClaim {
 pub struct Access {
     own: CouncilId,
     circles: BTreeMap<FederationId, BTreeSet<CouncilId>>,
+    /// Per federation, the councils that were members and left (and are in no circle of
+    /// it again): their logs, up to where this node holds them, stay part of the
+    /// federation's record, readable by its circle; they themselves read nothing of it.
+    former: BTreeMap<FederationId, BTreeSet<CouncilId>>,
+    /// The members of federations this council left: they may still read this council's
+    /// own log (its leave is the federation's to know, and a member that missed it must
+    /// be able to fetch it from here), and nothing else.
+    audience: BTreeSet<CouncilId>,
     next_change: Option<u64>,
 }
 
@@ -85,6 +93,8 @@ impl Access {
 
     pub fn compute(i: AccessInputs<'_>) -> Access {
         let mut circles: BTreeMap<FederationId, BTreeSet<CouncilId>> = BTreeMap::new();
+        let mut former: BTreeMap<FederationId, BTreeSet<CouncilId>> = BTreeMap::new();
+        let mut audience: BTreeSet<CouncilId> = BTreeSet::new();
         let mut next_change: Option<u64> = None;
         let reports: BTreeMap<FederationId, &FederationReport> = i.reports.iter().map(|r| (r.id, r)).collect();
         let open_claim = |r: &FederationReport, proof: &InviteProof| Access::invite_is_open(r, proof, i.now);
@@ -103,6 +113,9 @@ impl Access {
                 || (report.founded_at.is_none() && i.charters.contains_key(f))
                 || i.joining.get(f).is_some_and(|p| open_claim(report, p));
             if !mine {
+                if report.members.iter().any(|m| m.council == i.own && m.left_at.is_some()) {
+                    audience.extend(circle.iter().copied());
+                }
                 continue;
             }
             for c in i.claims.iter().filter(|c| c.federation == *f && open_claim(report, &c.proof)) {
@@ -119,6 +132,15 @@ impl Access {
                 }
             }
             circle.insert(i.own);
+            let gone: BTreeSet<CouncilId> = report
+                .members
+                .iter()
+                .filter(|m| m.left_at.is_some() && !circle.contains(&m.council))
+                .map(|m| m.council)
+                .collect();
+            if !gone.is_empty() {
+                former.insert(*f, gone);
+            }
             circles.insert(*f, circle);
         }
         // Charters being signed that no log holds a signature of yet: the founders.
@@ -135,7 +157,42 @@ impl Access {
                 circles.entry(*f).or_insert_with(|| BTreeSet::from([p.issuer, i.own]));
             }
         }
-        Access { own: i.own, circles, next_change }
+        // Councils still federated with this one need no special audience.
+        let federated: BTreeSet<CouncilId> = circles.values().flatten().copied().collect();
+        audience.retain(|c| *c != i.own && !federated.contains(c));
+        Access { own: i.own, circles, former, audience, next_change }
+    }
+
+    /// Standing in nothing: a node that knows of no federation yet (gating starts closed).
+    pub fn none(own: CouncilId) -> Access {
+        Access { own, circles: BTreeMap::new(), former: BTreeMap::new(), audience: BTreeSet::new(), next_change: None }
+    }
+
+    /// Standing given as it is, circle by circle (each should hold `own`), rather than
+    /// computed from the logs: for simulations and tests of the network layer, which
+    /// take the standing as an input. The node computes it ([`Access::compute`]).
+    pub fn from_circles(own: CouncilId, circles: BTreeMap<FederationId, BTreeSet<CouncilId>>) -> Access {
+        Access { own, circles, former: BTreeMap::new(), audience: BTreeSet::new(), next_change: None }
+    }
+
+    /// The same, with the members of federations this council left (see
+    /// [`Access::audience`]).
+    pub fn with_audience(mut self, audience: BTreeSet<CouncilId>) -> Access {
+        self.audience = audience;
+        self
+    }
+
+    /// The members of federations this council left, which may still read its own log
+    /// (and nothing else): a leave must reach every member, also one that was cut off
+    /// when it was gossiped.
+    pub fn audience(&self) -> &BTreeSet<CouncilId> {
+        &self.audience
+    }
+
+    /// The same, with councils that left `federation` (see [`Access::logs`]).
+    pub fn with_former(mut self, federation: FederationId, former: BTreeSet<CouncilId>) -> Access {
+        self.former.insert(federation, former);
+        self
     }
 
     /// The federations this council takes part in (or is founding, or joining).
@@ -147,9 +204,27 @@ impl Access {
         self.circles.get(federation)
     }
 
-    /// Whether `reader`'s node may read `council`'s log here.
+    /// The logs of a federation's record: its circle's, and those of councils that left
+    /// it (up to where this node holds them: a leave is the last word of a council's log
+    /// that the federation needs, and a member that missed it by gossip learns it by sync
+    /// from any other member).
+    pub fn logs(&self, federation: &FederationId) -> BTreeSet<CouncilId> {
+        let mut all = self.circles.get(federation).cloned().unwrap_or_default();
+        if let Some(f) = self.former.get(federation) {
+            all.extend(f.iter().copied());
+        }
+        all
+    }
+
+    /// Whether `reader`'s node may read `council`'s log here: `reader` is in a circle
+    /// whose federation's record holds `council`'s log.
     pub fn may_read(&self, reader: &CouncilId, council: &CouncilId) -> bool {
-        reader == council || self.circles.values().any(|c| c.contains(reader) && c.contains(council))
+        reader == council
+            || (*council == self.own && self.audience.contains(reader))
+            || self.circles.iter().any(|(f, c)| {
+                c.contains(reader)
+                    && (c.contains(council) || self.former.get(f).is_some_and(|gone| gone.contains(council)))
+            })
     }
 
     /// The federations in which `council` has standing here: the gossip topics its node
@@ -158,10 +233,11 @@ impl Access {
         self.circles.iter().filter(move |(_, c)| c.contains(council)).map(|(f, _)| f)
     }
 
-    /// Every council with standing in one of this council's federations (not itself):
-    /// the logs this node follows, and the nodes it lets in.
+    /// Every council with standing in one of this council's federations, or in the
+    /// [`Access::audience`] (not itself): the nodes it lets in, and the logs it follows.
     pub fn councils(&self) -> BTreeSet<CouncilId> {
         let mut all: BTreeSet<CouncilId> = self.circles.values().flatten().copied().collect();
+        all.extend(self.audience.iter().copied());
         all.remove(&self.own);
         all
     }

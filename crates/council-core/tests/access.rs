@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Council, T0};
 use council_core::access::{Access, AccessInputs, InviteClaim};
@@ -108,10 +108,21 @@ fn a_council_that_left_has_no_standing() {
     let x = w.access("a", &[&f], &[], &[], w.clock.0);
     assert!(!x.may_read(&c, &a), "a council that left still reads the federation");
     assert!(!x.councils().contains(&c));
+    // Its log, which ends with the leave, stays part of the federation's record: the
+    // members still read it (one that missed the leave learns it from another), and it
+    // is listed with the federation's logs; it is no longer in the circle.
+    let b = w.id("b");
+    assert!(x.may_read(&b, &c), "a member cannot read the log of a council that left");
+    assert!(x.logs(&f.id()).contains(&c));
+    assert!(!x.circle(&f.id()).is_some_and(|circle| circle.contains(&c)));
     // And from its own side, the federation is no longer one it takes part in, though it
     // signed the charter.
     let from_c = w.access("c", &[&f], &[], &[], w.clock.0);
     assert!(from_c.federations().next().is_none(), "the council that left still counts itself in");
+    // It still lets the members read its own log (which holds the leave), and nothing else.
+    assert!(from_c.may_read(&a, &c));
+    assert!(!from_c.may_read(&a, &b));
+    assert_eq!(from_c.audience(), &BTreeSet::from([a, b]));
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod failpoint;
 pub mod members;
 pub mod peering;
+pub mod proto;
 pub mod tls;
 pub mod web;
 pub mod writer;

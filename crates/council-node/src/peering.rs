@@ -18,7 +18,7 @@
 //! gossip topics, for as long as that holds: standing is computed again whenever a log
 //! changes and when an invite lapses.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,26 +37,22 @@ use council_core::verify::{verify_entry, verify_equivocation, verify_genesis, Ve
 use council_core::DecodeError;
 use council_net::multiaddr::Protocol as libp2p_protocol;
 use council_net::{
-    federation_topic, heads_digest, peer_id_of, Head, HeadsRequest, Hello, Multiaddr, NetError, NetEvent, NetHandle,
-    PeerId, Response, SyncRequest, SyncResponse, Verdict,
+    federation_topic, peer_id_of, Head, Hello, Multiaddr, NetError, NetEvent, NetHandle, PeerId, Response, SyncRequest,
+    SyncResponse, Verdict,
 };
 use council_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::proto::{Gone, Out, Peering};
 use crate::writer::{now, CausalClock, Sealed};
 
-/// Entries asked for in one sync request.
-const SYNC_BATCH: u32 = 1000;
 /// Control requests queued towards the network task.
 const CONTROL_QUEUE: usize = 64;
 /// A peer that leaves a liveness probe unanswered for this many sync intervals (and at
 /// least [`MIN_STALL`]) is taken for gone: its connections are closed and it is redialed
-/// (see [`NetNode::check_liveness`]).
+/// (see [`Peering::tick`]).
 const STALL_TICKS: u32 = 3;
 const MIN_STALL: Duration = Duration::from_secs(2);
-/// Hellos a peer may send in [`HELLO_WINDOW`]; beyond that its connections are closed.
-const MAX_HELLOS: u32 = 4;
-const HELLO_WINDOW: Duration = Duration::from_secs(60);
 /// Invites shown by other councils that are remembered at once (each is judged against
 /// the logs whenever standing is computed, and dropped once it grants nothing).
 const MAX_CLAIMS: usize = 4096;
@@ -217,33 +213,23 @@ enum Internal {
     Heads { peer: PeerId, federation: FederationId, result: Result<Option<Vec<Head>>, NetError> },
 }
 
-/// The network task's state.
+/// The network task's state: the actor that carries out [`Peering`]'s decisions on
+/// libp2p, and judges what arrives with `council_core`.
 pub struct NetNode {
     own: CouncilId,
     own_genesis: Genesis,
     store: Store,
     net: NetHandle,
+    /// The logs this node holds: the only copy of each council's state.
     replicas: Replicas,
     joins: BTreeMap<FederationId, Join>,
-    /// Peers whose council this node accepted (by hello or welcome).
-    peers: HashMap<PeerId, CouncilId>,
-    connected: HashSet<PeerId>,
-    /// The current node of every council with standing here that this node follows.
-    nodes: HashMap<PeerId, CouncilId>,
-    /// Connected peers this node dialed: it says hello to them (and only to them).
-    dialed: HashSet<PeerId>,
-    /// The access generation each dialed peer last heard a hello in: a peer that refused
-    /// hears again only once what this council takes part in has changed.
-    said_hello: HashMap<PeerId, u64>,
-    /// Hellos received per peer in the current window, and when the window began.
-    hellos: HashMap<PeerId, (u32, tokio::time::Instant)>,
+    /// Who to keep company with and what to ask of whom.
+    proto: Peering,
+    /// When the task started: [`Peering`]'s clock for rate windows and probes.
+    started: tokio::time::Instant,
     /// Invites other councils showed (signature checked), judged against the logs each
     /// time [`Access`] is computed.
     claims: Vec<InviteClaim>,
-    topics: BTreeSet<FederationId>,
-    allowed: HashMap<PeerId, HashSet<String>>,
-    /// Addresses to keep dialing (configured peers, added peers, invite issuers).
-    dial: Vec<Multiaddr>,
     listen: Vec<Multiaddr>,
     p2p_addr_file: PathBuf,
     forked: BTreeSet<CouncilId>,
@@ -257,22 +243,6 @@ pub struct NetNode {
     access: Option<Arc<Access>>,
     /// Whether `access` still holds (no log, join or claim changed since).
     access_fresh: bool,
-    /// The access the allowed peers were last derived from: when `access` is computed
-    /// anew (a lapse noticed anywhere), [`NetNode::tick`] refreshes.
-    access_applied: Option<Arc<Access>>,
-    /// Bumped each time the federations this council takes part in change.
-    access_gen: u64,
-    /// Peer ids of node keys (deriving one decompresses the key).
-    peer_ids: HashMap<[u8; 32], PeerId>,
-    syncing: HashSet<(PeerId, CouncilId)>,
-    /// Heads requests in flight: at most one per peer and federation.
-    asking_heads: HashSet<(PeerId, FederationId)>,
-    /// The liveness probe in flight to each let-in peer: its number and when it was sent.
-    probes: HashMap<PeerId, (u64, tokio::time::Instant)>,
-    probe_seq: u64,
-    /// How long a probe may stay unanswered (`STALL_TICKS` sync intervals).
-    stall_after: Duration,
-    ticks: u64,
     internal: mpsc::Sender<Internal>,
     internal_rx: Option<mpsc::Receiver<Internal>>,
     control_rx: Option<mpsc::Receiver<Control>>,
@@ -281,7 +251,7 @@ pub struct NetNode {
 
 impl std::fmt::Debug for NetNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetNode").field("council", &self.own).field("peers", &self.peers.len()).finish_non_exhaustive()
+        f.debug_struct("NetNode").field("council", &self.own).field("proto", &self.proto).finish_non_exhaustive()
     }
 }
 
@@ -293,42 +263,9 @@ fn verdict(v: GossipVerdict) -> Verdict {
     }
 }
 
-/// What to ask a peer for after it said where a federation's logs stand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fetch {
-    /// A log this node does not follow, or holds fewer entries of: from where it stands.
-    Log(CouncilId),
-    /// The one entry at a place where the peer holds a different entry than this node:
-    /// the sync's judgement proves the fork (PROTOCOL.md §9).
-    Place(CouncilId, u64),
-}
-
-/// The syncs a heads answer calls for (PROTOCOL.md §12.2): only for councils this
-/// council has standing with (`wanted`), never its own.
-fn plan_heads(heads: &[Head], own: &CouncilId, wanted: &BTreeSet<CouncilId>, replicas: &Replicas) -> Vec<Fetch> {
-    heads
-        .iter()
-        .filter(|h| h.council != *own && wanted.contains(&h.council))
-        .filter_map(|h| match replicas.get(&h.council) {
-            None => Some(Fetch::Log(h.council)),
-            Some(st) if st.seq() < h.seq => Some(Fetch::Log(h.council)),
-            Some(st) if h.seq > 0 && !st.holds(h.seq, &h.head) => Some(Fetch::Place(h.council, h.seq)),
-            Some(_) => None,
-        })
-        .collect()
-}
-
 /// Whether a peer id belongs to this node key.
 fn is_node_of(peer: &PeerId, key: &council_core::PublicKey) -> bool {
     peer_id_of(key) == *peer
-}
-
-/// The `/p2p/` peer id at the end of an address, if it has one.
-fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p_protocol::P2p(id) => Some(id),
-        _ => None,
-    })
 }
 
 impl NetNode {
@@ -398,16 +335,9 @@ impl NetNode {
             net,
             replicas,
             joins,
-            peers: HashMap::new(),
-            connected: HashSet::new(),
-            nodes: HashMap::new(),
-            dialed: HashSet::new(),
-            said_hello: HashMap::new(),
-            hellos: HashMap::new(),
+            proto: Peering::new(own_id, dial, MIN_STALL.as_millis() as u64),
+            started: tokio::time::Instant::now(),
             claims: Vec::new(),
-            topics: BTreeSet::new(),
-            allowed: HashMap::new(),
-            dial,
             listen: Vec::new(),
             p2p_addr_file,
             forked,
@@ -415,15 +345,6 @@ impl NetNode {
             fed_until: None,
             access: None,
             access_fresh: false,
-            access_applied: None,
-            access_gen: 0,
-            peer_ids: HashMap::new(),
-            syncing: HashSet::new(),
-            asking_heads: HashSet::new(),
-            probes: HashMap::new(),
-            probe_seq: 0,
-            stall_after: MIN_STALL,
-            ticks: 0,
             internal,
             internal_rx: Some(internal_rx),
             control_rx: Some(crx),
@@ -443,13 +364,13 @@ impl NetNode {
         let (Some(mut internal), Some(mut control)) = (self.internal_rx.take(), self.control_rx.take()) else {
             return;
         };
+        let stall_after = (sync_every * STALL_TICKS).max(MIN_STALL);
+        self.proto.set_stall_after(stall_after.as_millis() as u64);
         let d = durable.borrow_and_update().clone();
         self.catch_up_own(d).await;
-        self.refresh().await;
-        for a in self.dial.clone() {
-            let _ = self.net.dial(a).await;
-        }
-        self.stall_after = (sync_every * STALL_TICKS).max(MIN_STALL);
+        self.settle().await;
+        self.proto.start();
+        self.carry_out().await;
         let mut tick = tokio::time::interval(sync_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -527,20 +448,35 @@ impl NetNode {
                 // Any entry moves its council's clock, and a federation's clock closes
                 // its motions (PROTOCOL.md §8): the federation state is stale.
                 self.stale();
-                if self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before {
-                    // A charter just moved needs its topic before the entry is published.
-                    self.refresh().await;
+                let fresh = now().saturating_sub(time) <= GOSSIP_FRESH_SECS;
+                let moved = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0) != before;
+                // An entry that changes what this council takes part in goes out on the
+                // topics it had before (a leave reaches the federation it leaves, before
+                // the gate closes on its peers) and then on any topic it gains (a charter
+                // signed needs its new federation's topic, and its peers let in on it).
+                let mut published = BTreeSet::new();
+                if moved && fresh {
+                    published = self.proto.topics().clone();
+                    self.publish_own(&published, &bytes).await;
                 }
-                if now().saturating_sub(time) > GOSSIP_FRESH_SECS {
+                if moved {
+                    self.settle().await;
+                }
+                if !fresh {
                     // Too old for gossip (a node that fell far behind its own writer):
                     // peers get it by sync.
                     continue;
                 }
-                for f in self.topics.clone() {
-                    if let Err(e) = self.net.publish(&federation_topic(&f), bytes.clone()).await {
-                        tracing::debug!(error = %e, "not published (peers catch up by sync)");
-                    }
-                }
+                let topics: BTreeSet<FederationId> = self.proto.topics().difference(&published).copied().collect();
+                self.publish_own(&topics, &bytes).await;
+            }
+        }
+    }
+
+    async fn publish_own(&self, topics: &BTreeSet<FederationId>, bytes: &[u8]) {
+        for f in topics {
+            if let Err(e) = self.net.publish(&federation_topic(f), bytes.to_vec()).await {
+                tracing::debug!(error = %e, "not published (peers catch up by sync)");
             }
         }
     }
@@ -583,17 +519,9 @@ impl NetNode {
         }));
         // Claims that grant nothing any more are forgotten.
         self.claims.retain(|c| a.circle(&c.federation).is_some_and(|circle| circle.contains(&c.council)));
-        let before = self.access.as_ref().map(|old| old.federations().copied().collect::<Vec<_>>());
-        if before.is_none_or(|b| !b.iter().eq(a.federations())) {
-            self.access_gen += 1;
-        }
         self.access = Some(a.clone());
         self.access_fresh = true;
         a
-    }
-
-    fn peer_id(&mut self, key: &council_core::PublicKey) -> PeerId {
-        *self.peer_ids.entry(*key.as_bytes()).or_insert_with(|| peer_id_of(key))
     }
 
     /// The charters this council signed or has an open motion to sign.
@@ -632,39 +560,75 @@ impl NetNode {
         })
     }
 
-    /// Re-derives the topics, the allowed peers and what each may use from the logs.
-    async fn refresh(&mut self) {
+    /// Brings [`Peering`] up to the standing that holds now (a log, a join, an invite shown
+    /// or the clock may have changed it), and carries out what it decides.
+    async fn settle(&mut self) {
         let access = self.access();
-        self.access_applied = Some(access.clone());
-        for f in access.federations() {
-            if self.topics.insert(*f) {
-                if let Err(e) = self.net.subscribe(&federation_topic(f)).await {
-                    tracing::warn!(error = %e, "cannot subscribe to a federation topic");
+        if !Arc::ptr_eq(&access, self.proto.access()) {
+            self.proto.set_access(access, &self.replicas);
+        }
+        self.carry_out().await;
+    }
+
+    /// Carries out what [`Peering`] decided, in order. Requests run as tasks of their own
+    /// and come back as [`Internal`]s.
+    async fn carry_out(&mut self) {
+        for out in self.proto.take() {
+            match out {
+                Out::Hello(peer) => self.say_hello(peer),
+                Out::Heads(peer, req) => {
+                    let (net, tx) = (self.net.clone(), self.internal.clone());
+                    tokio::spawn(async move {
+                        let federation = req.federation;
+                        let result = net.heads(peer, req).await;
+                        let _ = tx.send(Internal::Heads { peer, federation, result }).await;
+                    });
                 }
-                tracing::info!(federation = %f.short(), "following a federation");
+                Out::Sync(peer, req) => {
+                    let (net, tx) = (self.net.clone(), self.internal.clone());
+                    tokio::spawn(async move {
+                        let (council, from) = (req.council, req.from_seq);
+                        let result = net.sync(peer, req).await;
+                        let _ = tx.send(Internal::Synced { peer, council, from, result }).await;
+                    });
+                }
+                Out::Probe(peer, id, req) => {
+                    let (net, tx) = (self.net.clone(), self.internal.clone());
+                    tokio::spawn(async move {
+                        let _ = net.sync(peer, req).await;
+                        let _ = tx.send(Internal::Probed { peer, id }).await;
+                    });
+                }
+                Out::Disconnect(peer, why) => {
+                    match why {
+                        Gone::HelloFlood => {
+                            tracing::info!(%peer, "a peer says hello too often: closing its connections")
+                        }
+                        Gone::Stalled => {
+                            tracing::info!(%peer, "a peer left a probe unanswered: closing its connections (it is redialed)")
+                        }
+                    }
+                    let _ = self.net.disconnect(peer).await;
+                }
+                Out::Dial(addr) => {
+                    let _ = self.net.dial(addr).await;
+                }
+                Out::Subscribe(f) => {
+                    if let Err(e) = self.net.subscribe(&federation_topic(&f)).await {
+                        tracing::warn!(error = %e, "cannot subscribe to a federation topic");
+                    }
+                    tracing::info!(federation = %f.short(), "following a federation");
+                }
+                Out::Allow(allowed) => {
+                    let _ = self.net.allow(allowed).await;
+                }
             }
         }
-        let councils = access.councils();
-        let keys: Vec<(CouncilId, council_core::PublicKey, HashSet<String>)> = self
-            .replicas
-            .councils()
-            .iter()
-            .filter(|(id, _)| councils.contains(id))
-            .map(|(id, st)| (*id, st.node_key(), access.standing_of(id).map(federation_topic).collect()))
-            .collect();
-        let mut allowed = HashMap::new();
-        self.nodes.clear();
-        for (c, k, topics) in keys {
-            let p = self.peer_id(&k);
-            self.nodes.insert(p, c);
-            allowed.insert(p, topics);
-        }
-        // A peer whose council lost its standing is no longer a peer of this council.
-        self.peers.retain(|_, c| councils.contains(c));
-        if allowed != self.allowed {
-            self.allowed = allowed.clone();
-            let _ = self.net.allow(allowed).await;
-        }
+    }
+
+    /// The time [`Peering`] goes by.
+    fn millis(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     async fn on_event(&mut self, ev: NetEvent) {
@@ -679,30 +643,22 @@ impl NetNode {
                 }
             }
             NetEvent::Connected { peer, dialed } => {
-                self.connected.insert(peer);
                 // The dialer speaks first; the dialed node waits for its hello.
-                if dialed {
-                    self.dialed.insert(peer);
-                    self.say_hello(peer);
-                }
+                self.proto.connected(peer, dialed);
+                self.carry_out().await;
             }
-            NetEvent::Disconnected(peer) => {
-                self.connected.remove(&peer);
-                self.dialed.remove(&peer);
-                self.said_hello.remove(&peer);
-                self.hellos.remove(&peer);
-                // A new connection starts with no probe against it.
-                self.probes.remove(&peer);
-            }
+            NetEvent::Disconnected(peer) => self.proto.disconnected(peer),
             NetEvent::Hello { from, hello, channel } => {
-                if !self.hello_allowed(from) {
-                    tracing::info!(%from, "a peer says hello too often: closing its connections");
-                    let _ = self.net.disconnect(from).await;
+                let t = self.millis();
+                if !self.proto.hello_arrived(from, t) {
+                    self.carry_out().await;
                     return;
                 }
                 let answer = match self.judge_hello(&from, &hello) {
                     Ok((council, by_invite)) => {
-                        self.accept_peer(from, council).await;
+                        self.settle().await;
+                        self.proto.accept(from, council, &self.replicas);
+                        self.carry_out().await;
                         tracing::info!(%from, council = %council.short(), by_invite, "welcomed a council's node");
                         Response::Welcome(Box::new(self.own_genesis.clone()))
                     }
@@ -714,30 +670,22 @@ impl NetNode {
                 let _ = self.net.respond(channel, answer).await;
             }
             NetEvent::SyncRequest { from, request, channel } => {
-                let reader = self.council_of(&from);
-                let access = self.access();
-                let answer = match reader {
-                    Some(r) if access.may_read(&r, &request.council) => {
-                        let answer = self.serve_sync(&request);
-                        tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), "served a sync request");
-                        Response::Sync(answer)
-                    }
-                    _ => {
-                        tracing::debug!(%from, council = %request.council.short(), "refused a sync request: no standing");
-                        Response::Refused("no standing to read that log here".into())
-                    }
+                self.settle().await;
+                let answer = if self.proto.may_read(&from, &request.council) {
+                    let answer = self.serve_sync(&request);
+                    tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), "served a sync request");
+                    Response::Sync(answer)
+                } else {
+                    tracing::debug!(%from, council = %request.council.short(), "refused a sync request: no standing");
+                    Response::Refused("no standing to read that log here".into())
                 };
                 let _ = self.net.respond(channel, answer).await;
             }
             NetEvent::HeadsRequest { from, request, channel } => {
-                let reader = self.council_of(&from);
-                let access = self.access();
-                let answer = match reader {
-                    Some(r) if access.circle(&request.federation).is_some_and(|c| c.contains(&r)) => {
-                        let heads = self.heads_of(&access, &request.federation);
-                        Response::Heads((heads_digest(&heads) != request.digest).then_some(heads))
-                    }
-                    _ => Response::Refused("no standing in that federation here".into()),
+                self.settle().await;
+                let answer = match self.proto.heads_for(&from, &request, &self.replicas) {
+                    Ok(heads) => Response::Heads(heads),
+                    Err(why) => Response::Refused(why.into()),
                 };
                 let _ = self.net.respond(channel, answer).await;
             }
@@ -751,25 +699,7 @@ impl NetNode {
         }
     }
 
-    /// The council whose node `peer` is, if it was let in.
-    fn council_of(&self, peer: &PeerId) -> Option<CouncilId> {
-        self.peers.get(peer).or(self.nodes.get(peer)).copied()
-    }
-
-    /// Counts a hello from `peer`: false once it has said more than [`MAX_HELLOS`] in
-    /// [`HELLO_WINDOW`].
-    fn hello_allowed(&mut self, peer: PeerId) -> bool {
-        let t = tokio::time::Instant::now();
-        let (n, since) = self.hellos.entry(peer).or_insert((0, t));
-        if t.duration_since(*since) > HELLO_WINDOW {
-            (*n, *since) = (0, t);
-        }
-        *n += 1;
-        *n <= MAX_HELLOS
-    }
-
     fn say_hello(&mut self, peer: PeerId) {
-        self.said_hello.insert(peer, self.access_gen);
         let hello = Hello {
             genesis: self.own_genesis.clone(),
             invites: self
@@ -846,18 +776,6 @@ impl NetNode {
         Ok(council)
     }
 
-    /// Takes a peer whose council is followed (its genesis checked) as that council's node,
-    /// and asks it where each federation they share stands.
-    async fn accept_peer(&mut self, peer: PeerId, council: CouncilId) {
-        self.peers.insert(peer, council);
-        self.refresh().await;
-        self.request_sync(peer, council);
-        let access = self.access();
-        for f in access.standing_of(&council).copied().collect::<Vec<_>>() {
-            self.ask_heads(peer, f);
-        }
-    }
-
     /// Starts following a council, checking its genesis (a followed council's genesis was
     /// checked when it was first followed, and the council id is the hash of the genesis:
     /// the same bytes again need no new check).
@@ -877,61 +795,6 @@ impl NetNode {
         tracing::info!(council = %id.short(), name = %genesis.body.name, "following a council");
         self.stale();
         Ok(())
-    }
-
-    fn request_sync(&mut self, peer: PeerId, council: CouncilId) {
-        let from = self.replicas.get(&council).map(|s| s.seq() + 1).unwrap_or(0);
-        self.request_sync_from(peer, council, from, SYNC_BATCH);
-    }
-
-    fn request_sync_from(&mut self, peer: PeerId, council: CouncilId, from: u64, max_entries: u32) {
-        if !self.syncing.insert((peer, council)) {
-            return;
-        }
-        let req = SyncRequest { council, from_seq: from, max_entries };
-        let (net, tx) = (self.net.clone(), self.internal.clone());
-        tokio::spawn(async move {
-            let result = net.sync(peer, req).await;
-            let _ = tx.send(Internal::Synced { peer, council, from, result }).await;
-        });
-    }
-
-    /// Where the logs of a federation's councils stand here: those in its circle that this
-    /// node holds (its own included), sorted by council id.
-    fn heads_of(&self, access: &Access, federation: &FederationId) -> Vec<Head> {
-        let Some(circle) = access.circle(federation) else { return Vec::new() };
-        circle
-            .iter()
-            .filter_map(|c| self.replicas.get(c))
-            .map(|st| Head { council: st.id(), seq: st.seq(), head: st.head() })
-            .collect()
-    }
-
-    /// Asks a peer where a federation's logs stand there: one exchange tells this node
-    /// every log of the federation it is behind on (PROTOCOL.md §12.2).
-    fn ask_heads(&mut self, peer: PeerId, federation: FederationId) {
-        if !self.asking_heads.insert((peer, federation)) {
-            return;
-        }
-        let access = self.access();
-        let digest = heads_digest(&self.heads_of(&access, &federation));
-        let (net, tx) = (self.net.clone(), self.internal.clone());
-        tokio::spawn(async move {
-            let result = net.heads(peer, HeadsRequest { federation, digest }).await;
-            let _ = tx.send(Internal::Heads { peer, federation, result }).await;
-        });
-    }
-
-    /// Syncs, from the peer that told of them, every log this node is behind on; and the
-    /// entry at any place where the peer holds a different one (a fork, proved by sync).
-    fn on_heads(&mut self, peer: PeerId, heads: Vec<Head>) {
-        let councils = self.access().councils();
-        for fetch in plan_heads(&heads, &self.own, &councils, &self.replicas) {
-            match fetch {
-                Fetch::Log(c) => self.request_sync(peer, c),
-                Fetch::Place(c, seq) => self.request_sync_from(peer, c, seq, 1),
-            }
-        }
     }
 
     /// Entries of a council this node holds (its own, or one it follows).
@@ -981,7 +844,9 @@ impl NetNode {
                         } else if let Err(why) = self.follow(*g) {
                             tracing::info!(%peer, reason = %why, "a welcome that does not add up");
                         } else {
-                            self.accept_peer(peer, council).await;
+                            self.settle().await;
+                            self.proto.accept(peer, council, &self.replicas);
+                            self.carry_out().await;
                         }
                     }
                     Err(why) => tracing::info!(%peer, reason = %why, "a welcome that does not add up"),
@@ -993,38 +858,41 @@ impl NetNode {
                 Err(e) => tracing::debug!(%peer, error = %e, "hello failed"),
             },
             Internal::Synced { peer, council, from, result } => {
-                self.syncing.remove(&(peer, council));
-                match result {
+                let (served, applied) = match result {
                     Ok(r) => self.on_synced(peer, council, from, r).await,
-                    Err(e) => tracing::debug!(%peer, error = %e, "sync failed"),
-                }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "sync failed");
+                        (0, 0)
+                    }
+                };
+                self.settle().await;
+                self.proto.synced(peer, council, served, applied, &self.replicas);
+                self.carry_out().await;
             }
-            // A liveness probe came back, answered or failed: either way not stalled.
-            Internal::Probed { peer, id } => {
-                if self.probes.get(&peer).is_some_and(|(i, _)| *i == id) {
-                    self.probes.remove(&peer);
-                }
-            }
+            Internal::Probed { peer, id } => self.proto.probed(peer, id),
             Internal::Heads { peer, federation, result } => {
-                self.asking_heads.remove(&(peer, federation));
-                match result {
-                    Ok(Some(heads)) => self.on_heads(peer, heads),
-                    Ok(None) => {}
-                    Err(e) => tracing::debug!(%peer, error = %e, "heads request failed"),
-                }
+                let heads = result.unwrap_or_else(|e| {
+                    tracing::debug!(%peer, error = %e, "heads request failed");
+                    None
+                });
+                self.settle().await;
+                self.proto.heads_answered(peer, federation, heads, &self.replicas);
+                self.carry_out().await;
             }
         }
     }
 
-    async fn on_synced(&mut self, peer: PeerId, council: CouncilId, from: u64, r: SyncResponse) {
+    /// Judges and keeps what a sync brought: how many entries were served, and how many
+    /// of them were new here.
+    async fn on_synced(&mut self, peer: PeerId, council: CouncilId, from: u64, r: SyncResponse) -> (usize, usize) {
         if from == 0 {
-            let Some(g) = r.genesis else { return };
+            let Some(g) = r.genesis else { return (0, 0) };
             if g.council_id() != council {
                 tracing::warn!(%peer, "a sync response carried another council's genesis");
-                return;
+                return (0, 0);
             }
             if !self.access().councils().contains(&council) || self.follow(*g).is_err() {
-                return;
+                return (0, 0);
             }
         }
         let n = r.entries.len();
@@ -1072,8 +940,7 @@ impl NetNode {
                 Judgement::Gap { .. } | Judgement::Unknown(_) => break,
             }
         }
-        let progressed = !applied.is_empty();
-        if progressed {
+        if !applied.is_empty() {
             self.clock_moved();
             let store = self.store.clone();
             if let Err(e) = tokio::task::block_in_place(|| store.append_foreign(&applied)) {
@@ -1083,15 +950,8 @@ impl NetNode {
         }
         if fed_changed {
             self.stale();
-            self.refresh().await;
         }
-        if progressed && n >= SYNC_BATCH as usize / 2 {
-            self.request_sync(peer, council);
-        }
-        if from == 0 {
-            // Just started following: there may be more councils to learn from this peer.
-            self.refresh().await;
-        }
+        (n, applied.len())
     }
 
     /// Judges one gossip message. Anything accepted is stored first (on disk within
@@ -1133,18 +993,12 @@ impl NetNode {
         // An entry of a council not followed yet, or beyond the end of its log, cannot be
         // judged here: ask the sender for the log (the sync checks everything), without
         // spending a signature check on it.
-        match self.replicas.beyond_reach(&council, e.body.seq) {
-            Some(Judgement::Gap { .. }) => {
-                self.request_sync(*from, council);
-                return Verdict::Ignore;
-            }
-            Some(_) => {
-                if self.access().councils().contains(&council) {
-                    self.request_sync(*from, council);
-                }
-                return Verdict::Ignore;
-            }
-            None => {}
+        if let Some(j) = self.replicas.beyond_reach(&council, e.body.seq) {
+            self.settle().await;
+            let followed = matches!(j, Judgement::Gap { .. });
+            self.proto.out_of_reach(*from, council, followed, &self.replicas);
+            self.carry_out().await;
+            return Verdict::Ignore;
         }
         let v = match verify_entry(e) {
             Ok(v) => v,
@@ -1175,7 +1029,7 @@ impl NetNode {
                 if after != before {
                     self.stale();
                     self.clock.saw(time);
-                    self.refresh().await;
+                    self.settle().await;
                     // Valid in its council's log, but void in the federation (a delegate
                     // vote outside its mandate, say): kept, as the log needs it, but not
                     // spread, and the sender is not penalised (its node may have logged it
@@ -1280,9 +1134,9 @@ impl NetNode {
             }
             Control::Network(r) => {
                 let mut connected = Vec::new();
-                for p in &self.connected {
-                    let score = self.net.score(*p).await.ok().flatten();
-                    connected.push(PeerView { peer: p.to_string(), council: self.peers.get(p).copied(), score });
+                for (p, council) in self.proto.connections().collect::<Vec<_>>() {
+                    let score = self.net.score(p).await.ok().flatten();
+                    connected.push(PeerView { peer: p.to_string(), council, score });
                 }
                 let followed = self
                     .replicas
@@ -1309,24 +1163,13 @@ impl NetNode {
                     let _ = r.send(Err(e.to_string()));
                     return;
                 }
-                for a in &j.addrs {
-                    if !self.dial.contains(a) {
-                        self.dial.push(a.clone());
-                    }
-                }
                 let addrs = j.addrs.clone();
                 self.joins.insert(j.federation, j);
                 self.stale();
-                self.refresh().await;
+                self.settle().await;
                 // Peers this node dialed hear about the invite now; the issuer is dialed.
-                for p in self.dialed.clone() {
-                    if !self.peers.contains_key(&p) {
-                        self.say_hello(p);
-                    }
-                }
-                for a in addrs {
-                    let _ = self.net.dial(a).await;
-                }
+                self.proto.joined(addrs);
+                self.carry_out().await;
                 let _ = r.send(Ok(()));
             }
             Control::CheckDelegateVote(v, r) => {
@@ -1344,9 +1187,7 @@ impl NetNode {
                 let _ = r.send(taken);
             }
             Control::AddPeer(a, r) => {
-                if !self.dial.contains(&a) {
-                    self.dial.push(a.clone());
-                }
+                self.proto.add_dial(a.clone());
                 let _ = r.send(self.net.dial(a).await.map_err(|e| e.to_string()));
             }
         }
@@ -1369,156 +1210,12 @@ impl NetNode {
         }
     }
 
-    /// Probes every let-in peer that has no probe in flight (a sync request for no
-    /// entries: a live node answers at once, whatever else it is sending), and closes the
-    /// connections of a peer that leaves one unanswered for `stall_after`, taking them
-    /// out of `connected`. A connection cut silently (a partition, or a peer killed or
-    /// restarted behind one) stays open at the TCP level, and what is sent on it waits for
-    /// the kernel's next retransmission, which backs off exponentially (up to two
-    /// minutes): after a partition heals, sync requests, gossip and the restarted peer's
-    /// new connection would wait on it for about as long as the partition lasted.
-    /// Closed, the peer is redialed like any lost peer.
-    async fn check_liveness(&mut self, connected: &mut Vec<(PeerId, CouncilId)>) {
-        let now = tokio::time::Instant::now();
-        let mut gone = Vec::new();
-        for &(p, c) in connected.iter() {
-            match self.probes.get(&p) {
-                Some((_, since)) if now.duration_since(*since) >= self.stall_after => gone.push(p),
-                Some(_) => {}
-                None => {
-                    self.probe_seq = self.probe_seq.wrapping_add(1);
-                    let id = self.probe_seq;
-                    self.probes.insert(p, (id, now));
-                    let from = self.replicas.get(&c).map(|s| s.seq() + 1).unwrap_or(1);
-                    let req = SyncRequest { council: c, from_seq: from, max_entries: 0 };
-                    let (net, tx) = (self.net.clone(), self.internal.clone());
-                    tokio::spawn(async move {
-                        let _ = net.sync(p, req).await;
-                        let _ = tx.send(Internal::Probed { peer: p, id }).await;
-                    });
-                }
-            }
-        }
-        for p in gone {
-            tracing::info!(peer = %p, after_ms = self.stall_after.as_millis() as u64, "a peer left a probe unanswered: closing its connections (it is redialed)");
-            self.probes.remove(&p);
-            connected.retain(|(q, _)| *q != p);
-            let _ = self.net.disconnect(p).await;
-        }
-    }
-
-    /// Fetches the logs of councils this council federates with but does not follow yet,
-    /// asks connected member nodes about the next [`SWEEP_COUNCILS`] councils it follows,
-    /// and redials lost peers.
+    /// The housekeeping of one sync interval ([`Peering::tick`]). Standing lapses with
+    /// time (an invite expires): [`NetNode::access`] notices, and settling applies it.
     async fn tick(&mut self) {
-        self.ticks = self.ticks.wrapping_add(1);
-        // Standing lapses with time (an invite expires): `access` notices, and the peers
-        // allowed follow any standing computed since they were last derived.
-        let access = self.access();
-        if !self.access_applied.as_ref().is_some_and(|applied| Arc::ptr_eq(applied, &access)) {
-            self.refresh().await;
-        }
-        // Peers this node dialed that have not let it in hear again who this council is,
-        // once what it takes part in has changed (a charter moved, an invite used); never
-        // more often than that.
-        let _ = self.access();
-        let generation = self.access_gen;
-        for p in self.dialed.clone() {
-            if !self.peers.contains_key(&p) && self.said_hello.get(&p).is_none_or(|g| *g < generation) {
-                self.say_hello(p);
-            }
-        }
-        let mut connected: Vec<(PeerId, CouncilId)> =
-            self.peers.iter().filter(|(p, _)| self.connected.contains(p)).map(|(p, c)| (*p, *c)).collect();
-        self.check_liveness(&mut connected).await;
-        // A heads exchange per federation per tick with each connected member node of it:
-        // each tells this node every log of the federation it is behind on, or, when the
-        // two agree, costs one digest each way. Gossip carries entries at once; this is
-        // the safety net for what gossip missed (and how old entries travel), and it costs
-        // O(federations × connected peers) small requests per tick, whatever the number
-        // of councils. What one node learns reaches its neighbours at their next tick.
-        let access = self.access();
-        for f in access.federations().copied().collect::<Vec<_>>() {
-            let Some(circle) = access.circle(&f) else { continue };
-            for (p, _) in connected.iter().filter(|(_, c)| circle.contains(c)) {
-                self.ask_heads(*p, f);
-            }
-        }
-        for a in self.dial.clone() {
-            let lost = match peer_of(&a) {
-                Some(p) => !self.connected.contains(&p),
-                None => self.connected.is_empty(),
-            };
-            if lost {
-                let _ = self.net.dial(a).await;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use council_core::records::{Action, CouncilRules, MotionForm, Rule, Share, Threshold};
-    use council_core::sample::{key_from_label, CouncilBuilder};
-    use council_core::verify::verify_genesis;
-
-    /// A council of one member whose log holds `n` entries, and those entries.
-    fn council(label: &str, n: usize) -> (CouncilBuilder, Vec<Entry>) {
-        let m = key_from_label(&format!("{label}/m"));
-        let mut b = CouncilBuilder::found(
-            label,
-            &[&m],
-            CouncilRules::default(),
-            key_from_label(&format!("{label}/node")),
-            1_800_000_000,
-        )
-        .unwrap();
-        let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
-        for i in 0..n {
-            b.open(
-                1_800_000_001 + i as u64,
-                &m,
-                &format!("q{i}"),
-                MotionForm::YesNo(Action::Resolution),
-                rule,
-                1_900_000_000,
-            )
-            .unwrap();
-        }
-        let entries = b.take_entries();
-        (b, entries)
-    }
-
-    fn head(b: &CouncilBuilder, entries: &[Entry], seq: u64) -> Head {
-        let head = if seq == 0 { b.id() } else { entries[seq as usize - 1].id() };
-        Head { council: b.id(), seq, head }
-    }
-
-    #[test]
-    fn a_heads_answer_asks_for_exactly_what_is_missing_or_forked() {
-        let (x, xe) = council("x", 5);
-        let (y, ye) = council("y", 2);
-        let (z, ze) = council("z", 1);
-        let (own, oe) = council("own", 1);
-        let mut replicas = Replicas::new();
-        replicas.follow(verify_genesis(x.genesis().clone()).unwrap()).unwrap();
-        for e in &xe[..3] {
-            assert_eq!(replicas.judge(verify_entry(e.clone()).unwrap()), Judgement::Applied);
-        }
-        let wanted: BTreeSet<CouncilId> = [x.id(), y.id()].into();
-        let plan = |heads: &[Head]| plan_heads(heads, &own.id(), &wanted, &replicas);
-        // Ahead of us: fetch from where we are. Unknown but wanted: fetch it all.
-        assert_eq!(plan(&[head(&x, &xe, 5)]), vec![Fetch::Log(x.id())]);
-        assert_eq!(plan(&[head(&y, &ye, 2)]), vec![Fetch::Log(y.id())]);
-        // The same place, the same entry (or behind us): nothing.
-        assert!(plan(&[head(&x, &xe, 3)]).is_empty());
-        assert!(plan(&[head(&x, &xe, 2)]).is_empty());
-        // The same place, another entry: that one entry, to prove the fork.
-        let forked = Head { head: council_core::Hash([7; 32]), ..head(&x, &xe, 3) };
-        assert_eq!(plan(&[forked]), vec![Fetch::Place(x.id(), 3)]);
-        // A council without standing here, and this council's own log: never.
-        assert!(plan(&[head(&z, &ze, 1), head(&own, &oe, 1)]).is_empty());
+        self.settle().await;
+        let t = self.millis();
+        self.proto.tick(t, &self.replicas);
+        self.carry_out().await;
     }
 }
