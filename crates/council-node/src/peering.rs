@@ -208,33 +208,9 @@ impl NetControl {
 #[derive(Debug)]
 enum Internal {
     Welcome { peer: PeerId, result: Result<Response, NetError> },
-    Synced { peer: PeerId, council: CouncilId, from: u64, result: Result<Checked, String> },
+    Synced { peer: PeerId, council: CouncilId, from: u64, result: Result<SyncResponse, NetError> },
     Probed { peer: PeerId, id: u64 },
     Heads { peer: PeerId, federation: FederationId, result: Result<Option<Vec<Head>>, NetError> },
-}
-
-/// A sync answer whose entries' signatures were checked off the network task.
-#[derive(Debug)]
-struct Checked {
-    genesis: Option<Box<Genesis>>,
-    /// Entries served, in order, each decoded and its signature checked (or why not).
-    entries: Vec<Result<Verified<Entry>, String>>,
-}
-
-/// Decodes a council's entries from a sync answer and checks their signatures: the
-/// costly part of judging a sync answer (a thousand entries take tens of milliseconds),
-/// run on the blocking pool, never on the network task.
-fn check_entries(council: CouncilId, entries: &[Vec<u8>]) -> Vec<Result<Verified<Entry>, String>> {
-    entries
-        .iter()
-        .map(|b| {
-            let e = Entry::from_cbor(b).map_err(|e| e.to_string())?;
-            if e.body.council != council {
-                return Err("an entry of another council".into());
-            }
-            verify_entry(e).map_err(|e| e.to_string())
-        })
-        .collect()
 }
 
 /// The network task's state: the actor that carries out [`Peering`]'s decisions on
@@ -271,8 +247,6 @@ pub struct NetNode {
     internal_rx: Option<mpsc::Receiver<Internal>>,
     control_rx: Option<mpsc::Receiver<Control>>,
     clock: CausalClock,
-    /// Sync answers checked at once: one per core (the checks of the others wait).
-    checkers: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -371,9 +345,6 @@ impl NetNode {
             fed_until: None,
             access: None,
             access_fresh: false,
-            checkers: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            )),
             internal,
             internal_rx: Some(internal_rx),
             control_rx: Some(crx),
@@ -614,22 +585,10 @@ impl NetNode {
                     });
                 }
                 Out::Sync(peer, req) => {
-                    let (net, tx, checkers) = (self.net.clone(), self.internal.clone(), self.checkers.clone());
+                    let (net, tx) = (self.net.clone(), self.internal.clone());
                     tokio::spawn(async move {
                         let (council, from) = (req.council, req.from_seq);
-                        let result = match net.sync(peer, req).await {
-                            Ok(r) => {
-                                let permit = checkers.acquire_owned().await;
-                                let entries = r.entries;
-                                let checked =
-                                    tokio::task::spawn_blocking(move || check_entries(council, &entries)).await;
-                                drop(permit);
-                                checked
-                                    .map(|entries| Checked { genesis: r.genesis, entries })
-                                    .map_err(|e| format!("checking the entries failed: {e}"))
-                            }
-                            Err(e) => Err(e.to_string()),
-                        };
+                        let result = net.sync(peer, req).await;
                         let _ = tx.send(Internal::Synced { peer, council, from, result }).await;
                     });
                 }
@@ -925,7 +884,7 @@ impl NetNode {
 
     /// Judges and keeps what a sync brought: how many entries were served, and how many
     /// of them were new here.
-    async fn on_synced(&mut self, peer: PeerId, council: CouncilId, from: u64, r: Checked) -> (usize, usize) {
+    async fn on_synced(&mut self, peer: PeerId, council: CouncilId, from: u64, r: SyncResponse) -> (usize, usize) {
         if from == 0 {
             let Some(g) = r.genesis else { return (0, 0) };
             if g.council_id() != council {
@@ -938,8 +897,20 @@ impl NetNode {
         }
         let n = r.entries.len();
         let (mut applied, mut fed_changed) = (Vec::new(), false);
-        // The signatures were checked off this task; now the rules, in order.
-        for c in r.entries {
+        // Signatures first, all together; then the rules, in order.
+        let checked: Vec<Result<Verified<Entry>, String>> = tokio::task::block_in_place(|| {
+            r.entries
+                .iter()
+                .map(|b| {
+                    let e = Entry::from_cbor(b).map_err(|e| e.to_string())?;
+                    if e.body.council != council {
+                        return Err("an entry of another council".into());
+                    }
+                    verify_entry(e).map_err(|e| e.to_string())
+                })
+                .collect()
+        });
+        for c in checked {
             let e = match c {
                 Ok(e) => e,
                 Err(why) => {

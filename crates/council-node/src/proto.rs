@@ -145,7 +145,10 @@ pub struct Peering {
     /// Addresses to keep dialing (configured peers, added peers, invite issuers).
     dial: Vec<Multiaddr>,
     peer_ids: HashMap<[u8; 32], PeerId>,
-    syncing: HashSet<(PeerId, CouncilId)>,
+    /// Logs being synced, and from whom: one sync per log at a time, whoever else says
+    /// they have more (while one answer is checked and applied, the others would only
+    /// bring the same entries again).
+    syncing: HashMap<CouncilId, PeerId>,
     /// Heads requests in flight: at most one per peer and federation.
     asking_heads: HashSet<(PeerId, FederationId)>,
     /// The liveness probe in flight to each let-in peer: its number and when it was sent.
@@ -173,7 +176,7 @@ impl Peering {
             allowed: HashMap::new(),
             dial,
             peer_ids: HashMap::new(),
-            syncing: HashSet::new(),
+            syncing: HashMap::new(),
             asking_heads: HashSet::new(),
             probes: HashMap::new(),
             probe_seq: 0,
@@ -352,7 +355,8 @@ impl Peering {
     }
 
     fn sync_from(&mut self, peer: PeerId, council: CouncilId, from_seq: u64, max_entries: u32) {
-        if self.syncing.insert((peer, council)) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.syncing.entry(council) {
+            v.insert(peer);
             self.out.push(Out::Sync(peer, SyncRequest { council, from_seq, max_entries }));
         }
     }
@@ -360,7 +364,9 @@ impl Peering {
     /// A sync request came back, with `served` entries of which some were `applied`
     /// (`served` 0 if it failed): a full batch that moved the log on asks for the next.
     pub fn synced(&mut self, peer: PeerId, council: CouncilId, served: usize, applied: usize, logs: &impl Logs) {
-        self.syncing.remove(&(peer, council));
+        if self.syncing.get(&council) == Some(&peer) {
+            self.syncing.remove(&council);
+        }
         if applied > 0 && served >= SYNC_BATCH as usize / 2 {
             self.want_log(peer, council, logs);
         }
@@ -799,6 +805,12 @@ mod tests {
         let outs = w.p.take();
         // The sync a was asked for at accept time is still in flight: not asked twice.
         assert!(outs.is_empty(), "{outs:?}");
+        // Nor of another member while it is: one sync per log at a time.
+        let c = node(&mut w.logs, "c", 0);
+        w.set(access(w.own, &[(w.f1, &[w.a.0, c.0]), (w.f2, &[w.b.0])]));
+        w.let_in(c);
+        w.p.heads_answered(c.1, w.f1, Some(vec![a_ahead]), &w.logs);
+        assert!(!w.p.take().iter().any(|o| matches!(o, Out::Sync(_, r) if r.council == w.a.0)));
         w.p.synced(w.a.1, w.a.0, 0, 0, &w.logs);
         a_ahead.seq = 10;
         w.p.heads_answered(w.a.1, w.f1, Some(vec![a_ahead]), &w.logs);
@@ -815,7 +827,7 @@ mod tests {
                 })
                 .collect();
         heads.sort();
-        let mut want = vec![(w.a.1, w.f1), (w.b.1, w.f2)];
+        let mut want = vec![(w.a.1, w.f1), (c.1, w.f1), (w.b.1, w.f2)];
         want.sort();
         assert_eq!(heads, want);
         // A full batch that moved the log on asks for the next one; a short one does not.
