@@ -136,7 +136,8 @@ pub struct Peering {
     dialed: HashSet<PeerId>,
     /// The generation each dialed peer last heard a hello in.
     said_hello: HashMap<PeerId, u64>,
-    /// Hellos received per peer in the current window, and when the window began (ms).
+    /// Hellos received per peer in the current window, and when the window began (ms);
+    /// kept across reconnections, forgotten once the window passed.
     hellos: HashMap<PeerId, (u32, u64)>,
     /// The node of every council with standing here.
     nodes: HashMap<PeerId, CouncilId>,
@@ -257,7 +258,8 @@ impl Peering {
         self.connected.remove(&peer);
         self.dialed.remove(&peer);
         self.said_hello.remove(&peer);
-        self.hellos.remove(&peer);
+        // The hello count stays (until its window passes, see `tick`): a peer does not
+        // get a fresh allowance by reconnecting.
         // A new connection starts with no probe against it.
         self.probes.remove(&peer);
     }
@@ -440,6 +442,7 @@ impl Peering {
     ///   requests, whatever the number of councils;
     /// - lost peers are redialed.
     pub fn tick(&mut self, now_ms: u64, logs: &impl Logs) {
+        self.hellos.retain(|_, (_, since)| now_ms.saturating_sub(*since) <= HELLO_WINDOW_MS);
         let generation = self.generation;
         let mut rehello: Vec<PeerId> = self
             .dialed
@@ -723,6 +726,11 @@ mod tests {
         assert!(w.p.take().is_empty());
         assert!(!w.p.hello_arrived(p, 100));
         assert_eq!(w.p.take(), vec![Out::Disconnect(p, Gone::HelloFlood)]);
+        // Reconnecting gives no fresh allowance.
+        w.p.disconnected(p);
+        w.p.connected(p, false);
+        assert!(!w.p.hello_arrived(p, 200));
+        w.p.take();
         // Another peer is counted on its own.
         assert!(w.p.hello_arrived(w.b.1, 100));
         // A new window.

@@ -195,3 +195,79 @@ fn connected(h: &Node) -> Vec<PeerId> {
     let v = h.get("/v1/network");
     v["connected"].as_array().unwrap().iter().filter_map(|p| p["peer"].as_str()?.parse().ok()).collect()
 }
+
+/// The flood of the issue: strangers say hello over and over, each carrying the genesis of
+/// a council of 1,000 founders (a thousand signatures to check, if the node checked them),
+/// sixteen at a time. Each gets at most four answers a minute, reconnecting or not; none
+/// is followed (its genesis is never taken in); and a member's entries keep reaching the
+/// next node meanwhile.
+#[test]
+fn a_flood_of_hellos_carrying_a_thousand_founders_is_cut_off_while_members_are_served() {
+    common::init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let made_h = Node::create(tmp.path(), "flood-h");
+    let made_a = Node::create(tmp.path(), "flood-a");
+    let h = Node::start(&rt, "flood-h", &made_h, &[]);
+    let a = Node::start(&rt, "flood-a", &made_a, &[h.p2p_addr().unwrap()]);
+    let f1 = charter("F1", vec![h.council, a.council]);
+    h.pass(Action::SignCharter { charter: f1.clone(), invite: None });
+    a.pass(Action::SignCharter { charter: f1.clone(), invite: None });
+    let f1 = f1.id();
+    wait("H and A found F1", || member_count(&h, &f1) == 2 && member_count(&a, &f1) == 2);
+
+    let founders: Vec<SecretKey> = (0..1000).map(|i| key_from_label(&format!("flood/founder{i}"))).collect();
+    let refs: Vec<&SecretKey> = founders.iter().collect();
+    let strangers: Vec<(Peer, council_core::records::Genesis)> = (0..16)
+        .map(|k| {
+            let node = key_from_label(&format!("flood/node{k}"));
+            let b = CouncilBuilder::found(
+                &format!("flood {k}"),
+                &refs,
+                CouncilRules::default(),
+                key_from_label(&format!("flood/node{k}")),
+                now(),
+            )
+            .unwrap();
+            (Peer::start(&rt, &node, b.genesis().clone(), vec![]), b.genesis().clone())
+        })
+        .collect();
+    for (p, _) in &strangers {
+        p.dial(&rt, &h.p2p_addr().unwrap());
+    }
+    // Ten more hellos each, all sixteen at once, while a member's traffic has to get through.
+    let hid = h.peer_id();
+    let flood: Vec<_> = strangers
+        .iter()
+        .map(|(p, g)| {
+            let (net, g) = (p.net.clone(), g.clone());
+            rt.spawn(async move {
+                let mut refused = 0;
+                for _ in 0..10 {
+                    let hello = council_net::Hello { genesis: g.clone(), invites: vec![] };
+                    match tokio::time::timeout(Duration::from_secs(10), net.hello(hid, hello)).await {
+                        Ok(Ok(Response::Refused(_))) => refused += 1,
+                        Ok(Ok(other)) => panic!("a stranger was answered {other:?}"),
+                        _ => {}
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    member_traffic_flows(&h, &a);
+    let refused: Vec<usize> = flood.into_iter().map(|t| rt.block_on(t).unwrap()).collect();
+    member_traffic_flows(&h, &a);
+    for ((p, g), n) in strangers.iter().zip(&refused) {
+        let on_connect = p.answers.lock().unwrap().iter().filter(|r| matches!(r, Response::Refused(_))).count();
+        assert!(!welcomed(p), "a stranger was welcomed");
+        assert!(
+            n + on_connect <= council_node::proto::MAX_HELLOS as usize,
+            "a stranger got {} answers to its hellos within the minute",
+            n + on_connect
+        );
+        assert_eq!(followed_seq(&h, &g.council_id()), 0);
+    }
+    let followed = h.get("/v1/network")["followed"].as_array().unwrap().len();
+    assert_eq!(followed, 1, "H took in a stranger's genesis: it follows {followed} councils");
+}
