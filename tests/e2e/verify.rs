@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{mkfifo, run, run_within, sample};
+use crate::util::{council, mkfifo, run, run_within, sample};
 
 #[test]
 fn sample_then_verify_is_valid_with_a_truthful_report() {
@@ -138,4 +138,13 @@ fn fifos_devices_and_huge_files_are_refused_at_once_and_planted_links_not_follow
     run(&["sample", "--out", s, "--members", "3", "--motions", "1", "--votes-per-motion", "2"]).ok();
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
     run(&["verify", s]).ok();
+}
+
+/// `council completions SHELL` prints a script the shell can load, naming the commands.
+#[test]
+fn council_prints_shell_completions() {
+    let out = council().args(["completions", "fish"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("complete -c council") && script.contains("verify"), "{script}");
 }

@@ -174,6 +174,12 @@ enum Command {
     },
     /// The node's network: its peer id and addresses, connected peers, followed councils.
     Network,
+    /// Print a completion script for your shell, e.g.
+    /// `council completions bash > ~/.local/share/bash-completion/completions/council`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -419,6 +425,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let week = Duration::from_secs(7 * 86_400);
     let done = |r: anyhow::Result<()>| r.map(|_| ExitCode::SUCCESS);
     match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "council",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify { file, receipts } => verify::run(&file, receipts.as_deref(), cli.json),
         Command::Receipts { command: ReceiptsCommand::Check } => node_cmds::receipts_check(&node()?, json),
         Command::Receipts { command: ReceiptsCommand::SendProof { file } } => {

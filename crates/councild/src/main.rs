@@ -78,6 +78,12 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Print a completion script for your shell, e.g.
+    /// `councild completions bash > ~/.local/share/bash-completion/completions/councild`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +105,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "councild",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition } => {
             let solo = solo_key.map(|p| datadir::load_key(&p)).transpose()?;
             let founders: Vec<PublicKey> = match &solo {

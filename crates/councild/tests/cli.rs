@@ -101,3 +101,18 @@ fn a_fifo_a_device_or_a_huge_file_as_config_or_key_is_refused_at_once() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("fifo"), "{err}");
 }
+
+/// `completions SHELL` prints a script the shell can load, naming the subcommands, for
+/// both programs.
+#[test]
+fn both_programs_print_shell_completions() {
+    let out = Command::new(env!("CARGO_BIN_EXE_councild")).args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("complete -F _councild") && script.contains("init") && script.contains("run"), "{script}");
+    let out = Command::new(env!("CARGO_BIN_EXE_councild")).args(["completions", "zsh"]).output().unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("#compdef councild"));
+    let (code, err) = councild(&["completions", "cmd.exe"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bash"), "the shells it knows are listed: {err}");
+}
