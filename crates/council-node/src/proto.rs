@@ -150,6 +150,10 @@ pub struct Peering {
     /// they have more (while one answer is checked and applied, the others would only
     /// bring the same entries again).
     syncing: HashMap<CouncilId, PeerId>,
+    /// Logs some peer showed this node behind on while a sync of them was in flight:
+    /// asked of that peer as soon as the sync in flight comes back (its answer may have
+    /// been made before the entries the other peer showed).
+    again: HashMap<CouncilId, PeerId>,
     /// Heads requests in flight: at most one per peer and federation.
     asking_heads: HashSet<(PeerId, FederationId)>,
     /// The liveness probe in flight to each let-in peer: its number and when it was sent.
@@ -178,6 +182,7 @@ impl Peering {
             dial,
             peer_ids: HashMap::new(),
             syncing: HashMap::new(),
+            again: HashMap::new(),
             asking_heads: HashSet::new(),
             probes: HashMap::new(),
             probe_seq: 0,
@@ -357,20 +362,29 @@ impl Peering {
     }
 
     fn sync_from(&mut self, peer: PeerId, council: CouncilId, from_seq: u64, max_entries: u32) {
-        if let std::collections::hash_map::Entry::Vacant(v) = self.syncing.entry(council) {
-            v.insert(peer);
-            self.out.push(Out::Sync(peer, SyncRequest { council, from_seq, max_entries }));
+        match self.syncing.entry(council) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(peer);
+                self.out.push(Out::Sync(peer, SyncRequest { council, from_seq, max_entries }));
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() != peer => {
+                self.again.insert(council, peer);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
         }
     }
 
     /// A sync request came back, with `served` entries of which some were `applied`
     /// (`served` 0 if it failed): a full batch that moved the log on asks for the next.
     pub fn synced(&mut self, peer: PeerId, council: CouncilId, served: usize, applied: usize, logs: &impl Logs) {
-        if self.syncing.get(&council) == Some(&peer) {
-            self.syncing.remove(&council);
+        if self.syncing.get(&council) != Some(&peer) {
+            return;
         }
+        self.syncing.remove(&council);
         if applied > 0 && served >= SYNC_BATCH as usize / 2 {
             self.want_log(peer, council, logs);
+        } else if let Some(other) = self.again.remove(&council) {
+            self.want_log(other, council, logs);
         }
     }
 
@@ -819,6 +833,15 @@ mod tests {
         w.let_in(c);
         w.p.heads_answered(c.1, w.f1, Some(vec![a_ahead]), &w.logs);
         assert!(!w.p.take().iter().any(|o| matches!(o, Out::Sync(_, r) if r.council == w.a.0)));
+        // But as soon as the one in flight comes back short, c is asked (its answer may
+        // have been made before what c showed), once.
+        w.p.synced(w.a.1, w.a.0, 0, 0, &w.logs);
+        assert_eq!(
+            w.p.take(),
+            vec![Out::Sync(c.1, SyncRequest { council: w.a.0, from_seq: 6, max_entries: SYNC_BATCH })]
+        );
+        w.p.synced(c.1, w.a.0, 1, 1, &w.logs);
+        assert!(w.p.take().is_empty());
         w.p.synced(w.a.1, w.a.0, 0, 0, &w.logs);
         a_ahead.seq = 10;
         w.p.heads_answered(w.a.1, w.f1, Some(vec![a_ahead]), &w.logs);
