@@ -154,6 +154,7 @@ enum Command {
     },
     /// Download the council's export file from the node.
     Export {
+        /// The file to write (written whole, then moved into place).
         #[arg(long)]
         out: PathBuf,
     },
@@ -224,33 +225,41 @@ enum FederationCommand {
     /// Join with an invite string: prove it to the inviting node, fetch the charter, and
     /// move that this council sign it.
     Join {
+        /// The invite string the inviting council gave you (councilnet-invite:…).
         invite: String,
         /// How long to wait for the inviting council's node.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         wait: Duration,
+        /// How long members have to vote on it, e.g. 2h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// Move to countersign a council's admission.
     Admit {
+        /// The federation's id (or its first 6+ hex digits).
         federation: String,
-        /// The joining council's id.
+        /// The joining council's id (all 64 hex digits).
         council: String,
+        /// How long members have to vote on it, e.g. 2h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// Move to leave a federation (effective when it passes).
     Leave {
+        /// The federation's id (or its first 6+ hex digits).
         federation: String,
+        /// How long members have to vote on it, e.g. 2h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// Move to open a federation motion (each council's delegate then votes on it).
     Motion {
+        /// The federation's id (or its first 6+ hex digits).
         federation: String,
         /// The matter it belongs to (mandates name matters).
         #[arg(long)]
         matter: String,
+        /// The question, as the federation's councils will read it.
         #[arg(long)]
         title: String,
         /// An option (at least two).
@@ -265,18 +274,24 @@ enum FederationCommand {
     },
     /// Move to record whether this council ratifies a federation motion's outcome.
     Ratify {
+        /// The federation's id (or its first 6+ hex digits).
         federation: String,
+        /// The federation motion's id (or its first 6+ hex digits).
         motion: String,
         /// accept or reject.
         #[arg(value_parser = ["accept", "reject"])]
         verdict: String,
+        /// How long members have to vote on it, e.g. 2h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// The federations this council knows of.
     List,
     /// A federation: principles, members, motions and delegate votes.
-    Show { federation: String },
+    Show {
+        /// The federation's id (or its first 6+ hex digits).
+        federation: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,7 +299,9 @@ enum DelegateCommand {
     /// Cast the council's vote on a federation motion, signed with your member key,
     /// under the mandate the council gave you.
     Vote {
+        /// The federation's id (or its first 6+ hex digits).
         federation: String,
+        /// The federation motion's id (or its first 6+ hex digits).
         motion: String,
         /// An option's name or number, or abstain.
         choice: String,
@@ -294,18 +311,24 @@ enum DelegateCommand {
 #[derive(Debug, Subcommand)]
 enum PeerCommand {
     /// Dial a node (a multiaddr ending in /p2p/PEER_ID) and keep redialing it.
-    Add { addr: String },
+    Add {
+        /// The node's address, e.g. /ip4/192.168.1.20/tcp/7421/p2p/12D3Koo… (`council
+        /// network` on that node prints it).
+        addr: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum GenesisCommand {
     /// Add your signature to a genesis draft (`councild init` wrote it).
     Sign {
+        /// The genesis draft file (genesis-draft.cbor in the node's data directory).
         #[arg(long)]
         draft: PathBuf,
     },
     /// Show a draft and who has signed it.
     Show {
+        /// The genesis draft file (genesis-draft.cbor in the node's data directory).
         #[arg(long)]
         draft: PathBuf,
     },
@@ -315,6 +338,7 @@ enum GenesisCommand {
 enum MotionCommand {
     /// Open a motion: yes/no, or a choice with --option (twice or more).
     Open {
+        /// The question, as members will read it.
         #[arg(long)]
         title: String,
         /// An option of a choice (repeat); without it the motion is yes/no.
@@ -338,19 +362,30 @@ enum MotionCommand {
         all: bool,
     },
     /// One motion, by its id or its first 6+ hex digits.
-    Show { id: String },
+    Show {
+        /// The motion's id (or its first 6+ hex digits).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum RosterCommand {
     /// Move to admit a member.
-    Add { member: String },
+    Add {
+        /// The new member's did:key (`council key new` prints it).
+        member: String,
+    },
     /// Move to remove a member.
-    Remove { member: String },
+    Remove {
+        /// The member's did:key.
+        member: String,
+    },
     /// Move to replace a member's key (a new device); their earlier votes stay valid.
     Rotate {
+        /// The member's current did:key.
         #[arg(long)]
         member: String,
+        /// The did:key of the member's new key.
         #[arg(long)]
         new_key: String,
     },
@@ -360,12 +395,17 @@ enum RosterCommand {
 enum RecallCommand {
     /// Move to recall a mandate (a motion the members vote on).
     Motion {
+        /// The mandate's id (or its first 6+ hex digits).
         mandate: String,
+        /// How long members have to vote on it, e.g. 2h, 1d.
         #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
     /// Sign the petition to recall a mandate; it takes effect once enough have signed.
-    Sign { mandate: String },
+    Sign {
+        /// The mandate's id (or its first 6+ hex digits).
+        mandate: String,
+    },
 }
 
 fn did(s: &str) -> anyhow::Result<PublicKey> {
@@ -380,7 +420,10 @@ enum KeyCommand {
         file: PathBuf,
     },
     /// Print the did:key of the key in FILE.
-    Show { file: PathBuf },
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -536,5 +579,32 @@ fn federation(
         }
         FederationCommand::List => fed_cmds::list(n, json),
         FederationCommand::Show { federation } => fed_cmds::show(n, &federation, json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is for (`council help …`).
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "council", &mut missing);
+        assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
     }
 }
