@@ -177,8 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .context("log.level is not a valid filter")?,
                 )
                 .with_writer(std::io::stderr)
-                // Colours only on a terminal: a log file or the journal gets plain text.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                // Colours only on a terminal, and never with NO_COLOR set (no-color.org):
+                // a log file or the journal gets plain text.
+                .with_ansi(colour(std::io::IsTerminal::is_terminal(&std::io::stderr()), env.get("NO_COLOR")))
                 .init();
             let rt =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
@@ -210,9 +211,23 @@ async fn shutdown_signal() {
     }
 }
 
+/// Whether to colour the log: on a terminal, unless `NO_COLOR` is set to anything but
+/// the empty string.
+fn colour(terminal: bool, no_color: Option<&String>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn the_log_is_coloured_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(&String::new())));
+        assert!(!super::colour(true, Some(&"1".to_string())));
+        assert!(!super::colour(false, None));
+    }
 
     /// Every argument of every command says what it is for (`councild help …`).
     #[test]
