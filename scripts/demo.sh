@@ -133,6 +133,10 @@ INVITE=$(c north --json federation invite --key "$work/north/m1.key" "$FED" --us
 echo "invite: ${INVITE:0:48}…"
 c east federation join --key "$work/east/m1.key" "$INVITE" --closes-in 1h
 pass east "$(last_motion east)"
+# Countersign once east's signature is seen, as an operator would: an admission logged
+# before the joiner's signature is in the council's view is void (PROTOCOL.md §8).
+pending() { [ "$(c "$1" --json federation show "$FED" | py "'$EAST' in d.get('pending', [])")" = True ]; }
+for who in north south; do wait_for "$who sees east's signature" 60 pending "$who"; done
 for who in north south; do
   c "$who" federation admit --key "$work/$who/m1.key" "$FED" "$EAST" --closes-in 1h >/dev/null
   pass "$who" "$(last_motion "$who")"

@@ -98,6 +98,12 @@ impl Access {
         let mut next_change: Option<u64> = None;
         let reports: BTreeMap<FederationId, &FederationReport> = i.reports.iter().map(|r| (r.id, r)).collect();
         let open_claim = |r: &FederationReport, proof: &InviteProof| Access::invite_is_open(r, proof, i.now);
+        // This council's own invite, while the issuer's log held here does not show it yet
+        // (the log is still being synced): the joiner keeps its standing with the issuer
+        // until the log can say whether the invite holds. It grants nothing to anyone else.
+        let own_invite_holds = |r: &FederationReport, proof: &InviteProof| {
+            open_claim(r, proof) || !r.invites.iter().any(|x| x.key == proof.invite_key)
+        };
         for (f, report) in &reports {
             let mut circle = BTreeSet::new();
             if report.founded_at.is_some() {
@@ -111,7 +117,7 @@ impl Access {
             // signature was void, is out).
             let mine = circle.contains(&i.own)
                 || (report.founded_at.is_none() && i.charters.contains_key(f))
-                || i.joining.get(f).is_some_and(|p| open_claim(report, p));
+                || i.joining.get(f).is_some_and(|p| own_invite_holds(report, p));
             if !mine {
                 if report.members.iter().any(|m| m.council == i.own && m.left_at.is_some()) {
                     audience.extend(circle.iter().copied());
@@ -127,7 +133,7 @@ impl Access {
                 };
             }
             if let Some(p) = i.joining.get(f) {
-                if open_claim(report, p) {
+                if own_invite_holds(report, p) {
                     circle.insert(p.issuer);
                 }
             }

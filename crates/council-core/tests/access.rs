@@ -185,4 +185,16 @@ fn founders_read_each_other_while_the_charter_is_signed_and_a_joiner_reads_its_i
     let x = empty.access("j", &[], &[(f.id(), proof.clone())], &[], w.clock.0);
     assert_eq!(x.councils().into_iter().collect::<Vec<_>>(), vec![w.id("a")]);
     assert!(x.may_read(&w.id("a"), &empty.id("j")));
+    // j holds a's log as far as the founding, but not (yet) the entry recording its
+    // invite: from its own side it keeps taking part in F, as with a recorded open
+    // invite, until the log says more (a used-up or expired one ends it, above).
+    let mut empty = empty;
+    w.c.insert("j", empty.c.remove("j").unwrap());
+    let not_yet = key_from_label("access/invite not logged yet");
+    let unlogged = w.proof(&not_yet, "a", f.id(), "j");
+    let from_j = w.access("j", &[], &[(f.id(), unlogged)], &[], w.clock.0);
+    assert_eq!(from_j.councils(), BTreeSet::from([w.id("a"), w.id("b")]));
+    // Without it, j would refuse the issuer's node while it is still syncing the log.
+    let known = w.access("j", &[], &[], &[], w.clock.0);
+    assert!(known.councils().is_empty());
 }

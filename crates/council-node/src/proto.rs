@@ -150,7 +150,8 @@ pub struct Peering {
     /// they have more (while one answer is checked and applied, the others would only
     /// bring the same entries again).
     syncing: HashMap<CouncilId, PeerId>,
-    /// Logs some peer showed this node behind on while a sync of them was in flight:
+    /// Logs some peer (the one asked, or another) showed this node behind on while a
+    /// sync of them was in flight:
     /// asked of that peer as soon as the sync in flight comes back (its answer may have
     /// been made before the entries the other peer showed).
     again: HashMap<CouncilId, PeerId>,
@@ -367,10 +368,10 @@ impl Peering {
                 v.insert(peer);
                 self.out.push(Out::Sync(peer, SyncRequest { council, from_seq, max_entries }));
             }
-            std::collections::hash_map::Entry::Occupied(o) if *o.get() != peer => {
+            // The answer in flight may have been made before what this peer now shows.
+            std::collections::hash_map::Entry::Occupied(_) => {
                 self.again.insert(council, peer);
             }
-            std::collections::hash_map::Entry::Occupied(_) => {}
         }
     }
 
