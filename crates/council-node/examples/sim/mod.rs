@@ -250,6 +250,9 @@ pub struct Sim {
     c: Counters,
     trace: sha2::Sha256,
     n_events: u64,
+    /// Whether a log, a chain or a node's state changed since [`Sim::converged`] was last
+    /// asked: it scans every node's place in every log, so it is asked only then.
+    changed: bool,
 }
 
 fn dial_addr(shared: &Shared, i: usize) -> Multiaddr {
@@ -318,6 +321,7 @@ impl Sim {
             c: Counters::default(),
             trace: <sha2::Sha256 as sha2::Digest>::new(),
             n_events: 0,
+            changed: true,
         };
         for i in 0..n {
             sim.boot(i);
@@ -385,6 +389,7 @@ impl Sim {
         fresh.start();
         node.peering = fresh;
         node.up = true;
+        self.changed = true;
         self.carry_out(i);
         let first_tick = self.rng.random_range(0..self.p.tick_ms);
         self.at(self.now + first_tick, Ev::Tick(i));
@@ -531,6 +536,7 @@ impl Sim {
             return false;
         }
         self.nodes[i].seqs[c] = seq;
+        self.changed = true;
         if self.nodes[i].left && from != i {
             self.c.after_leave += 1;
             if self.nodes[from].knows_leave {
@@ -623,6 +629,7 @@ impl Sim {
                 self.shared.chains[c].push(Hash::of(&[prev.0.as_slice(), &seq.to_be_bytes()].concat()));
                 self.nodes[c].seqs[c] = seq;
                 self.made += 1;
+                self.changed = true;
                 self.last_entry_at = self.now;
                 if marked {
                     self.marked = Some((c, seq, self.now));
@@ -633,6 +640,7 @@ impl Sim {
             Ev::Deliver { from, to, msg, req } => self.deliver(from, to, msg, req),
             Ev::Down(i) => {
                 self.nodes[i].up = false;
+                self.changed = true;
                 for j in self.nodes[i].conns.clone() {
                     self.disconnect(i, j);
                 }
@@ -814,6 +822,7 @@ impl Sim {
                 self.leave_seq = Some(seq);
                 self.gossip_from(0, 0, seq, None, true);
                 self.nodes[0].left = true;
+                self.changed = true;
                 let access = self.access_of(0);
                 let node = &mut self.nodes[0];
                 node.peering.set_access(access, &View { seqs: &node.seqs, shared: &self.shared });
@@ -823,16 +832,12 @@ impl Sim {
             self.n_events += 1;
             self.trace.update(format!("{t} {ev:?}").as_bytes());
             self.handle(ev);
-            let loaded = self.made >= self.p.entries || t >= self.p.load_ms;
-            if loaded
-                && cut_done
-                && leave_done
-                && t >= self.p.load_ms
-                && self.pending_restarts() == 0
-                && self.converged()
-            {
-                converged_at = Some(t);
-                break;
+            if cut_done && leave_done && t >= self.p.load_ms && self.changed && self.pending_restarts() == 0 {
+                self.changed = false;
+                if self.converged() {
+                    converged_at = Some(t);
+                    break;
+                }
             }
         }
         if converged_at.is_none() && std::env::var_os("SIM_DEBUG").is_some() {
