@@ -61,9 +61,10 @@ for n in a b; do
   "$council" key new "$work/$n.key" >/dev/null
   "$councild" init --data-dir "$work/$n" --name "LAN council $n" --solo-key "$work/$n.key" >/dev/null
 done
-# b starts a second after a, so that only b's query finds a (see the retry below).
+# Both start together, so that each finds the other in the same instant and both dial at
+# once: the case that once kept them apart (a TCP simultaneous open; see
+# crates/council-net/src/transport.rs).
 start a
-sleep 1
 start b
 
 # Each node must come to see the other connected (it stays connected during its hello
@@ -79,30 +80,15 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 [ -n "${pa:-}" ] && [ -n "${pb:-}" ] || { echo "FAILED: the nodes did not start"; tail "$work"/*.log; exit 1; }
-# A node dials a peer once, when mDNS first reports it, and mDNS reports it again only at
-# its next query (minutes later): if that one dial fails, they stay apart. Seen once in
-# CI (2026-11-22) with both nodes started together: both found each other in the same
-# millisecond and dialed at once, and neither connected. The likely cause: libp2p's TCP
-# dials reuse the listening port, so two simultaneous dials are one TCP simultaneous
-# open in which both sides act as the dialer (not yet fixed in the node). So b starts a
-# second later, and if they still do not connect: one retry, restarting b (its start-up
-# query finds a again), with the first failure shown.
-for attempt in 1 2; do
-  for _ in $(seq 1 150); do
-    if sees a "$pb" 2>/dev/null && sees b "$pa" 2>/dev/null; then
-      grep -q "found on the local network" "$work/a.log" "$work/b.log" || true
-      echo "ok: the two nodes found each other with mDNS and connected${retried:+ (after restarting b)}"
-      exit 0
-    fi
-    sleep 0.2
-  done
-  [ "$attempt" = 2 ] && break
-  echo "WARNING: the nodes did not connect within 30 s; restarting b once. Their logs:"
-  tail -n 20 "$work/a.log" "$work/b.log"
-  kill -TERM "${pids[1]}" 2>/dev/null || true
-  wait "${pids[1]}" 2>/dev/null || true
-  start b
-  retried=1
+# A node dials a peer when mDNS reports it, and mDNS reports it again only at its next
+# query, minutes later: one failed dial would keep them apart, so no retry here.
+for _ in $(seq 1 150); do
+  if sees a "$pb" 2>/dev/null && sees b "$pa" 2>/dev/null; then
+    grep -q "found on the local network" "$work/a.log" "$work/b.log" || true
+    echo "ok: the two nodes found each other with mDNS and connected"
+    exit 0
+  fi
+  sleep 0.2
 done
 echo "FAILED: the nodes did not find each other"
 tail -n 20 "$work/a.log" "$work/b.log"

@@ -37,6 +37,7 @@ pub mod discovery;
 pub mod guard;
 mod swarm;
 pub mod topics;
+pub mod transport;
 
 pub use codec::{
     heads_digest, Head, HeadsRequest, Hello, Request, Response, SyncRequest, SyncResponse, MAX_HEADS,

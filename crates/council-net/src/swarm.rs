@@ -17,6 +17,7 @@ use crate::codec::{Head, HeadsRequest, Hello, Request, Response, SyncCodec, Sync
 use crate::discovery::GatedKad;
 use crate::guard::{ConnectionGuard, GuardLimits};
 use crate::topics::{message_id, TopicGate};
+use crate::transport::FreshPort;
 
 /// The largest gossip message data accepted (one export item: a log entry of at most
 /// 1 MiB, plus its framing). Larger data that arrives is rejected, and its sender
@@ -316,7 +317,7 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
         .with_other_transport(|key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
             use libp2p::core::upgrade::Version;
             use libp2p::Transport;
-            Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            Ok(FreshPort(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)))
                 .upgrade(Version::V1Lazy)
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default())
