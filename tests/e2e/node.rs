@@ -422,3 +422,81 @@ fn a_solo_council_admits_a_member_and_recalls_by_motion() {
     d.council(&["export", "--out", out.to_str().unwrap()]).ok();
     verify(&out);
 }
+
+/// The value of the metric line that starts with `series` (its name and labels).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_operator_reads_the_nodes_metrics_with_its_token_only() {
+    let c = found();
+    let d = Daemon::start(&c.data());
+    let (base, token) = d.api();
+    let url = format!("{base}/metrics");
+    // Members and strangers do not see the node's metrics: the operator API's token.
+    match ureq::get(&url).call() {
+        Err(ureq::Error::Status(401, _)) => {}
+        other => panic!("GET /metrics without the token: {other:?}"),
+    }
+    match ureq::get(&url).set("Authorization", "Bearer not-the-token").call() {
+        Err(ureq::Error::Status(401, _)) => {}
+        other => panic!("GET /metrics with a wrong token: {other:?}"),
+    }
+    let scrape = || {
+        let r = ureq::get(&url).set("Authorization", &format!("Bearer {token}")).call().unwrap();
+        assert!(r.content_type().starts_with("application/openmetrics-text"), "{}", r.content_type());
+        r.into_string().unwrap()
+    };
+    let before = scrape();
+    assert!(before.trim_end().ends_with("# EOF"), "not OpenMetrics text:\n{before}");
+    assert_eq!(metric(&before, "council_log_entries"), Some(0.0), "{before}");
+    assert_eq!(metric(&before, "council_entries_written_total{kind=\"vote\"}"), None, "{before}");
+    assert_eq!(metric(&before, "council_peers_connected"), Some(0.0), "{before}");
+    // libp2p's own series are there, under their prefix.
+    assert!(before.lines().any(|l| l.starts_with("libp2p_swarm_")), "no libp2p metrics:\n{before}");
+
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Q", "--closes-in", "1h"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", c.key(0), &m, "yes"]).ok();
+    d.council(&["vote", "--key", c.key(1), &m, "no"]).ok();
+    let after = scrape();
+    assert_eq!(metric(&after, "council_entries_written_total{kind=\"motion\"}"), Some(1.0), "{after}");
+    assert_eq!(metric(&after, "council_entries_written_total{kind=\"vote\"}"), Some(2.0), "{after}");
+    assert_eq!(metric(&after, "council_log_entries"), Some(3.0), "{after}");
+    assert!(metric(&after, "council_write_seconds_count").is_some_and(|n| n >= 1.0), "{after}");
+
+    // libp2p's series the dashboard and docs/OPERATIONS.md name are served once there is
+    // traffic: another council's node dials this one (and is let go after its hello).
+    let other = c.root.join("other");
+    let key = c.root.join("other.key");
+    run(&["key", "new", key.to_str().unwrap()]).ok();
+    councild(&["init", "--data-dir", other.to_str().unwrap(), "--name", "Other", "--solo-key", key.to_str().unwrap()])
+        .ok();
+    let o = Daemon::start(&other);
+    let addr = std::fs::read_to_string(c.data().join("p2p-addr")).unwrap();
+    o.council(&["peer", "add", addr.lines().next().unwrap()]).ok();
+    let text = eventually("the connection to show in libp2p's metrics", || {
+        let t = scrape();
+        metric(&t, "council_peers_connected").is_some_and(|n| n >= 1.0).then_some(t)
+    });
+    o.stop();
+    d.stop();
+    let served: std::collections::BTreeSet<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in ["config/grafana-dashboard.json", "docs/OPERATIONS.md"] {
+        let doc = std::fs::read_to_string(root.join(file)).unwrap();
+        let named: Vec<&str> = doc
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("libp2p_") && !w.ends_with('_'))
+            .collect();
+        for word in &named {
+            let series = ["_total", "_bucket"].iter().fold(*word, |w, s| w.strip_suffix(s).unwrap_or(w));
+            assert!(served.contains(series), "{file} names {word}, which the node does not serve:\n{text}");
+        }
+        if file.ends_with(".json") {
+            assert!(named.len() >= 2, "the dashboard plots none of libp2p's series");
+        }
+    }
+}

@@ -1,16 +1,19 @@
 //! The event loop that owns the swarm, and the handle the rest of the node uses.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, TopicHash};
 use libp2p::kad;
+use libp2p::metrics::{Metrics, Recorder};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{Head, HeadsRequest, Hello, Request, Response, SyncCodec, SyncRequest, SyncResponse, PROTOCOL};
@@ -83,6 +86,9 @@ pub struct NetConfig {
     pub discovery_interval: Duration,
     /// What a peer may cost before it is known (see [`crate::guard`]).
     pub guard: GuardLimits,
+    /// Where libp2p's own metrics go (connections, bandwidth, gossipsub, identify,
+    /// Kademlia), all named `libp2p_…`; none are kept without it.
+    pub metrics: Option<Arc<Mutex<Registry>>>,
 }
 
 impl NetConfig {
@@ -99,6 +105,7 @@ impl NetConfig {
             kademlia: true,
             discovery_interval: Duration::from_secs(30),
             guard: GuardLimits::default(),
+            metrics: None,
         }
     }
 }
@@ -302,7 +309,9 @@ fn topic_params() -> gossipsub::TopicScoreParams {
     }
 }
 
-fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+/// Builds the swarm, registering libp2p's metrics in `registry` (the caller's, or one
+/// nobody reads), and returns the recorder for the swarm's events.
+fn build(cfg: &NetConfig, registry: &mut Registry) -> Result<(Swarm<Behaviour>, Metrics), NetError> {
     let gcfg = gossipsub::ConfigBuilder::default()
         .validate_messages()
         .validation_mode(gossipsub::ValidationMode::Strict)
@@ -324,8 +333,13 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
                 .timeout(HANDSHAKE_TIMEOUT))
         })
         .map_err(|e| NetError::Build(e.to_string()))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key| {
-            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)?;
+            let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gcfg)?
+                .with_metrics(
+                    registry.sub_registry_with_prefix("libp2p_gossipsub"),
+                    gossipsub::MetricsConfig::default(),
+                );
             let params = gossipsub::PeerScoreParams {
                 topic_score_cap: TOPIC_SCORE_CAP,
                 // P6 (many peers on one IP) is off: membership, not addresses, decides
@@ -374,12 +388,15 @@ fn build(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
-    Ok(swarm)
+    Ok((swarm, Metrics::new(registry)))
 }
 
 /// Starts the network task. Returns the handle and the stream of events.
 pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
-    let mut swarm = build(&cfg)?;
+    let (mut swarm, metrics) = match &cfg.metrics {
+        Some(r) => build(&cfg, &mut r.lock().unwrap_or_else(|p| p.into_inner()))?,
+        None => build(&cfg, &mut Registry::default())?,
+    };
     for a in &cfg.listen {
         swarm.listen_on(a.clone()).map_err(|e| NetError::Listen(a.clone(), error_chain(&e)))?;
     }
@@ -389,7 +406,7 @@ pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetE
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (etx, erx) = mpsc::channel(EVENT_QUEUE);
     let peer_id = *swarm.local_peer_id();
-    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace, cfg.discovery_interval));
+    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace, cfg.discovery_interval, metrics));
     Ok((NetHandle { tx, peer_id }, erx))
 }
 
@@ -457,6 +474,7 @@ async fn event_loop(
     events: mpsc::Sender<NetEvent>,
     grace: Duration,
     discovery_interval: Duration,
+    metrics: Metrics,
 ) {
     let mut st = Loop {
         allowed: HashSet::new(),
@@ -485,7 +503,10 @@ async fn event_loop(
                     permit.send(ev);
                 }
             }
-            ev = swarm.select_next_some() => swarm_event(&mut swarm, &mut st, ev),
+            ev = swarm.select_next_some() => {
+                record(&metrics, &ev);
+                swarm_event(&mut swarm, &mut st, ev)
+            }
             _ = tick.tick() => {
                 end_probation(&mut swarm, &mut st);
                 if Instant::now() >= st.next_discovery {
@@ -494,6 +515,17 @@ async fn event_loop(
                 }
             }
         }
+    }
+}
+
+/// Counts a swarm event, and the protocol event inside it, in libp2p's metrics.
+fn record(metrics: &Metrics, ev: &SwarmEvent<BehaviourEvent>) {
+    metrics.record(ev);
+    match ev {
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => metrics.record(e),
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => metrics.record(e),
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => metrics.record(e),
+        _ => {}
     }
 }
 

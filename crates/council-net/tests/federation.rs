@@ -60,6 +60,7 @@ async fn follower(label: &str, genesis: &council_core::records::Genesis, log: Ar
         kademlia: true,
         discovery_interval: Duration::from_millis(300),
         guard: Default::default(),
+        metrics: None,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {

@@ -68,6 +68,7 @@ async fn node_with(
         kademlia: true,
         discovery_interval: Duration::from_millis(300),
         guard,
+        metrics: None,
     };
     let (net, mut events) = run(cfg).unwrap();
     let addr = loop {

@@ -45,6 +45,7 @@ use council_core::{Hash, PublicKey};
 use council_store::Store;
 use serde::Deserialize;
 
+use crate::metrics::{Metrics, NetNow, Now};
 use crate::peering::{Join, NetControl, NetworkDown};
 use crate::writer::{NodeError, WriterHandle};
 
@@ -57,6 +58,7 @@ pub struct ApiState {
     pub exports: Arc<tokio::sync::Semaphore>,
     /// The network task, unless the node runs offline.
     pub net: Option<NetControl>,
+    pub metrics: Metrics,
 }
 
 /// At most this many exports run at once.
@@ -610,7 +612,30 @@ pub(crate) async fn get_export(State(st): State<ApiState>) -> Result<Response, A
 
 /// Compares in constant time, so the token cannot be guessed byte by byte.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+/// `GET /metrics`: the node's metrics and libp2p's, as OpenMetrics text (see
+/// [`crate::metrics`]).
+async fn get_metrics(State(st): State<ApiState>) -> Response {
+    let mut now = Now { log_entries: st.writer.durable_seq(), writer_queue: st.writer.queued(), network: None };
+    if let Some(Ok(v)) = match &st.net {
+        Some(net) => Some(net.network().await),
+        None => None,
+    } {
+        now.network = Some(NetNow {
+            connected: v.connected.len(),
+            allowed: v.connected.iter().filter(|p| p.council.is_some()).count(),
+            lag: v
+                .followed
+                .iter()
+                .map(|f| (f.council.to_string(), f.peers_reach.unwrap_or(0).saturating_sub(f.entries)))
+                .collect(),
+        });
+    }
+    let body = st.metrics.encode(&now);
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
 async fn auth(State(st): State<ApiState>, req: Request, next: Next) -> Response {
@@ -650,6 +675,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/peers", post(post_peer))
         .route("/v1/federations", get(get_federations))
         .route("/v1/network", get(get_network))
+        .route("/metrics", get(get_metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(st.clone(), auth))
         .layer(DefaultBodyLimit::max(max_body))

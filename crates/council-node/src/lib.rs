@@ -10,6 +10,7 @@ pub mod datadir;
 #[cfg(feature = "failpoints")]
 pub mod failpoint;
 pub mod members;
+pub mod metrics;
 pub mod peering;
 pub mod proto;
 pub mod tls;
@@ -139,6 +140,7 @@ fn saved_state(store: &Store, genesis: &Verified<Genesis>) -> Result<Option<Coun
 }
 
 /// Starts the swarm and the network task.
+#[allow(clippy::too_many_arguments)] // private wiring: each is one piece of the node
 fn start_network(
     config: &Config,
     own: CouncilState,
@@ -147,6 +149,7 @@ fn start_network(
     durable: tokio::sync::watch::Receiver<writer::Sealed>,
     clock: writer::CausalClock,
     stop: tokio::sync::watch::Receiver<bool>,
+    metrics: &metrics::Metrics,
 ) -> Result<(peering::NetControl, tokio::task::JoinHandle<()>), RunError> {
     let n = &config.network;
     let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
@@ -156,6 +159,7 @@ fn start_network(
     cfg.mdns = n.mdns;
     cfg.kademlia = n.kademlia;
     cfg.discovery_interval = Duration::from_millis(n.discovery_interval_ms);
+    cfg.metrics = Some(metrics.registry());
     let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), "network started");
     let (node, control) = peering::NetNode::new(
@@ -166,6 +170,7 @@ fn start_network(
         config.data_dir.join(datadir::P2P_ADDR),
         clock,
     )?;
+    let node = node.with_metrics(metrics.clone());
     let task = tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
     Ok((control, task))
 }
@@ -210,13 +215,23 @@ pub async fn run(
         Duration::from_millis(config.motions.check_interval_ms),
         clock.clone(),
     );
+    let metrics = metrics::Metrics::new();
+    let writer = writer.with_metrics(metrics.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
     let (net, net_task) = match own_copy {
         Some(own) => {
-            let (c, t) =
-                start_network(&config, own, &store, &node_seed, handle.watch_durable(), clock, stop_rx.clone())?;
+            let (c, t) = start_network(
+                &config,
+                own,
+                &store,
+                &node_seed,
+                handle.watch_durable(),
+                clock,
+                stop_rx.clone(),
+                &metrics,
+            )?;
             (Some(c), Some(t))
         }
         None => {
@@ -269,6 +284,7 @@ pub async fn run(
         token: Arc::from(token),
         exports: Arc::new(tokio::sync::Semaphore::new(api::MAX_EXPORTS)),
         net,
+        metrics,
     };
     let gate = Arc::new(members::Gate::new(api_state.writer.council(), &config.members));
     let members_app =

@@ -43,6 +43,7 @@ use council_net::{
 use council_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::metrics::{Metrics, VerdictLabel};
 use crate::proto::{Gone, Out, Peering};
 use crate::writer::{now, CausalClock, Sealed};
 
@@ -127,6 +128,9 @@ pub struct FollowedView {
     pub name: String,
     pub entries: u64,
     pub head: council_core::Hash,
+    /// How far peers last said this council's log reaches (its last sequence number), if
+    /// any said: more than `entries` while this node catches up.
+    pub peers_reach: Option<u64>,
 }
 
 /// What `GET /v1/network` shows.
@@ -247,6 +251,7 @@ pub struct NetNode {
     internal_rx: Option<mpsc::Receiver<Internal>>,
     control_rx: Option<mpsc::Receiver<Control>>,
     clock: CausalClock,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -349,8 +354,15 @@ impl NetNode {
             internal_rx: Some(internal_rx),
             control_rx: Some(crx),
             clock,
+            metrics: Metrics::default(),
         };
         Ok((node, NetControl { tx: ctx }))
+    }
+
+    /// Counts into `metrics` (gossip verdicts, equivocations) instead of a set nobody reads.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown` turns true or the network stops.
@@ -690,10 +702,18 @@ impl NetNode {
                 let _ = self.net.respond(channel, answer).await;
             }
             NetEvent::Gossip { id, from, data, topic } => {
-                let v = match council_net::federation_of_topic(topic.as_str()) {
+                let (v, reason) = match council_net::federation_of_topic(topic.as_str()) {
                     Some(f) => self.on_gossip(&from, f, &data).await,
-                    None => Verdict::Reject,
+                    None => (Verdict::Reject, "not-a-federation-topic"),
                 };
+                self.metrics.judged(
+                    match v {
+                        Verdict::Accept => VerdictLabel::accept,
+                        Verdict::Ignore => VerdictLabel::ignore,
+                        Verdict::Reject => VerdictLabel::reject,
+                    },
+                    reason,
+                );
                 let _ = self.net.validate(id, from, v).await;
             }
         }
@@ -956,12 +976,12 @@ impl NetNode {
 
     /// Judges one gossip message. Anything accepted is stored first (on disk within
     /// sled's flush interval).
-    async fn on_gossip(&mut self, from: &PeerId, federation: FederationId, data: &[u8]) -> Verdict {
+    async fn on_gossip(&mut self, from: &PeerId, federation: FederationId, data: &[u8]) -> (Verdict, &'static str) {
         let item = match ExportItem::from_cbor(data) {
             Ok(i) => i,
             Err(e) => {
                 tracing::info!(%from, error = %e, "rejected undecodable gossip");
-                return Verdict::Reject;
+                return (Verdict::Reject, "undecodable");
             }
         };
         // Gossip on a federation's topic is about that federation's councils: an entry or
@@ -975,20 +995,20 @@ impl NetNode {
         if let Some(c) = council {
             if !self.access().circle(&federation).is_some_and(|circle| circle.contains(&c)) {
                 tracing::info!(%from, council = %c.short(), federation = %federation.short(), "ignored gossip about a council outside the topic's federation");
-                return Verdict::Ignore;
+                return (Verdict::Ignore, "outside-the-federation");
             }
         }
         match item {
             ExportItem::Entry(e) => self.on_gossip_entry(from, e).await,
             ExportItem::Equivocation(p) => self.on_gossip_proof(p).await,
-            _ => Verdict::Reject,
+            _ => (Verdict::Reject, "not-an-entry-or-proof"),
         }
     }
 
-    async fn on_gossip_entry(&mut self, from: &PeerId, e: Entry) -> Verdict {
+    async fn on_gossip_entry(&mut self, from: &PeerId, e: Entry) -> (Verdict, &'static str) {
         let council = e.body.council;
         if council == self.own {
-            return Verdict::Ignore; // our own entry, relayed back
+            return (Verdict::Ignore, "own-entry"); // relayed back
         }
         // An entry of a council not followed yet, or beyond the end of its log, cannot be
         // judged here: ask the sender for the log (the sync checks everything), without
@@ -998,13 +1018,13 @@ impl NetNode {
             let followed = matches!(j, Judgement::Gap { .. });
             self.proto.out_of_reach(*from, council, followed, &self.replicas);
             self.carry_out().await;
-            return Verdict::Ignore;
+            return (Verdict::Ignore, "beyond-the-log");
         }
         let v = match verify_entry(e) {
             Ok(v) => v,
             Err(err) => {
                 tracing::info!(%from, council = %council.short(), error = %err, "rejected gossip: bad signature");
-                return Verdict::Reject;
+                return (Verdict::Reject, "bad-signature");
             }
         };
         let stored = v.get().clone();
@@ -1021,7 +1041,7 @@ impl NetNode {
                 // between every relay and the next.
                 if let Err(err) = tokio::task::block_in_place(|| store.insert_foreign(&entry)) {
                     tracing::error!(error = %err, "cannot store a followed entry");
-                    return Verdict::Ignore;
+                    return (Verdict::Ignore, "store-failed");
                 }
                 self.clock_moved();
                 let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
@@ -1037,14 +1057,14 @@ impl NetNode {
                     let void = self.federation_state().1.iter().any(|f| f.council == council && f.seq == seq);
                     if void {
                         tracing::info!(council = %council.short(), seq, "a federation event that is void: not forwarded");
-                        return Verdict::Ignore;
+                        return (Verdict::Ignore, "void-federation-event");
                     }
                 }
                 if !fresh {
                     // Kept, but not passed on: gossip carries only recent entries, so
                     // that an old entry arriving by gossip is a replay (below).
                     tracing::debug!(council = %council.short(), seq, age, "an old entry: stored, not forwarded");
-                    return Verdict::Ignore;
+                    return (Verdict::Ignore, "old-entry");
                 }
             }
             // Judged above, before the signature check.
@@ -1060,11 +1080,18 @@ impl NetNode {
                 // No honest node sends an entry this old by gossip (see GOSSIP_FRESH_SECS):
                 // someone is replaying it, perhaps after the duplicate cache forgot it.
                 tracing::info!(%from, council = %council.short(), seq, age, "rejected gossip: a replayed old entry");
-                return Verdict::Reject;
+                return (Verdict::Reject, "replayed");
             }
             Judgement::Duplicate => {}
         }
-        verdict(j.verdict())
+        let reason = match j {
+            Judgement::Applied => "valid",
+            Judgement::Duplicate => "duplicate",
+            Judgement::Conflict { .. } => "equivocation",
+            Judgement::Invalid(_) => "breaks-rules",
+            Judgement::Gap { .. } | Judgement::Unknown(_) => "beyond-the-log",
+        };
+        (verdict(j.verdict()), reason)
     }
 
     /// Keeps and spreads the proof that a council's node signed two entries at `seq`.
@@ -1083,6 +1110,7 @@ impl NetNode {
         match self.store.put_equivocation(&proof) {
             Ok(true) => {
                 tracing::warn!(council = %council.short(), seq = proof.a.body.seq, "equivocation: this council's node signed two different entries at one place; its log is forked");
+                self.metrics.equivocations.inc();
                 self.forked.insert(council);
                 let bytes = ExportItem::Equivocation(proof).to_cbor();
                 // Only to the federations the council is in: its log is theirs to read.
@@ -1100,18 +1128,18 @@ impl NetNode {
         }
     }
 
-    async fn on_gossip_proof(&mut self, p: EquivocationProof) -> Verdict {
+    async fn on_gossip_proof(&mut self, p: EquivocationProof) -> (Verdict, &'static str) {
         let (council, seq) = (p.a.body.council, p.a.body.seq);
-        let Ok(v) = verify_equivocation(p) else { return Verdict::Reject };
-        let Some(st) = self.replicas.get(&council) else { return Verdict::Ignore };
+        let Ok(v) = verify_equivocation(p) else { return (Verdict::Reject, "bad-proof") };
+        let Some(st) = self.replicas.get(&council) else { return (Verdict::Ignore, "proof-of-unfollowed-council") };
         // PROTOCOL.md §9: signed by the node key of that place, within the known log.
         if seq == 0 || seq > st.seq() + 1 || st.node_key_at(seq.min(st.seq().max(1))) != Some(v.get().a.signer) {
-            return Verdict::Reject;
+            return (Verdict::Reject, "bad-proof");
         }
         if self.keep_proof(v.into_inner()).await {
-            Verdict::Accept
+            (Verdict::Accept, "proof")
         } else {
-            Verdict::Ignore
+            (Verdict::Ignore, "known-proof")
         }
     }
 
@@ -1148,6 +1176,7 @@ impl NetNode {
                         name: st.genesis().name.clone(),
                         entries: st.seq(),
                         head: st.head(),
+                        peers_reach: self.proto.claimed(id),
                     })
                     .collect();
                 let _ = r.send(NetworkView {
@@ -1178,7 +1207,7 @@ impl NetNode {
             Control::Proof(p, r) => {
                 let council = p.a.body.council;
                 let known = self.replicas.get(&council).is_some();
-                let taken = match self.on_gossip_proof(*p).await {
+                let taken = match self.on_gossip_proof(*p).await.0 {
                     Verdict::Accept => ProofTaken::Kept,
                     Verdict::Ignore if known => ProofTaken::Known,
                     Verdict::Ignore => ProofTaken::UnknownCouncil,

@@ -132,6 +132,10 @@ pub struct Peering {
     /// reconnections, dropped when the council loses its standing.
     peers: HashMap<PeerId, CouncilId>,
     connected: HashSet<PeerId>,
+    /// For each log this node reads, the place the last heads answer that listed it said
+    /// it reaches: what the node's metrics show as how far behind it is. A peer may claim
+    /// more than it holds, but only until the next answer replaces its word.
+    claimed: HashMap<CouncilId, u64>,
     /// Connected peers this node dialed: it says hello to them (and only to them).
     dialed: HashSet<PeerId>,
     /// The generation each dialed peer last heard a hello in.
@@ -174,6 +178,7 @@ impl Peering {
             generation: 0,
             peers: HashMap::new(),
             connected: HashSet::new(),
+            claimed: HashMap::new(),
             dialed: HashSet::new(),
             said_hello: HashMap::new(),
             hellos: HashMap::new(),
@@ -348,6 +353,9 @@ impl Peering {
         // Only the logs of the federation asked about: a member of one federation says
         // nothing that counts about another's.
         let wanted = self.access.logs(&federation);
+        for h in heads.iter().filter(|h| wanted.contains(&h.council)) {
+            self.claimed.insert(h.council, h.seq);
+        }
         for fetch in plan_heads(&heads, &self.own, &wanted, logs) {
             match fetch {
                 Fetch::Log(c) => self.want_log(peer, c, logs),
@@ -440,6 +448,11 @@ impl Peering {
     }
 
     /// Connected peers, and the council of each that was let in.
+    /// The place in `council`'s log that peers last said they reach (see `claimed`).
+    pub fn claimed(&self, council: &CouncilId) -> Option<u64> {
+        self.claimed.get(council).copied()
+    }
+
     pub fn connections(&self) -> impl Iterator<Item = (PeerId, Option<CouncilId>)> + '_ {
         self.connected.iter().map(|p| (*p, self.peers.get(p).copied()))
     }

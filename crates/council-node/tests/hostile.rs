@@ -130,6 +130,7 @@ impl Honest {
             std::thread::sleep(Duration::from_millis(100));
         }
         let (head_a, head_b) = (followed_seq(a, &m_id), followed_seq(b, &m_id));
+        let rejected = a.gossip_rejected();
         send();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !score_of(a, m_peer).is_some_and(|s| s < GRAYLIST_THRESHOLD) {
@@ -141,6 +142,7 @@ impl Honest {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert!(a.gossip_rejected() > rejected, "A's metrics do not count the rejection of {what}");
         assert_eq!(followed_seq(a, &m_id), head_a, "A kept {what}");
         assert_eq!(followed_seq(b, &m_id), head_b, "B got {what}");
         assert!(score_of(b, m_peer).is_none(), "the hostile node reached B directly, not through A");

@@ -128,6 +128,25 @@ impl Node {
             .unwrap()
     }
 
+    /// GET, as text.
+    pub fn get_text(&self, path: &str) -> String {
+        ureq::get(&format!("{}{path}", self.api))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.label))
+            .into_string()
+            .unwrap()
+    }
+
+    /// Gossip messages this node rejected since it started, by its metrics.
+    pub fn gossip_rejected(&self) -> u64 {
+        let text = self.get_text("/metrics");
+        text.lines()
+            .filter(|l| l.starts_with("council_gossip_messages_total{verdict=\"reject\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// POST; the status and the JSON answer (errors included).
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = ureq::post(&format!("{}{path}", self.api))
