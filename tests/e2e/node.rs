@@ -500,3 +500,47 @@ fn the_operator_reads_the_nodes_metrics_with_its_token_only() {
         }
     }
 }
+
+/// Under `--json`, every error is one JSON object on stderr, with a stable `code` a script
+/// can act on, and the exit status is as without it.
+#[test]
+fn errors_under_json_are_json_with_a_stable_code() {
+    let error = |r: &crate::util::Run| -> Value {
+        assert!(r.stdout.is_empty(), "stdout: {}", r.stdout);
+        let v: Value = serde_json::from_str(r.stderr.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stderr));
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v["error"].clone()
+    };
+    // A command line that does not parse.
+    let r = run(&["--json", "vote"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(error(&r)["code"], "usage");
+    let r = run(&["motion", "open", "--json", "--no-such-flag"]);
+    assert_eq!((r.code, error(&r)["code"].clone()), (2, "usage".into()));
+    // Without --json, people get text.
+    let r = run(&["vote"]);
+    assert!(r.stderr.starts_with("error:"), "{}", r.stderr);
+
+    let c = found();
+    // No node at that address.
+    let token = c.root.join("token");
+    std::fs::write(&token, "t\n").unwrap();
+    let r = run(&["--json", "--node", "http://127.0.0.1:9", "--token-file", token.to_str().unwrap(), "status"]);
+    assert_eq!((r.code, error(&r)["code"].clone()), (2, "unreachable".into()));
+
+    // The node says no: its own code and status.
+    let d = Daemon::start(&c.data());
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Q", "--closes-in", "1h"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    let outsider = c.root.join("outsider.key");
+    run(&["key", "new", outsider.to_str().unwrap()]).ok();
+    let r = d.council(&["--json", "vote", "--key", outsider.to_str().unwrap(), &m, "yes"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let e = error(&r);
+    assert_eq!(e["code"], "not-a-member", "{e}");
+    assert_eq!(e["status"], 403, "{e}");
+    // Anything else: an unreadable key file.
+    let r = d.council(&["--json", "vote", "--key", c.root.join("missing.key").to_str().unwrap(), &m, "yes"]);
+    assert_eq!((r.code, error(&r)["code"].clone()), (2, "error".into()));
+    d.stop();
+}

@@ -148,3 +148,20 @@ fn council_prints_shell_completions() {
     let script = String::from_utf8(out.stdout).unwrap();
     assert!(script.contains("complete -c council") && script.contains("verify"), "{script}");
 }
+
+/// `council man DIR` writes a man page for council and for every command, nested ones
+/// included.
+#[test]
+fn council_writes_man_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&["man", dir.path().to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("man pages written"), "{}", r.stdout);
+    for (file, title) in [
+        ("council.1", "council"),
+        ("council-vote.1", "council-vote"),
+        ("council-federation-join.1", "council-federation-join"),
+    ] {
+        let page = std::fs::read_to_string(dir.path().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(page.contains(&format!(".TH {title} 1")), "{file}:\n{page}");
+    }
+}

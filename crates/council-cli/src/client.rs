@@ -24,8 +24,24 @@ use crate::receipts;
 #[error("the node refused ({status}): {message}")]
 pub struct Refused {
     pub status: u16,
+    /// The node's error code (PROTOCOL.md §12.7), e.g. `motion-closed`.
+    pub code: String,
     pub message: String,
 }
+
+/// The node answered, but could not do what was asked (a 5xx: its disk, say).
+#[derive(Debug, thiserror::Error)]
+#[error("the node could not do it ({status}): {message}")]
+pub struct NodeFailed {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// No answer from the node at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the node: {0} (is councild running, and is this its address?)")]
+pub struct Unreachable(pub String);
 
 /// How requests are authorised.
 enum Auth {
@@ -137,12 +153,17 @@ impl Node {
         matches!(self.auth, Auth::Member { .. })
     }
 
-    fn message(r: ureq::Response) -> String {
+    /// The node's error code and message, from its JSON error answer (or the raw body,
+    /// with code `unknown`, if it is not one).
+    fn error_of(r: ureq::Response) -> (String, String) {
         let body = r.into_string().unwrap_or_default();
-        serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(body)
+        match serde_json::from_str::<Value>(&body) {
+            Ok(v) => match (v["error"]["code"].as_str(), v["error"]["message"].as_str()) {
+                (Some(c), Some(m)) => (c.to_owned(), m.to_owned()),
+                _ => ("unknown".into(), body),
+            },
+            Err(_) => ("unknown".into(), body),
+        }
     }
 
     fn check(&self, r: Result<ureq::Response, ureq::Error>) -> anyhow::Result<ureq::Response> {
@@ -152,13 +173,15 @@ impl Node {
         }
         match r {
             Ok(r) => Ok(r),
-            Err(ureq::Error::Status(code, r)) if code >= 500 => {
-                bail!("the node could not do it ({code}): {}", Self::message(r))
+            Err(ureq::Error::Status(status, r)) if status >= 500 => {
+                let (code, message) = Self::error_of(r);
+                Err(NodeFailed { status, code, message }.into())
             }
-            Err(ureq::Error::Status(code, r)) => Err(Refused { status: code, message: Self::message(r) }.into()),
-            Err(ureq::Error::Transport(t)) => {
-                bail!("cannot reach the node: {} (is councild running, and is this its address?)", t.kind())
+            Err(ureq::Error::Status(status, r)) => {
+                let (code, message) = Self::error_of(r);
+                Err(Refused { status, code, message }.into())
             }
+            Err(ureq::Error::Transport(t)) => Err(Unreachable(t.kind().to_string()).into()),
         }
     }
 

@@ -5,6 +5,8 @@
 //! 2 for bad usage, a file that cannot be read, or a node that cannot be reached.
 
 use std::path::PathBuf;
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -180,6 +182,13 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+    /// Write man pages for council and each of its commands (council.1,
+    /// council-vote.1, council-federation-join.1, ...) into DIR, e.g.
+    /// `council man /usr/local/share/man/man1`.
+    Man {
+        /// The directory to write them into (created if missing).
+        dir: PathBuf,
     },
 }
 
@@ -427,8 +436,16 @@ enum KeyCommand {
 }
 
 fn main() -> ExitCode {
+    // Before parsing: a usage error under --json is reported as JSON too.
+    let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if json && e.use_stderr() => {
+            let message = e.render().to_string();
+            let message = message.trim().strip_prefix("error: ").unwrap_or(message.trim());
+            print_json_error(&serde_json::json!({ "code": "usage", "message": message }));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
@@ -437,7 +454,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if json {
+                print_json_error(&error_json(&e));
+            } else {
+                eprintln!("error: {e:#}");
+            }
             // 1: the node refused the request; 2: bad usage, unreadable files, no node.
             if e.downcast_ref::<client::Refused>().is_some() {
                 ExitCode::from(1)
@@ -446,6 +467,28 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// An error as `--json` reports it on stderr: `{"error": {"code", "message", ...}}`.
+/// `code` is stable, for scripts to act on: the node's own error code when the node
+/// answered (PROTOCOL.md §12.7: `motion-closed`, `not-a-member`, `storage-full`, ...,
+/// with its HTTP `status`), `unreachable` when it did not, `usage` for a command line
+/// that does not parse, and `error` for anything else (an unreadable file, say).
+fn error_json(e: &anyhow::Error) -> serde_json::Value {
+    let message = format!("{e:#}");
+    if let Some(r) = e.downcast_ref::<client::Refused>() {
+        serde_json::json!({ "code": r.code, "status": r.status, "message": message })
+    } else if let Some(f) = e.downcast_ref::<client::NodeFailed>() {
+        serde_json::json!({ "code": f.code, "status": f.status, "message": message })
+    } else if e.downcast_ref::<client::Unreachable>().is_some() {
+        serde_json::json!({ "code": "unreachable", "message": message })
+    } else {
+        serde_json::json!({ "code": "error", "message": message })
+    }
+}
+
+fn print_json_error(error: &serde_json::Value) {
+    eprintln!("{}", serde_json::json!({ "error": error }));
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -475,6 +518,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "council",
                 &mut std::io::stdout(),
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            println!("man pages written to {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { file, receipts } => verify::run(&file, receipts.as_deref(), cli.json),

@@ -45,8 +45,8 @@ pub use codec::{
 };
 pub use libp2p::{gossipsub::MessageId, multiaddr, Multiaddr, PeerId};
 pub use swarm::{
-    run, NetConfig, NetError, NetEvent, NetHandle, Verdict, DUPLICATE_CACHE, GRAYLIST_THRESHOLD, HANDSHAKE_TIMEOUT,
-    MAX_MESSAGE_BYTES,
+    run, GossipLabels, NetConfig, NetError, NetEvent, NetHandle, NetMetrics, Verdict, DUPLICATE_CACHE,
+    GRAYLIST_THRESHOLD, HANDSHAKE_TIMEOUT, MAX_MESSAGE_BYTES,
 };
 
 /// The libp2p identity of a node whose council node key has this RFC 8032 seed.

@@ -13,6 +13,9 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
@@ -86,9 +89,47 @@ pub struct NetConfig {
     pub discovery_interval: Duration,
     /// What a peer may cost before it is known (see [`crate::guard`]).
     pub guard: GuardLimits,
-    /// Where libp2p's own metrics go (connections, bandwidth, gossipsub, identify,
-    /// Kademlia), all named `libp2p_…`; none are kept without it.
-    pub metrics: Option<Arc<Mutex<Registry>>>,
+    /// Where libp2p's metrics go, and the gossip verdicts this layer gives itself;
+    /// none are kept without it.
+    pub metrics: Option<NetMetrics>,
+}
+
+/// The metrics the network keeps.
+#[derive(Debug, Clone)]
+pub struct NetMetrics {
+    /// libp2p's own metrics (connections, bandwidth, gossipsub, identify, Kademlia) are
+    /// registered here, all named `libp2p_…`.
+    pub registry: Arc<Mutex<Registry>>,
+    /// Gossip messages judged, by verdict and reason. This layer counts those it judges
+    /// itself (from a peer not allowed, oversized, shed while the node is behind); the
+    /// node counts the rest into the same family.
+    pub gossip: Family<GossipLabels, Counter>,
+}
+
+/// The labels of a gossip verdict count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GossipLabels {
+    /// `accept`, `ignore` or `reject`.
+    pub verdict: &'static str,
+    /// Why, in a few words without spaces (`valid`, `bad-signature`, `oversized`, ...).
+    pub reason: &'static str,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Ignore => "ignore",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
+impl NetMetrics {
+    /// Counts one verdict.
+    pub fn judged(&self, verdict: Verdict, reason: &'static str) {
+        self.gossip.get_or_create(&GossipLabels { verdict: verdict.as_str(), reason }).inc();
+    }
 }
 
 impl NetConfig {
@@ -393,10 +434,14 @@ fn build(cfg: &NetConfig, registry: &mut Registry) -> Result<(Swarm<Behaviour>, 
 
 /// Starts the network task. Returns the handle and the stream of events.
 pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
-    let (mut swarm, metrics) = match &cfg.metrics {
-        Some(r) => build(&cfg, &mut r.lock().unwrap_or_else(|p| p.into_inner()))?,
+    let (mut swarm, recorder) = match &cfg.metrics {
+        Some(m) => build(&cfg, &mut m.registry.lock().unwrap_or_else(|p| p.into_inner()))?,
         None => build(&cfg, &mut Registry::default())?,
     };
+    let metrics = cfg.metrics.clone().unwrap_or_else(|| NetMetrics {
+        registry: Arc::new(Mutex::new(Registry::default())),
+        gossip: Family::default(),
+    });
     for a in &cfg.listen {
         swarm.listen_on(a.clone()).map_err(|e| NetError::Listen(a.clone(), error_chain(&e)))?;
     }
@@ -406,7 +451,7 @@ pub fn run(cfg: NetConfig) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetE
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (etx, erx) = mpsc::channel(EVENT_QUEUE);
     let peer_id = *swarm.local_peer_id();
-    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace, cfg.discovery_interval, metrics));
+    tokio::spawn(event_loop(swarm, rx, etx, cfg.hello_grace, cfg.discovery_interval, recorder, metrics));
     Ok((NetHandle { tx, peer_id }, erx))
 }
 
@@ -430,6 +475,7 @@ struct Loop {
     looked_up: HashMap<PeerId, Instant>,
     discovery_interval: Duration,
     next_discovery: Instant,
+    metrics: NetMetrics,
 }
 
 /// Hellos held in the backlog at most: each may carry a genesis of up to 1 MiB. Beyond it
@@ -474,7 +520,8 @@ async fn event_loop(
     events: mpsc::Sender<NetEvent>,
     grace: Duration,
     discovery_interval: Duration,
-    metrics: Metrics,
+    recorder: Metrics,
+    metrics: NetMetrics,
 ) {
     let mut st = Loop {
         allowed: HashSet::new(),
@@ -487,6 +534,7 @@ async fn event_loop(
         looked_up: HashMap::new(),
         discovery_interval,
         next_discovery: Instant::now() + discovery_interval,
+        metrics,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -504,7 +552,7 @@ async fn event_loop(
                 }
             }
             ev = swarm.select_next_some() => {
-                record(&metrics, &ev);
+                record(&recorder, &ev);
                 swarm_event(&mut swarm, &mut st, ev)
             }
             _ = tick.tick() => {
@@ -735,11 +783,13 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
         })) => {
             let g = &mut swarm.behaviour_mut().gossipsub.gossipsub();
             if !st.allowed(&propagation_source) {
+                st.metrics.judged(Verdict::Reject, "not-allowed");
                 g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
                 return;
             }
             if message.data.len() > MAX_MESSAGE_BYTES {
                 tracing::info!(peer = %propagation_source, bytes = message.data.len(), "rejected gossip: oversized");
+                st.metrics.judged(Verdict::Reject, "oversized");
                 g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Reject);
                 return;
             }
@@ -751,6 +801,7 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             };
             // Local work first: if the node is behind, drop new remote work unjudged.
             if !st.offer(ev) {
+                st.metrics.judged(Verdict::Ignore, "node-behind");
                 g.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
             }
         }

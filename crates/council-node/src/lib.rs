@@ -159,7 +159,7 @@ fn start_network(
     cfg.mdns = n.mdns;
     cfg.kademlia = n.kademlia;
     cfg.discovery_interval = Duration::from_millis(n.discovery_interval_ms);
-    cfg.metrics = Some(metrics.registry());
+    cfg.metrics = Some(metrics.for_network());
     let (handle, events) = council_net::run(cfg).map_err(|e| RunError::Network(e.to_string()))?;
     tracing::info!(peer_id = %handle.peer_id(), "network started");
     let (node, control) = peering::NetNode::new(

@@ -9,7 +9,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use council_net::{GossipLabels, NetMetrics, Verdict};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -20,22 +21,6 @@ use prometheus_client::registry::Registry;
 pub struct KindLabel {
     /// The entry's payload kind, as in PROTOCOL.md (`vote`, `motion`, `close`, ...).
     pub kind: &'static str,
-}
-
-/// How the node judged a gossip message.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum VerdictLabel {
-    accept,
-    ignore,
-    reject,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct GossipLabels {
-    pub verdict: VerdictLabel,
-    /// Why, in a few words without spaces (`valid`, `bad-signature`, `breaks-rules`, ...).
-    pub reason: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,8 +38,8 @@ pub struct Metrics {
     pub entries_written: Family<KindLabel, Counter>,
     /// How long each batch of the writer took to reach the disk (seconds).
     pub write_seconds: Histogram,
-    /// Gossip messages judged, by verdict and reason.
-    pub gossip: Family<GossipLabels, Counter>,
+    /// Gossip messages judged, by verdict and reason (by the node and by the network).
+    gossip: Family<GossipLabels, Counter>,
     /// Equivocations found: a council's node that signed two entries at one place.
     pub equivocations: Counter,
     // Read at each scrape.
@@ -123,9 +108,9 @@ impl Metrics {
         m
     }
 
-    /// The registry, for the network to add libp2p's metrics to.
-    pub fn registry(&self) -> Arc<Mutex<Registry>> {
-        self.registry.clone()
+    /// What the network counts into: libp2p's metrics, and its own gossip verdicts.
+    pub fn for_network(&self) -> NetMetrics {
+        NetMetrics { registry: self.registry.clone(), gossip: self.gossip.clone() }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -133,8 +118,8 @@ impl Metrics {
     }
 
     /// Counts a gossip verdict.
-    pub fn judged(&self, verdict: VerdictLabel, reason: &'static str) {
-        self.gossip.get_or_create(&GossipLabels { verdict, reason }).inc();
+    pub fn judged(&self, verdict: Verdict, reason: &'static str) {
+        self.gossip.get_or_create(&GossipLabels { verdict: verdict.as_str(), reason }).inc();
     }
 
     /// Everything, as OpenMetrics text, after reading the gauges from `now`.
@@ -187,7 +172,7 @@ mod tests {
     fn series_are_named_and_read_at_scrape() {
         let m = Metrics::new();
         m.entries_written.get_or_create(&KindLabel { kind: "vote" }).inc_by(3);
-        m.judged(VerdictLabel::reject, "bad-signature");
+        m.judged(Verdict::Reject, "bad-signature");
         let text = m.encode(&Now {
             log_entries: 41,
             writer_queue: 2,

@@ -43,7 +43,7 @@ use council_net::{
 use council_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::metrics::{Metrics, VerdictLabel};
+use crate::metrics::Metrics;
 use crate::proto::{Gone, Out, Peering};
 use crate::writer::{now, CausalClock, Sealed};
 
@@ -706,14 +706,7 @@ impl NetNode {
                     Some(f) => self.on_gossip(&from, f, &data).await,
                     None => (Verdict::Reject, "not-a-federation-topic"),
                 };
-                self.metrics.judged(
-                    match v {
-                        Verdict::Accept => VerdictLabel::accept,
-                        Verdict::Ignore => VerdictLabel::ignore,
-                        Verdict::Reject => VerdictLabel::reject,
-                    },
-                    reason,
-                );
+                self.metrics.judged(v, reason);
                 let _ = self.net.validate(id, from, v).await;
             }
         }

@@ -84,6 +84,12 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Write man pages for councild and each of its commands (councild.1,
+    /// councild-run.1, ...) into DIR, e.g. `councild man /usr/local/share/man/man1`.
+    Man {
+        /// The directory to write them into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +118,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "councild",
                 &mut std::io::stdout(),
             );
+            Ok(())
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            println!("man pages written to {}", dir.display());
             Ok(())
         }
         Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition } => {

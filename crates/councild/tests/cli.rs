@@ -116,3 +116,22 @@ fn both_programs_print_shell_completions() {
     assert_eq!(code, 2);
     assert!(err.contains("bash"), "the shells it knows are listed: {err}");
 }
+
+/// `man DIR` writes a roff man page for the program and one for each command.
+#[test]
+fn councild_writes_man_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man1");
+    let (code, err) = councild(&["man", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let page = std::fs::read_to_string(out.join("councild.1")).unwrap();
+    assert!(page.contains(".TH councild 1"), "{page}");
+    let run = std::fs::read_to_string(out.join("councild-run.1")).unwrap();
+    assert!(run.contains(".TH councild-run 1") && run.contains("members\\-listen"), "{run}");
+    // A directory that cannot be made is an error, not a panic.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let (code, err) = councild(&["man", file.join("sub").to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot create"), "{err}");
+}
