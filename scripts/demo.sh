@@ -138,7 +138,8 @@ pass east "$(last_motion east)"
 pending() { [ "$(c "$1" --json federation show "$FED" | py "'$EAST' in d.get('pending', [])")" = True ]; }
 for who in north south; do wait_for "$who sees east's signature" 60 pending "$who"; done
 for who in north south; do
-  c "$who" federation admit --key "$work/$who/m1.key" "$FED" "$EAST" --closes-in 1h >/dev/null
+  # Ids may be shortened to a unique prefix, as people would type them.
+  c "$who" federation admit --key "$work/$who/m1.key" "${FED:0:8}" "${EAST:0:8}" --closes-in 1h >/dev/null
   pass "$who" "$(last_motion "$who")"
 done
 members() { c "$1" --json federation show "$FED" | py 'len([m for m in d["members"] if m["left_at"] is None])'; }
@@ -152,7 +153,7 @@ for who in north south east; do
   # North instructs its delegate to vote for option 0; the others leave it to judgement.
   [ "$who" = north ] && extra=(--instruct strike-fund=0)
   c "$who" mandate --key "$work/$who/m1.key" --delegate "$("$council" key show "$work/$who/m1.key")" \
-    --federation "$FED" --matter strike-fund "${extra[@]}" --expires-in 30d --closes-in 1h >/dev/null
+    --federation "${FED:0:8}" --matter strike-fund "${extra[@]}" --expires-in 30d --closes-in 1h >/dev/null
   pass "$who" "$(last_motion "$who")"
 done
 

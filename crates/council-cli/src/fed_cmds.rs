@@ -105,7 +105,35 @@ fn sign(charter: Charter, invite: Option<council_core::records::InviteProof>) ->
     Action::SignCharter { charter, invite }
 }
 
-fn federation_arg(v: &Value, f: &str) -> anyhow::Result<(Hash, Value)> {
+/// Finds a council waiting for admission to a federation (`rep`, its report) by its id
+/// or a unique prefix of 6+ hex digits; a full id not seen waiting yet is taken as given
+/// (its join may still be on its way here).
+fn pending_council(rep: &Value, c: &str) -> anyhow::Result<Hash> {
+    let c = c.trim().to_ascii_lowercase();
+    if c.len() < 6 {
+        bail!("give at least 6 hex digits of the council id");
+    }
+    let pending: Vec<&str> = rep["pending"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let found: Vec<&&str> = pending.iter().filter(|id| id.starts_with(&c)).collect();
+    match found.as_slice() {
+        [one] => Hash::from_hex(one).context("the node sent a malformed council id"),
+        [] => Hash::from_hex(&c).with_context(|| {
+            if pending.is_empty() {
+                format!("no council waits for admission with an id starting {c}; none waits at all yet")
+            } else {
+                format!(
+                    "no council waits for admission with an id starting {c}; those waiting: {}",
+                    pending.iter().map(|p| &p[..12]).collect::<Vec<_>>().join(", ")
+                )
+            }
+        }),
+        _ => bail!("{c} matches several councils waiting for admission; give more digits"),
+    }
+}
+
+/// Finds a federation this node knows by its id or a unique prefix of 6+ hex digits; a
+/// full id it does not know is taken as given.
+pub fn federation_arg(v: &Value, f: &str) -> anyhow::Result<(Hash, Value)> {
     let list = v["federations"].as_array().cloned().unwrap_or_default();
     let f = f.trim().to_ascii_lowercase();
     if f.len() < 6 {
@@ -245,7 +273,7 @@ pub fn simple_act(
     let name = rep["name"].as_str().unwrap_or("").to_owned();
     let (title, action) = match what {
         FedAct::Admit(c) => {
-            let c = Hash::from_hex(c.trim()).context("the council id must be 64 hex digits")?;
+            let c = pending_council(&rep, &c)?;
             (
                 format!("Admit council {} to the federation {name:?}", c.short()),
                 Action::Admit { federation: fed, council: c },
@@ -457,4 +485,39 @@ pub fn network(node: &Node, json: bool) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_council_waiting_for_admission_is_found_by_a_prefix() {
+        let (a, b) = ("abcdef01".repeat(8), "abcdef02".repeat(8));
+        let rep = serde_json::json!({ "pending": [a, b] });
+        assert_eq!(pending_council(&rep, "ABCDEF01").unwrap().to_hex(), a, "case does not matter");
+        assert_eq!(pending_council(&rep, &b[..20]).unwrap().to_hex(), b);
+        let e = pending_council(&rep, "abcdef").unwrap_err().to_string();
+        assert!(e.contains("several"), "{e}");
+        let e = pending_council(&rep, "abc").unwrap_err().to_string();
+        assert!(e.contains("at least 6"), "{e}");
+        let e = pending_council(&rep, "123456").unwrap_err().to_string();
+        assert!(e.contains("abcdef01abcd, abcdef02abcd"), "those waiting are named: {e}");
+        // A full id nobody has seen waiting yet is taken as given.
+        let full = "12".repeat(32);
+        assert_eq!(pending_council(&rep, &full).unwrap().to_hex(), full);
+        let e = pending_council(&serde_json::json!({}), "123456").unwrap_err().to_string();
+        assert!(e.contains("none waits"), "{e}");
+    }
+
+    #[test]
+    fn a_federation_is_found_by_a_prefix() {
+        let f = "0f".repeat(32);
+        let v = serde_json::json!({ "federations": [{ "id": f, "name": "Riverside" }] });
+        assert_eq!(federation_arg(&v, "0f0f0f").unwrap().0.to_hex(), f);
+        assert_eq!(federation_arg(&v, "0f0f0f").unwrap().1["name"], "Riverside");
+        assert!(federation_arg(&v, "aaaaaa").is_err());
+        // Unknown here (an offline node), but whole: taken as given.
+        assert_eq!(federation_arg(&Value::Null, &"ab".repeat(32)).unwrap().0.to_hex(), "ab".repeat(32));
+    }
 }

@@ -133,7 +133,7 @@ enum Command {
         /// The delegate's did:key (a member).
         #[arg(long)]
         delegate: String,
-        /// The federation's id.
+        /// The federation's id (or its first 6+ hex digits, if this node knows it).
         #[arg(long)]
         federation: String,
         /// A matter the delegate may act on (repeat); none means every matter.
@@ -247,7 +247,8 @@ enum FederationCommand {
     Admit {
         /// The federation's id (or its first 6+ hex digits).
         federation: String,
-        /// The joining council's id (all 64 hex digits).
+        /// The joining council's id (or its first 6+ hex digits, among those waiting:
+        /// `council federation show FED` lists them).
         council: String,
         /// How long members have to vote on it, e.g. 2h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]

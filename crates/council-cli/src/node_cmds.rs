@@ -321,7 +321,10 @@ pub struct MandateArgs<'a> {
 pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()> {
     let delegate =
         PublicKey::from_did(&a.delegate).with_context(|| format!("--delegate {} is not a did:key", a.delegate))?;
-    let federation = Hash::from_hex(&a.federation).context("--federation must be the federation id: 64 hex digits")?;
+    // A node running offline knows no federations: then only a full id will do.
+    let feds = node.get("/v1/federations").unwrap_or(Value::Null);
+    let (federation, _) = crate::fed_cmds::federation_arg(&feds, &a.federation)
+        .with_context(|| format!("--federation {}", a.federation))?;
     let mut instructions = Vec::new();
     for i in &a.instruct {
         let (matter, how) = i
