@@ -165,3 +165,29 @@ fn council_writes_man_pages() {
         assert!(page.contains(&format!(".TH {title} 1")), "{file}:\n{page}");
     }
 }
+
+/// Long operations show progress on a terminal, and only there: not in a pipe or a file,
+/// and not under `--json`. (`script` gives the command a terminal, as a person has.)
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sample(dir.path(), "s.cnx", &[]);
+    let on_a_terminal = |args: &str| {
+        let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_council"));
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .output()
+            .expect("script (util-linux) runs");
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let f = file.to_str().unwrap();
+    let shown = on_a_terminal(&format!("verify {f}"));
+    assert!(shown.contains("verifying [") && shown.contains("VALID"), "{shown}");
+    let shown = on_a_terminal(&format!("--json verify {f}"));
+    assert!(!shown.contains("verifying"), "{shown}");
+    let piped = run(&["verify", f]).ok();
+    assert!(piped.stderr.is_empty(), "progress in a pipe: {}", piped.stderr);
+    assert!(!piped.stdout.contains("verifying"), "{}", piped.stdout);
+}

@@ -24,6 +24,7 @@ mod fed_cmds;
 mod keyfile;
 mod node_cmds;
 mod pin;
+mod progress;
 mod receipts;
 mod report;
 mod verify;

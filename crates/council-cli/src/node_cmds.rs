@@ -408,10 +408,12 @@ pub fn export(node: &Node, out: &Path, json: bool) -> anyhow::Result<()> {
     // A fresh temporary file beside it, renamed into place when complete: a link planted
     // at a predictable name is never followed, and a failed download leaves `out` as it was.
     let mut file = council_files::AtomicFile::create(out, false)?;
-    let mut w = std::io::BufWriter::new(file.file());
+    let bar = crate::progress::bytes(None, "downloading the export", json);
+    let mut w = std::io::BufWriter::new(bar.wrap_write(file.file()));
     let n = node.download("/v1/export", &mut w)?;
     std::io::Write::flush(&mut w).with_context(|| format!("cannot write {}", out.display()))?;
     drop(w);
+    bar.finish_and_clear();
     file.commit()?;
     let v = serde_json::json!({ "file": out, "bytes": n });
     print(json, &v, || {

@@ -86,7 +86,11 @@ pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<E
         verify_stream(std::io::stdin().lock(), usable)
     } else {
         let f = council_files::open_regular(path)?;
-        verify_stream(f, usable)
+        let len = f.metadata().ok().map(|m| m.len());
+        let bar = crate::progress::bytes(len, "verifying", json);
+        let out = verify_stream(bar.wrap_read(f), usable);
+        bar.finish_and_clear();
+        out
     };
     // A file whose first item is not a readable export header is not an export at all:
     // unreadable (2) rather than invalid (1).
@@ -116,10 +120,12 @@ pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<E
 
 pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCode> {
     let mut file = council_files::AtomicFile::create(out, false)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file.file());
+    let bar = crate::progress::bytes(None, "writing the sample", json);
+    let mut w = BufWriter::with_capacity(1 << 20, bar.wrap_write(file.file()));
     let summary = write_sample(p, &mut w).with_context(|| format!("cannot write the sample to {}", out.display()))?;
     std::io::Write::flush(&mut w).context("cannot flush the sample")?;
     drop(w);
+    bar.finish_and_clear();
     file.commit()?;
     if json {
         say!("{}", serde_json::json!({ "file": out, "summary": summary }));
