@@ -544,3 +544,67 @@ fn errors_under_json_are_json_with_a_stable_code() {
     assert_eq!((r.code, error(&r)["code"].clone()), (2, "error".into()));
     d.stop();
 }
+
+/// Founders sign copies of the draft at the same time, each on their own machine; the
+/// operator merges the copies, and the count of those still to sign is true throughout.
+#[test]
+fn founders_sign_copies_at_once_and_the_operator_merges_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let keys: Vec<PathBuf> = (0..3).map(|i| root.join(format!("f{i}.key"))).collect();
+    let dids: Vec<String> =
+        keys.iter().map(|k| run(&["key", "new", k.to_str().unwrap()]).ok().stdout.trim().to_owned()).collect();
+    let data = root.join("node");
+    let mut args = vec!["init", "--data-dir", data.to_str().unwrap(), "--name", "Three Founders"];
+    for d in &dids {
+        args.extend(["--founder", d.as_str()]);
+    }
+    councild(&args).ok();
+    let draft = data.join("genesis.draft");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    // Each founder takes a copy and signs it.
+    let copies: Vec<PathBuf> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let copy = root.join(format!("copy{i}.draft"));
+            std::fs::copy(&draft, &copy).unwrap();
+            let r = run(&["genesis", "sign", "--draft", &s(&copy), "--key", &s(k)]).ok();
+            assert!(r.stdout.contains("Still to sign: 2"), "{}", r.stdout);
+            copy
+        })
+        .collect();
+
+    // A copy of another council's draft, and a copy with a forged signature, are refused,
+    // and the draft is left as it was.
+    let other = root.join("other");
+    councild(&["init", "--data-dir", &s(&other), "--name", "Other", "--founder", &dids[0]]).ok();
+    let other_copy = other.join("genesis.draft");
+    run(&["genesis", "sign", "--draft", &s(&other_copy), "--key", &s(&keys[0])]).ok();
+    let before = std::fs::read(&draft).unwrap();
+    let r = run(&["genesis", "merge", "--draft", &s(&draft), &s(&copies[0]), &s(&other_copy)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("different geneses"), "{}", r.stderr);
+    let mut forged = std::fs::read(&copies[1]).unwrap();
+    let n = forged.len();
+    // The copy ends with founder 1's signature (64 bytes) and founder 2's empty slot (one
+    // byte): this flips a bit of the signature.
+    forged[n - 10] ^= 1;
+    let forged_path = root.join("forged.draft");
+    std::fs::write(&forged_path, &forged).unwrap();
+    let r = run(&["genesis", "merge", "--draft", &s(&draft), &s(&forged_path)]);
+    assert_eq!(r.code, 2, "a forged copy merged: {}", r.stdout);
+    assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&draft).unwrap(), before, "a refused merge changed the draft");
+
+    let r = run(&["--json", "genesis", "merge", "--draft", &s(&draft), &s(&copies[0]), &s(&copies[1])]).ok();
+    let v = r.json();
+    assert_eq!(v["added"], 2);
+    assert_eq!(v["missing"], serde_json::json!([dids[2]]));
+    let r = run(&["genesis", "merge", "--draft", &s(&draft), &s(&copies[2]), &s(&copies[0])]).ok();
+    assert!(r.stdout.contains("1 signature(s) added") && r.stdout.contains("Every founder has signed"), "{}", r.stdout);
+    let d = Daemon::start(&data);
+    let st = d.council(&["--json", "status"]).ok().json();
+    assert_eq!(st["name"], "Three Founders");
+    d.stop();
+}

@@ -65,35 +65,57 @@ pub fn load(path: &Path) -> anyhow::Result<SecretKey> {
 pub fn sign_draft(draft: &Path, key: &Path, json: bool) -> anyhow::Result<ExitCode> {
     use council_core::cbor::Cbor;
     let k = load(key)?;
-    let bytes = council_files::read_small(draft, MAX_DRAFT_BYTES)?;
-    let mut d = council_core::draft::GenesisDraft::from_cbor(&bytes)
-        .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
+    let mut d = read_draft(draft)?;
     d.sign(&k)?;
     council_files::write_atomic(draft, &d.to_cbor(), false)?;
+    still_to_sign(&d, serde_json::json!({ "signed_by": k.public().to_did() }), "signed.", json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_draft(path: &Path) -> anyhow::Result<council_core::draft::GenesisDraft> {
+    use council_core::cbor::Cbor;
+    let bytes = council_files::read_small(path, MAX_DRAFT_BYTES)?;
+    council_core::draft::GenesisDraft::from_cbor(&bytes)
+        .with_context(|| format!("{} is not a genesis draft", path.display()))
+}
+
+/// Says who is still to sign `d` (counting only signatures that verify).
+fn still_to_sign(d: &council_core::draft::GenesisDraft, mut v: serde_json::Value, done: &str, json: bool) {
     let missing = d.missing();
     if json {
-        say!(
-            "{}",
-            serde_json::json!({ "signed_by": k.public().to_did(), "missing": missing.iter().map(|m| m.to_did()).collect::<Vec<_>>() })
-        );
+        v["missing"] = missing.iter().map(|m| m.to_did()).collect::<Vec<_>>().into();
+        say!("{v}");
     } else if missing.is_empty() {
-        say!("signed. Every founder has signed: the council can start (councild run).");
+        say!("{done} Every founder has signed: the council can start (councild run).");
     } else {
-        say!("signed. Still to sign: {}", missing.len());
+        say!("{done} Still to sign: {}", missing.len());
         for m in missing {
             say!("  {m}");
         }
     }
+}
+
+/// `council genesis merge`: adds the signatures of copies signed at the same time.
+/// Nothing is written unless every copy merges.
+pub fn merge_drafts(draft: &Path, copies: &[std::path::PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    use council_core::cbor::Cbor;
+    let mut d = read_draft(draft)?;
+    let mut added = 0;
+    for c in copies {
+        let copy = read_draft(c)?;
+        added += d.merge(&copy).with_context(|| format!("{} cannot be merged", c.display()))?;
+    }
+    council_files::write_atomic(draft, &d.to_cbor(), false)?;
+    let done = format!("{added} signature(s) added to {}.", draft.display());
+    still_to_sign(&d, serde_json::json!({ "added": added }), &done, json);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `council genesis show`.
 pub fn show_draft(draft: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    use council_core::cbor::Cbor;
-    let bytes = council_files::read_small(draft, MAX_DRAFT_BYTES)?;
-    let d = council_core::draft::GenesisDraft::from_cbor(&bytes)
-        .with_context(|| format!("{} is not a genesis draft", draft.display()))?;
-    let founders: Vec<_> = d.body.founders.iter().zip(&d.signatures).map(|(f, s)| (f.to_did(), s.is_some())).collect();
+    let d = read_draft(draft)?;
+    let missing = d.missing();
+    let founders: Vec<_> = d.body.founders.iter().map(|f| (f.to_did(), !missing.contains(f))).collect();
     if json {
         say!(
             "{}",

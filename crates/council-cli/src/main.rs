@@ -337,6 +337,16 @@ enum GenesisCommand {
         #[arg(long)]
         draft: PathBuf,
     },
+    /// Combine copies of the draft that founders signed at the same time: the
+    /// signatures in each COPY are checked and added to DRAFT.
+    Merge {
+        /// The draft to add the signatures to (the node's genesis-draft.cbor).
+        #[arg(long)]
+        draft: PathBuf,
+        /// Signed copies of the same draft (one or more).
+        #[arg(required = true)]
+        copies: Vec<PathBuf>,
+    },
     /// Show a draft and who has signed it.
     Show {
         /// The genesis draft file (genesis-draft.cbor in the node's data directory).
@@ -547,6 +557,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key { command: KeyCommand::Show { file } } => keyfile::show(&file, cli.json),
         Command::Genesis { command: GenesisCommand::Sign { draft } } => keyfile::sign_draft(&draft, &key()?, json),
         Command::Genesis { command: GenesisCommand::Show { draft } } => keyfile::show_draft(&draft, json),
+        Command::Genesis { command: GenesisCommand::Merge { draft, copies } } => {
+            keyfile::merge_drafts(&draft, &copies, json)
+        }
         Command::Status => done(node_cmds::status(&node()?, json)),
         Command::Name { name } => done(node_cmds::set_name(&node()?, &key()?, &name, json)),
         Command::Motion { command: MotionCommand::Open { title, options, closes_in, quorum, threshold } } => {

@@ -25,6 +25,8 @@ pub enum DraftError {
     BadSignature(String),
     #[error("{} founder(s) have not signed yet: {}", .0.len(), .0.join(", "))]
     Unsigned(Vec<String>),
+    #[error("the copies are drafts of different geneses (another council's, or one changed after it was shared)")]
+    DifferentDraft,
 }
 
 impl GenesisDraft {
@@ -47,16 +49,48 @@ impl GenesisDraft {
         Ok(i)
     }
 
+    /// The founders whose signature is not in the draft, or is there but does not verify
+    /// (a draft file is outside input): the count people are told is always true.
     pub fn missing(&self) -> Vec<PublicKey> {
-        self.body.founders.iter().zip(&self.signatures).filter(|(_, s)| s.is_none()).map(|(f, _)| *f).collect()
+        self.body
+            .founders
+            .iter()
+            .zip(&self.signatures)
+            .filter(|(f, s)| !s.is_some_and(|s| f.verify(&self.body_bytes, &s)))
+            .map(|(f, _)| *f)
+            .collect()
+    }
+
+    /// Takes the signatures `other` holds that this draft lacks, so that founders can
+    /// sign copies of one draft at the same time and the copies be combined. Both must be
+    /// drafts of the same genesis (the same body, byte for byte). Every signature taken
+    /// is checked first; a bad one is refused, with nothing taken. Returns how many were
+    /// added.
+    pub fn merge(&mut self, other: &GenesisDraft) -> Result<usize, DraftError> {
+        if other.body_bytes != self.body_bytes || other.signatures.len() != self.signatures.len() {
+            return Err(DraftError::DifferentDraft);
+        }
+        let mut taken = Vec::new();
+        for (i, (f, s)) in self.body.founders.iter().zip(&other.signatures).enumerate() {
+            let Some(s) = s else { continue };
+            if !f.verify(&self.body_bytes, s) {
+                return Err(DraftError::BadSignature(f.to_did()));
+            }
+            // A slot already holding a valid signature keeps it (ed25519 signatures are
+            // deterministic: an honest second one is the same).
+            let ours = self.signatures[i].is_some_and(|o| f.verify(&self.body_bytes, &o));
+            if !ours {
+                taken.push((i, *s));
+            }
+        }
+        for (i, s) in &taken {
+            self.signatures[*i] = Some(*s);
+        }
+        Ok(taken.len())
     }
 
     /// The finished genesis, once every founder has signed and every signature verifies.
     pub fn finish(&self) -> Result<Genesis, DraftError> {
-        let missing = self.missing();
-        if !missing.is_empty() {
-            return Err(DraftError::Unsigned(missing.iter().map(|k| k.to_did()).collect()));
-        }
         let mut sigs = Vec::with_capacity(self.signatures.len());
         for (f, s) in self.body.founders.iter().zip(&self.signatures) {
             let Some(s) = s else { continue };
@@ -64,6 +98,10 @@ impl GenesisDraft {
                 return Err(DraftError::BadSignature(f.to_did()));
             }
             sigs.push(*s);
+        }
+        let missing = self.missing();
+        if !missing.is_empty() {
+            return Err(DraftError::Unsigned(missing.iter().map(|k| k.to_did()).collect()));
         }
         Ok(Genesis { body: self.body.clone(), body_bytes: self.body_bytes.clone(), signatures: sigs })
     }
@@ -117,5 +155,54 @@ mod tests {
         d.sign(&f[2]).unwrap();
         let g = d.finish().unwrap();
         assert!(crate::verify::verify_genesis(g).is_ok());
+    }
+
+    #[test]
+    fn copies_signed_at_once_merge_and_the_count_stays_true() {
+        let f: Vec<SecretKey> = (1..=3u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let body = GenesisBody {
+            name: "D".into(),
+            founders: f.iter().map(|k| k.public()).collect(),
+            rules: CouncilRules::default(),
+            node_key: SecretKey::from_seed(&[9; 32]).public(),
+            created_at: 1,
+        };
+        let blank = GenesisDraft::new(body.clone());
+        // Each founder signs a copy of their own.
+        let copies: Vec<GenesisDraft> = f
+            .iter()
+            .map(|k| {
+                let mut c = blank.clone();
+                c.sign(k).unwrap();
+                c
+            })
+            .collect();
+        let mut d = copies[0].clone();
+        assert_eq!(d.missing().len(), 2);
+        assert_eq!(d.merge(&copies[1]).unwrap(), 1);
+        assert_eq!(d.merge(&copies[1]).unwrap(), 0, "merging twice adds nothing");
+        assert_eq!(d.missing(), vec![f[2].public()]);
+
+        // A forged signature in a copy: refused, nothing taken.
+        let mut forged = copies[2].clone();
+        forged.signatures[2].as_mut().unwrap().0[5] ^= 1;
+        assert!(matches!(d.merge(&forged), Err(DraftError::BadSignature(_))));
+        assert_eq!(d.missing().len(), 1);
+        // One planted in the draft itself is not counted as signed, and a good copy
+        // replaces it.
+        let mut tampered = d.clone();
+        tampered.signatures[2] = forged.signatures[2];
+        assert_eq!(tampered.missing(), vec![f[2].public()]);
+        assert!(matches!(tampered.finish(), Err(DraftError::BadSignature(_))));
+        assert_eq!(tampered.merge(&copies[2]).unwrap(), 1);
+        assert!(tampered.finish().is_ok());
+
+        // A draft of another genesis (one byte of the body changed) does not merge.
+        let other = GenesisDraft::new(GenesisBody { name: "E".into(), ..body });
+        assert!(matches!(d.merge(&other), Err(DraftError::DifferentDraft)));
+
+        d.merge(&copies[2]).unwrap();
+        assert!(d.missing().is_empty());
+        assert!(crate::verify::verify_genesis(d.finish().unwrap()).is_ok());
     }
 }
