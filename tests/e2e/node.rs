@@ -608,3 +608,93 @@ fn founders_sign_copies_at_once_and_the_operator_merges_them() {
     assert_eq!(st["name"], "Three Founders");
     d.stop();
 }
+
+/// A node is backed up while it runs, and restored on "new hardware" (another data
+/// directory): the same council, the same log, and members go on voting. A damaged or
+/// foreign backup restores nothing.
+#[test]
+fn a_backup_restores_the_council_and_a_damaged_one_restores_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = found();
+    let d = Daemon::start(&c.data());
+    d.council(&["motion", "open", "--key", c.key(0), "--title", "Q", "--closes-in", "1h"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", c.key(0), &m, "yes"]).ok();
+    d.council(&["vote", "--key", c.key(1), &m, "no"]).ok();
+    let before = d.council(&["--json", "status"]).ok().json();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let backup = c.root.join("council.backup");
+    let r = councild(&["backup", "--data-dir", &s(&c.data()), "--out", &s(&backup)]).ok();
+    assert!(r.stdout.contains("from the running node"), "{}", r.stdout);
+    assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600, "it holds the node key");
+    // The log inside is an export like any other.
+    let listing = std::process::Command::new("tar").args(["tf", &s(&backup)]).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    for f in ["BACKUP.json", "node.key", "api-token", "council.cnx"] {
+        assert!(listing.lines().any(|l| l == f), "{f} is not in the backup: {listing}");
+    }
+    d.stop();
+
+    // From the stopped node too.
+    let backup2 = c.root.join("stopped.backup");
+    let r = councild(&["backup", "--data-dir", &s(&c.data()), "--out", &s(&backup2)]).ok();
+    assert!(r.stdout.contains("stopped node"), "{}", r.stdout);
+
+    // Restored elsewhere: the same council, log and motions; members go on voting.
+    let new = c.root.join("new-hardware");
+    let r = councild(&["restore", "--from", &s(&backup), "--data-dir", &s(&new)]).ok();
+    assert!(r.stdout.contains("restored"), "{}", r.stdout);
+    let d2 = Daemon::start(&new);
+    let after = d2.council(&["--json", "status"]).ok().json();
+    for field in ["id", "head", "entries", "members", "mandates"] {
+        assert!(!before[field].is_null(), "no {field} in the status");
+        assert_eq!(after[field], before[field], "{field} after the restore");
+    }
+    assert_eq!(motions(&d2)[0]["counts"], serde_json::json!([1, 1, 0]));
+    d2.council(&["vote", "--key", c.key(2), &m, "yes"]).ok();
+    let again = d2.council(&["vote", "--key", c.key(1), &m, "yes"]).ok();
+    assert!(again.stdout.contains("ballot changed"), "the restored node knows the earlier ballot: {}", again.stdout);
+    let out = c.root.join("after.cnx");
+    d2.council(&["export", "--out", &s(&out)]).ok();
+    d2.stop();
+    verify(&out);
+
+    // Restoring over a council is refused.
+    let r = councild(&["restore", "--from", &s(&backup2), "--data-dir", &s(&new)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("already holds a council"), "{}", r.stderr);
+
+    // A backup whose log was changed (a byte near the end of the export, the last file
+    // in it) restores nothing.
+    let mut bytes = std::fs::read(&backup2).unwrap();
+    let end = bytes.len() - bytes.iter().rev().position(|b| *b != 0).unwrap();
+    bytes[end - 40] ^= 0x20;
+    let damaged = c.root.join("damaged.backup");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let target = c.root.join("fresh");
+    let r = councild(&["restore", "--from", &s(&damaged), "--data-dir", &s(&target)]);
+    assert_eq!(r.code, 1, "a damaged backup was restored: {}", r.stdout);
+    assert!(r.stderr.contains("not valid") || r.stderr.contains("not a councilnet backup"), "{}", r.stderr);
+    let left: Vec<_> =
+        std::fs::read_dir(&target).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "a failed restore left {left:?}");
+
+    // A tar that is not a backup (an extra file, or a link), a device and a fifo.
+    let odd = c.root.join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::write(odd.join("notes.txt"), "hi").unwrap();
+    let odd_tar = c.root.join("odd.backup");
+    std::process::Command::new("tar").args(["cf", &s(&odd_tar), "-C", &s(&odd), "notes.txt"]).status().unwrap();
+    let r = councild(&["restore", "--from", &s(&odd_tar), "--data-dir", &s(&target)]);
+    assert!(r.code == 1 && r.stderr.contains("notes.txt"), "{}", r.stderr);
+    std::os::unix::fs::symlink("/etc/passwd", odd.join("node.key")).unwrap();
+    std::process::Command::new("tar").args(["cf", &s(&odd_tar), "-C", &s(&odd), "node.key"]).status().unwrap();
+    let r = councild(&["restore", "--from", &s(&odd_tar), "--data-dir", &s(&target)]);
+    assert!(r.code == 1 && r.stderr.contains("other than plain files"), "{}", r.stderr);
+    let r = councild(&["restore", "--from", "/dev/zero", "--data-dir", &s(&target)]);
+    assert!(r.code == 1 && r.stderr.contains("device"), "{}", r.stderr);
+    let fifo = c.root.join("fifo.backup");
+    crate::util::mkfifo(&fifo);
+    let r = councild(&["restore", "--from", &s(&fifo), "--data-dir", &s(&target)]);
+    assert!(r.code == 1 && r.stderr.contains("fifo"), "{}", r.stderr);
+}

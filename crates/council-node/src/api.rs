@@ -34,7 +34,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use council_core::cbor::Cbor;
 use council_core::council::RecordError;
-use council_core::export::ExportItem;
 use council_core::receipt::Receipt;
 use council_core::records::{
     DelegateVoteBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload, PetitionBody, Signed,
@@ -544,67 +543,9 @@ pub(crate) async fn get_export(State(st): State<ApiState>) -> Result<Response, A
         let fail = |m: String| {
             let _ = tx.blocking_send(Err(std::io::Error::other(m)));
         };
-        let genesis = match store.genesis() {
-            Ok(Some(g)) => g,
-            Ok(None) => return fail("the store has no genesis".into()),
-            Err(e) => return fail(e.to_string()),
-        };
-        // The same layout as ExportWriter, written in chunks: header, genesis, entries,
-        // and the end marker with the count of items before it.
-        let mut buf = ExportItem::Header { primary: council }.to_cbor();
-        buf.extend(ExportItem::Genesis(genesis).to_cbor());
-        let mut items = 2u64;
-        for e in store.entries(1) {
-            match e {
-                Ok(e) if e.body.seq > upto => break,
-                Ok(e) => buf.extend(ExportItem::Entry(e).to_cbor()),
-                Err(e) => return fail(e.to_string()),
-            }
-            items += 1;
-            if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
-                return;
-            }
+        if let Err(e) = crate::backup::write_export(&store, council, upto, send) {
+            fail(e);
         }
-        // Then every council this node follows (the federations' other councils), so
-        // that the file carries every foreign record its federation events depend on, and
-        // last the equivocation proofs against them. Foreign logs are stored only as
-        // applied, in order, so whatever is read here is a valid prefix of each log.
-        let mut followed = std::collections::BTreeSet::new();
-        for g in store.foreign_geneses() {
-            let g = match g {
-                Ok(g) => g,
-                Err(e) => return fail(e.to_string()),
-            };
-            let id = g.council_id();
-            if id == council {
-                continue;
-            }
-            followed.insert(id);
-            buf.extend(ExportItem::Genesis(g).to_cbor());
-            items += 1;
-            for e in store.foreign_entries(&id, 1) {
-                match e {
-                    Ok(e) => buf.extend(ExportItem::Entry(e).to_cbor()),
-                    Err(e) => return fail(e.to_string()),
-                }
-                items += 1;
-                if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
-                    return;
-                }
-            }
-        }
-        for p in store.equivocations() {
-            match p {
-                Ok(p) if followed.contains(&p.a.body.council) => {
-                    buf.extend(ExportItem::Equivocation(p).to_cbor());
-                    items += 1;
-                }
-                Ok(_) => {}
-                Err(e) => return fail(e.to_string()),
-            }
-        }
-        buf.extend(ExportItem::End { items }.to_cbor());
-        send(buf);
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())

@@ -5,6 +5,7 @@
 //! `councild` binary only adds flags, logging and signals.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod datadir;
 #[cfg(feature = "failpoints")]

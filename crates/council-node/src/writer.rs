@@ -575,7 +575,14 @@ impl Writer {
     /// their hashes would scatter writes over the whole store (it doubled sled's bytes on
     /// disk and its write time: docs/BENCHMARKS.md, B5).
     fn index(&self, e: &Entry) -> Vec<Index> {
-        let st = &self.state;
+        index_of(&self.state, e)
+    }
+}
+
+/// The store's indexes for an entry just applied to `st` (restoring a store from an export
+/// computes them the same way).
+pub(crate) fn index_of(st: &CouncilState, e: &Entry) -> Vec<Index> {
+    {
         match &e.body.payload {
             Payload::Motion(m) => {
                 vec![Index::Record(Hash::of(&m.to_cbor())), Index::Motion(m.id())]

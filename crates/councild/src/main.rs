@@ -78,6 +78,27 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Back up the node: its keys, its API token, its TLS certificate and its whole log
+    /// (with the logs it follows), in one file. From a running node (through its API, a
+    /// consistent copy) or a stopped one. Keep the file private: it holds the node key.
+    Backup {
+        /// The council's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where to write the backup (a tar file, mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new data directory, e.g. on new hardware; then `councild
+    /// run --data-dir DIR`. The log is checked entry by entry before anything is kept.
+    Restore {
+        /// The backup file (`councild backup` wrote it).
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to restore into; it must not hold a council.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Print a completion script for your shell, e.g.
     /// `councild completions bash > ~/.local/share/bash-completion/completions/councild`.
     Completions {
@@ -109,6 +130,58 @@ fn main() -> ExitCode {
     }
 }
 
+/// `councild backup`: the export from the running node's API, or from the store if the
+/// node is stopped, then the archive.
+fn backup(dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    datadir::load_key(&dir.join(datadir::NODE_KEY))?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut export = tempfile::tempfile_in(parent).with_context(|| format!("cannot write in {}", parent.display()))?;
+    let addr = std::fs::read_to_string(dir.join(datadir::API_ADDR)).unwrap_or_default();
+    let token = datadir::load_token(dir)?;
+    let from_api = match addr.trim() {
+        "" => None,
+        a => ureq::get(&format!("http://{a}/v1/export")).set("Authorization", &format!("Bearer {token}")).call().ok(),
+    };
+    let source = match from_api {
+        Some(r) => {
+            std::io::copy(&mut r.into_reader(), &mut export).context("the export from the node broke off")?;
+            "the running node"
+        }
+        None => {
+            // Not running (sled's lock would refuse a second opener if it were).
+            let store = council_store::Store::open(&dir.join(datadir::STORE)).context(
+                "the node's API does not answer, and its store cannot be opened: is it starting or stopping?",
+            )?;
+            let council = store.genesis()?.context("the store holds no council yet")?.council_id();
+            let mut failed = None;
+            council_node::backup::write_export(&store, council, store.last_seq()?, |chunk| {
+                match std::io::Write::write_all(&mut export, &chunk) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })
+            .map_err(anyhow::Error::msg)?;
+            if let Some(e) = failed {
+                return Err(e).context("cannot write the export");
+            }
+            "the stopped node's store"
+        }
+    };
+    let m = council_node::backup::write_backup(dir, &mut export, out)?;
+    println!(
+        "backed up {:?} from {source} to {}: {} log entries, {} followed council(s). It holds the node key: keep it private.\nrestore it with: councild restore --from {} --data-dir NEW_DIR",
+        m.name,
+        out.display(),
+        m.entries,
+        m.followed,
+        out.display()
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions { shell } => {
@@ -117,6 +190,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut <Cli as clap::CommandFactory>::command(),
                 "councild",
                 &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Backup { data_dir, out } => backup(&data_dir, &out),
+        Command::Restore { from, data_dir } => {
+            let r = council_node::backup::restore(&from, &data_dir)?;
+            println!(
+                "restored {:?} ({}) into {}: {} log entries, {} followed council(s), {} equivocation proof(s)\nstart it with: councild run --data-dir {}",
+                r.name,
+                r.council,
+                data_dir.display(),
+                r.entries,
+                r.followed,
+                r.equivocations,
+                data_dir.display()
             );
             Ok(())
         }
