@@ -191,6 +191,14 @@ pub fn invite(
         serde_json::json!({ "invite": s.to_string(), "seq": r["seq"], "max_uses": uses, "expires_at": expires_at });
     print(json, &out, || {
         say!("{s}");
+        // On a terminal, also as a QR code (on stderr: stdout stays the string alone, for
+        // scripts), for the other council to scan from the screen.
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            match qr(&s.to_string()) {
+                Some(code) => eprintln!("\n{code}"),
+                None => eprintln!("(too long for a QR code: pass the string itself)"),
+            }
+        }
         eprintln!(
             "invite logged (entry {}): {uses} use(s), expires in {}. Whoever holds this string can use it: pass it on privately.",
             r["seq"],
@@ -198,6 +206,18 @@ pub fn invite(
         );
     });
     Ok(())
+}
+
+/// The text as a QR code drawn with Unicode half blocks, dark on light, with its quiet zone.
+fn qr(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// `federation join INVITE`: proves the invite to the issuer's node, waits for the
@@ -508,6 +528,25 @@ mod tests {
         assert_eq!(pending_council(&rep, &full).unwrap().to_hex(), full);
         let e = pending_council(&serde_json::json!({}), "123456").unwrap_err().to_string();
         assert!(e.contains("none waits"), "{e}");
+    }
+
+    #[test]
+    fn an_invite_string_fits_a_qr_code() {
+        let invite = council_core::invite::InviteString {
+            federation: Hash([1; 32]),
+            issuer: Hash([2; 32]),
+            key: council_core::SecretKey::from_seed(&[3; 32]),
+            expires_at: 1_800_000_000,
+            addrs: vec![
+                "/ip4/192.168.1.20/tcp/7421/p2p/12D3KooWJUNR6WUZPCywDGTTNzftWQ3i8bmJdoDzSkzBiT9GhipP".into();
+                2
+            ],
+        };
+        let code = qr(&invite.to_string()).expect("an invite with two addresses fits");
+        let rows: Vec<&str> = code.lines().collect();
+        assert!(rows.len() > 20, "{code}");
+        assert!(rows.iter().all(|r| r.chars().count() == rows[0].chars().count()), "a square:\n{code}");
+        assert!(code.contains('█') || code.contains('▀') || code.contains('▄'), "{code}");
     }
 
     #[test]

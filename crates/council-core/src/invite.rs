@@ -2,9 +2,10 @@
 //! a QR code. It carries the invite key's *secret*, so whoever holds the string can use
 //! the invite (up to its use limit, until it expires): pass it on privately.
 //!
-//! `councilnet-invite:` followed by the base58 (Bitcoin alphabet) of
+//! `councilnet-invite:` followed by the Base58Check (Bitcoin's alphabet and checksum) of
 //! `["councilnet/1/invite-string", federation: hash, issuer: hash, seed: bytes(32),
-//! expires_at: uint, [address: text…]]` in canonical CBOR (PROTOCOL.md §12).
+//! expires_at: uint, [address: text…]]` in canonical CBOR (PROTOCOL.md §12.5). The
+//! checksum names a mistyped or cut string as such, rather than as undecodable bytes.
 
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
@@ -78,6 +79,10 @@ impl Cbor for InviteString {
 pub enum InviteStringError {
     #[error("an invite string starts with {PREFIX:?}")]
     Prefix,
+    #[error("the invite string has {0:?} at character {1}, which no invite string has (base58 leaves out 0, O, I and l): was it mistyped?")]
+    Character(char, usize),
+    #[error("the invite string has a typo, or was cut short: its checksum does not match. Copy it again, whole")]
+    Checksum,
     #[error("the invite string is not base58 (was it cut short or changed?)")]
     Base58,
     #[error("the invite string does not decode: {0}")]
@@ -86,7 +91,7 @@ pub enum InviteStringError {
 
 impl std::fmt::Display for InviteString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{PREFIX}{}", bs58::encode(self.to_cbor()).into_string())
+        write!(f, "{PREFIX}{}", bs58::encode(self.to_cbor()).with_check().into_string())
     }
 }
 
@@ -98,7 +103,15 @@ impl std::str::FromStr for InviteString {
         if body.len() > 8192 {
             return Err(InviteStringError::Base58);
         }
-        let bytes = bs58::decode(body).into_vec().map_err(|_| InviteStringError::Base58)?;
+        let bytes = bs58::decode(body).with_check(None).into_vec().map_err(|e| match e {
+            bs58::decode::Error::InvalidCharacter { character, index } => {
+                InviteStringError::Character(character, PREFIX.len() + index + 1)
+            }
+            bs58::decode::Error::InvalidChecksum { .. } | bs58::decode::Error::NoChecksum => {
+                InviteStringError::Checksum
+            }
+            _ => InviteStringError::Base58,
+        })?;
         InviteString::from_cbor(&bytes).map_err(InviteStringError::Decode)
     }
 }
@@ -135,9 +148,20 @@ mod tests {
         assert_eq!(back.key.public(), sample().key.public());
         assert_eq!(back.to_string(), s);
         assert_eq!("invite:abc".parse::<InviteString>().unwrap_err(), InviteStringError::Prefix);
-        assert_eq!(format!("{PREFIX}0OIl").parse::<InviteString>().unwrap_err(), InviteStringError::Base58);
+        assert_eq!(
+            format!("{PREFIX}ab0c").parse::<InviteString>().unwrap_err(),
+            InviteStringError::Character('0', PREFIX.len() + 3)
+        );
+        // Cut short, or one character changed: named as a typo, every time.
         let cut = &s[..s.len() - 5];
-        assert!(matches!(cut.parse::<InviteString>(), Err(InviteStringError::Decode(_))));
+        assert_eq!(cut.parse::<InviteString>().unwrap_err(), InviteStringError::Checksum);
+        let body = &s[PREFIX.len()..];
+        for i in 0..body.len() {
+            let mut typo = body.as_bytes().to_vec();
+            typo[i] = if typo[i] == b'x' { b'y' } else { b'x' };
+            let typo = format!("{PREFIX}{}", String::from_utf8(typo).unwrap());
+            assert_eq!(typo.parse::<InviteString>().unwrap_err(), InviteStringError::Checksum, "a typo at {i}");
+        }
         assert!(!format!("{:?}", sample()).contains("0303"), "the secret never shows in Debug");
     }
 

@@ -202,6 +202,13 @@ fn build() -> Value {
     let proof = EquivocationProof { a: close.clone(), b: fork };
     let header = ExportItem::Header { primary: council };
     let end = ExportItem::End { items: 5 };
+    let invite_string = council_core::invite::InviteString {
+        federation: fid,
+        issuer: council,
+        key: seed(4),
+        expires_at: T + 7 * 86_400,
+        addrs: vec!["/ip4/192.0.2.7/tcp/7421".into()],
+    };
 
     json!({
         "keys": keys,
@@ -234,6 +241,7 @@ fn build() -> Value {
         "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
         "export_header": { "cbor": hex::encode(header.to_cbor()) },
         "export_end": { "cbor": hex::encode(end.to_cbor()), "items": 5 },
+        "invite_string": { "cbor": hex::encode(invite_string.to_cbor()), "string": invite_string.to_string() },
     })
 }
 
@@ -286,6 +294,11 @@ fn markdown(v: &Value) -> String {
     s.push_str(&format!(
         "\n#### export end item (5 items before it)\n\n```text\n{}\n```\n",
         v["export_end"]["cbor"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### invite string (§12.5)\n\nFor the federation above, issued by the council above, with key 4 as the invite key, expiring 2026-01-08T00:00:00Z, one address. The CBOR, then the string (Base58Check of it):\n\n```text\n{}\n{}\n```\n",
+        v["invite_string"]["cbor"].as_str().unwrap(),
+        v["invite_string"]["string"].as_str().unwrap()
     ));
     s.push_str("\nThe full signed records (and an equivocation proof) are in `docs/vectors/records.json`.\n");
     s
