@@ -20,7 +20,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/councilnet-demo.XXXXXX")
 step() { printf '\n== %s\n' "$*"; }
 fail() {
   printf '\nFAILED: %s\n' "$*" >&2
-  for c in north south east; do
+  for c in north south east west; do
     [ -f "$work/$c.log" ] && { echo "--- last lines of $c's log:" >&2; tail -n 30 "$work/$c.log" >&2; }
     echo "--- $c's void federation events:" >&2
     "$council" --node-dir "$work/$c/node" --json federation list 2>/dev/null \
@@ -98,7 +98,14 @@ for who in north south east; do
     --p2p-listen /ip4/127.0.0.1/tcp/0 --log "${DEMO_LOG:-info}" 2>"$work/$who.log" &
   pids+=($!)
 done
-for who in north south east; do
+# West, a council of one, will try an invite that is already used up.
+mkdir -p "$work/west"
+"$council" key new "$work/west/m1.key" >/dev/null
+"$councild" init --data-dir "$work/west/node" --name "West Works Council" --solo-key "$work/west/m1.key" >/dev/null
+"$councild" run --config "$work/councild.toml" --data-dir "$work/west/node" --listen 127.0.0.1:0 --members-listen 127.0.0.1:0 \
+  --p2p-listen /ip4/127.0.0.1/tcp/0 --log "${DEMO_LOG:-info}" 2>"$work/west.log" &
+pids+=($!)
+for who in north south east west; do
   wait_for "$who's node answers" 60 c "$who" status
   wait_for "$who's node listens for peers" 30 test -s "$work/$who/node/p2p-addr"
 done
@@ -145,7 +152,18 @@ done
 members() { c "$1" --json federation show "$FED" | py 'len([m for m in d["members"] if m["left_at"] is None])'; }
 three_members() { [ "$(members "$1")" = 3 ]; }
 for who in north south east; do wait_for "$who counts three member councils" 90 three_members "$who"; done
-# The invite had one use: a second council could not use it again (checked by the tests).
+
+step "west tries the same invite: it had one use, and north's node says so"
+if said=$(c west federation join --key "$work/west/m1.key" "$INVITE" --wait 30s 2>&1); then
+  fail "west joined with a used-up invite: $said"
+fi
+case $said in
+  *"refused this council"*"used up (1 of 1 uses)"*) echo "ok: west was told: ${said##*error: }" ;;
+  *) fail "west was not told why it was refused: $said" ;;
+esac
+c west federation join --cancel "${FED:0:8}"
+joining() { [ "$(c west --json federation list | py 'len(d["joining"])')" = 0 ]; }
+wait_for "west is joining nothing" 10 joining
 
 step "each council gives its first member an imperative mandate for the matter 'strike-fund'"
 for who in north south east; do

@@ -256,6 +256,11 @@ impl Node {
         r.into_json().context("the node sent something that is not JSON")
     }
 
+    pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let r = self.check(self.request("DELETE", path)?.call())?;
+        r.into_json().context("the node sent something that is not JSON")
+    }
+
     pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
         let r = self.check(self.request("GET", path)?.call())?;
         let mut reader = r.into_reader();

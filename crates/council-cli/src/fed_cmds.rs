@@ -208,6 +208,25 @@ pub fn invite(
     Ok(())
 }
 
+/// `federation join --cancel FED`: ends a pending join.
+pub fn cancel_join(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
+    let feds = node.get("/v1/federations")?;
+    let joining: Vec<&str> = feds["joining"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let f = federation.trim().to_ascii_lowercase();
+    if f.len() < 6 {
+        bail!("give at least 6 hex digits of the federation id");
+    }
+    let found: Vec<&&str> = joining.iter().filter(|id| id.starts_with(&f)).collect();
+    let id = match found.as_slice() {
+        [one] => **one,
+        [] => bail!("this council is not joining a federation {f}"),
+        _ => bail!("{f} matches several federations this council is joining; give more digits"),
+    };
+    let v = node.delete(&format!("/v1/joins/{id}"))?;
+    print(json, &v, || say!("the join of federation {} is cancelled", &id[..12]));
+    Ok(())
+}
+
 /// The text as a QR code drawn with Unicode half blocks, dark on light, with its quiet zone.
 fn qr(text: &str) -> Option<String> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L).ok()?;
@@ -256,9 +275,15 @@ pub fn join(
                 break c;
             }
         }
+        if let Some(why) = feds["join_refusals"][inv.federation.to_hex()].as_str() {
+            bail!(
+                "the inviting council's node refused this council: {why}. Ask the federation for a new invite, or end this join with `council federation join --cancel {}`",
+                inv.federation.short()
+            );
+        }
         if Instant::now() >= deadline {
             bail!(
-                "the inviting council's node did not answer within {} (addresses: {}); is it running and reachable? The join is remembered: run this again to retry",
+                "the inviting council's node did not answer within {} (addresses: {}); is it running and reachable? The join is remembered: run this again to retry, or end it with `council federation join --cancel FED`",
                 humantime::format_duration(wait),
                 inv.addrs.join(", ")
             );

@@ -236,7 +236,12 @@ enum FederationCommand {
     /// move that this council sign it.
     Join {
         /// The invite string the inviting council gave you (councilnet-invite:…).
-        invite: String,
+        #[arg(required_unless_present = "cancel")]
+        invite: Option<String>,
+        /// End a pending join instead: the federation's id (or its first 6+ hex digits).
+        /// The node stops showing the invite and stops asking the inviting council.
+        #[arg(long, value_name = "FED", conflicts_with = "invite")]
+        cancel: Option<String>,
         /// How long to wait for the inviting council's node.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         wait: Duration,
@@ -625,7 +630,9 @@ fn federation(
         FederationCommand::Invite { federation, uses, expires_in } => {
             fed_cmds::invite(n, &key()?, &federation, uses, expires_in, json)
         }
-        FederationCommand::Join { invite, wait, closes_in } => {
+        FederationCommand::Join { cancel: Some(federation), .. } => fed_cmds::cancel_join(n, &federation, json),
+        FederationCommand::Join { invite, wait, closes_in, .. } => {
+            let invite = invite.context("give the invite string, or --cancel FED")?;
             fed_cmds::join(n, &key()?, &invite, wait, closes_in, json)
         }
         FederationCommand::Admit { federation, council, closes_in } => {

@@ -86,8 +86,28 @@ impl Access {
     /// Whether an invite proof names an invite recorded in the federation's logs that is
     /// unexpired and has uses left at `now`.
     pub fn invite_is_open(report: &FederationReport, proof: &InviteProof, now: u64) -> bool {
-        report.invites.iter().any(|i| {
-            i.issuer == proof.issuer && i.key == proof.invite_key && i.uses < i.max_uses && now <= i.expires_at
+        Access::invite_closed(report, proof, now).is_none()
+    }
+
+    /// Why the invite `proof` shows is not open in this federation at `now`, in words
+    /// for the joining council (the node that refuses its hello sends them); `None` if it
+    /// is open. The one rule behind [`Access::invite_is_open`].
+    pub fn invite_closed(report: &FederationReport, proof: &InviteProof, now: u64) -> Option<String> {
+        let issued: Vec<_> =
+            report.invites.iter().filter(|i| i.issuer == proof.issuer && i.key == proof.invite_key).collect();
+        if issued.is_empty() {
+            return Some(format!(
+                "no invite with this key from council {} is in the logs of federation {:?} held here",
+                proof.issuer.short(),
+                report.name
+            ));
+        }
+        if issued.iter().any(|i| i.uses < i.max_uses && now <= i.expires_at) {
+            return None;
+        }
+        Some(match issued.iter().find(|i| i.uses < i.max_uses) {
+            Some(i) => format!("the invite expired ({} s ago)", now.saturating_sub(i.expires_at)),
+            None => format!("the invite is used up ({} of {} uses)", issued[0].uses, issued[0].max_uses),
         })
     }
 

@@ -354,6 +354,24 @@ async fn post_join(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "federation": federation }))).into_response())
 }
 
+/// `DELETE /v1/joins/{federation}`: ends a join this council started (it stops showing
+/// the invite and stops asking the issuer's node).
+async fn delete_join(State(st): State<ApiState>, Path(federation): Path<String>) -> Result<Response, ApiError> {
+    let federation = federation_id(&federation)?;
+    let had = net(&st)?
+        .cancel_join(federation)
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e))?;
+    if !had {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no-such-join",
+            "this council is not joining that federation",
+        ));
+    }
+    Ok(Json(serde_json::json!({ "federation": federation, "cancelled": true })).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerBody {
@@ -613,6 +631,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/names", post(post_name))
         .route("/v1/equivocations", post(post_equivocation))
         .route("/v1/joins", post(post_join))
+        .route("/v1/joins/{federation}", axum::routing::delete(delete_join))
         .route("/v1/peers", post(post_peer))
         .route("/v1/federations", get(get_federations))
         .route("/v1/network", get(get_network))

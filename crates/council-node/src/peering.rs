@@ -18,7 +18,7 @@
 //! gossip topics, for as long as that holds: standing is computed again whenever a log
 //! changes and when an invite lapses.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,6 +109,8 @@ pub struct FederationsView {
     pub forked: Vec<CouncilId>,
     /// Federations this council is joining with an invite.
     pub joining: Vec<FederationId>,
+    /// For a join the issuer's node refused, its reason (an invite used up, say).
+    pub join_refusals: BTreeMap<FederationId, String>,
     /// Every charter this node has seen signed or moved (canonical CBOR in hex), by
     /// federation id: what a joining council signs.
     pub charters: BTreeMap<FederationId, String>,
@@ -149,6 +151,8 @@ enum Control {
     Federations(oneshot::Sender<FederationsView>),
     Network(oneshot::Sender<NetworkView>),
     Join(Box<Join>, oneshot::Sender<Result<(), String>>),
+    /// Ends a join; answers whether there was one.
+    CancelJoin(FederationId, oneshot::Sender<Result<bool, String>>),
     AddPeer(Multiaddr, oneshot::Sender<Result<(), String>>),
     CheckDelegateVote(Box<Signed<DelegateVoteBody>>, oneshot::Sender<Result<(), String>>),
     Proof(Box<EquivocationProof>, oneshot::Sender<ProofTaken>),
@@ -193,6 +197,9 @@ impl NetControl {
     pub async fn join(&self, join: Join) -> Result<Result<(), String>, NetworkDown> {
         self.ask(|r| Control::Join(Box::new(join), r)).await
     }
+    pub async fn cancel_join(&self, federation: FederationId) -> Result<Result<bool, String>, NetworkDown> {
+        self.ask(|r| Control::CancelJoin(federation, r)).await
+    }
     pub async fn add_peer(&self, addr: Multiaddr) -> Result<Result<(), String>, NetworkDown> {
         self.ask(|r| Control::AddPeer(addr, r)).await
     }
@@ -227,6 +234,9 @@ pub struct NetNode {
     /// The logs this node holds: the only copy of each council's state.
     replicas: Replicas,
     joins: BTreeMap<FederationId, Join>,
+    /// The last refusal each peer sent this council's hello (cleared when it welcomes
+    /// it): a join shows the issuer's reason.
+    refusals: HashMap<PeerId, String>,
     /// Who to keep company with and what to ask of whom.
     proto: Peering,
     /// When the task started: [`Peering`]'s clock for rate windows and probes.
@@ -340,6 +350,7 @@ impl NetNode {
             net,
             replicas,
             joins,
+            refusals: HashMap::new(),
             proto: Peering::new(own_id, dial, MIN_STALL.as_millis() as u64),
             started: tokio::time::Instant::now(),
             claims: Vec::new(),
@@ -749,12 +760,25 @@ impl NetNode {
             let t = now();
             self.federation_state();
             let reports = self.fed.as_ref().map_or(&[][..], |(r, _)| &r[..]);
+            // The first reason an invite shown is closed, for the joining council to see.
+            let mut why = None;
             let claim = hello.invites.iter().find_map(|(f, proof)| {
-                let report = reports.iter().find(|r| r.id == *f && access.circle(f).is_some())?;
-                Access::invite_is_open(report, proof, t).then_some(())?;
+                let Some(report) = reports.iter().find(|r| r.id == *f && access.circle(f).is_some()) else {
+                    why.get_or_insert_with(|| format!("this node is in no federation {}", f.short()));
+                    return None;
+                };
+                if let Some(closed) = Access::invite_closed(report, proof, t) {
+                    why.get_or_insert(closed);
+                    return None;
+                }
                 InviteClaim::check(council, *f, proof.clone())
             });
-            let Some(claim) = claim else { return refused() };
+            let Some(claim) = claim else {
+                return match why {
+                    Some(why) => Err(format!("council {} has no standing here: {why}", council.short())),
+                    None => refused(),
+                };
+            };
             if self.claims.len() >= MAX_CLAIMS {
                 return Err("this node holds too many pending invites; try again later".into());
             }
@@ -852,6 +876,7 @@ impl NetNode {
             Internal::Welcome { peer, result } => match result {
                 Ok(Response::Welcome(g)) => match self.check_node(&peer, &g) {
                     Ok(council) => {
+                        self.refusals.remove(&peer);
                         if !self.access().councils().contains(&council) {
                             tracing::info!(%peer, council = %council.short(), "welcomed by a council this council has no federation with: not following it");
                         } else if let Err(why) = self.follow(*g) {
@@ -864,7 +889,12 @@ impl NetNode {
                     }
                     Err(why) => tracing::info!(%peer, reason = %why, "a welcome that does not add up"),
                 },
-                Ok(Response::Refused(why)) => tracing::info!(%peer, reason = %why, "a peer refused this council"),
+                Ok(Response::Refused(why)) => {
+                    tracing::info!(%peer, reason = %why, "a peer refused this council");
+                    if self.refusals.len() < 1024 || self.refusals.contains_key(&peer) {
+                        self.refusals.insert(peer, why);
+                    }
+                }
                 Ok(Response::Sync(_) | Response::Heads(_)) => {
                     tracing::debug!(%peer, "answered hello with something else")
                 }
@@ -1140,6 +1170,15 @@ impl NetNode {
         match c {
             Control::Federations(r) => {
                 let joining = self.joins.keys().copied().collect();
+                let join_refusals = self
+                    .joins
+                    .values()
+                    .filter_map(|j| {
+                        let why =
+                            j.addrs.iter().filter_map(crate::proto::peer_of).find_map(|p| self.refusals.get(&p))?;
+                        Some((j.federation, why.clone()))
+                    })
+                    .collect();
                 let forked = self.forked.iter().copied().collect();
                 let (federations, void_events) = self.federation_state().clone();
                 let mut charters: BTreeMap<FederationId, String> =
@@ -1151,7 +1190,7 @@ impl NetNode {
                         }
                     }
                 }
-                let _ = r.send(FederationsView { federations, void_events, forked, joining, charters });
+                let _ = r.send(FederationsView { federations, void_events, forked, joining, join_refusals, charters });
             }
             Control::Network(r) => {
                 let mut connected = Vec::new();
@@ -1186,6 +1225,10 @@ impl NetNode {
                     return;
                 }
                 let addrs = j.addrs.clone();
+                // A refusal of an earlier attempt says nothing about this one.
+                for p in addrs.iter().filter_map(crate::proto::peer_of) {
+                    self.refusals.remove(&p);
+                }
                 self.joins.insert(j.federation, j);
                 self.stale();
                 self.settle().await;
@@ -1193,6 +1236,24 @@ impl NetNode {
                 self.proto.joined(addrs);
                 self.carry_out().await;
                 let _ = r.send(Ok(()));
+            }
+            Control::CancelJoin(f, r) => {
+                let had = match self.store.remove_join(&f) {
+                    Ok(had) => had,
+                    Err(e) => {
+                        let _ = r.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                if self.joins.remove(&f).is_some() {
+                    // The invite is no longer shown: the issuer's node, if it let this
+                    // council in by it alone, may now refuse it.
+                    self.stale();
+                    self.settle().await;
+                    self.carry_out().await;
+                    tracing::info!(federation = %f.short(), "join cancelled");
+                }
+                let _ = r.send(Ok(had));
             }
             Control::CheckDelegateVote(v, r) => {
                 let _ = r.send(self.check_delegate_vote(&v));

@@ -437,6 +437,19 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     wait("a second use of a one-use invite is refused", || {
         p2.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
     });
+    // The refusal says why, for the joining council to read.
+    let refusals = |p: &Peer| -> Vec<String> {
+        p.answers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| match r {
+                Response::Refused(why) => Some(why.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(refusals(&p2).iter().all(|w| w.contains("used up (1 of 1 uses)")), "{:?}", refusals(&p2));
 
     let short_key = key_from_label("invite/short");
     // The node may stamp entries a few seconds ahead (its causal clock): leave room.
@@ -452,6 +465,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     wait("an expired invite is refused", || {
         p3.answers.lock().unwrap().iter().any(|r| matches!(r, Response::Refused(_)))
     });
+    assert!(refusals(&p3).iter().all(|w| w.contains("the invite expired")), "{:?}", refusals(&p3));
     assert!(p2.received.lock().unwrap().is_empty() && p3.received.lock().unwrap().is_empty());
 
     // Equivocation: the hostile node signs a second, different entry at a place it has

@@ -422,6 +422,13 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a join (cancelled). Whether there was one.
+    pub fn remove_join(&self, federation: &Hash) -> Result<bool, StoreError> {
+        let had = self.tree.remove(key(b"join/", &[&federation.0])).map_err(io)?.is_some();
+        self.db.flush().map_err(io)?;
+        Ok(had)
+    }
+
     /// The joins this council started: (federation, value).
     pub fn joins(&self) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
