@@ -228,6 +228,10 @@ for who in north south east; do pass "$who" "$(last_motion "$who")"; done
 same=$(for who in north south east; do c "$who" --json federation show "$FED" | py "json.dumps([m for m in d['motions'] if m['id']=='$FMOTION'][0]['outcome'])"; done | sort -u | wc -l)
 [ "$same" = 1 ] || fail "the nodes disagree on the outcome"
 echo "ok: all three nodes computed the same outcome"
+echo "what east's members read (council federation show):"
+c east federation show "${FED:0:8}" | tee "$work/show.txt"
+grep -q "North Works Council (${NORTH:0:12}), founder" "$work/show.txt" && grep -q "East Works Council (${EAST:0:12}, this council)" "$work/show.txt" || fail "federation show does not name the councils"
+grep -q "voted \"set it up\"" "$work/show.txt" || fail "federation show does not name the choices"
 
 step "each council exports its record; each export is verified offline"
 for who in north south east; do

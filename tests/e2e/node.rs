@@ -698,3 +698,42 @@ fn a_backup_restores_the_council_and_a_damaged_one_restores_nothing() {
     let r = councild(&["restore", "--from", &s(&fifo), "--data-dir", &s(&target)]);
     assert!(r.code == 1 && r.stderr.contains("fifo"), "{}", r.stderr);
 }
+
+/// `council peer list` shows what the node dials and who is connected; `peer remove`
+/// stops dialing and disconnects; removing what is not there says so.
+#[test]
+fn peers_are_listed_and_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let start = |name: &str| {
+        let key = tmp.path().join(format!("{name}.key"));
+        let dir = tmp.path().join(name);
+        run(&["key", "new", &s(&key)]).ok();
+        councild(&["init", "--data-dir", &s(&dir), "--name", name, "--solo-key", &s(&key)]).ok();
+        Daemon::start(&dir)
+    };
+    let (a, b) = (start("a"), start("b"));
+    let b_addr = eventually("b's p2p address", || {
+        std::fs::read_to_string(tmp.path().join("b").join("p2p-addr")).ok()?.lines().next().map(str::to_owned)
+    });
+    let b_peer = b_addr.rsplit('/').next().unwrap().to_owned();
+    let list = || a.council(&["--json", "peer", "list"]).ok().json();
+    assert_eq!(list()["dialing"], serde_json::json!([]));
+    a.council(&["peer", "add", &b_addr]).ok();
+    assert_eq!(list()["dialing"], serde_json::json!([b_addr]));
+    eventually("a connected to b", || {
+        list()["connected"].as_array().unwrap().iter().any(|p| p["peer"] == b_peer.as_str()).then_some(())
+    });
+    let text = a.council(&["peer", "list"]).ok().stdout;
+    assert!(text.contains(&format!("dialing   {b_addr}")) && text.contains(&format!("connected {b_peer}")), "{text}");
+
+    let r = a.council(&["--json", "peer", "remove", &b_peer]).ok().json();
+    assert_eq!(r["removed"], serde_json::json!([b_addr]));
+    assert_eq!(r["disconnected"], b_peer.as_str());
+    assert_eq!(list()["dialing"], serde_json::json!([]));
+    let again = a.council(&["--json", "peer", "remove", &b_addr]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("no-such-peer"), "{}", again.stderr);
+    a.stop();
+    b.stop();
+}

@@ -257,7 +257,16 @@ impl Node {
     }
 
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        let r = self.check(self.request("DELETE", path)?.call())?;
+        self.delete_with(path, &[])
+    }
+
+    /// DELETE with query parameters (encoded here).
+    pub fn delete_with(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let mut req = self.request("DELETE", path)?;
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
+        let r = self.check(req.call())?;
         r.into_json().context("the node sent something that is not JSON")
     }
 

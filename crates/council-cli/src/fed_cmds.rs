@@ -463,42 +463,99 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
         bail!("no federation {federation} is known to this node");
     }
     let void: Vec<Value> = feds["void_events"].as_array().cloned().unwrap_or_default();
+    // Councils by name: this council's own, and those whose logs the node follows.
+    let mut names = std::collections::HashMap::new();
+    let mut this = String::new();
+    if let Ok(own) = node.get("/v1/council") {
+        let id = own["id"].as_str().unwrap_or("").to_owned();
+        names.insert(id.clone(), own["name"].as_str().unwrap_or("").to_owned());
+        this = id;
+    }
+    if let Ok(net) = node.get("/v1/network") {
+        for c in net["followed"].as_array().into_iter().flatten() {
+            names.insert(c["council"].as_str().unwrap_or("").to_owned(), c["name"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    let council = |v: &Value| -> String {
+        let id = v.as_str().unwrap_or("?");
+        let short: String = id.chars().take(12).collect();
+        let here = if id == this { ", this council" } else { "" };
+        match names.get(id) {
+            Some(n) if !n.is_empty() => format!("{n} ({short}{here})"),
+            _ => format!("council {short}{here}"),
+        }
+    };
     print(json, &f, || {
         say!("federation {:?}\nid {}", f["name"].as_str().unwrap_or(""), f["id"].as_str().unwrap_or(""));
         for p in f["principles"].as_array().cloned().unwrap_or_default() {
             say!("  principle: {}", p.as_str().unwrap_or(""));
         }
-        say!("members:");
+        if f["founded_at"].is_null() {
+            say!("not founded yet: every founder's council signs the charter by council act");
+        }
+        say!("member councils:");
         for m in f["members"].as_array().cloned().unwrap_or_default() {
             let left = if m["left_at"].is_null() { "" } else { " (left)" };
-            let founder = if m["founder"] == true { " founder" } else { "" };
-            say!("  {}{founder}{left}", m["council"].as_str().unwrap_or("?"));
+            let founder = if m["founder"] == true { ", founder" } else { "" };
+            say!("  {}{founder}{left}", council(&m["council"]));
+        }
+        let pending = f["pending"].as_array().cloned().unwrap_or_default();
+        if !pending.is_empty() {
+            say!("waiting for admission (each member council countersigns with `council federation admit`):");
+            for p in &pending {
+                say!("  {}", council(p));
+            }
+        }
+        for i in f["invites"].as_array().cloned().unwrap_or_default() {
+            let expires = i["expires_at"].as_u64().unwrap_or(0);
+            let open = i["uses"].as_u64() < i["max_uses"].as_u64() && expires >= now().as_secs();
+            say!(
+                "invite from {}: used {} of {}, {} {}",
+                council(&i["issuer"]),
+                i["uses"],
+                i["max_uses"],
+                if open { "open until" } else { "closed; it ran until" },
+                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(expires))
+            );
         }
         for m in f["motions"].as_array().cloned().unwrap_or_default() {
-            let outcome = if m["outcome"].is_null() { "open".to_owned() } else { m["outcome"].to_string() };
+            let options: Vec<String> =
+                m["options"].as_array().into_iter().flatten().filter_map(|o| o.as_str().map(str::to_owned)).collect();
+            let label = |i: &Value| -> String {
+                match i.as_u64().and_then(|i| options.get(i as usize)) {
+                    Some(o) => format!("{o:?}"),
+                    None if i.as_u64() == Some(options.len() as u64) => "abstain".into(),
+                    None => format!("option {i}"),
+                }
+            };
+            let state = match m["outcome"]["result"].as_str() {
+                Some("chosen") => format!("chose {}", label(&m["outcome"]["option"])),
+                Some(r) => r.replace('-', " "),
+                None => format!(
+                    "open until {}",
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + Duration::from_secs(m["closes_at"].as_u64().unwrap_or(0))
+                    )
+                ),
+            };
             say!(
-                "motion {} {:?} [{}]: {outcome}",
-                m["id"].as_str().unwrap_or("?"),
+                "motion {} {:?} on {:?}: {state}",
+                short(&m["id"]),
                 m["title"].as_str().unwrap_or(""),
                 m["matter"].as_str().unwrap_or("")
             );
             for v in m["votes"].as_array().cloned().unwrap_or_default() {
                 say!(
-                    "  council {} choice {} by {}: {}",
-                    short(&v["council"]),
-                    v["choice"],
-                    short(&v["delegate"]),
+                    "  {} voted {} (delegate {}): {}",
+                    council(&v["council"]),
+                    label(&v["choice"]),
+                    crate::report::short_did(v["delegate"].as_str().unwrap_or("?")),
                     v["status"].as_str().unwrap_or("?")
                 );
             }
         }
         for v in &void {
-            say!(
-                "void event: council {} entry {}: {}",
-                short(&v["council"]),
-                v["seq"],
-                v["reason"].as_str().unwrap_or("")
-            );
+            say!("void event: {} entry {}: {}", council(&v["council"]), v["seq"], v["reason"].as_str().unwrap_or(""));
         }
     });
     Ok(())
@@ -511,6 +568,54 @@ fn short(v: &Value) -> String {
 pub fn add_peer(node: &Node, addr: &str, json: bool) -> anyhow::Result<()> {
     let r = node.post_json("/v1/peers", &serde_json::json!({ "addr": addr }))?;
     print(json, &r, || say!("dialing {addr}; the node keeps redialing it"));
+    Ok(())
+}
+
+pub fn list_peers(node: &Node, json: bool) -> anyhow::Result<()> {
+    let n = node.get("/v1/network")?;
+    let names: std::collections::HashMap<String, String> = n["followed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| (f["council"].as_str().unwrap_or("").to_owned(), f["name"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let v = serde_json::json!({ "dialing": n["dialing"], "connected": n["connected"] });
+    print(json, &v, || {
+        let dialing = n["dialing"].as_array().cloned().unwrap_or_default();
+        if dialing.is_empty() {
+            say!("dialing no address (add one with `council peer add ADDR`)");
+        }
+        for a in dialing {
+            say!("dialing   {}", a.as_str().unwrap_or("?"));
+        }
+        let connected = n["connected"].as_array().cloned().unwrap_or_default();
+        if connected.is_empty() {
+            say!("connected to no node");
+        }
+        for p in connected {
+            let who = match p["council"].as_str() {
+                Some(c) => match names.get(c) {
+                    Some(name) => format!("{name} ({})", &c[..12.min(c.len())]),
+                    None => format!("council {}", &c[..12.min(c.len())]),
+                },
+                None => "not (yet) a council this one is in a federation with".into(),
+            };
+            say!("connected {}  {who}", p["peer"].as_str().unwrap_or("?"));
+        }
+    });
+    Ok(())
+}
+
+pub fn remove_peer(node: &Node, peer: &str, json: bool) -> anyhow::Result<()> {
+    let r = node.delete_with("/v1/peers", &[("peer", peer.trim())])?;
+    print(json, &r, || {
+        for a in r["removed"].as_array().cloned().unwrap_or_default() {
+            say!("no longer dialing {}", a.as_str().unwrap_or("?"));
+        }
+        if let Some(p) = r["disconnected"].as_str() {
+            say!("disconnected {p}");
+        }
+    });
     Ok(())
 }
 

@@ -332,6 +332,15 @@ enum PeerCommand {
         /// network` on that node prints it).
         addr: String,
     },
+    /// The peers: addresses the node keeps dialing, and the nodes connected now.
+    List,
+    /// Stop dialing a node (by its address or peer id) and disconnect it. A node of a
+    /// council in one of this council's federations may connect again: federation
+    /// members find each other.
+    Remove {
+        /// The address (as given to `peer add`) or the peer id (12D3Koo…).
+        peer: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -614,6 +623,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             done(fed_cmds::delegate_vote(&node()?, &key()?, &federation, &motion, &choice, json))
         }
         Command::Peer { command: PeerCommand::Add { addr } } => done(fed_cmds::add_peer(&node()?, &addr, json)),
+        Command::Peer { command: PeerCommand::List } => done(fed_cmds::list_peers(&node()?, json)),
+        Command::Peer { command: PeerCommand::Remove { peer } } => done(fed_cmds::remove_peer(&node()?, &peer, json)),
         Command::Network => done(fed_cmds::network(&node()?, json)),
     }
 }

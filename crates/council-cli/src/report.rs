@@ -74,7 +74,7 @@ fn motion_line(m: &MotionReport) -> String {
 }
 
 /// Enough of a did:key to tell members apart: the part after the `z6Mk` they all share.
-fn short_did(did: &str) -> String {
+pub fn short_did(did: &str) -> String {
     let s = did.strip_prefix("did:key:z6Mk").unwrap_or(did);
     format!("{}…", s.get(..10).unwrap_or(s))
 }

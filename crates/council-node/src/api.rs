@@ -354,6 +354,30 @@ async fn post_join(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "federation": federation }))).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerQuery {
+    /// A peer id, or an address as `POST /v1/peers` took it.
+    pub peer: String,
+}
+
+/// `DELETE /v1/peers?peer=P`: stops dialing that address or peer and disconnects it.
+async fn delete_peer(
+    State(st): State<ApiState>,
+    q: Result<axum::extract::Query<PeerQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| bad("malformed-peer", e.body_text()))?;
+    let (removed, disconnected) = net(&st)?.remove_peer(q.peer.trim().to_owned()).await?;
+    if removed.is_empty() && disconnected.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no-such-peer",
+            "the node neither dials that address nor is connected to that peer",
+        ));
+    }
+    Ok(Json(serde_json::json!({ "removed": removed, "disconnected": disconnected })).into_response())
+}
+
 /// `DELETE /v1/joins/{federation}`: ends a join this council started (it stops showing
 /// the invite and stops asking the issuer's node).
 async fn delete_join(State(st): State<ApiState>, Path(federation): Path<String>) -> Result<Response, ApiError> {
@@ -632,7 +656,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/equivocations", post(post_equivocation))
         .route("/v1/joins", post(post_join))
         .route("/v1/joins/{federation}", axum::routing::delete(delete_join))
-        .route("/v1/peers", post(post_peer))
+        .route("/v1/peers", post(post_peer).delete(delete_peer))
         .route("/v1/federations", get(get_federations))
         .route("/v1/network", get(get_network))
         .route("/metrics", get(get_metrics))

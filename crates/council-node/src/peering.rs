@@ -143,6 +143,8 @@ pub struct NetworkView {
     pub listen: Vec<String>,
     pub connected: Vec<PeerView>,
     pub followed: Vec<FollowedView>,
+    /// Addresses the node keeps dialing (configured, or added with `POST /v1/peers`).
+    pub dialing: Vec<String>,
 }
 
 /// Requests from the API.
@@ -154,6 +156,9 @@ enum Control {
     /// Ends a join; answers whether there was one.
     CancelJoin(FederationId, oneshot::Sender<Result<bool, String>>),
     AddPeer(Multiaddr, oneshot::Sender<Result<(), String>>),
+    /// Stops dialing an address or peer, and disconnects the peer; answers the addresses
+    /// no longer dialed and the peer disconnected, if any.
+    RemovePeer(String, oneshot::Sender<(Vec<String>, Option<String>)>),
     CheckDelegateVote(Box<Signed<DelegateVoteBody>>, oneshot::Sender<Result<(), String>>),
     Proof(Box<EquivocationProof>, oneshot::Sender<ProofTaken>),
 }
@@ -196,6 +201,9 @@ impl NetControl {
     }
     pub async fn join(&self, join: Join) -> Result<Result<(), String>, NetworkDown> {
         self.ask(|r| Control::Join(Box::new(join), r)).await
+    }
+    pub async fn remove_peer(&self, target: String) -> Result<(Vec<String>, Option<String>), NetworkDown> {
+        self.ask(|r| Control::RemovePeer(target, r)).await
     }
     pub async fn cancel_join(&self, federation: FederationId) -> Result<Result<bool, String>, NetworkDown> {
         self.ask(|r| Control::CancelJoin(federation, r)).await
@@ -1216,6 +1224,7 @@ impl NetNode {
                     listen: self.listen.iter().map(ToString::to_string).collect(),
                     connected,
                     followed,
+                    dialing: self.proto.dials().iter().map(ToString::to_string).collect(),
                 });
             }
             Control::Join(j, r) => {
@@ -1272,6 +1281,22 @@ impl NetNode {
             Control::AddPeer(a, r) => {
                 self.proto.add_dial(a.clone());
                 let _ = r.send(self.net.dial(a).await.map_err(|e| e.to_string()));
+            }
+            Control::RemovePeer(target, r) => {
+                let gone = self.proto.remove_dial(&target);
+                let peer = target
+                    .parse::<PeerId>()
+                    .ok()
+                    .or_else(|| target.parse::<Multiaddr>().ok().as_ref().and_then(crate::proto::peer_of))
+                    .or_else(|| gone.iter().find_map(crate::proto::peer_of));
+                let mut cut = None;
+                if let Some(p) = peer {
+                    if self.proto.connections().any(|(c, _)| c == p) {
+                        let _ = self.net.disconnect(p).await;
+                        cut = Some(p.to_string());
+                    }
+                }
+                let _ = r.send((gone.iter().map(ToString::to_string).collect(), cut));
             }
         }
     }

@@ -420,6 +420,22 @@ impl Peering {
         }
     }
 
+    /// The addresses kept dialed (from the configuration and `peer add`).
+    pub fn dials(&self) -> &[Multiaddr] {
+        &self.dial
+    }
+
+    /// Stops dialing the addresses that are `target` or end in its `/p2p/` peer id (when
+    /// `target` is a peer id); returns those removed.
+    pub fn remove_dial(&mut self, target: &str) -> Vec<Multiaddr> {
+        let peer: Option<PeerId> = target.parse().ok();
+        let (gone, kept): (Vec<Multiaddr>, Vec<Multiaddr>) = std::mem::take(&mut self.dial)
+            .into_iter()
+            .partition(|a| a.to_string() == target || (peer.is_some() && peer_of(a) == peer));
+        self.dial = kept;
+        gone
+    }
+
     /// This council took an invite: peers it dialed that have not let it in hear a hello
     /// with the invite now, and the issuer's addresses are dialed.
     pub fn joined(&mut self, addrs: Vec<Multiaddr>) {
