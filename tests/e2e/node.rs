@@ -737,3 +737,47 @@ fn peers_are_listed_and_removed() {
     a.stop();
     b.stop();
 }
+
+/// With no `network.listen`, a council's node opens no port for other councils until the
+/// council takes part in a federation; signing a charter by council act opens it.
+#[test]
+fn a_council_that_does_not_federate_opens_no_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let key = tmp.path().join("me.key");
+    run(&["key", "new", &s(&key)]).ok();
+    let dir = tmp.path().join("node");
+    let r = councild(&["init", "--data-dir", &s(&dir), "--name", "Quiet", "--solo-key", &s(&key)]).ok();
+    assert!(r.stdout.contains("takes part in a federation"), "init says so: {}", r.stdout);
+    // The default, except that the port opened later is a free one (tests run at once).
+    let config = tmp.path().join("councild.toml");
+    std::fs::write(&config, "[network]\nlisten_when_federated = \"/ip4/127.0.0.1/tcp/0\"\n").unwrap();
+    let d = Daemon::start_raw(&dir, &["--config", &s(&config)]);
+    let listening = || d.council(&["--json", "network"]).ok().json()["listen"].as_array().unwrap().len();
+    // Running, with the network on, and nothing to connect to.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(listening(), 0, "a council in no federation listens for no one");
+    assert!(!dir.join("p2p-addr").exists());
+    let text = d.council(&["network"]).ok().stdout;
+    assert!(text.contains("not listening"), "{text}");
+
+    // Its members found a federation with another council: the act passes, and the node
+    // listens.
+    let id = d.council(&["--json", "status"]).ok().json()["id"].as_str().unwrap().to_owned();
+    let charter = tmp.path().join("charter.toml");
+    std::fs::write(
+        &charter,
+        format!(
+            "name = \"Two\"\nprinciples = [\"p\"]\nfounders = [\"{id}\", \"{}\"]\ncreated_at = \"2026-11-22T09:00:00Z\"\n[rules]\nadmission = \"majority\"\nmotion_quorum = \"1/2\"\nmotion_threshold = \"majority\"\n",
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    d.council(&["federation", "create", "--key", &s(&key), &s(&charter), "--closes-in", "1h"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    eventually("the node to listen", || (listening() > 0).then_some(()));
+    let addrs = std::fs::read_to_string(dir.join("p2p-addr")).unwrap();
+    assert!(addrs.starts_with("/ip4/127.0.0.1/tcp/"), "{addrs}");
+    d.stop();
+}

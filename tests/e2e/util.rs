@@ -77,6 +77,14 @@ impl Daemon {
     /// Starts councild with extra flags (`--peer ADDR`, say). The network listens on
     /// 127.0.0.1 with a free port.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Daemon {
+        let mut args = vec!["--p2p-listen", "/ip4/127.0.0.1/tcp/0"];
+        args.extend_from_slice(extra);
+        Daemon::start_raw(dir, &args)
+    }
+
+    /// Starts councild with these flags only (besides the data directory, the API and
+    /// member addresses and the log level): no `--p2p-listen`.
+    pub fn start_raw(dir: &Path, extra: &[&str]) -> Daemon {
         let addr = dir.join("api-addr");
         let _ = std::fs::remove_file(&addr);
         let log = std::fs::File::create(dir.with_extension("log")).unwrap();
@@ -85,7 +93,6 @@ impl Daemon {
         let child = Command::new(councild_path())
             .args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log", "info"])
             .args(members)
-            .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
             .args(extra)
             .env_remove("COUNCILD_CONFIG")
             .env("XDG_CONFIG_HOME", dir.join("no-config"))

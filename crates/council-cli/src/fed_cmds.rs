@@ -623,6 +623,9 @@ pub fn network(node: &Node, json: bool) -> anyhow::Result<()> {
     let n = node.get("/v1/network")?;
     print(json, &n, || {
         say!("peer id {}", n["peer_id"].as_str().unwrap_or("?"));
+        if n["listen"].as_array().is_none_or(Vec::is_empty) {
+            say!("not listening for other councils' nodes: the node opens its port once this council takes part in a federation (or set network.listen)");
+        }
         for a in n["listen"].as_array().cloned().unwrap_or_default() {
             say!("listening on {}", a.as_str().unwrap_or("?"));
         }

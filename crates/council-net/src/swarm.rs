@@ -212,6 +212,7 @@ enum Command {
     Publish(String, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
     Validate(MessageId, PeerId, Verdict),
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Listen(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     Request(PeerId, Request, oneshot::Sender<Result<Response, NetError>>),
     Respond(ResponseChannel<Response>, Response),
     Allow(HashMap<PeerId, HashSet<String>>),
@@ -256,6 +257,10 @@ impl NetHandle {
     }
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.ask(|r| Command::Dial(addr, r)).await?
+    }
+    /// Starts listening on another address (its addresses come as [`NetEvent::Listening`]).
+    pub async fn listen(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.ask(|r| Command::Listen(addr, r)).await?
     }
     /// Asks a peer for log entries.
     pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, NetError> {
@@ -674,6 +679,10 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
                 Verdict::Reject => MessageAcceptance::Reject,
             };
             b.gossipsub.gossipsub().report_message_validation_result(&id, &from, acceptance);
+        }
+        Command::Listen(a, r) => {
+            let res = swarm.listen_on(a.clone()).map(|_| ()).map_err(|e| NetError::Listen(a, error_chain(&e)));
+            let _ = r.send(res);
         }
         Command::Dial(a, r) => {
             let res = swarm.dial(a.clone()).map_err(|e| NetError::Dial(a, e.to_string()));

@@ -25,7 +25,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     pub enabled: bool,
+    /// Empty: listen on `listen_when_federated` once the council takes part in a
+    /// federation, and on nothing before.
     pub listen: Vec<String>,
+    pub listen_when_federated: String,
     pub peers: Vec<String>,
     pub sync_interval_ms: u64,
     pub hello_grace_ms: u64,
@@ -40,6 +43,15 @@ impl NetworkConfig {
     /// The listen addresses, parsed (they were checked when the configuration loaded).
     pub fn listen_addrs(&self) -> Vec<council_net::Multiaddr> {
         self.listen.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+    /// Where to listen once the council takes part in a federation, when `listen` is
+    /// empty (`None` when `listen` names addresses: they are listened on from the start).
+    pub fn federated_listen_addr(&self) -> Option<council_net::Multiaddr> {
+        if self.listen.is_empty() {
+            self.listen_when_federated.parse().ok()
+        } else {
+            None
+        }
     }
     pub fn peer_addrs(&self) -> Vec<council_net::Multiaddr> {
         self.peers.iter().filter_map(|a| a.parse().ok()).collect()
@@ -294,15 +306,12 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
         ));
     }
     c.network.peers.extend(o.peers.iter().cloned());
-    for a in c.network.listen.iter().chain(&c.network.peers) {
+    for a in c.network.listen.iter().chain(&c.network.peers).chain(std::iter::once(&c.network.listen_when_federated)) {
         a.parse::<council_net::Multiaddr>().map_err(|e| {
             ConfigError::Invalid(format!("{a:?} is not a multiaddr ({e}); write it like /ip4/192.168.1.20/tcp/7421"))
         })?;
     }
     let n = &c.network;
-    if n.enabled && n.listen.is_empty() {
-        return Err(ConfigError::Invalid("network.listen is empty; give an address, or turn the network off".into()));
-    }
     if n.sync_interval_ms == 0
         || n.hello_grace_ms == 0
         || n.heartbeat_ms == 0

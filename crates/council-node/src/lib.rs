@@ -171,7 +171,13 @@ fn start_network(
         config.data_dir.join(datadir::P2P_ADDR),
         clock,
     )?;
-    let node = node.with_metrics(metrics.clone());
+    let node = node.with_metrics(metrics.clone()).listen_when_federated(n.federated_listen_addr());
+    if n.listen.is_empty() {
+        tracing::info!(
+            when_federated = %n.listen_when_federated,
+            "not listening for other councils' nodes until this council takes part in a federation (network.listen names addresses to listen on from the start)"
+        );
+    }
     let task = tokio::spawn(node.run(events, durable, Duration::from_millis(n.sync_interval_ms), stop));
     Ok((control, task))
 }

@@ -270,6 +270,9 @@ pub struct NetNode {
     control_rx: Option<mpsc::Receiver<Control>>,
     clock: CausalClock,
     metrics: Metrics,
+    /// Where to start listening once this council takes part in a federation (the
+    /// configuration named no listen address); `None` once done, or if not wanted.
+    listen_when_federated: Option<Multiaddr>,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -374,8 +377,15 @@ impl NetNode {
             control_rx: Some(crx),
             clock,
             metrics: Metrics::default(),
+            listen_when_federated: None,
         };
         Ok((node, NetControl { tx: ctx }))
+    }
+
+    /// Listens on `addr` once this council takes part in a federation, and not before.
+    pub fn listen_when_federated(mut self, addr: Option<Multiaddr>) -> Self {
+        self.listen_when_federated = addr;
+        self
     }
 
     /// Counts into `metrics` (gossip verdicts, equivocations) instead of a set nobody reads.
@@ -598,7 +608,31 @@ impl NetNode {
         if !Arc::ptr_eq(&access, self.proto.access()) {
             self.proto.set_access(access, &self.replicas);
         }
+        self.open_if_federated().await;
         self.carry_out().await;
+    }
+
+    /// Opens the listener kept for when this council takes part in a federation: it is
+    /// joining one with an invite, or is in a federation's circle with another council (a
+    /// founder that signed a charter, a member).
+    async fn open_if_federated(&mut self) {
+        if self.listen_when_federated.is_none() {
+            return;
+        }
+        let own = self.own;
+        let federated = !self.joins.is_empty() || self.proto.access().councils().iter().any(|c| *c != own);
+        if !federated {
+            return;
+        }
+        let Some(addr) = self.listen_when_federated.take() else { return };
+        match self.net.listen(addr.clone()).await {
+            Ok(()) => {
+                tracing::info!(%addr, "this council takes part in a federation now: listening for other councils' nodes")
+            }
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen for other councils' nodes (network.listen_when_federated)")
+            }
+        }
     }
 
     /// Carries out what [`Peering`] decided, in order. Requests run as tasks of their own

@@ -265,6 +265,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir.display()
                 );
             }
+            println!(
+                "Its node opens no port for other councils until the council takes part in a federation (it signs a charter, or joins with an invite); then it listens on {}. Set network.listen to choose addresses of your own.",
+                config::Config::local(&data_dir).map(|c| c.network.listen_when_federated).unwrap_or_default()
+            );
             Ok(())
         }
         Command::Run { config, data_dir, listen, members_listen, log, p2p_listen, peers, offline } => {
