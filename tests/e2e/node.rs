@@ -781,3 +781,144 @@ fn a_council_that_does_not_federate_opens_no_port() {
     assert!(addrs.starts_with("/ip4/127.0.0.1/tcp/"), "{addrs}");
     d.stop();
 }
+
+/// A request a webhook receiver got: its headers (names lower-cased), its body, and the
+/// status it answered.
+type Hit = (std::collections::HashMap<String, String>, String, u16);
+
+/// A webhook receiver on loopback: it keeps every request and answers 200, or 503 while
+/// `down` is set.
+struct Receiver {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Hit>>>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, d) = (got.clone(), down.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let mut r = std::io::BufReader::new(conn);
+                let mut headers = std::collections::HashMap::new();
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.trim_end().split_once(':') {
+                        headers.insert(k.to_ascii_lowercase(), v.trim().to_owned());
+                    }
+                }
+                let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let status = if d.load(std::sync::atomic::Ordering::SeqCst) { 503 } else { 200 };
+                g.lock().unwrap().push((headers, String::from_utf8_lossy(&body).into_owned(), status));
+                let _ = r.get_mut().write_all(
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+        });
+        Receiver { url, got, down }
+    }
+
+    /// The bodies of the requests answered 200 for this event, parsed.
+    fn delivered(&self, event: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(h, _, s)| *s == 200 && h.get("x-councilnet-event").map(String::as_str) == Some(event))
+            .map(|(_, b, _)| serde_json::from_str(b).unwrap())
+            .collect()
+    }
+}
+
+/// Webhooks hear of motions opened, closing soon and closed, each signed with the shared
+/// secret; a delivery the receiver refuses is tried again, and still delivered after the
+/// node restarts.
+#[test]
+fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
+    use hmac::Mac;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let key = tmp.path().join("me.key");
+    run(&["key", "new", &s(&key)]).ok();
+    let dir = tmp.path().join("node");
+    councild(&["init", "--data-dir", &s(&dir), "--name", "Hooked", "--solo-key", &s(&key)]).ok();
+    let rx = Receiver::start();
+    let secret = "a long shared secret, not this one in real life";
+    let secret_file = tmp.path().join("webhook-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let config = tmp.path().join("councild.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[notify]\nclosing_soon_secs = 3600\n[[notify.webhooks]]\nurl = \"{}\"\nsecret_file = \"{}\"\n",
+            rx.url,
+            s(&secret_file)
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_with(&dir, &["--config", &s(&config)]);
+    d.council(&["motion", "open", "--key", &s(&key), "--title", "Buy a kettle", "--closes-in", "30m"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    let opened = eventually("motion-opened delivered", || rx.delivered("motion-opened").pop());
+    assert_eq!(opened["motion"]["id"], m.as_str());
+    assert_eq!(opened["motion"]["title"], "Buy a kettle");
+    assert_eq!(opened["council"]["name"], "Hooked");
+    // Closing within the hour: announced once.
+    let closing = eventually("motion-closing delivered", || rx.delivered("motion-closing").pop());
+    assert_eq!(closing["motion"]["id"], m.as_str());
+    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    let closed = eventually("motion-closed delivered", || rx.delivered("motion-closed").pop());
+    assert_eq!(closed["outcome"]["result"], "passed");
+    assert_eq!(rx.delivered("motion-closing").len(), 1, "announced once");
+
+    // Every delivery is signed with the secret over its exact body.
+    for (h, body, _) in rx.got.lock().unwrap().iter() {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(h.get("x-councilnet-signature-256"), Some(&want), "{body}");
+        assert_eq!(h.get("content-type").map(String::as_str), Some("application/json"));
+    }
+
+    // The receiver is down: the delivery is refused, and waits.
+    rx.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    d.council(&["motion", "open", "--key", &s(&key), "--title", "Paint the door", "--closes-in", "7d"]).ok();
+    let refused = eventually("a refused attempt", || {
+        let got = rx.got.lock().unwrap();
+        got.iter()
+            .find(|(h, b, st)| *st == 503 && b.contains("Paint the door") && h.contains_key("x-councilnet-delivery"))
+            .map(|(h, _, _)| h["x-councilnet-delivery"].clone())
+    });
+    d.stop();
+    // Up again, and the node restarted: the same delivery arrives.
+    rx.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let d = Daemon::start_with(&dir, &["--config", &s(&config)]);
+    eventually("the waiting delivery after the restart", || {
+        rx.got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(h, _, st)| *st == 200 && h.get("x-councilnet-delivery") == Some(&refused))
+            .then_some(())
+    });
+    // Nothing is announced twice after the restart.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(rx.delivered("motion-opened").len(), 2, "{:?}", rx.delivered("motion-opened"));
+    assert_eq!(rx.delivered("motion-closed").len(), 1);
+    d.stop();
+}

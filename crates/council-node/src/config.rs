@@ -19,6 +19,28 @@ pub struct Config {
     pub motions: MotionsConfig,
     pub store: StoreConfig,
     pub network: NetworkConfig,
+    pub notify: NotifyConfig,
+}
+
+/// Notifications: webhooks told of what happens in the council (see crate::notify).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// How long before a motion closes the `motion-closing` notification goes out.
+    pub closing_soon_secs: u64,
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST, http:// or https://.
+    pub url: String,
+    /// A file holding the shared secret that signs each delivery (HMAC-SHA256).
+    pub secret_file: PathBuf,
+    /// The events to send; empty: all of them.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -310,6 +332,22 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
         a.parse::<council_net::Multiaddr>().map_err(|e| {
             ConfigError::Invalid(format!("{a:?} is not a multiaddr ({e}); write it like /ip4/192.168.1.20/tcp/7421"))
         })?;
+    }
+    for w in &c.notify.webhooks {
+        if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "notify.webhooks url {:?}: give an http:// or https:// URL",
+                w.url
+            )));
+        }
+        for e in &w.events {
+            if !crate::notify::EVENTS.contains(&e.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "notify.webhooks event {e:?} is not one of {}",
+                    crate::notify::EVENTS.join(", ")
+                )));
+            }
+        }
     }
     let n = &c.network;
     if n.sync_interval_ms == 0

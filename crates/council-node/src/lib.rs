@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod failpoint;
 pub mod members;
 pub mod metrics;
+pub mod notify;
 pub mod peering;
 pub mod proto;
 pub mod tls;
@@ -52,6 +53,8 @@ pub enum RunError {
     Serve(String),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Notify(#[from] notify::NotifyError),
 }
 
 /// How many entries a start may replay before it saves a snapshot of the state (the writer
@@ -211,6 +214,7 @@ pub async fn run(
         "council opened"
     );
     let own_copy = config.network.enabled.then(|| state.clone());
+    let council_name = state.genesis().name.clone();
     let node_seed = node.seed();
     let clock = writer::CausalClock::default();
     let (writer, handle) = writer::Writer::new(
@@ -246,6 +250,12 @@ pub async fn run(
             (None, None)
         }
     };
+
+    let notify_task =
+        notify::start(&config.notify, store.clone(), handle.clone(), net.clone(), council_name, stop_rx.clone())?;
+    if notify_task.is_some() {
+        tracing::info!(webhooks = config.notify.webhooks.len(), "notifications on");
+    }
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -347,6 +357,9 @@ pub async fn run(
         if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
             tracing::warn!("the network task did not stop within 10 s");
         }
+    }
+    if let Some(t) = notify_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     written.map_err(|e| RunError::Serve(e.to_string()))??;
     served.map_err(|e| RunError::Serve(e.to_string()))?.map_err(|e| RunError::Serve(e.to_string()))?;

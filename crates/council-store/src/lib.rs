@@ -422,6 +422,60 @@ impl Store {
         Ok(())
     }
 
+    /// The notifications waiting to be delivered (the outbox), oldest first, at most `max`:
+    /// (id, value).
+    pub fn outbox(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"outbox/").take(max) {
+            let (k, v) = kv.map_err(io)?;
+            out.push((read_seq(&k[7..])?, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// How many notifications wait.
+    pub fn outbox_len(&self) -> usize {
+        self.tree.scan_prefix(b"outbox/").count()
+    }
+
+    /// Queues a notification (durably); returns its id. Ids grow.
+    pub fn outbox_push(&self, value: &[u8]) -> Result<u64, StoreError> {
+        let id = self.db.generate_id().map_err(io)?;
+        self.tree.insert(seq_key(b"outbox/", id), value).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(id)
+    }
+
+    /// Replaces a waiting notification's value (its delivery attempts).
+    pub fn outbox_update(&self, id: u64, value: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(seq_key(b"outbox/", id), value).map_err(io)?;
+        Ok(())
+    }
+
+    /// Drops a notification (delivered, or given up on).
+    pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
+        self.tree.remove(seq_key(b"outbox/", id)).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Marks `what` as notified: true the first time. Marks survive restarts (so that a
+    /// motion closing soon, or a federation motion, is announced once).
+    pub fn notified(&self, what: &[u8]) -> Result<bool, StoreError> {
+        let k = key(b"notified/", &[what]);
+        Ok(self.tree.insert(k, &[][..]).map_err(io)?.is_none())
+    }
+
+    /// The last entry of the council's own log that notifications were made for.
+    pub fn notify_cursor(&self) -> Result<Option<u64>, StoreError> {
+        self.tree.get(b"notify-cursor").map_err(io)?.map(|v| read_seq(&v)).transpose()
+    }
+
+    pub fn set_notify_cursor(&self, seq: u64) -> Result<(), StoreError> {
+        self.tree.insert(b"notify-cursor", &seq.to_be_bytes()).map_err(io)?;
+        Ok(())
+    }
+
     /// Forgets a join (cancelled). Whether there was one.
     pub fn remove_join(&self, federation: &Hash) -> Result<bool, StoreError> {
         let had = self.tree.remove(key(b"join/", &[&federation.0])).map_err(io)?.is_some();

@@ -47,6 +47,17 @@ fn run_refuses_bad_configuration() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("councild init"), "the error says how to make a council: {err}");
+    // Webhooks: an event that does not exist, and a URL that is not one.
+    let hook = |extra: &str| {
+        std::fs::write(&cfg, format!("[[notify.webhooks]]\nsecret_file = \"/nonexistent\"\n{extra}")).unwrap();
+        councild(&["run", "--config", cfg.to_str().unwrap(), "--data-dir", dir.path().to_str().unwrap()])
+    };
+    let (code, err) = hook("url = \"http://127.0.0.1:9/\"\nevents = [\"motion-opend\"]\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("motion-opend") && err.contains("motion-opened"), "the known events are listed: {err}");
+    let (code, err) = hook("url = \"ftp://example.invalid/\"\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("http://"), "{err}");
 }
 
 /// Runs `councild`, failing the test if it has not exited within 30 s (a fifo waited on,
