@@ -886,6 +886,20 @@ fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
     assert_eq!(closed["outcome"]["result"], "passed");
     assert_eq!(rx.delivered("motion-closing").len(), 1, "announced once");
 
+    // A mandate, then its recall by motion (a council of one passes each with its vote).
+    let me = run(&["key", "show", &s(&key)]).ok().stdout.trim().to_owned();
+    let fed = "cd".repeat(32);
+    d.council(&["mandate", "--key", &s(&key), "--delegate", &me, "--federation", &fed, "--closes-in", "1h"]).ok();
+    d.council(&["vote", "--key", &s(&key), &id_of(&motions(&d)[1]), "yes"]).ok();
+    let given = eventually("mandate-given delivered", || rx.delivered("mandate-given").pop());
+    assert_eq!(given["mandate"]["delegate"], me.as_str());
+    assert_eq!(given["mandate"]["federation"], fed.as_str());
+    let mandate = given["mandate"]["id"].as_str().unwrap().to_owned();
+    d.council(&["recall", "motion", "--key", &s(&key), &mandate]).ok();
+    d.council(&["vote", "--key", &s(&key), &id_of(&motions(&d)[2]), "yes"]).ok();
+    let recalled = eventually("recall-passed delivered", || rx.delivered("recall-passed").pop());
+    assert_eq!((recalled["mandate"].as_str(), recalled["by"].as_str()), (Some(mandate.as_str()), Some("motion")));
+
     // Every delivery is signed with the secret over its exact body.
     for (h, body, _) in rx.got.lock().unwrap().iter() {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -918,7 +932,7 @@ fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
     });
     // Nothing is announced twice after the restart.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    assert_eq!(rx.delivered("motion-opened").len(), 2, "{:?}", rx.delivered("motion-opened"));
-    assert_eq!(rx.delivered("motion-closed").len(), 1);
+    assert_eq!(rx.delivered("motion-opened").len(), 4, "{:?}", rx.delivered("motion-opened"));
+    assert_eq!(rx.delivered("motion-closed").len(), 3);
     d.stop();
 }
