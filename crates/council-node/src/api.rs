@@ -131,6 +131,9 @@ impl From<NodeError> for ApiError {
             NodeError::NodeKeyReplaced => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node-key-replaced", e.to_string())
             }
+            NodeError::SigningHalted(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "signing-halted", e.to_string())
+            }
             NodeError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "the node is shutting down")
             }

@@ -154,6 +154,7 @@ fn start_network(
     clock: writer::CausalClock,
     stop: tokio::sync::watch::Receiver<bool>,
     metrics: &metrics::Metrics,
+    halt: writer::Halt,
 ) -> Result<(peering::NetControl, tokio::task::JoinHandle<()>), RunError> {
     let n = &config.network;
     let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
@@ -174,7 +175,7 @@ fn start_network(
         config.data_dir.join(datadir::P2P_ADDR),
         clock,
     )?;
-    let node = node.with_metrics(metrics.clone()).listen_when_federated(n.federated_listen_addr());
+    let node = node.with_metrics(metrics.clone()).with_halt(halt).listen_when_federated(n.federated_listen_addr());
     if n.listen.is_empty() {
         tracing::info!(
             when_federated = %n.listen_when_federated,
@@ -227,7 +228,8 @@ pub async fn run(
         clock.clone(),
     );
     let metrics = metrics::Metrics::new();
-    let writer = writer.with_metrics(metrics.clone());
+    let halt = writer::Halt::default();
+    let writer = writer.with_metrics(metrics.clone()).with_halt(halt.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
@@ -242,6 +244,7 @@ pub async fn run(
                 clock,
                 stop_rx.clone(),
                 &metrics,
+                halt,
             )?;
             (Some(c), Some(t))
         }

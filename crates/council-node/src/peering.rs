@@ -273,6 +273,8 @@ pub struct NetNode {
     /// Where to start listening once this council takes part in a federation (the
     /// configuration named no listen address); `None` once done, or if not wanted.
     listen_when_federated: Option<Multiaddr>,
+    /// Set when this council's node key is seen signing elsewhere; the writer then stops.
+    halt: crate::writer::Halt,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -378,8 +380,15 @@ impl NetNode {
             clock,
             metrics: Metrics::default(),
             listen_when_federated: None,
+            halt: crate::writer::Halt::default(),
         };
         Ok((node, NetControl { tx: ctx }))
+    }
+
+    /// Sets `halt` when this council's node key is seen signing elsewhere.
+    pub fn with_halt(mut self, halt: crate::writer::Halt) -> Self {
+        self.halt = halt;
+        self
     }
 
     /// Listens on `addr` once this council takes part in a federation, and not before.
@@ -1073,7 +1082,7 @@ impl NetNode {
     async fn on_gossip_entry(&mut self, from: &PeerId, e: Entry) -> (Verdict, &'static str) {
         let council = e.body.council;
         if council == self.own {
-            return (Verdict::Ignore, "own-entry"); // relayed back
+            return self.on_own_entry(e).await;
         }
         // An entry of a council not followed yet, or beyond the end of its log, cannot be
         // judged here: ask the sender for the log (the sync checks everything), without
@@ -1159,6 +1168,39 @@ impl NetNode {
         (verdict(j.verdict()), reason)
     }
 
+    /// An entry of this council's own log, from gossip. Normally one of its own, relayed
+    /// back. Anything else that its node key signed (a different entry at a place it
+    /// holds, or one past its head) means the key signs somewhere else too: another copy
+    /// of this node, or this node restored from a backup its key had gone past. Either
+    /// way signing stops here, before the log forks further, and a different entry at a
+    /// place held is kept and spread as the proof it is.
+    async fn on_own_entry(&mut self, e: Entry) -> (Verdict, &'static str) {
+        let seq = e.body.seq;
+        let held = self.store.entry(seq).ok().flatten();
+        if held.as_ref().is_some_and(|h| h.id() == e.id()) {
+            return (Verdict::Ignore, "own-entry");
+        }
+        let key = self.replicas.get(&self.own).and_then(|st| st.node_key_at(seq.min(st.seq().max(1))));
+        let Ok(v) = verify_entry(e) else { return (Verdict::Reject, "bad-signature") };
+        if Some(v.get().signer) != key {
+            return (Verdict::Reject, "breaks-rules");
+        }
+        let theirs = v.into_inner();
+        match held {
+            Some(ours) => {
+                self.halt.halt(format!(
+                    "an entry at place {seq} of this council's log, signed with this node's key, is not the one this node holds: another copy of this node (or someone with its key) is signing. Stop the other copy, then restart this one"
+                ));
+                self.keep_proof(EquivocationProof { a: ours, b: theirs }).await;
+            }
+            None => self.halt.halt(format!(
+                "an entry at place {seq} of this council's log, past the {} this node holds, is signed with this node's key: another copy of this node is signing, or this node runs on a backup older than its log. Stop the other copy (or restore a newer backup), then restart this one",
+                self.store.last_seq().unwrap_or(0)
+            )),
+        }
+        (Verdict::Ignore, "own-key-elsewhere")
+    }
+
     /// Keeps and spreads the proof that a council's node signed two entries at `seq`.
     async fn equivocation(&mut self, council: CouncilId, seq: u64, other: Entry) {
         let held = self.store.foreign_entries(&council, seq).next().and_then(Result::ok).filter(|e| e.body.seq == seq);
@@ -1175,6 +1217,12 @@ impl NetNode {
         match self.store.put_equivocation(&proof) {
             Ok(true) => {
                 tracing::warn!(council = %council.short(), seq = proof.a.body.seq, "equivocation: this council's node signed two different entries at one place; its log is forked");
+                if council == self.own {
+                    self.halt.halt(format!(
+                        "a proof shows this council's node key signed two different entries at place {} of its log: another copy of this node (or someone with its key) is signing. Stop the other copy, then restart this one",
+                        proof.a.body.seq
+                    ));
+                }
                 self.metrics.equivocations.inc();
                 self.forked.insert(council);
                 let bytes = ExportItem::Equivocation(proof).to_cbor();

@@ -57,6 +57,30 @@ pub enum NodeError {
     TooLarge { bytes: usize, max: usize },
     #[error("a council act gave the council a new node key; this node can no longer sign the log (start councild with the new key)")]
     NodeKeyReplaced,
+    #[error("this node has stopped signing: {0}")]
+    SigningHalted(String),
+}
+
+/// Set when this node's key is seen signing elsewhere (another copy of the node running,
+/// or a log restored from an old backup that the key had already gone past): the writer
+/// then signs nothing more, so that the council's log is not forked further. It lasts
+/// until the node restarts. Cheap to clone: shared.
+#[derive(Debug, Clone, Default)]
+pub struct Halt(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Halt {
+    /// Stops signing, for `why`; only the first reason is kept.
+    pub fn halt(&self, why: String) {
+        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if h.is_none() {
+            tracing::error!(reason = %why, "SIGNING STOPPED: this node signs nothing more until it is restarted");
+            *h = Some(why);
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// What the API can ask of the writer.
@@ -216,6 +240,7 @@ pub struct Writer {
     check_interval: Duration,
     clock: CausalClock,
     metrics: Metrics,
+    halt: Halt,
 }
 
 impl std::fmt::Debug for Writer {
@@ -282,8 +307,14 @@ impl Writer {
         let (durable, durable_rx) = watch::channel(Sealed { seq: state.seq(), batch: Arc::default() });
         let (members, members_rx) = watch::channel(member_keys(&state));
         let handle = WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id() };
-        let metrics = Metrics::default();
-        (Writer { state, store, node, rx, durable, members, max_batch, check_interval, clock, metrics }, handle)
+        let (metrics, halt) = (Metrics::default(), Halt::default());
+        (Writer { state, store, node, rx, durable, members, max_batch, check_interval, clock, metrics, halt }, handle)
+    }
+
+    /// Signs nothing once `halt` is set.
+    pub fn with_halt(mut self, halt: Halt) -> Self {
+        self.halt = halt;
+        self
     }
 
     /// Counts into `metrics` (entries written, write times) instead of a set nobody reads.
@@ -327,10 +358,14 @@ impl Writer {
         // a failing disk could still lose.
         let mut reads = Vec::new();
         let replaced = self.state.node_key() != self.node.public();
+        let halted = self.halt.reason();
         for cmd in batch {
             match cmd {
                 Command::Submit { reply, .. } if replaced => {
                     let _ = reply.send(Err(NodeError::NodeKeyReplaced));
+                }
+                Command::Submit { reply, .. } if halted.is_some() => {
+                    let _ = reply.send(Err(NodeError::SigningHalted(halted.clone().unwrap_or_default())));
                 }
                 Command::Submit { payload, record, reply } => {
                     let known = match p.records.get(&record) {
@@ -369,7 +404,7 @@ impl Writer {
                 read => reads.push(read),
             }
         }
-        if !replaced {
+        if !replaced && halted.is_none() {
             self.close_due(&mut p);
         }
         let result = if p.appends.is_empty() {

@@ -213,3 +213,88 @@ fn a_federation_motion_closes_on_time_with_no_traffic() {
     let after: Vec<Value> = [&a, &b].iter().map(|n| n.get("/v1/council")["head"].clone()).collect();
     assert_eq!(heads, after, "an entry was logged: the close was not by the clock alone");
 }
+
+/// The data directory copied to a second machine, both copies run: the copy signs
+/// entries, then the original (behind it) signs another at the same place. The
+/// federation catches the fork, and the original, seeing its own key signing elsewhere,
+/// signs nothing more: every write is refused with `signing-halted`.
+#[test]
+fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
+    use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold, VoteBody};
+    common::init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ma = Node::create(tmp.path(), "dup-a");
+    let mb = Node::create(tmp.path(), "dup-b");
+    let mut a = Node::start(&rt, "dup-a", &ma, &[]);
+    let b = Node::start(&rt, "dup-b", &mb, &[a.p2p_addr().unwrap()]);
+    let charter = common::charter("Two Councils", vec![ma.1, mb.1]);
+    let fed = charter.id();
+    a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
+    b.pass(Action::SignCharter { charter, invite: None });
+    for n in [&a, &b] {
+        wait(&format!("{} counts two member councils", n.label), || member_count(n, &fed) == 2);
+    }
+    a.stop(&rt);
+
+    // The same data directory on a second machine: it signs an act, which B follows.
+    let copy_dir = tmp.path().join("dup-a-copy");
+    let ok = std::process::Command::new("cp").arg("-a").arg(&ma.0).arg(&copy_dir).status().unwrap().success();
+    assert!(ok, "cp -a");
+    let copy = (copy_dir, ma.1, ma.2.iter().map(|k| council_core::SecretKey::from_seed(&k.seed())).collect());
+    let mut a2 = Node::start(&rt, "dup-a-copy", &copy, &[b.p2p_addr().unwrap()]);
+    a2.pass(Action::Resolution);
+    let head = a2.get("/v1/council")["head"].clone();
+    wait("B follows the copy's log", || head_of(&b, &ma.1.to_hex()) == Some(head.clone()));
+    a2.stop(&rt);
+
+    // The original comes back, behind what its key has signed, and signs a motion at a
+    // place the copy already filled.
+    let a = Node::start(&rt, "dup-a", &ma, &[b.p2p_addr().unwrap()]);
+    let body = MotionBody {
+        council: a.council,
+        title: "After the copy".into(),
+        form: MotionForm::YesNo(Action::Resolution),
+        rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+        closes_at: now() + 3600,
+        nonce: 7,
+    };
+    let m = Signed::sign(body, &a.members[0]);
+    let (s, r) = a.post_record("/v1/motions", &m.to_cbor());
+    assert_eq!(s, 201, "{r}");
+    let mut counter = 1;
+    wait("the original stops signing", || {
+        counter += 1;
+        let v = Signed::sign(
+            VoteBody { council: a.council, motion: m.id(), choice: (counter % 2) as u32, counter },
+            &a.members[0],
+        );
+        let (s, r) = a.post_record("/v1/votes", &v.to_cbor());
+        match s {
+            201 => false,
+            503 => {
+                assert_eq!(r["error"]["code"], "signing-halted", "{r}");
+                assert!(r["error"]["message"].as_str().unwrap().contains("another copy of this node"), "{r}");
+                true
+            }
+            _ => panic!("{s}: {r}"),
+        }
+    });
+    let forked =
+        |n: &Node| n.federations()["forked"].as_array().unwrap().iter().any(|c| c == &Value::String(ma.1.to_hex()));
+    wait("B holds the fork as proven", || forked(&b));
+    // Stopped, it stays stopped: a further motion is refused too, and closes nothing.
+    let later = Signed::sign(
+        MotionBody {
+            council: a.council,
+            title: "One more".into(),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            closes_at: now() + 3600,
+            nonce: 8,
+        },
+        &a.members[1],
+    );
+    let (s, r) = a.post_record("/v1/motions", &later.to_cbor());
+    assert_eq!((s, r["error"]["code"].as_str()), (503, Some("signing-halted")), "{r}");
+}
