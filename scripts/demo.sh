@@ -152,6 +152,8 @@ done
 members() { c "$1" --json federation show "$FED" | py 'len([m for m in d["members"] if m["left_at"] is None])'; }
 three_members() { [ "$(members "$1")" = 3 ]; }
 for who in north south east; do wait_for "$who counts three member councils" 90 three_members "$who"; done
+not_joining() { [ "$(c "$1" --json federation list | py 'len(d["joining"])')" = 0 ]; }
+wait_for "east is a member, no longer joining" 30 not_joining east
 
 step "west tries the same invite: it had one use, and north's node says so"
 if said=$(c west federation join --key "$work/west/m1.key" "$INVITE" --wait 30s 2>&1); then
@@ -162,8 +164,7 @@ case $said in
   *) fail "west was not told why it was refused: $said" ;;
 esac
 c west federation join --cancel "${FED:0:8}"
-joining() { [ "$(c west --json federation list | py 'len(d["joining"])')" = 0 ]; }
-wait_for "west is joining nothing" 10 joining
+wait_for "west is joining nothing" 10 not_joining west
 
 step "each council gives its first member an imperative mandate for the matter 'strike-fund'"
 for who in north south east; do

@@ -610,9 +610,35 @@ impl NetNode {
         })
     }
 
+    /// Forgets the joins that succeeded: the council is a member of that federation now,
+    /// and stands by its membership, not by the invite.
+    fn joins_done(&mut self) {
+        if self.joins.is_empty() {
+            return;
+        }
+        let own = self.own;
+        let joins: Vec<FederationId> = self.joins.keys().copied().collect();
+        let reports = &self.federation_state().0;
+        let done: Vec<FederationId> = joins
+            .into_iter()
+            .filter(|f| {
+                reports.iter().any(|r| r.id == *f && r.members.iter().any(|m| m.council == own && m.left_at.is_none()))
+            })
+            .collect();
+        for f in done {
+            self.joins.remove(&f);
+            if let Err(e) = self.store.remove_join(&f) {
+                tracing::warn!(error = %e, "cannot forget a finished join");
+            }
+            tracing::info!(federation = %f.short(), "joined: this council is a member of the federation");
+            self.stale();
+        }
+    }
+
     /// Brings [`Peering`] up to the standing that holds now (a log, a join, an invite shown
     /// or the clock may have changed it), and carries out what it decides.
     async fn settle(&mut self) {
+        self.joins_done();
         let access = self.access();
         if !Arc::ptr_eq(&access, self.proto.access()) {
             self.proto.set_access(access, &self.replicas);
