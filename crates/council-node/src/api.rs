@@ -131,6 +131,7 @@ impl From<NodeError> for ApiError {
             NodeError::NodeKeyReplaced => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node-key-replaced", e.to_string())
             }
+            NodeError::CatchingUp => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "catching-up", e.to_string()),
             NodeError::SigningHalted(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "signing-halted", e.to_string())
             }

@@ -391,6 +391,10 @@ fn rebuild(
     }
     restored.entries = state.seq();
     store.put_state(state.seq(), &state.snapshot())?;
+    // Its federation peers may hold newer entries of its log than the backup: the node
+    // fetches them before it signs again (see crate::peering), so that it never signs a
+    // second entry at a place its key already filled.
+    store.set_catching_up(restored.followed > 0)?;
     store.flush()?;
     Ok(restored)
 }

@@ -51,6 +51,9 @@ pub struct NetworkConfig {
     /// federation, and on nothing before.
     pub listen: Vec<String>,
     pub listen_when_federated: String,
+    /// After a restore, fetch the council's own newer entries from its federation peers
+    /// before signing again.
+    pub catch_up_before_signing: bool,
     pub peers: Vec<String>,
     pub sync_interval_ms: u64,
     pub hello_grace_ms: u64,
@@ -166,6 +169,9 @@ pub struct Overrides {
     pub peers: Vec<String>,
     /// Turns the network off.
     pub offline: bool,
+    /// Signs at once after a restore, without first fetching the council's own newer
+    /// entries from its federation peers.
+    pub sign_without_catching_up: bool,
 }
 
 fn merge(base: &mut toml::Table, top: toml::Table) {
@@ -263,6 +269,9 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
     }
     if o.offline {
         set(&mut t, &["network", "enabled"], toml::Value::Boolean(false));
+    }
+    if o.sign_without_catching_up {
+        set(&mut t, &["network", "catch_up_before_signing"], toml::Value::Boolean(false));
     }
     if let Some(v) = &o.data_dir {
         set(&mut t, &["data_dir"], str_v(&v.to_string_lossy()));

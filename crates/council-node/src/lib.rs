@@ -155,6 +155,7 @@ fn start_network(
     stop: tokio::sync::watch::Receiver<bool>,
     metrics: &metrics::Metrics,
     halt: writer::Halt,
+    catch_up: (writer::CatchUp, writer::WriterHandle),
 ) -> Result<(peering::NetControl, tokio::task::JoinHandle<()>), RunError> {
     let n = &config.network;
     let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
@@ -175,7 +176,11 @@ fn start_network(
         config.data_dir.join(datadir::P2P_ADDR),
         clock,
     )?;
-    let node = node.with_metrics(metrics.clone()).with_halt(halt).listen_when_federated(n.federated_listen_addr());
+    let node = node
+        .with_metrics(metrics.clone())
+        .with_halt(halt)
+        .with_catch_up(catch_up.0, catch_up.1)
+        .listen_when_federated(n.federated_listen_addr());
     if n.listen.is_empty() {
         tracing::info!(
             when_federated = %n.listen_when_federated,
@@ -229,7 +234,17 @@ pub async fn run(
     );
     let metrics = metrics::Metrics::new();
     let halt = writer::Halt::default();
-    let writer = writer.with_metrics(metrics.clone()).with_halt(halt.clone());
+    // After a restore: sign nothing until the council's own newer entries, if its
+    // federation peers hold any, are fetched (only possible with the network on).
+    let catching_up = store.catching_up()? && config.network.enabled && config.network.catch_up_before_signing;
+    if store.catching_up()? && !catching_up {
+        tracing::warn!("restored from a backup, and signing without first fetching newer entries of this council's log from its federation peers");
+        store.set_catching_up(false)?;
+    } else if catching_up {
+        tracing::info!("restored from a backup: signing nothing until a federation peer shows this node holds every entry of its log that the peer has");
+    }
+    let catch_up = writer::CatchUp::new(catching_up);
+    let writer = writer.with_metrics(metrics.clone()).with_halt(halt.clone()).with_catch_up(catch_up.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
@@ -245,6 +260,7 @@ pub async fn run(
                 stop_rx.clone(),
                 &metrics,
                 halt,
+                (catch_up, handle.clone()),
             )?;
             (Some(c), Some(t))
         }

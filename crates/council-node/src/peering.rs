@@ -226,10 +226,30 @@ impl NetControl {
 /// Answers from tasks the network task spawned.
 #[derive(Debug)]
 enum Internal {
-    Welcome { peer: PeerId, result: Result<Response, NetError> },
-    Synced { peer: PeerId, council: CouncilId, from: u64, result: Result<SyncResponse, NetError> },
-    Probed { peer: PeerId, id: u64 },
-    Heads { peer: PeerId, federation: FederationId, result: Result<Option<Vec<Head>>, NetError> },
+    Welcome {
+        peer: PeerId,
+        result: Result<Response, NetError>,
+    },
+    Synced {
+        peer: PeerId,
+        council: CouncilId,
+        from: u64,
+        result: Result<SyncResponse, NetError>,
+    },
+    Probed {
+        peer: PeerId,
+        id: u64,
+    },
+    Heads {
+        peer: PeerId,
+        federation: FederationId,
+        result: Result<Option<Vec<Head>>, NetError>,
+    },
+    /// Entries of this council's own log, asked of a peer while catching up.
+    OwnSynced {
+        peer: PeerId,
+        result: Result<SyncResponse, NetError>,
+    },
 }
 
 /// The network task's state: the actor that carries out [`Peering`]'s decisions on
@@ -275,6 +295,12 @@ pub struct NetNode {
     listen_when_federated: Option<Multiaddr>,
     /// Set when this council's node key is seen signing elsewhere; the writer then stops.
     halt: crate::writer::Halt,
+    /// On while this node must fetch its own log's newer entries (after a restore), and
+    /// the writer that takes them.
+    catch_up: crate::writer::CatchUp,
+    writer: Option<crate::writer::WriterHandle>,
+    /// An own-log fetch is in flight.
+    fetching_own: bool,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -381,8 +407,19 @@ impl NetNode {
             metrics: Metrics::default(),
             listen_when_federated: None,
             halt: crate::writer::Halt::default(),
+            catch_up: crate::writer::CatchUp::default(),
+            writer: None,
+            fetching_own: false,
         };
         Ok((node, NetControl { tx: ctx }))
+    }
+
+    /// While `catch_up` is on, fetches this council's own newer entries from peers and
+    /// hands them to `writer`; turns it off once a peer shows the log holds all it has.
+    pub fn with_catch_up(mut self, catch_up: crate::writer::CatchUp, writer: crate::writer::WriterHandle) -> Self {
+        self.catch_up = catch_up;
+        self.writer = Some(writer);
+        self
     }
 
     /// Sets `halt` when this council's node key is seen signing elsewhere.
@@ -977,6 +1014,7 @@ impl NetNode {
                 }
                 Err(e) => tracing::debug!(%peer, error = %e, "hello failed"),
             },
+            Internal::OwnSynced { peer, result } => self.on_own_synced(peer, result).await,
             Internal::Synced { peer, council, from, result } => {
                 let (served, applied) = match result {
                     Ok(r) => self.on_synced(peer, council, from, r).await,
@@ -991,6 +1029,19 @@ impl NetNode {
             }
             Internal::Probed { peer, id } => self.proto.probed(peer, id),
             Internal::Heads { peer, federation, result } => {
+                if self.catch_up.on() {
+                    match &result {
+                        // The digests agree: the peer holds this council's log exactly as
+                        // far as this node does.
+                        Ok(None) => self.own_log_confirmed(peer),
+                        Ok(Some(hs)) => {
+                            if let Some(h) = hs.iter().find(|h| h.council == self.own) {
+                                self.own_head_seen(peer, h.seq, h.head);
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                }
                 let heads = result.unwrap_or_else(|e| {
                     tracing::debug!(%peer, error = %e, "heads request failed");
                     None
@@ -999,6 +1050,67 @@ impl NetNode {
                 self.proto.heads_answered(peer, federation, heads, &self.replicas);
                 self.carry_out().await;
             }
+        }
+    }
+
+    /// While catching up: a member peer says this council's log reaches `seq` (with
+    /// `head` there). Further than here: fetch from it. Not further, and the same entry:
+    /// the log holds all that peer has, and signing resumes.
+    fn own_head_seen(&mut self, peer: PeerId, seq: u64, head: council_core::Hash) {
+        let ours = self.replicas.get(&self.own).map(|s| s.seq()).unwrap_or(0);
+        if seq > ours {
+            if self.fetching_own {
+                return;
+            }
+            self.fetching_own = true;
+            tracing::info!(%peer, have = ours, peer_has = seq, "fetching this council's own newer entries before signing again");
+            let (net, tx) = (self.net.clone(), self.internal.clone());
+            let req = SyncRequest { council: self.own, from_seq: ours + 1, max_entries: crate::proto::SYNC_BATCH };
+            tokio::spawn(async move {
+                let result = net.sync(peer, req).await;
+                let _ = tx.send(Internal::OwnSynced { peer, result }).await;
+            });
+            return;
+        }
+        let same = if seq == 0 {
+            head == self.own
+        } else {
+            self.store.entry(seq).ok().flatten().is_some_and(|e| e.id() == head)
+        };
+        if same {
+            self.own_log_confirmed(peer);
+        } else {
+            tracing::warn!(%peer, seq, "a peer holds a different entry of this council's log at a place this node holds: not signing (see the double-run guard)");
+        }
+    }
+
+    /// A member peer holds no more of this council's log than this node: signing resumes.
+    fn own_log_confirmed(&mut self, peer: PeerId) {
+        if let Err(e) = self.store.set_catching_up(false) {
+            tracing::warn!(error = %e, "cannot record that the log caught up");
+            return;
+        }
+        self.catch_up.done();
+        let ours = self.replicas.get(&self.own).map(|s| s.seq()).unwrap_or(0);
+        tracing::info!(%peer, seq = ours, "this council's log holds everything a federation peer has of it: signing again");
+    }
+
+    /// Own-log entries a peer sent while catching up: checked by the writer through the
+    /// council rules, and stored.
+    async fn on_own_synced(&mut self, peer: PeerId, result: Result<SyncResponse, NetError>) {
+        self.fetching_own = false;
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "could not fetch this council's own entries");
+                return;
+            }
+        };
+        let entries: Vec<Entry> = r.entries.iter().filter_map(|b| Entry::from_cbor(b).ok()).collect();
+        let Some(writer) = self.writer.clone() else { return };
+        match writer.adopt(entries).await {
+            Ok(len) => tracing::info!(%peer, len, "took this council's own entries from a peer"),
+            Err(e) => tracing::warn!(%peer, error = %e, "this council's own entries from a peer do not fit its log"),
         }
     }
 

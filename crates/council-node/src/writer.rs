@@ -8,7 +8,7 @@
 //! that is not yet on disk.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,6 +59,26 @@ pub enum NodeError {
     NodeKeyReplaced,
     #[error("this node has stopped signing: {0}")]
     SigningHalted(String),
+    #[error("this node was restored from a backup and is fetching its own log's newer entries from its federation peers; it signs again once a peer shows it has them all (`councild run --sign-without-catching-up` skips this)")]
+    CatchingUp,
+}
+
+/// Set while the node must fetch its own log's newer entries from its federation peers
+/// before it signs (after a restore): shared by the writer, which signs nothing meanwhile,
+/// and the network task, which fetches and clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CatchUp(Arc<AtomicBool>);
+
+impl CatchUp {
+    pub fn new(on: bool) -> Self {
+        CatchUp(Arc::new(AtomicBool::new(on)))
+    }
+    pub fn on(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    pub fn done(&self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Set when this node's key is seen signing elsewhere (another copy of the node running,
@@ -86,11 +106,35 @@ impl Halt {
 /// What the API can ask of the writer.
 #[derive(Debug)]
 pub enum Command {
-    Submit { payload: Box<Verified<Payload>>, record: Hash, reply: oneshot::Sender<Result<Submitted, NodeError>> },
-    Report { reply: oneshot::Sender<CouncilView> },
-    Ballot { motion: MotionId, key: Box<PublicKey>, reply: oneshot::Sender<Option<(u32, u64)>> },
-    Motion { motion: String, member: Option<Box<MemberId>>, reply: oneshot::Sender<Result<MotionView, Lookup>> },
-    Motions { open: bool, before: Option<u64>, limit: usize, reply: oneshot::Sender<MotionPage> },
+    Submit {
+        payload: Box<Verified<Payload>>,
+        record: Hash,
+        reply: oneshot::Sender<Result<Submitted, NodeError>>,
+    },
+    Report {
+        reply: oneshot::Sender<CouncilView>,
+    },
+    Ballot {
+        motion: MotionId,
+        key: Box<PublicKey>,
+        reply: oneshot::Sender<Option<(u32, u64)>>,
+    },
+    Motion {
+        motion: String,
+        member: Option<Box<MemberId>>,
+        reply: oneshot::Sender<Result<MotionView, Lookup>>,
+    },
+    Motions {
+        open: bool,
+        before: Option<u64>,
+        limit: usize,
+        reply: oneshot::Sender<MotionPage>,
+    },
+    /// Entries of the council's own log, signed by its node key, fetched from peers.
+    Adopt {
+        entries: Vec<Entry>,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
 }
 
 /// Why a motion asked for by id or prefix was not found.
@@ -219,6 +263,14 @@ impl WriterHandle {
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
+    /// Hands the writer entries of the council's own log fetched from peers (see
+    /// `Writer::adopt`); answers the log's length once they are on disk.
+    pub async fn adopt(&self, entries: Vec<Entry>) -> Result<u64, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Adopt { entries, reply }).await.map_err(|_| "the writer has stopped".to_owned())?;
+        rx.await.map_err(|_| "the writer has stopped".to_owned())?
+    }
+
     pub async fn ballot(&self, motion: MotionId, key: PublicKey) -> Result<Option<(u32, u64)>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -241,6 +293,7 @@ pub struct Writer {
     clock: CausalClock,
     metrics: Metrics,
     halt: Halt,
+    catch_up: CatchUp,
 }
 
 impl std::fmt::Debug for Writer {
@@ -286,10 +339,15 @@ impl CausalClock {
     }
 }
 
+/// The log's length after entries were adopted, or why they did not fit.
+type Adopted = Result<u64, String>;
+
 struct Pending {
     appends: Vec<Append>,
     acks: Vec<(oneshot::Sender<Result<Submitted, NodeError>>, Submitted)>,
     records: std::collections::HashMap<Hash, u64>,
+    /// Answers to adopted entries, sent once they are on disk.
+    adopts: Vec<(oneshot::Sender<Adopted>, Adopted)>,
 }
 
 impl Writer {
@@ -307,8 +365,28 @@ impl Writer {
         let (durable, durable_rx) = watch::channel(Sealed { seq: state.seq(), batch: Arc::default() });
         let (members, members_rx) = watch::channel(member_keys(&state));
         let handle = WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id() };
-        let (metrics, halt) = (Metrics::default(), Halt::default());
-        (Writer { state, store, node, rx, durable, members, max_batch, check_interval, clock, metrics, halt }, handle)
+        let (metrics, halt, catch_up) = (Metrics::default(), Halt::default(), CatchUp::default());
+        let w = Writer {
+            state,
+            store,
+            node,
+            rx,
+            durable,
+            members,
+            max_batch,
+            check_interval,
+            clock,
+            metrics,
+            halt,
+            catch_up,
+        };
+        (w, handle)
+    }
+
+    /// Signs nothing while `catch_up` is on.
+    pub fn with_catch_up(mut self, catch_up: CatchUp) -> Self {
+        self.catch_up = catch_up;
+        self
     }
 
     /// Signs nothing once `halt` is set.
@@ -353,12 +431,13 @@ impl Writer {
     }
 
     async fn process(&mut self, batch: Vec<Command>) -> Result<(), StoreError> {
-        let mut p = Pending { appends: Vec::new(), acks: Vec::new(), records: Default::default() };
+        let mut p = Pending { appends: Vec::new(), acks: Vec::new(), records: Default::default(), adopts: Vec::new() };
         // Reads are answered after the batch is on disk, so nobody is shown a record that
         // a failing disk could still lose.
         let mut reads = Vec::new();
         let replaced = self.state.node_key() != self.node.public();
         let halted = self.halt.reason();
+        let catching_up = self.catch_up.on();
         for cmd in batch {
             match cmd {
                 Command::Submit { reply, .. } if replaced => {
@@ -366,6 +445,13 @@ impl Writer {
                 }
                 Command::Submit { reply, .. } if halted.is_some() => {
                     let _ = reply.send(Err(NodeError::SigningHalted(halted.clone().unwrap_or_default())));
+                }
+                Command::Submit { reply, .. } if catching_up => {
+                    let _ = reply.send(Err(NodeError::CatchingUp));
+                }
+                Command::Adopt { entries, reply } => {
+                    let r = self.adopt(entries, &mut p);
+                    p.adopts.push((reply, r));
                 }
                 Command::Submit { payload, record, reply } => {
                     let known = match p.records.get(&record) {
@@ -404,7 +490,7 @@ impl Writer {
                 read => reads.push(read),
             }
         }
-        if !replaced && halted.is_none() {
+        if !replaced && halted.is_none() && !catching_up {
             self.close_due(&mut p);
         }
         let result = if p.appends.is_empty() {
@@ -436,6 +522,9 @@ impl Writer {
                 for (reply, s) in p.acks {
                     let _ = reply.send(Ok(s));
                 }
+                for (reply, r) in p.adopts {
+                    let _ = reply.send(r);
+                }
                 for r in reads {
                     self.answer(r);
                 }
@@ -444,6 +533,9 @@ impl Writer {
                 tracing::error!(error = %e, "writing to the store failed; stopping");
                 for (reply, _) in p.acks {
                     let _ = reply.send(Err(NodeError::Storage(e.to_string())));
+                }
+                for (reply, _) in p.adopts {
+                    let _ = reply.send(Err(e.to_string()));
                 }
             }
         }
@@ -509,7 +601,7 @@ impl Writer {
                 });
                 let _ = reply.send(v);
             }
-            Command::Submit { .. } => {}
+            Command::Submit { .. } | Command::Adopt { .. } => {}
         }
     }
 
@@ -536,6 +628,31 @@ impl Writer {
         }
         debug_assert_eq!(receipt.body.seq, seq);
         Ok(receipt)
+    }
+
+    /// Takes entries of this council's own log that its node key signed elsewhere (before
+    /// a restore): each must be the next place, checked through the council rules like
+    /// any entry. Returns the log's new length; stops at the first that does not fit.
+    fn adopt(&mut self, entries: Vec<Entry>, p: &mut Pending) -> Result<u64, String> {
+        for e in entries {
+            let seq = e.body.seq;
+            let next = self.state.seq() + 1;
+            if seq < next {
+                continue;
+            }
+            if seq != next || e.body.council != self.state.id() {
+                return Err(format!("entry {seq} does not follow the log's end at {}", next - 1));
+            }
+            let v = council_core::verify::verify_entry(e).map_err(|e| e.to_string())?;
+            if v.get().signer != self.state.node_key() {
+                return Err(format!("entry {seq} is not signed by this council's node key"));
+            }
+            let stored = v.get().clone();
+            self.state.apply(v).map_err(|e| format!("entry {seq}: {e}"))?;
+            let index = self.index(&stored);
+            p.appends.push(Append { entry: stored, index });
+        }
+        Ok(self.state.seq())
     }
 
     fn close_if_settled(&mut self, id: MotionId, p: &mut Pending) {

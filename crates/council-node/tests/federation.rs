@@ -298,3 +298,84 @@ fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
     let (s, r) = a.post_record("/v1/motions", &later.to_cbor());
     assert_eq!((s, r["error"]["code"].as_str()), (503, Some("signing-halted")), "{r}");
 }
+
+/// A node restored from a backup older than its log (it went on after the backup, and a
+/// federation peer holds the newer entries) signs nothing until it has fetched them, then
+/// signs after them: no place is signed twice, and the peer sees no fork.
+#[test]
+fn a_node_restored_from_an_old_backup_fetches_its_newer_entries_before_signing() {
+    use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold};
+    common::init_logs();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ma = Node::create(tmp.path(), "old-a");
+    let mb = Node::create(tmp.path(), "old-b");
+    let mut a = Node::start(&rt, "old-a", &ma, &[]);
+    let b = Node::start(&rt, "old-b", &mb, &[a.p2p_addr().unwrap()]);
+    let charter = common::charter("Two Councils", vec![ma.1, mb.1]);
+    let fed = charter.id();
+    a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
+    b.pass(Action::SignCharter { charter, invite: None });
+    for n in [&a, &b] {
+        wait(&format!("{} counts two member councils", n.label), || member_count(n, &fed) == 2);
+    }
+
+    // A backup, taken while A runs.
+    let export = tmp.path().join("a.cnx");
+    let mut body = ureq::get(&format!("{}/v1/export", a.api))
+        .set("Authorization", &format!("Bearer {}", a.token))
+        .call()
+        .unwrap()
+        .into_reader();
+    let mut file = std::fs::File::options().create(true).truncate(true).read(true).write(true).open(&export).unwrap();
+    std::io::copy(&mut body, &mut file).unwrap();
+    let backup = tmp.path().join("a.backup");
+    council_node::backup::write_backup(&ma.0, &mut file, &backup).unwrap();
+
+    // A goes on after the backup, and B follows; then A's disk is lost.
+    a.pass(Action::Resolution);
+    a.pass(Action::Resolution);
+    let council = a.get("/v1/council");
+    let head = council["head"].clone();
+    wait("B follows A", || head_of(&b, &ma.1.to_hex()) == Some(head.clone()));
+    a.stop(&rt);
+
+    // New hardware, the old backup, and at first no peer: it signs nothing.
+    let new_dir = tmp.path().join("old-a-new");
+    let restored = council_node::backup::restore(&backup, &new_dir).unwrap();
+    assert!(restored.entries < council["entries"].as_u64().unwrap(), "the premise: the backup is behind");
+    let made = (new_dir, ma.1, ma.2.iter().map(|k| council_core::SecretKey::from_seed(&k.seed())).collect());
+    let a = Node::start(&rt, "old-a-restored", &made, &[]);
+    let motion = |nonce| {
+        let m = MotionBody {
+            council: a.council,
+            title: format!("after the restore {nonce}"),
+            form: MotionForm::YesNo(Action::Resolution),
+            rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            closes_at: now() + 3600,
+            nonce,
+        };
+        a.post_record("/v1/motions", &Signed::sign(m, &a.members[0]).to_cbor())
+    };
+    let (s, r) = motion(1);
+    assert_eq!((s, r["error"]["code"].as_str()), (503, Some("catching-up")), "{r}");
+
+    // B is reachable again: A fetches its own newer entries, then signs after them.
+    let (s, r) = a.post("/v1/peers", serde_json::json!({ "addr": b.p2p_addr().unwrap() }));
+    assert!(s < 300, "{r}");
+    wait("the restored node holds its newer entries", || a.get("/v1/council")["head"] == head);
+    let mut nonce = 2;
+    wait("the restored node signs again", || {
+        nonce += 1;
+        let (s, r) = motion(nonce);
+        match s {
+            201 => true,
+            503 if r["error"]["code"] == "catching-up" => false,
+            _ => panic!("{s}: {r}"),
+        }
+    });
+    let head = a.get("/v1/council")["head"].clone();
+    wait("B follows the restored node", || head_of(&b, &ma.1.to_hex()) == Some(head.clone()));
+    let forked = b.federations()["forked"].as_array().unwrap().iter().any(|c| c == &Value::String(ma.1.to_hex()));
+    assert!(!forked, "B saw a fork: the restored node signed a place twice");
+}

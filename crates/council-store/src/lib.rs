@@ -476,6 +476,22 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this node must fetch its own log's newer entries from its federation
+    /// peers before it signs again (set when it is restored from a backup).
+    pub fn catching_up(&self) -> Result<bool, StoreError> {
+        Ok(self.tree.get(b"catching-up").map_err(io)?.is_some())
+    }
+
+    pub fn set_catching_up(&self, on: bool) -> Result<(), StoreError> {
+        if on {
+            self.tree.insert(b"catching-up", &[][..]).map_err(io)?;
+        } else {
+            self.tree.remove(b"catching-up").map_err(io)?;
+        }
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
     /// Forgets a join (cancelled). Whether there was one.
     pub fn remove_join(&self, federation: &Hash) -> Result<bool, StoreError> {
         let had = self.tree.remove(key(b"join/", &[&federation.0])).map_err(io)?.is_some();

@@ -77,6 +77,10 @@ enum Command {
         /// Run without the network: no federations, no gossip.
         #[arg(long)]
         offline: bool,
+        /// After a restore, sign at once instead of first fetching the council's own newer
+        /// entries from its federation peers (for a council whose peers are all gone).
+        #[arg(long)]
+        sign_without_catching_up: bool,
     },
     /// Back up the node: its keys, its API token, its TLS certificate and its whole log
     /// (with the logs it follows), in one file. From a running node (through its API, a
@@ -271,10 +275,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { config, data_dir, listen, members_listen, log, p2p_listen, peers, offline } => {
+        Command::Run {
+            config,
+            data_dir,
+            listen,
+            members_listen,
+            log,
+            p2p_listen,
+            peers,
+            offline,
+            sign_without_catching_up,
+        } => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
-            let o =
-                Overrides { config_file: config, data_dir, listen, members_listen, log, p2p_listen, peers, offline };
+            let o = Overrides {
+                config_file: config,
+                data_dir,
+                listen,
+                members_listen,
+                log,
+                p2p_listen,
+                peers,
+                offline,
+                sign_without_catching_up,
+            };
             let cfg = config::load(&o, &env)?;
             tracing_subscriber::fmt()
                 .with_env_filter(
