@@ -461,10 +461,46 @@ enum KeyCommand {
     },
 }
 
+/// The flags that say which node to talk to and how.
+const NODE_FLAGS: [&str; 4] = ["node_dir", "node", "token_file", "fingerprint"];
+
+/// The command line, with the node flags (and `--key`) hidden from the help of the
+/// commands that never reach a node. They stay accepted there: each such command gets a
+/// hidden copy of the global flag, which clap then does not propagate over.
+fn command() -> clap::Command {
+    fn hide(mut c: clap::Command, path: &str, globals: &[clap::Arg]) -> clap::Command {
+        for a in globals {
+            // Only `genesis sign` signs with a member key, offline (and `genesis` passes
+            // the global flag on to it).
+            if a.get_id() == "key" && (path == "genesis sign" || path == "genesis") {
+                continue;
+            }
+            c = c.arg(a.clone().global(false).hide(true));
+        }
+        let subs: Vec<String> = c.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+        for sub in subs {
+            let p = format!("{path} {sub}");
+            c = c.mut_subcommand(&sub, |s| hide(s, &p, globals));
+        }
+        c
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| NODE_FLAGS.contains(&a.get_id().as_str()) || a.get_id() == "key")
+        .cloned()
+        .collect();
+    for name in ["verify", "sample", "key", "genesis", "completions", "man"] {
+        cmd = cmd.mut_subcommand(name, |c| hide(c, name, &globals));
+    }
+    cmd
+}
+
 fn main() -> ExitCode {
     // Before parsing: a usage error under --json is reported as JSON too.
     let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
-    let cli = match Cli::try_parse() {
+    let parsed = command().try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) if json && e.use_stderr() => {
             let message = e.render().to_string();
@@ -538,17 +574,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let done = |r: anyhow::Result<()>| r.map(|_| ExitCode::SUCCESS);
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "council",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut command(), "council", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { dir } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+            clap_mangen::generate_to(command(), &dir)
                 .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
             println!("man pages written to {}", dir.display());
             Ok(ExitCode::SUCCESS)
@@ -689,5 +720,40 @@ mod tests {
         let mut missing = Vec::new();
         walk(&super::Cli::command(), "council", &mut missing);
         assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
+    }
+
+    /// The help of a command lists the node flags only if it talks to a node.
+    #[test]
+    fn node_flags_are_listed_only_where_they_are_used() {
+        // As people see it: `council … --help`.
+        let help = |path: &[&str]| {
+            let args = std::iter::once("council").chain(path.iter().copied()).chain(["--help"]);
+            match super::command().try_get_matches_from(args) {
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.render().to_string(),
+                other => panic!("{path:?}: {other:?}"),
+            }
+        };
+        for offline in [&["verify"][..], &["sample"], &["key", "new"], &["genesis", "merge"], &["man"]] {
+            let h = help(offline);
+            assert!(
+                !h.contains("--node-dir") && !h.contains("--token-file") && !h.contains("--key"),
+                "{offline:?}:\n{h}"
+            );
+        }
+        let sign = help(&["genesis", "sign"]);
+        assert!(sign.contains("--key") && !sign.contains("--node-dir"), "{sign}");
+        for online in [&["status"][..], &["vote"], &["federation", "join"], &["receipts", "check"]] {
+            let h = help(online);
+            assert!(h.contains("--node-dir") && h.contains("--key"), "{online:?}:\n{h}");
+        }
+        // Still accepted where hidden (a script may pass them everywhere).
+        for args in [
+            &["council", "verify", "--node-dir", "x", "f.cnx"][..],
+            &["council", "--key", "k", "genesis", "sign", "--draft", "d"],
+            &["council", "genesis", "sign", "--key", "k", "--draft", "d"],
+            &["council", "genesis", "merge", "--draft", "d", "c", "--node-dir", "x"],
+        ] {
+            assert!(super::command().try_get_matches_from(args).is_ok(), "{args:?}");
+        }
     }
 }
