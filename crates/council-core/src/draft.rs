@@ -135,8 +135,8 @@ mod tests {
     use super::*;
     use crate::records::CouncilRules;
 
-    #[test]
-    fn founders_sign_one_by_one() {
+    /// Three founders' keys, and a genesis body naming them.
+    fn three_founders() -> (Vec<SecretKey>, GenesisBody) {
         let f: Vec<SecretKey> = (1..=3u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
         let body = GenesisBody {
             name: "D".into(),
@@ -145,6 +145,12 @@ mod tests {
             node_key: SecretKey::from_seed(&[9; 32]).public(),
             created_at: 1,
         };
+        (f, body)
+    }
+
+    #[test]
+    fn founders_sign_one_by_one() {
+        let (f, body) = three_founders();
         let mut d = GenesisDraft::new(body);
         assert!(matches!(d.sign(&SecretKey::from_seed(&[7; 32])), Err(DraftError::NotAFounder(_))));
         assert_eq!(d.sign(&f[1]).unwrap(), 1);
@@ -159,14 +165,7 @@ mod tests {
 
     #[test]
     fn copies_signed_at_once_merge_and_the_count_stays_true() {
-        let f: Vec<SecretKey> = (1..=3u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
-        let body = GenesisBody {
-            name: "D".into(),
-            founders: f.iter().map(|k| k.public()).collect(),
-            rules: CouncilRules::default(),
-            node_key: SecretKey::from_seed(&[9; 32]).public(),
-            created_at: 1,
-        };
+        let (f, body) = three_founders();
         let blank = GenesisDraft::new(body.clone());
         // Each founder signs a copy of their own.
         let copies: Vec<GenesisDraft> = f

@@ -214,20 +214,15 @@ fn a_federation_motion_closes_on_time_with_no_traffic() {
     assert_eq!(heads, after, "an entry was logged: the close was not by the clock alone");
 }
 
-/// The data directory copied to a second machine, both copies run: the copy signs
-/// entries, then the original (behind it) signs another at the same place. The
-/// federation catches the fork, and the original, seeing its own key signing elsewhere,
-/// signs nothing more: every write is refused with `signing-halted`.
-#[test]
-fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
-    use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold, VoteBody};
+/// Councils `{label}-a` and `{label}-b`, running, in a federation the two founded.
+/// Returns what made A, and both nodes.
+fn two_councils(rt: &tokio::runtime::Runtime, root: &std::path::Path, label: &str) -> (common::Made, Node, Node) {
     common::init_logs();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let ma = Node::create(tmp.path(), "dup-a");
-    let mb = Node::create(tmp.path(), "dup-b");
-    let mut a = Node::start(&rt, "dup-a", &ma, &[]);
-    let b = Node::start(&rt, "dup-b", &mb, &[a.p2p_addr().unwrap()]);
+    let (la, lb) = (format!("{label}-a"), format!("{label}-b"));
+    let ma = Node::create(root, &la);
+    let mb = Node::create(root, &lb);
+    let a = Node::start(rt, &la, &ma, &[]);
+    let b = Node::start(rt, &lb, &mb, &[a.p2p_addr().unwrap()]);
     let charter = common::charter("Two Councils", vec![ma.1, mb.1]);
     let fed = charter.id();
     a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
@@ -235,6 +230,19 @@ fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
     for n in [&a, &b] {
         wait(&format!("{} counts two member councils", n.label), || member_count(n, &fed) == 2);
     }
+    (ma, a, b)
+}
+
+/// The data directory copied to a second machine, both copies run: the copy signs
+/// entries, then the original (behind it) signs another at the same place. The
+/// federation catches the fork, and the original, seeing its own key signing elsewhere,
+/// signs nothing more: every write is refused with `signing-halted`.
+#[test]
+fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
+    use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold, VoteBody};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ma, mut a, b) = two_councils(&rt, tmp.path(), "dup");
     a.stop(&rt);
 
     // The same data directory on a second machine: it signs an act, which B follows.
@@ -305,20 +313,9 @@ fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
 #[test]
 fn a_node_restored_from_an_old_backup_fetches_its_newer_entries_before_signing() {
     use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold};
-    common::init_logs();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let ma = Node::create(tmp.path(), "old-a");
-    let mb = Node::create(tmp.path(), "old-b");
-    let mut a = Node::start(&rt, "old-a", &ma, &[]);
-    let b = Node::start(&rt, "old-b", &mb, &[a.p2p_addr().unwrap()]);
-    let charter = common::charter("Two Councils", vec![ma.1, mb.1]);
-    let fed = charter.id();
-    a.pass(Action::SignCharter { charter: charter.clone(), invite: None });
-    b.pass(Action::SignCharter { charter, invite: None });
-    for n in [&a, &b] {
-        wait(&format!("{} counts two member councils", n.label), || member_count(n, &fed) == 2);
-    }
+    let (ma, mut a, b) = two_councils(&rt, tmp.path(), "old");
 
     // A backup, taken while A runs.
     let export = tmp.path().join("a.cnx");

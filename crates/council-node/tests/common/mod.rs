@@ -42,9 +42,12 @@ fn config(dir: &Path, peers: &[String]) -> Config {
     c
 }
 
+/// What [`Node::create`] made: the data directory, the council id, the members' keys.
+pub type Made = (PathBuf, Hash, Vec<SecretKey>);
+
 impl Node {
     /// Creates a council of three members (all founders) in `root/label`.
-    pub fn create(root: &Path, label: &str) -> (PathBuf, Hash, Vec<SecretKey>) {
+    pub fn create(root: &Path, label: &str) -> Made {
         let dir = root.join(label);
         let members: Vec<SecretKey> = (0..3).map(|i| key_from_label(&format!("{label}/member{i}"))).collect();
         let council = datadir::init_signed(&dir, &format!("{label} council"), &members, now()).unwrap();
