@@ -144,6 +144,10 @@ pass east "$(last_motion east)"
 # before the joiner's signature is in the council's view is void (PROTOCOL.md §8).
 pending() { [ "$(c "$1" --json federation show "$FED" | py "'$EAST' in d.get('pending', [])")" = True ]; }
 for who in north south; do wait_for "$who sees east's signature" 60 pending "$who"; done
+c north federation show "${FED:0:8}" >"$work/waiting.txt"
+grep "countersigned by" "$work/waiting.txt" || true
+grep -q "East Works Council (${EAST:0:12}): countersigned by 0 of the 2 needed" "$work/waiting.txt" \
+  || fail "federation show does not say whose countersignature east waits for"
 for who in north south; do
   # Ids may be shortened to a unique prefix, as people would type them.
   c "$who" federation admit --key "$work/$who/m1.key" "${FED:0:8}" "${EAST:0:8}" --closes-in 1h >/dev/null
@@ -233,6 +237,7 @@ echo "what east's members read (council federation show):"
 c east federation show "${FED:0:8}" | tee "$work/show.txt"
 grep -q "North Works Council (${NORTH:0:12}), founder" "$work/show.txt" && grep -q "East Works Council (${EAST:0:12}, this council)" "$work/show.txt" || fail "federation show does not name the councils"
 grep -q "voted \"set it up\"" "$work/show.txt" || fail "federation show does not name the choices"
+grep -q "used 1 of 1 (by East Works Council" "$work/show.txt" || fail "federation show does not say who used the invite"
 
 step "each council exports its record; each export is verified offline"
 for who in north south east; do

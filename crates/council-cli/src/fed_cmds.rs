@@ -499,21 +499,43 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
             let founder = if m["founder"] == true { ", founder" } else { "" };
             say!("  {}{founder}{left}", council(&m["council"]));
         }
-        let pending = f["pending"].as_array().cloned().unwrap_or_default();
-        if !pending.is_empty() {
-            say!("waiting for admission (each member council countersigns with `council federation admit`):");
-            for p in &pending {
-                say!("  {}", council(p));
-            }
+        let waiting = f["admissions"].as_array().cloned().unwrap_or_default();
+        if !waiting.is_empty() {
+            say!("waiting for admission (member councils countersign with `council federation admit`):");
+        }
+        let members: Vec<Value> = f["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["left_at"].is_null())
+            .map(|m| m["council"].clone())
+            .collect();
+        for a in &waiting {
+            let signed: Vec<Value> = a["countersigned_by"].as_array().cloned().unwrap_or_default();
+            let yet: Vec<String> = members.iter().filter(|m| !signed.contains(m)).map(&council).collect();
+            say!(
+                "  {}: countersigned by {} of the {} needed{}{}",
+                council(&a["council"]),
+                signed.len(),
+                a["needed"],
+                if signed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", signed.iter().map(&council).collect::<Vec<_>>().join(", "))
+                },
+                if yet.is_empty() { String::new() } else { format!("; not yet: {}", yet.join(", ")) }
+            );
         }
         for i in f["invites"].as_array().cloned().unwrap_or_default() {
             let expires = i["expires_at"].as_u64().unwrap_or(0);
             let open = i["uses"].as_u64() < i["max_uses"].as_u64() && expires >= now().as_secs();
+            let used_by: Vec<String> = i["used_by"].as_array().into_iter().flatten().map(&council).collect();
             say!(
-                "invite from {}: used {} of {}, {} {}",
+                "invite from {}: used {} of {}{}, {} {}",
                 council(&i["issuer"]),
                 i["uses"],
                 i["max_uses"],
+                if used_by.is_empty() { String::new() } else { format!(" (by {})", used_by.join(", ")) },
                 if open { "open until" } else { "closed; it ran until" },
                 humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(expires))
             );

@@ -36,6 +36,20 @@ pub struct InviteReport {
     pub max_uses: u32,
     pub uses: u32,
     pub expires_at: u64,
+    /// The councils that used it (signed the charter with it), in order.
+    pub used_by: Vec<CouncilId>,
+}
+
+/// A council waiting for admission, and the member councils that countersigned it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Admission {
+    pub council: CouncilId,
+    /// The invite key it joined with.
+    pub invite_key: PublicKey,
+    /// Member councils whose admission counts now.
+    pub countersigned_by: Vec<CouncilId>,
+    /// How many countersignatures of member councils admit it, with the members now.
+    pub needed: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -94,6 +108,8 @@ pub struct FederationReport {
     pub members: Vec<MemberCouncil>,
     /// Councils that signed the charter with a valid invite and wait for admission.
     pub pending: Vec<CouncilId>,
+    /// The same councils, with whose countersignatures they have and how many they need.
+    pub admissions: Vec<Admission>,
     pub invites: Vec<InviteReport>,
     pub motions: Vec<FedMotionReport>,
 }
@@ -113,7 +129,8 @@ struct Fed {
     founded_at: Option<u64>,
     founder_signed: BTreeMap<CouncilId, u64>,
     members: BTreeMap<CouncilId, MemberCouncil>,
-    pending: BTreeMap<CouncilId, u64>,
+    /// Each pending council: when it signed, and the invite key it used.
+    pending: BTreeMap<CouncilId, (u64, PublicKey)>,
     admits: HashMap<CouncilId, BTreeSet<CouncilId>>,
     invites: BTreeMap<PublicKey, InviteReport>,
     motions: BTreeMap<MotionId, FedMotionState>,
@@ -195,6 +212,22 @@ pub fn evaluate_with(
     let reports = feds
         .into_iter()
         .map(|(id, f)| {
+            let admissions = f
+                .pending
+                .iter()
+                .map(|(c, (_, key))| Admission {
+                    council: *c,
+                    invite_key: *key,
+                    countersigned_by: f
+                        .admits
+                        .get(c)
+                        .map(|s| s.iter().filter(|a| f.is_member(a)).copied().collect())
+                        .unwrap_or_default(),
+                    needed: (0..=f.member_count())
+                        .find(|n| f.charter.rules.admission.met(*n, f.member_count()))
+                        .unwrap_or(f.member_count()),
+                })
+                .collect();
             let mut motions = f.motions;
             FederationReport {
                 id,
@@ -203,6 +236,7 @@ pub fn evaluate_with(
                 rules: f.charter.rules.clone(),
                 founders: f.charter.founders.clone(),
                 founded_at: f.founded_at,
+                admissions,
                 members: f.members.into_values().collect(),
                 pending: f.pending.into_keys().collect(),
                 invites: f.invites.into_values().collect(),
@@ -277,7 +311,8 @@ fn apply(
                 return Err(format!("the invite was already used {} of {} times", inv.uses, inv.max_uses));
             }
             inv.uses += 1;
-            fed.pending.insert(c, t);
+            inv.used_by.push(c);
+            fed.pending.insert(c, (t, proof.invite_key));
         }
         FedEventKind::Invite { federation, key, max_uses, expires_at } => {
             founded(feds, federation)?;
@@ -290,7 +325,14 @@ fn apply(
             }
             fed.invites.insert(
                 *key,
-                InviteReport { issuer: c, key: *key, max_uses: *max_uses, uses: 0, expires_at: *expires_at },
+                InviteReport {
+                    issuer: c,
+                    key: *key,
+                    max_uses: *max_uses,
+                    uses: 0,
+                    expires_at: *expires_at,
+                    used_by: Vec::new(),
+                },
             );
         }
         FedEventKind::Admit { federation, council } => {

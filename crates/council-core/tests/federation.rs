@@ -103,6 +103,7 @@ fn founding_invite_admission_and_a_federation_motion() {
     assert!(r.valid, "{}", errors(&r));
     let fed = &r.federations[0];
     assert_eq!(fed.members.iter().filter(|m| m.left_at.is_none()).count(), 3);
+    assert!(fed.pending.is_empty() && fed.admissions.is_empty(), "admitted: nobody waits");
     let mot = &fed.motions[0];
     assert_eq!(mot.outcome, Some(Outcome::Chosen(0)));
     assert_eq!(mot.counts.as_deref(), Some(&[2, 1, 0][..]));
@@ -366,4 +367,31 @@ fn an_open_motion_shows_a_struck_vote_at_once_and_closes_on_the_clock() {
     let r = verify(&export_all(&mut f));
     let by_record = &r.federations[0].motions[0];
     assert_eq!((by_record.outcome, by_record.counts.clone()), (m.outcome, m.counts.clone()));
+}
+
+/// A council waiting for admission shows the invite it used and whose countersignature
+/// it has, and how many it needs; the invite shows who used it.
+#[test]
+fn who_used_an_invite_and_who_countersigned_a_waiting_council() {
+    let mut f = founded();
+    let invite = key_from_label("inv");
+    let t = f.clock.tick();
+    {
+        let c0 = &mut f.c[0];
+        c0.b.invite(t, &c0.keys[0], f.fid, &invite, 1, t + 1000).unwrap();
+    }
+    let proof = invite_proof(&invite, f.c[0].b.id(), f.fid, f.c[2].b.id());
+    let charter = f.charter.clone();
+    pass(&mut f, 2, Action::SignCharter { charter, invite: Some(proof) });
+    let (fid, joiner, first) = (f.fid, f.c[2].b.id(), f.c[0].b.id());
+    pass(&mut f, 0, Action::Admit { federation: fid, council: joiner });
+    let r = verify(&export_all(&mut f));
+    assert!(r.valid, "{}", errors(&r));
+    let fed = &r.federations[0];
+    assert_eq!(fed.pending, vec![joiner]);
+    let a = &fed.admissions[0];
+    assert_eq!((a.council, a.invite_key), (joiner, invite.public()));
+    assert_eq!(a.countersigned_by, vec![first]);
+    assert_eq!(a.needed, 2, "a simple majority of two member councils");
+    assert_eq!(fed.invites[0].used_by, vec![joiner]);
 }
