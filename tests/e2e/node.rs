@@ -936,3 +936,84 @@ fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
     assert_eq!(rx.delivered("motion-closed").len(), 3);
     d.stop();
 }
+
+/// A minimal SMTP server on loopback that keeps every message it is given.
+fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut w) = conn else { continue };
+            let mut r = std::io::BufReader::new(w.try_clone().unwrap());
+            let _ = w.write_all(b"220 sink\r\n");
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                let answer: &[u8] = match verb.as_str() {
+                    "DATA" => {
+                        let _ = w.write_all(b"354 go on\r\n");
+                        let mut msg = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                                break;
+                            }
+                            msg.push_str(&line);
+                        }
+                        g.lock().unwrap().push(msg);
+                        b"250 kept\r\n"
+                    }
+                    "QUIT" => {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        break;
+                    }
+                    _ => b"250 ok\r\n",
+                };
+                let _ = w.write_all(answer);
+            }
+        }
+    });
+    (port, got)
+}
+
+/// Email notifications go through an SMTP server, in words, with the event's JSON.
+#[test]
+fn email_notifications_reach_an_smtp_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let key = tmp.path().join("me.key");
+    run(&["key", "new", &s(&key)]).ok();
+    let dir = tmp.path().join("node");
+    councild(&["init", "--data-dir", &s(&dir), "--name", "Mailed", "--solo-key", &s(&key)]).ok();
+    let (port, got) = smtp_sink();
+    let config = tmp.path().join("councild.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[notify.emails]]\nserver = \"smtp://127.0.0.1:{port}\"\nfrom = \"Mailed Council <council@example.org>\"\nto = [\"members@example.org\"]\nevents = [\"motion-opened\", \"motion-closed\"]\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_with(&dir, &["--config", &s(&config)]);
+    d.council(&["motion", "open", "--key", &s(&key), "--title", "Buy a kettle", "--closes-in", "2h"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    let mails = eventually("two emails", || {
+        let g = got.lock().unwrap();
+        (g.len() >= 2).then(|| g.clone())
+    });
+    d.stop();
+    let opened = mails.iter().find(|m| m.contains("New motion")).expect("the motion-opened email");
+    assert!(opened.contains("Subject: [Mailed] New motion: Buy a kettle"), "{opened}");
+    assert!(opened.contains("To: members@example.org") && opened.contains("council@example.org"), "{opened}");
+    assert!(opened.contains(&m), "the event's JSON is in it: {opened}");
+    let closed = mails.iter().find(|x| !x.contains("New motion")).unwrap();
+    assert!(closed.contains("Subject: [Mailed] Buy a kettle: passed"), "{closed}");
+}

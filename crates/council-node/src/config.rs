@@ -29,6 +29,29 @@ pub struct NotifyConfig {
     /// How long before a motion closes the `motion-closing` notification goes out.
     pub closing_soon_secs: u64,
     pub webhooks: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub emails: Vec<EmailConfig>,
+}
+
+/// Email through an SMTP server, to a council's list or to members who gave an address.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The SMTP server: `smtps://host:465` (TLS), `smtp://host:587?tls=required`
+    /// (STARTTLS), or `smtp://host:25` (plain, for a relay on this machine).
+    pub server: String,
+    /// The account to sign in with, if the server wants one; its password in a file.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The sender, e.g. "Print Shop Council <council@example.org>".
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// The events to send; empty: all of them.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -341,6 +364,25 @@ pub fn load(o: &Overrides, env: &BTreeMap<String, String>) -> Result<Config, Con
         a.parse::<council_net::Multiaddr>().map_err(|e| {
             ConfigError::Invalid(format!("{a:?} is not a multiaddr ({e}); write it like /ip4/192.168.1.20/tcp/7421"))
         })?;
+    }
+    for m in &c.notify.emails {
+        if !(m.server.starts_with("smtp://") || m.server.starts_with("smtps://")) {
+            return Err(ConfigError::Invalid(format!(
+                "notify.emails server {:?}: give smtps://host:465, smtp://host:587?tls=required, or smtp://host:25",
+                m.server
+            )));
+        }
+        if m.to.is_empty() {
+            return Err(ConfigError::Invalid("notify.emails: give at least one address in `to`".into()));
+        }
+        for e in &m.events {
+            if !crate::notify::EVENTS.contains(&e.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "notify.emails event {e:?} is not one of {}",
+                    crate::notify::EVENTS.join(", ")
+                )));
+            }
+        }
     }
     for w in &c.notify.webhooks {
         if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {

@@ -56,6 +56,8 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum NotifyError {
     #[error("notify.webhooks secret_file {path}: {reason}")]
     Secret { path: String, reason: String },
+    #[error("notify.emails server {server}: {reason}")]
+    Email { server: String, reason: String },
     #[error(transparent)]
     Store(#[from] council_store::StoreError),
 }
@@ -71,10 +73,17 @@ struct Delivery {
     next_at: u64,
 }
 
+/// Where deliveries go: a webhook, or email through an SMTP server.
 struct Hook {
+    /// The webhook's URL, or `email:SERVER:TO` (what queued deliveries are keyed by).
     url: String,
-    secret: Vec<u8>,
     events: Vec<String>,
+    channel: Channel,
+}
+
+enum Channel {
+    Webhook { secret: Vec<u8> },
+    Email { transport: lettre::SmtpTransport, from: lettre::message::Mailbox, to: Vec<lettre::message::Mailbox> },
 }
 
 impl Hook {
@@ -93,7 +102,7 @@ pub fn start(
     council_name: String,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, NotifyError> {
-    if cfg.webhooks.is_empty() {
+    if cfg.webhooks.is_empty() && cfg.emails.is_empty() {
         return Ok(None);
     }
     let mut hooks = Vec::new();
@@ -107,7 +116,28 @@ pub fn start(
                 reason: "it is empty; put a long random secret in it".into(),
             });
         }
-        hooks.push(Hook { url: w.url.clone(), secret, events: w.events.clone() });
+        hooks.push(Hook { url: w.url.clone(), events: w.events.clone(), channel: Channel::Webhook { secret } });
+    }
+    for m in &cfg.emails {
+        let bad = |reason: String| NotifyError::Email { server: m.server.clone(), reason };
+        let from: lettre::message::Mailbox = m.from.parse().map_err(|e| bad(format!("from {:?}: {e}", m.from)))?;
+        let to =
+            m.to.iter()
+                .map(|t| t.parse().map_err(|e| bad(format!("to {t:?}: {e}"))))
+                .collect::<Result<Vec<lettre::message::Mailbox>, _>>()?;
+        let mut b =
+            lettre::SmtpTransport::from_url(&m.server).map_err(|e| bad(e.to_string()))?.timeout(Some(DELIVERY_TIMEOUT));
+        if let Some(user) = &m.user {
+            let file = m.password_file.as_ref().ok_or_else(|| bad("with `user`, give `password_file`".into()))?;
+            let pass = council_files::read_small(file, 4096).map_err(|e| bad(format!("password_file: {e}")))?;
+            let pass = String::from_utf8_lossy(&pass).trim().to_owned();
+            b = b.credentials(lettre::transport::smtp::authentication::Credentials::new(user.clone(), pass));
+        }
+        hooks.push(Hook {
+            url: format!("email:{}:{}", m.server, m.to.join(",")),
+            events: m.events.clone(),
+            channel: Channel::Email { transport: b.build(), from, to },
+        });
     }
     let hooks = Arc::new(hooks);
     let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
@@ -376,10 +406,105 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// An email for a delivery: a subject and a text in words, and the event's JSON after.
+fn send_mail(
+    transport: &lettre::SmtpTransport,
+    from: &lettre::message::Mailbox,
+    to: &[lettre::message::Mailbox],
+    id: u64,
+    d: &Delivery,
+) -> Result<(), String> {
+    use lettre::Transport;
+    let body: Value = serde_json::from_str(&d.body).unwrap_or(Value::Null);
+    let (subject, text) = in_words(&d.event, &body);
+    let mut m = lettre::Message::builder()
+        .from(from.clone())
+        .subject(subject)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN);
+    for t in to {
+        m = m.to(t.clone());
+    }
+    let pretty = serde_json::to_string_pretty(&body).unwrap_or_default();
+    let msg = m
+        .body(format!("{text}\n\n-- \ncouncild, delivery {id}; the event as JSON:\n{pretty}\n"))
+        .map_err(|e| e.to_string())?;
+    transport.send(&msg).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// A notification's subject and first lines, for people.
+fn in_words(event: &str, b: &Value) -> (String, String) {
+    let council = b["council"]["name"].as_str().unwrap_or("the council");
+    let title = b["motion"]["title"].as_str().unwrap_or("");
+    let when = |t: &Value| {
+        t.as_u64()
+            .map(|s| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(s)).to_string())
+            .unwrap_or_default()
+    };
+    match event {
+        "motion-opened" => (
+            format!("[{council}] New motion: {title}"),
+            format!(
+                "A motion is open in {council}: \"{title}\". Voting closes at {}.",
+                when(&b["motion"]["closes_at"])
+            ),
+        ),
+        "motion-closing" => (
+            format!("[{council}] Closing soon: {title}"),
+            format!(
+                "The motion \"{title}\" closes at {}. {} of {} members have voted.",
+                when(&b["motion"]["closes_at"]),
+                b["motion"]["ballots"],
+                b["motion"]["electorate"]
+            ),
+        ),
+        "motion-closed" => {
+            let outcome = match b["outcome"]["result"].as_str() {
+                Some("chosen") => format!("chose \"{}\"", b["outcome"]["label"].as_str().unwrap_or("")),
+                Some(r) => r.replace('-', " "),
+                None => "closed".into(),
+            };
+            (format!("[{council}] {title}: {outcome}"), format!("The motion \"{title}\" closed: {outcome}."))
+        }
+        "mandate-given" => (
+            format!("[{council}] A mandate was given"),
+            format!(
+                "{council} gave {} an imperative mandate in federation {}.",
+                b["mandate"]["delegate"].as_str().unwrap_or("a delegate"),
+                b["mandate"]["federation"].as_str().unwrap_or("")
+            ),
+        ),
+        "recall-passed" => (
+            format!("[{council}] A delegate was recalled"),
+            format!(
+                "The mandate {} was recalled (by {}).",
+                b["mandate"].as_str().unwrap_or(""),
+                b["by"].as_str().unwrap_or("the council")
+            ),
+        ),
+        "federation-motion-opened" => (
+            format!("[{council}] Federation motion: {}", b["motion"]["title"].as_str().unwrap_or("")),
+            format!(
+                "The federation {} opened a motion on {:?}: \"{}\".",
+                b["federation"]["name"].as_str().unwrap_or(""),
+                b["motion"]["matter"].as_str().unwrap_or(""),
+                b["motion"]["title"].as_str().unwrap_or("")
+            ),
+        ),
+        "equivocation-found" => (
+            format!("[{council}] A council's node forked its log"),
+            format!(
+                "The node of council {} signed two different entries at one place of its log.",
+                b["forked_council"].as_str().unwrap_or("")
+            ),
+        ),
+        other => (format!("[{council}] {other}"), other.to_owned()),
+    }
+}
+
 /// The delivery thread: POSTs what is due, oldest first, until `stop`.
 fn deliver(store: Store, hooks: Arc<Vec<Hook>>, wake: std::sync::mpsc::Receiver<()>, stop: watch::Receiver<bool>) {
     let agent = ureq::AgentBuilder::new().timeout(DELIVERY_TIMEOUT).redirects(0).build();
-    let secrets: HashMap<&str, &[u8]> = hooks.iter().map(|h| (h.url.as_str(), h.secret.as_slice())).collect();
+    let targets: HashMap<&str, &Hook> = hooks.iter().map(|h| (h.url.as_str(), h)).collect();
     // When each delivery tried in this run may be tried again: whatever waits at a start
     // is due at once.
     let mut retry_at: HashMap<u64, u64> = HashMap::new();
@@ -408,31 +533,35 @@ fn deliver(store: Store, hooks: Arc<Vec<Hook>>, wake: std::sync::mpsc::Receiver<
                 next = next.min(Duration::from_millis(at - t));
                 continue;
             }
-            let Some(secret) = secrets.get(d.url.as_str()) else {
-                tracing::info!(url = %d.url, "a queued notification for a webhook no longer configured: dropped");
+            let Some(hook) = targets.get(d.url.as_str()) else {
+                tracing::info!(url = %d.url, "a queued notification for a webhook or address no longer configured: dropped");
                 let _ = store.outbox_remove(id);
                 continue;
             };
-            let sent = agent
-                .post(&d.url)
-                .set("Content-Type", "application/json")
-                .set("User-Agent", concat!("councild/", env!("CARGO_PKG_VERSION")))
-                .set("X-Councilnet-Event", &d.event)
-                .set("X-Councilnet-Delivery", &id.to_string())
-                .set("X-Councilnet-Signature-256", &signature(secret, d.body.as_bytes()))
-                .send_string(&d.body);
+            let sent = match &hook.channel {
+                Channel::Webhook { secret } => match agent
+                    .post(&d.url)
+                    .set("Content-Type", "application/json")
+                    .set("User-Agent", concat!("councild/", env!("CARGO_PKG_VERSION")))
+                    .set("X-Councilnet-Event", &d.event)
+                    .set("X-Councilnet-Delivery", &id.to_string())
+                    .set("X-Councilnet-Signature-256", &signature(secret, d.body.as_bytes()))
+                    .send_string(&d.body)
+                {
+                    Ok(r) if (200..300).contains(&r.status()) => Ok(()),
+                    Ok(r) => Err(format!("answered {}", r.status())),
+                    Err(ureq::Error::Status(s, _)) => Err(format!("answered {s}")),
+                    Err(e) => Err(e.to_string()),
+                },
+                Channel::Email { transport, from, to } => send_mail(transport, from, to, id, &d),
+            };
             match sent {
-                Ok(r) if (200..300).contains(&r.status()) => {
+                Ok(()) => {
                     tracing::debug!(id, event = %d.event, url = %d.url, "notification delivered");
                     let _ = store.outbox_remove(id);
                     retry_at.remove(&id);
                 }
-                other => {
-                    let why = match other {
-                        Ok(r) => format!("answered {}", r.status()),
-                        Err(ureq::Error::Status(s, _)) => format!("answered {s}"),
-                        Err(e) => e.to_string(),
-                    };
+                Err(why) => {
                     d.attempts += 1;
                     if d.attempts >= MAX_ATTEMPTS {
                         tracing::warn!(id, event = %d.event, url = %d.url, reason = %why, "notification given up after {MAX_ATTEMPTS} attempts");
