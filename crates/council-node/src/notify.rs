@@ -83,7 +83,13 @@ struct Hook {
 
 enum Channel {
     Webhook { secret: Vec<u8> },
-    Email { transport: lettre::SmtpTransport, from: lettre::message::Mailbox, to: Vec<lettre::message::Mailbox> },
+    Email(Box<Email>),
+}
+
+struct Email {
+    transport: lettre::SmtpTransport,
+    from: lettre::message::Mailbox,
+    to: Vec<lettre::message::Mailbox>,
 }
 
 impl Hook {
@@ -136,7 +142,7 @@ pub fn start(
         hooks.push(Hook {
             url: format!("email:{}:{}", m.server, m.to.join(",")),
             events: m.events.clone(),
-            channel: Channel::Email { transport: b.build(), from, to },
+            channel: Channel::Email(Box::new(Email { transport: b.build(), from, to })),
         });
     }
     let hooks = Arc::new(hooks);
@@ -553,7 +559,7 @@ fn deliver(store: Store, hooks: Arc<Vec<Hook>>, wake: std::sync::mpsc::Receiver<
                     Err(ureq::Error::Status(s, _)) => Err(format!("answered {s}")),
                     Err(e) => Err(e.to_string()),
                 },
-                Channel::Email { transport, from, to } => send_mail(transport, from, to, id, &d),
+                Channel::Email(m) => send_mail(&m.transport, &m.from, &m.to, id, &d),
             };
             match sent {
                 Ok(()) => {
