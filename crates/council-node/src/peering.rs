@@ -1331,6 +1331,12 @@ impl NetNode {
                 ));
                 self.keep_proof(EquivocationProof { a: ours, b: theirs }).await;
             }
+            // A node restored from a backup fetches exactly such entries before it signs
+            // (`catch_up`): not a second signer, as long as it has not signed since.
+            None if self.catch_up.on() => {
+                tracing::info!(seq, "an entry of this council's own log past what this node holds, while it catches up: it is fetched by sync");
+                return (Verdict::Ignore, "own-entry-ahead");
+            }
             None => self.halt.halt(format!(
                 "an entry at place {seq} of this council's log, past the {} this node holds, is signed with this node's key: another copy of this node is signing, or this node runs on a backup older than its log. Stop the other copy (or restore a newer backup), then restart this one",
                 self.store.last_seq().unwrap_or(0)
