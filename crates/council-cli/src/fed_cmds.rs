@@ -110,14 +110,10 @@ fn sign(charter: Charter, invite: Option<council_core::records::InviteProof>) ->
 /// (its join may still be on its way here).
 fn pending_council(rep: &Value, c: &str) -> anyhow::Result<Hash> {
     let c = c.trim().to_ascii_lowercase();
-    if c.len() < 6 {
-        bail!("give at least 6 hex digits of the council id");
-    }
     let pending: Vec<&str> = rep["pending"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let found: Vec<&&str> = pending.iter().filter(|id| id.starts_with(&c)).collect();
-    match found.as_slice() {
-        [one] => Hash::from_hex(one).context("the node sent a malformed council id"),
-        [] => Hash::from_hex(&c).with_context(|| {
+    match by_prefix(&pending, &c, "council id", "councils waiting for admission")? {
+        Some(one) => Hash::from_hex(one).context("the node sent a malformed council id"),
+        None => Hash::from_hex(&c).with_context(|| {
             if pending.is_empty() {
                 format!("no council waits for admission with an id starting {c}; none waits at all yet")
             } else {
@@ -127,7 +123,21 @@ fn pending_council(rep: &Value, c: &str) -> anyhow::Result<Hash> {
                 )
             }
         }),
-        _ => bail!("{c} matches several councils waiting for admission; give more digits"),
+    }
+}
+
+/// The one of `ids` that starts with `given` (already trimmed and lower-cased), if any.
+/// `given` must have 6 hex digits or more (`what` names the id), and may match only one
+/// (`among` names the ids).
+fn by_prefix<'a>(ids: &[&'a str], given: &str, what: &str, among: &str) -> anyhow::Result<Option<&'a str>> {
+    if given.len() < 6 {
+        bail!("give at least 6 hex digits of the {what}");
+    }
+    let found: Vec<&str> = ids.iter().copied().filter(|id| id.starts_with(given)).collect();
+    match found.as_slice() {
+        [one] => Ok(Some(one)),
+        [] => Ok(None),
+        _ => bail!("{given} matches several {among}; give more digits"),
     }
 }
 
@@ -213,14 +223,8 @@ pub fn cancel_join(node: &Node, federation: &str, json: bool) -> anyhow::Result<
     let feds = node.get("/v1/federations")?;
     let joining: Vec<&str> = feds["joining"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     let f = federation.trim().to_ascii_lowercase();
-    if f.len() < 6 {
-        bail!("give at least 6 hex digits of the federation id");
-    }
-    let found: Vec<&&str> = joining.iter().filter(|id| id.starts_with(&f)).collect();
-    let id = match found.as_slice() {
-        [one] => **one,
-        [] => bail!("this council is not joining a federation {f}"),
-        _ => bail!("{f} matches several federations this council is joining; give more digits"),
+    let Some(id) = by_prefix(&joining, &f, "federation id", "federations this council is joining")? else {
+        bail!("this council is not joining a federation {f}");
     };
     let v = node.delete(&format!("/v1/joins/{id}"))?;
     print(json, &v, || say!("the join of federation {} is cancelled", &id[..12]));

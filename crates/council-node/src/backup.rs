@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use council_core::cbor::Cbor;
 use council_core::council::CouncilState;
-use council_core::export::{check_item, ExportItem, ExportVerifier, ItemReader, Report};
+use council_core::export::{verify_reader, ExportItem, ItemReader, Report};
 use council_core::records::Entry;
 use council_core::verify::{verify_genesis, Verified};
 use council_core::Hash;
@@ -129,27 +129,6 @@ pub fn write_export(
     Ok(())
 }
 
-/// Checks an export read from `input` with the rules every export is checked by.
-pub fn verify_export(input: impl Read) -> Report {
-    let mut reader = ItemReader::new(input);
-    let mut verifier = ExportVerifier::new();
-    let mut read_error = None;
-    loop {
-        match reader.next_item() {
-            Ok(Some((pos, bytes))) => verifier.push(pos, check_item(pos, &bytes)),
-            Ok(None) => break,
-            Err(e) => {
-                read_error = Some(e.to_string());
-                break;
-            }
-        }
-        if verifier.halted() {
-            break;
-        }
-    }
-    verifier.finish(read_error)
-}
-
 /// Why an export is not valid, in one line.
 fn invalid(report: &Report) -> String {
     match report.errors.first() {
@@ -181,7 +160,7 @@ const FORMAT: &str = "councilnet-backup/1";
 pub fn write_backup(dir: &Path, export: &mut std::fs::File, out: &Path) -> Result<Manifest, BackupError> {
     let tmp_path = out.with_extension("export");
     export.rewind().map_err(io_err(&tmp_path))?;
-    let report = verify_export(std::io::BufReader::new(&mut *export));
+    let report = verify_reader(std::io::BufReader::new(&mut *export));
     if !report.valid {
         return Err(BackupError::UnverifiedExport(invalid(&report)));
     }
@@ -318,7 +297,7 @@ fn unpack_and_rebuild(from: &Path, dir: &Path, export_path: &Path) -> Result<Res
         datadir::decode_key(Path::new(datadir::NODE_KEY), key_bytes).map_err(|e| not_a_backup(e.to_string()))?.public();
 
     // The whole log, checked as any export is, before anything is stored.
-    let report = verify_export(std::io::BufReader::new(council_files::open_regular(export_path)?));
+    let report = verify_reader(std::io::BufReader::new(council_files::open_regular(export_path)?));
     if !report.valid {
         return Err(BackupError::InvalidLog(invalid(&report)));
     }

@@ -218,12 +218,17 @@ impl Finder {
             b.extend(f);
         }
         let body = body.to_string();
+        // Counted once per event (a scan of the outbox), not once per hook.
+        let mut waiting = self.store.outbox_len();
         for h in self.hooks.iter().filter(|h| h.wants(event)) {
-            if self.store.outbox_len() >= MAX_OUTBOX {
+            waiting += 1;
+            if waiting > MAX_OUTBOX {
                 if let Ok(oldest) = self.store.outbox(1) {
                     for (id, _) in oldest {
                         tracing::warn!(id, "the notification queue is full: dropping the oldest delivery");
-                        let _ = self.store.outbox_remove(id);
+                        if self.store.outbox_remove(id).is_ok() {
+                            waiting -= 1;
+                        }
                     }
                 }
             }
