@@ -6,6 +6,7 @@
 
 mod util;
 
+mod disk;
 mod ed25519;
 mod federation;
 mod members;

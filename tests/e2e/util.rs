@@ -109,6 +109,43 @@ impl Daemon {
         d
     }
 
+    /// Starts councild on a disk of its own: a `size_mb` tmpfs mounted at `mount` in a
+    /// private mount namespace (`unshare --user --map-root-user --mount`: no privileges
+    /// needed, and nothing outside sees the mount), holding a copy of the data directory
+    /// `src`. The test reaches that disk through `/proc/PID/root` (see [`Daemon::dir`]):
+    /// to fill it, free it, or read the node's files. The disk is gone when the node is.
+    pub fn start_on_tmpfs(src: &Path, mount: &Path, size_mb: u32, extra: &[&str]) -> Daemon {
+        std::fs::create_dir_all(mount).unwrap();
+        let log = std::fs::File::create(mount.with_extension("log")).unwrap();
+        let script = r#"mount -t tmpfs -o size="$1"m tmpfs "$2" && cp -a "$3"/. "$2"/ && shift 3 && exec "$@""#;
+        let size = size_mb.to_string();
+        let child = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", &size])
+            .args([mount, src, &councild_path()])
+            .args(["run", "--data-dir", mount.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--members-listen", "127.0.0.1:0", "--log", "info"])
+            .args(extra)
+            .env_remove("COUNCILD_CONFIG")
+            .env("XDG_CONFIG_HOME", mount.with_extension("no-config"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("unshare (util-linux) runs");
+        // The shell execs councild: the same process, in the namespace with the mount.
+        let dir = PathBuf::from(format!("/proc/{}/root{}", child.id(), mount.display()));
+        let d = Daemon { dir, child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !d.dir.join("api-addr").exists() || d.council(&["status"]).code != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "councild did not come up on its own tmpfs (needs `unshare` and user namespaces); its log:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
     }

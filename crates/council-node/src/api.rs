@@ -132,6 +132,7 @@ impl From<NodeError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node-key-replaced", e.to_string())
             }
             NodeError::CatchingUp => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "catching-up", e.to_string()),
+            NodeError::StorageFull => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-full", e.to_string()),
             NodeError::SigningHalted(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "signing-halted", e.to_string())
             }
@@ -606,7 +607,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// `GET /metrics`: the node's metrics and libp2p's, as OpenMetrics text (see
 /// [`crate::metrics`]).
 async fn get_metrics(State(st): State<ApiState>) -> Response {
-    let mut now = Now { log_entries: st.writer.durable_seq(), writer_queue: st.writer.queued(), network: None };
+    let mut now = Now {
+        log_entries: st.writer.durable_seq(),
+        writer_queue: st.writer.queued(),
+        storage_full: st.writer.storage_full(),
+        network: None,
+    };
     if let Some(Ok(v)) = match &st.net {
         Some(net) => Some(net.network().await),
         None => None,

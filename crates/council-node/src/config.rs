@@ -165,6 +165,8 @@ pub struct MotionsConfig {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub max_batch: usize,
+    /// Free space (MiB) kept on the store's disk: below it, no new records.
+    pub min_free_mb: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -94,8 +94,24 @@ fn open_saving_after(dir: &Path, save_after: u64) -> Result<(Store, CouncilState
             g
         }
     };
+    let (state, replayed) = replay(&store, genesis)?;
+    if replayed.entries >= save_after {
+        store.put_state(state.seq(), &state.snapshot())?;
+    }
+    Ok((store, state, replayed))
+}
+
+/// The council's state as the store holds it: its saved snapshot if that still matches
+/// the log, then the log after it, through the council rules (the writer rebuilds its
+/// state so after its store was reopened).
+pub(crate) fn state_of(store: &Store) -> Result<CouncilState, RunError> {
+    let genesis = store.genesis()?.ok_or_else(|| council_store::StoreError::Corrupt("no genesis".into()))?;
+    Ok(replay(store, genesis)?.0)
+}
+
+fn replay(store: &Store, genesis: Genesis) -> Result<(CouncilState, Replayed), RunError> {
     let verified = verify_genesis(genesis).map_err(|e| RunError::GenesisInvalid(e.to_string()))?;
-    let (mut state, snapshot) = match saved_state(&store, &verified)? {
+    let (mut state, snapshot) = match saved_state(store, &verified)? {
         Some(s) => {
             let seq = s.seq();
             (s, Some(seq))
@@ -109,10 +125,7 @@ fn open_saving_after(dir: &Path, save_after: u64) -> Result<(Store, CouncilState
         state.apply(Verified::from_own_store(e)).map_err(|e| RunError::Replay { seq, reason: e.to_string() })?;
     }
     let entries = state.seq() - from;
-    if entries >= save_after {
-        store.put_state(state.seq(), &state.snapshot())?;
-    }
-    Ok((store, state, Replayed { snapshot, entries }))
+    Ok((state, Replayed { snapshot, entries }))
 }
 
 /// The saved state snapshot, if there is one that this build wrote for this council and
@@ -244,7 +257,11 @@ pub async fn run(
         tracing::info!("restored from a backup: signing nothing until a federation peer shows this node holds every entry of its log that the peer has");
     }
     let catch_up = writer::CatchUp::new(catching_up);
-    let writer = writer.with_metrics(metrics.clone()).with_halt(halt.clone()).with_catch_up(catch_up.clone());
+    let writer = writer
+        .with_metrics(metrics.clone())
+        .with_halt(halt.clone())
+        .with_catch_up(catch_up.clone())
+        .with_min_free(config.store.min_free_mb.saturating_mul(1024 * 1024));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 

@@ -49,6 +49,7 @@ pub struct Metrics {
     peers_allowed: Gauge,
     followed: Gauge,
     sync_lag: Family<CouncilLabel, Gauge>,
+    storage_full: Gauge,
 }
 
 impl Default for Metrics {
@@ -71,6 +72,7 @@ impl Metrics {
             peers_allowed: Gauge::default(),
             followed: Gauge::default(),
             sync_lag: Family::default(),
+            storage_full: Gauge::default(),
             registry: Arc::new(Mutex::new(Registry::default())),
         };
         let c = r.sub_registry_with_prefix("council");
@@ -97,6 +99,11 @@ impl Metrics {
             "sync_lag_entries",
             "How many entries of a followed council's log peers last said they hold beyond what this node holds",
             m.sync_lag.clone(),
+        );
+        c.register(
+            "storage_full",
+            "1 while the store's disk is too full to take new records (store.min_free_mb), else 0",
+            m.storage_full.clone(),
         );
         c.register("gossip_messages", "Gossip messages judged, by verdict and reason", m.gossip.clone());
         c.register(
@@ -126,6 +133,7 @@ impl Metrics {
     pub fn encode(&self, now: &Now) -> String {
         self.log_entries.set(clamp(now.log_entries));
         self.writer_queue.set(clamp(now.writer_queue as u64));
+        self.storage_full.set(i64::from(now.storage_full));
         if let Some(net) = &now.network {
             self.peers_connected.set(clamp(net.connected as u64));
             self.peers_allowed.set(clamp(net.allowed as u64));
@@ -152,6 +160,8 @@ fn clamp(v: u64) -> i64 {
 pub struct Now {
     pub log_entries: u64,
     pub writer_queue: usize,
+    /// The disk is too full to take new records.
+    pub storage_full: bool,
     /// None when the network is off.
     pub network: Option<NetNow>,
 }
@@ -176,12 +186,14 @@ mod tests {
         let text = m.encode(&Now {
             log_entries: 41,
             writer_queue: 2,
+            storage_full: true,
             network: Some(NetNow { connected: 3, allowed: 1, lag: vec![("ab".repeat(32), 7)] }),
         });
         for line in [
             "council_entries_written_total{kind=\"vote\"} 3",
             "council_log_entries 41",
             "council_writer_queue 2",
+            "council_storage_full 1",
             "council_peers_connected 3",
             "council_peers_allowed 1",
             "council_followed_councils 1",

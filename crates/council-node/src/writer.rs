@@ -59,6 +59,8 @@ pub enum NodeError {
     NodeKeyReplaced,
     #[error("this node has stopped signing: {0}")]
     SigningHalted(String),
+    #[error("the node's disk is full: it takes no new records until space is freed on it (it keeps serving reads and the network, and takes records again by itself)")]
+    StorageFull,
     #[error("this node was restored from a backup and is fetching its own log's newer entries from its federation peers; it signs again once a peer shows it has them all (`councild run --sign-without-catching-up` skips this)")]
     CatchingUp,
 }
@@ -101,6 +103,39 @@ impl Halt {
     pub fn reason(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+/// Whether the writer can write: shared with whoever reports on the node (the metrics, the
+/// handle's errors).
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<std::sync::atomic::AtomicU8>);
+
+impl Health {
+    const OK: u8 = 0;
+    /// Below the configured free space (or a write failed for want of it): no new
+    /// records; reads are answered.
+    const FULL: u8 = 1;
+    /// A write failed and the store could not yet be reopened: reads wait too.
+    const CLOSED: u8 = 2;
+
+    fn set(&self, v: u8) -> u8 {
+        self.0.swap(v, Ordering::AcqRel)
+    }
+
+    /// The disk is (or was, at the last write) too full to take records.
+    pub fn full(&self) -> bool {
+        self.0.load(Ordering::Acquire) != Health::OK
+    }
+
+    fn closed(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Health::CLOSED
+    }
+}
+
+/// Free bytes on the file system that holds `path`, for an unprivileged user.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 /// What the API can ask of the writer.
@@ -200,9 +235,25 @@ pub struct WriterHandle {
     durable: watch::Receiver<Sealed>,
     members: watch::Receiver<Arc<MemberKeys>>,
     council: Hash,
+    health: Health,
 }
 
 impl WriterHandle {
+    /// Why the writer did not answer: it is stopping, or its store is closed while it
+    /// recovers from a full disk.
+    fn gone(&self) -> NodeError {
+        if self.health.closed() {
+            NodeError::StorageFull
+        } else {
+            NodeError::ShuttingDown
+        }
+    }
+
+    /// The disk is too full to take records (reads are still answered).
+    pub fn storage_full(&self) -> bool {
+        self.health.full()
+    }
+
     pub fn council(&self) -> Hash {
         self.council
     }
@@ -239,14 +290,14 @@ impl WriterHandle {
     pub async fn report(&self) -> Result<CouncilView, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Report { reply }).await.map_err(|_| NodeError::ShuttingDown)?;
-        rx.await.map_err(|_| NodeError::ShuttingDown)
+        rx.await.map_err(|_| self.gone())
     }
 
     /// Motions, newest first: open or closed, `limit` of them, from position `before`.
     pub async fn motions(&self, open: bool, before: Option<u64>, limit: usize) -> Result<MotionPage, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Motions { open, before, limit, reply }).await.map_err(|_| NodeError::ShuttingDown)?;
-        rx.await.map_err(|_| NodeError::ShuttingDown)
+        rx.await.map_err(|_| self.gone())
     }
 
     /// One motion, by its id or a unique prefix of it (hex), with `member`'s ballot on it.
@@ -260,7 +311,7 @@ impl WriterHandle {
             .send(Command::Motion { motion, member: member.map(Box::new), reply })
             .await
             .map_err(|_| NodeError::ShuttingDown)?;
-        rx.await.map_err(|_| NodeError::ShuttingDown)
+        rx.await.map_err(|_| self.gone())
     }
 
     /// Hands the writer entries of the council's own log fetched from peers (see
@@ -277,7 +328,7 @@ impl WriterHandle {
             .send(Command::Ballot { motion, key: Box::new(key), reply })
             .await
             .map_err(|_| NodeError::ShuttingDown)?;
-        rx.await.map_err(|_| NodeError::ShuttingDown)
+        rx.await.map_err(|_| self.gone())
     }
 }
 
@@ -294,6 +345,9 @@ pub struct Writer {
     metrics: Metrics,
     halt: Halt,
     catch_up: CatchUp,
+    /// Free bytes to keep on the store's disk; 0 writes until a write fails.
+    min_free: u64,
+    health: Health,
 }
 
 impl std::fmt::Debug for Writer {
@@ -364,7 +418,9 @@ impl Writer {
         let (tx, rx) = mpsc::channel(queue);
         let (durable, durable_rx) = watch::channel(Sealed { seq: state.seq(), batch: Arc::default() });
         let (members, members_rx) = watch::channel(member_keys(&state));
-        let handle = WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id() };
+        let health = Health::default();
+        let handle =
+            WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id(), health: health.clone() };
         let (metrics, halt, catch_up) = (Metrics::default(), Halt::default(), CatchUp::default());
         let w = Writer {
             state,
@@ -379,8 +435,16 @@ impl Writer {
             metrics,
             halt,
             catch_up,
+            min_free: 0,
+            health,
         };
         (w, handle)
+    }
+
+    /// Takes no new records while the store's disk has less than `bytes` free.
+    pub fn with_min_free(mut self, bytes: u64) -> Self {
+        self.min_free = bytes;
+        self
     }
 
     /// Signs nothing while `catch_up` is on.
@@ -426,8 +490,70 @@ impl Writer {
             self.process(batch).await?;
         }
         // Everything applied is on disk: a snapshot of the state spares the next start
-        // replaying the log (council_node::open checks it against the log).
-        tokio::task::block_in_place(|| self.store.put_state(self.state.seq(), &self.state.snapshot()))
+        // replaying the log (council_node::open checks it against the log). It is only a
+        // cache: on a full disk the next start replays instead.
+        if self.health.closed() {
+            return Ok(());
+        }
+        match tokio::task::block_in_place(|| self.store.put_state(self.state.seq(), &self.state.snapshot())) {
+            Err(e) if e.is_full() => {
+                tracing::warn!(error = %e, "no room to save the council's state; the next start replays the log");
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Whether the store can take records now. Below the free space kept, no; after a
+    /// failed write, only once the store is reopened and the state rebuilt from what is on
+    /// disk. Logs each change.
+    fn room(&mut self) -> bool {
+        if self.health.closed() && !self.recover() {
+            return false;
+        }
+        let low = self.min_free > 0 && free_bytes(self.store.path()).is_some_and(|free| free < self.min_free);
+        let was = self.health.set(if low { Health::FULL } else { Health::OK });
+        match (was, low) {
+            (Health::OK, true) => tracing::error!(
+                path = %self.store.path().display(),
+                kept_free_mb = self.min_free / (1024 * 1024),
+                "THE DISK IS FULL: taking no new records until space is freed (reads and the network go on)"
+            ),
+            (Health::FULL | Health::CLOSED, false) => tracing::warn!("the disk has room again: taking records"),
+            _ => {}
+        }
+        !low
+    }
+
+    /// After a write failed for want of space: reopens the store and rebuilds the state
+    /// from what is on disk (sled's memory, and the writer's state, may hold the batch that
+    /// failed). True once done; until then the store stays closed and reads wait.
+    fn recover(&mut self) -> bool {
+        let store = self.store.clone();
+        let rebuilt = tokio::task::block_in_place(|| {
+            store.reopen().map_err(|e| e.to_string())?;
+            crate::state_of(&store).map_err(|e| e.to_string())
+        });
+        let state = match rebuilt {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "the store cannot be reopened yet");
+                return false;
+            }
+        };
+        let seq = state.seq();
+        let durable = self.durable.borrow().seq;
+        self.state = state;
+        // Whatever of the failed batch did reach the disk is part of the log now: the
+        // network publishes it like any other batch.
+        if seq > durable {
+            let batch: Vec<Entry> = self.store.entries(durable + 1).filter_map(Result::ok).collect();
+            self.durable.send_replace(Sealed { seq, batch: Arc::new(batch) });
+        }
+        self.members.send_replace(member_keys(&self.state));
+        self.health.set(Health::FULL);
+        tracing::warn!(entries = seq, "the store is reopened; the council's state is rebuilt from the disk");
+        true
     }
 
     async fn process(&mut self, batch: Vec<Command>) -> Result<(), StoreError> {
@@ -435,11 +561,20 @@ impl Writer {
         // Reads are answered after the batch is on disk, so nobody is shown a record that
         // a failing disk could still lose.
         let mut reads = Vec::new();
+        let full = !self.room();
         let replaced = self.state.node_key() != self.node.public();
         let halted = self.halt.reason();
         let catching_up = self.catch_up.on();
         for cmd in batch {
             match cmd {
+                Command::Submit { reply, .. } if full => {
+                    let _ = reply.send(Err(NodeError::StorageFull));
+                }
+                Command::Adopt { reply, .. } if full => {
+                    let _ = reply.send(Err("the disk is full".to_owned()));
+                }
+                // The state may hold what never reached the disk: nothing is read from it.
+                read if self.health.closed() => drop(read),
                 Command::Submit { reply, .. } if replaced => {
                     let _ = reply.send(Err(NodeError::NodeKeyReplaced));
                 }
@@ -490,7 +625,7 @@ impl Writer {
                 read => reads.push(read),
             }
         }
-        if !replaced && halted.is_none() && !catching_up {
+        if !full && !replaced && halted.is_none() && !catching_up {
             self.close_due(&mut p);
         }
         let result = if p.appends.is_empty() {
@@ -528,6 +663,24 @@ impl Writer {
                 for r in reads {
                     self.answer(r);
                 }
+            }
+            Err(e) if e.is_full() => {
+                tracing::error!(error = %e, "THE DISK IS FULL: a write failed; nothing of it was acknowledged. Taking no new records until space is freed");
+                for (reply, _) in p.acks {
+                    let _ = reply.send(Err(NodeError::StorageFull));
+                }
+                for (reply, _) in p.adopts {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                // The state holds the batch that failed: rebuild it from the disk (the
+                // store must be reopened first) before anything is read from it.
+                self.health.set(Health::CLOSED);
+                if self.recover() {
+                    for r in reads {
+                        self.answer(r);
+                    }
+                }
+                return Ok(());
             }
             Err(e) => {
                 tracing::error!(error = %e, "writing to the store failed; stopping");

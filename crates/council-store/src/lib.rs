@@ -27,7 +27,8 @@
 //! | `eqv/` council id, seq (u64 BE) | an equivocation proof against that council |
 //! | `join/` federation id | a join this council started with an invite (CBOR, see council-node) |
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use council_core::cbor::Cbor;
 use council_core::records::{Entry, EquivocationProof, Genesis};
@@ -48,6 +49,13 @@ pub enum StoreError {
     Format { found: String },
     #[error("disk error: {0}")]
     Io(String),
+    /// The disk (or the user's quota) is full. The store takes no writes until it is
+    /// reopened ([`Store::reopen`]): sled refuses every write after one has failed.
+    #[error("the disk is full: {0}")]
+    Full(String),
+    /// The store is closed while it is reopened after a failed write.
+    #[error("the store is closed while it recovers from a failed write")]
+    Closed,
     #[error("the store is damaged: {0}")]
     Corrupt(String),
     #[error("the store already belongs to council {0}")]
@@ -57,7 +65,26 @@ pub enum StoreError {
 }
 
 fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    match &e {
+        sled::Error::Io(io) if is_full(io) => StoreError::Full(io.to_string()),
+        _ => StoreError::Io(e.to_string()),
+    }
+}
+
+/// Whether an I/O error says the disk or the quota is full (ENOSPC, EDQUOT). sled passes
+/// on a copy of the error that keeps its kind, but not always the OS code.
+fn is_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+        || matches!(e.raw_os_error(), Some(28 | 122))
+        || e.to_string().contains("No space left on device")
+}
+
+impl StoreError {
+    /// The disk is full: the write may succeed once space is freed and the store reopened.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
 }
 
 /// A secondary index entry written with a log entry.
@@ -98,9 +125,16 @@ pub struct Append {
     pub index: Vec<Index>,
 }
 
-/// The council's store.
+/// The council's store. Cheap to clone: every clone is a handle on the same open store,
+/// and [`Store::reopen`] reopens it for all of them.
 #[derive(Debug, Clone)]
 pub struct Store {
+    open: Arc<RwLock<Option<Open>>>,
+    path: Arc<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+struct Open {
     db: sled::Db,
     tree: sled::Tree,
 }
@@ -134,6 +168,80 @@ pub const FLUSH_EVERY_MS: u64 = 500;
 impl Store {
     /// Opens (or creates) the store in `path`. Refuses a store of another format.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open = Store::open_db(path)?;
+        Ok(Store { open: Arc::new(RwLock::new(Some(open))), path: Arc::new(path.to_owned()) })
+    }
+
+    /// Where the store is on disk.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the store and opens it again from disk, for every handle. After a write
+    /// failed (a full disk), sled takes no more writes and its memory may hold what never
+    /// reached the disk: reopened, it holds exactly what is on disk. Handles get
+    /// [`StoreError::Closed`] meanwhile; if it cannot be opened yet (the disk is still
+    /// too full even to open it), the store stays closed and this may be called again.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self.open.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.take() {
+            drop(old);
+        }
+        // sled lets go of its lock file only once its flusher thread notices that the
+        // last handle went (within its flush interval), or once a reader still holding a
+        // tree lets go of it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open_db(&self.path) {
+                Ok(o) => {
+                    *slot = Some(o);
+                    return Ok(());
+                }
+                Err(StoreError::Open { reason, .. })
+                    if reason.contains("another process") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes and flushes a small marker, and removes it: whether the store takes writes.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        let o = self.handle()?;
+        o.tree.insert(b"meta/probe", vec![0u8; 4096]).map_err(io)?;
+        o.tree.remove(b"meta/probe").map_err(io)?;
+        o.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    fn handle(&self) -> Result<Open, StoreError> {
+        self.open.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or(StoreError::Closed)
+    }
+
+    fn tree(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.handle()?.tree)
+    }
+
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        Ok(self.handle()?.db)
+    }
+
+    /// Items read from `f(tree)`, or the one error that the store is closed.
+    fn scan<T, I, F>(&self, f: F) -> impl Iterator<Item = Result<T, StoreError>> + use<T, I, F>
+    where
+        I: Iterator<Item = Result<T, StoreError>>,
+        F: FnOnce(&sled::Tree) -> I,
+    {
+        let (closed, items) = match self.tree() {
+            Ok(t) => (None, Some(f(&t))),
+            Err(e) => (Some(Err(e)), None),
+        };
+        closed.into_iter().chain(items.into_iter().flatten())
+    }
+
+    fn open_db(path: &Path) -> Result<Open, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
@@ -164,12 +272,12 @@ impl Store {
                 db.flush().map_err(io)?;
             }
         }
-        Ok(Store { db, tree })
+        Ok(Open { db, tree })
     }
 
     /// The council's genesis, if the store has one.
     pub fn genesis(&self) -> Result<Option<Genesis>, StoreError> {
-        match self.tree.get(K_GENESIS).map_err(io)? {
+        match self.tree()?.get(K_GENESIS).map_err(io)? {
             None => Ok(None),
             Some(v) => Genesis::from_cbor(&v).map(Some).map_err(|e| StoreError::Corrupt(format!("genesis: {e}"))),
         }
@@ -183,8 +291,8 @@ impl Store {
             }
             return Ok(());
         }
-        self.tree.insert(K_GENESIS, g.to_cbor()).map_err(io)?;
-        self.db.flush().map_err(io)?;
+        self.tree()?.insert(K_GENESIS, g.to_cbor()).map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(())
     }
 
@@ -196,14 +304,14 @@ impl Store {
         let mut v = Vec::with_capacity(8 + snapshot.len());
         v.extend_from_slice(&seq.to_be_bytes());
         v.extend_from_slice(snapshot);
-        self.tree.insert(K_STATE, v).map_err(io)?;
-        self.db.flush().map_err(io)?;
+        self.tree()?.insert(K_STATE, v).map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(())
     }
 
     /// The saved state snapshot and the seq it was taken after, if there is one.
     pub fn state(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        match self.tree.get(K_STATE).map_err(io)? {
+        match self.tree()?.get(K_STATE).map_err(io)? {
             None => Ok(None),
             Some(v) if v.len() < 8 => Err(StoreError::Corrupt("the state snapshot is shorter than its header".into())),
             Some(v) => Ok(Some((read_seq(&v[..8])?, v[8..].to_vec()))),
@@ -212,7 +320,7 @@ impl Store {
 
     /// The sequence number of the last stored entry (0 if none).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        match self.tree.scan_prefix(b"log/").next_back() {
+        match self.tree()?.scan_prefix(b"log/").next_back() {
             None => Ok(0),
             Some(kv) => {
                 let (k, _) = kv.map_err(io)?;
@@ -225,12 +333,13 @@ impl Store {
     /// are on disk. An entry already stored with the same bytes is skipped; with other
     /// bytes it is a conflict and nothing is written.
     pub fn append(&self, batch: &[Append]) -> Result<(), StoreError> {
+        let o = self.handle()?;
         let mut b = sled::Batch::default();
         for a in batch {
             let seq = a.entry.body.seq;
             let bytes = a.entry.to_cbor();
             let k = seq_key(b"log/", seq);
-            if let Some(existing) = self.tree.get(&k).map_err(io)? {
+            if let Some(existing) = o.tree.get(&k).map_err(io)? {
                 if existing.as_ref() != bytes.as_slice() {
                     return Err(StoreError::Conflict { seq });
                 }
@@ -258,30 +367,32 @@ impl Store {
                 }
             }
         }
-        self.tree.apply_batch(b).map_err(io)?;
-        self.db.flush().map_err(io)?;
+        o.tree.apply_batch(b).map_err(io)?;
+        o.db.flush().map_err(io)?;
         Ok(())
     }
 
     /// The entry at `seq`.
     pub fn entry(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
-        match self.tree.get(seq_key(b"log/", seq)).map_err(io)? {
+        match self.tree()?.get(seq_key(b"log/", seq)).map_err(io)? {
             None => Ok(None),
             Some(v) => Entry::from_cbor(&v).map(Some).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}"))),
         }
     }
 
     /// Every entry from `from` on, in order.
-    pub fn entries(&self, from: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
-        self.tree.range(seq_key(b"log/", from)..seq_key(b"log/", u64::MAX)).map(|kv| {
-            let (k, v) = kv.map_err(io)?;
-            let seq = read_seq(&k[4..])?;
-            Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
+    pub fn entries(&self, from: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + use<> {
+        self.scan(move |t| {
+            t.range(seq_key(b"log/", from)..seq_key(b"log/", u64::MAX)).map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                let seq = read_seq(&k[4..])?;
+                Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))
+            })
         })
     }
 
     fn seq_of(&self, k: Vec<u8>) -> Result<Option<u64>, StoreError> {
-        self.tree.get(k).map_err(io)?.map(|v| read_seq(&v)).transpose()
+        self.tree()?.get(k).map_err(io)?.map(|v| read_seq(&v)).transpose()
     }
 
     /// The entry holding a member-signed record with this id, if stored.
@@ -298,7 +409,7 @@ impl Store {
     /// The members with a ballot on a motion, with the entry of their latest ballot.
     pub fn votes_on(&self, motion: &Hash) -> Result<Vec<(PublicKey, u64)>, StoreError> {
         let prefix = key(b"vote/", &[&motion.0]);
-        self.tree
+        self.tree()?
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, v) = kv.map_err(io)?;
@@ -318,11 +429,11 @@ impl Store {
     }
     /// Members who signed the petition against a mandate.
     pub fn petition_signers(&self, mandate: &Hash) -> Result<usize, StoreError> {
-        Ok(self.tree.scan_prefix(key(b"pet/", &[&mandate.0])).count())
+        Ok(self.tree()?.scan_prefix(key(b"pet/", &[&mandate.0])).count())
     }
     /// Roster changes in log order: (seq, member, change).
     pub fn roster_history(&self) -> Result<Vec<(u64, PublicKey, RosterChange)>, StoreError> {
-        self.tree
+        self.tree()?
             .scan_prefix(b"ros/")
             .map(|kv| {
                 let (k, v) = kv.map_err(io)?;
@@ -347,15 +458,17 @@ impl Store {
     /// Starts keeping a followed council's log (idempotent).
     pub fn put_foreign_genesis(&self, g: &Genesis) -> Result<(), StoreError> {
         let k = key(b"fgen/", &[&g.council_id().0]);
-        self.tree.insert(k, g.to_cbor()).map_err(io)?;
+        self.tree()?.insert(k, g.to_cbor()).map_err(io)?;
         Ok(())
     }
 
     /// The followed councils' geneses.
-    pub fn foreign_geneses(&self) -> impl Iterator<Item = Result<Genesis, StoreError>> + '_ {
-        self.tree.scan_prefix(b"fgen/").map(|kv| {
-            let (_, v) = kv.map_err(io)?;
-            Genesis::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("foreign genesis: {e}")))
+    pub fn foreign_geneses(&self) -> impl Iterator<Item = Result<Genesis, StoreError>> + use<> {
+        self.scan(move |t| {
+            t.scan_prefix(b"fgen/").map(|kv| {
+                let (_, v) = kv.map_err(io)?;
+                Genesis::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("foreign genesis: {e}")))
+            })
         })
     }
 
@@ -363,7 +476,7 @@ impl Store {
     /// order), atomically and durably. Existing entries with the same bytes are skipped.
     pub fn append_foreign(&self, entries: &[Entry]) -> Result<(), StoreError> {
         self.insert_foreign(entries)?;
-        self.db.flush().map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(())
     }
 
@@ -376,7 +489,7 @@ impl Store {
         for e in entries {
             let k = foreign_key(b"flog/", &e.body.council, e.body.seq);
             let bytes = e.to_cbor();
-            if let Some(existing) = self.tree.get(&k).map_err(io)? {
+            if let Some(existing) = self.tree()?.get(&k).map_err(io)? {
                 if existing.as_ref() != bytes.as_slice() {
                     return Err(StoreError::Conflict { seq: e.body.seq });
                 }
@@ -384,41 +497,49 @@ impl Store {
             }
             b.insert(k, bytes);
         }
-        self.tree.apply_batch(b).map_err(io)
+        self.tree()?.apply_batch(b).map_err(io)
     }
 
     /// A followed council's entries from `from` on, in order.
-    pub fn foreign_entries(&self, council: &Hash, from: u64) -> impl Iterator<Item = Result<Entry, StoreError>> + '_ {
+    pub fn foreign_entries(
+        &self,
+        council: &Hash,
+        from: u64,
+    ) -> impl Iterator<Item = Result<Entry, StoreError>> + use<> {
         let start = foreign_key(b"flog/", council, from);
         let end = foreign_key(b"flog/", council, u64::MAX);
-        self.tree.range(start..end).map(|kv| {
-            let (_, v) = kv.map_err(io)?;
-            Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("foreign entry: {e}")))
+        self.scan(move |t| {
+            t.range(start..end).map(|kv| {
+                let (_, v) = kv.map_err(io)?;
+                Entry::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("foreign entry: {e}")))
+            })
         })
     }
 
     /// Keeps an equivocation proof (the first one per council and seq), durably.
     pub fn put_equivocation(&self, proof: &EquivocationProof) -> Result<bool, StoreError> {
         let k = foreign_key(b"eqv/", &proof.a.body.council, proof.a.body.seq);
-        let fresh = self.tree.compare_and_swap(k, None as Option<&[u8]>, Some(proof.to_cbor())).map_err(io)?.is_ok();
+        let fresh = self.tree()?.compare_and_swap(k, None as Option<&[u8]>, Some(proof.to_cbor())).map_err(io)?.is_ok();
         if fresh {
-            self.db.flush().map_err(io)?;
+            self.db()?.flush().map_err(io)?;
         }
         Ok(fresh)
     }
 
     /// Every equivocation proof kept.
-    pub fn equivocations(&self) -> impl Iterator<Item = Result<EquivocationProof, StoreError>> + '_ {
-        self.tree.scan_prefix(b"eqv/").map(|kv| {
-            let (_, v) = kv.map_err(io)?;
-            EquivocationProof::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("equivocation proof: {e}")))
+    pub fn equivocations(&self) -> impl Iterator<Item = Result<EquivocationProof, StoreError>> + use<> {
+        self.scan(move |t| {
+            t.scan_prefix(b"eqv/").map(|kv| {
+                let (_, v) = kv.map_err(io)?;
+                EquivocationProof::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("equivocation proof: {e}")))
+            })
         })
     }
 
     /// Records (or replaces) the join this council started for a federation.
     pub fn put_join(&self, federation: &Hash, value: &[u8]) -> Result<(), StoreError> {
-        self.tree.insert(key(b"join/", &[&federation.0]), value).map_err(io)?;
-        self.db.flush().map_err(io)?;
+        self.tree()?.insert(key(b"join/", &[&federation.0]), value).map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(())
     }
 
@@ -426,7 +547,7 @@ impl Store {
     /// (id, value).
     pub fn outbox(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"outbox/").take(max) {
+        for kv in self.tree()?.scan_prefix(b"outbox/").take(max) {
             let (k, v) = kv.map_err(io)?;
             out.push((read_seq(&k[7..])?, v.to_vec()));
         }
@@ -435,27 +556,27 @@ impl Store {
 
     /// How many notifications wait.
     pub fn outbox_len(&self) -> usize {
-        self.tree.scan_prefix(b"outbox/").count()
+        self.tree().map(|t| t.scan_prefix(b"outbox/").count()).unwrap_or(0)
     }
 
     /// Queues a notification (durably); returns its id. Ids grow.
     pub fn outbox_push(&self, value: &[u8]) -> Result<u64, StoreError> {
-        let id = self.db.generate_id().map_err(io)?;
-        self.tree.insert(seq_key(b"outbox/", id), value).map_err(io)?;
-        self.db.flush().map_err(io)?;
+        let id = self.db()?.generate_id().map_err(io)?;
+        self.tree()?.insert(seq_key(b"outbox/", id), value).map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(id)
     }
 
     /// Replaces a waiting notification's value (its delivery attempts).
     pub fn outbox_update(&self, id: u64, value: &[u8]) -> Result<(), StoreError> {
-        self.tree.insert(seq_key(b"outbox/", id), value).map_err(io)?;
+        self.tree()?.insert(seq_key(b"outbox/", id), value).map_err(io)?;
         Ok(())
     }
 
     /// Drops a notification (delivered, or given up on).
     pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.tree.remove(seq_key(b"outbox/", id)).map_err(io)?;
-        self.db.flush().map_err(io)?;
+        self.tree()?.remove(seq_key(b"outbox/", id)).map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(())
     }
 
@@ -463,46 +584,46 @@ impl Store {
     /// motion closing soon, or a federation motion, is announced once).
     pub fn notified(&self, what: &[u8]) -> Result<bool, StoreError> {
         let k = key(b"notified/", &[what]);
-        Ok(self.tree.insert(k, &[][..]).map_err(io)?.is_none())
+        Ok(self.tree()?.insert(k, &[][..]).map_err(io)?.is_none())
     }
 
     /// The last entry of the council's own log that notifications were made for.
     pub fn notify_cursor(&self) -> Result<Option<u64>, StoreError> {
-        self.tree.get(b"notify-cursor").map_err(io)?.map(|v| read_seq(&v)).transpose()
+        self.tree()?.get(b"notify-cursor").map_err(io)?.map(|v| read_seq(&v)).transpose()
     }
 
     pub fn set_notify_cursor(&self, seq: u64) -> Result<(), StoreError> {
-        self.tree.insert(b"notify-cursor", &seq.to_be_bytes()).map_err(io)?;
+        self.tree()?.insert(b"notify-cursor", &seq.to_be_bytes()).map_err(io)?;
         Ok(())
     }
 
     /// Whether this node must fetch its own log's newer entries from its federation
     /// peers before it signs again (set when it is restored from a backup).
     pub fn catching_up(&self) -> Result<bool, StoreError> {
-        Ok(self.tree.get(b"catching-up").map_err(io)?.is_some())
+        Ok(self.tree()?.get(b"catching-up").map_err(io)?.is_some())
     }
 
     pub fn set_catching_up(&self, on: bool) -> Result<(), StoreError> {
         if on {
-            self.tree.insert(b"catching-up", &[][..]).map_err(io)?;
+            self.tree()?.insert(b"catching-up", &[][..]).map_err(io)?;
         } else {
-            self.tree.remove(b"catching-up").map_err(io)?;
+            self.tree()?.remove(b"catching-up").map_err(io)?;
         }
-        self.db.flush().map_err(io)?;
+        self.db()?.flush().map_err(io)?;
         Ok(())
     }
 
     /// Forgets a join (cancelled). Whether there was one.
     pub fn remove_join(&self, federation: &Hash) -> Result<bool, StoreError> {
-        let had = self.tree.remove(key(b"join/", &[&federation.0])).map_err(io)?.is_some();
-        self.db.flush().map_err(io)?;
+        let had = self.tree()?.remove(key(b"join/", &[&federation.0])).map_err(io)?.is_some();
+        self.db()?.flush().map_err(io)?;
         Ok(had)
     }
 
     /// The joins this council started: (federation, value).
     pub fn joins(&self) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"join/") {
+        for kv in self.tree()?.scan_prefix(b"join/") {
             let (k, v) = kv.map_err(io)?;
             let id: [u8; 32] =
                 k[5..].try_into().map_err(|_| StoreError::Corrupt("a join key is not a federation id".into()))?;
@@ -512,7 +633,7 @@ impl Store {
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        self.db()?.flush().map(|_| ()).map_err(io)
     }
 }
 
