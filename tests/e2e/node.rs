@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::util::{councild, eventually, run, Daemon};
+use crate::util::{councild, eventually, read_key, run, Daemon};
 
 struct Council {
     _tmp: tempfile::TempDir,
@@ -1016,4 +1016,65 @@ fn email_notifications_reach_an_smtp_server() {
     assert!(opened.contains(&m), "the event's JSON is in it: {opened}");
     let closed = mails.iter().find(|x| !x.contains("New motion")).unwrap();
     assert!(closed.contains("Subject: [Mailed] Buy a kettle: passed"), "{closed}");
+}
+
+/// The operator makes a new node key, a member moves to make it the council's, the
+/// members pass it: the running node switches to it by itself, and signs on with it. A
+/// node that does not hold the key an act names refuses writes, with what to do, until
+/// the key is put in place.
+#[test]
+fn the_node_key_is_replaced_by_a_council_act_and_the_node_switches_by_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let key = tmp.path().join("me.key");
+    run(&["key", "new", &s(&key)]).ok();
+    let dir = tmp.path().join("node");
+    councild(&["init", "--data-dir", &s(&dir), "--name", "Rekey", "--solo-key", &s(&key)]).ok();
+    let d = Daemon::start(&dir);
+    let node_key = || d.council(&["--json", "status"]).ok().json()["node_key"].as_str().unwrap().to_owned();
+    let first = node_key();
+
+    let made = councild(&["key", "new", "--data-dir", &s(&dir)]).ok();
+    let new_key = made.stdout.lines().next().unwrap().to_owned();
+    assert!(new_key.starts_with("did:key:") && made.stdout.contains("council node-key replace"), "{}", made.stdout);
+    // Asked again: the same key (the act names it), not a new one.
+    let again = councild(&["key", "new", "--data-dir", &s(&dir)]).ok();
+    assert_eq!(again.stdout.lines().next().unwrap(), new_key);
+
+    d.council(&["node-key", "replace", &new_key, "--key", &s(&key), "--closes-in", "1h"]).ok();
+    let m = id_of(&motions(&d)[0]);
+    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    eventually("the node to sign with its new key", || {
+        let r = d.council(&["--json", "status"]);
+        (r.code == 0 && r.json()["node_key"] == new_key.as_str()).then_some(())
+    });
+    assert_ne!(first, new_key);
+    assert!(!dir.join("node.key.next").exists(), "installed as node.key");
+    assert_eq!(read_key(&dir.join("node.key")).public().to_did(), new_key);
+    d.council(&["motion", "open", "--key", &s(&key), "--title", "After", "--closes-in", "1h"]).ok();
+
+    // An act that names a key this node does not hold (here: the member's own).
+    let member_did = run(&["key", "show", &s(&key)]).ok().stdout.trim().to_owned();
+    d.council(&["node-key", "replace", &member_did, "--key", &s(&key), "--closes-in", "1h"]).ok();
+    let open_act = |m: &&Value| m["title"].as_str().unwrap().contains("node key") && m["status"] == "open";
+    let m = id_of(motions(&d).iter().find(open_act).unwrap());
+    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    let r = d.council(&["--json", "motion", "open", "--key", &s(&key), "--title", "Stuck", "--closes-in", "1h"]);
+    let e: Value = serde_json::from_str(r.stderr.trim()).unwrap_or_else(|_| panic!("{}", r.stderr));
+    assert_eq!(e["error"]["code"], "node-key-replaced", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("node.key.next"), "says what to do: {e}");
+    // The operator puts the key the act named in place: the node takes it up by itself.
+    std::fs::copy(&key, dir.join("node.key.next")).unwrap();
+    eventually("the node to take up the key put in place", || {
+        let r = d.council(&["motion", "open", "--key", &s(&key), "--title", "Unstuck", "--closes-in", "1h"]);
+        (r.code == 0).then_some(())
+    });
+    assert_eq!(node_key(), member_did);
+
+    // The whole log, across both changes, verifies offline.
+    let out = tmp.path().join("rekeyed.cbor");
+    d.council(&["export", "--out", &s(&out)]).ok();
+    let v = verify(&out);
+    assert_eq!(v["councils"][0]["node_key"], member_did.as_str());
+    d.stop();
 }

@@ -129,6 +129,11 @@ enum Command {
         #[command(subcommand)]
         command: RosterCommand,
     },
+    /// The key that signs the council's log: move to replace it (a council act).
+    NodeKey {
+        #[command(subcommand)]
+        command: NodeKeyCommand,
+    },
     /// Move for an imperative mandate: a delegate, a federation, matters and instructions.
     Mandate {
         /// The delegate's did:key (a member).
@@ -427,6 +432,21 @@ enum RosterCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum NodeKeyCommand {
+    /// Move to replace the node key (a lost or exposed node, new hardware). The operator
+    /// first makes the new key on the node with `councild key new`, which prints its
+    /// did:key; when the act passes, the node signs with the new key and its federation
+    /// peers follow it.
+    Replace {
+        /// The new node key's did:key, as `councild key new` printed it.
+        new_key: String,
+        /// How long members have to vote on it, e.g. 2h, 1d.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum RecallCommand {
     /// Move to recall a mandate (a motion the members vote on).
     Motion {
@@ -631,6 +651,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             done(node_cmds::act(&node()?, &key()?, title, action, week, json))
+        }
+        Command::NodeKey { command: NodeKeyCommand::Replace { new_key, closes_in } } => {
+            let k = did(&new_key)?;
+            let title = format!("Replace the council's node key with {}", k.short());
+            done(node_cmds::act(&node()?, &key()?, title, Action::SetNodeKey(k), closes_in, json))
         }
         Command::Mandate { delegate, federation, matters, instruct, expires_in, closes_in } => {
             let key = key()?;

@@ -218,6 +218,7 @@ enum Command {
     Allow(HashMap<PeerId, HashSet<String>>),
     Score(PeerId, oneshot::Sender<Option<f64>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
+    Addresses(PeerId, oneshot::Sender<Vec<Multiaddr>>),
     MeshPeers(String, oneshot::Sender<Vec<PeerId>>),
     Disconnect(PeerId),
 }
@@ -302,6 +303,10 @@ impl NetHandle {
     }
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
         self.ask(Command::Peers).await
+    }
+    /// The addresses a connected peer says it listens on (over identify; bounded).
+    pub async fn addresses(&self, peer: PeerId) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(|r| Command::Addresses(peer, r)).await
     }
     pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, NetError> {
         self.ask(|r| Command::MeshPeers(topic.to_owned(), r)).await
@@ -475,7 +480,8 @@ struct Loop {
     backlog: VecDeque<NetEvent>,
     /// The addresses connected peers announced over identify (bounded), kept to fill the
     /// routing table if the peer is allowed later.
-    identified: HashMap<PeerId, Vec<Multiaddr>>,
+    /// (Each with whether the peer speaks our Kademlia: only those go in the table.)
+    identified: HashMap<PeerId, (Vec<Multiaddr>, bool)>,
     /// When each allowed peer was last looked up with Kademlia.
     looked_up: HashMap<PeerId, Instant>,
     discovery_interval: Duration,
@@ -595,7 +601,7 @@ fn gate_kad(swarm: &mut Swarm<Behaviour>) {
 
 /// Adds what an allowed peer announced over identify to the routing table.
 fn learn_addresses(swarm: &mut Swarm<Behaviour>, st: &Loop, peer: &PeerId) {
-    let (Some(addrs), Some(kad)) = (st.identified.get(peer), swarm.behaviour_mut().kad.as_mut()) else {
+    let (Some((addrs, true)), Some(kad)) = (st.identified.get(peer), swarm.behaviour_mut().kad.as_mut()) else {
         return;
     };
     if st.allowed(peer) {
@@ -746,6 +752,9 @@ fn command(swarm: &mut Swarm<Behaviour>, st: &mut Loop, c: Command) {
         Command::Peers(r) => {
             let _ = r.send(swarm.connected_peers().copied().collect());
         }
+        Command::Addresses(p, r) => {
+            let _ = r.send(st.identified.get(&p).map(|(a, _)| a.clone()).unwrap_or_default());
+        }
         Command::MeshPeers(t, r) => {
             let hash = IdentTopic::new(t).hash();
             let _ = r.send(b.gossipsub.gossipsub().mesh_peers(&hash).copied().collect());
@@ -845,13 +854,9 @@ fn swarm_event(swarm: &mut Swarm<Behaviour>, st: &mut Loop, ev: SwarmEvent<Behav
             // opted out of it is not handed to others.
             let local = is_loopback(&info.observed_addr);
             let speaks_kad = info.protocols.contains(&crate::discovery::KAD_PROTOCOL);
-            let addrs: Vec<Multiaddr> = info
-                .listen_addrs
-                .into_iter()
-                .filter(|a| speaks_kad && (local || !is_loopback(a)))
-                .take(MAX_PEER_ADDRS)
-                .collect();
-            st.identified.insert(peer_id, addrs);
+            let addrs: Vec<Multiaddr> =
+                info.listen_addrs.into_iter().filter(|a| local || !is_loopback(a)).take(MAX_PEER_ADDRS).collect();
+            st.identified.insert(peer_id, (addrs, speaks_kad));
             learn_addresses(swarm, st, &peer_id);
         }
         SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {

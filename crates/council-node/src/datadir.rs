@@ -3,6 +3,7 @@
 //! | file | what |
 //! |---|---|
 //! | `node.key` | the node's signing key (mode 0600); it signs log entries, never council acts |
+//! | `node.key.next` | a new node key waiting for the council act that makes it the node key (`councild key new`); it replaces `node.key` when the act passes |
 //! | `api-token` | the bearer token for the local API (mode 0600) |
 //! | `api-addr` | the address the API listens on, written at start |
 //! | `p2p-addr` | the addresses other councils' nodes can dial, one per line |
@@ -19,6 +20,8 @@ use council_core::records::{CouncilRules, GenesisBody};
 use council_core::{PublicKey, SecretKey};
 
 pub const NODE_KEY: &str = "node.key";
+/// A node key made for a `set-node-key` act that has not passed yet.
+pub const NEXT_NODE_KEY: &str = "node.key.next";
 pub const API_TOKEN: &str = "api-token";
 pub const API_ADDR: &str = "api-addr";
 /// Where the member endpoint listens (written at every start).
@@ -89,6 +92,41 @@ pub fn load_key(path: &Path) -> Result<SecretKey, DataDirError> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Makes the key that is to replace the node key (`node.key.next`), or returns the one
+/// already made (and `false`): a council act names it, so it must not change under it.
+pub fn make_next_key(dir: &Path) -> Result<(SecretKey, bool), DataDirError> {
+    load_key(&dir.join(NODE_KEY))?;
+    let path = dir.join(NEXT_NODE_KEY);
+    match council_files::read_private(&path, MAX_SECRET_BYTES) {
+        Ok(b) => return Ok((decode_key(&path, &b)?, false)),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let key = SecretKey::generate();
+    write_private(&path, encode_key(&key).as_bytes())?;
+    Ok((key, true))
+}
+
+/// If the council's log now wants `wanted` as its node key and `node.key.next` is that
+/// key, makes it the node key: renames it over `node.key` (the old key is gone: it signs
+/// nothing more) and returns it. `None` if there is no such next key.
+pub fn install_next_key(dir: &Path, wanted: &PublicKey) -> Result<Option<SecretKey>, DataDirError> {
+    let next = dir.join(NEXT_NODE_KEY);
+    let key = match council_files::read_private(&next, MAX_SECRET_BYTES) {
+        Ok(b) => decode_key(&next, &b)?,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if key.public() != *wanted {
+        return Ok(None);
+    }
+    let node = dir.join(NODE_KEY);
+    std::fs::rename(&next, &node).map_err(io(&node))?;
+    // The rename is durable once the directory is.
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(Some(key))
 }
 
 pub fn load_token(dir: &Path) -> Result<String, DataDirError> {

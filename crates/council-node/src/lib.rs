@@ -169,6 +169,7 @@ fn start_network(
     metrics: &metrics::Metrics,
     halt: writer::Halt,
     catch_up: (writer::CatchUp, writer::WriterHandle),
+    handover: writer::Handover,
 ) -> Result<(peering::NetControl, tokio::task::JoinHandle<()>), RunError> {
     let n = &config.network;
     let mut cfg = council_net::NetConfig::new(council_net::keypair_from_seed(seed), n.listen_addrs());
@@ -193,6 +194,7 @@ fn start_network(
         .with_metrics(metrics.clone())
         .with_halt(halt)
         .with_catch_up(catch_up.0, catch_up.1)
+        .with_handover(handover)
         .listen_when_federated(n.federated_listen_addr());
     if n.listen.is_empty() {
         tracing::info!(
@@ -204,25 +206,82 @@ fn start_network(
     Ok((control, task))
 }
 
+/// How long a node whose key a council act replaced waits for a federation peer to hold
+/// the act before it presents its new key anyway (see [`writer::Handover`]).
+pub const HANDOVER_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Runs the node until `shutdown` completes, then stops taking requests, finishes and
 /// flushes the writes in hand, and returns. `ready` is called with the API's address once
 /// it listens.
+///
+/// When a council act replaces the node key, the node stops and starts again as the new
+/// key (its libp2p identity is the node key), on the same API and member addresses and
+/// the same peer ports, and dials the peers it was connected to.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(std::net::SocketAddr) + Send,
 ) -> Result<(), RunError> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut ready = Some(ready);
+    let mut config = config;
+    loop {
+        match run_once(config.clone(), shutdown.as_mut(), &mut ready).await? {
+            Ended::Stopped => return Ok(()),
+            Ended::NewKey(next) => {
+                tracing::warn!("starting again as the new node key");
+                config = *next;
+            }
+        }
+    }
+}
+
+/// How one run of the node ended.
+enum Ended {
+    Stopped,
+    /// A council act replaced the node key: run again, with this configuration.
+    NewKey(Box<Config>),
+}
+
+async fn run_once(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+    ready: &mut Option<impl FnOnce(std::net::SocketAddr) + Send>,
+) -> Result<Ended, RunError> {
     let dir = config.data_dir.clone();
-    let node = datadir::load_key(&dir.join(datadir::NODE_KEY))?;
+    let mut node = datadir::load_key(&dir.join(datadir::NODE_KEY))?;
     let token = datadir::load_token(&dir)?;
+    // Started again in this process (a new node key): the last run's store lets go of
+    // its lock a moment after it is dropped.
+    let again = ready.is_none();
     let (store, state, replayed) = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || open(&dir)
+        move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match open(&dir) {
+                    Err(RunError::Store(council_store::StoreError::Open { reason, .. }))
+                        if again && reason.contains("another process") && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    r => return r,
+                }
+            }
+        }
     })
     .await
     .map_err(|e| RunError::Serve(e.to_string()))??;
     if state.node_key() != node.public() {
-        return Err(RunError::NotTheNodeKey(state.node_key().to_did()));
+        // A council act replaced the key, and the new one waits in node.key.next (the
+        // node stopped before it installed it).
+        match datadir::install_next_key(&dir, &state.node_key())? {
+            Some(k) => {
+                tracing::warn!(node_key = %k.public().to_did(), "installed the node key that a council act chose (node.key.next)");
+                node = k;
+            }
+            None => return Err(RunError::NotTheNodeKey(state.node_key().to_did())),
+        }
     }
     tracing::info!(
         council = %state.id(),
@@ -247,6 +306,7 @@ pub async fn run(
     );
     let metrics = metrics::Metrics::new();
     let halt = writer::Halt::default();
+    let handover = writer::Handover::default();
     // After a restore: sign nothing until the council's own newer entries, if its
     // federation peers hold any, are fetched (only possible with the network on).
     let catching_up = store.catching_up()? && config.network.enabled && config.network.catch_up_before_signing;
@@ -261,7 +321,8 @@ pub async fn run(
         .with_metrics(metrics.clone())
         .with_halt(halt.clone())
         .with_catch_up(catch_up.clone())
-        .with_min_free(config.store.min_free_mb.saturating_mul(1024 * 1024));
+        .with_min_free(config.store.min_free_mb.saturating_mul(1024 * 1024))
+        .with_key_replacement(dir.clone(), handover.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer_task = tokio::spawn(writer.run(stop_rx.clone()));
 
@@ -278,6 +339,7 @@ pub async fn run(
                 &metrics,
                 halt,
                 (catch_up, handle.clone()),
+                handover.clone(),
             )?;
             (Some(c), Some(t))
         }
@@ -329,7 +391,9 @@ pub async fn run(
     } else {
         tracing::info!(url = %format!("{scheme}://{members_addr}/"), "member endpoint listening on the network");
     }
-    ready(addr);
+    if let Some(ready) = ready.take() {
+        ready(addr);
+    }
 
     let api_state = api::ApiState {
         writer: handle,
@@ -350,6 +414,7 @@ pub async fn run(
         members_tls,
         members_stop_rx,
     ));
+    let net = api_state.net.clone();
     let app = api::router(api_state, config.api.max_body_bytes);
     let (api_stop_tx, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -359,11 +424,42 @@ pub async fn run(
             })
             .await
     });
-    // Either a shutdown request or the writer stopping (a store failure) ends the node.
+    // A shutdown request, the writer stopping (a store failure), or a new node key ready
+    // to be presented ends this run.
     let mut writer_task = writer_task;
+    // Offline, nobody needs to hear of the act first.
+    let patience = if net.is_some() { HANDOVER_PATIENCE } else { Duration::ZERO };
+    let mut new_key = false;
     let writer_result = tokio::select! {
         _ = shutdown => None,
         r = &mut writer_task => Some(r),
+        _ = handover.ready(patience) => {
+            new_key = true;
+            None
+        }
+    };
+    // The same addresses next time: members and peers keep reaching the node.
+    let next = if new_key {
+        let mut next = config.clone();
+        next.api.listen = addr;
+        next.members.listen = members_addr;
+        if let Some(Ok(v)) = match &net {
+            Some(n) => Some(n.network().await),
+            None => None,
+        } {
+            let strip = |a: &str| a.rsplit_once("/p2p/").map_or(a.to_owned(), |(a, _)| a.to_owned());
+            if !v.listen.is_empty() {
+                next.network.listen = v.listen.iter().map(|a| strip(a)).collect();
+            }
+            for p in v.connected.iter().filter(|p| p.council.is_some()) {
+                next.network.peers.extend(p.addrs.iter().cloned());
+            }
+            next.network.peers.sort();
+            next.network.peers.dedup();
+        }
+        Some(next)
+    } else {
+        None
     };
     tracing::info!("shutting down");
     let _ = api_stop_tx.send(());
@@ -400,7 +496,10 @@ pub async fn run(
     written.map_err(|e| RunError::Serve(e.to_string()))??;
     served.map_err(|e| RunError::Serve(e.to_string()))?.map_err(|e| RunError::Serve(e.to_string()))?;
     tracing::info!("stopped; everything is on disk");
-    Ok(())
+    Ok(match next {
+        Some(c) => Ended::NewKey(Box::new(c)),
+        None => Ended::Stopped,
+    })
 }
 
 #[cfg(test)]

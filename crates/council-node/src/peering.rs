@@ -122,6 +122,8 @@ pub struct PeerView {
     pub council: Option<CouncilId>,
     /// The peer's gossipsub score here (below −80 it is graylisted).
     pub score: Option<f64>,
+    /// Where the peer says it listens, each ending in its `/p2p/` peer id.
+    pub addrs: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -301,6 +303,8 @@ pub struct NetNode {
     writer: Option<crate::writer::WriterHandle>,
     /// An own-log fetch is in flight.
     fetching_own: bool,
+    /// A node key replaced by a council act, waiting for a peer to hold the act.
+    handover: crate::writer::Handover,
 }
 
 impl std::fmt::Debug for NetNode {
@@ -410,6 +414,7 @@ impl NetNode {
             catch_up: crate::writer::CatchUp::default(),
             writer: None,
             fetching_own: false,
+            handover: crate::writer::Handover::default(),
         };
         Ok((node, NetControl { tx: ctx }))
     }
@@ -420,6 +425,37 @@ impl NetNode {
         self.catch_up = catch_up;
         self.writer = Some(writer);
         self
+    }
+
+    /// Confirms `handover` once a federation peer holds this council's log through the
+    /// act that replaced its node key (or at once if no other council's node is a peer).
+    pub fn with_handover(mut self, handover: crate::writer::Handover) -> Self {
+        self.handover = handover;
+        self
+    }
+
+    /// What of a followed council bears on who may connect: its federation events, and
+    /// its node key (a council act that replaced it changes which peer id is its node).
+    fn standing_marks(&self, council: &CouncilId) -> (usize, Option<council_core::PublicKey>) {
+        let st = self.replicas.get(council);
+        (st.map(|s| s.fed_events().len()).unwrap_or(0), st.map(|s| s.node_key()))
+    }
+
+    /// A peer's heads answer for a federation: while a node key waits to be presented,
+    /// whether the peer holds this council's log through the act that replaced it.
+    fn handover_heads(&mut self, peer: PeerId, heads: &Result<Option<Vec<council_net::Head>>, NetError>) {
+        let Some(through) = self.handover.pending() else { return };
+        let ours = self.own_state().map(|s| s.seq()).unwrap_or(0);
+        let holds = match heads {
+            // The same heads as this node's: the peer holds the log as far as it does.
+            Ok(None) => ours >= through,
+            Ok(Some(hs)) => hs.iter().any(|h| h.council == self.own && h.seq >= through),
+            Err(_) => false,
+        };
+        if holds {
+            tracing::info!(%peer, through, "a federation peer holds the act that replaced the node key");
+            self.handover.confirm();
+        }
     }
 
     /// Sets `halt` when this council's node key is seen signing elsewhere.
@@ -821,7 +857,14 @@ impl NetNode {
             NetEvent::HeadsRequest { from, request, channel } => {
                 self.settle().await;
                 let answer = match self.proto.heads_for(&from, &request, &self.replicas) {
-                    Ok(heads) => Response::Heads(heads),
+                    Ok(heads) => {
+                        // The peer's heads are this node's: it holds this council's log as
+                        // far as this node does.
+                        if heads.is_none() {
+                            self.handover_heads(from, &Ok(None));
+                        }
+                        Response::Heads(heads)
+                    }
                     Err(why) => Response::Refused(why.into()),
                 };
                 let _ = self.net.respond(channel, answer).await;
@@ -1029,6 +1072,7 @@ impl NetNode {
             }
             Internal::Probed { peer, id } => self.proto.probed(peer, id),
             Internal::Heads { peer, federation, result } => {
+                self.handover_heads(peer, &result);
                 if self.catch_up.on() {
                     match &result {
                         // The digests agree: the peer holds this council's log exactly as
@@ -1151,10 +1195,10 @@ impl NetNode {
                 }
             };
             let stored = e.get().clone();
-            let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+            let before = self.standing_marks(&council);
             match self.replicas.judge(e) {
                 Judgement::Applied => {
-                    if self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0) != before {
+                    if self.standing_marks(&council) != before {
                         fed_changed = true;
                         self.clock.saw(stored.body.time);
                     }
@@ -1242,7 +1286,7 @@ impl NetNode {
         let stored = v.get().clone();
         let (seq, time) = (stored.body.seq, stored.body.time);
         let age = now().saturating_sub(time);
-        let before = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+        let before = self.standing_marks(&council);
         let j = self.replicas.judge(v);
         match &j {
             Judgement::Applied => {
@@ -1256,7 +1300,7 @@ impl NetNode {
                     return (Verdict::Ignore, "store-failed");
                 }
                 self.clock_moved();
-                let after = self.replicas.get(&council).map(|s| s.fed_events().len()).unwrap_or(0);
+                let after = self.standing_marks(&council);
                 let fresh = age <= GOSSIP_FRESH_SECS;
                 if after != before {
                     self.stale();
@@ -1430,7 +1474,9 @@ impl NetNode {
                 let mut connected = Vec::new();
                 for (p, council) in self.proto.connections().collect::<Vec<_>>() {
                     let score = self.net.score(p).await.ok().flatten();
-                    connected.push(PeerView { peer: p.to_string(), council, score });
+                    let addrs = self.net.addresses(p).await.unwrap_or_default();
+                    let addrs = addrs.into_iter().map(|a| format!("{a}/p2p/{p}")).collect();
+                    connected.push(PeerView { peer: p.to_string(), council, score, addrs });
                 }
                 let followed = self
                     .replicas
@@ -1548,6 +1594,11 @@ impl NetNode {
     /// time (an invite expires): [`NetNode::access`] notices, and settling applies it.
     async fn tick(&mut self) {
         self.settle().await;
+        let own = self.own;
+        if self.handover.pending().is_some() && self.proto.access().councils().iter().all(|c| *c == own) {
+            // No other council's node to tell first.
+            self.handover.confirm();
+        }
         let t = self.millis();
         self.proto.tick(t, &self.replicas);
         self.carry_out().await;

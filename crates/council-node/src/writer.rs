@@ -55,7 +55,7 @@ pub enum NodeError {
     ShuttingDown,
     #[error("the record would make a log entry of {bytes} bytes; the limit is {max}")]
     TooLarge { bytes: usize, max: usize },
-    #[error("a council act gave the council a new node key; this node can no longer sign the log (start councild with the new key)")]
+    #[error("a council act gave the council a new node key, and this node does not hold it: put the new key in node.key.next in the data directory (`councild key new` makes it, before the act)")]
     NodeKeyReplaced,
     #[error("this node has stopped signing: {0}")]
     SigningHalted(String),
@@ -102,6 +102,74 @@ impl Halt {
 
     pub fn reason(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A node key replaced by a council act, on its way to the network: the writer signs with
+/// the new key from the entry after the act, and starts the handover once that is on
+/// disk; the network confirms it once a federation peer holds the log through the act
+/// (so that peers know the new key before the node presents it); then the node restarts
+/// its network as the new key. Cheap to clone: shared.
+#[derive(Debug, Clone, Default)]
+pub struct Handover(Arc<HandoverState>);
+
+#[derive(Debug, Default)]
+struct HandoverState {
+    /// The last entry signed by the old key (the act's close), once the new key is installed.
+    pending: std::sync::Mutex<Option<u64>>,
+    confirmed: AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl Handover {
+    fn start(&self, through: u64) {
+        *self.0.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(through);
+        self.0.changed.notify_waiters();
+    }
+
+    /// The entry peers must hold before the node presents its new key, while a handover
+    /// waits for them.
+    pub fn pending(&self) -> Option<u64> {
+        if self.0.confirmed.load(Ordering::Acquire) {
+            return None;
+        }
+        *self.0.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A federation peer holds the log through the act (or there is none to wait for).
+    pub fn confirm(&self) {
+        if self.pending().is_some() {
+            self.0.confirmed.store(true, Ordering::Release);
+            self.0.changed.notify_waiters();
+        }
+    }
+
+    /// Resolves once the node should restart as its new key: a peer confirmed, or
+    /// `patience` passed since the new key was installed (peers that missed the act then
+    /// learn it from other councils' nodes, or by syncing once this node dials them).
+    pub async fn ready(&self, patience: Duration) {
+        loop {
+            let changed = self.0.changed.notified();
+            if self.0.pending.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                break;
+            }
+            changed.await;
+        }
+        let confirmed = async {
+            loop {
+                let changed = self.0.changed.notified();
+                if self.0.confirmed.load(Ordering::Acquire) {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        if tokio::time::timeout(patience, confirmed).await.is_err() {
+            tracing::warn!(
+                secs = patience.as_secs(),
+                "no federation peer confirmed that it holds the act that replaced the node key; presenting the new key anyway"
+            );
+        }
     }
 }
 
@@ -348,6 +416,14 @@ pub struct Writer {
     /// Free bytes to keep on the store's disk; 0 writes until a write fails.
     min_free: u64,
     health: Health,
+    /// The data directory, where a replacing node key waits (`node.key.next`).
+    data_dir: Option<std::path::PathBuf>,
+    /// The key that signed before a switch to the next key that is not yet on disk (if
+    /// the batch fails, the state is rebuilt without the act, and this key signs again).
+    retired: Option<SecretKey>,
+    /// The last entry the old key signed, while the switch to the new key is not on disk.
+    switched: Option<u64>,
+    handover: Handover,
 }
 
 impl std::fmt::Debug for Writer {
@@ -437,8 +513,46 @@ impl Writer {
             catch_up,
             min_free: 0,
             health,
+            data_dir: None,
+            retired: None,
+            switched: None,
+            handover: Handover::default(),
         };
         (w, handle)
+    }
+
+    /// Signs with `node.key.next` in `dir` once a council act makes it the node key, and
+    /// installs it (see [`Handover`]).
+    pub fn with_key_replacement(mut self, dir: std::path::PathBuf, handover: Handover) -> Self {
+        self.data_dir = Some(dir);
+        self.handover = handover;
+        self
+    }
+
+    /// Whether this node holds the key that signs at the log's end now: its key; the key
+    /// it signed with before a switch that a failed write undid; or the next key, once a
+    /// council act made it the node key (then it switches to it).
+    fn signing_key(&mut self) -> bool {
+        let wanted = self.state.node_key();
+        if self.node.public() == wanted {
+            return true;
+        }
+        if self.retired.as_ref().is_some_and(|k| k.public() == wanted) {
+            if let Some(old) = self.retired.take() {
+                self.node = old;
+            }
+            self.switched = None;
+            return true;
+        }
+        let Some(dir) = &self.data_dir else { return false };
+        let next = match crate::datadir::load_key(&dir.join(crate::datadir::NEXT_NODE_KEY)) {
+            Ok(k) if k.public() == wanted => k,
+            _ => return false,
+        };
+        tracing::warn!(new_key = %wanted.to_did(), from = self.state.seq() + 1, "a council act replaced the node key: signing with the new key");
+        self.retired = Some(std::mem::replace(&mut self.node, next));
+        self.switched = Some(self.state.seq());
+        true
     }
 
     /// Takes no new records while the store's disk has less than `bytes` free.
@@ -504,6 +618,24 @@ impl Writer {
         }
     }
 
+    /// The act that replaced the node key is on disk: the new key becomes `node.key`, and
+    /// the handover to the network begins.
+    fn install_key(&mut self, through: u64) {
+        let Some(dir) = &self.data_dir else { return };
+        match tokio::task::block_in_place(|| crate::datadir::install_next_key(dir, &self.node.public())) {
+            Ok(Some(_)) => {
+                self.retired = None;
+                tracing::warn!(through, "the new node key is installed (node.key); the old one is gone");
+            }
+            Ok(None) => {
+                tracing::error!("node.key.next changed under the writer; the node signs with the key it loaded")
+            }
+            // It stays in node.key.next: the next start installs it.
+            Err(e) => tracing::error!(error = %e, "cannot install the new node key; the next start does"),
+        }
+        self.handover.start(through);
+    }
+
     /// Whether the store can take records now. Below the free space kept, no; after a
     /// failed write, only once the store is reopened and the state rebuilt from what is on
     /// disk. Logs each change.
@@ -562,7 +694,7 @@ impl Writer {
         // a failing disk could still lose.
         let mut reads = Vec::new();
         let full = !self.room();
-        let replaced = self.state.node_key() != self.node.public();
+        let replaced = !self.signing_key();
         let halted = self.halt.reason();
         let catching_up = self.catch_up.on();
         for cmd in batch {
@@ -645,6 +777,9 @@ impl Writer {
                 }
                 let batch = Arc::new(p.appends.iter().map(|a| a.entry.clone()).collect());
                 self.durable.send_replace(Sealed { seq: last, batch });
+                if let Some(through) = self.switched.take() {
+                    self.install_key(through);
+                }
                 // Only a closed motion changes the roster (an act passed).
                 if p.appends.iter().any(|a| matches!(a.entry.body.payload, Payload::Close { .. })) {
                     self.members.send_replace(member_keys(&self.state));
@@ -760,6 +895,9 @@ impl Writer {
 
     /// Signs, applies and queues one entry; closes its motion at once if a ballot settled it.
     fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<Arc<Entry>, NodeError> {
+        if self.state.node_key() != self.node.public() {
+            return Err(NodeError::NodeKeyReplaced);
+        }
         let entry = self.state.seal(&self.node, self.clock.stamp(), payload);
         // The verifier reads no export item over the limit: never log one.
         let size = ExportItem::Entry(entry.get().clone()).to_cbor().len();
@@ -809,6 +947,9 @@ impl Writer {
     }
 
     fn close_if_settled(&mut self, id: MotionId, p: &mut Pending) {
+        if self.state.node_key() != self.node.public() {
+            return;
+        }
         let t = self.clock.stamp();
         let Some(m) = self.state.motion(&id) else {
             return;
@@ -833,6 +974,11 @@ impl Writer {
                 tracing::info!(motion = %id.short(), ?outcome, "motion closed");
                 let index = self.index(&stored);
                 p.appends.push(Append { entry: stored, index });
+                // An act that replaced the node key: what follows is signed with the new
+                // key, if this node holds it.
+                if self.state.node_key() != self.node.public() && !self.signing_key() {
+                    tracing::error!(new_key = %self.state.node_key().to_did(), "a council act replaced the node key, and this node does not hold the new key: it signs nothing more until node.key.next holds it (`councild key new` makes it before the act)");
+                }
             }
             Err(e) => tracing::error!(motion = %id.short(), error = %e, "could not close a motion"),
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{fed_motion, member_count, now, score_of, wait, Node};
 use council_core::cbor::Cbor;
 use council_core::records::{Action, DelegateVoteBody, FederationMotion, Mandate, Scope, Signed};
+use council_node::datadir;
 use serde_json::Value;
 
 fn head_of(n: &Node, council: &str) -> Option<Value> {
@@ -231,6 +232,73 @@ fn two_councils(rt: &tokio::runtime::Runtime, root: &std::path::Path, label: &st
         wait(&format!("{} counts two member councils", n.label), || member_count(n, &fed) == 2);
     }
     (ma, a, b)
+}
+
+/// A council act replaces a federated council's node key (its operator made the new key
+/// first, as `councild key new` does). The node signs what follows the act with the new
+/// key, installs it, waits until its federation peer holds the act, and starts again as
+/// the new key: a new peer id, on the same addresses. The peer takes the new key in and
+/// follows the log on; the log verifies offline across the change.
+#[test]
+fn a_node_key_replaced_by_a_council_act_is_installed_and_the_federation_follows() {
+    use council_core::records::{MotionBody, MotionForm, Rule, Share, Threshold, VoteBody};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ma, a, b) = two_councils(&rt, tmp.path(), "rekey");
+    let old_peer = a.peer_id().to_string();
+    let (next, made) = datadir::make_next_key(&ma.0).unwrap();
+    assert!(made);
+    // Asked again, the same key: the act names it.
+    assert_eq!(datadir::make_next_key(&ma.0).unwrap().0.public(), next.public());
+
+    let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
+    let body = MotionBody {
+        council: a.council,
+        title: "A new node key".into(),
+        form: MotionForm::YesNo(Action::SetNodeKey(next.public())),
+        rule,
+        closes_at: now() + 3600,
+        nonce: 1,
+    };
+    let m = Signed::sign(body, &a.members[0]);
+    assert_eq!(a.post_record("/v1/motions", &m.to_cbor()).0, 201);
+    for k in &a.members[..2] {
+        let v = Signed::sign(VoteBody { council: a.council, motion: m.id(), choice: 0, counter: 1 }, k);
+        assert_eq!(a.post_record("/v1/votes", &v.to_cbor()).0, 201);
+    }
+
+    // The node starts again as the new key, at the same API address.
+    wait("A presents its new key", || {
+        a.p2p_addr().is_some_and(|p| !p.ends_with(&old_peer))
+            && a.try_get("/v1/council").is_some_and(|c| c["node_key"] == next.public().to_did())
+    });
+    let new_peer = a.peer_id().to_string();
+    assert_eq!(new_peer, council_net::keypair_from_seed(&next.seed()).public().to_peer_id().to_string());
+    assert_eq!(datadir::load_key(&ma.0.join(datadir::NODE_KEY)).unwrap().public(), next.public());
+    assert!(!ma.0.join(datadir::NEXT_NODE_KEY).exists(), "node.key.next is installed, not copied");
+
+    // B takes the new key in, and follows the entries it signs.
+    wait("B is connected to A's new key", || {
+        b.get("/v1/network")["connected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer"] == new_peer && p["council"] == a.council.to_hex())
+    });
+    a.pass(Action::Resolution);
+    let head = a.get("/v1/council")["head"].clone();
+    wait("B follows A's log past the act", || head_of(&b, &ma.1.to_hex()) == Some(head.clone()));
+    assert_eq!(b.gossip_rejected(), 0, "B rejected none of A's gossip");
+
+    // The whole log, old key and new, verifies offline.
+    let export =
+        ureq::get(&format!("{}/v1/export", a.api)).set("Authorization", &format!("Bearer {}", a.token)).call().unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut export.into_reader(), &mut bytes).unwrap();
+    let report = council_core::export::verify_reader(&bytes[..]);
+    assert!(report.valid, "{:?}", report.errors);
+    let own = report.councils.iter().find(|c| c.id == ma.1).unwrap();
+    assert_eq!(own.node_key, next.public());
 }
 
 /// The data directory copied to a second machine, both copies run: the copy signs

@@ -82,6 +82,11 @@ enum Command {
         #[arg(long)]
         sign_without_catching_up: bool,
     },
+    /// The node key: make the key that is to replace it.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Back up the node: its keys, its API token, its TLS certificate and its whole log
     /// (with the logs it follows), in one file. From a running node (through its API, a
     /// consistent copy) or a stopped one. Keep the file private: it holds the node key.
@@ -114,6 +119,19 @@ enum Command {
     Man {
         /// The directory to write them into (created if missing).
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Make a new node key, kept in the data directory as node.key.next, and print its
+    /// did:key for the council act that replaces the node key (`council node-key replace
+    /// DID`). When the act passes, the running node signs with it, makes it node.key,
+    /// and starts its network again as the new key. Run again, it prints the same key.
+    New {
+        /// The council's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
 }
 
@@ -198,6 +216,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { data_dir, out } => backup(&data_dir, &out),
+        Command::Key { command: KeyCommand::New { data_dir } } => {
+            let (key, made) = datadir::make_next_key(&data_dir)?;
+            let did = key.public().to_did();
+            let path = data_dir.join(datadir::NEXT_NODE_KEY);
+            if made {
+                println!("{did}\nA new node key is in {} (keep it private, like node.key).", path.display());
+            } else {
+                println!("{did}\n{} already holds a new node key: this is it.", path.display());
+            }
+            println!("Next, a member moves to make it the council's node key:\n  council node-key replace {did}\nWhen the members pass it, the node switches to it by itself.");
+            Ok(())
+        }
         Command::Restore { from, data_dir } => {
             let r = council_node::backup::restore(&from, &data_dir)?;
             println!(

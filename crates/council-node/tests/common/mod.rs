@@ -131,6 +131,16 @@ impl Node {
             .unwrap()
     }
 
+    /// GET, or `None` if the node does not answer (it is starting again, say).
+    pub fn try_get(&self, path: &str) -> Option<Value> {
+        ureq::get(&format!("{}{path}", self.api))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .ok()?
+            .into_json()
+            .ok()
+    }
+
     /// GET, as text.
     pub fn get_text(&self, path: &str) -> String {
         ureq::get(&format!("{}{path}", self.api))
