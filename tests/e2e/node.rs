@@ -1078,3 +1078,43 @@ fn the_node_key_is_replaced_by_a_council_act_and_the_node_switches_by_itself() {
     assert_eq!(v["councils"][0]["node_key"], member_did.as_str());
     d.stop();
 }
+
+/// A node whose store is lost refuses to start afresh (it would sign a second log), and
+/// `councild recover` will not let it sign before it has fetched its log from a peer.
+#[test]
+fn a_lost_store_is_not_started_afresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let key = tmp.path().join("me.key");
+    run(&["key", "new", &s(&key)]).ok();
+    let dir = tmp.path().join("node");
+    councild(&["init", "--data-dir", &s(&dir), "--name", "Lost", "--solo-key", &s(&key)]).ok();
+    let d = Daemon::start(&dir);
+    d.council(&["motion", "open", "--key", &s(&key), "--title", "Before", "--closes-in", "1h"]).ok();
+    d.stop();
+    std::fs::remove_dir_all(dir.join("store")).unwrap();
+
+    // `timeout`: a node that started after all would hang the test, not pass it.
+    let start = |extra: &[&str]| {
+        let out = std::process::Command::new("timeout")
+            .arg("30")
+            .arg(crate::util::councild_path())
+            .args(["run", "--data-dir", &s(&dir), "--listen", "127.0.0.1:0", "--members-listen", "127.0.0.1:0"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "councild run should refuse");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = start(&["--offline"]);
+    assert!(e.contains("second log") && e.contains("councild recover"), "{e}");
+    let r = councild(&["recover", "--data-dir", &s(&dir)]).ok();
+    assert!(r.stdout.contains("--peer"), "says what to do next: {}", r.stdout);
+    let r = councild(&["recover", "--data-dir", &s(&dir)]);
+    assert!(r.code != 0 && r.stderr.contains("not lost"), "{}", r.stderr);
+    // Offline, or told to sign at once, it would start a second log: refused.
+    for extra in [&["--offline"][..], &["--sign-without-catching-up", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"][..]] {
+        let e = start(extra);
+        assert!(e.contains("fetch its log from a federation peer"), "{e}");
+    }
+}

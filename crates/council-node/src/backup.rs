@@ -60,6 +60,8 @@ pub enum BackupError {
     InvalidLog(String),
     #[error("the node's export does not verify, so no backup was written: {0}")]
     UnverifiedExport(String),
+    #[error("nothing recovered: {0}")]
+    NotRecovered(String),
     #[error("the node key in the backup does not sign the council's log now (a council act replaced it with {0}): restore a newer backup")]
     NotTheNodeKey(String),
 }
@@ -375,5 +377,43 @@ fn rebuild(
     // second entry at a place its key already filled.
     store.set_catching_up(restored.followed > 0)?;
     store.flush()?;
+    datadir::mark_store(dir, &council)?;
     Ok(restored)
+}
+
+/// `councild recover`: a node whose store is lost (its data directory otherwise whole:
+/// the node key and the genesis draft) starts its log again from the genesis, marked to
+/// fetch the rest from its federation peers before it signs anything (see
+/// crate::peering): the first peer that welcomes it serves its own log, every entry
+/// checked through the council rules and against the node key of its place.
+pub fn recover(dir: &Path) -> Result<Restored, BackupError> {
+    // The key that signs the log's end must be here: nothing else can go on with it.
+    datadir::load_key(&dir.join(datadir::NODE_KEY))?;
+    let draft = datadir::load_draft(dir)?;
+    let genesis = draft.finish().map_err(|e| BackupError::InvalidLog(format!("the genesis draft: {e}")))?;
+    let checked = verify_genesis(genesis.clone()).map_err(|e| BackupError::InvalidLog(e.to_string()))?;
+    let state = CouncilState::new(checked).map_err(|e| BackupError::InvalidLog(e.to_string()))?;
+    if let Some(id) =
+        std::fs::read_to_string(dir.join(datadir::STORE_COUNCIL)).ok().and_then(|t| Hash::from_hex(t.trim()))
+    {
+        if id != state.id() {
+            return Err(BackupError::NotRecovered(format!(
+                "the genesis draft is of council {}, but the store held council {}",
+                state.id(),
+                id
+            )));
+        }
+    }
+    let store = Store::open(&dir.join(datadir::STORE))?;
+    if store.genesis()?.is_some() {
+        let n = store.last_seq()?;
+        return Err(BackupError::NotRecovered(format!(
+            "the store is not lost: it holds the council's genesis and {n} entries (`councild run` starts it)"
+        )));
+    }
+    store.init_genesis(&genesis)?;
+    store.set_catching_up(true)?;
+    store.flush()?;
+    datadir::mark_store(dir, &state.id())?;
+    Ok(Restored { council: state.id(), name: genesis.body.name.clone(), entries: 0, followed: 0, equivocations: 0 })
 }

@@ -8,6 +8,7 @@
 //! | `api-addr` | the address the API listens on, written at start |
 //! | `p2p-addr` | the addresses other councils' nodes can dial, one per line |
 //! | `genesis.draft` | the genesis while the founders sign it |
+//! | `store-council` | the council's id, written once its store holds the genesis: a store found empty beside it was lost, not new |
 //! | `store/` | the council's log (sled) |
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,9 @@ pub const MEMBERS_ADDR: &str = "members-addr";
 /// The addresses other nodes can dial, written when the network listens.
 pub const P2P_ADDR: &str = "p2p-addr";
 pub const DRAFT: &str = "genesis.draft";
+/// Written once the store holds the council's genesis (its id): an empty store beside it
+/// was lost, and a node that started afresh on it would sign a second log.
+pub const STORE_COUNCIL: &str = "store-council";
 pub const STORE: &str = "store";
 
 const KEY_PREFIX: &str = "councilnet-ed25519-seed:";
@@ -127,6 +131,19 @@ pub fn install_next_key(dir: &Path, wanted: &PublicKey) -> Result<Option<SecretK
     // The rename is durable once the directory is.
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
     Ok(Some(key))
+}
+
+/// Records that this directory's store holds council `id` (once; see [`STORE_COUNCIL`]).
+pub fn mark_store(dir: &Path, id: &council_core::Hash) -> Result<(), DataDirError> {
+    if dir.join(STORE_COUNCIL).exists() {
+        return Ok(());
+    }
+    Ok(council_files::write_atomic(&dir.join(STORE_COUNCIL), format!("{}\n", id.to_hex()).as_bytes(), false)?)
+}
+
+/// Whether this directory's store held a council before.
+pub fn store_was_kept(dir: &Path) -> bool {
+    dir.join(STORE_COUNCIL).exists()
 }
 
 pub fn load_token(dir: &Path) -> Result<String, DataDirError> {

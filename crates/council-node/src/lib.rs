@@ -43,6 +43,10 @@ pub enum RunError {
     GenesisInvalid(String),
     #[error("the stored log does not replay: entry {seq}: {reason}")]
     Replay { seq: u64, reason: String },
+    #[error("the store in {0} is missing or empty, but this node kept the council's log before: started afresh it would sign a second log. Rebuild it from the council's federation peers with `councild recover --data-dir {1}` (then `councild run --data-dir {1} --peer ADDR`), or restore a backup with `councild restore`")]
+    StoreLost(String, String),
+    #[error("this node's store was started again from the genesis (`councild recover`): it must fetch its log from a federation peer before it signs, or it would sign a second log. Run it with the network on and a peer: `councild run --peer ADDR` (not --offline or --sign-without-catching-up)")]
+    MustCatchUp,
     #[error("this data directory's node key is not the key that signs the council's log now ({0}); a council act replaced it")]
     NotTheNodeKey(String),
     #[error("cannot listen on {addr}: {reason}")]
@@ -82,6 +86,10 @@ fn open_saving_after(dir: &Path, save_after: u64) -> Result<(Store, CouncilState
     let store = Store::open(&dir.join(datadir::STORE))?;
     let genesis = match store.genesis()? {
         Some(g) => g,
+        None if datadir::store_was_kept(dir) => {
+            let d = dir.display().to_string();
+            return Err(RunError::StoreLost(dir.join(datadir::STORE).display().to_string(), d));
+        }
         None => {
             let draft = datadir::load_draft(dir)?;
             let g = draft.finish().map_err(|e| {
@@ -94,6 +102,7 @@ fn open_saving_after(dir: &Path, save_after: u64) -> Result<(Store, CouncilState
             g
         }
     };
+    datadir::mark_store(dir, &genesis.council_id())?;
     let (state, replayed) = replay(&store, genesis)?;
     if replayed.entries >= save_after {
         store.put_state(state.seq(), &state.snapshot())?;
@@ -272,7 +281,9 @@ async fn run_once(
     })
     .await
     .map_err(|e| RunError::Serve(e.to_string()))??;
-    if state.node_key() != node.public() {
+    // A node rebuilding its log from its peers holds the key of the log's end, not yet
+    // the log up to it (the writer signs nothing meanwhile).
+    if state.node_key() != node.public() && !store.catching_up()? {
         // A council act replaced the key, and the new one waits in node.key.next (the
         // node stopped before it installed it).
         match datadir::install_next_key(&dir, &state.node_key())? {
@@ -291,6 +302,8 @@ async fn run_once(
         replayed = replayed.entries,
         "council opened"
     );
+    // A store `councild recover` started again holds the genesis alone.
+    let empty = state.seq() == 0;
     let own_copy = config.network.enabled.then(|| state.clone());
     let council_name = state.genesis().name.clone();
     let node_seed = node.seed();
@@ -310,6 +323,9 @@ async fn run_once(
     // After a restore: sign nothing until the council's own newer entries, if its
     // federation peers hold any, are fetched (only possible with the network on).
     let catching_up = store.catching_up()? && config.network.enabled && config.network.catch_up_before_signing;
+    if store.catching_up()? && !catching_up && empty {
+        return Err(RunError::MustCatchUp);
+    }
     if store.catching_up()? && !catching_up {
         tracing::warn!("restored from a backup, and signing without first fetching newer entries of this council's log from its federation peers");
         store.set_catching_up(false)?;

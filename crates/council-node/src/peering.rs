@@ -1034,6 +1034,14 @@ impl NetNode {
                 Ok(Response::Welcome(g)) => match self.check_node(&peer, &g) {
                     Ok(council) => {
                         self.refusals.remove(&peer);
+                        // Rebuilding this council's log (`councild recover`): the log may
+                        // not yet show the federation that makes this peer one, but a
+                        // node that welcomed this council serves it its own log (each
+                        // entry is checked against this council's node key by the writer).
+                        if self.catch_up.on() {
+                            let ours = self.own_state().map(|s| s.seq()).unwrap_or(0);
+                            self.fetch_own(peer, ours + 1);
+                        }
                         if !self.access().councils().contains(&council) {
                             tracing::info!(%peer, council = %council.short(), "welcomed by a council this council has no federation with: not following it");
                         } else if let Err(why) = self.follow(*g) {
@@ -1103,17 +1111,8 @@ impl NetNode {
     fn own_head_seen(&mut self, peer: PeerId, seq: u64, head: council_core::Hash) {
         let ours = self.replicas.get(&self.own).map(|s| s.seq()).unwrap_or(0);
         if seq > ours {
-            if self.fetching_own {
-                return;
-            }
-            self.fetching_own = true;
             tracing::info!(%peer, have = ours, peer_has = seq, "fetching this council's own newer entries before signing again");
-            let (net, tx) = (self.net.clone(), self.internal.clone());
-            let req = SyncRequest { council: self.own, from_seq: ours + 1, max_entries: crate::proto::SYNC_BATCH };
-            tokio::spawn(async move {
-                let result = net.sync(peer, req).await;
-                let _ = tx.send(Internal::OwnSynced { peer, result }).await;
-            });
+            self.fetch_own(peer, ours + 1);
             return;
         }
         let same = if seq == 0 {
@@ -1126,6 +1125,20 @@ impl NetNode {
         } else {
             tracing::warn!(%peer, seq, "a peer holds a different entry of this council's log at a place this node holds: not signing (see the double-run guard)");
         }
+    }
+
+    /// Asks `peer` for this council's own entries from `from` on (one request at a time).
+    fn fetch_own(&mut self, peer: PeerId, from: u64) {
+        if self.fetching_own {
+            return;
+        }
+        self.fetching_own = true;
+        let (net, tx) = (self.net.clone(), self.internal.clone());
+        let req = SyncRequest { council: self.own, from_seq: from, max_entries: crate::proto::SYNC_BATCH };
+        tokio::spawn(async move {
+            let result = net.sync(peer, req).await;
+            let _ = tx.send(Internal::OwnSynced { peer, result }).await;
+        });
     }
 
     /// A member peer holds no more of this council's log than this node: signing resumes.
@@ -1151,9 +1164,16 @@ impl NetNode {
             }
         };
         let entries: Vec<Entry> = r.entries.iter().filter_map(|b| Entry::from_cbor(b).ok()).collect();
+        let full = entries.len() >= crate::proto::SYNC_BATCH as usize;
         let Some(writer) = self.writer.clone() else { return };
         match writer.adopt(entries).await {
-            Ok(len) => tracing::info!(%peer, len, "took this council's own entries from a peer"),
+            Ok(len) => {
+                tracing::info!(%peer, len, "took this council's own entries from a peer");
+                // A full batch: the peer may hold more.
+                if full && self.catch_up.on() {
+                    self.fetch_own(peer, len + 1);
+                }
+            }
             Err(e) => tracing::warn!(%peer, error = %e, "this council's own entries from a peer do not fit its log"),
         }
     }

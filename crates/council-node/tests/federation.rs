@@ -301,6 +301,70 @@ fn a_node_key_replaced_by_a_council_act_is_installed_and_the_federation_follows(
     assert_eq!(own.node_key, next.public());
 }
 
+/// A node loses its store (the rest of its data directory survives) with no backup. Started
+/// as it is, it refuses: it would sign a second log. `councild recover` starts the log
+/// again from the genesis, marked to catch up; the node fetches its whole log from its
+/// federation peer, signs nothing until it has it, and then signs on where it left off:
+/// the peer follows, with no fork.
+#[test]
+fn a_node_whose_store_is_lost_rebuilds_its_log_from_its_federation_peer() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ma, mut a, b) = two_councils(&rt, tmp.path(), "lost");
+    a.pass(Action::Resolution);
+    let before = a.get("/v1/council");
+    let head = before["head"].clone();
+    wait("B follows A's log", || head_of(&b, &ma.1.to_hex()) == Some(head.clone()));
+    a.stop(&rt);
+
+    std::fs::remove_dir_all(ma.0.join(datadir::STORE)).unwrap();
+    let refused = council_node::open(&ma.0).map(|_| ()).unwrap_err().to_string();
+    assert!(refused.contains("second log") && refused.contains("councild recover"), "{refused}");
+    let r = council_node::backup::recover(&ma.0).unwrap();
+    assert_eq!(r.council, ma.1);
+    // Not twice: the store is no longer lost.
+    let again = council_node::backup::recover(&ma.0).unwrap_err().to_string();
+    assert!(again.contains("not lost"), "{again}");
+
+    let motion = |nonce: u64| {
+        let body = council_core::records::MotionBody {
+            council: ma.1,
+            title: "After the loss".into(),
+            form: council_core::records::MotionForm::YesNo(Action::Resolution),
+            rule: council_core::records::Rule {
+                quorum: council_core::records::Share::new(1, 2),
+                threshold: council_core::records::Threshold::SIMPLE_MAJORITY,
+            },
+            closes_at: now() + 3600,
+            nonce,
+        };
+        Signed::sign(body, &ma.2[0]).to_cbor()
+    };
+    // With no peer to fetch from, it signs nothing: the first place is its key's already.
+    let mut alone = Node::start(&rt, "lost-a", &ma, &[]);
+    let (s, r) = alone.post_record("/v1/motions", &motion(1));
+    assert_eq!((s, r["error"]["code"].as_str()), (503, Some("catching-up")), "{r}");
+    alone.stop(&rt);
+
+    let a = Node::start(&rt, "lost-a", &ma, &[b.p2p_addr().unwrap()]);
+    wait("A has its log back", || a.try_get("/v1/council").is_some_and(|c| c["head"] == head));
+    // It signs again once a peer has shown it holds all the peer has.
+    let mut nonce = 100;
+    wait("A signs again", || {
+        nonce += 1;
+        let (s, r) = a.post_record("/v1/motions", &motion(nonce));
+        assert!(s == 201 || r["error"]["code"] == "catching-up", "{s} {r}");
+        s == 201
+    });
+    let after = a.get("/v1/council");
+    let n = before["entries"].as_u64().unwrap();
+    assert!(n > 4, "{before}");
+    assert_eq!(after["entries"].as_u64().unwrap(), n + 1, "{after}");
+    let head = after["head"].clone();
+    wait("B follows A's log on, with no fork", || head_of(&b, &ma.1.to_hex()) == Some(head.clone()));
+    assert_eq!(b.gossip_rejected(), 0);
+}
+
 /// The data directory copied to a second machine, both copies run: the copy signs
 /// entries, then the original (behind it) signs another at the same place. The
 /// federation catches the fork, and the original, seeing its own key signing elsewhere,

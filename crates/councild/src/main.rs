@@ -108,6 +108,15 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Rebuild a lost store from the council's federation peers, when the data directory
+    /// still holds the node key and the genesis draft (no backup needed). The node then
+    /// fetches its own log from the first peer that welcomes it, and signs nothing until
+    /// a peer shows it holds the whole log; start it with `councild run --peer ADDR`.
+    Recover {
+        /// The council's data directory, whose store is lost.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Print a completion script for your shell, e.g.
     /// `councild completions bash > ~/.local/share/bash-completion/completions/councild`.
     Completions {
@@ -238,6 +247,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 r.entries,
                 r.followed,
                 r.equivocations,
+                data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Recover { data_dir } => {
+            let r = council_node::backup::recover(&data_dir)?;
+            println!(
+                "the store of {:?} ({}) starts again from its genesis, and fetches its log from its federation peers before it signs anything.\nstart it with a peer of its federation (`council network` on that council's node prints its address):\n  councild run --data-dir {} --peer /ip4/…/tcp/7421/p2p/…",
+                r.name,
+                r.council,
                 data_dir.display()
             );
             Ok(())
