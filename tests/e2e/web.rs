@@ -238,7 +238,7 @@ fn the_page_is_served_with_a_strict_policy() {
     let (data, _devs) = found(tmp.path());
     let d = Daemon::start(&data);
     let url = crate::members::members_url(&data);
-    for path in ["/", "/app.js", "/style.css", "/vendor/nacl.min.js"] {
+    for path in ["/", "/app.js", "/style.css", "/vendor/nacl.min.js", "/vendor/sha256.min.js", "/vendor/qrcode.js"] {
         let r = ureq::get(&format!("{url}{path}")).call().unwrap();
         assert_eq!(r.status(), 200);
         let csp = r.header("content-security-policy").unwrap_or("").to_owned();
@@ -278,4 +278,116 @@ fn a_member_votes_over_tls_in_chromium() {
     let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
     assert_eq!(shown["counts"], json!([1, 0, 0]), "{shown}");
     d.stop();
+}
+
+/// Two councils, A (three members) and B (one), found a federation by council acts,
+/// their nodes connected. Returns A's daemon and federation id, and B's daemon.
+fn two_federated_councils(root: &Path) -> (Daemon, Vec<crate::members::Device>, String, Daemon) {
+    use crate::util::{councild, eventually, run};
+    let (data, devs) = found(root);
+    let a = Daemon::start(&data);
+    let bkey = root.join("b.key");
+    run(&["key", "new", bkey.to_str().unwrap()]).ok();
+    let bdir = root.join("b-node");
+    councild(&["init", "--data-dir", bdir.to_str().unwrap(), "--name", "Bakery", "--solo-key", bkey.to_str().unwrap()])
+        .ok();
+    let b = Daemon::start(&bdir);
+    let id = |d: &Daemon| d.council(&["--json", "status"]).ok().json()["id"].as_str().unwrap().to_owned();
+    let (ida, idb) = (id(&a), id(&b));
+    let charter = root.join("charter.toml");
+    std::fs::write(
+        &charter,
+        format!(
+            "name = \"Riverside\"\nprinciples = [\"p\"]\nfounders = [\"{ida}\", \"{idb}\"]\ncreated_at = \"2026-11-22T09:00:00Z\"\n[rules]\nadmission = \"majority\"\nmotion_quorum = \"1/2\"\nmotion_threshold = \"majority\"\n"
+        ),
+    )
+    .unwrap();
+    let c = charter.to_str().unwrap();
+    let voters: [(&Daemon, Vec<&Path>); 2] =
+        [(&a, vec![devs[0].key.as_path(), devs[1].key.as_path()]), (&b, vec![bkey.as_path()])];
+    for (d, keys) in voters {
+        let k = keys[0].to_str().unwrap();
+        d.council(&["federation", "create", "--key", k, c, "--closes-in", "1h"]).ok();
+        let list = d.council(&["--json", "motion", "list"]).ok().json();
+        let m = list[0]["id"].as_str().unwrap().to_owned();
+        for k in keys {
+            d.council(&["vote", "--key", k.to_str().unwrap(), &m, "yes"]).ok();
+        }
+    }
+    let b_addr = b.council(&["--json", "network"]).ok().json()["listen"][0].as_str().unwrap().to_owned();
+    a.council(&["peer", "add", &b_addr]).ok();
+    let fed = eventually("A to count two member councils", || {
+        let v = a.council(&["--json", "federation", "list"]).ok().json();
+        let f = v["federations"].as_array()?.first()?.clone();
+        (f["members"].as_array()?.len() == 2).then(|| f["id"].as_str().unwrap().to_owned())
+    });
+    (a, devs, fed, b)
+}
+
+/// A member invites a council into the federation from the page. The invite is logged on
+/// the node; the string the page shows is one `council federation join` reads (its
+/// checksum, the federation, the issuer, the key the node logged, the node's addresses);
+/// and the QR code drawn is that string's, module for module as the CLI's QR encoder
+/// draws it.
+#[test]
+fn a_member_makes_an_invite_and_its_qr_code_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, devs, fed, _b) = two_federated_councils(tmp.path());
+    let url = crate::members::members_url(&a.dir) + "/";
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (text, path) = rt.block_on(async {
+        let c = browser(&driver).await;
+        sign_in(&c, &url, &devs[0].key).await;
+        click(&c, &format!("[data-invite=\"{fed}\"]")).await;
+        let uses = c.find(Locator::Css("#inv-uses")).await.unwrap();
+        uses.clear().await.unwrap();
+        uses.send_keys("2").await.unwrap();
+        click(&c, "#invite-form button[type=submit]").await;
+        wait_text(&c, "#status", "the invite is made", |t| t.starts_with("Invite made")).await;
+        let text = c.find(Locator::Css("#invite-string")).await.unwrap().prop("value").await.unwrap().unwrap();
+        let path = c.find(Locator::Css("#invite-result svg.qr path")).await.unwrap().attr("d").await.unwrap().unwrap();
+        shot(&c, &screenshots(), "invite.png").await;
+        c.close().await.unwrap();
+        (text, path)
+    });
+
+    let invite: council_core::invite::InviteString = text.parse().unwrap_or_else(|e| panic!("{e}: {text}"));
+    let status = a.council(&["--json", "status"]).ok().json();
+    assert_eq!(invite.issuer.to_hex(), status["id"].as_str().unwrap());
+    assert_eq!(invite.federation.to_hex(), fed);
+    let listen = a.council(&["--json", "network"]).ok().json()["listen"].clone();
+    assert_eq!(serde_json::json!(invite.addrs), listen);
+    let week = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 7 * 86_400;
+    assert!(invite.expires_at.abs_diff(week) < 120, "valid for the 7 days asked");
+    let shown = a.council(&["--json", "federation", "show", &fed]).ok().json();
+    let logged = shown["invites"].as_array().unwrap().iter().find(|i| i["key"] == invite.key.public().to_did());
+    let logged = logged.unwrap_or_else(|| panic!("the invite's key is not the one logged: {shown}"));
+    assert_eq!(logged["max_uses"], 2);
+    // A typo is caught by the checksum.
+    let typo = text.replacen('z', "y", 1);
+    assert!(typo == text || typo.parse::<council_core::invite::InviteString>().is_err());
+
+    // The QR code: the page drew each dark module as "M{x} {y}h1v1h-1z", the code inside
+    // a 4-module quiet zone. Drawn as a picture (4 pixels a module) and read back as a
+    // phone's reader would (rqrr), it is the invite string.
+    let mut dark = std::collections::HashSet::new();
+    let mut side = 0;
+    for cell in path.split('M').filter(|s| !s.is_empty()) {
+        let xy: Vec<usize> = cell.trim_end_matches("h1v1h-1z").split(' ').map(|n| n.parse().unwrap()).collect();
+        side = side.max(xy[0] + 5).max(xy[1] + 5);
+        dark.insert((xy[0], xy[1]));
+    }
+    let px = 4;
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(side * px, side * px, |x, y| {
+        if dark.contains(&(x / px, y / px)) {
+            0
+        } else {
+            255
+        }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the drawing");
+    let (_, decoded) = grids[0].decode().expect("the drawn QR code decodes");
+    assert_eq!(decoded, text);
 }

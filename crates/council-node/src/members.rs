@@ -431,7 +431,9 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
         .route("/", get(crate::web::index))
         .route("/app.js", get(crate::web::app))
         .route("/style.css", get(crate::web::style))
-        .route("/vendor/nacl.min.js", get(crate::web::nacl));
+        .route("/vendor/nacl.min.js", get(crate::web::nacl))
+        .route("/vendor/sha256.min.js", get(crate::web::sha256))
+        .route("/vendor/qrcode.js", get(crate::web::qrcode));
     let sessions = Router::new()
         .route("/v1/session/challenge", post(post_challenge))
         .route("/v1/session", post(post_session).delete(delete_session))

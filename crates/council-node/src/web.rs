@@ -11,22 +11,28 @@ const INDEX: &str = include_str!("../web/index.html");
 const APP: &str = include_str!("../web/app.js");
 const STYLE: &str = include_str!("../web/style.css");
 const NACL: &str = include_str!("../web/vendor/nacl.min.js");
+const SHA256: &str = include_str!("../web/vendor/sha256.min.js");
+const QRCODE: &str = include_str!("../web/vendor/qrcode.js");
 
 /// The page may load and call nothing but its own origin.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
                    form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Every file of the page, with its path and content type.
-pub const FILES: [(&str, &str, &str); 4] = [
+/// Every file of the page, with its path and content type. The last two are loaded only
+/// when a member makes an invite.
+pub const FILES: [(&str, &str, &str); 6] = [
     ("/", "text/html; charset=utf-8", INDEX),
     ("/app.js", "text/javascript; charset=utf-8", APP),
     ("/style.css", "text/css; charset=utf-8", STYLE),
     ("/vendor/nacl.min.js", "text/javascript; charset=utf-8", NACL),
+    ("/vendor/sha256.min.js", "text/javascript; charset=utf-8", SHA256),
+    ("/vendor/qrcode.js", "text/javascript; charset=utf-8", QRCODE),
 ];
 
-/// The page's size in bytes, all files together.
+/// The page's size in bytes as a member's browser first loads it (the invite's files
+/// come only with an invite).
 pub fn page_bytes() -> usize {
-    FILES.iter().map(|(_, _, body)| body.len()).sum()
+    FILES.iter().take(4).map(|(_, _, body)| body.len()).sum()
 }
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
@@ -53,21 +59,35 @@ pub(crate) async fn style() -> Response {
 pub(crate) async fn nacl() -> Response {
     file(FILES[3].1, FILES[3].2)
 }
+pub(crate) async fn sha256() -> Response {
+    file(FILES[4].1, FILES[4].2)
+}
+pub(crate) async fn qrcode() -> Response {
+    file(FILES[5].1, FILES[5].2)
+}
 
 #[cfg(test)]
 mod tests {
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn the_vendored_library_is_the_published_one() {
-        // tweetnacl-js 1.0.3, nacl.min.js, as `npm pack tweetnacl@1.0.3` gives it.
-        let sum = hex::encode(Sha256::digest(super::NACL.as_bytes()));
-        assert_eq!(sum, "973cc5733cc7432e30ee4682098f413094f494bccf76a567c23908c5035ddbbc");
+    fn the_vendored_libraries_are_the_published_ones() {
+        // As `npm pack` gives them (web/vendor/README.md): tweetnacl 1.0.3's nacl.min.js,
+        // js-sha256 0.11.0's build/sha256.min.js, qrcode-generator 1.4.4's qrcode.js.
+        for (file, sum) in [
+            (super::NACL, "973cc5733cc7432e30ee4682098f413094f494bccf76a567c23908c5035ddbbc"),
+            (super::SHA256, "5e623445991d81ba5fb0abf201d7a6d45c9010c1f2e11377fefa8e8054572953"),
+            (super::QRCODE, "18ae399f81182bc9de916e9c77b195df20cc58d6f2d55a62b085a299f1bf1780"),
+        ] {
+            assert_eq!(hex::encode(Sha256::digest(file.as_bytes())), sum);
+        }
     }
 
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
         for (path, _, body) in super::FILES.iter().take(3) {
+            // SVG's namespace name (the invite's QR code) is a name, never fetched.
+            let body = body.replace("\"http://www.w3.org/2000/svg\"", "");
             for bad in ["http://", "https://", "//cdn", "@import"] {
                 assert!(!body.contains(bad), "{path} refers to {bad}");
             }

@@ -104,6 +104,9 @@ const bodies = {
     new Cbor().array(3).text("councilnet/1/name").bytes(hex.bytes(council)).text(name).done(),
   petition: (council, mandate) =>
     new Cbor().array(3).text("councilnet/1/petition").bytes(hex.bytes(council)).bytes(hex.bytes(mandate)).done(),
+  invite: (council, federation, invitePub, maxUses, expiresAt) =>
+    new Cbor().array(6).text("councilnet/1/invite").bytes(hex.bytes(council)).bytes(hex.bytes(federation))
+      .bytes(invitePub).uint(maxUses).uint(expiresAt).done(),
   motion: (council, title, options, closesAt, nonce) => {
     const c = new Cbor().array(7).text("councilnet/1/motion").bytes(hex.bytes(council)).text(title);
     if (options.length === 0) c.array(2).text("yes-no").array(1).text("resolution");
@@ -298,6 +301,10 @@ function renderFederations(v) {
   const out = [];
   for (const f of v.federations || []) {
     out.push(el("h3", {}, f.name), el("p", { class: "meta" }, `${f.members.length} member council(s)`));
+    if (f.members.some((m) => m.council === state.council && m.left_at == null)) {
+      out.push(el("button", { type: "button", "data-invite": f.id, on: { click: () => inviteForm(f) } },
+        "Invite a council to " + f.name));
+    }
     for (const m of f.motions) {
       out.push(el("p", {}, el("strong", {}, m.title), ` (${m.matter}) · ${m.outcome ? outcomeText({ ...m, closed_early: false }) : "open until " + when(m.closes_at)}`));
       out.push(el("ul", {}, ...m.votes.map((x) => el("li", { class: x.status === "struck" ? "struck" : "" },
@@ -306,6 +313,92 @@ function renderFederations(v) {
     }
   }
   document.getElementById("federations").replaceChildren(...(out.length ? out : [el("p", {}, "This council is in no federation.")]));
+}
+
+// ---------------------------------------------------------------- invites (§6.9, §12.5)
+
+// The invite string and its QR code need SHA-256 (browsers give WebCrypto only to HTTPS
+// pages) and a QR encoder: both vendored, loaded only when a member makes an invite.
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    if (document.querySelector(`script[src="${src}"]`)) { resolve(); return; }
+    const s = el("script", { src });
+    s.onload = resolve;
+    s.onerror = () => reject(new Error("could not load " + src));
+    document.head.append(s);
+  });
+}
+
+// "councilnet-invite:" + Base58Check of the invite string's CBOR (PROTOCOL.md §12.5).
+function inviteString(federation, issuer, seed, expiresAt, addrs) {
+  const c = new Cbor().array(6).text("councilnet/1/invite-string").bytes(hex.bytes(federation))
+    .bytes(hex.bytes(issuer)).bytes(seed).uint(expiresAt).array(addrs.length);
+  for (const a of addrs) c.text(a);
+  const body = c.done();
+  const check = new Uint8Array(sha256.arrayBuffer(sha256.arrayBuffer(body))).slice(0, 4);
+  const all = new Uint8Array(body.length + 4);
+  all.set(body);
+  all.set(check, body.length);
+  return "councilnet-invite:" + base58(all);
+}
+
+// The QR code of `text` as an SVG drawing (built element by element: the page's CSP
+// allows no inline styles or data: images). Error correction L, as the CLI draws it.
+function qrSvg(text) {
+  const q = qrcode(0, "L");
+  q.addData(text, "Byte");
+  q.make();
+  const n = q.getModuleCount(), quiet = 4, size = n + 2 * quiet;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+  svg.setAttribute("class", "qr");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "QR code of the invite");
+  svg.setAttribute("shape-rendering", "crispEdges");
+  const bg = document.createElementNS(ns, "rect");
+  for (const [k, v] of [["width", size], ["height", size], ["fill", "#fff"]]) bg.setAttribute(k, v);
+  svg.append(bg);
+  let d = "";
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (q.isDark(r, c)) d += `M${c + quiet} ${r + quiet}h1v1h-1z`;
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("fill", "#000");
+  svg.append(path);
+  return svg;
+}
+
+function inviteForm(f) {
+  const uses = el("input", { id: "inv-uses", type: "number", min: "1", max: "1000", value: "1" });
+  const days = el("input", { id: "inv-days", type: "number", min: "1", max: "365", value: "7" });
+  const result = el("div", { id: "invite-result" });
+  const form = el("form", { id: "invite-form", on: { submit: (ev) => { ev.preventDefault(); makeInvite(f, Number(uses.value) || 1, Number(days.value) || 7, result); } } },
+    el("p", {}, `An invite lets another council ask to join ${f.name}; its member councils then admit it. Whoever holds the invite can use it: give it to that council privately.`),
+    el("label", { for: "inv-uses" }, "How many councils may use it"), uses,
+    el("label", { for: "inv-days" }, "Valid for (days)"), days,
+    el("button", { type: "submit" }, "Make the invite"), result);
+  document.getElementById("invite-box").replaceChildren(el("h3", {}, "Invite a council to " + f.name), form);
+  document.getElementById("invite-box").hidden = false;
+  uses.focus();
+}
+
+function makeInvite(f, maxUses, days, result) {
+  return act("Making the invite", async () => {
+    await Promise.all([loadScript("/vendor/sha256.min.js"), loadScript("/vendor/qrcode.js")]);
+    const addrs = ((await call("GET", "/v1/network")).listen || []).slice(0, 16);
+    if (!addrs.length) throw new Error("this council's node is not listening for other councils yet; ask its operator");
+    const seed = crypto.getRandomValues(new Uint8Array(32));
+    const invitePub = nacl.sign.keyPair.fromSeed(seed).publicKey;
+    const expiresAt = Math.floor(Date.now() / 1000) + days * 86400;
+    const r = await submit("/v1/invites", signed(bodies.invite(state.council, f.id, invitePub, maxUses, expiresAt), state.key));
+    const text = inviteString(f.id, state.council, seed, expiresAt, addrs);
+    const out = el("textarea", { id: "invite-string", rows: "4", readonly: "", spellcheck: "false" });
+    out.value = text;
+    result.replaceChildren(
+      el("p", {}, "The other council's operator scans this code, or copies the text under it, and runs: council federation join INVITE"),
+      qrSvg(text), out);
+    return `Invite made (log entry ${r.seq}): ${maxUses} use(s), for ${days} day(s).`;
+  });
 }
 
 async function submit(path, record) {
