@@ -144,10 +144,12 @@ pass east "$(last_motion east)"
 # before the joiner's signature is in the council's view is void (PROTOCOL.md §8).
 pending() { [ "$(c "$1" --json federation show "$FED" | py "'$EAST' in d.get('pending', [])")" = True ]; }
 for who in north south; do wait_for "$who sees east's signature" 60 pending "$who"; done
-c north federation show "${FED:0:8}" >"$work/waiting.txt"
+c north federation pending "${FED:0:8}" >"$work/waiting.txt"
 grep "countersigned by" "$work/waiting.txt" || true
 grep -q "East Works Council (${EAST:0:12}): countersigned by 0 of the 2 needed" "$work/waiting.txt" \
-  || fail "federation show does not say whose countersignature east waits for"
+  || fail "federation pending does not say whose countersignature east waits for"
+grep -q "used 1 of 1 (by East Works Council" "$work/waiting.txt" \
+  || fail "federation pending does not say who used the invite"
 for who in north south; do
   # Ids may be shortened to a unique prefix, as people would type them.
   c "$who" federation admit --key "$work/$who/m1.key" "${FED:0:8}" "${EAST:0:8}" --closes-in 1h >/dev/null

@@ -364,6 +364,8 @@ fn a_member_makes_an_invite_and_its_qr_code_in_chromium() {
     let logged = shown["invites"].as_array().unwrap().iter().find(|i| i["key"] == invite.key.public().to_did());
     let logged = logged.unwrap_or_else(|| panic!("the invite's key is not the one logged: {shown}"));
     assert_eq!(logged["max_uses"], 2);
+    let pending = a.council(&["federation", "pending"]).ok().stdout;
+    assert!(pending.contains("used 0 of 2, open until"), "{pending}");
     // A typo is caught by the checksum.
     let typo = text.replacen('z', "y", 1);
     assert!(typo == text || typo.parse::<council_core::invite::InviteString>().is_err());

@@ -460,6 +460,130 @@ pub fn list(node: &Node, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Councils by name: this council's own, and those whose logs the node follows.
+struct Names {
+    names: std::collections::HashMap<String, String>,
+    this: String,
+}
+
+impl Names {
+    fn of(node: &Node) -> Names {
+        let mut names = std::collections::HashMap::new();
+        let mut this = String::new();
+        if let Ok(own) = node.get("/v1/council") {
+            let id = own["id"].as_str().unwrap_or("").to_owned();
+            names.insert(id.clone(), own["name"].as_str().unwrap_or("").to_owned());
+            this = id;
+        }
+        if let Ok(net) = node.get("/v1/network") {
+            for c in net["followed"].as_array().into_iter().flatten() {
+                names.insert(
+                    c["council"].as_str().unwrap_or("").to_owned(),
+                    c["name"].as_str().unwrap_or("").to_owned(),
+                );
+            }
+        }
+        Names { names, this }
+    }
+
+    /// "Name (id prefix)", or "council id-prefix" for a council not followed here.
+    fn council(&self, v: &Value) -> String {
+        let id = v.as_str().unwrap_or("?");
+        let short: String = id.chars().take(12).collect();
+        let here = if id == self.this { ", this council" } else { "" };
+        match self.names.get(id) {
+            Some(n) if !n.is_empty() => format!("{n} ({short}{here})"),
+            _ => format!("council {short}{here}"),
+        }
+    }
+}
+
+/// Who waits for admission and for whose countersignature, and who used which invite.
+fn pending_lines(f: &Value, names: &Names) -> Vec<String> {
+    let council = |v: &Value| names.council(v);
+    let mut out = Vec::new();
+    let waiting = f["admissions"].as_array().cloned().unwrap_or_default();
+    if !waiting.is_empty() {
+        out.push("waiting for admission (member councils countersign with `council federation admit`):".to_owned());
+    }
+    let members: Vec<Value> = f["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["left_at"].is_null())
+        .map(|m| m["council"].clone())
+        .collect();
+    for a in &waiting {
+        let signed: Vec<Value> = a["countersigned_by"].as_array().cloned().unwrap_or_default();
+        let yet: Vec<String> = members.iter().filter(|m| !signed.contains(m)).map(council).collect();
+        out.push(format!(
+            "  {}: countersigned by {} of the {} needed{}{}",
+            council(&a["council"]),
+            signed.len(),
+            a["needed"],
+            if signed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", signed.iter().map(council).collect::<Vec<_>>().join(", "))
+            },
+            if yet.is_empty() { String::new() } else { format!("; not yet: {}", yet.join(", ")) }
+        ));
+    }
+    for i in f["invites"].as_array().cloned().unwrap_or_default() {
+        let expires = i["expires_at"].as_u64().unwrap_or(0);
+        let open = i["uses"].as_u64() < i["max_uses"].as_u64() && expires >= now().as_secs();
+        let used_by: Vec<String> = i["used_by"].as_array().into_iter().flatten().map(council).collect();
+        out.push(format!(
+            "invite from {}: used {} of {}{}, {} {}",
+            council(&i["issuer"]),
+            i["uses"],
+            i["max_uses"],
+            if used_by.is_empty() { String::new() } else { format!(" (by {})", used_by.join(", ")) },
+            if open { "open until" } else { "closed; it ran until" },
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(expires))
+        ));
+    }
+    out
+}
+
+/// `federation pending [FED]`: for each federation (or the one named), the councils
+/// waiting for admission with the countersignatures they have and lack, and each invite
+/// with the councils that used it.
+pub fn pending(node: &Node, federation: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let feds = node.get("/v1/federations")?;
+    let chosen: Vec<Value> = match federation {
+        Some(f) => {
+            let (_, v) = federation_arg(&feds, f)?;
+            if v.is_null() {
+                bail!("no federation {f} is known to this node");
+            }
+            vec![v]
+        }
+        None => feds["federations"].as_array().cloned().unwrap_or_default(),
+    };
+    let out: Vec<Value> = chosen
+        .iter()
+        .map(|f| serde_json::json!({ "federation": f["id"], "name": f["name"], "admissions": f["admissions"], "invites": f["invites"] }))
+        .collect();
+    let names = Names::of(node);
+    print(json, &Value::Array(out), || {
+        if chosen.is_empty() {
+            say!("this council is in no federation");
+        }
+        for f in &chosen {
+            say!("federation {:?} ({})", f["name"].as_str().unwrap_or(""), f["id"].as_str().unwrap_or(""));
+            let lines = pending_lines(f, &names);
+            if lines.is_empty() {
+                say!("  nobody waits for admission, and no invite was issued");
+            }
+            for line in lines {
+                say!("{line}");
+            }
+        }
+    });
+    Ok(())
+}
+
 pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
     let feds = node.get("/v1/federations")?;
     let (_, f) = federation_arg(&feds, federation)?;
@@ -467,28 +591,8 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
         bail!("no federation {federation} is known to this node");
     }
     let void: Vec<Value> = feds["void_events"].as_array().cloned().unwrap_or_default();
-    // Councils by name: this council's own, and those whose logs the node follows.
-    let mut names = std::collections::HashMap::new();
-    let mut this = String::new();
-    if let Ok(own) = node.get("/v1/council") {
-        let id = own["id"].as_str().unwrap_or("").to_owned();
-        names.insert(id.clone(), own["name"].as_str().unwrap_or("").to_owned());
-        this = id;
-    }
-    if let Ok(net) = node.get("/v1/network") {
-        for c in net["followed"].as_array().into_iter().flatten() {
-            names.insert(c["council"].as_str().unwrap_or("").to_owned(), c["name"].as_str().unwrap_or("").to_owned());
-        }
-    }
-    let council = |v: &Value| -> String {
-        let id = v.as_str().unwrap_or("?");
-        let short: String = id.chars().take(12).collect();
-        let here = if id == this { ", this council" } else { "" };
-        match names.get(id) {
-            Some(n) if !n.is_empty() => format!("{n} ({short}{here})"),
-            _ => format!("council {short}{here}"),
-        }
-    };
+    let names = Names::of(node);
+    let council = |v: &Value| names.council(v);
     print(json, &f, || {
         say!("federation {:?}\nid {}", f["name"].as_str().unwrap_or(""), f["id"].as_str().unwrap_or(""));
         for p in f["principles"].as_array().cloned().unwrap_or_default() {
@@ -503,46 +607,8 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
             let founder = if m["founder"] == true { ", founder" } else { "" };
             say!("  {}{founder}{left}", council(&m["council"]));
         }
-        let waiting = f["admissions"].as_array().cloned().unwrap_or_default();
-        if !waiting.is_empty() {
-            say!("waiting for admission (member councils countersign with `council federation admit`):");
-        }
-        let members: Vec<Value> = f["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["left_at"].is_null())
-            .map(|m| m["council"].clone())
-            .collect();
-        for a in &waiting {
-            let signed: Vec<Value> = a["countersigned_by"].as_array().cloned().unwrap_or_default();
-            let yet: Vec<String> = members.iter().filter(|m| !signed.contains(m)).map(&council).collect();
-            say!(
-                "  {}: countersigned by {} of the {} needed{}{}",
-                council(&a["council"]),
-                signed.len(),
-                a["needed"],
-                if signed.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", signed.iter().map(&council).collect::<Vec<_>>().join(", "))
-                },
-                if yet.is_empty() { String::new() } else { format!("; not yet: {}", yet.join(", ")) }
-            );
-        }
-        for i in f["invites"].as_array().cloned().unwrap_or_default() {
-            let expires = i["expires_at"].as_u64().unwrap_or(0);
-            let open = i["uses"].as_u64() < i["max_uses"].as_u64() && expires >= now().as_secs();
-            let used_by: Vec<String> = i["used_by"].as_array().into_iter().flatten().map(&council).collect();
-            say!(
-                "invite from {}: used {} of {}{}, {} {}",
-                council(&i["issuer"]),
-                i["uses"],
-                i["max_uses"],
-                if used_by.is_empty() { String::new() } else { format!(" (by {})", used_by.join(", ")) },
-                if open { "open until" } else { "closed; it ran until" },
-                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(expires))
-            );
+        for line in pending_lines(&f, &names) {
+            say!("{line}");
         }
         for m in f["motions"].as_array().cloned().unwrap_or_default() {
             let options: Vec<String> =

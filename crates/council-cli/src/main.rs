@@ -308,6 +308,11 @@ enum FederationCommand {
     },
     /// The federations this council knows of.
     List,
+    /// Who waits for admission, and for whose countersignature; who used which invite.
+    Pending {
+        /// The federation's id (or its first 6+ hex digits); without it, every federation.
+        federation: Option<String>,
+    },
     /// A federation: principles, members, motions and delegate votes.
     Show {
         /// The federation's id (or its first 6+ hex digits).
@@ -718,6 +723,7 @@ fn federation(
         }
         FederationCommand::List => fed_cmds::list(n, json),
         FederationCommand::Show { federation } => fed_cmds::show(n, &federation, json),
+        FederationCommand::Pending { federation } => fed_cmds::pending(n, federation.as_deref(), json),
     }
 }
 

@@ -224,7 +224,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Backup { data_dir, out } => backup(&data_dir, &out),
+        Command::Backup { data_dir, out } => {
+            let spin = working("backing up: taking the log and checking every entry");
+            let r = backup(&data_dir, &out);
+            spin.finish_and_clear();
+            r
+        }
         Command::Key { command: KeyCommand::New { data_dir } } => {
             let (key, made) = datadir::make_next_key(&data_dir)?;
             let did = key.public().to_did();
@@ -238,7 +243,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { from, data_dir } => {
-            let r = council_node::backup::restore(&from, &data_dir)?;
+            let spin = working("restoring: checking every entry of the log, then storing it");
+            let r = council_node::backup::restore(&from, &data_dir);
+            spin.finish_and_clear();
+            let r = r?;
             println!(
                 "restored {:?} ({}) into {}: {} log entries, {} followed council(s), {} equivocation proof(s)\nstart it with: councild run --data-dir {}",
                 r.name,
@@ -364,6 +372,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A spinner with the time taken, on stderr while it is a terminal (a backup or restore of
+/// a long log takes minutes on a Raspberry Pi); nothing in a pipe or a log.
+fn working(what: &str) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let s = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    s.set_message(what.to_owned());
+    s.enable_steady_tick(std::time::Duration::from_millis(200));
+    s
 }
 
 /// Resolves on SIGINT or SIGTERM.
