@@ -146,3 +146,45 @@ fn councild_writes_man_pages() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot create"), "{err}");
 }
+
+/// The systemd unit in config/ is hardened as README.md says, and its command line is one
+/// `councild` accepts: pointed at a config file that is not there, it says so (a usage
+/// error, exit 2, would mean the unit names a flag councild does not have).
+#[test]
+fn the_systemd_unit_is_hardened_and_starts_councild_with_flags_it_has() {
+    let unit = include_str!("../../../config/councild.service");
+    let settings: Vec<(&str, &str)> =
+        unit.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('=')).collect();
+    let has = |k: &str, v: &str| settings.iter().any(|(a, b)| *a == k && *b == v);
+    for (k, v) in [
+        ("User", "councild"),
+        ("StateDirectory", "councild"),
+        ("Restart", "on-failure"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("CapabilityBoundingSet", ""),
+    ] {
+        assert!(has(k, v), "the unit lacks {k}={v}");
+    }
+    let exec = settings.iter().find(|(k, _)| *k == "ExecStart").map(|(_, v)| *v).expect("an ExecStart");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/councild"), "installed where README.md puts it");
+    let mut args: Vec<String> = words.map(str::to_owned).collect();
+    assert_eq!(args.first().map(String::as_str), Some("run"));
+    // The same flags, on paths of this test's own.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("config.toml");
+    for (i, a) in args.clone().iter().enumerate() {
+        match a.as_str() {
+            "--config" => args[i + 1] = missing.display().to_string(),
+            "--data-dir" => args[i + 1] = dir.path().join("council").display().to_string(),
+            _ => {}
+        }
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, err) = councild(&refs);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("config.toml"), "names the missing config file: {err}");
+}
