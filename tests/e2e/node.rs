@@ -1118,3 +1118,30 @@ fn a_lost_store_is_not_started_afresh() {
         assert!(e.contains("fetch its log from a federation peer"), "{e}");
     }
 }
+
+/// `councild init --opener DID`: only the named founders may open motions; anyone else
+/// on the roster is refused with a reason. A name that is not a founder is refused at init.
+#[test]
+fn init_names_who_may_open_motions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let keys: Vec<PathBuf> = (0..2).map(|i| tmp.path().join(format!("m{i}.key"))).collect();
+    let dids: Vec<String> = keys.iter().map(|k| run(&["key", "new", &s(k)]).ok().stdout.trim().to_owned()).collect();
+    let dir = tmp.path().join("node");
+    let base = ["init", "--data-dir", &s(&dir), "--name", "Chaired", "--founder", &dids[0], "--founder", &dids[1]];
+    let outsider = run(&["key", "new", &s(&tmp.path().join("x.key"))]).ok().stdout.trim().to_owned();
+    let r = councild(&[&base[..], &["--opener", &outsider]].concat());
+    assert!(r.code == 1 && r.stderr.contains("not one of the founders"), "{}", r.stderr);
+    assert!(!dir.join("node.key").exists(), "nothing made");
+    councild(&[&base[..], &["--opener", &dids[0]]].concat()).ok();
+    for k in &keys {
+        run(&["genesis", "sign", "--draft", &s(&dir.join("genesis.draft")), "--key", &s(k)]).ok();
+    }
+    let d = Daemon::start(&dir);
+    d.council(&["motion", "open", "--key", &s(&keys[0]), "--title", "By the chair", "--closes-in", "1h"]).ok();
+    let r = d.council(&["--json", "motion", "open", "--key", &s(&keys[1]), "--title", "Not by the chair"]);
+    let e: Value = serde_json::from_str(r.stderr.trim()).unwrap_or_else(|_| panic!("{}", r.stderr));
+    assert_eq!((r.code, e["error"]["code"].as_str()), (1, Some("may-not-open")), "{e}");
+    assert_eq!(motions(&d).len(), 1);
+    d.stop();
+}

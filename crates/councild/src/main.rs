@@ -48,6 +48,10 @@ enum Command {
         /// Share of the roster whose signatures recall a delegate by petition.
         #[arg(long, default_value = "majority")]
         petition: String,
+        /// Only these founders may open motions (and issue invites): a founder's did:key
+        /// (repeat). Without it, any member may.
+        #[arg(long = "opener", value_name = "DID")]
+        openers: Vec<String>,
     },
     /// Run the node.
     Run {
@@ -276,7 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("man pages written to {}", dir.display());
             Ok(())
         }
-        Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition } => {
+        Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition, openers } => {
             let solo = solo_key.map(|p| datadir::load_key(&p)).transpose()?;
             let founders: Vec<PublicKey> = match &solo {
                 Some(k) => vec![k.public()],
@@ -288,10 +292,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if founders.is_empty() {
                 bail!("name the founding members with --founder DID (one per founder), or try it alone with --solo-key KEY_FILE");
             }
+            let openers = if openers.is_empty() {
+                council_core::records::Openers::AnyMember
+            } else {
+                let keys = openers
+                    .iter()
+                    .map(|d| PublicKey::from_did(d).with_context(|| format!("--opener {d} is not a valid did:key")))
+                    .collect::<anyhow::Result<Vec<PublicKey>>>()?;
+                if let Some(k) = keys.iter().find(|k| !founders.contains(k)) {
+                    bail!("--opener {} is not one of the founders: only a founding member can be named to open motions (add them with --founder)", k.to_did());
+                }
+                council_core::records::Openers::Listed(keys)
+            };
             let rules = CouncilRules {
                 act_rule: Rule { quorum: act_quorum.parse()?, threshold: act_threshold.parse()? },
                 petition: petition.parse()?,
-                ..CouncilRules::default()
+                openers,
             };
             let n = founders.len();
             let mut draft = datadir::init(
