@@ -117,7 +117,8 @@ fn a_full_disk_refuses_records_keeps_reads_and_recovers_by_itself() {
 /// With no space kept (`store.min_free_mb = 0`) a write itself fails for want of space:
 /// sled then takes no more writes, so the node closes its store, reopens it once space is
 /// freed, rebuilds its state from what is on disk, and goes on. Every motion it
-/// acknowledged is there; none it refused is.
+/// acknowledged is there; none it refused is (on tmpfs a write that fails for want of
+/// space lands nothing: sled's batch is whole or absent, and nothing is written twice).
 #[test]
 fn a_write_that_fails_on_a_full_disk_loses_nothing_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();

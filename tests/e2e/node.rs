@@ -1115,7 +1115,7 @@ fn a_lost_store_is_not_started_afresh() {
     // Offline, or told to sign at once, it would start a second log: refused.
     for extra in [&["--offline"][..], &["--sign-without-catching-up", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"][..]] {
         let e = start(extra);
-        assert!(e.contains("fetch its log from a federation peer"), "{e}");
+        assert!(e.contains("must fetch its log from a peer"), "{e}");
     }
 }
 

@@ -119,6 +119,20 @@ fn net(st: &ApiState) -> Result<&NetControl, ApiError> {
     })
 }
 
+/// A read from the store that failed: `storage-full` while the store is closed after a
+/// full disk (it reopens once space is freed), else `storage-failed`.
+fn store_error(e: council_store::StoreError) -> ApiError {
+    use council_store::StoreError;
+    match e {
+        StoreError::Closed | StoreError::Full(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage-full",
+            format!("{e}: the node's disk filled up; it answers again once space is freed"),
+        ),
+        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e.to_string()),
+    }
+}
+
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
@@ -132,7 +146,9 @@ impl From<NodeError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "node-key-replaced", e.to_string())
             }
             NodeError::CatchingUp => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "catching-up", e.to_string()),
-            NodeError::StorageFull => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-full", e.to_string()),
+            NodeError::StorageFull | NodeError::StoreReopening => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-full", e.to_string())
+            }
             NodeError::SigningHalted(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "signing-halted", e.to_string())
             }
@@ -425,6 +441,18 @@ pub(crate) async fn get_network(State(st): State<ApiState>) -> Result<Response, 
     Ok(Json(net(&st)?.network().await?).into_response())
 }
 
+/// `GET /v1/network` on the member address: as the operator sees it, less where other
+/// councils' nodes are (their addresses are their operators' business, not this
+/// council's members').
+pub(crate) async fn get_network_for_members(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    let mut v = net(&st)?.network().await?;
+    for p in &mut v.connected {
+        p.addrs.clear();
+    }
+    v.dialing.clear();
+    Ok(Json(v).into_response())
+}
+
 /// `GET /v1/motions/{id}`: one motion, with the signed-in member's own ballot.
 pub(crate) async fn get_motion(
     State(st): State<ApiState>,
@@ -536,7 +564,7 @@ pub(crate) async fn get_log_entries(
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-failed", e.to_string()))?;
+    .map_err(store_error)?;
     Ok(Json(LogEntries { head, entries }).into_response())
 }
 

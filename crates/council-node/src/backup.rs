@@ -398,9 +398,10 @@ pub fn recover(dir: &Path) -> Result<Restored, BackupError> {
     {
         if id != state.id() {
             return Err(BackupError::NotRecovered(format!(
-                "the genesis draft is of council {}, but the store held council {}",
+                "the genesis draft is of council {}, but this directory's store held council {} ({}): put that council's genesis.draft here, or recover into that council's own data directory",
                 state.id(),
-                id
+                id,
+                datadir::STORE_COUNCIL
             )));
         }
     }
@@ -408,10 +409,12 @@ pub fn recover(dir: &Path) -> Result<Restored, BackupError> {
     if store.genesis()?.is_some() {
         let n = store.last_seq()?;
         return Err(BackupError::NotRecovered(format!(
-            "the store is not lost: it holds the council's genesis and {n} entries (`councild run` starts it)"
+            "the store is not lost: it holds the council's genesis and {n} entries (`councild run` starts it; if it is damaged, move {} aside and run `councild recover` again)",
+            dir.join(datadir::STORE).display()
         )));
     }
     store.init_genesis(&genesis)?;
+    store.set_recovering(true)?;
     store.set_catching_up(true)?;
     store.flush()?;
     datadir::mark_store(dir, &state.id())?;

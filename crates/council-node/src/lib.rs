@@ -45,9 +45,9 @@ pub enum RunError {
     Replay { seq: u64, reason: String },
     #[error("the store in {0} is missing or empty, but this node kept the council's log before: started afresh it would sign a second log. Rebuild it from the council's federation peers with `councild recover --data-dir {1}` (then `councild run --data-dir {1} --peer ADDR`), or restore a backup with `councild restore`")]
     StoreLost(String, String),
-    #[error("this node's store was started again from the genesis (`councild recover`): it must fetch its log from a federation peer before it signs, or it would sign a second log. Run it with the network on and a peer: `councild run --peer ADDR` (not --offline or --sign-without-catching-up)")]
+    #[error("this node's store was started again from the genesis (`councild recover`), and no federation peer has yet shown it holds the whole log: it must fetch its log from a peer before it signs, or it would sign a second log. Run it with the network on and a peer: `councild run --peer ADDR` (not --offline or --sign-without-catching-up)")]
     MustCatchUp,
-    #[error("this data directory's node key is not the key that signs the council's log now ({0}); a council act replaced it")]
+    #[error("this data directory's node key is not the key that signs the council's log now ({0}): a council act replaced it. Put that key in node.key.next here (the node installs it at start), or restore a newer backup")]
     NotTheNodeKey(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
@@ -79,11 +79,13 @@ pub struct Replayed {
 /// time, and the state restored from its saved snapshot if that still matches the log,
 /// then replayed from the log through the council rules.
 pub fn open(dir: &Path) -> Result<(Store, CouncilState, Replayed), RunError> {
-    open_saving_after(dir, SNAPSHOT_AFTER_REPLAYING)
+    open_saving_after(dir, SNAPSHOT_AFTER_REPLAYING, Duration::ZERO)
 }
 
-fn open_saving_after(dir: &Path, save_after: u64) -> Result<(Store, CouncilState, Replayed), RunError> {
-    let store = Store::open(&dir.join(datadir::STORE))?;
+/// [`open`], saving a snapshot after replaying `save_after` entries, and waiting up to
+/// `wait` for another handle in this process to let go of the store.
+fn open_saving_after(dir: &Path, save_after: u64, wait: Duration) -> Result<(Store, CouncilState, Replayed), RunError> {
+    let store = Store::open_waiting(&dir.join(datadir::STORE), wait)?;
     let genesis = match store.genesis()? {
         Some(g) => g,
         None if datadir::store_was_kept(dir) => {
@@ -265,19 +267,8 @@ async fn run_once(
     let again = ready.is_none();
     let (store, state, replayed) = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                match open(&dir) {
-                    Err(RunError::Store(council_store::StoreError::Open { reason, .. }))
-                        if again && reason.contains("another process") && std::time::Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    r => return r,
-                }
-            }
-        }
+        let wait = if again { Duration::from_secs(10) } else { Duration::ZERO };
+        move || open_saving_after(&dir, SNAPSHOT_AFTER_REPLAYING, wait)
     })
     .await
     .map_err(|e| RunError::Serve(e.to_string()))??;
@@ -302,8 +293,6 @@ async fn run_once(
         replayed = replayed.entries,
         "council opened"
     );
-    // A store `councild recover` started again holds the genesis alone.
-    let empty = state.seq() == 0;
     let own_copy = config.network.enabled.then(|| state.clone());
     let council_name = state.genesis().name.clone();
     let node_seed = node.seed();
@@ -323,7 +312,7 @@ async fn run_once(
     // After a restore: sign nothing until the council's own newer entries, if its
     // federation peers hold any, are fetched (only possible with the network on).
     let catching_up = store.catching_up()? && config.network.enabled && config.network.catch_up_before_signing;
-    if store.catching_up()? && !catching_up && empty {
+    if store.recovering()? && !catching_up {
         return Err(RunError::MustCatchUp);
     }
     if store.catching_up()? && !catching_up {
@@ -454,7 +443,8 @@ async fn run_once(
             None
         }
     };
-    // The same addresses next time: members and peers keep reaching the node.
+    // The same API and member addresses next time, and the peers it is connected to now
+    // (it dials them as the new key; its own peer ports are as configured).
     let next = if new_key {
         let mut next = config.clone();
         next.api.listen = addr;
@@ -463,10 +453,6 @@ async fn run_once(
             Some(n) => Some(n.network().await),
             None => None,
         } {
-            let strip = |a: &str| a.rsplit_once("/p2p/").map_or(a.to_owned(), |(a, _)| a.to_owned());
-            if !v.listen.is_empty() {
-                next.network.listen = v.listen.iter().map(|a| strip(a)).collect();
-            }
             for p in v.connected.iter().filter(|p| p.council.is_some()) {
                 next.network.peers.extend(p.addrs.iter().cloned());
             }
@@ -482,15 +468,19 @@ async fn run_once(
     let _ = members_stop.send(true);
     // In-flight requests get a few seconds to finish; a client that hangs on does not
     // keep the node from stopping.
-    let served = match tokio::time::timeout(std::time::Duration::from_secs(10), server).await {
+    let mut server = server;
+    let served = match tokio::time::timeout(std::time::Duration::from_secs(10), &mut server).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!("some API requests did not finish within 10 s; closing them");
+            server.abort();
             Ok(Ok(()))
         }
     };
-    if tokio::time::timeout(Duration::from_secs(10), members_task).await.is_err() {
-        tracing::warn!("the member endpoint did not stop within 10 s");
+    let mut members_task = members_task;
+    if tokio::time::timeout(Duration::from_secs(10), &mut members_task).await.is_err() {
+        tracing::warn!("the member endpoint did not stop within 10 s; closing it");
+        members_task.abort();
     }
     let written = match writer_result {
         Some(r) => r,
@@ -501,13 +491,18 @@ async fn run_once(
     };
     // The network task holds the store too: it stops with the same signal.
     let _ = stop_tx.send(true);
-    if let Some(t) = net_task {
-        if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
-            tracing::warn!("the network task did not stop within 10 s");
+    // Whatever has not stopped in time is aborted: a run that starts again (a new node
+    // key) must find the store and the addresses free.
+    if let Some(mut t) = net_task {
+        if tokio::time::timeout(Duration::from_secs(10), &mut t).await.is_err() {
+            tracing::warn!("the network task did not stop within 10 s; aborting it");
+            t.abort();
         }
     }
-    if let Some(t) = notify_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    if let Some(mut t) = notify_task {
+        if tokio::time::timeout(Duration::from_secs(5), &mut t).await.is_err() {
+            t.abort();
+        }
     }
     written.map_err(|e| RunError::Serve(e.to_string()))??;
     served.map_err(|e| RunError::Serve(e.to_string()))?.map_err(|e| RunError::Serve(e.to_string()))?;
@@ -528,29 +523,12 @@ mod tests {
     use council_core::SecretKey;
     use council_store::Append;
 
-    /// sled lets go of its lock file only once its flusher thread notices the store was
-    /// dropped (within its flush interval): a reopen right after a drop retries a while.
-    fn retrying<T, E: std::fmt::Display>(mut f: impl FnMut() -> Result<T, E>) -> T {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            match f() {
-                Ok(t) => return t,
-                Err(e)
-                    if e.to_string().contains("another process holds it") && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-
     fn store_at(dir: &Path) -> Store {
-        retrying(|| Store::open(&dir.join(datadir::STORE)))
+        Store::open_waiting(&dir.join(datadir::STORE), Duration::from_secs(10)).unwrap()
     }
 
     fn reopen(dir: &Path, save_after: u64) -> (Store, CouncilState, Replayed) {
-        retrying(|| open_saving_after(dir, save_after))
+        open_saving_after(dir, save_after, Duration::from_secs(10)).unwrap()
     }
 
     /// A data directory whose store holds a council's genesis and `motions` motions, each

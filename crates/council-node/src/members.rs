@@ -415,7 +415,7 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
         .route("/v1/log", get(api::get_log_entries))
         .route("/v1/export", get(api::get_export))
         .route("/v1/federations", get(api::get_federations))
-        .route("/v1/network", get(api::get_network))
+        .route("/v1/network", get(api::get_network_for_members))
         .with_state(st.api.clone())
         .layer(middleware::from_fn_with_state(st.clone(), require_session));
     let writes = Router::new()

@@ -303,6 +303,8 @@ pub struct NetNode {
     writer: Option<crate::writer::WriterHandle>,
     /// An own-log fetch is in flight.
     fetching_own: bool,
+    /// Where the last own-log fetch asked the peer to start.
+    own_fetch_from: u64,
     /// A node key replaced by a council act, waiting for a peer to hold the act.
     handover: crate::writer::Handover,
 }
@@ -414,6 +416,7 @@ impl NetNode {
             catch_up: crate::writer::CatchUp::default(),
             writer: None,
             fetching_own: false,
+            own_fetch_from: 0,
             handover: crate::writer::Handover::default(),
         };
         Ok((node, NetControl { tx: ctx }))
@@ -1133,6 +1136,7 @@ impl NetNode {
             return;
         }
         self.fetching_own = true;
+        self.own_fetch_from = from;
         let (net, tx) = (self.net.clone(), self.internal.clone());
         let req = SyncRequest { council: self.own, from_seq: from, max_entries: crate::proto::SYNC_BATCH };
         tokio::spawn(async move {
@@ -1143,7 +1147,7 @@ impl NetNode {
 
     /// A member peer holds no more of this council's log than this node: signing resumes.
     fn own_log_confirmed(&mut self, peer: PeerId) {
-        if let Err(e) = self.store.set_catching_up(false) {
+        if let Err(e) = self.store.set_recovering(false).and_then(|()| self.store.set_catching_up(false)) {
             tracing::warn!(error = %e, "cannot record that the log caught up");
             return;
         }
@@ -1164,13 +1168,15 @@ impl NetNode {
             }
         };
         let entries: Vec<Entry> = r.entries.iter().filter_map(|b| Entry::from_cbor(b).ok()).collect();
-        let full = entries.len() >= crate::proto::SYNC_BATCH as usize;
+        // More may follow as long as the peer sends any (an answer is also cut at its byte
+        // budget, before the batch is full).
+        let more = !entries.is_empty();
         let Some(writer) = self.writer.clone() else { return };
         match writer.adopt(entries).await {
             Ok(len) => {
                 tracing::info!(%peer, len, "took this council's own entries from a peer");
-                // A full batch: the peer may hold more.
-                if full && self.catch_up.on() {
+                // Only while the log grows: a peer that serves nothing new is not asked again.
+                if more && len >= self.own_fetch_from && self.catch_up.on() {
                     self.fetch_own(peer, len + 1);
                 }
             }

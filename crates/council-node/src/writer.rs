@@ -61,6 +61,8 @@ pub enum NodeError {
     SigningHalted(String),
     #[error("the node's disk is full: it takes no new records until space is freed on it (it keeps serving reads and the network, and takes records again by itself)")]
     StorageFull,
+    #[error("the node's disk filled up and a write failed: it reopens its store once space is freed on it, and answers again then")]
+    StoreReopening,
     #[error("this node was restored from a backup and is fetching its own log's newer entries from its federation peers; it signs again once a peer shows it has them all (`councild run --sign-without-catching-up` skips this)")]
     CatchingUp,
 }
@@ -311,7 +313,7 @@ impl WriterHandle {
     /// recovers from a full disk.
     fn gone(&self) -> NodeError {
         if self.health.closed() {
-            NodeError::StorageFull
+            NodeError::StoreReopening
         } else {
             NodeError::ShuttingDown
         }
@@ -423,6 +425,8 @@ pub struct Writer {
     retired: Option<SecretKey>,
     /// The last entry the old key signed, while the switch to the new key is not on disk.
     switched: Option<u64>,
+    /// Why node.key.next could not be used, as last logged.
+    next_key_refused: Option<String>,
     handover: Handover,
 }
 
@@ -516,6 +520,7 @@ impl Writer {
             data_dir: None,
             retired: None,
             switched: None,
+            next_key_refused: None,
             handover: Handover::default(),
         };
         (w, handle)
@@ -545,14 +550,29 @@ impl Writer {
             return true;
         }
         let Some(dir) = &self.data_dir else { return false };
-        let next = match crate::datadir::load_key(&dir.join(crate::datadir::NEXT_NODE_KEY)) {
-            Ok(k) if k.public() == wanted => k,
-            _ => return false,
+        let path = dir.join(crate::datadir::NEXT_NODE_KEY);
+        let why = match crate::datadir::load_key(&path) {
+            Ok(k) if k.public() == wanted => {
+                self.next_key_refused = None;
+                tracing::warn!(new_key = %wanted.to_did(), from = self.state.seq() + 1, "a council act replaced the node key: signing with the new key");
+                self.retired = Some(std::mem::replace(&mut self.node, k));
+                self.switched = Some(self.state.seq());
+                return true;
+            }
+            Ok(k) => format!("it holds {}, not the key the act chose", k.public().to_did()),
+            Err(e) => e.to_string(),
         };
-        tracing::warn!(new_key = %wanted.to_did(), from = self.state.seq() + 1, "a council act replaced the node key: signing with the new key");
-        self.retired = Some(std::mem::replace(&mut self.node, next));
-        self.switched = Some(self.state.seq());
-        true
+        // Said once for each reason, not at every batch.
+        if self.next_key_refused.as_deref() != Some(why.as_str()) {
+            tracing::error!(
+                act_chose = %wanted.to_did(),
+                file = %path.display(),
+                reason = %why,
+                "a council act replaced the node key, and node.key.next cannot be used: this node signs nothing until it holds the key the act chose"
+            );
+            self.next_key_refused = Some(why);
+        }
+        false
     }
 
     /// Takes no new records while the store's disk has less than `bytes` free.
@@ -622,24 +642,43 @@ impl Writer {
     /// the handover to the network begins.
     fn install_key(&mut self, through: u64) {
         let Some(dir) = &self.data_dir else { return };
-        match tokio::task::block_in_place(|| crate::datadir::install_next_key(dir, &self.node.public())) {
-            Ok(Some(_)) => {
+        let installed = match tokio::task::block_in_place(|| crate::datadir::install_next_key(dir, &self.node.public()))
+        {
+            Ok(Some(_)) => Ok(()),
+            // node.key.next changed or went since it was loaded: the key that signs is the
+            // one in memory, written as node.key itself.
+            Ok(None) => {
+                let key = crate::datadir::encode_key(&self.node);
+                let path = dir.join(crate::datadir::NODE_KEY);
+                tokio::task::block_in_place(|| crate::datadir::write_private(&path, key.as_bytes()))
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match installed {
+            Ok(()) => {
                 self.retired = None;
                 tracing::warn!(through, "the new node key is installed (node.key); the old one is gone");
+                self.handover.start(through);
             }
-            Ok(None) => {
-                tracing::error!("node.key.next changed under the writer; the node signs with the key it loaded")
+            // The node signs on with the key in memory; node.key.next, still there, is
+            // installed at the next start.
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install the new node key as node.key; it is installed at the next start")
             }
-            // It stays in node.key.next: the next start installs it.
-            Err(e) => tracing::error!(error = %e, "cannot install the new node key; the next start does"),
         }
-        self.handover.start(through);
     }
 
     /// Whether the store can take records now. Below the free space kept, no; after a
     /// failed write, only once the store is reopened and the state rebuilt from what is on
     /// disk. Logs each change.
     fn room(&mut self) -> bool {
+        // A write elsewhere (the network's copies of other logs, notifications) found the
+        // disk full: sled takes no more writes through any handle until it is reopened.
+        if self.store.failed_full() && !self.health.closed() {
+            tracing::error!("THE DISK IS FULL: a write of the network or of notifications failed; reopening the store once space is freed");
+            self.health.set(Health::CLOSED);
+        }
         if self.health.closed() && !self.recover() {
             return false;
         }
@@ -669,7 +708,7 @@ impl Writer {
         let state = match rebuilt {
             Ok(s) => s,
             Err(e) => {
-                tracing::debug!(error = %e, "the store cannot be reopened yet");
+                tracing::warn!(error = %e, "the store cannot be reopened yet; trying again");
                 return false;
             }
         };

@@ -26,6 +26,7 @@
 //! | `flog/` council id, seq (u64 BE) | an entry of a followed council's log |
 //! | `eqv/` council id, seq (u64 BE) | an equivocation proof against that council |
 //! | `join/` federation id | a join this council started with an invite (CBOR, see council-node) |
+//! | `catching-up`, `recovering` | marks: fetch the council's own newer entries from peers before signing (after a restore; after `councild recover`) |
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -45,6 +46,8 @@ const K_STATE: &[u8] = b"meta/state";
 pub enum StoreError {
     #[error("the store at {path} could not be opened: {reason}")]
     Open { path: String, reason: String },
+    #[error("the store at {path} could not be opened: another process holds it (is a councild already running on this data directory?)")]
+    Locked { path: String },
     #[error("the store holds format {found:?}, but this build understands only {FORMAT:?}; use a councild that matches the store, or export with the old one")]
     Format { found: String },
     #[error("disk error: {0}")]
@@ -131,6 +134,9 @@ pub struct Append {
 pub struct Store {
     open: Arc<RwLock<Option<Open>>>,
     path: Arc<PathBuf>,
+    /// A write failed for want of space, through any handle: sled takes no more writes
+    /// until the store is reopened.
+    full: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,7 +175,27 @@ impl Store {
     /// Opens (or creates) the store in `path`. Refuses a store of another format.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open = Store::open_db(path)?;
-        Ok(Store { open: Arc::new(RwLock::new(Some(open))), path: Arc::new(path.to_owned()) })
+        Ok(Store { open: Arc::new(RwLock::new(Some(open))), path: Arc::new(path.to_owned()), full: Arc::default() })
+    }
+
+    /// [`Store::open`], waiting up to `wait` while another handle in this process lets go
+    /// of the store (sled frees its lock file only once its flusher thread notices the
+    /// last handle went, within its flush interval, or once a reader lets go of a tree).
+    pub fn open_waiting(path: &Path, wait: std::time::Duration) -> Result<Store, StoreError> {
+        let open = Store::open_db_waiting(path, wait)?;
+        Ok(Store { open: Arc::new(RwLock::new(Some(open))), path: Arc::new(path.to_owned()), full: Arc::default() })
+    }
+
+    fn open_db_waiting(path: &Path, wait: std::time::Duration) -> Result<Open, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match Store::open_db(path) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Where the store is on disk.
@@ -177,43 +203,34 @@ impl Store {
         &self.path
     }
 
+    /// A write through some handle failed for want of space since the store was opened:
+    /// it takes no more writes until [`Store::reopen`].
+    pub fn failed_full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Closes the store and opens it again from disk, for every handle. After a write
     /// failed (a full disk), sled takes no more writes and its memory may hold what never
     /// reached the disk: reopened, it holds exactly what is on disk. Handles get
-    /// [`StoreError::Closed`] meanwhile; if it cannot be opened yet (the disk is still
-    /// too full even to open it), the store stays closed and this may be called again.
+    /// [`StoreError::Closed`] meanwhile (no lock is held while it waits, so a reader still
+    /// walking the old store finishes); if it cannot be opened yet (the disk is still too
+    /// full even to open it), the store stays closed and this may be called again.
     pub fn reopen(&self) -> Result<(), StoreError> {
-        let mut slot = self.open.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = slot.take() {
-            drop(old);
-        }
-        // sled lets go of its lock file only once its flusher thread notices that the
-        // last handle went (within its flush interval), or once a reader still holding a
-        // tree lets go of it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match Store::open_db(&self.path) {
-                Ok(o) => {
-                    *slot = Some(o);
-                    return Ok(());
-                }
-                Err(StoreError::Open { reason, .. })
-                    if reason.contains("another process") && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let old = self.open.write().unwrap_or_else(|p| p.into_inner()).take();
+        drop(old);
+        let o = Store::open_db_waiting(&self.path, std::time::Duration::from_secs(10))?;
+        self.full.store(false, std::sync::atomic::Ordering::Release);
+        *self.open.write().unwrap_or_else(|p| p.into_inner()) = Some(o);
+        Ok(())
     }
 
-    /// Writes and flushes a small marker, and removes it: whether the store takes writes.
-    pub fn probe(&self) -> Result<(), StoreError> {
-        let o = self.handle()?;
-        o.tree.insert(b"meta/probe", vec![0u8; 4096]).map_err(io)?;
-        o.tree.remove(b"meta/probe").map_err(io)?;
-        o.db.flush().map_err(io)?;
-        Ok(())
+    /// The error of a sled call, noting a full disk.
+    fn io(&self, e: sled::Error) -> StoreError {
+        let e = io(e);
+        if e.is_full() {
+            self.full.store(true, std::sync::atomic::Ordering::Release);
+        }
+        e
     }
 
     fn handle(&self) -> Result<Open, StoreError> {
@@ -251,14 +268,11 @@ impl Store {
             // What is not flushed at once (relayed gossip) is on disk within this.
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
-            .map_err(|e| {
-                let reason = match &e {
-                    sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                        "another process holds it (is a councild already running on this data directory?)".to_owned()
-                    }
-                    _ => e.to_string(),
-                };
-                StoreError::Open { path: path.display().to_string(), reason }
+            .map_err(|e| match &e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked { path: path.display().to_string() }
+                }
+                _ => StoreError::Open { path: path.display().to_string(), reason: e.to_string() },
             })?;
         let tree = db.open_tree("council").map_err(io)?;
         match tree.get(K_FORMAT).map_err(io)? {
@@ -277,7 +291,7 @@ impl Store {
 
     /// The council's genesis, if the store has one.
     pub fn genesis(&self) -> Result<Option<Genesis>, StoreError> {
-        match self.tree()?.get(K_GENESIS).map_err(io)? {
+        match self.tree()?.get(K_GENESIS).map_err(|e| self.io(e))? {
             None => Ok(None),
             Some(v) => Genesis::from_cbor(&v).map(Some).map_err(|e| StoreError::Corrupt(format!("genesis: {e}"))),
         }
@@ -291,8 +305,8 @@ impl Store {
             }
             return Ok(());
         }
-        self.tree()?.insert(K_GENESIS, g.to_cbor()).map_err(io)?;
-        self.db()?.flush().map_err(io)?;
+        self.tree()?.insert(K_GENESIS, g.to_cbor()).map_err(|e| self.io(e))?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -304,14 +318,14 @@ impl Store {
         let mut v = Vec::with_capacity(8 + snapshot.len());
         v.extend_from_slice(&seq.to_be_bytes());
         v.extend_from_slice(snapshot);
-        self.tree()?.insert(K_STATE, v).map_err(io)?;
-        self.db()?.flush().map_err(io)?;
+        self.tree()?.insert(K_STATE, v).map_err(|e| self.io(e))?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// The saved state snapshot and the seq it was taken after, if there is one.
     pub fn state(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        match self.tree()?.get(K_STATE).map_err(io)? {
+        match self.tree()?.get(K_STATE).map_err(|e| self.io(e))? {
             None => Ok(None),
             Some(v) if v.len() < 8 => Err(StoreError::Corrupt("the state snapshot is shorter than its header".into())),
             Some(v) => Ok(Some((read_seq(&v[..8])?, v[8..].to_vec()))),
@@ -323,7 +337,7 @@ impl Store {
         match self.tree()?.scan_prefix(b"log/").next_back() {
             None => Ok(0),
             Some(kv) => {
-                let (k, _) = kv.map_err(io)?;
+                let (k, _) = kv.map_err(|e| self.io(e))?;
                 read_seq(&k[4..])
             }
         }
@@ -339,7 +353,7 @@ impl Store {
             let seq = a.entry.body.seq;
             let bytes = a.entry.to_cbor();
             let k = seq_key(b"log/", seq);
-            if let Some(existing) = o.tree.get(&k).map_err(io)? {
+            if let Some(existing) = o.tree.get(&k).map_err(|e| self.io(e))? {
                 if existing.as_ref() != bytes.as_slice() {
                     return Err(StoreError::Conflict { seq });
                 }
@@ -367,14 +381,14 @@ impl Store {
                 }
             }
         }
-        o.tree.apply_batch(b).map_err(io)?;
-        o.db.flush().map_err(io)?;
+        o.tree.apply_batch(b).map_err(|e| self.io(e))?;
+        o.db.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// The entry at `seq`.
     pub fn entry(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
-        match self.tree()?.get(seq_key(b"log/", seq)).map_err(io)? {
+        match self.tree()?.get(seq_key(b"log/", seq)).map_err(|e| self.io(e))? {
             None => Ok(None),
             Some(v) => Entry::from_cbor(&v).map(Some).map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}"))),
         }
@@ -392,7 +406,7 @@ impl Store {
     }
 
     fn seq_of(&self, k: Vec<u8>) -> Result<Option<u64>, StoreError> {
-        self.tree()?.get(k).map_err(io)?.map(|v| read_seq(&v)).transpose()
+        self.tree()?.get(k).map_err(|e| self.io(e))?.map(|v| read_seq(&v)).transpose()
     }
 
     /// The entry holding a member-signed record with this id, if stored.
@@ -412,7 +426,7 @@ impl Store {
         self.tree()?
             .scan_prefix(&prefix)
             .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
+                let (k, v) = kv.map_err(|e| self.io(e))?;
                 let b: [u8; 32] =
                     k[prefix.len()..].try_into().map_err(|_| StoreError::Corrupt("vote index key".into()))?;
                 let member =
@@ -436,7 +450,7 @@ impl Store {
         self.tree()?
             .scan_prefix(b"ros/")
             .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
+                let (k, v) = kv.map_err(|e| self.io(e))?;
                 let bad = || StoreError::Corrupt("roster index".into());
                 let seq = read_seq(k.get(4..12).ok_or_else(bad)?)?;
                 let m: [u8; 32] = k.get(12..44).ok_or_else(bad)?.try_into().map_err(|_| bad())?;
@@ -458,7 +472,7 @@ impl Store {
     /// Starts keeping a followed council's log (idempotent).
     pub fn put_foreign_genesis(&self, g: &Genesis) -> Result<(), StoreError> {
         let k = key(b"fgen/", &[&g.council_id().0]);
-        self.tree()?.insert(k, g.to_cbor()).map_err(io)?;
+        self.tree()?.insert(k, g.to_cbor()).map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -476,7 +490,7 @@ impl Store {
     /// order), atomically and durably. Existing entries with the same bytes are skipped.
     pub fn append_foreign(&self, entries: &[Entry]) -> Result<(), StoreError> {
         self.insert_foreign(entries)?;
-        self.db()?.flush().map_err(io)?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -489,7 +503,7 @@ impl Store {
         for e in entries {
             let k = foreign_key(b"flog/", &e.body.council, e.body.seq);
             let bytes = e.to_cbor();
-            if let Some(existing) = self.tree()?.get(&k).map_err(io)? {
+            if let Some(existing) = self.tree()?.get(&k).map_err(|e| self.io(e))? {
                 if existing.as_ref() != bytes.as_slice() {
                     return Err(StoreError::Conflict { seq: e.body.seq });
                 }
@@ -497,7 +511,7 @@ impl Store {
             }
             b.insert(k, bytes);
         }
-        self.tree()?.apply_batch(b).map_err(io)
+        self.tree()?.apply_batch(b).map_err(|e| self.io(e))
     }
 
     /// A followed council's entries from `from` on, in order.
@@ -519,9 +533,13 @@ impl Store {
     /// Keeps an equivocation proof (the first one per council and seq), durably.
     pub fn put_equivocation(&self, proof: &EquivocationProof) -> Result<bool, StoreError> {
         let k = foreign_key(b"eqv/", &proof.a.body.council, proof.a.body.seq);
-        let fresh = self.tree()?.compare_and_swap(k, None as Option<&[u8]>, Some(proof.to_cbor())).map_err(io)?.is_ok();
+        let fresh = self
+            .tree()?
+            .compare_and_swap(k, None as Option<&[u8]>, Some(proof.to_cbor()))
+            .map_err(|e| self.io(e))?
+            .is_ok();
         if fresh {
-            self.db()?.flush().map_err(io)?;
+            self.db()?.flush().map_err(|e| self.io(e))?;
         }
         Ok(fresh)
     }
@@ -538,8 +556,8 @@ impl Store {
 
     /// Records (or replaces) the join this council started for a federation.
     pub fn put_join(&self, federation: &Hash, value: &[u8]) -> Result<(), StoreError> {
-        self.tree()?.insert(key(b"join/", &[&federation.0]), value).map_err(io)?;
-        self.db()?.flush().map_err(io)?;
+        self.tree()?.insert(key(b"join/", &[&federation.0]), value).map_err(|e| self.io(e))?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -548,7 +566,7 @@ impl Store {
     pub fn outbox(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.tree()?.scan_prefix(b"outbox/").take(max) {
-            let (k, v) = kv.map_err(io)?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             out.push((read_seq(&k[7..])?, v.to_vec()));
         }
         Ok(out)
@@ -561,22 +579,22 @@ impl Store {
 
     /// Queues a notification (durably); returns its id. Ids grow.
     pub fn outbox_push(&self, value: &[u8]) -> Result<u64, StoreError> {
-        let id = self.db()?.generate_id().map_err(io)?;
-        self.tree()?.insert(seq_key(b"outbox/", id), value).map_err(io)?;
-        self.db()?.flush().map_err(io)?;
+        let id = self.db()?.generate_id().map_err(|e| self.io(e))?;
+        self.tree()?.insert(seq_key(b"outbox/", id), value).map_err(|e| self.io(e))?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(id)
     }
 
     /// Replaces a waiting notification's value (its delivery attempts).
     pub fn outbox_update(&self, id: u64, value: &[u8]) -> Result<(), StoreError> {
-        self.tree()?.insert(seq_key(b"outbox/", id), value).map_err(io)?;
+        self.tree()?.insert(seq_key(b"outbox/", id), value).map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// Drops a notification (delivered, or given up on).
     pub fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.tree()?.remove(seq_key(b"outbox/", id)).map_err(io)?;
-        self.db()?.flush().map_err(io)?;
+        self.tree()?.remove(seq_key(b"outbox/", id)).map_err(|e| self.io(e))?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
@@ -584,39 +602,56 @@ impl Store {
     /// motion closing soon, or a federation motion, is announced once).
     pub fn notified(&self, what: &[u8]) -> Result<bool, StoreError> {
         let k = key(b"notified/", &[what]);
-        Ok(self.tree()?.insert(k, &[][..]).map_err(io)?.is_none())
+        Ok(self.tree()?.insert(k, &[][..]).map_err(|e| self.io(e))?.is_none())
     }
 
     /// The last entry of the council's own log that notifications were made for.
     pub fn notify_cursor(&self) -> Result<Option<u64>, StoreError> {
-        self.tree()?.get(b"notify-cursor").map_err(io)?.map(|v| read_seq(&v)).transpose()
+        self.tree()?.get(b"notify-cursor").map_err(|e| self.io(e))?.map(|v| read_seq(&v)).transpose()
     }
 
     pub fn set_notify_cursor(&self, seq: u64) -> Result<(), StoreError> {
-        self.tree()?.insert(b"notify-cursor", &seq.to_be_bytes()).map_err(io)?;
+        self.tree()?.insert(b"notify-cursor", &seq.to_be_bytes()).map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// Whether this node must fetch its own log's newer entries from its federation
     /// peers before it signs again (set when it is restored from a backup).
     pub fn catching_up(&self) -> Result<bool, StoreError> {
-        Ok(self.tree()?.get(b"catching-up").map_err(io)?.is_some())
+        Ok(self.tree()?.get(b"catching-up").map_err(|e| self.io(e))?.is_some())
     }
 
     pub fn set_catching_up(&self, on: bool) -> Result<(), StoreError> {
         if on {
-            self.tree()?.insert(b"catching-up", &[][..]).map_err(io)?;
+            self.tree()?.insert(b"catching-up", &[][..]).map_err(|e| self.io(e))?;
         } else {
-            self.tree()?.remove(b"catching-up").map_err(io)?;
+            self.tree()?.remove(b"catching-up").map_err(|e| self.io(e))?;
         }
-        self.db()?.flush().map_err(io)?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// Whether this store was started again from the genesis (`councild recover`) and has
+    /// not yet been shown by a federation peer to hold the council's whole log: until then
+    /// the node must not sign, even when told to skip catching up.
+    pub fn recovering(&self) -> Result<bool, StoreError> {
+        Ok(self.tree()?.get(b"recovering").map_err(|e| self.io(e))?.is_some())
+    }
+
+    pub fn set_recovering(&self, on: bool) -> Result<(), StoreError> {
+        if on {
+            self.tree()?.insert(b"recovering", &[][..]).map_err(|e| self.io(e))?;
+        } else {
+            self.tree()?.remove(b"recovering").map_err(|e| self.io(e))?;
+        }
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// Forgets a join (cancelled). Whether there was one.
     pub fn remove_join(&self, federation: &Hash) -> Result<bool, StoreError> {
-        let had = self.tree()?.remove(key(b"join/", &[&federation.0])).map_err(io)?.is_some();
-        self.db()?.flush().map_err(io)?;
+        let had = self.tree()?.remove(key(b"join/", &[&federation.0])).map_err(|e| self.io(e))?.is_some();
+        self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(had)
     }
 
@@ -624,7 +659,7 @@ impl Store {
     pub fn joins(&self) -> Result<Vec<(Hash, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.tree()?.scan_prefix(b"join/") {
-            let (k, v) = kv.map_err(io)?;
+            let (k, v) = kv.map_err(|e| self.io(e))?;
             let id: [u8; 32] =
                 k[5..].try_into().map_err(|_| StoreError::Corrupt("a join key is not a federation id".into()))?;
             out.push((Hash(id), v.to_vec()));
@@ -633,7 +668,7 @@ impl Store {
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db()?.flush().map(|_| ()).map_err(io)
+        self.db()?.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 }
 
