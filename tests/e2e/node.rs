@@ -644,6 +644,15 @@ fn a_backup_restores_the_council_and_a_damaged_one_restores_nothing() {
     let new = c.root.join("new-hardware");
     let r = councild(&["restore", "--from", &s(&backup), "--data-dir", &s(&new)]).ok();
     assert!(r.stdout.contains("restored"), "{}", r.stdout);
+    assert!(!r.stderr.contains("restoring:"), "no progress in a pipe: {}", r.stderr);
+    // On a terminal (`script` gives it one, as a person has), the restore shows progress.
+    let shown = c.root.join("on-a-terminal");
+    let cmd =
+        format!("{} restore --from {} --data-dir {}", crate::util::councild_path().display(), s(&backup), s(&shown));
+    let out =
+        std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).env("TERM", "xterm").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("restoring: checking every entry"), "{text}");
     let d2 = Daemon::start(&new);
     let after = d2.council(&["--json", "status"]).ok().json();
     for field in ["id", "head", "entries", "members", "mandates"] {

@@ -401,6 +401,8 @@ fn working(what: &str) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     s.set_message(what.to_owned());
+    // Drawn at once, then kept turning.
+    s.tick();
     s.enable_steady_tick(std::time::Duration::from_millis(200));
     s
 }
