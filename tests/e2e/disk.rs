@@ -9,23 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::util::{councild, eventually, run, Daemon, Run};
+use crate::util::{eventually, run, Daemon, Run};
 
 /// A solo council's data directory and its member's key file.
 fn solo(root: &Path) -> (PathBuf, String) {
-    let key = root.join("me.key");
-    run(&["key", "new", key.to_str().unwrap()]).ok();
-    let data = root.join("node");
-    councild(&[
-        "init",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--name",
-        "Full Disk",
-        "--solo-key",
-        key.to_str().unwrap(),
-    ])
-    .ok();
+    let (data, key, _) = crate::util::solo(root, "Full Disk");
     (data, key.to_str().unwrap().to_owned())
 }
 

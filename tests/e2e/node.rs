@@ -753,10 +753,7 @@ fn peers_are_listed_and_removed() {
 fn a_council_that_does_not_federate_opens_no_port() {
     let tmp = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let key = tmp.path().join("me.key");
-    run(&["key", "new", &s(&key)]).ok();
-    let dir = tmp.path().join("node");
-    let r = councild(&["init", "--data-dir", &s(&dir), "--name", "Quiet", "--solo-key", &s(&key)]).ok();
+    let (dir, key, r) = crate::util::solo(tmp.path(), "Quiet");
     assert!(r.stdout.contains("takes part in a federation"), "init says so: {}", r.stdout);
     // The default, except that the port opened later is a free one (tests run at once).
     let config = tmp.path().join("councild.toml");
@@ -862,10 +859,7 @@ fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
     use hmac::Mac;
     let tmp = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let key = tmp.path().join("me.key");
-    run(&["key", "new", &s(&key)]).ok();
-    let dir = tmp.path().join("node");
-    councild(&["init", "--data-dir", &s(&dir), "--name", "Hooked", "--solo-key", &s(&key)]).ok();
+    let (dir, key, _) = crate::util::solo(tmp.path(), "Hooked");
     let rx = Receiver::start();
     let secret = "a long shared secret, not this one in real life";
     let secret_file = tmp.path().join("webhook-secret");
@@ -997,10 +991,7 @@ fn smtp_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 fn email_notifications_reach_an_smtp_server() {
     let tmp = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let key = tmp.path().join("me.key");
-    run(&["key", "new", &s(&key)]).ok();
-    let dir = tmp.path().join("node");
-    councild(&["init", "--data-dir", &s(&dir), "--name", "Mailed", "--solo-key", &s(&key)]).ok();
+    let (dir, key, _) = crate::util::solo(tmp.path(), "Mailed");
     let (port, got) = smtp_sink();
     let config = tmp.path().join("councild.toml");
     std::fs::write(
@@ -1035,10 +1026,7 @@ fn email_notifications_reach_an_smtp_server() {
 fn the_node_key_is_replaced_by_a_council_act_and_the_node_switches_by_itself() {
     let tmp = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let key = tmp.path().join("me.key");
-    run(&["key", "new", &s(&key)]).ok();
-    let dir = tmp.path().join("node");
-    councild(&["init", "--data-dir", &s(&dir), "--name", "Rekey", "--solo-key", &s(&key)]).ok();
+    let (dir, key, _) = crate::util::solo(tmp.path(), "Rekey");
     let d = Daemon::start(&dir);
     let node_key = || d.council(&["--json", "status"]).ok().json()["node_key"].as_str().unwrap().to_owned();
     let first = node_key();
@@ -1094,10 +1082,7 @@ fn the_node_key_is_replaced_by_a_council_act_and_the_node_switches_by_itself() {
 fn a_lost_store_is_not_started_afresh() {
     let tmp = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let key = tmp.path().join("me.key");
-    run(&["key", "new", &s(&key)]).ok();
-    let dir = tmp.path().join("node");
-    councild(&["init", "--data-dir", &s(&dir), "--name", "Lost", "--solo-key", &s(&key)]).ok();
+    let (dir, key, _) = crate::util::solo(tmp.path(), "Lost");
     let d = Daemon::start(&dir);
     d.council(&["motion", "open", "--key", &s(&key), "--title", "Before", "--closes-in", "1h"]).ok();
     d.stop();

@@ -63,6 +63,18 @@ pub fn sample(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     path
 }
 
+/// A council of one, to try things alone: a member key (`root/me.key`) and the data
+/// directory `root/node` that `councild init --solo-key` made; and what init printed.
+pub fn solo(root: &Path, name: &str) -> (PathBuf, PathBuf, Run) {
+    let key = root.join("me.key");
+    run(&["key", "new", key.to_str().unwrap()]).ok();
+    let dir = root.join("node");
+    let r =
+        councild(&["init", "--data-dir", dir.to_str().unwrap(), "--name", name, "--solo-key", key.to_str().unwrap()])
+            .ok();
+    (dir, key, r)
+}
+
 /// A running `councild` process on 127.0.0.1 with a free port.
 pub struct Daemon {
     pub dir: PathBuf,
