@@ -427,6 +427,10 @@ pub struct Writer {
     switched: Option<u64>,
     /// Why node.key.next could not be used, as last logged.
     next_key_refused: Option<String>,
+    /// The open motions by closing time: what [`Writer::close_due`] looks at, instead of
+    /// walking every motion the council ever had at every batch (docs/BENCHMARKS.md,
+    /// B7). A motion closed early stays until its time comes, and is passed over then.
+    due: std::collections::BTreeSet<(u64, MotionId)>,
     handover: Handover,
 }
 
@@ -499,6 +503,7 @@ impl Writer {
         let (durable, durable_rx) = watch::channel(Sealed { seq: state.seq(), batch: Arc::default() });
         let (members, members_rx) = watch::channel(member_keys(&state));
         let health = Health::default();
+        let due = due_of(&state);
         let handle =
             WriterHandle { tx, durable: durable_rx, members: members_rx, council: state.id(), health: health.clone() };
         let (metrics, halt, catch_up) = (Metrics::default(), Halt::default(), CatchUp::default());
@@ -521,6 +526,7 @@ impl Writer {
             retired: None,
             switched: None,
             next_key_refused: None,
+            due,
             handover: Handover::default(),
         };
         (w, handle)
@@ -715,6 +721,7 @@ impl Writer {
         let seq = state.seq();
         let durable = self.durable.borrow().seq;
         self.state = state;
+        self.due = due_of(&self.state);
         // Whatever of the failed batch did reach the disk is part of the log now: the
         // network publishes it like any other batch.
         if seq > durable {
@@ -948,6 +955,10 @@ impl Writer {
         let seq = stored.body.seq;
         let motion = match &stored.body.payload {
             Payload::Vote(v) => Some(v.body.motion),
+            Payload::Motion(m) => {
+                self.due.insert((m.body.closes_at, m.id()));
+                None
+            }
             _ => None,
         };
         let index = self.index(&stored);
@@ -979,6 +990,9 @@ impl Writer {
             }
             let stored = v.get().clone();
             self.state.apply(v).map_err(|e| format!("entry {seq}: {e}"))?;
+            if let Payload::Motion(m) = &stored.body.payload {
+                self.due.insert((m.body.closes_at, m.id()));
+            }
             let index = self.index(&stored);
             p.appends.push(Append { entry: stored, index });
         }
@@ -1026,11 +1040,19 @@ impl Writer {
     /// Closes the motions whose closing time has come.
     fn close_due(&mut self, p: &mut Pending) {
         let t = self.clock.stamp();
-        let due: Vec<MotionId> =
-            self.state.motions().filter(|m| m.is_open() && m.body.closes_at <= t).map(|m| m.id).collect();
-        for id in due {
+        let mut failed = Vec::new();
+        while let Some(&(at, id)) = self.due.first() {
+            if at > t {
+                break;
+            }
+            self.due.pop_first();
             self.close_if_settled(id, p);
+            // Still open: its close failed (and said why); tried again at the next batch.
+            if self.state.motion(&id).is_some_and(|m| m.is_open()) {
+                failed.push((at, id));
+            }
         }
+        self.due.extend(failed);
     }
 
     /// Where `record` already is in the log, if it is. A ballot is looked for as the
@@ -1067,6 +1089,11 @@ impl Writer {
     fn index(&self, e: &Entry) -> Vec<Index> {
         index_of(&self.state, e)
     }
+}
+
+/// The council's open motions by closing time.
+fn due_of(st: &CouncilState) -> std::collections::BTreeSet<(u64, MotionId)> {
+    st.motions().filter(|m| m.is_open()).map(|m| (m.body.closes_at, m.id)).collect()
 }
 
 /// The store's indexes for an entry just applied to `st` (restoring a store from an export
