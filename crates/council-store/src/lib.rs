@@ -75,12 +75,13 @@ fn io(e: sled::Error) -> StoreError {
 }
 
 /// Whether an I/O error says the disk or the quota is full (ENOSPC, EDQUOT). sled passes
-/// on a copy of the error that keeps its kind, but not always the OS code.
+/// on a copy of the error that keeps its text but not its OS code. (`ErrorKind::StorageFull`
+/// is newer than the toolchain this workspace supports.)
 fn is_full(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
-        || matches!(e.raw_os_error(), Some(28 | 122))
-        || e.to_string().contains("No space left on device")
+    let text = e.to_string();
+    matches!(e.raw_os_error(), Some(28 | 122))
+        || text.contains("No space left on device")
+        || text.contains("Disk quota exceeded")
 }
 
 impl StoreError {
