@@ -619,31 +619,36 @@ impl Store {
     /// Whether this node must fetch its own log's newer entries from its federation
     /// peers before it signs again (set when it is restored from a backup).
     pub fn catching_up(&self) -> Result<bool, StoreError> {
-        Ok(self.tree()?.get(b"catching-up").map_err(|e| self.io(e))?.is_some())
+        self.mark(b"catching-up")
     }
 
     pub fn set_catching_up(&self, on: bool) -> Result<(), StoreError> {
-        if on {
-            self.tree()?.insert(b"catching-up", &[][..]).map_err(|e| self.io(e))?;
-        } else {
-            self.tree()?.remove(b"catching-up").map_err(|e| self.io(e))?;
-        }
-        self.db()?.flush().map_err(|e| self.io(e))?;
-        Ok(())
+        self.set_mark(b"catching-up", on)
     }
 
     /// Whether this store was started again from the genesis (`councild recover`) and has
     /// not yet been shown by a federation peer to hold the council's whole log: until then
     /// the node must not sign, even when told to skip catching up.
     pub fn recovering(&self) -> Result<bool, StoreError> {
-        Ok(self.tree()?.get(b"recovering").map_err(|e| self.io(e))?.is_some())
+        self.mark(b"recovering")
     }
 
     pub fn set_recovering(&self, on: bool) -> Result<(), StoreError> {
+        self.set_mark(b"recovering", on)
+    }
+
+    /// Whether the mark `key` (an empty value) is set.
+    fn mark(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.tree()?.get(key).map_err(|e| self.io(e))?.is_some())
+    }
+
+    /// Sets or clears the mark `key`, durably.
+    fn set_mark(&self, key: &[u8], on: bool) -> Result<(), StoreError> {
+        let tree = self.tree()?;
         if on {
-            self.tree()?.insert(b"recovering", &[][..]).map_err(|e| self.io(e))?;
+            tree.insert(key, &[][..]).map_err(|e| self.io(e))?;
         } else {
-            self.tree()?.remove(b"recovering").map_err(|e| self.io(e))?;
+            tree.remove(key).map_err(|e| self.io(e))?;
         }
         self.db()?.flush().map_err(|e| self.io(e))?;
         Ok(())
