@@ -556,7 +556,7 @@ fn ed25519_edge_cases_get_the_documented_verdict_from_the_node_and_from_verify()
     assert!(t.is_small_order() && !(t * Scalar::from(4u64)).is_identity(), "T has order 8");
 
     let closes_at = now() + 3600;
-    let vote = VoteBody { council, motion: target, choice: 0, counter: 1 }.to_cbor();
+    let vote = VoteBody { council, motion: target, choice: 0, counter: 1, is_final: false }.to_cbor();
     let rule = CouncilRules::default().act_rule;
     let motion = MotionBody {
         council,

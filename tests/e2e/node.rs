@@ -242,7 +242,7 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
                         let rounds: &[u32] = if i == 4 { &[1] } else { &[1, 0] };
                         for (r, choice) in rounds.iter().enumerate() {
                             let v = Signed::sign(
-                                VoteBody { council, motion: *m, choice: *choice, counter: (j * 10 + r + 1) as u64 },
+                                VoteBody { council, motion: *m, choice: *choice, counter: (j * 10 + r + 1) as u64, is_final: false },
                                 k,
                             );
                             let bytes = v.to_cbor();
@@ -294,7 +294,7 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
         }
     };
     let ballot = |k: &council_core::SecretKey, choice, counter| {
-        Signed::sign(VoteBody { council, motion: m, choice, counter }, k)
+        Signed::sign(VoteBody { council, motion: m, choice, counter, is_final: false }, k)
     };
     let rec = |s: &Signed<VoteBody>| serde_json::json!({ "record": hex::encode(s.to_cbor()) });
     let alive = || assert_eq!(d.council(&["status"]).code, 0, "the node went down");

@@ -123,6 +123,11 @@ enum Command {
         motion: String,
         /// yes, no, abstain, an option's name, or its number.
         choice: String,
+        /// Make this ballot final: you give up changing it, and the motion may close as
+        /// soon as no ballot still open can change its outcome. Without it the motion
+        /// runs to its closing time unless the final ballots already settle it.
+        #[arg(long = "final")]
+        is_final: bool,
     },
     /// Change the roster (each is a motion the members vote on).
     Roster {
@@ -639,7 +644,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Motion { command: MotionCommand::List { all } } => done(node_cmds::motion_list(&node()?, all, json)),
         Command::Motion { command: MotionCommand::Show { id } } => done(node_cmds::motion_show(&node()?, &id, json)),
-        Command::Vote { motion, choice } => done(node_cmds::vote(&node()?, &key()?, &motion, &choice, json)),
+        Command::Vote { motion, choice, is_final } => {
+            done(node_cmds::vote(&node()?, &key()?, &motion, &choice, is_final, json))
+        }
         Command::Roster { command } => {
             let (title, action) = match command {
                 RosterCommand::Add { member } => {

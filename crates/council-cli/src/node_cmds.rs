@@ -258,34 +258,40 @@ fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
     bail!("{c:?} is not a choice on this motion; choose one of: {}, abstain", options.join(", "))
 }
 
-pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, json: bool) -> anyhow::Result<()> {
+pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, is_final: bool, json: bool) -> anyhow::Result<()> {
     let key = keyfile::load(key)?;
     let report = node.get("/v1/council")?;
     let (id, m) = find_motion(node, motion)?;
     let choice = parse_choice(&m, choice)?;
     // The member's own ballot so far: the member endpoint shows it with the motion; the
     // operator API is asked by key.
-    let prev_counter = if node.is_member() {
-        m["my_ballot"][1].as_u64()
+    let prev = if node.is_member() {
+        Some(m["my_ballot"].clone()).filter(|b| !b.is_null())
     } else {
-        let prev = node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?;
-        prev.as_ref().and_then(|p| p["counter"].as_u64())
+        node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?
     };
-    let prev = prev_counter.is_some();
-    let prev_counter = prev_counter.unwrap_or(0);
+    if prev.as_ref().is_some_and(|p| p["final"] == true) {
+        bail!("your ballot on this motion is final: it cannot be changed");
+    }
+    let prev_counter = prev.as_ref().and_then(|p| p["counter"].as_u64());
     // Counters only need to rise; the time in milliseconds does, across devices too.
-    let counter = (now().as_millis() as u64).max(prev_counter + 1);
-    let v = Signed::sign(VoteBody { council: council_id(&report)?, motion: id, choice, counter }, &key);
+    let counter = (now().as_millis() as u64).max(prev_counter.unwrap_or(0) + 1);
+    let v = Signed::sign(VoteBody { council: council_id(&report)?, motion: id, choice, counter, is_final }, &key);
     let r = node.post_record("/v1/votes", &v.to_cbor())?;
     print(json, &r, || {
         let what = if r["duplicate"] == true {
             "this ballot was already recorded"
-        } else if prev {
+        } else if prev.is_some() {
             "ballot changed"
         } else {
             "ballot recorded"
         };
-        say!("{what} (log entry {})", r["seq"]);
+        let after = if is_final {
+            "it is final"
+        } else {
+            "you can change it until the motion closes (--final to give that up and let it close early)"
+        };
+        say!("{what} (log entry {}); {after}", r["seq"]);
     });
     Ok(())
 }

@@ -61,6 +61,8 @@ pub enum RecordError {
     BadChoice { choice: u32, options: u32 },
     #[error("counter {found} does not exceed the member's previous counter {previous} (a replayed or stale ballot)")]
     StaleCounter { previous: u64, found: u64 },
+    #[error("the member's ballot on motion {motion} is final and cannot be changed")]
+    BallotFinal { motion: MotionId },
     #[error("motion {motion} closed early at {time} before {closes_at}, but its outcome was not yet settled")]
     ClosedTooEarly { motion: MotionId, time: u64, closes_at: u64 },
     #[error("close states {stated:?}, but the ballots give {computed:?}")]
@@ -108,6 +110,8 @@ pub struct MotionState {
     pub opened_seq: u64,
     pub status: MotionStatus,
     pub counts: Counts,
+    /// The counts of final ballots alone: the part of `counts` that can no longer change.
+    pub fixed: Counts,
     /// Ballots received, including changed ones.
     pub ballots_received: u64,
     /// Ballots that replaced an earlier ballot by the same member.
@@ -115,10 +119,19 @@ pub struct MotionState {
     latest: BallotBox,
 }
 
-/// Each member's latest ballot `(choice, counter)` on one motion, by the member's key
-/// bytes: a [`PublicKey`] also holds the decompressed point (over 200 bytes), and there is
-/// one entry per member per motion.
-type BallotBox = HashMap<[u8; 32], (u32, u64)>;
+/// A member's latest ballot on one motion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Ballot {
+    pub choice: u32,
+    pub counter: u64,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+}
+
+/// Each member's latest ballot on one motion, by the member's key bytes: a [`PublicKey`]
+/// also holds the decompressed point (over 200 bytes), and there is one entry per member
+/// per motion.
+type BallotBox = HashMap<[u8; 32], Ballot>;
 
 impl MotionState {
     pub fn form(&self) -> Form {
@@ -127,12 +140,21 @@ impl MotionState {
             MotionForm::Choice(_) => Form::Choice,
         }
     }
-    /// The member's latest ballot `(choice, counter)` while the motion is open.
-    pub fn ballot_of(&self, member: &MemberId) -> Option<(u32, u64)> {
+    /// The member's latest ballot while the motion is open.
+    pub fn ballot_of(&self, member: &MemberId) -> Option<Ballot> {
         self.latest.get(member.as_bytes()).copied()
     }
     pub fn voters(&self) -> u64 {
         self.latest.len() as u64
+    }
+    /// The ballots that can still come or change (§7 of PROTOCOL.md).
+    pub fn open_ballots(&self) -> tally::Open {
+        let finals = self.fixed.cast();
+        tally::Open { at_least: self.voters() - finals, at_most: self.counts.electorate.saturating_sub(finals) }
+    }
+    /// The outcome if the motion may close now, before its closing time.
+    pub fn settled(&self) -> Option<Outcome> {
+        tally::settled(self.form(), &self.body.rule, &self.fixed, self.open_ballots())
     }
     pub fn is_open(&self) -> bool {
         self.status == MotionStatus::Open
@@ -484,6 +506,7 @@ impl CouncilState {
                 opened_at: time,
                 opened_seq: seq,
                 status: MotionStatus::Open,
+                fixed: counts.clone(),
                 counts,
                 ballots_received: 0,
                 ballots_changed: 0,
@@ -571,8 +594,11 @@ impl CouncilState {
         if v.body.choice > options {
             return Err(RecordError::BadChoice { choice: v.body.choice, options });
         }
-        let ballot = VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter };
-        let changed = cast_ballot(&mut m.latest, &mut m.counts, ballot)?;
+        let ballot = VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
+        let changed = cast_ballot(&mut m.latest, &mut m.counts, &mut m.fixed, ballot).map_err(|e| match e {
+            BallotError::Final => RecordError::BallotFinal { motion: mid },
+            BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
+        })?;
         m.ballots_received += 1;
         self.stats.ballots += 1;
         if changed {
@@ -589,7 +615,7 @@ impl CouncilState {
         }
         let early = time < m.body.closes_at;
         let computed = if early {
-            tally::decided(m.form(), &m.body.rule, &m.counts, m.voters()).ok_or(RecordError::ClosedTooEarly {
+            m.settled().ok_or(RecordError::ClosedTooEarly {
                 motion: *id,
                 time,
                 closes_at: m.body.closes_at,
@@ -832,26 +858,40 @@ pub(crate) struct VerifiedBallot {
     pub(crate) member: MemberId,
     pub(crate) choice: u32,
     pub(crate) counter: u64,
+    pub(crate) is_final: bool,
 }
 
-/// Counts a ballot: the member's latest ballot replaces their earlier one. Returns whether
-/// it replaced one.
-pub(crate) fn cast_ballot(latest: &mut BallotBox, counts: &mut Counts, b: VerifiedBallot) -> Result<bool, RecordError> {
+/// Why the ballot box refused a ballot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BallotError {
+    /// The member's latest ballot is final.
+    Final,
+    /// The counter does not exceed the latest ballot's.
+    Stale { previous: u64, found: u64 },
+}
+
+/// Counts a ballot: the member's latest ballot replaces their earlier one, unless that
+/// one is final. `fixed` counts the final ballots alone. Returns whether it replaced one.
+pub(crate) fn cast_ballot(
+    latest: &mut BallotBox,
+    counts: &mut Counts,
+    fixed: &mut Counts,
+    b: VerifiedBallot,
+) -> Result<bool, BallotError> {
     let member = *b.member.as_bytes();
-    match latest.get(&member).copied() {
-        Some((_, previous)) if b.counter <= previous => Err(RecordError::StaleCounter { previous, found: b.counter }),
-        Some((old, _)) => {
-            counts.counts[old as usize] -= 1;
-            counts.counts[b.choice as usize] += 1;
-            latest.insert(member, (b.choice, b.counter));
-            Ok(true)
-        }
-        None => {
-            counts.counts[b.choice as usize] += 1;
-            latest.insert(member, (b.choice, b.counter));
-            Ok(false)
-        }
+    let previous = latest.get(&member).copied();
+    match previous {
+        Some(p) if p.is_final => return Err(BallotError::Final),
+        Some(p) if b.counter <= p.counter => return Err(BallotError::Stale { previous: p.counter, found: b.counter }),
+        Some(p) => counts.counts[p.choice as usize] -= 1,
+        None => {}
     }
+    counts.counts[b.choice as usize] += 1;
+    if b.is_final {
+        fixed.counts[b.choice as usize] += 1;
+    }
+    latest.insert(member, Ballot { choice: b.choice, counter: b.counter, is_final: b.is_final });
+    Ok(previous.is_some())
 }
 
 fn check_text_list(v: &[String], what: &'static str) -> Result<(), RecordError> {
@@ -979,8 +1019,10 @@ mod props {
         let ids = members(electorate);
         let mut latest = HashMap::new();
         let mut counts = Counts::new(options, electorate as u64);
+        let mut fixed = counts.clone();
         for &(m, choice, counter) in ballots {
-            let _ = cast_ballot(&mut latest, &mut counts, VerifiedBallot { member: ids[m], choice, counter });
+            let b = VerifiedBallot { member: ids[m], choice, counter, is_final: false };
+            let _ = cast_ballot(&mut latest, &mut counts, &mut fixed, b);
         }
         (counts, latest)
     }
@@ -1016,42 +1058,85 @@ mod props {
             for (i, id) in ids.iter().enumerate() {
                 if let Some(&(_, choice, counter)) = bs.iter().filter(|b| b.0 == i).max_by_key(|b| b.2) {
                     expected.counts[choice as usize] += 1;
-                    prop_assert_eq!(latest.get(id.as_bytes()), Some(&(choice, counter)));
+                    prop_assert_eq!(latest.get(id.as_bytes()), Some(&Ballot { choice, counter, is_final: false }));
                 }
             }
             prop_assert_eq!(&shuffled, &expected);
             prop_assert_eq!(&in_order, &expected);
         }
 
+        /// Early close is exact: a motion is settled exactly when every completion gives
+        /// the same outcome. A completion changes any ballot that is not final to any
+        /// option or abstention, and adds a ballot, or none, for each member who has not
+        /// voted. Checked against every completion.
         #[test]
-        fn an_early_close_never_disagrees_with_the_full_count(
-            (electorate, options, prefix, rest, rule, yes_no) in (1usize..12, 2u32..5).prop_flat_map(|(e, o)| (
+        fn an_early_close_agrees_with_every_completion_changes_of_mind_included(
+            (electorate, options, ballots, rule, yes_no) in (1usize..7, 2u32..4).prop_flat_map(|(e, o)| (
                 Just(e), Just(o),
-                proptest::collection::vec(0..=o, 0..=e),
-                proptest::collection::vec(proptest::option::of(0..=o), e),
+                proptest::collection::vec(proptest::option::of((0..=o, any::<bool>())), e),
                 rule(),
                 any::<bool>(),
             )),
         ) {
             let options = if yes_no { 2 } else { options };
             let form = if yes_no { Form::YesNo } else { Form::Choice };
-            let clamp = |c: u32| c.min(options);
-            // The first `prefix.len()` members have voted.
-            let mut counts = Counts::new(options, electorate as u64);
-            for &c in &prefix {
-                counts.counts[clamp(c) as usize] += 1;
-            }
-            if let Some(settled) = tally::decided(form, &rule, &counts, prefix.len() as u64) {
-                // Every way the others could vote (or stay away) gives the same outcome.
-                let mut full = counts.clone();
-                for c in rest.iter().skip(prefix.len()).flatten() {
-                    full.counts[clamp(*c) as usize] += 1;
+            let ids = members(electorate);
+            let (mut latest, mut counts) = (HashMap::new(), Counts::new(options, electorate as u64));
+            let mut fixed = counts.clone();
+            for (i, b) in ballots.iter().enumerate() {
+                if let Some((choice, is_final)) = *b {
+                    let b = VerifiedBallot { member: ids[i], choice: choice.min(options), counter: 1, is_final };
+                    cast_ballot(&mut latest, &mut counts, &mut fixed, b).expect("a first ballot");
                 }
-                prop_assert_eq!(tally::outcome(form, &rule, &full), settled);
             }
-            if prefix.len() == electorate {
-                prop_assert_eq!(tally::decided(form, &rule, &counts, electorate as u64), Some(tally::outcome(form, &rule, &counts)));
+            let finals = fixed.cast();
+            let open = tally::Open { at_least: latest.len() as u64 - finals, at_most: electorate as u64 - finals };
+            let mut reachable = BTreeSet::new();
+            for m in open.at_least..=open.at_most {
+                for_each_spread(m, options as usize + 1, &mut |spread| {
+                    let mut c = fixed.clone();
+                    c.counts.iter_mut().zip(spread).for_each(|(n, k)| *n += k);
+                    reachable.insert(format!("{:?}", tally::outcome(form, &rule, &c)));
+                });
+            }
+            let settled = tally::settled(form, &rule, &fixed, open);
+            match settled {
+                Some(o) => prop_assert_eq!(reachable.into_iter().collect::<Vec<_>>(), vec![format!("{o:?}")]),
+                None => prop_assert!(reachable.len() > 1, "not settled, but every completion gives {reachable:?}"),
+            }
+            // Every ballot cast and final: the count itself.
+            if finals == electorate as u64 {
+                prop_assert_eq!(settled, Some(tally::outcome(form, &rule, &counts)));
             }
         }
+
+        /// A final ballot cannot be replaced, whatever its counter.
+        #[test]
+        fn a_final_ballot_stands(choice in 0u32..3, later in 0u32..3, counter in 1u64..5, bump in 0u64..5) {
+            let id = members(1)[0];
+            let (mut latest, mut counts) = (HashMap::new(), Counts::new(2, 1));
+            let mut fixed = counts.clone();
+            cast_ballot(&mut latest, &mut counts, &mut fixed, VerifiedBallot { member: id, choice, counter, is_final: true }).expect("first");
+            let again = VerifiedBallot { member: id, choice: later, counter: counter + bump, is_final: bump % 2 == 0 };
+            prop_assert_eq!(cast_ballot(&mut latest, &mut counts, &mut fixed, again), Err(BallotError::Final));
+            prop_assert_eq!(&counts, &fixed);
+            prop_assert_eq!(counts.counts[choice as usize], 1);
+        }
+    }
+
+    /// Calls `f` with every way to spread `n` ballots over `slots` slots.
+    fn for_each_spread(n: u64, slots: usize, f: &mut dyn FnMut(&[u64])) {
+        fn go(n: u64, at: usize, spread: &mut Vec<u64>, f: &mut dyn FnMut(&[u64])) {
+            if at + 1 == spread.len() {
+                spread[at] = n;
+                f(spread);
+                return;
+            }
+            for k in 0..=n {
+                spread[at] = k;
+                go(n - k, at + 1, spread, f);
+            }
+        }
+        go(n, 0, &mut vec![0; slots], f);
     }
 }

@@ -514,16 +514,36 @@ pub struct VoteBody {
     pub choice: u32,
     /// Strictly increases with each ballot the member casts on this motion.
     pub counter: u64,
+    /// The member gives up changing this ballot: no later ballot of theirs on the motion
+    /// is accepted, and the early close counts it as fixed. Encoded only when true, as a
+    /// sixth element, so that a ballot that may still change keeps its five-element form.
+    pub is_final: bool,
 }
 
 impl Cbor for VoteBody {
     fn encode(&self, e: &mut Encoder) {
-        e.array(5).text(tag::VOTE).value(&self.council).value(&self.motion).u64(self.choice.into()).u64(self.counter);
+        e.array(if self.is_final { 6 } else { 5 });
+        e.text(tag::VOTE).value(&self.council).value(&self.motion).u64(self.choice.into()).u64(self.counter);
+        if self.is_final {
+            e.bool(true);
+        }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        d.array_exact(5)?;
+        let at = d.position();
+        let len = d.array(6)?;
+        if len < 5 {
+            return Err(DecodeError::WrongArity { at, expected: 5, found: len as u64 });
+        }
         d.tag(tag::VOTE)?;
-        Ok(VoteBody { council: d.value()?, motion: d.value()?, choice: d.u32()?, counter: d.u64()? })
+        let (council, motion, choice, counter) = (d.value()?, d.value()?, d.u32()?, d.u64()?);
+        let is_final = len == 6;
+        if is_final {
+            let at = d.position();
+            if !d.bool()? {
+                return Err(DecodeError::NonCanonical { at, what: "a ballot that is not final omits the flag" });
+            }
+        }
+        Ok(VoteBody { council, motion, choice, counter, is_final })
     }
 }
 

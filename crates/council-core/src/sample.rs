@@ -138,23 +138,35 @@ impl CouncilBuilder {
         Ok(id)
     }
 
-    /// The member's next ballot on `motion` (the counter increases by one each time).
+    /// The member's next ballot on `motion`, one they may still change (the counter
+    /// increases by one each time).
     pub fn ballot(&mut self, voter: &SecretKey, motion: MotionId, choice: u32) -> Signed<VoteBody> {
+        self.ballot_as(voter, motion, choice, false)
+    }
+
+    /// The member's next ballot on `motion`, final if `is_final`.
+    pub fn ballot_as(&mut self, voter: &SecretKey, motion: MotionId, choice: u32, is_final: bool) -> Signed<VoteBody> {
         let council = self.id();
         let c = self.counters.entry((voter.public(), motion)).or_insert(0);
         *c += 1;
-        Signed::sign(VoteBody { council, motion, choice, counter: *c }, voter)
+        Signed::sign(VoteBody { council, motion, choice, counter: *c, is_final }, voter)
     }
 
+    /// Logs a ballot the member may still change.
     pub fn vote(&mut self, time: u64, voter: &SecretKey, motion: MotionId, choice: u32) -> Result<(), RecordError> {
         let b = self.ballot(voter, motion, choice);
         self.append(time, Payload::Vote(b)).map(|_| ())
     }
 
+    /// Logs a final ballot: it counts towards an early close.
+    pub fn vote_final(&mut self, time: u64, voter: &SecretKey, motion: MotionId, choice: u32) -> Result<(), RecordError> {
+        let b = self.ballot_as(voter, motion, choice, true);
+        self.append(time, Payload::Vote(b)).map(|_| ())
+    }
+
     /// Whether the motion's outcome is already settled (so it may close early).
     pub fn settled(&self, motion: &MotionId) -> Option<Outcome> {
-        let m = self.state.motion(motion)?;
-        tally::decided(m.form(), &m.body.rule, &m.counts, m.voters())
+        self.state.motion(motion)?.settled()
     }
 
     /// Closes a motion with the outcome the rules give at `time`.
@@ -170,8 +182,8 @@ impl CouncilBuilder {
         Ok(outcome)
     }
 
-    /// Passes a council act: opens the motion, has `voters` vote yes one by one until the
-    /// outcome is settled, and closes it early. Returns the motion and the act's effect.
+    /// Passes a council act: opens the motion, has `voters` cast final yes ballots one by
+    /// one until the outcome is settled, and closes it early. Returns the motion and the act's effect.
     pub fn pass(
         &mut self,
         clock: &mut Clock,
@@ -187,7 +199,7 @@ impl CouncilBuilder {
             if self.settled(&id).is_some() {
                 break;
             }
-            self.vote(clock.tick(), v, id, 0)?;
+            self.vote_final(clock.tick(), v, id, 0)?;
         }
         let outcome = self.close(clock.tick(), id)?;
         if outcome != Outcome::Passed {

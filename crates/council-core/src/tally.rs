@@ -73,44 +73,62 @@ fn unique_top(counts: &[u64]) -> Option<usize> {
     }
 }
 
-/// The outcome if it is already settled: the same whatever the members who have not yet
-/// voted do (vote for anything, abstain, or stay away). `voters` is how many members of
-/// the electorate have a ballot in `c`. A motion may close early exactly when this is
-/// `Some`; closing ends the chance to change a ballot.
-pub fn decided(form: Form, rule: &Rule, c: &Counts, voters: u64) -> Option<Outcome> {
-    let r = c.electorate.saturating_sub(voters);
-    let cast = c.cast();
-    if !rule.quorum.reached(cast, c.electorate) {
-        // "No quorum" stays possible (nobody else votes); anything else needs the quorum
-        // to be reachable.
-        return if rule.quorum.reached(cast + r, c.electorate) { None } else { Some(Outcome::NoQuorum) };
+/// The ballots that can still come or change on an open motion.
+///
+/// Members whose latest ballot is not final may still change it but cannot withdraw it:
+/// there are at least `at_least` ballots beyond the final ones. Members of the electorate
+/// with no ballot may add one or stay away: there are at most `at_most`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Open {
+    pub at_least: u64,
+    pub at_most: u64,
+}
+
+/// The outcome if it is already settled: the same whatever happens to the ballots that
+/// are not final (each may still change to any option or abstain) and whatever the
+/// members who have not voted do (vote for anything, abstain, or stay away). `fixed`
+/// counts only the final ballots. A motion may close early exactly when this is `Some`.
+///
+/// Exact: it is `Some` if and only if every completion gives the same outcome (checked
+/// against every completion by a property test).
+pub fn settled(form: Form, rule: &Rule, fixed: &Counts, open: Open) -> Option<Outcome> {
+    let cast = fixed.cast();
+    if !rule.quorum.reached(cast + open.at_most, fixed.electorate) {
+        return Some(Outcome::NoQuorum);
     }
-    let decisive = c.decisive();
+    if !rule.quorum.reached(cast + open.at_least, fixed.electorate) {
+        // Both "no quorum" and a quorate count are still possible.
+        return None;
+    }
+    // The quorum is met in every completion. Every open ballot going one way is the
+    // extreme for each outcome: a threshold share only grows as ballots for the option
+    // are added, and only shrinks as ballots against it are.
+    let m = open.at_most;
+    let decisive = fixed.decisive();
     match form {
         Form::YesNo => {
-            let yes = c.counts[0];
-            // The share of "yes" is lowest if every remaining ballot is "no", highest if
-            // every remaining ballot is "yes". With no decisive ballot yet, nobody else
-            // voting leaves the motion with no decisive ballot at all, which never passes.
-            if decisive > 0 && rule.threshold.met(yes, decisive + r) {
-                Some(Outcome::Passed)
-            } else if !rule.threshold.met(yes + r, decisive + r) {
-                Some(Outcome::Rejected)
-            } else {
-                None
+            let yes = fixed.counts[0];
+            let can_pass = rule.threshold.met(yes + m, decisive + m);
+            // Every open ballot "no", or (with no final decisive ballot) every open ballot
+            // an abstention, which leaves no decisive ballot: that never passes.
+            let can_fail = decisive == 0 || !rule.threshold.met(yes, decisive + m);
+            match (can_pass, can_fail) {
+                (true, false) => Some(Outcome::Passed),
+                (false, true) => Some(Outcome::Rejected),
+                _ => None,
             }
         }
         Form::Choice => {
-            let opts = &c.counts[..c.options()];
+            let opts = &fixed.counts[..fixed.options()];
             let mut any_can_win = false;
             for (j, &cj) in opts.iter().enumerate() {
                 let best_rival = opts.iter().enumerate().filter(|&(i, _)| i != j).map(|(_, &n)| n).max().unwrap_or(0);
-                // Worst case for j: every remaining ballot goes to its strongest rival.
-                if cj > best_rival + r && rule.threshold.met(cj, decisive + r) {
+                // Worst case for j: every open ballot goes to its strongest rival.
+                if cj > best_rival + m && rule.threshold.met(cj, decisive + m) {
                     return Some(Outcome::Chosen(j as u32));
                 }
-                // Best case for j: every remaining ballot goes to j.
-                if cj + r > best_rival && rule.threshold.met(cj + r, decisive + r) {
+                // Best case for j: every open ballot goes to j.
+                if cj + m > best_rival && rule.threshold.met(cj + m, decisive + m) {
                     any_can_win = true;
                 }
             }
@@ -169,22 +187,44 @@ mod tests {
         assert_eq!(outcome(Form::Choice, &m, &counts(&[5, 2, 2, 0], 20)), Outcome::Chosen(0));
     }
 
+    /// No final ballot: everything cast may still change, and the rest may still come.
+    fn open(voters: u64, electorate: u64) -> Open {
+        Open { at_least: voters, at_most: electorate }
+    }
+
     #[test]
     fn early_close_cases() {
         let r = rule((1, 2), Threshold::SIMPLE_MAJORITY);
-        // 6 of 10 said yes: nothing the other 4 do can stop it.
-        assert_eq!(decided(Form::YesNo, &r, &counts(&[6, 0, 0], 10), 6), Some(Outcome::Passed));
-        // 5 of 10 yes: 5 "no" would make it 5:5.
-        assert_eq!(decided(Form::YesNo, &r, &counts(&[5, 0, 0], 10), 5), None);
-        assert_eq!(decided(Form::YesNo, &r, &counts(&[0, 5, 0], 10), 5), Some(Outcome::Rejected));
+        // 6 of 10 said yes for good: nothing the other 4 do can stop it.
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[6, 0, 0], 10), Open { at_least: 0, at_most: 4 }), Some(Outcome::Passed));
+        // The same 6 ballots, not final: they may still turn to "no".
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[0, 0, 0], 10), open(6, 10)), None);
+        // 5 of 10 final yes: 5 "no" would make it 5:5.
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[5, 0, 0], 10), Open { at_least: 0, at_most: 5 }), None);
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[0, 5, 0], 10), Open { at_least: 0, at_most: 5 }), Some(Outcome::Rejected));
         // Quorum not met yet but reachable: undecided.
-        assert_eq!(decided(Form::YesNo, &r, &counts(&[2, 0, 0], 10), 2), None);
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[2, 0, 0], 10), Open { at_least: 0, at_most: 8 }), None);
         // Nobody has voted and no ballot at all never passes, even at a zero threshold
         // (found by the early-close property test).
         let lax = rule((0, 1), Threshold { num: 0, den: 1, strict: false });
-        assert_eq!(decided(Form::YesNo, &lax, &counts(&[0, 0, 0], 1), 0), None);
-        // Everyone has voted: decided as the tally says.
-        assert_eq!(decided(Form::YesNo, &r, &counts(&[1, 1, 1], 3), 3), Some(Outcome::Rejected));
+        assert_eq!(settled(Form::YesNo, &lax, &counts(&[0, 0, 0], 1), open(0, 1)), None);
+        // Everyone has voted for good: decided as the tally says.
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[1, 1, 1], 3), open(0, 0)), Some(Outcome::Rejected));
+        // Everyone has voted, but the ballots may still change: open.
+        assert_eq!(settled(Form::YesNo, &r, &counts(&[0, 0, 0], 3), open(3, 3)), None);
+    }
+
+    /// The case of issue 15: unanimity between July and August in a council of three.
+    /// One member votes July and one August, neither for good: the second may still
+    /// switch to July and the third make it unanimous.
+    #[test]
+    fn a_changeable_ballot_keeps_a_unanimity_open() {
+        let u = rule((1, 2), Threshold::UNANIMITY);
+        assert_eq!(settled(Form::Choice, &u, &counts(&[0, 0, 0], 3), open(2, 3)), None);
+        // Both ballots final: unanimity is out of reach.
+        assert_eq!(settled(Form::Choice, &u, &counts(&[1, 1, 0], 3), open(0, 1)), Some(Outcome::NoDecision));
+        // July final, August still open: August may still turn to July.
+        assert_eq!(settled(Form::Choice, &u, &counts(&[1, 0, 0], 3), open(1, 2)), None);
     }
 
     #[test]

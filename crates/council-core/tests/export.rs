@@ -95,7 +95,7 @@ fn first_vote_entry() -> Entry {
     let mut r = ItemReader::new(small_sample());
     while let Some((_, bytes)) = r.next_item().unwrap() {
         if let Ok(ExportItem::Entry(e)) = ExportItem::from_cbor(&bytes) {
-            if matches!(e.body.payload, Payload::Vote(_)) {
+            if matches!(&e.body.payload, Payload::Vote(v) if !v.body.is_final) {
                 return e;
             }
         }
@@ -118,6 +118,18 @@ fn decoding_rejects_non_canonical_encodings() {
     long[last] = 0x18;
     long.push(counter as u8);
     assert!(matches!(VoteBody::from_cbor(&long), Err(DecodeError::NonCanonical { .. })));
+    // A final ballot carries a sixth element, true; "false" there is not canonical (the
+    // flag is left out instead), and the array has five or six elements.
+    let fin = VoteBody { is_final: true, ..v.body.clone() }.to_cbor();
+    assert_eq!((fin[0], fin[fin.len() - 1]), (0x86, 0xf5));
+    assert!(VoteBody::from_cbor(&fin).unwrap().is_final);
+    let mut not_final = fin.clone();
+    *not_final.last_mut().unwrap() = 0xf4;
+    assert!(matches!(VoteBody::from_cbor(&not_final), Err(DecodeError::NonCanonical { .. })));
+    let mut seven = fin.clone();
+    seven[0] = 0x87;
+    seven.push(0xf5);
+    assert!(matches!(VoteBody::from_cbor(&seven), Err(DecodeError::TooLong { .. })));
     // Trailing bytes.
     let mut trailing = canonical.clone();
     trailing.push(0);

@@ -320,7 +320,7 @@ fn a_federation_motion_passed_after_its_closing_time_is_void() {
     f.clock.advance_to(closes_at + 10);
     for k in &ks[..2] {
         let t = f.clock.tick();
-        f.c[1].b.vote(t, k, id, 0).unwrap();
+        f.c[1].b.vote_final(t, k, id, 0).unwrap();
     }
     let t = f.clock.tick();
     f.c[1].b.close(t, id).unwrap();

@@ -50,9 +50,9 @@ fn a_rewritten_log_is_caught_by_the_receipt_of_the_dropped_ballot() {
     let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
     let t = clock.tick();
     let m = c.b.open(t, &a, "Adopt the rota", MotionForm::YesNo(Action::Resolution), rule, t + 600).unwrap();
-    c.b.vote(clock.tick(), &a, m, 0).unwrap();
+    c.b.vote_final(clock.tick(), &a, m, 0).unwrap();
     c.b.vote(clock.tick(), &b, m, 1).unwrap();
-    c.b.vote(clock.tick(), &b, m, 0).unwrap(); // B changes their mind: 2 yes of 3, settled
+    c.b.vote_final(clock.tick(), &b, m, 0).unwrap(); // B changes their mind for good: 2 final yes of 3, settled
     let settled_at = clock.tick();
     assert_eq!(c.b.close(settled_at, m).unwrap(), Outcome::Passed);
     let honest = c.b.take_entries();

@@ -78,7 +78,7 @@ fn votes_on_closed_motions_and_after_closing_time_are_rejected() {
     assert!(matches!(err, RecordError::PastClosingTime { .. }), "{err}");
     for k in 0..3 {
         let key = &c.keys[k];
-        c.b.vote(clock.tick(), key, m, 0).unwrap();
+        c.b.vote_final(clock.tick(), key, m, 0).unwrap();
     }
     assert_eq!(c.b.close(clock.tick(), m).unwrap(), Outcome::Passed);
     let after = c.b.ballot(&c.keys[4], m, 1);
@@ -155,9 +155,47 @@ fn a_rotated_key_keeps_earlier_votes_and_replaces_the_old_key() {
     assert!(matches!(c.try_append(clock.tick(), Payload::Vote(old)).unwrap_err(), RecordError::NotAMember { .. }));
     // The new key votes as the same member: it replaces the earlier ballot if its counter
     // is higher.
-    let b = Signed::sign(VoteBody { council: c.b.id(), motion: m, choice: 0, counter: 5 }, &new);
+    let b = Signed::sign(VoteBody { council: c.b.id(), motion: m, choice: 0, counter: 5, is_final: false }, &new);
     c.b.append(clock.tick(), Payload::Vote(b)).unwrap();
     assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![1, 0, 0]);
+}
+
+/// Issue 15's case: a unanimity choice in a council of three. One member votes July and
+/// one August, neither for good. The motion stays open (the second may switch to July and
+/// the third make it unanimous), the switch is taken, and it closes once every ballot
+/// is final and unanimous.
+#[test]
+fn a_changed_ballot_can_still_make_a_unanimous_choice() {
+    let mut clock = Clock(T0);
+    let mut c = Council::new("a", 3, &mut clock);
+    let unanimity = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
+    let form = MotionForm::Choice(vec!["July".into(), "August".into()]);
+    let m = c.b.open(clock.tick(), &c.keys[0], "Closing fortnight", form, unanimity, T0 + 1000).unwrap();
+    c.b.vote(clock.tick(), &c.keys[0], m, 0).unwrap();
+    c.b.vote(clock.tick(), &c.keys[1], m, 1).unwrap();
+    assert_eq!(c.b.settled(&m), None);
+    let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::NoDecision }).unwrap_err();
+    assert!(matches!(err, RecordError::ClosedTooEarly { .. }), "{err}");
+    c.b.vote_final(clock.tick(), &c.keys[1], m, 0).unwrap();
+    c.b.vote_final(clock.tick(), &c.keys[2], m, 0).unwrap();
+    // The first member's July may still change: not settled until it is final too.
+    assert_eq!(c.b.settled(&m), None);
+    c.b.vote_final(clock.tick(), &c.keys[0], m, 0).unwrap();
+    assert_eq!(c.b.close(clock.tick(), m).unwrap(), Outcome::Chosen(0));
+}
+
+#[test]
+fn a_final_ballot_cannot_be_changed() {
+    let mut clock = Clock(T0);
+    let mut c = Council::new("a", 3, &mut clock);
+    let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
+    c.b.vote_final(clock.tick(), &c.keys[1], m, 1).unwrap();
+    for is_final in [false, true] {
+        let again = c.b.ballot_as(&c.keys[1], m, 0, is_final);
+        let err = c.try_append(clock.tick(), Payload::Vote(again)).unwrap_err();
+        assert!(matches!(err, RecordError::BallotFinal { .. }), "{err}");
+    }
+    assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![0, 1, 0]);
 }
 
 #[test]
@@ -165,12 +203,17 @@ fn a_motion_closes_early_only_when_settled_and_with_the_right_outcome() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
     let m = c.b.open(clock.tick(), &c.keys[0], "Q", resolution(), majority(), T0 + 1000).unwrap();
-    c.b.vote(clock.tick(), &c.keys[0], m, 0).unwrap();
-    c.b.vote(clock.tick(), &c.keys[1], m, 0).unwrap();
+    c.b.vote_final(clock.tick(), &c.keys[0], m, 0).unwrap();
+    c.b.vote_final(clock.tick(), &c.keys[1], m, 0).unwrap();
     let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::Passed }).unwrap_err();
     assert!(matches!(err, RecordError::ClosedTooEarly { .. }), "{err}");
+    // A third yes that may still change settles nothing: it could turn to "no".
     c.b.vote(clock.tick(), &c.keys[2], m, 0).unwrap();
-    // 3 of 5 said yes: settled. A close claiming another outcome is refused.
+    let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::Passed }).unwrap_err();
+    assert!(matches!(err, RecordError::ClosedTooEarly { .. }), "{err}");
+    // The member makes it final.
+    c.b.vote_final(clock.tick(), &c.keys[2], m, 0).unwrap();
+    // 3 of 5 said yes for good: settled. A close claiming another outcome is refused.
     let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::Rejected }).unwrap_err();
     assert!(matches!(err, RecordError::WrongOutcome { stated: Outcome::Rejected, computed: Outcome::Passed }), "{err}");
     assert_eq!(c.b.close(clock.tick(), m).unwrap(), Outcome::Passed);

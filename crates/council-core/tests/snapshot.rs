@@ -58,7 +58,7 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
     for m in [first, second] {
         for v in &voters {
             if b.settled(&m).is_none() {
-                b.vote(clock.tick(), v, m, 0).unwrap();
+                b.vote_final(clock.tick(), v, m, 0).unwrap();
             }
         }
         b.close(clock.tick(), m).unwrap();

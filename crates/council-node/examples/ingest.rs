@@ -91,6 +91,7 @@ fn main() {
                     motion: motion_ids[m % motion_ids.len()],
                     choice: 0,
                     counter: 1 + (m / motion_ids.len()) as u64,
+                    is_final: false,
                 },
                 &keys[k],
             )

@@ -9,7 +9,7 @@
 //! | `POST /v1/motions` | `{"record": hex}` a signed motion | `{"record", "seq", "duplicate", "entry", "receipt"}` |
 //! | `POST /v1/votes` | `{"record": hex}` a signed ballot | same (`duplicate` for the member's latest ballot on the motion; a ballot it replaced is refused as stale) |
 //! | `POST /v1/petitions` | `{"record": hex}` a signed petition signature | same |
-//! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter"}` of the member's latest ballot, or 404 |
+//! | `GET /v1/motions/{id}/ballot/{did}` | | `{"choice", "counter", "final"}` of the member's latest ballot, or 404 |
 //! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same; 409 `void-in-federation` if the federation would void it |
 //! | `POST /v1/invites` | `{"record": hex}` a member's signed invite | same |
 //! | `POST /v1/names` | `{"record": hex}` a member's signed name | same |
@@ -170,6 +170,7 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::NotTheDelegate { .. } => (S::FORBIDDEN, "not-the-delegate"),
         R::MotionClosed { .. } | R::PastClosingTime { .. } => (S::CONFLICT, "motion-closed"),
         R::StaleCounter { .. } => (S::CONFLICT, "stale-ballot"),
+        R::BallotFinal { .. } => (S::CONFLICT, "ballot-final"),
         R::AlreadySigned { .. } => (S::CONFLICT, "already-signed"),
         R::DuplicateMotion(_) => (S::CONFLICT, "duplicate-motion"),
         R::MandateNotInForce { .. } => (S::CONFLICT, "mandate-not-in-force"),
@@ -581,9 +582,7 @@ async fn get_ballot(
     let key = PublicKey::from_did(&did)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-key", e.to_string()))?;
     match st.writer.ballot(motion, key).await? {
-        Some((choice, counter)) => {
-            Ok(Json(serde_json::json!({ "choice": choice, "counter": counter })).into_response())
-        }
+        Some(ballot) => Ok(Json(ballot).into_response()),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "no-ballot", "no ballot from this key on this open motion")),
     }
 }

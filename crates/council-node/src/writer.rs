@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
-use council_core::council::{CouncilState, Effect, MotionStatus, RecordError};
+use council_core::council::{Ballot, CouncilState, Effect, MotionStatus, RecordError};
 use council_core::export::{council_report_of, CouncilReport, ExportItem};
 use council_core::records::{limits, Action, Entry, MemberId, MotionForm, MotionId, Payload};
 use council_core::tally;
@@ -222,7 +222,7 @@ pub enum Command {
     Ballot {
         motion: MotionId,
         key: Box<PublicKey>,
-        reply: oneshot::Sender<Option<(u32, u64)>>,
+        reply: oneshot::Sender<Option<Ballot>>,
     },
     Motion {
         motion: String,
@@ -269,12 +269,12 @@ pub struct CouncilView {
     pub closed_motions: u64,
 }
 
-/// One motion, and the asking member's own ballot on it (choice, counter), if any.
+/// One motion, and the asking member's own latest ballot on it, if any.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MotionView {
     #[serde(flatten)]
     pub motion: council_core::export::MotionReport,
-    pub my_ballot: Option<(u32, u64)>,
+    pub my_ballot: Option<Ballot>,
     /// While the motion is open: each member who may vote on it, and whether they have
     /// (ballots are signed records in the log, so who voted is no secret; how is shown
     /// only in the tally).
@@ -392,7 +392,7 @@ impl WriterHandle {
         rx.await.map_err(|_| "the writer has stopped".to_owned())?
     }
 
-    pub async fn ballot(&self, motion: MotionId, key: PublicKey) -> Result<Option<(u32, u64)>, NodeError> {
+    pub async fn ballot(&self, motion: MotionId, key: PublicKey) -> Result<Option<Ballot>, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Ballot { motion, key: Box::new(key), reply })
@@ -1013,7 +1013,7 @@ impl Writer {
         let outcome = if t >= m.body.closes_at {
             Some(tally::outcome(m.form(), &m.body.rule, &m.counts))
         } else {
-            tally::decided(m.form(), &m.body.rule, &m.counts, m.voters())
+            m.settled()
         };
         let Some(outcome) = outcome else { return };
         // A close carries no member signature: verifying it cannot fail.
@@ -1069,7 +1069,7 @@ impl Writer {
         // While the motion is open the state knows the member's latest ballot: unless this
         // one has its counter, it is not stored (and the disk need not be asked).
         if let Some(m) = self.state.motion(&v.body.motion).filter(|m| m.is_open()) {
-            if m.ballot_of(&member).is_none_or(|(_, counter)| counter != v.body.counter) {
+            if m.ballot_of(&member).is_none_or(|b| b.counter != v.body.counter) {
                 return Ok(None);
             }
         }

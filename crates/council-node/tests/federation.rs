@@ -263,7 +263,7 @@ fn a_node_key_replaced_by_a_council_act_is_installed_and_the_federation_follows(
     let m = Signed::sign(body, &a.members[0]);
     assert_eq!(a.post_record("/v1/motions", &m.to_cbor()).0, 201);
     for k in &a.members[..2] {
-        let v = Signed::sign(VoteBody { council: a.council, motion: m.id(), choice: 0, counter: 1 }, k);
+        let v = Signed::sign(VoteBody { council: a.council, motion: m.id(), choice: 0, counter: 1, is_final: true }, k);
         assert_eq!(a.post_record("/v1/votes", &v.to_cbor()).0, 201);
     }
 
@@ -406,7 +406,7 @@ fn a_second_copy_of_a_node_is_caught_and_stops_signing() {
     wait("the original stops signing", || {
         counter += 1;
         let v = Signed::sign(
-            VoteBody { council: a.council, motion: m.id(), choice: (counter % 2) as u32, counter },
+            VoteBody { council: a.council, motion: m.id(), choice: (counter % 2) as u32, counter, is_final: false },
             &a.members[0],
         );
         let (s, r) = a.post_record("/v1/votes", &v.to_cbor());

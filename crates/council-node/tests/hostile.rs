@@ -262,7 +262,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
             clock.0 + 86_400,
         )
         .unwrap();
-    m.vote(clock.tick(), &mk[0], recall, 0).unwrap();
+    m.vote_final(clock.tick(), &mk[0], recall, 0).unwrap();
     for e in m.take_entries() {
         peer.log.lock().unwrap().push(e.clone());
         peer.publish(rt, &fed, &e);
@@ -278,7 +278,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     reject("a recall passed by too few members", too_few);
 
     // The real recall passes; then a vote by the recalled delegate.
-    m.vote(clock.tick(), &mk[1], recall, 0).unwrap();
+    m.vote_final(clock.tick(), &mk[1], recall, 0).unwrap();
     m.close(clock.tick(), recall).unwrap();
     for e in m.take_entries() {
         peer.log.lock().unwrap().push(e.clone());

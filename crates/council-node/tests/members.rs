@@ -106,7 +106,7 @@ fn a_member_signs_in_votes_and_gets_a_receipt_with_no_token() {
 
     // Writes need no session: the member's signature is the authority.
     let motion = open_motion(&n, &m, a);
-    let vote = Signed::sign(VoteBody { council: n.council, motion, choice: 0, counter: 1 }, a);
+    let vote = Signed::sign(VoteBody { council: n.council, motion, choice: 0, counter: 1, is_final: false }, a);
     let (s, v) = m.post_record("/v1/votes", &vote.to_cbor());
     assert_eq!(s, 201, "{v}");
     // The receipt is the node-signed entry holding the ballot, and verifies offline.
@@ -129,7 +129,7 @@ fn a_member_signs_in_votes_and_gets_a_receipt_with_no_token() {
     // The motion, with the member's own ballot.
     let (s, mv) = m.get(Some(&session), &format!("/v1/motions/{motion}"));
     assert_eq!(s, 200, "{mv}");
-    assert_eq!(mv["my_ballot"], serde_json::json!([0, 1]));
+    assert_eq!(mv["my_ballot"], serde_json::json!({ "choice": 0, "counter": 1, "final": false }));
     // The log at the receipt's place: the same entry.
     let (s, log) = m.get(Some(&session), &format!("/v1/log?at={},999999", r.seq()));
     assert_eq!(s, 200, "{log}");
@@ -169,7 +169,7 @@ fn strangers_replays_and_removed_members_are_refused() {
     let (s, _) = m.answer(&Signed::sign(SessionBody { council, challenge }, &read_node_key(&n)));
     assert_eq!(s, 403);
     // ... or posts a record signed by a stranger: refused by the council's rules.
-    let vote = Signed::sign(VoteBody { council: n.council, motion: Hash::of(b"x"), choice: 0, counter: 1 }, &stranger);
+    let vote = Signed::sign(VoteBody { council: n.council, motion: Hash::of(b"x"), choice: 0, counter: 1, is_final: false }, &stranger);
     let (s, v) = m.post_record("/v1/votes", &vote.to_cbor());
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("not-a-member")));
 

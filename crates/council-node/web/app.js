@@ -97,9 +97,12 @@ function signed(body, key) {
 const bodies = {
   session: (council, challenge) =>
     new Cbor().array(3).text("councilnet/1/session").bytes(hex.bytes(council)).bytes(hex.bytes(challenge)).done(),
-  vote: (council, motion, choice, counter) =>
-    new Cbor().array(5).text("councilnet/1/vote").bytes(hex.bytes(council)).bytes(hex.bytes(motion))
-      .uint(choice).uint(counter).done(),
+  // A final ballot carries a sixth element, true; any other ballot has five (§4.2).
+  vote: (council, motion, choice, counter, isFinal) => {
+    const c = new Cbor().array(isFinal ? 6 : 5).text("councilnet/1/vote").bytes(hex.bytes(council))
+      .bytes(hex.bytes(motion)).uint(choice).uint(counter);
+    return (isFinal ? c.bool(true) : c).done();
+  },
   name: (council, name) =>
     new Cbor().array(3).text("councilnet/1/name").bytes(hex.bytes(council)).text(name).done(),
   petition: (council, mandate) =>
@@ -263,11 +266,16 @@ function motionView(m, myBallot, voters) {
     const waiting = voters.filter((v) => !v.voted).map((v) => nameOf(v.member));
     box.append(el("p", { class: "meta voters" }, `Voted: ${done.join(", ") || "nobody yet"}. Not yet: ${waiting.join(", ") || "nobody"}.`));
   }
-  if (m.status === "open") {
-    if (myBallot) box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot[0]]}. You can change it until the close.`));
+  if (m.status === "open" && myBallot && myBallot.final) {
+    box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot.choice]}. It is final.`));
+  } else if (m.status === "open") {
+    if (myBallot) box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot.choice]}. You can change it until the close.`));
+    const final = el("input", { type: "checkbox", "data-final": m.id });
     box.append(el("div", { role: "group", "aria-label": "your vote" }, ...options.map((o, i) =>
-      el("button", { type: "button", "aria-pressed": myBallot && myBallot[0] === i ? "true" : "false", "data-choice": o,
-        on: { click: () => vote(m, i, myBallot) } }, o))));
+      el("button", { type: "button", "aria-pressed": myBallot && myBallot.choice === i ? "true" : "false", "data-choice": o,
+        on: { click: () => vote(m, i, myBallot, final.checked) } }, o))),
+      el("label", { class: "inline" }, final,
+        " Final: I will not change it. The motion can then close as soon as its result is certain."));
   }
   return box;
 }
@@ -417,10 +425,10 @@ async function act(what, f) {
   }
 }
 
-function vote(m, choice, myBallot) {
+function vote(m, choice, myBallot, isFinal) {
   return act("Voting", async () => {
-    const counter = Math.max(Date.now(), myBallot ? myBallot[1] + 1 : 0);
-    const r = await submit("/v1/votes", signed(bodies.vote(state.council, m.id, choice, counter), state.key));
+    const counter = Math.max(Date.now(), myBallot ? myBallot.counter + 1 : 0);
+    const r = await submit("/v1/votes", signed(bodies.vote(state.council, m.id, choice, counter, isFinal), state.key));
     return `Vote recorded (log entry ${r.seq}); this browser keeps the node's receipt.`;
   });
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
-use super::{CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats};
+use super::{Ballot, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats};
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
 use crate::hash::Hash;
@@ -28,7 +28,7 @@ use crate::tally::Counts;
 use crate::verify::Verified;
 
 /// The snapshot format's tag.
-const FORMAT: &str = "councilnet-state/2";
+const FORMAT: &str = "councilnet-state/3";
 /// The build that writes and reads snapshots.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -212,6 +212,7 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
         opened_seq,
         status,
         counts,
+        fixed: _,
         ballots_received,
         ballots_changed,
         latest,
@@ -233,8 +234,9 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
     e.u64(*ballots_received).u64(*ballots_changed);
     let latest = sorted(latest);
     e.array(latest.len());
-    for (member, (choice, counter)) in latest {
-        e.array(3).bytes(member).u64((*choice).into()).u64(*counter);
+    // The final ballots' counts are rebuilt from the ballots.
+    for (member, b) in latest {
+        e.array(4).bytes(member).u64(b.choice.into()).u64(b.counter).bool(b.is_final);
     }
 }
 
@@ -266,10 +268,15 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
     let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
     let ballots_received = d.u64()?;
     let ballots_changed = d.u64()?;
-    let latest = items(d, |d| {
-        d.array_exact(3)?;
-        Ok((d.bytes_fixed::<32>()?, (d.u32()?, d.u64()?)))
+    let latest: HashMap<[u8; 32], Ballot> = items(d, |d| {
+        d.array_exact(4)?;
+        Ok((d.bytes_fixed::<32>()?, Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? }))
     })?;
+    let mut fixed = Counts::new(counts.options() as u32, counts.electorate);
+    for b in latest.values().filter(|b| b.is_final) {
+        let slot = fixed.counts.get_mut(b.choice as usize).ok_or(DecodeError::OutOfRange { at: 0, what: "a ballot's choice" })?;
+        *slot += 1;
+    }
     Ok(MotionState {
         id,
         body,
@@ -278,6 +285,7 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         opened_seq,
         status,
         counts,
+        fixed,
         ballots_received,
         ballots_changed,
         latest,
