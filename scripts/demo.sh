@@ -74,10 +74,11 @@ wait_for() {
   echo "ok: $what"
 }
 last_motion() { c "$1" --json motion list | py 'd[-1]["id"]'; }
-# pass WHO MOTION: two of the three members vote yes (the act rule's majority).
+# pass WHO MOTION: two of the three members vote yes for good (the act rule's majority);
+# final ballots let the act pass at once instead of at its closing time.
 pass() {
-  c "$1" vote --key "$work/$1/m1.key" "$2" yes >/dev/null
-  c "$1" vote --key "$work/$1/m2.key" "$2" yes >/dev/null
+  c "$1" vote --final --key "$work/$1/m1.key" "$2" yes >/dev/null
+  c "$1" vote --final --key "$work/$1/m2.key" "$2" yes >/dev/null
   local status
   status=$(c "$1" --json motion show "$2" | py 'd["status"] + " " + str(d.get("effect"))')
   case $status in

@@ -44,7 +44,7 @@ done
 if [ -z "$up" ]; then echo "councild did not start; its log:"; cat node.log; exit 1; fi
 "$council" status
 
-step "a motion, and the members vote (member 2 changes their mind)"
+step "a motion, and the members vote (member 2 changes their mind; it stays open until its closing time, as any ballot may still change)"
 "$council" motion open --key member1.key --title "Adopt the four-day week" --closes-in 1h
 motion=$("$council" --json motion list | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
 "$council" vote --key member1.key "$motion" yes
@@ -58,7 +58,7 @@ federation=$(printf 'f%.0s' $(seq 1 64))
 "$council" mandate --key member1.key --delegate "$("$council" key show member5.key)" \
   --federation "$federation" --matter wages --instruct wages=0 --closes-in 1h
 mandate_motion=$("$council" --json motion list | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
-for i in 1 2 3; do "$council" vote --key "member$i.key" "$mandate_motion" yes; done
+for i in 1 2 3; do "$council" vote --final --key "member$i.key" "$mandate_motion" yes; done
 mandate=$("$council" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["mandates"][-1]["id"])')
 
 step "the members recall the delegate by petition"

@@ -542,7 +542,7 @@ fn ed25519_edge_cases_get_the_documented_verdict_from_the_node_and_from_verify()
     let motion_id = |i: usize| Hash::from_hex(motions[i]["id"].as_str().unwrap()).unwrap();
     let (target, mandate_motion) = (motion_id(0), motion_id(1));
     for k in &key_files[..2] {
-        d.council(&["vote", "--key", k.to_str().unwrap(), &mandate_motion.to_hex(), "yes"]).ok();
+        d.council(&["vote", "--final", "--key", k.to_str().unwrap(), &mandate_motion.to_hex(), "yes"]).ok();
     }
     let status = d.council(&["--json", "status"]).ok().json();
     assert_eq!(status["mandates"][0]["status"], "in force", "{status}");

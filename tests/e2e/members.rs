@@ -86,11 +86,11 @@ fn a_member_with_a_key_file_alone_votes_through_the_member_address() {
     let (a, b) = (&devs[0], &devs[1]);
 
     let m = motion_id(&a.council(&url, &["motion", "open", "--title", "Buy a second press", "--closes-in", "1h"]).ok());
-    let r = a.council(&url, &["vote", &m[..8], "yes"]).ok();
+    let r = a.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();
     assert!(r.stdout.contains("ballot recorded"), "{}", r.stdout);
     let r = b.council(&url, &["--json", "vote", &m[..8], "no"]).ok();
     assert!(r.json()["receipt"].is_string());
-    let r = b.council(&url, &["vote", &m[..8], "yes"]).ok();
+    let r = b.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();
     assert!(r.stdout.contains("ballot changed"), "{}", r.stdout);
 
     // Names: each member gives their own; everyone sees them, `verify` too.
@@ -103,7 +103,7 @@ fn a_member_with_a_key_file_alone_votes_through_the_member_address() {
     let text = b.council(&url, &["status"]).ok().stdout;
     assert!(text.contains("Ana Ruiz (") && text.contains("(no name given)"), "{text}");
     let shown = a.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
-    assert_eq!(shown["status"], "closed", "2 yes of 3 settles a majority: {shown}");
+    assert_eq!(shown["status"], "closed", "2 final yes of 3 settle a majority: {shown}");
     assert_eq!(shown["outcome"]["result"], "passed");
 
     // Each device kept the receipts of its own records, and they verify against an
@@ -169,17 +169,18 @@ fn the_operator_rewrites_an_acknowledged_vote_and_the_receipt_catches_it() {
     let url = members_url(&data);
     let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
 
-    // A votes yes, B no; the operator keeps a copy of the store at this point.
+    // A votes yes for good, B no; the operator keeps a copy of the store at this point.
     let m = motion_id(&a.council(&url, &["motion", "open", "--title", "Adopt the rota", "--closes-in", "1h"]).ok());
-    a.council(&url, &["vote", &m[..8], "yes"]).ok();
+    a.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();
     b.council(&url, &["vote", &m[..8], "no"]).ok();
     d.stop();
     let old_store = tmp.path().join("store-copy");
     copy_dir(&data.join("store"), &old_store);
     let d = Daemon::start(&data);
     let url = members_url(&data); // a new port at each start
-                                  // B changes to yes: the node acknowledges (entry 4) and closes the motion as passed.
-    let r = b.council(&url, &["--json", "vote", &m[..8], "yes"]).ok().json();
+                                  // B changes to yes for good: the node acknowledges (entry 4) and closes the motion as
+                                  // passed.
+    let r = b.council(&url, &["--json", "vote", "--final", &m[..8], "yes"]).ok().json();
     assert_eq!(r["seq"], 4);
     let export = tmp.path().join("honest.cnx");
     d.council(&["export", "--out", export.to_str().unwrap()]).ok();
@@ -344,4 +345,60 @@ fn the_member_address_speaks_tls_and_the_cli_pins_its_certificate() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("NOT THE ONE EXPECTED") && r.stderr.contains("impersonating"), "{}", r.stderr);
     d.stop();
+}
+
+/// A member with two devices (PROTOCOL.md §6.11): Ana adds her phone from her laptop,
+/// votes from both (one member, one ballot: the latest), and removes the phone when it
+/// is lost. The lost phone can no longer act; its earlier ballot was replaced by hers
+/// from the laptop, and the export verifies with every device change in it.
+#[test]
+fn a_member_adds_a_phone_votes_from_both_and_removes_it_when_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, devs) = found(tmp.path());
+    let d = Daemon::start(&data);
+    let url = members_url(&data);
+    let (laptop, b) = (&devs[0], &devs[1]);
+    let phone = Device::new(tmp.path(), "a-phone");
+
+    // The phone's key is not Ana's yet: the node does not let it in.
+    let r = phone.council(&url, &["status"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = laptop.council(&url, &["device", "add", phone.key.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("is now a device key of yours"), "{}", r.stdout);
+    let status = phone.council(&url, &["status"]).ok().stdout;
+    assert!(status.contains("2 devices"), "{status}");
+
+    let m = motion_id(&b.council(&url, &["motion", "open", "--title", "Buy a second press", "--closes-in", "1h"]).ok());
+    laptop.council(&url, &["vote", &m[..8], "yes"]).ok();
+    let r = phone.council(&url, &["vote", &m[..8], "no"]).ok();
+    assert!(r.stdout.contains("ballot changed"), "the phone votes as Ana: {}", r.stdout);
+    let shown = laptop.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
+    assert_eq!(shown["counts"], serde_json::json!([0, 1, 0]), "one member, one ballot: {shown}");
+    assert_eq!(shown["my_ballot"]["choice"], 1, "the laptop sees the phone's ballot as Ana's: {shown}");
+
+    // The phone is lost: the laptop removes it. It can no longer sign in or vote.
+    let r = laptop.council(&url, &["device", "remove", &phone.did]).ok();
+    assert!(r.stdout.contains("is no longer a key of yours"), "{}", r.stdout);
+    let r = phone.council(&url, &["vote", &m[..8], "yes"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // Ana's last key cannot be removed.
+    let r = laptop.council(&url, &["--json", "device", "remove", &laptop.did]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("last-device"), "{}", r.stderr);
+    // Nor can a key of the council be taken up again as a device: B's, or the lost phone's.
+    let r = laptop.council(&url, &["--json", "device", "add", b.key.to_str().unwrap()]);
+    assert!(r.code == 1 && r.stderr.contains("device-key-taken"), "{}", r.stderr);
+    let r = laptop.council(&url, &["device", "add", phone.key.to_str().unwrap()]);
+    assert!(r.code != 0 && r.stderr.contains("never comes back"), "{} {} {}", r.code, r.stdout, r.stderr);
+    laptop.council(&url, &["vote", &m[..8], "yes"]).ok();
+
+    let out = tmp.path().join("devices.cnx");
+    laptop.council(&url, &["export", "--out", out.to_str().unwrap()]).ok();
+    d.stop();
+    let text = run(&["verify", out.to_str().unwrap()]).ok().stdout;
+    assert!(text.contains("2 device change(s)"), "{text}");
+    let v = run(&["--json", "verify", out.to_str().unwrap()]).ok().json();
+    let ana =
+        v["councils"][0]["members"].as_array().unwrap().iter().find(|x| x["member"] == laptop.did.as_str()).unwrap();
+    assert_eq!(ana["keys"], serde_json::json!([laptop.did]), "{ana}");
 }

@@ -84,13 +84,25 @@ fn a_council_from_init_to_a_verified_export() {
     assert!(r.stdout.contains("ballot recorded"), "{}", r.stdout);
     let r = d.council(&["vote", "--key", c.key(1), &m, "yes"]).ok();
     assert!(r.stdout.contains("ballot changed"), "{}", r.stdout);
-    // The third yes of five settles it: the motion closes at once.
+    // Three yes of five, but each of them may still change: the motion stays open.
     d.council(&["vote", "--key", c.key(2), &m, "yes"]).ok();
+    assert_eq!(motions(&d)[0]["status"], "open");
+    // The three make their yes final. A final ballot cannot be changed.
+    for i in 0..2 {
+        let r = d.council(&["vote", "--final", "--key", c.key(i), &m, "yes"]).ok();
+        assert!(r.stdout.contains("it is final"), "{}", r.stdout);
+    }
+    let r = d.council(&["vote", "--key", c.key(0), &m, "no"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is final"), "{}", r.stderr);
+    assert_eq!(motions(&d)[0]["status"], "open");
+    // The third final yes of five settles it: the motion closes at once.
+    d.council(&["vote", "--final", "--key", c.key(2), &m, "yes"]).ok();
     let mo = &motions(&d)[0];
     assert_eq!(mo["outcome"]["result"], "passed");
     assert_eq!(mo["closed_early"], true);
     assert_eq!(mo["counts"], serde_json::json!([3, 0, 0]));
-    assert_eq!(mo["ballots_changed"], 1);
+    assert_eq!(mo["ballots_changed"], 4);
     // Too late now.
     let late = d.council(&["vote", "--key", c.key(3), &m, "no"]);
     assert_eq!(late.code, 1);
@@ -126,7 +138,7 @@ fn a_council_from_init_to_a_verified_export() {
     .ok();
     let mm = id_of(&motions(&d)[2]);
     for i in 0..3 {
-        d.council(&["vote", "--key", c.key(i), &mm, "yes"]).ok();
+        d.council(&["vote", "--final", "--key", c.key(i), &mm, "yes"]).ok();
     }
     let ms = mandates(&d);
     assert_eq!(ms.len(), 1);
@@ -242,7 +254,13 @@ fn a_sigkill_right_after_acknowledgement_loses_nothing() {
                         let rounds: &[u32] = if i == 4 { &[1] } else { &[1, 0] };
                         for (r, choice) in rounds.iter().enumerate() {
                             let v = Signed::sign(
-                                VoteBody { council, motion: *m, choice: *choice, counter: (j * 10 + r + 1) as u64, is_final: false },
+                                VoteBody {
+                                    council,
+                                    motion: *m,
+                                    choice: *choice,
+                                    counter: (j * 10 + r + 1) as u64,
+                                    is_final: false,
+                                },
                                 k,
                             );
                             let bytes = v.to_cbor();
@@ -293,9 +311,10 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
             Err(e) => panic!("{e}"),
         }
     };
-    let ballot = |k: &council_core::SecretKey, choice, counter| {
-        Signed::sign(VoteBody { council, motion: m, choice, counter, is_final: false }, k)
+    let ballot_as = |k: &council_core::SecretKey, choice, counter, is_final| {
+        Signed::sign(VoteBody { council, motion: m, choice, counter, is_final }, k)
     };
+    let ballot = |k: &council_core::SecretKey, choice, counter| ballot_as(k, choice, counter, false);
     let rec = |s: &Signed<VoteBody>| serde_json::json!({ "record": hex::encode(s.to_cbor()) });
     let alive = || assert_eq!(d.council(&["status"]).code, 0, "the node went down");
 
@@ -334,14 +353,21 @@ fn bad_requests_get_clear_errors_and_the_node_stays_up() {
     assert_eq!(code, 201, "{a}");
     let (code, b) = call("/v1/votes", Some(&token), rec(&first));
     assert_eq!((code, b["duplicate"].as_bool(), b["seq"].clone()), (200, Some(true), a["seq"].clone()));
-    let latest = ballot(&member, 0, 9);
-    let (code, l) = call("/v1/votes", Some(&token), rec(&latest));
+    let (code, _) = call("/v1/votes", Some(&token), rec(&ballot(&member, 0, 9)));
     assert_eq!(code, 201);
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 6)));
     assert_eq!((code, body["error"]["code"].as_str()), (409, Some("stale-ballot")), "{body}");
-    // A vote on a closed motion.
+    // The member makes it final; nothing replaces a final ballot, whatever its counter.
+    let latest = ballot_as(&member, 0, 10, true);
+    let (code, l) = call("/v1/votes", Some(&token), rec(&latest));
+    assert_eq!(code, 201);
+    for is_final in [false, true] {
+        let (code, body) = call("/v1/votes", Some(&token), rec(&ballot_as(&member, 1, 11, is_final)));
+        assert_eq!((code, body["error"]["code"].as_str()), (409, Some("ballot-final")), "{body}");
+    }
+    // A vote on a closed motion: two more final yes of five settle it.
     for i in [0, 2] {
-        d.council(&["vote", "--key", c.key(i), &m.to_hex(), "yes"]).ok();
+        d.council(&["vote", "--final", "--key", c.key(i), &m.to_hex(), "yes"]).ok();
     }
     assert_eq!(motions(&d)[0]["status"], "closed");
     let (code, body) = call("/v1/votes", Some(&token), rec(&ballot(&member, 1, 20)));
@@ -380,7 +406,7 @@ fn a_solo_council_admits_a_member_and_recalls_by_motion() {
     // Admitting a member is a council act: a motion the (one) member passes.
     d.council(&["roster", "add", "--key", me, &friend_did]).ok();
     let m = id_of(&motions(&d)[0]);
-    d.council(&["vote", "--key", me, &m, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", me, &m, "yes"]).ok();
     assert_eq!(motions(&d)[0]["effect"]["effect"], "applied");
     let members = d.council(&["--json", "status"]).ok().json()["members"].as_array().unwrap().len();
     assert_eq!(members, 2);
@@ -407,14 +433,14 @@ fn a_solo_council_admits_a_member_and_recalls_by_motion() {
     let fed = "cd".repeat(32);
     d.council(&["mandate", "--key", me, "--delegate", &friend_did, "--federation", &fed, "--closes-in", "1h"]).ok();
     let mm = id_of(&motions(&d)[2]);
-    d.council(&["vote", "--key", me, &mm, "yes"]).ok();
-    d.council(&["vote", "--key", friend.to_str().unwrap(), &mm, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", me, &mm, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", friend.to_str().unwrap(), &mm, "yes"]).ok();
     let mandate = id_of(&mandates(&d)[0]);
     d.council(&["recall", "motion", "--key", me, &mandate]).ok();
     let rm = id_of(&motions(&d)[3]);
     assert_eq!(motions(&d)[3]["kind"], "recall");
-    d.council(&["vote", "--key", me, &rm, "yes"]).ok();
-    d.council(&["vote", "--key", friend.to_str().unwrap(), &rm, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", me, &rm, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", friend.to_str().unwrap(), &rm, "yes"]).ok();
     let ms = mandates(&d);
     assert_eq!(ms[0]["status"], "recalled");
     assert_eq!(ms[0]["recall"]["by"], "motion");
@@ -781,7 +807,7 @@ fn a_council_that_does_not_federate_opens_no_port() {
     .unwrap();
     d.council(&["federation", "create", "--key", &s(&key), &s(&charter), "--closes-in", "1h"]).ok();
     let m = id_of(&motions(&d)[0]);
-    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &m, "yes"]).ok();
     eventually("the node to listen", || (listening() > 0).then_some(()));
     let addrs = std::fs::read_to_string(dir.join("p2p-addr")).unwrap();
     assert!(addrs.starts_with("/ip4/127.0.0.1/tcp/"), "{addrs}");
@@ -884,7 +910,7 @@ fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
     // Closing within the hour: announced once.
     let closing = eventually("motion-closing delivered", || rx.delivered("motion-closing").pop());
     assert_eq!(closing["motion"]["id"], m.as_str());
-    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &m, "yes"]).ok();
     let closed = eventually("motion-closed delivered", || rx.delivered("motion-closed").pop());
     assert_eq!(closed["outcome"]["result"], "passed");
     assert_eq!(rx.delivered("motion-closing").len(), 1, "announced once");
@@ -893,13 +919,13 @@ fn webhooks_hear_of_motions_signed_and_retried_across_a_restart() {
     let me = run(&["key", "show", &s(&key)]).ok().stdout.trim().to_owned();
     let fed = "cd".repeat(32);
     d.council(&["mandate", "--key", &s(&key), "--delegate", &me, "--federation", &fed, "--closes-in", "1h"]).ok();
-    d.council(&["vote", "--key", &s(&key), &id_of(&motions(&d)[1]), "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &id_of(&motions(&d)[1]), "yes"]).ok();
     let given = eventually("mandate-given delivered", || rx.delivered("mandate-given").pop());
     assert_eq!(given["mandate"]["delegate"], me.as_str());
     assert_eq!(given["mandate"]["federation"], fed.as_str());
     let mandate = given["mandate"]["id"].as_str().unwrap().to_owned();
     d.council(&["recall", "motion", "--key", &s(&key), &mandate]).ok();
-    d.council(&["vote", "--key", &s(&key), &id_of(&motions(&d)[2]), "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &id_of(&motions(&d)[2]), "yes"]).ok();
     let recalled = eventually("recall-passed delivered", || rx.delivered("recall-passed").pop());
     assert_eq!((recalled["mandate"].as_str(), recalled["by"].as_str()), (Some(mandate.as_str()), Some("motion")));
 
@@ -1004,7 +1030,7 @@ fn email_notifications_reach_an_smtp_server() {
     let d = Daemon::start_with(&dir, &["--config", &s(&config)]);
     d.council(&["motion", "open", "--key", &s(&key), "--title", "Buy a kettle", "--closes-in", "2h"]).ok();
     let m = id_of(&motions(&d)[0]);
-    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &m, "yes"]).ok();
     let mails = eventually("two emails", || {
         let g = got.lock().unwrap();
         (g.len() >= 2).then(|| g.clone())
@@ -1040,7 +1066,7 @@ fn the_node_key_is_replaced_by_a_council_act_and_the_node_switches_by_itself() {
 
     d.council(&["node-key", "replace", &new_key, "--key", &s(&key), "--closes-in", "1h"]).ok();
     let m = id_of(&motions(&d)[0]);
-    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &m, "yes"]).ok();
     eventually("the node to sign with its new key", || {
         let r = d.council(&["--json", "status"]);
         (r.code == 0 && r.json()["node_key"] == new_key.as_str()).then_some(())
@@ -1055,7 +1081,7 @@ fn the_node_key_is_replaced_by_a_council_act_and_the_node_switches_by_itself() {
     d.council(&["node-key", "replace", &member_did, "--key", &s(&key), "--closes-in", "1h"]).ok();
     let open_act = |m: &&Value| m["title"].as_str().unwrap().contains("node key") && m["status"] == "open";
     let m = id_of(motions(&d).iter().find(open_act).unwrap());
-    d.council(&["vote", "--key", &s(&key), &m, "yes"]).ok();
+    d.council(&["vote", "--final", "--key", &s(&key), &m, "yes"]).ok();
     let r = d.council(&["--json", "motion", "open", "--key", &s(&key), "--title", "Stuck", "--closes-in", "1h"]);
     let e: Value = serde_json::from_str(r.stderr.trim()).unwrap_or_else(|_| panic!("{}", r.stderr));
     assert_eq!(e["error"]["code"], "node-key-replaced", "{e}");

@@ -145,8 +145,8 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
     let fed = "ab".repeat(32);
     let args = ["mandate", "--delegate", &c.did, "--federation", &fed, "--matter", "wages", "--closes-in", "1h"];
     let mandate = motion_id(&a.council(&url, &args).ok());
-    a.council(&url, &["vote", &mandate[..8], "yes"]).ok();
-    b.council(&url, &["vote", &mandate[..8], "yes"]).ok();
+    a.council(&url, &["vote", "--final", &mandate[..8], "yes"]).ok();
+    b.council(&url, &["vote", "--final", &mandate[..8], "yes"]).ok();
     // The operator keeps a copy of the store from before the browser's votes.
     d.stop();
     let old = tmp.path().join("store-before-browser");
@@ -178,6 +178,12 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
         wait_text(&cl, &format!("{motion} .count[data-option='yes']"), "the old vote gone", |t| t == "0").await;
         wait_text(&cl, &format!("{motion} .mine"), "my vote shown", |t| t.contains("Your vote: no")).await;
         shot(&cl, &dir, "3-changed-to-no.png").await;
+        // B makes the "no" final: the page says so and offers no more choices.
+        click(&cl, &format!("{motion} input[data-final]")).await;
+        click(&cl, &format!("{motion} button[data-choice='no']")).await;
+        wait_text(&cl, &format!("{motion} .mine"), "my final vote shown", |t| t.contains("It is final")).await;
+        let choices = cl.find_all(Locator::Css(&format!("{motion} button[data-choice]"))).await.unwrap();
+        assert!(choices.is_empty(), "a final ballot is offered for change");
 
         // Sign the petition to recall C's mandate.
         click(&cl, &format!("[data-sign-petition='{mandate}']")).await;
@@ -199,6 +205,7 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
         // What the node has, the CLI sees too: B's ballot is "no".
         let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
         assert_eq!(shown["counts"], json!([0, 1, 0]), "{shown}");
+        assert_eq!(shown["my_ballot"]["final"], true, "{shown}");
 
         // The operator puts back the old store. B opens the page again: warned.
         d.stop();
@@ -311,7 +318,7 @@ fn two_federated_councils(root: &Path) -> (Daemon, Vec<crate::members::Device>, 
         let list = d.council(&["--json", "motion", "list"]).ok().json();
         let m = list[0]["id"].as_str().unwrap().to_owned();
         for k in keys {
-            d.council(&["vote", "--key", k.to_str().unwrap(), &m, "yes"]).ok();
+            d.council(&["vote", "--final", "--key", k.to_str().unwrap(), &m, "yes"]).ok();
         }
     }
     let b_addr = b.council(&["--json", "network"]).ok().json()["listen"][0].as_str().unwrap().to_owned();

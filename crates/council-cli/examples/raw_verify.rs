@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use council_core::cbor::Cbor;
 use council_core::export::{ExportItem, ItemReader};
-use council_core::records::{Action, JoinStatement, Payload};
+use council_core::records::{Action, DeviceChange, DeviceProof, JoinStatement, Payload};
 use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
 
@@ -44,9 +44,16 @@ fn main() {
                 match &e.body.payload {
                     Payload::Motion(m) => {
                         all.push(triple(&m.signer, &m.body_bytes, &m.signature));
-                        if let Some(Action::SignCharter { charter, invite: Some(p) }) = m.body.form.action() {
-                            let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
-                            all.push(triple(&p.invite_key, &stmt.to_cbor(), &p.signature));
+                        match m.body.form.action() {
+                            Some(Action::SignCharter { charter, invite: Some(p) }) => {
+                                let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
+                                all.push(triple(&p.invite_key, &stmt.to_cbor(), &p.signature));
+                            }
+                            Some(Action::AddDevice { member, device, proof }) => {
+                                let stmt = DeviceProof { council: m.body.council, member: *member };
+                                all.push(triple(device, &stmt.to_cbor(), proof));
+                            }
+                            _ => {}
                         }
                     }
                     Payload::Vote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
@@ -54,6 +61,13 @@ fn main() {
                     Payload::DelegateVote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Invite(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Name(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
+                    Payload::Device(v) => {
+                        all.push(triple(&v.signer, &v.body_bytes, &v.signature));
+                        if let DeviceChange::Add { device, proof } = &v.body.change {
+                            let stmt = DeviceProof { council: v.body.council, member: v.body.member };
+                            all.push(triple(device, &stmt.to_cbor(), proof));
+                        }
+                    }
                     Payload::Close { .. } => {}
                 }
             }

@@ -112,6 +112,11 @@ enum Command {
         /// Your name, as the other members know you.
         name: String,
     },
+    /// Your devices: each holds its own key, and votes as you (the latest ballot counts).
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Motions: open, list, show.
     Motion {
         #[command(subcommand)]
@@ -442,6 +447,25 @@ enum RosterCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Add a device: make its key on the new device (`council key new FILE`), bring the
+    /// file here, and sign with a device you already use (--key). The new key proves it
+    /// is held by signing too. Where the council adds devices by act, this opens the act.
+    Add {
+        /// The new device's key file.
+        new_key: PathBuf,
+        /// How long the act stays open, where the council adds devices by act.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+    /// Remove one of your device keys (a lost or replaced device). Its earlier votes stay.
+    Remove {
+        /// The device's did:key (`council status` lists your keys).
+        device: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum NodeKeyCommand {
     /// Move to replace the node key (a lost or exposed node, new hardware). The operator
     /// first makes the new key on the node with `councild key new`, which prints its
@@ -637,6 +661,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status => done(node_cmds::status(&node()?, json)),
         Command::Name { name } => done(node_cmds::set_name(&node()?, &key()?, &name, json)),
+        Command::Device { command: DeviceCommand::Add { new_key, closes_in } } => {
+            done(node_cmds::device_add(&node()?, &key()?, &new_key, closes_in, json))
+        }
+        Command::Device { command: DeviceCommand::Remove { device } } => {
+            done(node_cmds::device_remove(&node()?, &key()?, &device, json))
+        }
         Command::Motion { command: MotionCommand::Open { title, options, closes_in, quorum, threshold } } => {
             let key = key()?;
             let a = node_cmds::OpenArgs { key: &key, title, options, closes_in, quorum, threshold };

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::records::{
-    Action, Instruction, Mandate, MotionBody, MotionForm, NameBody, PetitionBody, Rule, Scope, Share, Signed,
-    Threshold, VoteBody,
+    Action, DeviceBody, DeviceChange, DeviceProof, Instruction, Mandate, MotionBody, MotionForm, NameBody,
+    PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use council_core::{Hash, PublicKey, SecretKey};
 use serde_json::Value;
@@ -233,6 +233,11 @@ pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
         if let Some(e) = m["effect"]["effect"].as_str() {
             say!("effect: {e} {}", m["effect"]["reason"].as_str().unwrap_or(""));
         }
+        if let Some(choice) = m["my_ballot"]["choice"].as_u64() {
+            let option = m["options"].get(choice as usize).and_then(Value::as_str).unwrap_or("abstain");
+            let how = if m["my_ballot"]["final"] == true { "final" } else { "you may change it until the close" };
+            say!("your ballot: {option} ({how})");
+        }
     });
     Ok(())
 }
@@ -270,9 +275,7 @@ pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, is_final: bool,
     } else {
         node.get_opt(&format!("/v1/motions/{id}/ballot/{}", key.public().to_did()))?
     };
-    if prev.as_ref().is_some_and(|p| p["final"] == true) {
-        bail!("your ballot on this motion is final: it cannot be changed");
-    }
+    // A final ballot is not changed: the node says so (409 ballot-final), like any rule.
     let prev_counter = prev.as_ref().and_then(|p| p["counter"].as_u64());
     // Counters only need to rise; the time in milliseconds does, across devices too.
     let counter = (now().as_millis() as u64).max(prev_counter.unwrap_or(0) + 1);
@@ -356,9 +359,13 @@ pub fn member_label(m: &Value) -> String {
     let did = m["member"].as_str().unwrap_or("");
     let short = did.strip_prefix("did:key:z6Mk").unwrap_or(did);
     let short = short.get(..10).unwrap_or(short);
-    match m["name"].as_str() {
+    let who = match m["name"].as_str() {
         Some(n) => format!("{n} ({short}…)"),
         None => format!("{short}… (no name given)"),
+    };
+    match m["keys"].as_array().map(Vec::len) {
+        Some(n) if n > 1 => format!("{who}, {n} devices"),
+        _ => who,
     }
 }
 
@@ -372,6 +379,74 @@ pub fn set_name(node: &Node, key: &Path, name: &str, json: bool) -> anyhow::Resu
     let n = Signed::sign(NameBody { council: council_id(&report)?, name: name.trim().to_owned() }, &key);
     let r = node.post_record("/v1/names", &n.to_cbor())?;
     print(json, &r, || say!("you are now known as {:?} in the council (log entry {})", name.trim(), r["seq"]));
+    Ok(())
+}
+
+/// The member id whose current device keys include `key`, from the council report.
+fn member_of(report: &Value, key: &PublicKey) -> anyhow::Result<PublicKey> {
+    let did = key.to_did();
+    let members = report["members"].as_array().cloned().unwrap_or_default();
+    let m = members
+        .iter()
+        .find(|m| m["keys"].as_array().is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(did.as_str()))))
+        .ok_or_else(|| anyhow::anyhow!("{did} is not a current key of any member of this council"))?;
+    PublicKey::from_did(m["member"].as_str().unwrap_or("")).context("the node's report names a member badly")
+}
+
+/// `council device add NEW_KEY_FILE`: the member's current device (`key`) vouches for a
+/// new device key, which signs its proof of possession. Where the council's rules add
+/// devices by council act, it opens that act instead.
+pub fn device_add(node: &Node, key: &Path, new_key: &Path, closes_in: Duration, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let device = keyfile::load(new_key)?;
+    if device.public() == key.public() {
+        bail!(
+            "the new device's key file is the key you sign with: make one on the new device (`council key new FILE`)"
+        );
+    }
+    let report = node.get("/v1/council")?;
+    let council = council_id(&report)?;
+    let member = member_of(&report, &key.public())?;
+    let proof = DeviceProof { council, member }.sign(&device);
+    if report["rules"]["devices"]["by_act"] == true {
+        let title = format!("Add a device key {} for {}", device.public().short(), member.short());
+        let action = Action::AddDevice { member, device: device.public(), proof };
+        if !json {
+            say!("this council adds devices by council act: opening the motion");
+        }
+        let rule = rule_from(&report["rules"]["act_rule"])?;
+        return open(node, &report, &key, Draft { title, form: MotionForm::YesNo(action), rule, closes_in }, json);
+    }
+    let change = DeviceChange::Add { device: device.public(), proof };
+    let d = Signed::sign(DeviceBody { council, member, change }, &key);
+    let r = node.post_record("/v1/devices", &d.to_cbor())?;
+    // The very same record again (records are deterministic) gets its first receipt: the
+    // key may have been removed since, and a removed key never comes back.
+    if r["duplicate"] == true && member_of(&node.get("/v1/council")?, &device.public()).is_err() {
+        bail!(
+            "{} was a device key of yours and was removed (log entry {}): a removed key never comes back; make a new one on the device (`council key new FILE`)",
+            device.public().to_did(),
+            r["seq"]
+        );
+    }
+    print(json, &r, || {
+        say!("{} is now a device key of yours too (log entry {})", device.public().to_did(), r["seq"]);
+        say!("use it on the new device with --key {}", new_key.display());
+    });
+    Ok(())
+}
+
+/// `council device remove DID`: removes one of the member's own device keys (a lost
+/// phone), signed by another (or the same) current device.
+pub fn device_remove(node: &Node, key: &Path, device: &str, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let device = PublicKey::from_did(device.trim()).with_context(|| format!("{device} is not a valid did:key"))?;
+    let report = node.get("/v1/council")?;
+    let council = council_id(&report)?;
+    let member = member_of(&report, &key.public())?;
+    let d = Signed::sign(DeviceBody { council, member, change: DeviceChange::Remove { device } }, &key);
+    let r = node.post_record("/v1/devices", &d.to_cbor())?;
+    print(json, &r, || say!("{} is no longer a key of yours (log entry {})", device.to_did(), r["seq"]));
     Ok(())
 }
 

@@ -42,6 +42,7 @@ fn record_of(p: &Payload) -> Option<Vec<u8>> {
         Payload::DelegateVote(v) => v.to_cbor(),
         Payload::Invite(i) => i.to_cbor(),
         Payload::Name(n) => n.to_cbor(),
+        Payload::Device(d) => d.to_cbor(),
         Payload::Close { .. } => return None,
     })
 }

@@ -143,6 +143,15 @@ fn render(o: &mut String, r: &Report, path: &Path) {
         if !named.is_empty() {
             w!(o, "  members who gave a name: {}", named.join(", "));
         }
+        let devices = c.members.iter().map(|m| m.keys.len()).sum::<usize>();
+        if devices > c.members.len() || c.stats.device_changes > 0 {
+            w!(
+                o,
+                "  device keys: {devices} held by {} members now; {} device change(s) in the log",
+                c.members.len(),
+                c.stats.device_changes
+            );
+        }
         if !c.motions.is_empty() {
             w!(o, "  motions ({}):", c.motions.len());
             for m in &c.motions {

@@ -14,9 +14,9 @@ use thiserror::Error;
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, FederationId, FederationMotion, Genesis,
-    GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm, MotionId, NameBody, Openers,
-    Outcome, Payload, PetitionBody, Signed, VoteBody,
+    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, Entry, FederationId,
+    FederationMotion, Genesis, GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm,
+    MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -81,6 +81,18 @@ pub enum RecordError {
     InvalidInvite(&'static str),
     #[error("a member's name may not be blank")]
     BlankName,
+    #[error("{key} is, or was, a key of this council: a device key must be new")]
+    DeviceKeyTaken { key: String },
+    #[error("a member may hold at most {limit} device keys under the council's rules")]
+    TooManyDevices { limit: u32 },
+    #[error("the council's rules add devices by council act only (`add-device`)")]
+    DevicesByAct,
+    #[error("{key} is not a device key of the member")]
+    NotOwnDevice { key: String },
+    #[error("a member's last device key cannot be removed (a council act can replace it: `rotate-key`)")]
+    LastDevice,
+    #[error("signed by a key of member {signer_member}, but the record is for member {member}")]
+    WrongMember { member: String, signer_member: String },
 }
 
 /// What a passed act did. An act that was valid when its motion opened can become void by
@@ -249,6 +261,8 @@ pub struct Stats {
     pub petition_signatures: u64,
     pub delegate_votes: u64,
     pub roster_changes: u64,
+    /// Device keys added or removed, by members' records or by `add-device` acts.
+    pub device_changes: u64,
 }
 
 /// The state of one council's log after some prefix of it.
@@ -262,7 +276,8 @@ pub struct CouncilState {
     seq: u64,
     head: Hash,
     time: u64,
-    roster: BTreeMap<MemberId, PublicKey>,
+    /// Each member's current device keys, oldest first (never empty).
+    roster: BTreeMap<MemberId, Vec<PublicKey>>,
     /// The sequence number of the entry that added each member (0 for founders). A
     /// motion's electorate is the members on the roster that joined before it opened.
     joined: HashMap<MemberId, u64>,
@@ -314,7 +329,7 @@ impl CouncilState {
         let g = genesis.into_inner();
         check_genesis(&g.body)?;
         let id = g.council_id();
-        let roster: BTreeMap<_, _> = g.body.founders.iter().map(|k| (*k, *k)).collect();
+        let roster: BTreeMap<_, _> = g.body.founders.iter().map(|k| (*k, vec![*k])).collect();
         Ok(CouncilState {
             id,
             node_key: g.body.node_key,
@@ -322,7 +337,7 @@ impl CouncilState {
             seq: 0,
             head: id,
             time: g.body.created_at,
-            by_key: roster.iter().map(|(m, k)| (*k, *m)).collect(),
+            by_key: roster.keys().map(|m| (*m, *m)).collect(),
             joined: roster.keys().map(|m| (*m, 0)).collect(),
             used_keys: roster.keys().copied().collect(),
             roster,
@@ -381,8 +396,8 @@ impl CouncilState {
     pub fn time(&self) -> u64 {
         self.time
     }
-    /// Current members and their current keys.
-    pub fn roster(&self) -> &BTreeMap<MemberId, PublicKey> {
+    /// Current members and their current device keys (oldest first, never empty).
+    pub fn roster(&self) -> &BTreeMap<MemberId, Vec<PublicKey>> {
         &self.roster
     }
     pub fn member_of_key(&self, key: &PublicKey) -> Option<MemberId> {
@@ -449,6 +464,7 @@ impl CouncilState {
             Payload::DelegateVote(v) => self.delegate_vote(v, time, seq)?,
             Payload::Invite(i) => self.invite(i, time, seq)?,
             Payload::Name(n) => self.name(n)?,
+            Payload::Device(d) => self.device(d)?,
         }
         self.seq = seq;
         self.head = e.id();
@@ -541,6 +557,14 @@ impl CouncilState {
                     return bad("the new key is, or was, on the roster");
                 }
             }
+            Action::AddDevice { member, device, .. } => {
+                if !self.roster.contains_key(member) {
+                    return bad("the member who would get the device is not on the roster");
+                }
+                if self.used_keys.contains(device) {
+                    return Err(RecordError::DeviceKeyTaken { key: device.to_did() });
+                }
+            }
             Action::SetNodeKey(k) => {
                 if *k == self.node_key {
                     return bad("the new node key is the current one");
@@ -594,7 +618,8 @@ impl CouncilState {
         if v.body.choice > options {
             return Err(RecordError::BadChoice { choice: v.body.choice, options });
         }
-        let ballot = VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
+        let ballot =
+            VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
         let changed = cast_ballot(&mut m.latest, &mut m.counts, &mut m.fixed, ballot).map_err(|e| match e {
             BallotError::Final => RecordError::BallotFinal { motion: mid },
             BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
@@ -615,11 +640,7 @@ impl CouncilState {
         }
         let early = time < m.body.closes_at;
         let computed = if early {
-            m.settled().ok_or(RecordError::ClosedTooEarly {
-                motion: *id,
-                time,
-                closes_at: m.body.closes_at,
-            })?
+            m.settled().ok_or(RecordError::ClosedTooEarly { motion: *id, time, closes_at: m.body.closes_at })?
         } else {
             tally::outcome(m.form(), &m.body.rule, &m.counts)
         };
@@ -652,7 +673,7 @@ impl CouncilState {
                 if self.used_keys.contains(&k) {
                     return void("the key was added to the roster meanwhile");
                 }
-                self.roster.insert(k, k);
+                self.roster.insert(k, vec![k]);
                 self.joined.insert(k, seq);
                 self.by_key.insert(k, k);
                 self.used_keys.insert(k);
@@ -665,7 +686,7 @@ impl CouncilState {
                 if self.roster.len() == 1 {
                     return void("it would leave the council without members");
                 }
-                if let Some(k) = self.roster.remove(&m) {
+                for k in self.roster.remove(&m).unwrap_or_default() {
                     self.by_key.remove(&k);
                 }
                 self.stats.roster_changes += 1;
@@ -677,12 +698,19 @@ impl CouncilState {
                 if self.used_keys.contains(&new_key) {
                     return void("the new key was added to the roster meanwhile");
                 }
-                if let Some(old) = self.roster.insert(member, new_key) {
+                // Every device key the member held gives way to the new one.
+                for old in self.roster.insert(member, vec![new_key]).unwrap_or_default() {
                     self.by_key.remove(&old);
                 }
                 self.by_key.insert(new_key, member);
                 self.used_keys.insert(new_key);
                 self.stats.roster_changes += 1;
+            }
+            Action::AddDevice { member, device, .. } => {
+                if let Err(e) = self.may_add_device(&member, &device) {
+                    return void(&e.to_string());
+                }
+                self.add_device(member, device);
             }
             Action::SetNodeKey(k) => {
                 self.node_key = k;
@@ -750,6 +778,58 @@ impl CouncilState {
         }
         self.names.insert(member, n.body.name.clone());
         Ok(())
+    }
+
+    /// A member adds or removes one of their device keys (§6.11). The proof that the new
+    /// key is held was checked with the signatures ([`crate::verify`]).
+    fn device(&mut self, d: &Signed<DeviceBody>) -> Result<(), RecordError> {
+        self.own("device", &d.body.council)?;
+        let member = self.member(&d.signer)?;
+        if member != d.body.member {
+            return Err(RecordError::WrongMember { member: d.body.member.to_did(), signer_member: member.to_did() });
+        }
+        match &d.body.change {
+            DeviceChange::Add { device, .. } => {
+                if self.genesis.rules.devices.by_act {
+                    return Err(RecordError::DevicesByAct);
+                }
+                self.may_add_device(&member, device)?;
+                self.add_device(member, *device);
+            }
+            DeviceChange::Remove { device } => {
+                let keys = self.roster.get_mut(&member).expect("a member found by key is on the roster");
+                let at =
+                    keys.iter().position(|k| k == device).ok_or(RecordError::NotOwnDevice { key: device.to_did() })?;
+                if keys.len() == 1 {
+                    return Err(RecordError::LastDevice);
+                }
+                keys.remove(at);
+                // The key stays in `used_keys`: it never comes back, for anyone.
+                self.by_key.remove(device);
+                self.stats.device_changes += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `device` may become a key of `member` now.
+    fn may_add_device(&self, member: &MemberId, device: &PublicKey) -> Result<(), RecordError> {
+        let keys = self.roster.get(member).ok_or_else(|| RecordError::NotAMember { key: member.to_did() })?;
+        if self.used_keys.contains(device) {
+            return Err(RecordError::DeviceKeyTaken { key: device.to_did() });
+        }
+        let limit = self.genesis.rules.devices.limit;
+        if keys.len() as u64 >= u64::from(limit) {
+            return Err(RecordError::TooManyDevices { limit });
+        }
+        Ok(())
+    }
+
+    fn add_device(&mut self, member: MemberId, device: PublicKey) {
+        self.roster.entry(member).or_default().push(device);
+        self.by_key.insert(device, member);
+        self.used_keys.insert(device);
+        self.stats.device_changes += 1;
     }
 
     /// Whether `member` may vote on `motion` now: on the roster, and already on it when
@@ -821,11 +901,11 @@ impl CouncilState {
                 found: b.federation,
             });
         }
-        let delegate_key = self.roster.get(&st.mandate.delegate);
-        if delegate_key != Some(&v.signer) {
+        let delegate_keys = self.roster.get(&st.mandate.delegate);
+        if !delegate_keys.is_some_and(|keys| keys.contains(&v.signer)) {
             return Err(RecordError::NotTheDelegate {
                 mandate: b.mandate,
-                expected: delegate_key.map_or_else(|| "a former member".into(), |k| k.to_did()),
+                expected: delegate_keys.map_or_else(|| "a former member".into(), |_| st.mandate.delegate.to_did()),
                 found: v.signer.to_did(),
             });
         }

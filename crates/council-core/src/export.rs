@@ -292,7 +292,8 @@ impl<W: std::io::Write> ExportWriter<W> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MemberReport {
     pub member: MemberId,
-    pub key: PublicKey,
+    /// The member's current device keys, oldest first (§6.11).
+    pub keys: Vec<PublicKey>,
     /// The name the member gave (§6.10), if any.
     pub name: Option<String>,
 }
@@ -810,7 +811,7 @@ pub fn council_report_of(
         members: st
             .roster()
             .iter()
-            .map(|(m, k)| MemberReport { member: *m, key: *k, name: st.name_of(m).map(str::to_owned) })
+            .map(|(m, keys)| MemberReport { member: *m, keys: keys.clone(), name: st.name_of(m).map(str::to_owned) })
             .collect(),
         entries: st.seq(),
         head: st.head(),

@@ -27,6 +27,8 @@ pub mod tag {
     pub const SESSION: &str = "councilnet/1/session";
     pub const RECEIPT: &str = "councilnet/1/receipt";
     pub const NAME: &str = "councilnet/1/name";
+    pub const DEVICE: &str = "councilnet/1/device";
+    pub const DEVICE_PROOF: &str = "councilnet/1/device-proof";
 }
 
 /// Limits on list lengths and text sizes, enforced while decoding or validating.
@@ -264,6 +266,35 @@ impl Cbor for Openers {
     }
 }
 
+/// How members' devices are added: how many keys one member may hold at once, and
+/// whether adding one takes a council act rather than the member's own record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceRules {
+    /// At least 1.
+    pub limit: u32,
+    pub by_act: bool,
+}
+
+impl DeviceRules {
+    pub const DEFAULT: DeviceRules = DeviceRules { limit: 4, by_act: false };
+}
+
+impl Default for DeviceRules {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Cbor for DeviceRules {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(2).u64(self.limit.into()).bool(self.by_act);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(2)?;
+        Ok(DeviceRules { limit: d.u32()?, by_act: d.bool()? })
+    }
+}
+
 /// A council's standing rules, fixed by its genesis.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CouncilRules {
@@ -272,11 +303,12 @@ pub struct CouncilRules {
     /// The share of the roster whose signatures make a recall petition take effect.
     pub petition: Threshold,
     pub openers: Openers,
+    pub devices: DeviceRules,
 }
 
 impl CouncilRules {
     pub fn is_valid(&self) -> bool {
-        self.act_rule.is_valid() && self.petition.is_valid()
+        self.act_rule.is_valid() && self.petition.is_valid() && self.devices.limit >= 1
     }
 }
 
@@ -286,17 +318,39 @@ impl Default for CouncilRules {
             act_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
             petition: Threshold::SIMPLE_MAJORITY,
             openers: Openers::AnyMember,
+            devices: DeviceRules::DEFAULT,
         }
     }
 }
 
 impl Cbor for CouncilRules {
+    /// The device rules are a fourth element only when they are not the default, so a
+    /// genesis written before they existed keeps its encoding (and its council id).
     fn encode(&self, e: &mut Encoder) {
-        e.array(3).value(&self.act_rule).value(&self.petition).value(&self.openers);
+        let devices = self.devices != DeviceRules::DEFAULT;
+        e.array(if devices { 4 } else { 3 }).value(&self.act_rule).value(&self.petition).value(&self.openers);
+        if devices {
+            e.value(&self.devices);
+        }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        d.array_exact(3)?;
-        Ok(CouncilRules { act_rule: d.value()?, petition: d.value()?, openers: d.value()? })
+        let at = d.position();
+        let n = d.array(4)?;
+        if n < 3 {
+            return Err(DecodeError::WrongArity { at, expected: 3, found: n as u64 });
+        }
+        let (act_rule, petition, openers) = (d.value()?, d.value()?, d.value()?);
+        let devices = if n == 4 {
+            let at = d.position();
+            let devices: DeviceRules = d.value()?;
+            if devices == DeviceRules::DEFAULT {
+                return Err(DecodeError::NonCanonical { at, what: "default device rules are left out" });
+            }
+            devices
+        } else {
+            DeviceRules::DEFAULT
+        };
+        Ok(CouncilRules { act_rule, petition, openers, devices })
     }
 }
 
@@ -654,6 +708,102 @@ impl Cbor for NameBody {
     }
 }
 
+/// A member adds a device key or removes one, signed by one of their current device keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceBody {
+    pub council: CouncilId,
+    /// The member's id (the key they were admitted with).
+    pub member: MemberId,
+    pub change: DeviceChange,
+}
+
+/// A change to a member's device keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceChange {
+    /// `proof` is the new key's signature over [`DeviceProof`] for this council and
+    /// member: whoever adds a key shows they hold it, so nobody can take up a key that
+    /// is not theirs (one named in a pending `add-member`, say).
+    Add {
+        device: PublicKey,
+        proof: Signature,
+    },
+    Remove {
+        device: PublicKey,
+    },
+}
+
+impl DeviceChange {
+    pub fn device(&self) -> &PublicKey {
+        match self {
+            DeviceChange::Add { device, .. } | DeviceChange::Remove { device } => device,
+        }
+    }
+}
+
+impl Cbor for DeviceChange {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            DeviceChange::Add { device, proof } => e.array(3).text("add").value(device).value(proof),
+            DeviceChange::Remove { device } => e.array(2).text("remove").value(device),
+        };
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 3)?;
+        match name {
+            "add" => {
+                arity(at, 3, n)?;
+                Ok(DeviceChange::Add { device: d.value()?, proof: d.value()? })
+            }
+            "remove" => {
+                arity(at, 2, n)?;
+                Ok(DeviceChange::Remove { device: d.value()? })
+            }
+            other => Err(unknown(at, other)),
+        }
+    }
+}
+
+impl Cbor for DeviceBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(4).text(tag::DEVICE).value(&self.council).value(&self.member).value(&self.change);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(4)?;
+        d.tag(tag::DEVICE)?;
+        Ok(DeviceBody { council: d.value()?, member: d.value()?, change: d.value()? })
+    }
+}
+
+/// What a new device key signs to show it is held: `[tag, council, member]`. Never
+/// logged on its own; its signature travels in the `add` change or `add-device` act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceProof {
+    pub council: CouncilId,
+    pub member: MemberId,
+}
+
+impl DeviceProof {
+    /// The new key's signature over this statement.
+    pub fn sign(&self, device: &SecretKey) -> Signature {
+        device.sign(&self.to_cbor())
+    }
+    /// Whether `proof` is `device`'s valid signature over this statement (strict, §2).
+    pub fn holds(&self, device: &PublicKey, proof: &Signature) -> bool {
+        device.verify(&self.to_cbor(), proof)
+    }
+}
+
+impl Cbor for DeviceProof {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(3).text(tag::DEVICE_PROOF).value(&self.council).value(&self.member);
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        d.array_exact(3)?;
+        d.tag(tag::DEVICE_PROOF)?;
+        Ok(DeviceProof { council: d.value()?, member: d.value()? })
+    }
+}
+
 /// What a member signs to open a session on their council's member endpoint: a fresh
 /// challenge from the node. Never logged; the tag keeps the signature from meaning
 /// anything else.
@@ -929,6 +1079,13 @@ pub enum Action {
         member: MemberId,
         new_key: PublicKey,
     },
+    /// Adds a device key to a member, where the council's rules make that an act.
+    /// `proof` is as in [`DeviceChange::Add`].
+    AddDevice {
+        member: MemberId,
+        device: PublicKey,
+        proof: Signature,
+    },
     SetNodeKey(PublicKey),
     Mandate(Mandate),
     Recall(MotionId),
@@ -956,6 +1113,7 @@ impl Action {
             Action::AddMember(_) => "add-member",
             Action::RemoveMember(_) => "remove-member",
             Action::RotateKey { .. } => "rotate-key",
+            Action::AddDevice { .. } => "add-device",
             Action::SetNodeKey(_) => "set-node-key",
             Action::Mandate(_) => "mandate",
             Action::Recall(_) => "recall",
@@ -982,6 +1140,9 @@ impl Cbor for Action {
             }
             Action::RotateKey { member, new_key } => {
                 e.array(3).text("rotate-key").value(member).value(new_key);
+            }
+            Action::AddDevice { member, device, proof } => {
+                e.array(4).text("add-device").value(member).value(device).value(proof);
             }
             Action::SetNodeKey(k) => {
                 e.array(2).text("set-node-key").value(k);
@@ -1027,6 +1188,10 @@ impl Cbor for Action {
             "rotate-key" => {
                 arity(at, 3, n)?;
                 Action::RotateKey { member: d.value()?, new_key: d.value()? }
+            }
+            "add-device" => {
+                arity(at, 4, n)?;
+                Action::AddDevice { member: d.value()?, device: d.value()?, proof: d.value()? }
             }
             "set-node-key" => {
                 arity(at, 2, n)?;
@@ -1130,6 +1295,8 @@ pub enum Payload {
     Invite(Signed<InviteBody>),
     /// The name a member goes by.
     Name(Signed<NameBody>),
+    /// A member adds or removes one of their device keys. Boxed: rare, and large.
+    Device(Box<Signed<DeviceBody>>),
 }
 
 impl Payload {
@@ -1142,6 +1309,7 @@ impl Payload {
             Payload::DelegateVote(_) => "delegate-vote",
             Payload::Invite(_) => "invite",
             Payload::Name(_) => "name",
+            Payload::Device(_) => "device",
         }
     }
 }
@@ -1169,6 +1337,9 @@ impl Cbor for Payload {
             }
             Payload::Name(n) => {
                 e.array(2).text("name").value(n);
+            }
+            Payload::Device(v) => {
+                e.array(2).text("device").value(v.as_ref());
             }
         }
     }
@@ -1202,6 +1373,10 @@ impl Cbor for Payload {
             "name" => {
                 arity(at, 2, n)?;
                 Payload::Name(d.value()?)
+            }
+            "device" => {
+                arity(at, 2, n)?;
+                Payload::Device(Box::new(d.value()?))
             }
             other => return Err(unknown(at, other)),
         };

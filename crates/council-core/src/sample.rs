@@ -15,9 +15,10 @@ use crate::export::ExportWriter;
 use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey};
 use crate::records::{
-    Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, Entry, EntryBody, FederationId, FederationMotion,
-    FederationRules, Genesis, GenesisBody, Instruction, InviteBody, InviteProof, JoinStatement, Mandate, MotionBody,
-    MotionForm, MotionId, Outcome, Payload, PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
+    Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, Entry,
+    EntryBody, FederationId, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody,
+    InviteProof, JoinStatement, Mandate, MemberId, MotionBody, MotionForm, MotionId, Outcome, Payload, PetitionBody,
+    Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use crate::tally;
 use crate::verify::{self, Verified};
@@ -159,9 +160,28 @@ impl CouncilBuilder {
     }
 
     /// Logs a final ballot: it counts towards an early close.
-    pub fn vote_final(&mut self, time: u64, voter: &SecretKey, motion: MotionId, choice: u32) -> Result<(), RecordError> {
+    pub fn vote_final(
+        &mut self,
+        time: u64,
+        voter: &SecretKey,
+        motion: MotionId,
+        choice: u32,
+    ) -> Result<(), RecordError> {
         let b = self.ballot_as(voter, motion, choice, true);
         self.append(time, Payload::Vote(b)).map(|_| ())
+    }
+
+    /// A member's record adding `device` (which signs its proof of possession), signed by
+    /// `by`, one of the member's current device keys.
+    pub fn device_added(&self, by: &SecretKey, member: MemberId, device: &SecretKey) -> Box<Signed<DeviceBody>> {
+        let proof = DeviceProof { council: self.id(), member }.sign(device);
+        let change = DeviceChange::Add { device: device.public(), proof };
+        Box::new(Signed::sign(DeviceBody { council: self.id(), member, change }, by))
+    }
+
+    /// A member's record removing one of their device keys, signed by `by`.
+    pub fn device_removed(&self, by: &SecretKey, member: MemberId, device: PublicKey) -> Box<Signed<DeviceBody>> {
+        Box::new(Signed::sign(DeviceBody { council: self.id(), member, change: DeviceChange::Remove { device } }, by))
     }
 
     /// Whether the motion's outcome is already settled (so it may close early).

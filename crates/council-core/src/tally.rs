@@ -196,12 +196,18 @@ mod tests {
     fn early_close_cases() {
         let r = rule((1, 2), Threshold::SIMPLE_MAJORITY);
         // 6 of 10 said yes for good: nothing the other 4 do can stop it.
-        assert_eq!(settled(Form::YesNo, &r, &counts(&[6, 0, 0], 10), Open { at_least: 0, at_most: 4 }), Some(Outcome::Passed));
+        assert_eq!(
+            settled(Form::YesNo, &r, &counts(&[6, 0, 0], 10), Open { at_least: 0, at_most: 4 }),
+            Some(Outcome::Passed)
+        );
         // The same 6 ballots, not final: they may still turn to "no".
         assert_eq!(settled(Form::YesNo, &r, &counts(&[0, 0, 0], 10), open(6, 10)), None);
         // 5 of 10 final yes: 5 "no" would make it 5:5.
         assert_eq!(settled(Form::YesNo, &r, &counts(&[5, 0, 0], 10), Open { at_least: 0, at_most: 5 }), None);
-        assert_eq!(settled(Form::YesNo, &r, &counts(&[0, 5, 0], 10), Open { at_least: 0, at_most: 5 }), Some(Outcome::Rejected));
+        assert_eq!(
+            settled(Form::YesNo, &r, &counts(&[0, 5, 0], 10), Open { at_least: 0, at_most: 5 }),
+            Some(Outcome::Rejected)
+        );
         // Quorum not met yet but reachable: undecided.
         assert_eq!(settled(Form::YesNo, &r, &counts(&[2, 0, 0], 10), Open { at_least: 0, at_most: 8 }), None);
         // Nobody has voted and no ballot at all never passes, even at a zero threshold

@@ -7,8 +7,10 @@
 use thiserror::Error;
 
 use crate::cbor::Cbor;
-use crate::keys::PublicKey;
-use crate::records::{Action, Entry, EquivocationProof, Genesis, JoinStatement, Payload};
+use crate::keys::{PublicKey, Signature};
+use crate::records::{
+    Action, CouncilId, DeviceChange, DeviceProof, Entry, EquivocationProof, Genesis, JoinStatement, MemberId, Payload,
+};
 
 /// A record whose every signature has been checked with `verify_strict` semantics.
 /// It can only be made by the functions in this module.
@@ -59,6 +61,8 @@ pub enum SignatureError {
     Inner { kind: &'static str, key: String },
     #[error("the invite key {key} did not sign this join")]
     InviteProof { key: String },
+    #[error("the new device key {key} did not sign its proof (it must show it is held)")]
+    DeviceProof { key: String },
     #[error("not an equivocation: {0}")]
     NotEquivocation(&'static str),
 }
@@ -83,9 +87,13 @@ pub fn verify_genesis(g: Genesis) -> Result<Verified<Genesis>, SignatureError> {
 pub fn signature_count(e: &Entry) -> u64 {
     1 + match &e.body.payload {
         Payload::Motion(m) => {
-            1 + u64::from(matches!(m.body.form.action(), Some(Action::SignCharter { invite: Some(_), .. })))
+            1 + u64::from(matches!(
+                m.body.form.action(),
+                Some(Action::SignCharter { invite: Some(_), .. } | Action::AddDevice { .. })
+            ))
         }
         Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) | Payload::Name(_) => 1,
+        Payload::Device(d) => 1 + u64::from(matches!(d.body.change, DeviceChange::Add { .. })),
         Payload::Close { .. } => 0,
     }
 }
@@ -118,11 +126,23 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
     match p {
         Payload::Motion(m) => {
             inner(m.signature_valid(), "motion", &m.signer)?;
-            if let Some(Action::SignCharter { charter, invite: Some(proof) }) = m.body.form.action() {
-                let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
-                if !proof.invite_key.verify(&stmt.to_cbor(), &proof.signature) {
-                    return Err(SignatureError::InviteProof { key: proof.invite_key.to_did() });
+            match m.body.form.action() {
+                Some(Action::SignCharter { charter, invite: Some(proof) }) => {
+                    let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
+                    if !proof.invite_key.verify(&stmt.to_cbor(), &proof.signature) {
+                        return Err(SignatureError::InviteProof { key: proof.invite_key.to_did() });
+                    }
                 }
+                Some(Action::AddDevice { member, device, proof }) => {
+                    device_proof(m.body.council, *member, device, proof)?;
+                }
+                _ => {}
+            }
+        }
+        Payload::Device(d) => {
+            inner(d.signature_valid(), "device", &d.signer)?;
+            if let DeviceChange::Add { device, proof } = &d.body.change {
+                device_proof(d.body.council, d.body.member, device, proof)?;
             }
         }
         Payload::Vote(v) => inner(v.signature_valid(), "vote", &v.signer)?,
@@ -133,6 +153,20 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
         Payload::Close { .. } => {}
     }
     Ok(())
+}
+
+/// Checks that `device` signed the statement that it is held for `member` in `council`.
+fn device_proof(
+    council: CouncilId,
+    member: MemberId,
+    device: &PublicKey,
+    proof: &Signature,
+) -> Result<(), SignatureError> {
+    if (DeviceProof { council, member }).holds(device, proof) {
+        Ok(())
+    } else {
+        Err(SignatureError::DeviceProof { key: device.to_did() })
+    }
 }
 
 /// Checks a standalone equivocation proof: two different entries, one council, one

@@ -93,7 +93,8 @@ fn by_the_rules(msg: &[u8], a: &[u8; 32], sig: &[u8; 64]) -> Verdict {
 /// 32 bytes replaced by `key`.
 fn vote_signed_by(key: &[u8; 32], sig: &[u8; 64]) -> Vec<u8> {
     let real = key_from_label("edge/voter");
-    let body = VoteBody { council: Hash::of(b"edge"), motion: Hash::of(b"motion"), choice: 0, counter: 1, is_final: false };
+    let body =
+        VoteBody { council: Hash::of(b"edge"), motion: Hash::of(b"motion"), choice: 0, counter: 1, is_final: false };
     let mut bytes = Signed::sign(body, &real).to_cbor();
     let at = bytes.windows(32).position(|w| w == real.public().as_bytes()).unwrap();
     bytes[at..at + 32].copy_from_slice(key);
@@ -129,7 +130,8 @@ fn the_speccheck_vectors_get_the_documented_verdicts_from_the_rules_and_from_the
 fn a_signature_with_s_plus_l_is_refused_where_the_original_is_valid() {
     // Malleability: S and S + ℓ satisfy the same equation; only S < ℓ is accepted.
     let key = key_from_label("edge/malleable");
-    let body = VoteBody { council: Hash::of(b"edge"), motion: Hash::of(b"motion"), choice: 1, counter: 7, is_final: false };
+    let body =
+        VoteBody { council: Hash::of(b"edge"), motion: Hash::of(b"motion"), choice: 1, counter: 7, is_final: false };
     let signed = Signed::sign(body, &key);
     assert!(signed.signature_valid());
     assert_eq!(by_the_rules(&signed.body_bytes, key.public().as_bytes(), &signed.signature.0), Verdict::Valid);

@@ -14,7 +14,7 @@ use council_core::sample::{key_from_label, Clock};
 use council_core::verify::{verify_entry, verify_genesis};
 use council_core::SecretKey;
 
-/// A log that uses every part of the state: roster changes, a node key change, open and
+/// A log that uses every part of the state: roster and device changes, a node key change, open and
 /// closed motions with changed ballots, a void act, mandates (superseded, recalled by
 /// motion, petitioned), and every federation event.
 fn rich_log() -> (Genesis, Vec<Entry>) {
@@ -43,6 +43,19 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
         .unwrap();
     let voters: Vec<&SecretKey> = vec![&keys[0], &keys[1], &keys[2], &rotated, &newcomer];
     b.rotate_node_key(&mut clock, &voters, key_from_label("node2")).unwrap();
+
+    // Devices: member 0 adds two and removes one; the newcomer gets one by act.
+    let (phone, tablet) = (key_from_label("phone"), key_from_label("tablet"));
+    for d in [&phone, &tablet] {
+        let added = b.device_added(&keys[0], keys[0].public(), d);
+        b.append(clock.tick(), council_core::records::Payload::Device(added)).unwrap();
+    }
+    let removed = b.device_removed(&phone, keys[0].public(), tablet.public());
+    b.append(clock.tick(), council_core::records::Payload::Device(removed)).unwrap();
+    let laptop = key_from_label("laptop");
+    let proof = council_core::records::DeviceProof { council: b.id(), member: newcomer.public() }.sign(&laptop);
+    let act = Action::AddDevice { member: newcomer.public(), device: laptop.public(), proof };
+    b.pass(&mut clock, &voters, "add a device", act).unwrap();
 
     // An act made void: two motions to add the same key, both passed.
     let twice = key_from_label("twice");

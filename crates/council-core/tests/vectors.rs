@@ -72,7 +72,8 @@ fn build() -> Value {
         &m1,
     );
     let vote = Signed::sign(VoteBody { council, motion: motion.id(), choice: 0, counter: 1, is_final: false }, &m2);
-    let final_vote = Signed::sign(VoteBody { council, motion: motion.id(), choice: 1, counter: 2, is_final: true }, &m2);
+    let final_vote =
+        Signed::sign(VoteBody { council, motion: motion.id(), choice: 1, counter: 2, is_final: true }, &m2);
     let entry1 = Signed::sign(
         EntryBody { council, seq: 1, prev: council, time: T + 60, payload: Payload::Motion(Box::new(motion.clone())) },
         &node,

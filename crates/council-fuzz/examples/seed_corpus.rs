@@ -15,7 +15,7 @@ use council_core::cbor::Cbor;
 use council_core::draft::GenesisDraft;
 use council_core::export::{ExportItem, ExportWriter, ItemReader};
 use council_core::invite::InviteString;
-use council_core::records::{Action, CouncilRules, Entry, MotionForm, Payload, Rule, Share, Threshold};
+use council_core::records::{Action, CouncilRules, DeviceChange, Entry, MotionForm, Payload, Rule, Share, Threshold};
 use council_core::sample::{invite_proof, key_from_label, write_sample, Clock, CouncilBuilder, SampleParams};
 use council_core::Hash;
 use council_net::{Hello, Request, Response, SyncRequest, SyncResponse};
@@ -71,6 +71,13 @@ fn entry_kind(e: &Entry) -> String {
     }
 }
 
+fn change_kind(c: &DeviceChange) -> &'static str {
+    match c {
+        DeviceChange::Add { .. } => "add",
+        DeviceChange::Remove { .. } => "remove",
+    }
+}
+
 /// Every record nested in an entry, as the `record` target's seeds.
 fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
     c.add("record", format!("entry-{kind}"), e.to_cbor());
@@ -110,10 +117,14 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
         Payload::Close { outcome, .. } => c.add("record", "outcome", outcome.to_cbor()),
         Payload::Invite(i) => c.add("record", format!("signed-{kind}"), i.to_cbor()),
         Payload::Name(n) => c.add("record", format!("signed-{kind}"), n.to_cbor()),
+        Payload::Device(d) => {
+            c.add("record", format!("signed-{kind}-{}", change_kind(&d.body.change)), d.to_cbor());
+            c.add("record", format!("change-{}", change_kind(&d.body.change)), d.body.change.to_cbor());
+        }
     }
 }
 
-/// A small council's export: a genesis, a motion, three ballots, a close.
+/// A small council's export: a genesis, a motion, three ballots (one final), a close.
 fn small_export() -> Vec<u8> {
     let mut clock = Clock(1_800_000_000);
     let keys: Vec<_> = (0..3).map(|i| key_from_label(&format!("fuzz/m{i}"))).collect();
@@ -129,9 +140,17 @@ fn small_export() -> Vec<u8> {
     let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
     let t = clock.tick();
     let m = b.open(t, &keys[0], "Adopt the rota", MotionForm::YesNo(Action::Resolution), rule, t + 100).unwrap();
-    for (i, k) in keys.iter().enumerate() {
+    // The first ballot is final (the vote body's sixth element); the others may change.
+    b.vote_final(clock.tick(), &keys[0], m, 0).unwrap();
+    for (i, k) in keys.iter().enumerate().skip(1) {
         b.vote(clock.tick(), k, m, u32::from(i == 2)).unwrap();
     }
+    // Member 0 adds a phone, which then removes the first device.
+    let phone = key_from_label("fuzz/m0/phone");
+    let added = b.device_added(&keys[0], keys[0].public(), &phone);
+    b.append(clock.tick(), Payload::Device(added)).unwrap();
+    let removed = b.device_removed(&phone, keys[0].public(), keys[0].public());
+    b.append(clock.tick(), Payload::Device(removed)).unwrap();
     clock.advance_to(t + 100);
     b.close(clock.tick(), m).unwrap();
     let mut w = ExportWriter::new(Vec::new(), b.id()).unwrap();

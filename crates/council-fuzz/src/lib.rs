@@ -38,10 +38,10 @@ use council_core::draft::GenesisDraft;
 use council_core::export::{self, CheckedItem, ExportItem, ExportVerifier, ItemReader, Report};
 use council_core::invite::InviteString;
 use council_core::records::{
-    Action, Charter, CouncilRules, DelegateVoteBody, Entry, EntryBody, EquivocationProof, FederationMotion,
-    FederationRules, Genesis, GenesisBody, Instruction, InviteBody, InviteProof, JoinStatement, Mandate, MotionBody,
-    MotionForm, NameBody, Openers, Outcome, Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold,
-    VoteBody,
+    Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, Entry,
+    EntryBody, EquivocationProof, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody,
+    InviteProof, JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Openers, Outcome, Payload, PetitionBody,
+    Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
 };
 use council_core::verify::{self, Verified};
 use council_core::{Hash, PublicKey, Signature};
@@ -108,6 +108,7 @@ fn entry_consistent(e: &Entry) {
         Payload::DelegateVote(v) => signed_consistent(v),
         Payload::Invite(i) => signed_consistent(i),
         Payload::Name(n) => signed_consistent(n),
+        Payload::Device(d) => signed_consistent(d),
         Payload::Close { .. } => {}
     }
 }
@@ -185,6 +186,14 @@ pub fn record(data: &[u8]) {
     let _ = round_trip::<VoteBody>(data);
     let _ = round_trip::<PetitionBody>(data);
     let _ = round_trip::<DelegateVoteBody>(data);
+    let _ = round_trip::<DeviceRules>(data);
+    let _ = round_trip::<DeviceChange>(data);
+    let _ = round_trip::<DeviceBody>(data);
+    let _ = round_trip::<DeviceProof>(data);
+    if let Some(d) = round_trip::<Signed<DeviceBody>>(data) {
+        signed_consistent(&d);
+        let _ = verify::verify_payload(Payload::Device(Box::new(d)));
+    }
     let _ = round_trip::<EntryBody>(data);
 
     // Signed records and what the signature checks do with them.
@@ -508,6 +517,9 @@ fn api_record(bytes: &[u8]) {
     }
     if let Some(n) = round_trip::<Signed<NameBody>>(bytes) {
         let _ = verify::verify_payload(Payload::Name(n));
+    }
+    if let Some(d) = round_trip::<Signed<DeviceBody>>(bytes) {
+        let _ = verify::verify_payload(Payload::Device(Box::new(d)));
     }
     if let Some(s) = round_trip::<Signed<SessionBody>>(bytes) {
         let _ = s.signature_valid();

@@ -77,7 +77,10 @@ fn main() {
                 id
             }
         };
-        let b = Signed::sign(VoteBody { council: other.id(), motion: m, choice: 0, counter: 1, is_final: false }, &members[voter]);
+        let b = Signed::sign(
+            VoteBody { council: other.id(), motion: m, choice: 0, counter: 1, is_final: false },
+            &members[voter],
+        );
         other.append(t, council_core::records::Payload::Vote(b)).expect("vote");
         voter += 1;
     }
@@ -143,7 +146,8 @@ fn main() {
     for k in &mine[..2] {
         post(
             "/v1/votes",
-            Signed::sign(VoteBody { council: my_id, motion: m.id(), choice: 0, counter: 1, is_final: true }, k).to_cbor(),
+            Signed::sign(VoteBody { council: my_id, motion: m.id(), choice: 0, counter: 1, is_final: true }, k)
+                .to_cbor(),
         );
     }
     let addr = loop {

@@ -103,7 +103,10 @@ impl Daemon {
         let m = Signed::sign(body, &self.keys[0]);
         assert!(self.post("/v1/motions", &m.to_cbor()), "motion refused");
         for k in &self.keys[voters] {
-            let v = Signed::sign(VoteBody { council: self.council, motion: m.id(), choice: 0, counter: 1, is_final: true }, k);
+            let v = Signed::sign(
+                VoteBody { council: self.council, motion: m.id(), choice: 0, counter: 1, is_final: true },
+                k,
+            );
             assert!(self.post("/v1/votes", &v.to_cbor()), "ballot refused");
         }
         m.id()
@@ -238,7 +241,13 @@ fn main() {
                 while !stop.load(Ordering::Relaxed) {
                     c += 1;
                     let k = &publisher.keys[1 + 2 * t as usize + (c % 2) as usize];
-                    let body = VoteBody { council: publisher.council, motion, choice: (c % 2) as u32, counter: c, is_final: false };
+                    let body = VoteBody {
+                        council: publisher.council,
+                        motion,
+                        choice: (c % 2) as u32,
+                        counter: c,
+                        is_final: false,
+                    };
                     if publisher.post("/v1/votes", &Signed::sign(body, k).to_cbor()) {
                         acked.fetch_add(1, Ordering::Relaxed);
                     }

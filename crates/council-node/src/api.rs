@@ -13,6 +13,7 @@
 //! | `POST /v1/delegate-votes` | `{"record": hex}` a delegate's signed vote | same; 409 `void-in-federation` if the federation would void it |
 //! | `POST /v1/invites` | `{"record": hex}` a member's signed invite | same |
 //! | `POST /v1/names` | `{"record": hex}` a member's signed name | same |
+//! | `POST /v1/devices` | `{"record": hex}` a member's signed device record | same |
 //! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
 //! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
 //! | `GET /v1/network` | | peer id, listen addresses, connected peers, followed councils |
@@ -36,8 +37,8 @@ use council_core::cbor::Cbor;
 use council_core::council::RecordError;
 use council_core::receipt::Receipt;
 use council_core::records::{
-    DelegateVoteBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload, PetitionBody, Signed,
-    VoteBody,
+    DelegateVoteBody, DeviceBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload,
+    PetitionBody, Signed, VoteBody,
 };
 use council_core::verify::verify_payload;
 use council_core::{Hash, PublicKey};
@@ -181,6 +182,12 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::InvalidMotion(_) => (S::UNPROCESSABLE_ENTITY, "invalid-motion"),
         R::InvalidInvite(_) => (S::UNPROCESSABLE_ENTITY, "invalid-invite"),
         R::BlankName => (S::UNPROCESSABLE_ENTITY, "blank-name"),
+        R::WrongMember { .. } => (S::FORBIDDEN, "wrong-member"),
+        R::NotOwnDevice { .. } => (S::FORBIDDEN, "not-own-device"),
+        R::DevicesByAct => (S::FORBIDDEN, "devices-by-act"),
+        R::DeviceKeyTaken { .. } => (S::CONFLICT, "device-key-taken"),
+        R::TooManyDevices { .. } => (S::CONFLICT, "too-many-devices"),
+        R::LastDevice => (S::CONFLICT, "last-device"),
         R::WrongFederation { .. } => (S::UNPROCESSABLE_ENTITY, "wrong-federation"),
         // Only the node itself makes these; a client cannot cause them.
         R::Genesis(_)
@@ -294,6 +301,16 @@ pub(crate) async fn post_name(
     let n: Signed<NameBody> = decode(body, "signed name")?;
     let id = Hash::of(&n.to_cbor());
     submit(&st, Payload::Name(n), id).await
+}
+
+/// `POST /v1/devices`: a member adds or removes one of their device keys (§6.11).
+pub(crate) async fn post_device(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let d: Signed<DeviceBody> = decode(body, "signed device record")?;
+    let id = Hash::of(&d.to_cbor());
+    submit(&st, Payload::Device(Box::new(d)), id).await
 }
 
 /// `POST /v1/equivocations`: a member's device hands in the proof that a council's node
@@ -690,6 +707,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/delegate-votes", post(post_delegate_vote))
         .route("/v1/invites", post(post_invite))
         .route("/v1/names", post(post_name))
+        .route("/v1/devices", post(post_device))
         .route("/v1/equivocations", post(post_equivocation))
         .route("/v1/joins", post(post_join))
         .route("/v1/joins/{federation}", axum::routing::delete(delete_join))

@@ -36,13 +36,13 @@ pub struct Submitted {
     pub entry: Arc<Entry>,
 }
 
-/// The current keys of the members on the roster, each with its member id. The writer
+/// The current device keys of the members on the roster, each with its member id. The writer
 /// publishes a new one whenever a closed motion may have changed the roster; the member
 /// endpoint checks every session against the latest.
 pub type MemberKeys = HashMap<PublicKey, MemberId>;
 
 fn member_keys(state: &CouncilState) -> Arc<MemberKeys> {
-    Arc::new(state.roster().iter().map(|(m, k)| (*k, *m)).collect())
+    Arc::new(state.roster().iter().flat_map(|(m, keys)| keys.iter().map(move |k| (*k, *m))).collect())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -826,8 +826,10 @@ impl Writer {
                 if let Some(through) = self.switched.take() {
                     self.install_key(through);
                 }
-                // Only a closed motion changes the roster (an act passed).
-                if p.appends.iter().any(|a| matches!(a.entry.body.payload, Payload::Close { .. })) {
+                // Only a closed motion (an act passed) or a device record changes whose keys
+                // are members'.
+                if p.appends.iter().any(|a| matches!(a.entry.body.payload, Payload::Close { .. } | Payload::Device(_)))
+                {
                     self.members.send_replace(member_keys(&self.state));
                 }
             }
@@ -1010,11 +1012,8 @@ impl Writer {
         if !m.is_open() {
             return;
         }
-        let outcome = if t >= m.body.closes_at {
-            Some(tally::outcome(m.form(), &m.body.rule, &m.counts))
-        } else {
-            m.settled()
-        };
+        let outcome =
+            if t >= m.body.closes_at { Some(tally::outcome(m.form(), &m.body.rule, &m.counts)) } else { m.settled() };
         let Some(outcome) = outcome else { return };
         // A close carries no member signature: verifying it cannot fail.
         let Ok(close) = council_core::verify::verify_payload(Payload::Close { motion: id, outcome }) else {
@@ -1124,6 +1123,7 @@ pub(crate) fn index_of(st: &CouncilState, e: &Entry) -> Vec<Index> {
             }
             Payload::DelegateVote(v) => vec![Index::Record(Hash::of(&v.to_cbor()))],
             Payload::Name(n) => vec![Index::Record(Hash::of(&n.to_cbor()))],
+            Payload::Device(d) => vec![Index::Record(Hash::of(&d.to_cbor()))],
             Payload::Close { motion, .. } => {
                 let Some(m) = st.motion(motion) else {
                     return vec![];

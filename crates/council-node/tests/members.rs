@@ -169,7 +169,10 @@ fn strangers_replays_and_removed_members_are_refused() {
     let (s, _) = m.answer(&Signed::sign(SessionBody { council, challenge }, &read_node_key(&n)));
     assert_eq!(s, 403);
     // ... or posts a record signed by a stranger: refused by the council's rules.
-    let vote = Signed::sign(VoteBody { council: n.council, motion: Hash::of(b"x"), choice: 0, counter: 1, is_final: false }, &stranger);
+    let vote = Signed::sign(
+        VoteBody { council: n.council, motion: Hash::of(b"x"), choice: 0, counter: 1, is_final: false },
+        &stranger,
+    );
     let (s, v) = m.post_record("/v1/votes", &vote.to_cbor());
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("not-a-member")));
 

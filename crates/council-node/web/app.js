@@ -229,7 +229,8 @@ async function refresh() {
   state.report = await call("GET", "/v1/council");
   const r = state.report;
   document.getElementById("council-name").textContent = r.name;
-  const me = r.members.find((x) => x.key === state.key.did);
+  const mine = (m) => m.keys.includes(state.key.did);
+  const me = r.members.find(mine);
   document.getElementById("whoami").textContent = "Signed in as " + (me ? nameOf(me.member) : nameOf(state.key.did));
   if (me && !me.name) say("Tell the other members who you are: give your name under Members.");
   document.title = r.name;
@@ -242,7 +243,8 @@ async function refresh() {
     ...(closed.length ? closed.map((m) => motionView(m, null)) : [el("p", {}, "None yet.")]),
     ...(r.closed_motions > closed.length ? [el("p", { class: "meta" }, `and ${r.closed_motions - closed.length} older ones, in the export`)] : []));
   document.getElementById("members").replaceChildren(
-    ...r.members.map((m) => el("li", {}, nameOf(m.member), m.key === state.key.did ? " (you)" : "")));
+    ...r.members.map((m) => el("li", {}, nameOf(m.member), mine(m) ? " (you)" : "",
+      m.keys.length > 1 ? ` · ${m.keys.length} devices` : "")));
   document.getElementById("mandates").replaceChildren(
     ...(r.mandates.length ? r.mandates.map(mandateView) : [el("p", {}, "No mandates.")]));
   try { renderFederations(await call("GET", "/v1/federations")); }

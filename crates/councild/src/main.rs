@@ -52,6 +52,14 @@ enum Command {
         /// (repeat). Without it, any member may.
         #[arg(long = "opener", value_name = "DID")]
         openers: Vec<String>,
+        /// How many device keys one member may hold at once (a phone, a laptop…).
+        #[arg(long, default_value_t = council_core::records::DeviceRules::DEFAULT.limit,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        device_limit: u32,
+        /// Adding a device takes a council act (`add-device`) instead of the member's own
+        /// record. Removing one stays the member's own record.
+        #[arg(long)]
+        devices_by_act: bool,
     },
     /// Run the node.
     Run {
@@ -280,7 +288,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("man pages written to {}", dir.display());
             Ok(())
         }
-        Command::Init { data_dir, name, founders, solo_key, act_quorum, act_threshold, petition, openers } => {
+        Command::Init {
+            data_dir,
+            name,
+            founders,
+            solo_key,
+            act_quorum,
+            act_threshold,
+            petition,
+            openers,
+            device_limit,
+            devices_by_act,
+        } => {
             let solo = solo_key.map(|p| datadir::load_key(&p)).transpose()?;
             let founders: Vec<PublicKey> = match &solo {
                 Some(k) => vec![k.public()],
@@ -308,6 +327,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 act_rule: Rule { quorum: act_quorum.parse()?, threshold: act_threshold.parse()? },
                 petition: petition.parse()?,
                 openers,
+                devices: council_core::records::DeviceRules { limit: device_limit, by_act: devices_by_act },
             };
             let n = founders.len();
             let mut draft = datadir::init(

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
-use super::{Ballot, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats};
+use super::{
+    Ballot, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats,
+};
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
 use crate::hash::Hash;
@@ -106,7 +108,10 @@ impl CouncilState {
         e.array(22).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
-        pairs(e, roster.iter());
+        e.array(roster.len());
+        for (m, keys) in roster {
+            e.array(2).value(m).list(keys);
+        }
         pairs(e, sorted(joined).into_iter());
         pairs(e, sorted(by_key).into_iter());
         let mut used: Vec<&PublicKey> = used_keys.iter().collect();
@@ -137,16 +142,25 @@ impl CouncilState {
         for (m, name) in names {
             e.array(2).value(m).text(name);
         }
-        let Stats { entries, motions, ballots, ballots_changed, petition_signatures, delegate_votes, roster_changes } =
-            stats;
-        e.array(7)
+        let Stats {
+            entries,
+            motions,
+            ballots,
+            ballots_changed,
+            petition_signatures,
+            delegate_votes,
+            roster_changes,
+            device_changes,
+        } = stats;
+        e.array(8)
             .u64(*entries)
             .u64(*motions)
             .u64(*ballots)
             .u64(*ballots_changed)
             .u64(*petition_signatures)
             .u64(*delegate_votes)
-            .u64(*roster_changes);
+            .u64(*roster_changes)
+            .u64(*device_changes);
         pairs(e, recent.iter().map(|(s, h)| (s, h)));
         std::mem::take(e).into_bytes()
     }
@@ -172,7 +186,10 @@ impl CouncilState {
         s.seq = d.u64()?;
         s.head = d.value()?;
         s.time = d.u64()?;
-        s.roster = items(d, pair)?;
+        s.roster = items(d, |d| {
+            d.array_exact(2)?;
+            Ok((d.value()?, d.list(usize::MAX)?))
+        })?;
         s.joined = items(d, pair)?;
         s.by_key = items(d, pair)?;
         s.used_keys = items(d, |d| d.value())?;
@@ -187,7 +204,7 @@ impl CouncilState {
             d.array_exact(2)?;
             Ok((d.value()?, d.text()?.to_owned()))
         })?;
-        d.array_exact(7)?;
+        d.array_exact(8)?;
         s.stats = Stats {
             entries: d.u64()?,
             motions: d.u64()?,
@@ -196,6 +213,7 @@ impl CouncilState {
             petition_signatures: d.u64()?,
             delegate_votes: d.u64()?,
             roster_changes: d.u64()?,
+            device_changes: d.u64()?,
         };
         s.recent = items(d, pair)?;
         d.finish()?;
@@ -274,7 +292,10 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
     })?;
     let mut fixed = Counts::new(counts.options() as u32, counts.electorate);
     for b in latest.values().filter(|b| b.is_final) {
-        let slot = fixed.counts.get_mut(b.choice as usize).ok_or(DecodeError::OutOfRange { at: 0, what: "a ballot's choice" })?;
+        let slot = fixed
+            .counts
+            .get_mut(b.choice as usize)
+            .ok_or(DecodeError::OutOfRange { at: 0, what: "a ballot's choice" })?;
         *slot += 1;
     }
     Ok(MotionState {

@@ -89,7 +89,8 @@ impl Load<'_> {
                 while !stop.load(Ordering::Relaxed) {
                     c += 1;
                     let k = &self.keys[(1 + t + VOTERS * (c % 4)) as usize];
-                    let body = VoteBody { council: self.council, motion, choice: (c % 2) as u32, counter: c, is_final: false };
+                    let body =
+                        VoteBody { council: self.council, motion, choice: (c % 2) as u32, counter: c, is_final: false };
                     let v = Signed::sign(body, k).to_cbor();
                     if self.post("/v1/votes", &v).is_ok_and(|r| r.status() == 201) {
                         acked.lock().expect("lock").push(v);

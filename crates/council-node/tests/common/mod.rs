@@ -203,7 +203,8 @@ impl Node {
         assert_eq!(s, 201, "{}: motion refused: {r}", self.label);
         let id = m.id();
         for k in &self.members[..2] {
-            let v = Signed::sign(VoteBody { council: self.council, motion: id, choice: 0, counter: 1, is_final: true }, k);
+            let v =
+                Signed::sign(VoteBody { council: self.council, motion: id, choice: 0, counter: 1, is_final: true }, k);
             let (s, r) = self.post_record("/v1/votes", &v.to_cbor());
             assert_eq!(s, 201, "{}: ballot refused: {r}", self.label);
         }
