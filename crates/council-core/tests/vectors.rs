@@ -11,9 +11,10 @@ use council_core::cbor::Cbor;
 use council_core::export::{verify_reader, ExportItem};
 use council_core::receipt::Receipt;
 use council_core::records::{
-    Action, Charter, CouncilRules, DelegateVoteBody, EntryBody, EquivocationProof, FederationMotion, FederationRules,
-    Genesis, GenesisBody, Instruction, InviteBody, JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Outcome,
-    Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
+    Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, EntryBody,
+    EquivocationProof, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody, JoinStatement,
+    Mandate, MotionBody, MotionForm, NameBody, Outcome, Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed,
+    Threshold, VoteBody,
 };
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
@@ -42,7 +43,7 @@ fn signed_vector<T: Cbor>(name: &str, about: &str, s: &Signed<T>) -> Value {
 }
 
 fn build() -> Value {
-    let keys: Vec<Value> = (1..=4u8)
+    let keys: Vec<Value> = (1..=5u8)
         .map(|i| {
             let k = seed(i);
             json!({ "seed": hex::encode([i; 32]), "public": hex::encode(k.public().as_bytes()), "did": k.public().to_did() })
@@ -74,6 +75,15 @@ fn build() -> Value {
     let vote = Signed::sign(VoteBody { council, motion: motion.id(), choice: 0, counter: 1, is_final: false }, &m2);
     let final_vote =
         Signed::sign(VoteBody { council, motion: motion.id(), choice: 1, counter: 2, is_final: true }, &m2);
+    // Member 2 adds a phone (key 5), which then removes itself.
+    let phone = seed(5);
+    let device_proof = DeviceProof { council, member: m2.public() };
+    let device_sig = device_proof.sign(&phone);
+    let change = DeviceChange::Add { device: phone.public(), proof: device_sig };
+    let device_add = Signed::sign(DeviceBody { council, member: m2.public(), change }, &m2);
+    let change = DeviceChange::Remove { device: phone.public() };
+    let device_remove = Signed::sign(DeviceBody { council, member: m2.public(), change }, &phone);
+    let strict_devices = CouncilRules { devices: DeviceRules { limit: 2, by_act: true }, ..CouncilRules::default() };
     let entry1 = Signed::sign(
         EntryBody { council, seq: 1, prev: council, time: T + 60, payload: Payload::Motion(Box::new(motion.clone())) },
         &node,
@@ -228,6 +238,8 @@ fn build() -> Value {
             signed_vector("motion (federation motion act)", "the council opens a federation motion", &fmotion),
             signed_vector("vote", "member 2 votes yes on the first motion", &vote),
             signed_vector("final vote", "member 2 changes to no on the first motion, for good (the sixth element, true)", &final_vote),
+            signed_vector("device (add)", "member 2 adds key 5 as a device; the proof is key 5's signature over the device proof below", &device_add),
+            signed_vector("device (remove)", "key 5, now one of member 2's keys, removes itself", &device_remove),
             signed_vector("petition", "member 1 signs a recall petition against the mandate", &petition),
             signed_vector("delegate vote", "member 2, as delegate, votes option 0", &dvote),
             signed_vector("entry 1 (motion)", "the node logs the motion", &entry1),
@@ -238,6 +250,8 @@ fn build() -> Value {
             signed_vector("name", "member 2 gives the name they go by (UTF-8 text)", &name),
             signed_vector("session", "member 2 answers the node's challenge (the SHA-256 of the ASCII text `a challenge from the node`) to open a session; never logged", &session),
         ],
+        "device_proof": { "cbor": hex::encode(device_proof.to_cbor()), "signature": hex::encode(device_sig.0) },
+        "rules_with_devices": { "cbor": hex::encode(strict_devices.to_cbor()) },
         "receipt": { "cbor": hex::encode(receipt.to_cbor()), "entry_id": entry2.id().to_hex(), "seq": 2 },
         "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
@@ -285,6 +299,12 @@ fn markdown(v: &Value) -> String {
         v["charter"]["federation_id"].as_str().unwrap(),
         v["join"]["statement_cbor"].as_str().unwrap(),
         v["join"]["signature"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### device proof and device rules\n\nWhat key 5 signs to be added to member 2 (the `proof` of the `device (add)` record), and council rules whose device rules are not the default (at most 2 keys per member, added by council act):\n\n```text\nproof_cbor       {}\nproof_signature  {}  (by key 5)\nrules_cbor       {}\n```\n",
+        v["device_proof"]["cbor"].as_str().unwrap(),
+        v["device_proof"]["signature"].as_str().unwrap(),
+        v["rules_with_devices"]["cbor"].as_str().unwrap()
     ));
     s.push_str(&format!(
         "\n#### receipt (for entry 2)\n\nThe node's acknowledgement of member 2's vote: entry 2, whole.\n\n```text\n{}\n```\n",
