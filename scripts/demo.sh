@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Three councils on one machine, over loopback only: two found a federation, the third
-# joins by invite, each gives its delegate a mandate, a federation motion runs, one
-# council recalls its delegate mid-motion (the vote is struck on every node, and the
-# recalled delegate's next vote is refused), and each council's export is verified
-# offline.
+# joins by invite, each gives its delegate a mandate (north's delegate adds a phone and
+# votes from it), a federation motion runs, one council recalls its delegate mid-motion
+# (the vote is struck on every node, and the recalled delegate's next vote is refused),
+# and each council's export is verified offline.
 #
 #   scripts/demo.sh [OUTDIR]     (exports land in OUTDIR, default ./demo-out)
 #
@@ -183,7 +183,13 @@ for who in north south east; do
   pass "$who" "$(last_motion "$who")"
 done
 
-step "north opens a federation motion; every delegate votes on it"
+step "north's delegate adds a phone: a second device key, for the same member"
+"$council" key new "$work/north/m1-phone.key" >/dev/null
+c north device add --key "$work/north/m1.key" "$work/north/m1-phone.key"
+c north status | grep -q "2 devices" || fail "north's status does not show the delegate's two devices"
+echo "ok: north's status shows the delegate with 2 devices"
+
+step "north opens a federation motion; every delegate votes on it (north's from the phone)"
 OPEN_FOR=60
 c north federation motion --key "$work/north/m1.key" "$FED" --matter strike-fund \
   --title "Set up a shared strike fund" --option "set it up" --option "not now" \
@@ -194,7 +200,9 @@ opened=$SECONDS
 has_motion() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$FMOTION'][0]['id']"; }
 for who in north south east; do wait_for "$who sees the federation motion" 30 has_motion "$who"; done
 for who in north south east; do
-  c "$who" delegate vote --key "$work/$who/m1.key" "$FED" "$FMOTION" "set it up"
+  key="$work/$who/m1.key"
+  [ "$who" = north ] && key="$work/north/m1-phone.key"
+  c "$who" delegate vote --key "$key" "$FED" "$FMOTION" "set it up"
 done
 votes() { c "$1" --json federation show "$FED" | py "len([m for m in d['motions'] if m['id']=='$FMOTION'][0]['votes'])"; }
 three_votes() { [ "$(votes "$1")" = 3 ]; }

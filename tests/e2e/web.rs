@@ -202,6 +202,22 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
         let status = a.council(&url, &["status"]).ok();
         assert!(status.stdout.contains("Bea Ortiz ("), "{}", status.stdout);
 
+        // B adds a phone from the page: its key is made here, and handed over as a QR code
+        // and text. The node counts it as B's; then B removes it again from the page.
+        click(&cl, "#add-device").await;
+        wait_text(&cl, "#status", "the device added", |t| t.contains("votes as you")).await;
+        let phone_key = cl.find(Locator::Css("#device-key")).await.unwrap().prop("value").await.unwrap().unwrap();
+        assert!(phone_key.starts_with("councilnet-ed25519-seed:"), "{phone_key}");
+        let qr = cl.find(Locator::Css("#device-box svg.qr")).await.unwrap();
+        assert_eq!(qr.attr("aria-label").await.unwrap().as_deref(), Some("QR code of the new device's key"));
+        shot(&cl, &dir, "4b-device-added.png").await;
+        let status = a.council(&url, &["status"]).ok();
+        assert!(status.stdout.contains("Bea Ortiz (") && status.stdout.contains("2 devices"), "{}", status.stdout);
+        click(&cl, "[data-remove-device]").await;
+        wait_text(&cl, "#status", "the device removed", |t| t.contains("removed (log entry")).await;
+        let status = a.council(&url, &["status"]).ok();
+        assert!(!status.stdout.contains("2 devices"), "{}", status.stdout);
+
         // What the node has, the CLI sees too: B's ballot is "no".
         let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
         assert_eq!(shown["counts"], json!([0, 1, 0]), "{shown}");

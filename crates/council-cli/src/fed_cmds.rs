@@ -388,8 +388,9 @@ pub fn delegate_vote(
     let (m, mrep) = fed_motion(&rep, motion)?;
     let report = node.get("/v1/council")?;
     let council = council_id(&report)?;
-    // The mandate in force for this federation that names this key's member.
-    let me = key.public().to_did();
+    // The mandate in force for this federation that names this key's member (a mandate
+    // names the member id; the key may be any of the member's device keys).
+    let me = crate::node_cmds::member_of(&report, &key.public()).unwrap_or(key.public()).to_did();
     let mandate = report["mandates"]
         .as_array()
         .and_then(|a| {

@@ -383,7 +383,7 @@ pub fn set_name(node: &Node, key: &Path, name: &str, json: bool) -> anyhow::Resu
 }
 
 /// The member id whose current device keys include `key`, from the council report.
-fn member_of(report: &Value, key: &PublicKey) -> anyhow::Result<PublicKey> {
+pub fn member_of(report: &Value, key: &PublicKey) -> anyhow::Result<PublicKey> {
     let did = key.to_did();
     let members = report["members"].as_array().cloned().unwrap_or_default();
     let m = members

@@ -78,6 +78,17 @@ function base58(u8) {
   return s;
 }
 const didOf = (pub) => "did:key:z" + base58(Uint8Array.of(0xed, 0x01, ...pub));
+// The 32 key bytes of a did:key (the node's report names members by did:key).
+function pubOfDid(did) {
+  const m = /^did:key:z([1-9A-HJ-NP-Za-km-z]+)$/.exec(did || "");
+  if (!m) throw new Error("not a did:key");
+  let n = 0n;
+  for (const ch of m[1]) n = n * 58n + BigInt(B58.indexOf(ch));
+  const out = new Uint8Array(34);
+  for (let i = 33; i >= 0; i--) { out[i] = Number(n & 255n); n >>= 8n; }
+  if (out[0] !== 0xed || out[1] !== 0x01) throw new Error("not an Ed25519 did:key");
+  return out.slice(2);
+}
 // Enough of a did:key to tell members apart: the part after the shared z6Mk prefix.
 const shortDid = (did) => (did || "").replace(/^did:key:z6Mk/, "").slice(0, 10) + "…";
 
@@ -107,6 +118,15 @@ const bodies = {
     new Cbor().array(3).text("councilnet/1/name").bytes(hex.bytes(council)).text(name).done(),
   petition: (council, mandate) =>
     new Cbor().array(3).text("councilnet/1/petition").bytes(hex.bytes(council)).bytes(hex.bytes(mandate)).done(),
+  // A device record (§4.2, §6.11): ["add", key, proof] or ["remove", key].
+  deviceAdd: (council, member, devicePub, proof) =>
+    new Cbor().array(4).text("councilnet/1/device").bytes(hex.bytes(council)).bytes(member)
+      .array(3).text("add").bytes(devicePub).bytes(proof).done(),
+  deviceRemove: (council, member, devicePub) =>
+    new Cbor().array(4).text("councilnet/1/device").bytes(hex.bytes(council)).bytes(member)
+      .array(2).text("remove").bytes(devicePub).done(),
+  deviceProof: (council, member) =>
+    new Cbor().array(3).text("councilnet/1/device-proof").bytes(hex.bytes(council)).bytes(member).done(),
   invite: (council, federation, invitePub, maxUses, expiresAt) =>
     new Cbor().array(6).text("councilnet/1/invite").bytes(hex.bytes(council)).bytes(hex.bytes(federation))
       .bytes(invitePub).uint(maxUses).uint(expiresAt).done(),
@@ -231,6 +251,7 @@ async function refresh() {
   document.getElementById("council-name").textContent = r.name;
   const mine = (m) => m.keys.includes(state.key.did);
   const me = r.members.find(mine);
+  if (me) renderDevices(me, r.rules);
   document.getElementById("whoami").textContent = "Signed in as " + (me ? nameOf(me.member) : nameOf(state.key.did));
   if (me && !me.name) say("Tell the other members who you are: give your name under Members.");
   document.title = r.name;
@@ -354,7 +375,7 @@ function inviteString(federation, issuer, seed, expiresAt, addrs) {
 
 // The QR code of `text` as an SVG drawing (built element by element: the page's CSP
 // allows no inline styles or data: images). Error correction L, as the CLI draws it.
-function qrSvg(text) {
+function qrSvg(text, label) {
   const q = qrcode(0, "L");
   q.addData(text, "Byte");
   q.make();
@@ -364,7 +385,7 @@ function qrSvg(text) {
   svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
   svg.setAttribute("class", "qr");
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "QR code of the invite");
+  svg.setAttribute("aria-label", label);
   svg.setAttribute("shape-rendering", "crispEdges");
   const bg = document.createElementNS(ns, "rect");
   for (const [k, v] of [["width", size], ["height", size], ["fill", "#fff"]]) bg.setAttribute(k, v);
@@ -406,8 +427,53 @@ function makeInvite(f, maxUses, days, result) {
     out.value = text;
     result.replaceChildren(
       el("p", {}, "The other council's operator scans this code, or copies the text under it, and runs: council federation join INVITE"),
-      qrSvg(text), out);
+      qrSvg(text, "QR code of the invite"), out);
     return `Invite made (log entry ${r.seq}): ${maxUses} use(s), for ${days} day(s).`;
+  });
+}
+
+// Your devices: each of your keys, the one this page signs with marked, the others
+// removable (a lost phone). Adding one makes its key here, signs it in, and hands it over
+// as a QR code and a file, to load on the new device.
+function renderDevices(me, rules) {
+  const box = document.getElementById("my-devices");
+  const items = me.keys.map((did) => el("li", { "data-device": did }, shortDid(did),
+    did === state.key.did ? " (this device)" : el("button", { type: "button",
+      "data-remove-device": did, on: { click: () => removeDevice(me, did) } }, "Remove")));
+  const add = rules.devices.by_act
+    ? el("p", { class: "meta" }, "This council adds devices by council act: `council device add` opens one.")
+    : me.keys.length >= rules.devices.limit
+      ? el("p", { class: "meta" }, `You hold the ${rules.devices.limit} device keys the council allows; remove one to add another.`)
+      : el("button", { id: "add-device", type: "button", on: { click: () => addDevice(me) } }, "Add a device (a phone, another laptop)");
+  box.replaceChildren(el("ul", {}, ...items), add);
+}
+
+function addDevice(me) {
+  return act("Adding a device", async () => {
+    await loadScript("/vendor/qrcode.js");
+    const member = pubOfDid(me.member);
+    const k = keyFromText("councilnet-ed25519-seed:" + hex.of(crypto.getRandomValues(new Uint8Array(32))));
+    const proof = nacl.sign.detached(bodies.deviceProof(state.council, member), k.pair.secretKey);
+    const r = await submit("/v1/devices", signed(bodies.deviceAdd(state.council, member, k.pair.publicKey, proof), state.key));
+    const text = "councilnet-ed25519-seed:" + k.seedHex;
+    const out = el("textarea", { id: "device-key", rows: "2", readonly: "", spellcheck: "false" });
+    out.value = text;
+    const file = el("a", { download: "council-device.key" }, "Save it as a file");
+    file.href = URL.createObjectURL(new Blob([text + "\n"], { type: "text/plain" }));
+    const box = document.getElementById("device-box");
+    box.replaceChildren(el("h3", {}, "Your new device's key"),
+      el("p", {}, "Scan this code with the new device, or copy the text or file to it, and sign in there with it. It is a secret, like your own key: keep it from anyone else, and delete copies once it is loaded."),
+      qrSvg(text, "QR code of the new device's key"), out, file);
+    box.hidden = false;
+    return `Device ${shortDid(k.did)} added (log entry ${r.seq}): it votes as you.`;
+  });
+}
+
+function removeDevice(me, did) {
+  return act("Removing the device", async () => {
+    const r = await submit("/v1/devices", signed(bodies.deviceRemove(state.council, pubOfDid(me.member), pubOfDid(did)), state.key));
+    document.getElementById("device-box").hidden = true;
+    return `Device ${shortDid(did)} removed (log entry ${r.seq}); what it signed before stays.`;
   });
 }
 
