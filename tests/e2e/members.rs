@@ -402,3 +402,53 @@ fn a_member_adds_a_phone_votes_from_both_and_removes_it_when_lost() {
         v["councils"][0]["members"].as_array().unwrap().iter().find(|x| x["member"] == laptop.did.as_str()).unwrap();
     assert_eq!(ana["keys"], serde_json::json!([laptop.did]), "{ana}");
 }
+
+/// A ranked motion from the members' own devices: each ranks the three options (by name
+/// or number), a ranking that repeats an option is refused with its reason, and once
+/// every ranking is final the Schulze winner is chosen and the export carries the
+/// pairwise preferences it was decided on.
+#[test]
+fn members_rank_the_options_and_the_schulze_winner_is_chosen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, devs) = found(tmp.path());
+    let d = Daemon::start(&data);
+    let url = members_url(&data);
+    let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
+    let open = [
+        "motion",
+        "open",
+        "--title",
+        "Where to hold the assembly",
+        "--ranked",
+        "--option",
+        "canteen",
+        "--option",
+        "yard",
+        "--option",
+        "hall",
+        "--closes-in",
+        "1h",
+    ];
+    let m = motion_id(&a.council(&url, &open).ok());
+    let r = b.council(&url, &["--json", "vote", &m[..8], "yard", "yard", "hall"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("ranking-repeats"), "{}", r.stderr);
+    let r = b.council(&url, &["--json", "vote", &m[..8], "yard"]);
+    assert!(r.code == 1 && r.stderr.contains("ranking-omits"), "{}", r.stderr);
+    // yard beats canteen 2:1 and hall 2:1: the Condorcet winner, so the Schulze winner.
+    a.council(&url, &["vote", "--final", &m[..8], "canteen", "yard", "hall"]).ok();
+    b.council(&url, &["vote", "--final", &m[..8], "yard", "hall", "canteen"]).ok();
+    c.council(&url, &["vote", "--final", &m[..8], "2", "1", "0"]).ok();
+    let shown = a.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
+    assert_eq!(shown["status"], "closed", "{shown}");
+    assert_eq!(shown["outcome"], serde_json::json!({ "result": "chosen", "option": 1 }), "{shown}");
+    let text = a.council(&url, &["motion", "show", &m[..8]]).ok().stdout;
+    assert!(text.contains("yard over: canteen 2, hall 2"), "{text}");
+    let out = tmp.path().join("ranked.cnx");
+    a.council(&url, &["export", "--out", out.to_str().unwrap()]).ok();
+    d.stop();
+    let v = run(&["--json", "verify", out.to_str().unwrap()]).ok().json();
+    let mv = &v["councils"][0]["motions"][0];
+    assert_eq!(mv["kind"], "ranked");
+    assert_eq!(mv["pairwise"], serde_json::json!([[0, 1, 1], [2, 0, 2], [2, 1, 0]]), "{mv}");
+}

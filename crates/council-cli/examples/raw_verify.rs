@@ -61,6 +61,7 @@ fn main() {
                     Payload::DelegateVote(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Invite(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Name(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
+                    Payload::Ranking(v) => all.push(triple(&v.signer, &v.body_bytes, &v.signature)),
                     Payload::Device(v) => {
                         all.push(triple(&v.signer, &v.body_bytes, &v.signature));
                         if let DeviceChange::Add { device, proof } = &v.body.change {

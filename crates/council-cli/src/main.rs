@@ -126,8 +126,10 @@ enum Command {
     Vote {
         /// The motion's id (or its first 6+ hex digits).
         motion: String,
-        /// yes, no, abstain, an option's name, or its number.
-        choice: String,
+        /// yes, no, abstain, an option's name, or its number. On a ranked motion: every
+        /// option, most preferred first (or abstain).
+        #[arg(required = true, num_args = 1..)]
+        choice: Vec<String>,
         /// Make this ballot final: you give up changing it, and the motion may close as
         /// soon as no ballot still open can change its outcome. Without it the motion
         /// runs to its closing time unless the final ballots already settle it.
@@ -391,7 +393,8 @@ enum GenesisCommand {
 
 #[derive(Debug, Subcommand)]
 enum MotionCommand {
-    /// Open a motion: yes/no, or a choice with --option (twice or more).
+    /// Open a motion: yes/no, a choice with --option (twice or more), or a ranking of the
+    /// options with --ranked as well.
     Open {
         /// The question, as members will read it.
         #[arg(long)]
@@ -399,6 +402,10 @@ enum MotionCommand {
         /// An option of a choice (repeat); without it the motion is yes/no.
         #[arg(long = "option")]
         options: Vec<String>,
+        /// Members rank every option instead of picking one; the Schulze method counts
+        /// the rankings (PROTOCOL.md §7.1).
+        #[arg(long, requires = "options")]
+        ranked: bool,
         /// How long it stays open, e.g. 30m, 2h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
@@ -667,9 +674,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Device { command: DeviceCommand::Remove { device } } => {
             done(node_cmds::device_remove(&node()?, &key()?, &device, json))
         }
-        Command::Motion { command: MotionCommand::Open { title, options, closes_in, quorum, threshold } } => {
+        Command::Motion { command: MotionCommand::Open { title, options, ranked, closes_in, quorum, threshold } } => {
             let key = key()?;
-            let a = node_cmds::OpenArgs { key: &key, title, options, closes_in, quorum, threshold };
+            let a = node_cmds::OpenArgs { key: &key, title, options, ranked, closes_in, quorum, threshold };
             done(node_cmds::motion_open(&node()?, a, json))
         }
         Command::Motion { command: MotionCommand::List { all } } => done(node_cmds::motion_list(&node()?, all, json)),

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::records::{
     Action, DeviceBody, DeviceChange, DeviceProof, Instruction, Mandate, MotionBody, MotionForm, NameBody,
-    PetitionBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
+    PetitionBody, RankingBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
 use council_core::{Hash, PublicKey, SecretKey};
 use serde_json::Value;
@@ -66,6 +66,7 @@ pub struct OpenArgs<'a> {
     pub key: &'a Path,
     pub title: String,
     pub options: Vec<String>,
+    pub ranked: bool,
     pub closes_in: Duration,
     pub quorum: Option<Share>,
     pub threshold: Option<Threshold>,
@@ -104,6 +105,11 @@ pub fn motion_open(node: &Node, a: OpenArgs<'_>, json: bool) -> anyhow::Result<(
         MotionForm::YesNo(Action::Resolution)
     } else if a.options.len() == 1 {
         bail!("a choice needs at least two --option values (none makes a yes/no motion)");
+    } else if a.ranked {
+        if a.threshold.is_some_and(|t| t != council_core::tally::RANKED_THRESHOLD) {
+            bail!("a ranked motion has no --threshold: the Schulze method picks the winner");
+        }
+        MotionForm::Ranked(a.options)
     } else {
         MotionForm::Choice(a.options)
     };
@@ -233,6 +239,24 @@ pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
         if let Some(e) = m["effect"]["effect"].as_str() {
             say!("effect: {e} {}", m["effect"]["reason"].as_str().unwrap_or(""));
         }
+        if let Some(rows) = m["pairwise"].as_array() {
+            let options: Vec<&str> =
+                m["options"].as_array().map(|o| o.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            say!("ranked (Schulze method); the counts above are first choices. How many rank each option above each other:");
+            for (i, row) in rows.iter().enumerate() {
+                let cells: Vec<String> = row
+                    .as_array()
+                    .map(|r| {
+                        r.iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .map(|(j, n)| format!("{} {n}", options.get(j).unwrap_or(&"?")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                say!("  {} over: {}", options.get(i).unwrap_or(&"?"), cells.join(", "));
+            }
+        }
         if let Some(choice) = m["my_ballot"]["choice"].as_u64() {
             let option = m["options"].get(choice as usize).and_then(Value::as_str).unwrap_or("abstain");
             let how = if m["my_ballot"]["final"] == true { "final" } else { "you may change it until the close" };
@@ -263,11 +287,36 @@ fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
     bail!("{c:?} is not a choice on this motion; choose one of: {}, abstain", options.join(", "))
 }
 
-pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, is_final: bool, json: bool) -> anyhow::Result<()> {
+pub fn vote(
+    node: &Node,
+    key: &Path,
+    motion: &str,
+    choices: &[String],
+    is_final: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let key = keyfile::load(key)?;
     let report = node.get("/v1/council")?;
     let (id, m) = find_motion(node, motion)?;
-    let choice = parse_choice(&m, choice)?;
+    let ranked = m["kind"] == "ranked";
+    // On a ranked motion, the whole ranking; otherwise one choice.
+    let ranking = if ranked {
+        if let [one] = choices {
+            if one.trim().eq_ignore_ascii_case("abstain") {
+                Some(Vec::new())
+            } else {
+                Some(vec![parse_choice(&m, one)?])
+            }
+        } else {
+            Some(choices.iter().map(|c| parse_choice(&m, c)).collect::<anyhow::Result<Vec<u32>>>()?)
+        }
+    } else {
+        if choices.len() != 1 {
+            bail!("this motion takes one choice; ranking several is for a ranked motion");
+        }
+        None
+    };
+    let choice = if ranked { 0 } else { parse_choice(&m, &choices[0])? };
     // The member's own ballot so far: the member endpoint shows it with the motion; the
     // operator API is asked by key.
     let prev = if node.is_member() {
@@ -279,8 +328,17 @@ pub fn vote(node: &Node, key: &Path, motion: &str, choice: &str, is_final: bool,
     let prev_counter = prev.as_ref().and_then(|p| p["counter"].as_u64());
     // Counters only need to rise; the time in milliseconds does, across devices too.
     let counter = (now().as_millis() as u64).max(prev_counter.unwrap_or(0) + 1);
-    let v = Signed::sign(VoteBody { council: council_id(&report)?, motion: id, choice, counter, is_final }, &key);
-    let r = node.post_record("/v1/votes", &v.to_cbor())?;
+    let council = council_id(&report)?;
+    let r = match ranking {
+        Some(ranking) => {
+            let body = RankingBody { council, motion: id, ranking, counter, is_final };
+            node.post_record("/v1/rankings", &Signed::sign(body, &key).to_cbor())?
+        }
+        None => {
+            let body = VoteBody { council, motion: id, choice, counter, is_final };
+            node.post_record("/v1/votes", &Signed::sign(body, &key).to_cbor())?
+        }
+    };
     print(json, &r, || {
         let what = if r["duplicate"] == true {
             "this ballot was already recorded"

@@ -43,6 +43,7 @@ fn record_of(p: &Payload) -> Option<Vec<u8>> {
         Payload::Invite(i) => i.to_cbor(),
         Payload::Name(n) => n.to_cbor(),
         Payload::Device(d) => d.to_cbor(),
+        Payload::Ranking(r) => r.to_cbor(),
         Payload::Close { .. } => return None,
     })
 }

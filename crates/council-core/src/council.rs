@@ -16,7 +16,7 @@ use crate::keys::PublicKey;
 use crate::records::{
     limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, Entry, FederationId,
     FederationMotion, Genesis, GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm,
-    MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, Signed, VoteBody,
+    MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, RankingBody, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -63,6 +63,14 @@ pub enum RecordError {
     StaleCounter { previous: u64, found: u64 },
     #[error("the member's ballot on motion {motion} is final and cannot be changed")]
     BallotFinal { motion: MotionId },
+    #[error("motion {motion} takes a ranking of its options, not a single choice")]
+    RankingExpected { motion: MotionId },
+    #[error("motion {motion} takes a single choice, not a ranking")]
+    ChoiceExpected { motion: MotionId },
+    #[error("the ranking lists option {option} twice")]
+    RankingRepeats { option: u32 },
+    #[error("the ranking leaves out option {option}: rank every option, or none to abstain")]
+    RankingOmits { option: u32 },
     #[error("motion {motion} closed early at {time} before {closes_at}, but its outcome was not yet settled")]
     ClosedTooEarly { motion: MotionId, time: u64, closes_at: u64 },
     #[error("close states {stated:?}, but the ballots give {computed:?}")]
@@ -129,6 +137,11 @@ pub struct MotionState {
     /// Ballots that replaced an earlier ballot by the same member.
     pub ballots_changed: u64,
     latest: BallotBox,
+    /// On a ranked motion, each member's latest ranking (by key bytes, as `latest`),
+    /// while the motion is open; `latest` holds its first preference.
+    rankings: HashMap<[u8; 32], Vec<u32>>,
+    /// On a closed ranked motion, the pairwise preferences it was decided on.
+    closed_pairwise: Vec<Vec<u64>>,
 }
 
 /// A member's latest ballot on one motion.
@@ -150,6 +163,7 @@ impl MotionState {
         match self.body.form {
             MotionForm::YesNo(_) => Form::YesNo,
             MotionForm::Choice(_) => Form::Choice,
+            MotionForm::Ranked(_) => Form::Ranked,
         }
     }
     /// The member's latest ballot while the motion is open.
@@ -166,7 +180,27 @@ impl MotionState {
     }
     /// The outcome if the motion may close now, before its closing time.
     pub fn settled(&self) -> Option<Outcome> {
-        tally::settled(self.form(), &self.body.rule, &self.fixed, self.open_ballots())
+        if self.form() != Form::Ranked {
+            return tally::settled(self.form(), &self.body.rule, &self.fixed, self.open_ballots());
+        }
+        let finals = self.latest.iter().filter(|(_, b)| b.is_final).filter_map(|(k, _)| self.rankings.get(k));
+        let d = tally::pairwise(self.body.form.option_count() as usize, finals.map(Vec::as_slice));
+        tally::ranked_settled(&self.body.rule, &self.fixed, &d, self.open_ballots(), &self.id)
+    }
+    /// The outcome of the latest ballots, as the motion closes at its closing time.
+    pub fn outcome(&self) -> Outcome {
+        if self.form() != Form::Ranked {
+            return tally::outcome(self.form(), &self.body.rule, &self.counts);
+        }
+        tally::ranked_outcome(&self.body.rule, &self.counts, &self.pairwise(), &self.id)
+    }
+    /// On a ranked motion, the pairwise preferences of the latest rankings (`d[i][j]`:
+    /// how many rank option `i` above `j`); once it is closed, those it was decided on.
+    pub fn pairwise(&self) -> Vec<Vec<u64>> {
+        if !self.is_open() {
+            return self.closed_pairwise.clone();
+        }
+        tally::pairwise(self.body.form.option_count() as usize, self.rankings.values().map(Vec::as_slice))
     }
     pub fn is_open(&self) -> bool {
         self.status == MotionStatus::Open
@@ -459,6 +493,7 @@ impl CouncilState {
         match &b.payload {
             Payload::Motion(m) => self.open_motion(m, time, seq)?,
             Payload::Vote(v) => self.cast(v, time)?,
+            Payload::Ranking(r) => self.rank(r, time)?,
             Payload::Close { motion, outcome } => self.close(motion, *outcome, time, seq)?,
             Payload::Petition(p) => self.petition(p, time)?,
             Payload::DelegateVote(v) => self.delegate_vote(v, time, seq)?,
@@ -524,6 +559,8 @@ impl CouncilState {
                 status: MotionStatus::Open,
                 fixed: counts.clone(),
                 counts,
+                rankings: HashMap::new(),
+                closed_pairwise: Vec::new(),
                 ballots_received: 0,
                 ballots_changed: 0,
                 latest: HashMap::new(),
@@ -614,6 +651,9 @@ impl CouncilState {
         if self.joined.get(&member).is_none_or(|&j| j >= m.opened_seq) {
             return Err(RecordError::NotInElectorate { key: v.signer.to_did(), motion: mid });
         }
+        if m.body.form.is_ranked() {
+            return Err(RecordError::RankingExpected { motion: mid });
+        }
         let options = m.body.form.option_count();
         if v.body.choice > options {
             return Err(RecordError::BadChoice { choice: v.body.choice, options });
@@ -633,6 +673,44 @@ impl CouncilState {
         Ok(())
     }
 
+    /// A ranked ballot: the same rules as a vote (§6.4), and the ranking lists every
+    /// option once, or none.
+    fn rank(&mut self, r: &Signed<RankingBody>, time: u64) -> Result<(), RecordError> {
+        self.own("ranking", &r.body.council)?;
+        let member = self.member(&r.signer)?;
+        let mid = r.body.motion;
+        let m = self.motions.get(&mid).ok_or(RecordError::UnknownMotion(mid))?;
+        if !m.is_open() {
+            return Err(RecordError::MotionClosed { motion: mid });
+        }
+        if time > m.body.closes_at {
+            return Err(RecordError::PastClosingTime { motion: mid, closes_at: m.body.closes_at, time });
+        }
+        if !self.may_vote(m, &member) {
+            return Err(RecordError::NotInElectorate { key: r.signer.to_did(), motion: mid });
+        }
+        if !m.body.form.is_ranked() {
+            return Err(RecordError::ChoiceExpected { motion: mid });
+        }
+        let options = m.body.form.option_count();
+        check_ranking(&r.body.ranking, options)?;
+        let first = r.body.ranking.first().copied().unwrap_or(options);
+        let ballot = VerifiedBallot { member, choice: first, counter: r.body.counter, is_final: r.body.is_final };
+        let m = self.motions.get_mut(&mid).expect("looked up above");
+        let changed = cast_ballot(&mut m.latest, &mut m.counts, &mut m.fixed, ballot).map_err(|e| match e {
+            BallotError::Final => RecordError::BallotFinal { motion: mid },
+            BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
+        })?;
+        m.rankings.insert(*member.as_bytes(), r.body.ranking.clone());
+        m.ballots_received += 1;
+        self.stats.ballots += 1;
+        if changed {
+            m.ballots_changed += 1;
+            self.stats.ballots_changed += 1;
+        }
+        Ok(())
+    }
+
     fn close(&mut self, id: &MotionId, stated: Outcome, time: u64, seq: u64) -> Result<(), RecordError> {
         let m = self.motions.get(id).ok_or(RecordError::UnknownMotion(*id))?;
         if !m.is_open() {
@@ -642,7 +720,7 @@ impl CouncilState {
         let computed = if early {
             m.settled().ok_or(RecordError::ClosedTooEarly { motion: *id, time, closes_at: m.body.closes_at })?
         } else {
-            tally::outcome(m.form(), &m.body.rule, &m.counts)
+            m.outcome()
         };
         if computed != stated {
             return Err(RecordError::WrongOutcome { stated, computed });
@@ -656,9 +734,14 @@ impl CouncilState {
             None => Effect::None,
         };
         if let Some(m) = self.motions.get_mut(id) {
+            // A closed motion keeps its counts (and a ranked one its pairwise
+            // preferences); the per-member detail is no longer needed.
+            if m.body.form.is_ranked() {
+                m.closed_pairwise = m.pairwise();
+            }
             m.status = MotionStatus::Closed { outcome: computed, at: time, early, effect };
-            // A closed motion keeps its counts; the per-member detail is no longer needed.
             m.latest = HashMap::new();
+            m.rankings = HashMap::new();
         }
         Ok(())
     }
@@ -1007,8 +1090,35 @@ pub fn check_motion(b: &MotionBody, rules: &CouncilRules, time: u64) -> Result<(
             }
             check_text_list(o, "options must be distinct and not blank")?;
         }
+        MotionForm::Ranked(o) => {
+            if o.len() < 2 {
+                return bad("a ranking needs at least two options");
+            }
+            check_text_list(o, "options must be distinct and not blank")?;
+            if b.rule.threshold != tally::RANKED_THRESHOLD {
+                return bad("a ranked motion's threshold must be a simple majority (the Schulze method decides)");
+            }
+        }
     }
     Ok(())
+}
+
+/// A ranking lists each of the `options` exactly once, or nothing at all (abstains).
+pub fn check_ranking(ranking: &[u32], options: u32) -> Result<(), RecordError> {
+    if ranking.is_empty() {
+        return Ok(());
+    }
+    let mut seen = vec![false; options as usize];
+    for &o in ranking {
+        let slot = seen.get_mut(o as usize).ok_or(RecordError::BadChoice { choice: o, options })?;
+        if std::mem::replace(slot, true) {
+            return Err(RecordError::RankingRepeats { option: o });
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(o) => Err(RecordError::RankingOmits { option: o as u32 }),
+        None => Ok(()),
+    }
 }
 
 fn check_mandate(m: &Mandate, time: u64, is_member: impl Fn(&MemberId) -> bool) -> Result<(), RecordError> {

@@ -311,8 +311,12 @@ pub struct MotionReport {
     pub outcome: Option<Outcome>,
     pub closed_early: bool,
     pub effect: Option<Effect>,
-    /// Latest ballots per option, abstain last.
+    /// Latest ballots per option, abstain last (on a ranked motion: first preferences).
     pub counts: Vec<u64>,
+    /// On a ranked motion: `pairwise[i][j]` is how many latest rankings put option `i`
+    /// above option `j` (PROTOCOL.md §7.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairwise: Option<Vec<Vec<u64>>>,
     pub electorate: u64,
     pub ballots_received: u64,
     pub ballots_changed: u64,
@@ -742,6 +746,7 @@ pub fn motion_report(m: &crate::council::MotionState) -> MotionReport {
         kind: match &m.body.form {
             MotionForm::YesNo(a) => a.kind(),
             MotionForm::Choice(_) => "choice",
+            MotionForm::Ranked(_) => "ranked",
         },
         options: m.body.form.options(),
         rule: m.body.rule,
@@ -752,6 +757,7 @@ pub fn motion_report(m: &crate::council::MotionState) -> MotionReport {
         closed_early: early,
         effect,
         counts: m.counts.counts.clone(),
+        pairwise: m.body.form.is_ranked().then(|| m.pairwise()),
         electorate: m.counts.electorate,
         ballots_received: m.ballots_received,
         ballots_changed: m.ballots_changed,

@@ -16,6 +16,7 @@ pub mod tag {
     pub const ENTRY: &str = "councilnet/1/entry";
     pub const MOTION: &str = "councilnet/1/motion";
     pub const VOTE: &str = "councilnet/1/vote";
+    pub const RANKING: &str = "councilnet/1/ranking";
     pub const PETITION: &str = "councilnet/1/petition";
     pub const DELEGATE_VOTE: &str = "councilnet/1/delegate-vote";
     pub const CHARTER: &str = "councilnet/1/charter";
@@ -470,12 +471,14 @@ impl<T: Cbor> Cbor for Signed<T> {
 
 // A motion is always boxed inside a `Payload`, so the size of the action does not matter.
 #[allow(clippy::large_enum_variant)]
-/// The form of a motion: a yes/no question (which may carry a council act) or a choice
-/// between named options. Every motion also has an implicit last option, "abstain".
+/// The form of a motion: a yes/no question (which may carry a council act), a choice
+/// between named options, or a ranking of named options (counted by the Schulze method,
+/// PROTOCOL.md §7.1). Every motion also has an implicit last option, "abstain".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MotionForm {
     YesNo(Action),
     Choice(Vec<String>),
+    Ranked(Vec<String>),
 }
 
 impl MotionForm {
@@ -483,20 +486,24 @@ impl MotionForm {
     pub fn options(&self) -> Vec<String> {
         match self {
             MotionForm::YesNo(_) => vec!["yes".into(), "no".into()],
-            MotionForm::Choice(o) => o.clone(),
+            MotionForm::Choice(o) | MotionForm::Ranked(o) => o.clone(),
         }
     }
     pub fn option_count(&self) -> u32 {
         match self {
             MotionForm::YesNo(_) => 2,
-            MotionForm::Choice(o) => o.len() as u32,
+            MotionForm::Choice(o) | MotionForm::Ranked(o) => o.len() as u32,
         }
     }
     pub fn action(&self) -> Option<&Action> {
         match self {
             MotionForm::YesNo(a) => Some(a),
-            MotionForm::Choice(_) => None,
+            MotionForm::Choice(_) | MotionForm::Ranked(_) => None,
         }
+    }
+    /// Whether members rank the options (a `ranking` ballot) rather than pick one.
+    pub fn is_ranked(&self) -> bool {
+        matches!(self, MotionForm::Ranked(_))
     }
 }
 
@@ -510,6 +517,10 @@ impl Cbor for MotionForm {
                 e.array(2).text("choice");
                 encode_text_list(e, o);
             }
+            MotionForm::Ranked(o) => {
+                e.array(2).text("ranked");
+                encode_text_list(e, o);
+            }
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -518,6 +529,7 @@ impl Cbor for MotionForm {
         match name {
             "yes-no" => Ok(MotionForm::YesNo(d.value()?)),
             "choice" => Ok(MotionForm::Choice(text_list(d, limits::MAX_OPTIONS, limits::MAX_NAME)?)),
+            "ranked" => Ok(MotionForm::Ranked(text_list(d, limits::MAX_OPTIONS, limits::MAX_NAME)?)),
             other => Err(unknown(at, other)),
         }
     }
@@ -598,6 +610,51 @@ impl Cbor for VoteBody {
             }
         }
         Ok(VoteBody { council, motion, choice, counter, is_final })
+    }
+}
+
+/// A member's ranked ballot on a ranked motion: every option once, most preferred first,
+/// or no option at all (an abstention). Counters and finality work as for [`VoteBody`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankingBody {
+    pub council: CouncilId,
+    pub motion: MotionId,
+    pub ranking: Vec<u32>,
+    pub counter: u64,
+    pub is_final: bool,
+}
+
+impl Cbor for RankingBody {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(if self.is_final { 6 } else { 5 }).text(tag::RANKING).value(&self.council).value(&self.motion);
+        e.array(self.ranking.len());
+        for o in &self.ranking {
+            e.u64((*o).into());
+        }
+        e.u64(self.counter);
+        if self.is_final {
+            e.bool(true);
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let at = d.position();
+        let len = d.array(6)?;
+        if len < 5 {
+            return Err(DecodeError::WrongArity { at, expected: 5, found: len as u64 });
+        }
+        d.tag(tag::RANKING)?;
+        let (council, motion) = (d.value()?, d.value()?);
+        let n = d.array(limits::MAX_OPTIONS)?;
+        let ranking = (0..n).map(|_| d.u32()).collect::<Result<Vec<_>, _>>()?;
+        let counter = d.u64()?;
+        let is_final = len == 6;
+        if is_final {
+            let at = d.position();
+            if !d.bool()? {
+                return Err(DecodeError::NonCanonical { at, what: "a ranking that is not final omits the flag" });
+            }
+        }
+        Ok(RankingBody { council, motion, ranking, counter, is_final })
     }
 }
 
@@ -1297,6 +1354,8 @@ pub enum Payload {
     Name(Signed<NameBody>),
     /// A member adds or removes one of their device keys. Boxed: rare, and large.
     Device(Box<Signed<DeviceBody>>),
+    /// A member's ranked ballot on a ranked motion.
+    Ranking(Box<Signed<RankingBody>>),
 }
 
 impl Payload {
@@ -1310,6 +1369,7 @@ impl Payload {
             Payload::Invite(_) => "invite",
             Payload::Name(_) => "name",
             Payload::Device(_) => "device",
+            Payload::Ranking(_) => "ranking",
         }
     }
 }
@@ -1340,6 +1400,9 @@ impl Cbor for Payload {
             }
             Payload::Device(v) => {
                 e.array(2).text("device").value(v.as_ref());
+            }
+            Payload::Ranking(r) => {
+                e.array(2).text("ranking").value(r.as_ref());
             }
         }
     }
@@ -1377,6 +1440,10 @@ impl Cbor for Payload {
             "device" => {
                 arity(at, 2, n)?;
                 Payload::Device(Box::new(d.value()?))
+            }
+            "ranking" => {
+                arity(at, 2, n)?;
+                Payload::Ranking(Box::new(d.value()?))
             }
             other => return Err(unknown(at, other)),
         };

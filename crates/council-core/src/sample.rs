@@ -18,9 +18,8 @@ use crate::records::{
     Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, Entry,
     EntryBody, FederationId, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody,
     InviteProof, JoinStatement, Mandate, MemberId, MotionBody, MotionForm, MotionId, Outcome, Payload, PetitionBody,
-    Rule, Scope, Share, Signed, Threshold, VoteBody,
+    RankingBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
 };
-use crate::tally;
 use crate::verify::{self, Verified};
 
 /// A monotonic clock in seconds since the Unix epoch, shared by the builders of one
@@ -184,6 +183,23 @@ impl CouncilBuilder {
         Box::new(Signed::sign(DeviceBody { council: self.id(), member, change: DeviceChange::Remove { device } }, by))
     }
 
+    /// Logs the member's next ranking of a ranked motion's options (most preferred first;
+    /// none to abstain), final if `is_final`.
+    pub fn rank(
+        &mut self,
+        time: u64,
+        voter: &SecretKey,
+        motion: MotionId,
+        ranking: &[u32],
+        is_final: bool,
+    ) -> Result<(), RecordError> {
+        let council = self.id();
+        let c = self.counters.entry((voter.public(), motion)).or_insert(0);
+        *c += 1;
+        let body = RankingBody { council, motion, ranking: ranking.to_vec(), counter: *c, is_final };
+        self.append(time, Payload::Ranking(Box::new(Signed::sign(body, voter)))).map(|_| ())
+    }
+
     /// Whether the motion's outcome is already settled (so it may close early).
     pub fn settled(&self, motion: &MotionId) -> Option<Outcome> {
         self.state.motion(motion)?.settled()
@@ -195,7 +211,7 @@ impl CouncilBuilder {
         let outcome = if time < m.body.closes_at {
             self.settled(&motion).ok_or(RecordError::ClosedTooEarly { motion, time, closes_at: m.body.closes_at })?
         } else {
-            tally::outcome(m.form(), &m.body.rule, &m.counts)
+            m.outcome()
         };
         self.append(time, Payload::Close { motion, outcome })?;
         self.counters.retain(|(_, m), _| *m != motion);

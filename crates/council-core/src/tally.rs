@@ -2,9 +2,10 @@
 //!
 //! Ballots are counted per option, with abstentions as the last slot. The same
 //! functions decide council motions (one ballot per member) and federation motions
-//! (one ballot per council).
+//! (one ballot per council). Ranked motions are counted by the Schulze method.
 
-use crate::records::{Outcome, Rule};
+use crate::hash::Hash;
+use crate::records::{Outcome, Rule, Threshold};
 
 /// Whether a motion is a yes/no question or a choice between options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +13,13 @@ pub enum Form {
     /// Option 0 is "yes", option 1 is "no".
     YesNo,
     Choice,
+    /// Members rank every option; see [`ranked_outcome`].
+    Ranked,
 }
+
+/// The only threshold a ranked motion may carry: the Schulze method decides, and the
+/// rule's threshold says so by being a simple majority (PROTOCOL.md §7.1).
+pub const RANKED_THRESHOLD: Threshold = Threshold::SIMPLE_MAJORITY;
 
 /// Counts of the latest ballots: `counts[i]` for option `i`, with the last slot for
 /// abstentions. `electorate` is how many may cast a ballot at all.
@@ -59,7 +66,116 @@ pub fn outcome(form: Form, rule: &Rule, c: &Counts) -> Outcome {
             Some(j) if rule.threshold.met(c.counts[j], decisive) => Outcome::Chosen(j as u32),
             _ => Outcome::NoDecision,
         },
+        Form::Ranked => unreachable!("a ranked motion is counted by ranked_outcome"),
     }
+}
+
+/// Pairwise preferences: `d[i][j]` is how many of the rankings put option `i` above
+/// option `j`. Every ranking lists each of the `options` once, or none (an abstention,
+/// which prefers nothing).
+pub fn pairwise<'a>(options: usize, rankings: impl IntoIterator<Item = &'a [u32]>) -> Vec<Vec<u64>> {
+    let mut d = vec![vec![0u64; options]; options];
+    let mut place = vec![0usize; options];
+    for r in rankings {
+        if r.len() != options {
+            continue;
+        }
+        for (at, &o) in r.iter().enumerate() {
+            place[o as usize] = at;
+        }
+        for (i, row) in d.iter_mut().enumerate() {
+            for (j, n) in row.iter_mut().enumerate() {
+                if place[i] < place[j] {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    d
+}
+
+/// The strongest paths, by winning votes: a link `i → j` has strength `d[i][j]` when
+/// `d[i][j] > d[j][i]`, else 0; `p[i][j]` is the strength of the strongest path from `i`
+/// to `j` (a path is as strong as its weakest link), 0 on the diagonal.
+pub fn strongest_paths(d: &[Vec<u64>]) -> Vec<Vec<u64>> {
+    let n = d.len();
+    let mut p = vec![vec![0u64; n]; n];
+    for i in 0..n {
+        for j in 0..n {
+            if i != j && d[i][j] > d[j][i] {
+                p[i][j] = d[i][j];
+            }
+        }
+    }
+    for k in 0..n {
+        for i in 0..n {
+            if i == k {
+                continue;
+            }
+            for j in 0..n {
+                if j != i && j != k {
+                    p[i][j] = p[i][j].max(p[i][k].min(p[k][j]));
+                }
+            }
+        }
+    }
+    p
+}
+
+/// The Schulze winners: every `i` with `p[i][j] ≥ p[j][i]` for each other `j`
+/// ([`strongest_paths`]). There is always at least one.
+pub fn schulze_winners(d: &[Vec<u64>]) -> Vec<usize> {
+    let p = strongest_paths(d);
+    let n = p.len();
+    (0..n).filter(|&i| (0..n).all(|j| j == i || p[i][j] >= p[j][i])).collect()
+}
+
+/// Where several options win, the lot decides: the one whose `SHA-256(motion id ‖
+/// option as 4 bytes, big-endian)` is smallest. The lot is fixed when the motion opens,
+/// before any ballot.
+pub fn lot(motion: &Hash, tied: &[usize]) -> Option<usize> {
+    tied.iter().copied().min_by_key(|&o| {
+        let mut b = motion.0.to_vec();
+        b.extend_from_slice(&(o as u32).to_be_bytes());
+        Hash::of(&b)
+    })
+}
+
+/// The outcome of a ranked motion once it closes. `c` counts first preferences (with
+/// abstentions last) for the quorum; `d` is the pairwise matrix of every latest ranking.
+pub fn ranked_outcome(rule: &Rule, c: &Counts, d: &[Vec<u64>], motion: &Hash) -> Outcome {
+    if !rule.quorum.reached(c.cast(), c.electorate) {
+        return Outcome::NoQuorum;
+    }
+    if c.decisive() == 0 {
+        return Outcome::NoDecision;
+    }
+    match lot(motion, &schulze_winners(d)) {
+        Some(w) => Outcome::Chosen(w as u32),
+        None => Outcome::NoDecision,
+    }
+}
+
+/// A ranked motion's outcome if it is already settled, from the final rankings alone
+/// (`fixed` counts their first preferences, `d` is their pairwise matrix). Sound, not
+/// exact: it is `Some` only when every completion gives that outcome, which holds when
+/// every ballot is final and cast, or when one option beats each other by more pairwise
+/// preferences than the open ballots could turn (it is then the Condorcet winner of
+/// every completion, which is always the one Schulze winner).
+pub fn ranked_settled(rule: &Rule, fixed: &Counts, d: &[Vec<u64>], open: Open, motion: &Hash) -> Option<Outcome> {
+    let cast = fixed.cast();
+    if !rule.quorum.reached(cast + open.at_most, fixed.electorate) {
+        return Some(Outcome::NoQuorum);
+    }
+    if !rule.quorum.reached(cast + open.at_least, fixed.electorate) {
+        return None;
+    }
+    let m = open.at_most;
+    if m == 0 {
+        return Some(ranked_outcome(rule, fixed, d, motion));
+    }
+    let n = d.len();
+    (0..n).find(|&w| (0..n).all(|j| j == w || d[w][j] > d[j][w] + m)).map(|w| Outcome::Chosen(w as u32))
 }
 
 fn unique_top(counts: &[u64]) -> Option<usize> {
@@ -118,6 +234,7 @@ pub fn settled(form: Form, rule: &Rule, fixed: &Counts, open: Open) -> Option<Ou
                 _ => None,
             }
         }
+        Form::Ranked => unreachable!("a ranked motion is settled by ranked_settled"),
         Form::Choice => {
             let opts = &fixed.counts[..fixed.options()];
             let mut any_can_win = false;

@@ -94,6 +94,7 @@ pub fn signature_count(e: &Entry) -> u64 {
         }
         Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) | Payload::Name(_) => 1,
         Payload::Device(d) => 1 + u64::from(matches!(d.body.change, DeviceChange::Add { .. })),
+        Payload::Ranking(_) => 1,
         Payload::Close { .. } => 0,
     }
 }
@@ -139,6 +140,7 @@ fn check_payload(p: &Payload) -> Result<(), SignatureError> {
                 _ => {}
             }
         }
+        Payload::Ranking(r) => inner(r.signature_valid(), "ranking", &r.signer)?,
         Payload::Device(d) => {
             inner(d.signature_valid(), "device", &d.signer)?;
             if let DeviceChange::Add { device, proof } = &d.body.change {

@@ -119,8 +119,21 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
         b.vote(clock.tick(), v, choice, (i % 4) as u32).unwrap();
     }
     b.vote(clock.tick(), &keys[0], open, 1).unwrap();
-    clock.advance_to(t + 11);
+    // Ranked motions: one left open with rankings (one final), one closed.
+    let ranked_rule = Rule { quorum: Share::new(1, 2), threshold: council_core::tally::RANKED_THRESHOLD };
+    let ranked = |n: &str| MotionForm::Ranked(vec![format!("{n}1"), format!("{n}2"), format!("{n}3")]);
+    let t2 = clock.tick();
+    let rank_open = b.open(t2, &keys[0], "rank open", ranked("o"), ranked_rule, t2 + 500_000).unwrap();
+    let t3 = clock.tick();
+    let rank_closed = b.open(t3, &keys[1], "rank closed", ranked("c"), ranked_rule, t3 + 60).unwrap();
+    for (i, v) in voters.iter().enumerate() {
+        let r: Vec<u32> = [[0, 1, 2], [2, 1, 0], [1, 0, 2]][i % 3].to_vec();
+        b.rank(clock.tick(), v, rank_open, &r, i == 0).unwrap();
+        b.rank(clock.tick(), v, rank_closed, &r, false).unwrap();
+    }
+    clock.advance_to(t3 + 60);
     b.close(clock.tick(), choice).unwrap();
+    b.close(clock.tick(), rank_closed).unwrap();
     b.pass(&mut clock, &voters, "leave", Action::Leave(fid)).unwrap();
     (b.genesis().clone(), b.take_entries())
 }

@@ -13,8 +13,8 @@ use council_core::receipt::Receipt;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, EntryBody,
     EquivocationProof, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody, JoinStatement,
-    Mandate, MotionBody, MotionForm, NameBody, Outcome, Payload, PetitionBody, Rule, Scope, SessionBody, Share, Signed,
-    Threshold, VoteBody,
+    Mandate, MotionBody, MotionForm, NameBody, Outcome, Payload, PetitionBody, RankingBody, Rule, Scope, SessionBody,
+    Share, Signed, Threshold, VoteBody,
 };
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
@@ -142,6 +142,21 @@ fn build() -> Value {
         },
         &m1,
     );
+    let ranked = Signed::sign(
+        MotionBody {
+            council,
+            title: "Where to hold the assembly".into(),
+            form: MotionForm::Ranked(vec!["canteen".into(), "yard".into(), "hall".into()]),
+            rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            closes_at: T + 86_400,
+            nonce: 6,
+        },
+        &m1,
+    );
+    let ranking = Signed::sign(
+        RankingBody { council, motion: ranked.id(), ranking: vec![1, 2, 0], counter: 1, is_final: true },
+        &m2,
+    );
     let recall = Signed::sign(
         MotionBody {
             council,
@@ -233,6 +248,8 @@ fn build() -> Value {
         "records": [
             signed_vector("motion (yes/no resolution)", "member 1 opens a motion", &motion),
             signed_vector("motion (choice)", "member 1 opens a choice between two options", &choice),
+            signed_vector("motion (ranked)", "member 1 asks the members to rank three options", &ranked),
+            signed_vector("ranking", "member 2 ranks yard, hall, canteen, for good", &ranking),
             signed_vector("motion (mandate act)", "a mandate for member 2 in the federation", &mandate),
             signed_vector("motion (recall act)", "recall of that mandate by motion", &recall),
             signed_vector("motion (federation motion act)", "the council opens a federation motion", &fmotion),

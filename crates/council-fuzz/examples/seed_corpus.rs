@@ -66,6 +66,7 @@ fn entry_kind(e: &Entry) -> String {
         Payload::Motion(m) => match &m.body.form {
             MotionForm::YesNo(a) => format!("motion-{}", a.kind()),
             MotionForm::Choice(_) => "motion-choice".into(),
+            MotionForm::Ranked(_) => "motion-ranked".into(),
         },
         p => p.kind().to_string(),
     }
@@ -117,6 +118,7 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
         Payload::Close { outcome, .. } => c.add("record", "outcome", outcome.to_cbor()),
         Payload::Invite(i) => c.add("record", format!("signed-{kind}"), i.to_cbor()),
         Payload::Name(n) => c.add("record", format!("signed-{kind}"), n.to_cbor()),
+        Payload::Ranking(r) => c.add("record", format!("signed-{kind}"), r.to_cbor()),
         Payload::Device(d) => {
             c.add("record", format!("signed-{kind}-{}", change_kind(&d.body.change)), d.to_cbor());
             c.add("record", format!("change-{}", change_kind(&d.body.change)), d.body.change.to_cbor());
@@ -145,6 +147,14 @@ fn small_export() -> Vec<u8> {
     for (i, k) in keys.iter().enumerate().skip(1) {
         b.vote(clock.tick(), k, m, u32::from(i == 2)).unwrap();
     }
+    // A ranked motion: every member ranks, one abstains with an empty ranking.
+    let t2 = clock.tick();
+    let ranked = MotionForm::Ranked(vec!["spring".into(), "summer".into(), "autumn".into()]);
+    let rule = Rule { quorum: Share::new(1, 2), threshold: council_core::tally::RANKED_THRESHOLD };
+    let rm = b.open(t2, &keys[1], "When to hold the assembly", ranked, rule, t + 100).unwrap();
+    b.rank(clock.tick(), &keys[0], rm, &[1, 0, 2], true).unwrap();
+    b.rank(clock.tick(), &keys[1], rm, &[2, 1, 0], false).unwrap();
+    b.rank(clock.tick(), &keys[2], rm, &[], false).unwrap();
     // Member 0 adds a phone, which then removes the first device.
     let phone = key_from_label("fuzz/m0/phone");
     let added = b.device_added(&keys[0], keys[0].public(), &phone);
@@ -153,6 +163,7 @@ fn small_export() -> Vec<u8> {
     b.append(clock.tick(), Payload::Device(removed)).unwrap();
     clock.advance_to(t + 100);
     b.close(clock.tick(), m).unwrap();
+    b.close(clock.tick(), rm).unwrap();
     let mut w = ExportWriter::new(Vec::new(), b.id()).unwrap();
     w.genesis(b.genesis()).unwrap();
     for e in b.take_entries() {

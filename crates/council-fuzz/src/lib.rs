@@ -41,7 +41,7 @@ use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, Entry,
     EntryBody, EquivocationProof, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody,
     InviteProof, JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Openers, Outcome, Payload, PetitionBody,
-    Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
+    RankingBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
 };
 use council_core::verify::{self, Verified};
 use council_core::{Hash, PublicKey, Signature};
@@ -109,6 +109,7 @@ fn entry_consistent(e: &Entry) {
         Payload::Invite(i) => signed_consistent(i),
         Payload::Name(n) => signed_consistent(n),
         Payload::Device(d) => signed_consistent(d),
+        Payload::Ranking(r) => signed_consistent(r),
         Payload::Close { .. } => {}
     }
 }
@@ -187,6 +188,12 @@ pub fn record(data: &[u8]) {
     let _ = round_trip::<PetitionBody>(data);
     let _ = round_trip::<DelegateVoteBody>(data);
     let _ = round_trip::<DeviceRules>(data);
+    let _ = round_trip::<RankingBody>(data);
+    if let Some(r) = round_trip::<Signed<RankingBody>>(data) {
+        signed_consistent(&r);
+        let _ = council_core::council::check_ranking(&r.body.ranking, 32);
+        let _ = verify::verify_payload(Payload::Ranking(Box::new(r)));
+    }
     let _ = round_trip::<DeviceChange>(data);
     let _ = round_trip::<DeviceBody>(data);
     let _ = round_trip::<DeviceProof>(data);
@@ -520,6 +527,9 @@ fn api_record(bytes: &[u8]) {
     }
     if let Some(d) = round_trip::<Signed<DeviceBody>>(bytes) {
         let _ = verify::verify_payload(Payload::Device(Box::new(d)));
+    }
+    if let Some(r) = round_trip::<Signed<RankingBody>>(bytes) {
+        let _ = verify::verify_payload(Payload::Ranking(Box::new(r)));
     }
     if let Some(s) = round_trip::<Signed<SessionBody>>(bytes) {
         let _ = s.signature_valid();

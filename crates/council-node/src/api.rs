@@ -14,6 +14,7 @@
 //! | `POST /v1/invites` | `{"record": hex}` a member's signed invite | same |
 //! | `POST /v1/names` | `{"record": hex}` a member's signed name | same |
 //! | `POST /v1/devices` | `{"record": hex}` a member's signed device record | same |
+//! | `POST /v1/rankings` | `{"record": hex}` a member's signed ranking (a ranked motion) | same |
 //! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
 //! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
 //! | `GET /v1/network` | | peer id, listen addresses, connected peers, followed councils |
@@ -38,7 +39,7 @@ use council_core::council::RecordError;
 use council_core::receipt::Receipt;
 use council_core::records::{
     DelegateVoteBody, DeviceBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload,
-    PetitionBody, Signed, VoteBody,
+    PetitionBody, RankingBody, Signed, VoteBody,
 };
 use council_core::verify::verify_payload;
 use council_core::{Hash, PublicKey};
@@ -171,6 +172,10 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::NotTheDelegate { .. } => (S::FORBIDDEN, "not-the-delegate"),
         R::MotionClosed { .. } | R::PastClosingTime { .. } => (S::CONFLICT, "motion-closed"),
         R::StaleCounter { .. } => (S::CONFLICT, "stale-ballot"),
+        R::RankingExpected { .. } => (S::UNPROCESSABLE_ENTITY, "ranking-expected"),
+        R::ChoiceExpected { .. } => (S::UNPROCESSABLE_ENTITY, "choice-expected"),
+        R::RankingRepeats { .. } => (S::UNPROCESSABLE_ENTITY, "ranking-repeats"),
+        R::RankingOmits { .. } => (S::UNPROCESSABLE_ENTITY, "ranking-omits"),
         R::BallotFinal { .. } => (S::CONFLICT, "ballot-final"),
         R::AlreadySigned { .. } => (S::CONFLICT, "already-signed"),
         R::DuplicateMotion(_) => (S::CONFLICT, "duplicate-motion"),
@@ -301,6 +306,16 @@ pub(crate) async fn post_name(
     let n: Signed<NameBody> = decode(body, "signed name")?;
     let id = Hash::of(&n.to_cbor());
     submit(&st, Payload::Name(n), id).await
+}
+
+/// `POST /v1/rankings`: a member's ranked ballot on a ranked motion (§7.1).
+pub(crate) async fn post_ranking(
+    State(st): State<ApiState>,
+    body: Result<Json<RecordBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let r: Signed<RankingBody> = decode(body, "signed ranking")?;
+    let id = Hash::of(&r.to_cbor());
+    submit(&st, Payload::Ranking(Box::new(r)), id).await
 }
 
 /// `POST /v1/devices`: a member adds or removes one of their device keys (§6.11).
@@ -708,6 +723,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/invites", post(post_invite))
         .route("/v1/names", post(post_name))
         .route("/v1/devices", post(post_device))
+        .route("/v1/rankings", post(post_ranking))
         .route("/v1/equivocations", post(post_equivocation))
         .route("/v1/joins", post(post_join))
         .route("/v1/joins/{federation}", axum::routing::delete(delete_join))

@@ -426,6 +426,7 @@ pub fn router(st: MembersState, max_body: usize) -> Router {
         .route("/v1/invites", post(api::post_invite))
         .route("/v1/names", post(api::post_name))
         .route("/v1/devices", post(api::post_device))
+        .route("/v1/rankings", post(api::post_ranking))
         .route("/v1/equivocations", post(api::post_equivocation))
         .with_state(st.api.clone());
     let page = Router::new()

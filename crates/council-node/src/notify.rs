@@ -379,14 +379,12 @@ fn form_kind(f: &MotionForm) -> &'static str {
     match f {
         MotionForm::YesNo(_) => "yes-no",
         MotionForm::Choice(_) => "choice",
+        MotionForm::Ranked(_) => "ranked",
     }
 }
 
 fn options(f: &MotionForm) -> Vec<String> {
-    match f {
-        MotionForm::YesNo(_) => vec!["yes".into(), "no".into()],
-        MotionForm::Choice(o) => o.clone(),
-    }
+    f.options()
 }
 
 fn outcome_words(o: &Outcome, options: &[String]) -> Value {

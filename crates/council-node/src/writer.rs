@@ -16,7 +16,6 @@ use council_core::cbor::Cbor;
 use council_core::council::{Ballot, CouncilState, Effect, MotionStatus, RecordError};
 use council_core::export::{council_report_of, CouncilReport, ExportItem};
 use council_core::records::{limits, Action, Entry, MemberId, MotionForm, MotionId, Payload};
-use council_core::tally;
 use council_core::verify::Verified;
 use council_core::{Hash, PublicKey, SecretKey};
 use council_store::{Append, Index, RosterChange, Store, StoreError};
@@ -957,6 +956,7 @@ impl Writer {
         let seq = stored.body.seq;
         let motion = match &stored.body.payload {
             Payload::Vote(v) => Some(v.body.motion),
+            Payload::Ranking(r) => Some(r.body.motion),
             Payload::Motion(m) => {
                 self.due.insert((m.body.closes_at, m.id()));
                 None
@@ -1012,8 +1012,7 @@ impl Writer {
         if !m.is_open() {
             return;
         }
-        let outcome =
-            if t >= m.body.closes_at { Some(tally::outcome(m.form(), &m.body.rule, &m.counts)) } else { m.settled() };
+        let outcome = if t >= m.body.closes_at { Some(m.outcome()) } else { m.settled() };
         let Some(outcome) = outcome else { return };
         // A close carries no member signature: verifying it cannot fail.
         let Ok(close) = council_core::verify::verify_payload(Payload::Close { motion: id, outcome }) else {
@@ -1124,6 +1123,7 @@ pub(crate) fn index_of(st: &CouncilState, e: &Entry) -> Vec<Index> {
             Payload::DelegateVote(v) => vec![Index::Record(Hash::of(&v.to_cbor()))],
             Payload::Name(n) => vec![Index::Record(Hash::of(&n.to_cbor()))],
             Payload::Device(d) => vec![Index::Record(Hash::of(&d.to_cbor()))],
+            Payload::Ranking(r) => vec![Index::Record(Hash::of(&r.to_cbor()))],
             Payload::Close { motion, .. } => {
                 let Some(m) = st.motion(motion) else {
                     return vec![];

@@ -234,8 +234,10 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
         ballots_received,
         ballots_changed,
         latest,
+        rankings,
+        closed_pairwise,
     } = m;
-    e.array(10).value(id).value(body).value(opener).u64(*opened_at).u64(*opened_seq);
+    e.array(12).value(id).value(body).value(opener).u64(*opened_at).u64(*opened_seq);
     match status {
         MotionStatus::Open => e.null(),
         MotionStatus::Closed { outcome, at, early, effect } => {
@@ -256,10 +258,22 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
     for (member, b) in latest {
         e.array(4).bytes(member).u64(b.choice.into()).u64(b.counter).bool(b.is_final);
     }
+    let rankings = sorted(rankings);
+    e.array(rankings.len());
+    for (member, r) in rankings {
+        e.array(2).bytes(member).array(r.len());
+        for o in r {
+            e.u64((*o).into());
+        }
+    }
+    e.array(closed_pairwise.len());
+    for row in closed_pairwise {
+        e.list(row);
+    }
 }
 
 fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
-    d.array_exact(10)?;
+    d.array_exact(12)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
     let opener = d.value()?;
@@ -290,6 +304,12 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         d.array_exact(4)?;
         Ok((d.bytes_fixed::<32>()?, Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? }))
     })?;
+    let rankings = items(d, |d| {
+        d.array_exact(2)?;
+        let member = d.bytes_fixed::<32>()?;
+        Ok((member, items(d, |d| d.u32())?))
+    })?;
+    let closed_pairwise = items(d, |d| d.list(usize::MAX))?;
     let mut fixed = Counts::new(counts.options() as u32, counts.electorate);
     for b in latest.values().filter(|b| b.is_final) {
         let slot = fixed
@@ -310,6 +330,8 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         ballots_received,
         ballots_changed,
         latest,
+        rankings,
+        closed_pairwise,
     })
 }
 
