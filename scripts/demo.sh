@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Three councils on one machine, over loopback only: two found a federation, the third
 # joins by invite, each gives its delegate a mandate (north's delegate adds a phone and
-# votes from it), a federation motion runs, one council recalls its delegate mid-motion
+# votes from it), north's members rank three options, a federation motion runs, one council recalls its delegate mid-motion
 # (the vote is struck on every node, and the recalled delegate's next vote is refused),
 # and each council's export is verified offline.
 #
@@ -188,6 +188,18 @@ step "north's delegate adds a phone: a second device key, for the same member"
 c north device add --key "$work/north/m1.key" "$work/north/m1-phone.key"
 c north status | grep -q "2 devices" || fail "north's status does not show the delegate's two devices"
 echo "ok: north's status shows the delegate with 2 devices"
+
+step "north's members rank three places for their assembly (the Schulze method decides)"
+c north motion open --key "$work/north/m2.key" --title "Where to hold the assembly" --ranked \
+  --option canteen --option yard --option hall --closes-in 1h >/dev/null
+RANKED=$(last_motion north)
+c north vote --final --key "$work/north/m1-phone.key" "$RANKED" yard hall canteen >/dev/null
+c north vote --final --key "$work/north/m2.key" "$RANKED" canteen yard hall >/dev/null
+c north vote --final --key "$work/north/m3.key" "$RANKED" hall yard canteen >/dev/null
+c north motion show "$RANKED" | sed -n '1p;/over:/p'
+[ "$(c north --json motion show "$RANKED" | py 'd["options"][d["outcome"]["option"]]')" = yard ] \
+  || fail "the ranked motion did not choose yard, the Condorcet winner"
+echo "ok: every ranking is final, and yard (preferred to each other place by 2 of 3) is chosen"
 
 step "north opens a federation motion; every delegate votes on it (north's from the phone)"
 OPEN_FOR=60

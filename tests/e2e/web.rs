@@ -273,6 +273,68 @@ fn the_page_is_served_with_a_strict_policy() {
     d.stop();
 }
 
+/// A ranked motion on a phone: the member moves an option up, votes that order, sees
+/// the first choices counted, then makes the ranking final. The node decodes the page's
+/// ranking record, and the CLI reads it back.
+#[test]
+fn a_member_ranks_the_options_in_chromium() {
+    let Some(driver) = chromedriver() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, devs) = found(tmp.path());
+    let d = Daemon::start_with(&data, &["--members-listen", "127.0.0.1:0"]);
+    let url = format!("http://{}/", std::fs::read_to_string(data.join("members-addr")).unwrap().trim());
+    let (a, b) = (&devs[0], &devs[1]);
+    let open = [
+        "motion",
+        "open",
+        "--title",
+        "Where to hold the assembly",
+        "--ranked",
+        "--option",
+        "canteen",
+        "--option",
+        "yard",
+        "--option",
+        "hall",
+        "--closes-in",
+        "1h",
+    ];
+    let m = motion_id(&a.council(&url, &open).ok());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let cl = browser(&driver).await;
+        sign_in(&cl, &url, &b.key).await;
+        let motion = format!("[data-motion='{m}']");
+        // hall up twice: hall, canteen, yard.
+        click(&cl, &format!("{motion} [data-option='hall'] button[aria-label='Move hall up']")).await;
+        click(&cl, &format!("{motion} [data-option='hall'] button[aria-label='Move hall up']")).await;
+        let order = wait_text(&cl, &format!("{motion} .ranking"), "the new order", |t| t.contains("hall")).await;
+        assert!(order.find("hall") < order.find("canteen"), "{order}");
+        assert!(order.find("canteen") < order.find("yard"), "{order}");
+        click(&cl, &format!("{motion} button[data-rank]")).await;
+        wait_text(&cl, "#status", "the ranking recorded", |t| t.contains("Ranking recorded")).await;
+        wait_text(&cl, &format!("{motion} .count[data-option='hall']"), "hall first once", |t| t == "1").await;
+        wait_text(&cl, &format!("{motion} .mine"), "my ranking shown", |t| t.contains("hall first")).await;
+        shot(&cl, &screenshots(), "7-ranked.png").await;
+        let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
+        assert_eq!(shown["pairwise"], json!([[0, 1, 0], [0, 0, 0], [1, 1, 0]]), "{shown}");
+        assert_eq!(shown["my_ballot"]["final"], false, "{shown}");
+        assert_eq!(shown["my_ranking"], json!([2, 0, 1]), "{shown}");
+        // The page shows the member's own ranking again; made final as it stands.
+        let order = wait_text(&cl, &format!("{motion} .ranking"), "my order", |t| t.contains("hall")).await;
+        assert!(order.find("hall") < order.find("canteen") && order.find("canteen") < order.find("yard"), "{order}");
+        click(&cl, &format!("{motion} input[data-final]")).await;
+        click(&cl, &format!("{motion} button[data-rank]")).await;
+        wait_text(&cl, &format!("{motion} .mine"), "my final ranking", |t| t.contains("It is final")).await;
+        let shown = b.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
+        assert_eq!(shown["my_ballot"], json!({ "choice": 2, "counter": shown["my_ballot"]["counter"], "final": true }));
+        assert_eq!(shown["my_ranking"], json!([2, 0, 1]), "{shown}");
+        assert_eq!(shown["ballots_changed"], 1, "{shown}");
+        cl.close().await.unwrap();
+    });
+    d.stop();
+}
+
 #[test]
 fn a_member_votes_over_tls_in_chromium() {
     let Some(driver) = chromedriver() else { return };

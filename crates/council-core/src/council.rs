@@ -170,6 +170,10 @@ impl MotionState {
     pub fn ballot_of(&self, member: &MemberId) -> Option<Ballot> {
         self.latest.get(member.as_bytes()).copied()
     }
+    /// On a ranked motion while it is open, the member's latest ranking.
+    pub fn ranking_of(&self, member: &MemberId) -> Option<&[u32]> {
+        self.rankings.get(member.as_bytes()).map(Vec::as_slice)
+    }
     pub fn voters(&self) -> u64 {
         self.latest.len() as u64
     }

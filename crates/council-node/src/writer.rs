@@ -274,6 +274,9 @@ pub struct MotionView {
     #[serde(flatten)]
     pub motion: council_core::export::MotionReport,
     pub my_ballot: Option<Ballot>,
+    /// On a ranked motion, the asking member's latest ranking (most preferred first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_ranking: Option<Vec<u32>>,
     /// While the motion is open: each member who may vote on it, and whether they have
     /// (ballots are signed records in the log, so who voted is no secret; how is shown
     /// only in the tally).
@@ -923,7 +926,8 @@ impl Writer {
                 };
                 let v = found.map(|m| MotionView {
                     motion: council_core::export::motion_report(m),
-                    my_ballot: member.and_then(|who| m.ballot_of(&who)),
+                    my_ballot: member.as_deref().and_then(|who| m.ballot_of(who)),
+                    my_ranking: member.as_deref().and_then(|who| m.ranking_of(who)).map(<[u32]>::to_vec),
                     voters: if m.is_open() {
                         st.roster()
                             .keys()

@@ -118,6 +118,14 @@ const bodies = {
     new Cbor().array(3).text("councilnet/1/name").bytes(hex.bytes(council)).text(name).done(),
   petition: (council, mandate) =>
     new Cbor().array(3).text("councilnet/1/petition").bytes(hex.bytes(council)).bytes(hex.bytes(mandate)).done(),
+  // A ranking (§4.2): option numbers, most preferred first; none abstains.
+  ranking: (council, motion, ranking, counter, isFinal) => {
+    const c = new Cbor().array(isFinal ? 6 : 5).text("councilnet/1/ranking").bytes(hex.bytes(council))
+      .bytes(hex.bytes(motion)).array(ranking.length);
+    for (const o of ranking) c.uint(o);
+    c.uint(counter);
+    return (isFinal ? c.bool(true) : c).done();
+  },
   // A device record (§4.2, §6.11): ["add", key, proof] or ["remove", key].
   deviceAdd: (council, member, devicePub, proof) =>
     new Cbor().array(4).text("councilnet/1/device").bytes(hex.bytes(council)).bytes(member)
@@ -259,7 +267,7 @@ async function refresh() {
   const closed = (await call("GET", "/v1/motions?status=closed&limit=20")).motions;
   const views = await Promise.all(open.map((m) => call("GET", "/v1/motions/" + m.id)));
   document.getElementById("open-motions").replaceChildren(
-    ...(open.length ? open.map((m, i) => motionView(m, views[i].my_ballot, views[i].voters)) : [el("p", {}, "No open motions.")]));
+    ...(open.length ? open.map((m, i) => motionView(m, views[i].my_ballot, views[i].voters, views[i].my_ranking)) : [el("p", {}, "No open motions.")]));
   document.getElementById("closed-motions").replaceChildren(
     ...(closed.length ? closed.map((m) => motionView(m, null)) : [el("p", {}, "None yet.")]),
     ...(r.closed_motions > closed.length ? [el("p", { class: "meta" }, `and ${r.closed_motions - closed.length} older ones, in the export`)] : []));
@@ -272,7 +280,7 @@ async function refresh() {
   catch (e) { document.getElementById("federations").replaceChildren(el("p", {}, e.message)); }
 }
 
-function motionView(m, myBallot, voters) {
+function motionView(m, myBallot, voters, myRanking) {
   const options = [...m.options, "abstain"];
   const total = m.counts.reduce((a, b) => a + b, 0) || 1;
   const tally = el("ul", { class: "tally", "aria-label": "tally" },
@@ -283,14 +291,19 @@ function motionView(m, myBallot, voters) {
     el("p", { class: "meta" }, m.status === "open"
       ? `Closes ${when(m.closes_at)} · ${m.counts.reduce((a, b) => a + b, 0)} of ${m.electorate} have voted`
       : outcomeText(m))];
+  if (m.kind === "ranked") head.push(el("p", { class: "meta" }, "Ranked: the bars count first choices; the Schulze method picks the winner from the whole rankings."));
   const box = el("div", { class: "motion", "data-motion": m.id }, ...head, tally);
   if (voters && voters.length) {
     const done = voters.filter((v) => v.voted).map((v) => nameOf(v.member));
     const waiting = voters.filter((v) => !v.voted).map((v) => nameOf(v.member));
     box.append(el("p", { class: "meta voters" }, `Voted: ${done.join(", ") || "nobody yet"}. Not yet: ${waiting.join(", ") || "nobody"}.`));
   }
+  const mine = myBallot && (m.kind === "ranked" ? `${options[myBallot.choice]} first` : options[myBallot.choice]);
   if (m.status === "open" && myBallot && myBallot.final) {
-    box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot.choice]}. It is final.`));
+    box.append(el("p", { class: "mine" }, `Your vote: ${mine}. It is final.`));
+  } else if (m.status === "open" && m.kind === "ranked") {
+    if (myBallot) box.append(el("p", { class: "mine" }, `Your vote: ${mine}. You can change it until the close.`));
+    box.append(...rankingForm(m, myBallot, myRanking));
   } else if (m.status === "open") {
     if (myBallot) box.append(el("p", { class: "mine" }, `Your vote: ${options[myBallot.choice]}. You can change it until the close.`));
     const final = el("input", { type: "checkbox", "data-final": m.id });
@@ -301,6 +314,34 @@ function motionView(m, myBallot, voters) {
         " Final: I will not change it. The motion can then close as soon as its result is certain."));
   }
   return box;
+}
+
+// A ranked motion: the member puts the options in order (up and down buttons, which a
+// phone's screen reader names), then votes that order, or abstains.
+function rankingForm(m, myBallot, myRanking) {
+  // The member's own ranking so far, else the options as listed.
+  const order = myRanking && myRanking.length ? [...myRanking] : m.options.map((_, i) => i);
+  const list = el("ol", { class: "ranking", "data-ranking": m.id, "aria-label": "your ranking" });
+  const move = (at, to) => { [order[at], order[to]] = [order[to], order[at]]; draw(); };
+  const draw = () => list.replaceChildren(...order.map((o, at) => el("li", { "data-option": m.options[o] },
+    el("span", {}, m.options[o]),
+    el("button", { type: "button", "aria-label": `Move ${m.options[o]} up`, disabled: at === 0, on: { click: () => move(at, at - 1) } }, "↑"),
+    el("button", { type: "button", "aria-label": `Move ${m.options[o]} down`, disabled: at === order.length - 1, on: { click: () => move(at, at + 1) } }, "↓"))));
+  draw();
+  const final = el("input", { type: "checkbox", "data-final": m.id });
+  return [list,
+    el("div", { role: "group", "aria-label": "your vote" },
+      el("button", { type: "button", "data-rank": m.id, on: { click: () => rank(m, [...order], myBallot, final.checked) } }, "Vote in this order"),
+      el("button", { type: "button", "data-choice": "abstain", on: { click: () => rank(m, [], myBallot, final.checked) } }, "abstain")),
+    el("label", { class: "inline" }, final, " Final: I will not change it. The motion can then close as soon as its result is certain.")];
+}
+
+function rank(m, ranking, myBallot, isFinal) {
+  return act("Voting", async () => {
+    const counter = Math.max(Date.now(), myBallot ? myBallot.counter + 1 : 0);
+    const r = await submit("/v1/rankings", signed(bodies.ranking(state.council, m.id, ranking, counter, isFinal), state.key));
+    return `Ranking recorded (log entry ${r.seq}); this browser keeps the node's receipt.`;
+  });
 }
 
 // The page's policy forbids inline styles; the CSS object model is allowed.
