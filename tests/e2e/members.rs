@@ -452,3 +452,46 @@ fn members_rank_the_options_and_the_schulze_winner_is_chosen() {
     assert_eq!(mv["kind"], "ranked");
     assert_eq!(mv["pairwise"], serde_json::json!([[0, 1, 1], [2, 0, 2], [2, 1, 0]]), "{mv}");
 }
+
+/// The members amend their council's rules with the CLI: a council act under the
+/// stricter amendment rule the genesis set, after which the new device limit holds, and
+/// `council verify` reports the change.
+#[test]
+fn members_amend_the_rules_under_the_amendment_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let devices: Vec<Device> = ["a", "b", "c"].iter().map(|n| Device::new(tmp.path(), n)).collect();
+    let data = tmp.path().join("node");
+    let mut args = vec!["init", "--data-dir", data.to_str().unwrap(), "--name", "Strict Council"];
+    for d in &devices {
+        args.extend(["--founder", d.did.as_str()]);
+    }
+    args.extend(["--amend-quorum", "1/1", "--amend-threshold", "unanimity"]);
+    councild(&args).ok();
+    for d in &devices {
+        let draft = data.join("genesis.draft");
+        run(&["genesis", "sign", "--draft", draft.to_str().unwrap(), "--key", d.key.to_str().unwrap()]).ok();
+    }
+    let d = Daemon::start(&data);
+    let url = members_url(&data);
+    let (a, b, c) = (&devices[0], &devices[1], &devices[2]);
+    let shown = a.council(&url, &["rules", "show"]).ok().stdout;
+    assert!(shown.contains("amendments of the rules: quorum 1/1, at least 1/1") && shown.contains("never amended"), "{shown}");
+
+    let m = motion_id(&a.council(&url, &["rules", "amend", "--device-limit", "1", "--closes-in", "1h"]).ok());
+    a.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();
+    b.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();
+    let still = a.council(&url, &["--json", "motion", "show", &m[..8]]).ok().json();
+    assert_eq!(still["status"], "open", "two of three is not unanimity: {still}");
+    c.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();
+    let shown = a.council(&url, &["rules", "show"]).ok().stdout;
+    assert!(shown.contains("at most 1 per member") && shown.contains("amended 1 time(s)"), "{shown}");
+    // The new limit holds from the next entry on.
+    let phone = Device::new(tmp.path(), "a-phone");
+    let r = a.council(&url, &["--json", "device", "add", phone.key.to_str().unwrap()]);
+    assert!(r.code == 1 && r.stderr.contains("too-many-devices"), "{}", r.stderr);
+    let out = tmp.path().join("amended.cnx");
+    a.council(&url, &["export", "--out", out.to_str().unwrap()]).ok();
+    d.stop();
+    let text = run(&["verify", out.to_str().unwrap()]).ok().stdout;
+    assert!(text.contains("rules amended at log entry"), "{text}");
+}

@@ -112,6 +112,11 @@ enum Command {
         /// Your name, as the other members know you.
         name: String,
     },
+    /// The council's rules: show them, or move to amend them (a council act).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Your devices: each holds its own key, and votes as you (the latest ballot counts).
     Device {
         #[command(subcommand)]
@@ -431,6 +436,40 @@ enum MotionCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// The rules in force, and each amendment so far.
+    Show,
+    /// Move to amend the council's rules (a council act, under the amendment rule if the
+    /// genesis set one). Name only what changes; the rest stays as it is.
+    Amend {
+        /// Share of the roster that must vote for a council act: N/D.
+        #[arg(long)]
+        act_quorum: Option<council_core::records::Share>,
+        /// Share of the votes cast that passes a council act.
+        #[arg(long)]
+        act_threshold: Option<council_core::records::Threshold>,
+        /// Share of the roster whose signatures recall a delegate by petition.
+        #[arg(long)]
+        petition: Option<council_core::records::Threshold>,
+        /// Only these members may open motions (repeat); see --any-member-opens.
+        #[arg(long = "opener", value_name = "DID", conflicts_with = "any_member_opens")]
+        openers: Vec<String>,
+        /// Any member may open motions again.
+        #[arg(long)]
+        any_member_opens: bool,
+        /// How many device keys one member may hold.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        device_limit: Option<u32>,
+        /// Whether adding a device takes a council act: yes or no.
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        devices_by_act: Option<bool>,
+        /// How long the act stays open.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum RosterCommand {
     /// Move to admit a member.
     Add {
@@ -668,6 +707,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status => done(node_cmds::status(&node()?, json)),
         Command::Name { name } => done(node_cmds::set_name(&node()?, &key()?, &name, json)),
+        Command::Rules { command: RulesCommand::Show } => done(node_cmds::rules_show(&node()?, json)),
+        Command::Rules {
+            command:
+                RulesCommand::Amend {
+                    act_quorum,
+                    act_threshold,
+                    petition,
+                    openers,
+                    any_member_opens,
+                    device_limit,
+                    devices_by_act,
+                    closes_in,
+                },
+        } => {
+            let openers = if any_member_opens {
+                Some(council_core::records::Openers::AnyMember)
+            } else if openers.is_empty() {
+                None
+            } else {
+                Some(council_core::records::Openers::Listed(openers.iter().map(|d| did(d)).collect::<anyhow::Result<_>>()?))
+            };
+            let change = node_cmds::RulesChange { act_quorum, act_threshold, petition, openers, device_limit, devices_by_act };
+            done(node_cmds::rules_amend(&node()?, &key()?, change, closes_in, json))
+        }
         Command::Device { command: DeviceCommand::Add { new_key, closes_in } } => {
             done(node_cmds::device_add(&node()?, &key()?, &new_key, closes_in, json))
         }

@@ -120,7 +120,120 @@ pub fn motion_open(node: &Node, a: OpenArgs<'_>, json: bool) -> anyhow::Result<(
     open(node, &report, &key, Draft { title: a.title, form, rule, closes_in: a.closes_in }, json)
 }
 
-/// Opens a council act (it always uses the council's act rule).
+/// What `council rules amend` changes; `None` keeps the rule in force.
+pub struct RulesChange {
+    pub act_quorum: Option<Share>,
+    pub act_threshold: Option<Threshold>,
+    pub petition: Option<Threshold>,
+    pub openers: Option<council_core::records::Openers>,
+    pub device_limit: Option<u32>,
+    pub devices_by_act: Option<bool>,
+}
+
+/// `council rules show`.
+pub fn rules_show(node: &Node, json: bool) -> anyhow::Result<()> {
+    let report = node.get("/v1/council")?;
+    let out = serde_json::json!({ "rules": report["rules"], "rule_changes": report["rule_changes"] });
+    print(json, &out, || {
+        say!("{}", rules_text(&report["rules"]));
+        match report["rule_changes"].as_array().map(Vec::len).unwrap_or(0) {
+            0 => say!("(the genesis rules: never amended)"),
+            n => say!("amended {n} time(s); latest at log entry {}", report["rule_changes"][n - 1]["seq"]),
+        }
+    });
+    Ok(())
+}
+
+/// The rules as people read them.
+fn rules_text(r: &Value) -> String {
+    let share = |s: &Value| format!("{}/{}", s["num"], s["den"]);
+    let threshold = |t: &Value| format!("{} {}/{}", if t["strict"] == true { "more than" } else { "at least" }, t["num"], t["den"]);
+    let rule = |r: &Value| format!("quorum {}, {} of the votes cast", share(&r["quorum"]), threshold(&r["threshold"]));
+    let openers = match r["openers"]["kind"].as_str() {
+        Some("listed") => format!("listed members ({})", r["openers"]["members"].as_array().map(Vec::len).unwrap_or(0)),
+        _ => "any member".into(),
+    };
+    let amend = if r["amend_rule"].is_null() { "as acts".into() } else { rule(&r["amend_rule"]) };
+    format!(
+        "council acts: {}
+amendments of the rules: {amend}
+recall by petition: {} of the roster
+who may open motions: {openers}
+devices: at most {} per member, added {}",
+        rule(&r["act_rule"]),
+        threshold(&r["petition"]),
+        r["devices"]["limit"],
+        if r["devices"]["by_act"] == true { "by council act" } else { "by the member" }
+    )
+}
+
+/// `council rules amend`: opens the `amend-rules` act with the rules in force, changed.
+pub fn rules_amend(node: &Node, key: &Path, c: RulesChange, closes_in: Duration, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let report = node.get("/v1/council")?;
+    let mut rules: council_core::records::CouncilRules = rules_from(&report["rules"])?;
+    let before = rules.clone();
+    if let Some(q) = c.act_quorum {
+        rules.act_rule.quorum = q;
+    }
+    if let Some(t) = c.act_threshold {
+        rules.act_rule.threshold = t;
+    }
+    if let Some(p) = c.petition {
+        rules.petition = p;
+    }
+    if let Some(o) = c.openers {
+        rules.openers = o;
+    }
+    if let Some(l) = c.device_limit {
+        rules.devices.limit = l;
+    }
+    if let Some(b) = c.devices_by_act {
+        rules.devices.by_act = b;
+    }
+    if rules == before {
+        bail!("nothing to amend: name a rule that changes (see `council rules amend --help`)");
+    }
+    let action = Action::AmendRules(rules);
+    let rule = before.rule_for(&action);
+    let title = "Amend the council's rules".to_owned();
+    open(node, &report, &key, Draft { title, form: MotionForm::YesNo(action), rule, closes_in }, json)
+}
+
+/// The council rules from the node's JSON report.
+fn rules_from(v: &Value) -> anyhow::Result<council_core::records::CouncilRules> {
+    use council_core::records::{DeviceRules, Openers};
+    let threshold = |t: &Value| -> anyhow::Result<Threshold> {
+        Ok(Threshold {
+            num: t["num"].as_u64().context("a threshold without num")? as u32,
+            den: t["den"].as_u64().context("a threshold without den")? as u32,
+            strict: t["strict"].as_bool().context("a threshold without strict")?,
+        })
+    };
+    let openers = match v["openers"]["kind"].as_str() {
+        Some("listed") => Openers::Listed(
+            v["openers"]["members"]
+                .as_array()
+                .context("listed openers without members")?
+                .iter()
+                .map(|m| PublicKey::from_did(m.as_str().unwrap_or("")).context("a listed opener is not a did:key"))
+                .collect::<anyhow::Result<_>>()?,
+        ),
+        _ => Openers::AnyMember,
+    };
+    Ok(council_core::records::CouncilRules {
+        act_rule: rule_from(&v["act_rule"])?,
+        petition: threshold(&v["petition"])?,
+        openers,
+        devices: DeviceRules {
+            limit: v["devices"]["limit"].as_u64().context("device rules without a limit")? as u32,
+            by_act: v["devices"]["by_act"].as_bool().unwrap_or(false),
+        },
+        amend_rule: if v["amend_rule"].is_null() { None } else { Some(rule_from(&v["amend_rule"])?) },
+    })
+}
+
+/// Opens a council act (it uses the rule the council's rules set for it).
 pub fn act(
     node: &Node,
     key: &Path,
@@ -131,7 +244,7 @@ pub fn act(
 ) -> anyhow::Result<()> {
     let key = keyfile::load(key)?;
     let report = node.get("/v1/council")?;
-    let rule = rule_from(&report["rules"]["act_rule"])?;
+    let rule = rules_from(&report["rules"])?.rule_for(&action);
     let form = MotionForm::YesNo(action);
     open(node, &report, &key, Draft { title, form, rule, closes_in }, json)
 }

@@ -143,6 +143,20 @@ fn render(o: &mut String, r: &Report, path: &Path) {
         if !named.is_empty() {
             w!(o, "  members who gave a name: {}", named.join(", "));
         }
+        for ch in &c.rule_changes {
+            w!(
+                o,
+                "  rules amended at log entry {} ({}), by motion {}: acts quorum {}/{}, threshold {}/{}{}",
+                ch.seq,
+                when(ch.time),
+                ch.motion.short(),
+                ch.rules.act_rule.quorum.num,
+                ch.rules.act_rule.quorum.den,
+                ch.rules.act_rule.threshold.num,
+                ch.rules.act_rule.threshold.den,
+                if ch.rules.act_rule.threshold.strict { " (more than)" } else { "" }
+            );
+        }
         let devices = c.members.iter().map(|m| m.keys.len()).sum::<usize>();
         if devices > c.members.len() || c.stats.device_changes > 0 {
             w!(

@@ -89,6 +89,8 @@ pub enum RecordError {
     InvalidInvite(&'static str),
     #[error("a member's name may not be blank")]
     BlankName,
+    #[error("invalid amendment of the rules: {0}")]
+    InvalidAmendment(&'static str),
     #[error("{key} is, or was, a key of this council: a device key must be new")]
     DeviceKeyTaken { key: String },
     #[error("a member may hold at most {limit} device keys under the council's rules")]
@@ -289,6 +291,17 @@ pub enum FedEventKind {
     },
 }
 
+/// An amendment of the council's rules: the entry that enacted it and the rules since.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleChange {
+    /// The `close` entry that passed the amendment: its rules apply from the next entry.
+    pub seq: u64,
+    pub time: u64,
+    /// The motion that carried it.
+    pub motion: MotionId,
+    pub rules: CouncilRules,
+}
+
 /// Counts of what was checked.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Stats {
@@ -301,6 +314,8 @@ pub struct Stats {
     pub roster_changes: u64,
     /// Device keys added or removed, by members' records or by `add-device` acts.
     pub device_changes: u64,
+    /// Amendments of the council's rules.
+    pub rule_changes: u64,
 }
 
 /// The state of one council's log after some prefix of it.
@@ -330,6 +345,10 @@ pub struct CouncilState {
     fed_events: Vec<FedEvent>,
     /// The name each member goes by (their latest `name` record), by member id.
     names: BTreeMap<MemberId, String>,
+    /// The rules in force now: the genesis rules, as amended since.
+    rules: CouncilRules,
+    /// Each amendment of the rules, in log order.
+    rule_changes: Vec<RuleChange>,
     stats: Stats,
     /// `(seq, id)` of the latest entries, newest last.
     recent: std::collections::VecDeque<(u64, Hash)>,
@@ -379,6 +398,8 @@ impl CouncilState {
             joined: roster.keys().map(|m| (*m, 0)).collect(),
             used_keys: roster.keys().copied().collect(),
             roster,
+            rules: g.body.rules.clone(),
+            rule_changes: Vec::new(),
             genesis: g.body,
             motions: HashMap::new(),
             motion_order: Vec::new(),
@@ -400,7 +421,7 @@ impl CouncilState {
         &self.genesis
     }
     pub fn rules(&self) -> &CouncilRules {
-        &self.genesis.rules
+        &self.rules
     }
     pub fn node_key(&self) -> PublicKey {
         self.node_key
@@ -531,7 +552,7 @@ impl CouncilState {
     /// (and so issue invites).
     fn opener(&self, key: &PublicKey) -> Result<MemberId, RecordError> {
         let member = self.member(key)?;
-        if let Openers::Listed(l) = &self.genesis.rules.openers {
+        if let Openers::Listed(l) = &self.rules.openers {
             if !l.contains(&member) {
                 return Err(RecordError::MayNotOpen { key: key.to_did() });
             }
@@ -547,7 +568,7 @@ impl CouncilState {
         if self.motions.contains_key(&id) {
             return Err(RecordError::DuplicateMotion(id));
         }
-        check_motion(body, &self.genesis.rules, time)?;
+        check_motion(body, &self.rules, time)?;
         if let MotionForm::YesNo(action) = &body.form {
             self.check_action(action, time)?;
         }
@@ -580,6 +601,7 @@ impl CouncilState {
         let bad = |s| Err(RecordError::InvalidMotion(s));
         match action {
             Action::Resolution | Action::Leave(_) | Action::Ratify { .. } => {}
+            Action::AmendRules(r) => self.check_amendment(r)?,
             Action::AddMember(k) => {
                 if self.used_keys.contains(k) {
                     return bad("the key to add is, or was, on the roster");
@@ -849,6 +871,14 @@ impl CouncilState {
                 }
                 self.fed_events.push(fed(FedEventKind::OpenMotion { id: motion, motion: Box::new(m) }))
             }
+            Action::AmendRules(r) => {
+                if let Err(e) = self.check_amendment(&r) {
+                    return void(&e.to_string());
+                }
+                self.rules = r.clone();
+                self.rule_changes.push(RuleChange { seq, time, motion, rules: r });
+                self.stats.rule_changes += 1;
+            }
             Action::Ratify { federation, motion, accept } => {
                 self.fed_events.push(fed(FedEventKind::Ratify { federation, motion, accept }))
             }
@@ -877,7 +907,7 @@ impl CouncilState {
         }
         match &d.body.change {
             DeviceChange::Add { device, .. } => {
-                if self.genesis.rules.devices.by_act {
+                if self.rules.devices.by_act {
                     return Err(RecordError::DevicesByAct);
                 }
                 self.may_add_device(&member, device)?;
@@ -899,13 +929,36 @@ impl CouncilState {
         Ok(())
     }
 
+    /// Whether `r` may replace the rules now: valid shares and limits, a listed opener
+    /// who is on the roster, and a change at all.
+    fn check_amendment(&self, r: &CouncilRules) -> Result<(), RecordError> {
+        let bad = |s| Err(RecordError::InvalidAmendment(s));
+        if !r.is_valid() {
+            return bad("the new rules hold an invalid share or a device limit of 0");
+        }
+        if let Openers::Listed(l) = &r.openers {
+            if l.is_empty() || l.iter().any(|m| !self.roster.contains_key(m)) {
+                return bad("listed openers must be members on the roster");
+            }
+        }
+        if *r == self.rules {
+            return bad("the new rules are the rules in force");
+        }
+        Ok(())
+    }
+
+    /// Each amendment of the council's rules so far, in log order.
+    pub fn rule_changes(&self) -> &[RuleChange] {
+        &self.rule_changes
+    }
+
     /// Whether `device` may become a key of `member` now.
     fn may_add_device(&self, member: &MemberId, device: &PublicKey) -> Result<(), RecordError> {
         let keys = self.roster.get(member).ok_or_else(|| RecordError::NotAMember { key: member.to_did() })?;
         if self.used_keys.contains(device) {
             return Err(RecordError::DeviceKeyTaken { key: device.to_did() });
         }
-        let limit = self.genesis.rules.devices.limit;
+        let limit = self.rules.devices.limit;
         if keys.len() as u64 >= u64::from(limit) {
             return Err(RecordError::TooManyDevices { limit });
         }
@@ -960,7 +1013,7 @@ impl CouncilState {
         let member = self.member(&p.signer)?;
         let id = p.body.mandate;
         let roster_size = self.roster.len() as u64;
-        let threshold = self.genesis.rules.petition;
+        let threshold = self.rules.petition;
         let roster = &self.roster;
         let st = self.mandates.get_mut(&id).ok_or(RecordError::UnknownMandate(id))?;
         if !st.in_force_at(time) {
@@ -1083,9 +1136,12 @@ pub fn check_motion(b: &MotionBody, rules: &CouncilRules, time: u64) -> Result<(
     }
     match &b.form {
         MotionForm::YesNo(Action::Resolution) => {}
-        MotionForm::YesNo(_) => {
-            if b.rule != rules.act_rule {
-                return bad("a council act must use the council's act rule");
+        MotionForm::YesNo(a) => {
+            if b.rule != rules.rule_for(a) {
+                return bad(match a {
+                    Action::AmendRules(_) => "an amendment of the rules must use the council's amendment rule (else its act rule)",
+                    _ => "a council act must use the council's act rule",
+                });
             }
         }
         MotionForm::Choice(o) => {

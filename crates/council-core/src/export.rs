@@ -350,7 +350,10 @@ pub struct CouncilReport {
     pub primary: bool,
     pub forked: bool,
     pub founders: Vec<PublicKey>,
+    /// The rules in force at the council's latest entry.
     pub rules: CouncilRules,
+    /// Each amendment of the rules, in log order (the genesis rules before the first).
+    pub rule_changes: Vec<crate::council::RuleChange>,
     pub node_key: PublicKey,
     pub members: Vec<MemberReport>,
     pub entries: u64,
@@ -813,6 +816,7 @@ pub fn council_report_of(
         forked,
         founders: st.genesis().founders.clone(),
         rules: st.rules().clone(),
+        rule_changes: st.rule_changes().to_vec(),
         node_key: st.node_key(),
         members: st
             .roster()

@@ -305,11 +305,25 @@ pub struct CouncilRules {
     pub petition: Threshold,
     pub openers: Openers,
     pub devices: DeviceRules,
+    /// The rule an amendment of these rules (`amend-rules`) must use, if stricter than
+    /// `act_rule`; without it, amendments use `act_rule`.
+    pub amend_rule: Option<Rule>,
 }
 
 impl CouncilRules {
     pub fn is_valid(&self) -> bool {
-        self.act_rule.is_valid() && self.petition.is_valid() && self.devices.limit >= 1
+        self.act_rule.is_valid()
+            && self.petition.is_valid()
+            && self.devices.limit >= 1
+            && self.amend_rule.is_none_or(|r| r.is_valid())
+    }
+    /// The rule a council act must use: `amend_rule` (if any) for an amendment of the
+    /// rules, `act_rule` for every other act.
+    pub fn rule_for(&self, action: &Action) -> Rule {
+        match action {
+            Action::AmendRules(_) => self.amend_rule.unwrap_or(self.act_rule),
+            _ => self.act_rule,
+        }
     }
 }
 
@@ -320,38 +334,51 @@ impl Default for CouncilRules {
             petition: Threshold::SIMPLE_MAJORITY,
             openers: Openers::AnyMember,
             devices: DeviceRules::DEFAULT,
+            amend_rule: None,
         }
     }
 }
 
 impl Cbor for CouncilRules {
-    /// The device rules are a fourth element only when they are not the default, so a
-    /// genesis written before they existed keeps its encoding (and its council id).
+    /// Later rules are further elements, each written only when it (or one after it) is
+    /// not the default, so a genesis written before they existed keeps its encoding (and
+    /// its council id): three elements; four with device rules; five with an amendment
+    /// rule.
     fn encode(&self, e: &mut Encoder) {
-        let devices = self.devices != DeviceRules::DEFAULT;
-        e.array(if devices { 4 } else { 3 }).value(&self.act_rule).value(&self.petition).value(&self.openers);
-        if devices {
+        let n = if self.amend_rule.is_some() {
+            5
+        } else if self.devices != DeviceRules::DEFAULT {
+            4
+        } else {
+            3
+        };
+        e.array(n).value(&self.act_rule).value(&self.petition).value(&self.openers);
+        if n >= 4 {
             e.value(&self.devices);
+        }
+        if let Some(r) = &self.amend_rule {
+            e.value(r);
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let at = d.position();
-        let n = d.array(4)?;
+        let n = d.array(5)?;
         if n < 3 {
             return Err(DecodeError::WrongArity { at, expected: 3, found: n as u64 });
         }
         let (act_rule, petition, openers) = (d.value()?, d.value()?, d.value()?);
-        let devices = if n == 4 {
+        let devices = if n >= 4 {
             let at = d.position();
             let devices: DeviceRules = d.value()?;
-            if devices == DeviceRules::DEFAULT {
+            if n == 4 && devices == DeviceRules::DEFAULT {
                 return Err(DecodeError::NonCanonical { at, what: "default device rules are left out" });
             }
             devices
         } else {
             DeviceRules::DEFAULT
         };
-        Ok(CouncilRules { act_rule, petition, openers, devices })
+        let amend_rule = if n == 5 { Some(d.value()?) } else { None };
+        Ok(CouncilRules { act_rule, petition, openers, devices, amend_rule })
     }
 }
 
@@ -1161,6 +1188,8 @@ pub enum Action {
         motion: MotionId,
         accept: bool,
     },
+    /// Replaces the council's rules from this act on.
+    AmendRules(CouncilRules),
 }
 
 impl Action {
@@ -1179,6 +1208,7 @@ impl Action {
             Action::Leave(_) => "leave",
             Action::OpenFederationMotion(_) => "federation-motion",
             Action::Ratify { .. } => "ratify",
+            Action::AmendRules(_) => "amend-rules",
         }
     }
 }
@@ -1224,6 +1254,9 @@ impl Cbor for Action {
             }
             Action::Ratify { federation, motion, accept } => {
                 e.array(4).text("ratify").value(federation).value(motion).bool(*accept);
+            }
+            Action::AmendRules(r) => {
+                e.array(2).text("amend-rules").value(r);
             }
         }
     }
@@ -1281,6 +1314,10 @@ impl Cbor for Action {
             "ratify" => {
                 arity(at, 4, n)?;
                 Action::Ratify { federation: d.value()?, motion: d.value()?, accept: d.bool()? }
+            }
+            "amend-rules" => {
+                arity(at, 2, n)?;
+                Action::AmendRules(d.value()?)
             }
             other => return Err(unknown(at, other)),
         };

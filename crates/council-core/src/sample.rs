@@ -227,7 +227,7 @@ impl CouncilBuilder {
         title: &str,
         action: Action,
     ) -> Result<(MotionId, Effect), RecordError> {
-        let rule = self.state.rules().act_rule;
+        let rule = self.state.rules().rule_for(&action);
         let opener = voters.first().ok_or(RecordError::InvalidMotion("no voters"))?;
         let open_at = clock.tick();
         let id = self.open(open_at, opener, title, MotionForm::YesNo(action), rule, open_at + 86_400)?;

@@ -157,6 +157,22 @@ fn build() -> Value {
         RankingBody { council, motion: ranked.id(), ranking: vec![1, 2, 0], counter: 1, is_final: true },
         &m2,
     );
+    let amended = CouncilRules {
+        act_rule: Rule { quorum: Share::new(2, 3), threshold: Threshold::TWO_THIRDS },
+        amend_rule: Some(Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY }),
+        ..CouncilRules::default()
+    };
+    let amend = Signed::sign(
+        MotionBody {
+            council,
+            title: "Acts need two thirds; amendments, everyone".into(),
+            form: MotionForm::YesNo(Action::AmendRules(amended.clone())),
+            rule: CouncilRules::default().act_rule,
+            closes_at: T + 86_400,
+            nonce: 7,
+        },
+        &m1,
+    );
     let recall = Signed::sign(
         MotionBody {
             council,
@@ -250,6 +266,7 @@ fn build() -> Value {
             signed_vector("motion (choice)", "member 1 opens a choice between two options", &choice),
             signed_vector("motion (ranked)", "member 1 asks the members to rank three options", &ranked),
             signed_vector("ranking", "member 2 ranks yard, hall, canteen, for good", &ranking),
+            signed_vector("motion (amend-rules act)", "member 1 moves new rules: acts need 2/3 quorum and two-thirds; amendments need everyone (the five-element rules encoding)", &amend),
             signed_vector("motion (mandate act)", "a mandate for member 2 in the federation", &mandate),
             signed_vector("motion (recall act)", "recall of that mandate by motion", &recall),
             signed_vector("motion (federation motion act)", "the council opens a federation motion", &fmotion),

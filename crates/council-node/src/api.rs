@@ -185,6 +185,7 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::ForeignRecord { .. } | R::WrongCouncil { .. } => (S::UNPROCESSABLE_ENTITY, "wrong-council"),
         R::BadChoice { .. } => (S::UNPROCESSABLE_ENTITY, "bad-choice"),
         R::InvalidMotion(_) => (S::UNPROCESSABLE_ENTITY, "invalid-motion"),
+        R::InvalidAmendment(_) => (S::UNPROCESSABLE_ENTITY, "invalid-amendment"),
         R::InvalidInvite(_) => (S::UNPROCESSABLE_ENTITY, "invalid-invite"),
         R::BlankName => (S::UNPROCESSABLE_ENTITY, "blank-name"),
         R::WrongMember { .. } => (S::FORBIDDEN, "wrong-member"),

@@ -60,6 +60,13 @@ enum Command {
         /// record. Removing one stays the member's own record.
         #[arg(long)]
         devices_by_act: bool,
+        /// A stricter rule for amending these rules (a council act): its quorum, N/D.
+        /// Without --amend-quorum and --amend-threshold, amendments use the act rule.
+        #[arg(long, requires = "amend_threshold")]
+        amend_quorum: Option<String>,
+        /// The threshold for amending these rules: majority, two-thirds, unanimity, N/D.
+        #[arg(long, requires = "amend_quorum")]
+        amend_threshold: Option<String>,
     },
     /// Run the node.
     Run {
@@ -299,6 +306,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             openers,
             device_limit,
             devices_by_act,
+            amend_quorum,
+            amend_threshold,
         } => {
             let solo = solo_key.map(|p| datadir::load_key(&p)).transpose()?;
             let founders: Vec<PublicKey> = match &solo {
@@ -328,6 +337,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 petition: petition.parse()?,
                 openers,
                 devices: council_core::records::DeviceRules { limit: device_limit, by_act: devices_by_act },
+                amend_rule: match (amend_quorum, amend_threshold) {
+                    (Some(q), Some(t)) => Some(Rule { quorum: q.parse()?, threshold: t.parse()? }),
+                    _ => None,
+                },
             };
             let n = founders.len();
             let mut draft = datadir::init(

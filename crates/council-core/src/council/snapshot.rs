@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use super::{
-    Ballot, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats,
+    Ballot, CouncilState, Effect, RuleChange, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats,
 };
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
@@ -101,11 +101,13 @@ impl CouncilState {
             delegate_counters,
             fed_events,
             names,
+            rules,
+            rule_changes,
             stats,
             recent,
         } = self;
         let e = &mut Encoder::default();
-        e.array(22).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(24).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
         e.array(roster.len());
@@ -151,8 +153,14 @@ impl CouncilState {
             delegate_votes,
             roster_changes,
             device_changes,
+            rule_changes: rule_change_count,
         } = stats;
-        e.array(8)
+        e.value(rules);
+        e.array(rule_changes.len());
+        for c in rule_changes {
+            e.array(4).u64(c.seq).u64(c.time).value(&c.motion).value(&c.rules);
+        }
+        e.array(9)
             .u64(*entries)
             .u64(*motions)
             .u64(*ballots)
@@ -160,7 +168,8 @@ impl CouncilState {
             .u64(*petition_signatures)
             .u64(*delegate_votes)
             .u64(*roster_changes)
-            .u64(*device_changes);
+            .u64(*device_changes)
+            .u64(*rule_change_count);
         pairs(e, recent.iter().map(|(s, h)| (s, h)));
         std::mem::take(e).into_bytes()
     }
@@ -171,7 +180,7 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        d.array_exact(22)?;
+        d.array_exact(24)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
         if build != BUILD {
@@ -204,7 +213,12 @@ impl CouncilState {
             d.array_exact(2)?;
             Ok((d.value()?, d.text()?.to_owned()))
         })?;
-        d.array_exact(8)?;
+        s.rules = d.value()?;
+        s.rule_changes = items(d, |d| {
+            d.array_exact(4)?;
+            Ok(RuleChange { seq: d.u64()?, time: d.u64()?, motion: d.value()?, rules: d.value()? })
+        })?;
+        d.array_exact(9)?;
         s.stats = Stats {
             entries: d.u64()?,
             motions: d.u64()?,
@@ -214,6 +228,7 @@ impl CouncilState {
             delegate_votes: d.u64()?,
             roster_changes: d.u64()?,
             device_changes: d.u64()?,
+            rule_changes: d.u64()?,
         };
         s.recent = items(d, pair)?;
         d.finish()?;
