@@ -433,8 +433,10 @@ fn members_rank_the_options_and_the_schulze_winner_is_chosen() {
     let r = b.council(&url, &["--json", "vote", &m[..8], "yard", "yard", "hall"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("ranking-repeats"), "{}", r.stderr);
-    let r = b.council(&url, &["--json", "vote", &m[..8], "yard"]);
+    let r = b.council(&url, &["--json", "vote", &m[..8], "yard", "hall"]);
     assert!(r.code == 1 && r.stderr.contains("ranking-omits"), "{}", r.stderr);
+    let r = b.council(&url, &["vote", &m[..8], "yard"]);
+    assert!(r.code == 2 && r.stderr.contains("name all 3 options"), "{}", r.stderr);
     // yard beats canteen 2:1 and hall 2:1: the Condorcet winner, so the Schulze winner.
     a.council(&url, &["vote", "--final", &m[..8], "canteen", "yard", "hall"]).ok();
     b.council(&url, &["vote", "--final", &m[..8], "yard", "hall", "canteen"]).ok();
@@ -475,7 +477,10 @@ fn members_amend_the_rules_under_the_amendment_rule() {
     let url = members_url(&data);
     let (a, b, c) = (&devices[0], &devices[1], &devices[2]);
     let shown = a.council(&url, &["rules", "show"]).ok().stdout;
-    assert!(shown.contains("amendments of the rules: quorum 1/1, at least 1/1") && shown.contains("never amended"), "{shown}");
+    assert!(
+        shown.contains("amendments of the rules: quorum 1/1, at least 1/1") && shown.contains("never amended"),
+        "{shown}"
+    );
 
     let m = motion_id(&a.council(&url, &["rules", "amend", "--device-limit", "1", "--closes-in", "1h"]).ok());
     a.council(&url, &["vote", "--final", &m[..8], "yes"]).ok();

@@ -726,9 +726,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else if openers.is_empty() {
                 None
             } else {
-                Some(council_core::records::Openers::Listed(openers.iter().map(|d| did(d)).collect::<anyhow::Result<_>>()?))
+                Some(council_core::records::Openers::Listed(
+                    openers.iter().map(|d| did(d)).collect::<anyhow::Result<_>>()?,
+                ))
             };
-            let change = node_cmds::RulesChange { act_quorum, act_threshold, petition, openers, device_limit, devices_by_act };
+            let change =
+                node_cmds::RulesChange { act_quorum, act_threshold, petition, openers, device_limit, devices_by_act };
             done(node_cmds::rules_amend(&node()?, &key()?, change, closes_in, json))
         }
         Command::Device { command: DeviceCommand::Add { new_key, closes_in } } => {

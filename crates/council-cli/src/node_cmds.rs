@@ -147,7 +147,8 @@ pub fn rules_show(node: &Node, json: bool) -> anyhow::Result<()> {
 /// The rules as people read them.
 fn rules_text(r: &Value) -> String {
     let share = |s: &Value| format!("{}/{}", s["num"], s["den"]);
-    let threshold = |t: &Value| format!("{} {}/{}", if t["strict"] == true { "more than" } else { "at least" }, t["num"], t["den"]);
+    let threshold =
+        |t: &Value| format!("{} {}/{}", if t["strict"] == true { "more than" } else { "at least" }, t["num"], t["den"]);
     let rule = |r: &Value| format!("quorum {}, {} of the votes cast", share(&r["quorum"]), threshold(&r["threshold"]));
     let openers = match r["openers"]["kind"].as_str() {
         Some("listed") => format!("listed members ({})", r["openers"]["members"].as_array().map(Vec::len).unwrap_or(0)),
@@ -414,12 +415,12 @@ pub fn vote(
     let ranked = m["kind"] == "ranked";
     // On a ranked motion, the whole ranking; otherwise one choice.
     let ranking = if ranked {
+        let n = m["options"].as_array().map(Vec::len).unwrap_or(0);
         if let [one] = choices {
-            if one.trim().eq_ignore_ascii_case("abstain") {
-                Some(Vec::new())
-            } else {
-                Some(vec![parse_choice(&m, one)?])
+            if !one.trim().eq_ignore_ascii_case("abstain") {
+                bail!("this motion is ranked: name all {n} options, most preferred first (or abstain)");
             }
+            Some(Vec::new())
         } else {
             Some(choices.iter().map(|c| parse_choice(&m, c)).collect::<anyhow::Result<Vec<u32>>>()?)
         }

@@ -128,6 +128,8 @@ pub struct MotionState {
     pub id: MotionId,
     pub body: MotionBody,
     pub opener: MemberId,
+    /// The key that signed the motion (one of the opener's keys then).
+    pub opened_by: PublicKey,
     pub opened_at: u64,
     pub opened_seq: u64,
     pub status: MotionStatus,
@@ -179,13 +181,21 @@ impl MotionState {
     pub fn voters(&self) -> u64 {
         self.latest.len() as u64
     }
-    /// The ballots that can still come or change (§7 of PROTOCOL.md).
+    /// The ballots that can still come or change (§7 of PROTOCOL.md), while the motion
+    /// is open.
     pub fn open_ballots(&self) -> tally::Open {
         let finals = self.fixed.cast();
-        tally::Open { at_least: self.voters() - finals, at_most: self.counts.electorate.saturating_sub(finals) }
+        tally::Open {
+            at_least: self.voters().saturating_sub(finals),
+            at_most: self.counts.electorate.saturating_sub(finals),
+        }
     }
-    /// The outcome if the motion may close now, before its closing time.
+    /// The outcome if the motion may close now, before its closing time (never, once it
+    /// is closed).
     pub fn settled(&self) -> Option<Outcome> {
+        if !self.is_open() {
+            return None;
+        }
         if self.form() != Form::Ranked {
             return tally::settled(self.form(), &self.body.rule, &self.fixed, self.open_ballots());
         }
@@ -570,6 +580,13 @@ impl CouncilState {
         }
         check_motion(body, &self.rules, time)?;
         if let MotionForm::YesNo(action) = &body.form {
+            // A device is added for the member who moves it, never for another: the
+            // council passes it, and the member asked for it with one of their own keys.
+            if let Action::AddDevice { member, .. } = action {
+                if *member != opener {
+                    return Err(RecordError::WrongMember { member: member.to_did(), signer_member: opener.to_did() });
+                }
+            }
             self.check_action(action, time)?;
         }
         let counts = Counts::new(body.form.option_count(), self.roster.len() as u64);
@@ -579,6 +596,7 @@ impl CouncilState {
                 id,
                 body: body.clone(),
                 opener,
+                opened_by: m.signer,
                 opened_at: time,
                 opened_seq: seq,
                 status: MotionStatus::Open,
@@ -768,6 +786,7 @@ impl CouncilState {
             m.status = MotionStatus::Closed { outcome: computed, at: time, early, effect };
             m.latest = HashMap::new();
             m.rankings = HashMap::new();
+            m.fixed = Counts::new(m.fixed.options() as u32, m.fixed.electorate);
         }
         Ok(())
     }
@@ -816,6 +835,12 @@ impl CouncilState {
                 self.stats.roster_changes += 1;
             }
             Action::AddDevice { member, device, .. } => {
+                // A key that was replaced or removed meanwhile (a lost or stolen device)
+                // cannot bring a device in through an act it moved before.
+                let opened_by = self.motions.get(&motion).map(|m| m.opened_by);
+                if opened_by.is_none_or(|k| self.by_key.get(&k) != Some(&member)) {
+                    return void("the key that moved it is no longer one of the member's keys");
+                }
                 if let Err(e) = self.may_add_device(&member, &device) {
                     return void(&e.to_string());
                 }
@@ -1139,7 +1164,9 @@ pub fn check_motion(b: &MotionBody, rules: &CouncilRules, time: u64) -> Result<(
         MotionForm::YesNo(a) => {
             if b.rule != rules.rule_for(a) {
                 return bad(match a {
-                    Action::AmendRules(_) => "an amendment of the rules must use the council's amendment rule (else its act rule)",
+                    Action::AmendRules(_) => {
+                        "an amendment of the rules must use the council's amendment rule (else its act rule)"
+                    }
                     _ => "a council act must use the council's act rule",
                 });
             }

@@ -32,14 +32,33 @@ fn an_amendment_changes_the_act_rule_from_the_next_entry_on() {
     // An act opened under the old rule before the amendment passes.
     let t = clock.tick();
     let old_rule = c.b.state().rules().act_rule;
-    let early = c.b.open(t, &k[0], "Admit X", MotionForm::YesNo(Action::AddMember(key_from_label("x").public())), old_rule, t + 1000).unwrap();
+    let early =
+        c.b.open(
+            t,
+            &k[0],
+            "Admit X",
+            MotionForm::YesNo(Action::AddMember(key_from_label("x").public())),
+            old_rule,
+            t + 1000,
+        )
+        .unwrap();
     let stricter = CouncilRules { act_rule: two_thirds(), ..c.b.state().rules().clone() };
-    let (amend, effect) = c.b.pass(&mut clock, &all, "Acts need two thirds", Action::AmendRules(stricter.clone())).unwrap();
+    let (amend, effect) =
+        c.b.pass(&mut clock, &all, "Acts need two thirds", Action::AmendRules(stricter.clone())).unwrap();
     assert_eq!(effect, Effect::Applied);
     assert_eq!(c.b.state().rules(), &stricter);
     // From now on an act must carry the new rule…
     let t = clock.tick();
-    let err = c.b.open(t, &k[0], "Admit Y", MotionForm::YesNo(Action::AddMember(key_from_label("y").public())), old_rule, t + 1000).unwrap_err();
+    let err =
+        c.b.open(
+            t,
+            &k[0],
+            "Admit Y",
+            MotionForm::YesNo(Action::AddMember(key_from_label("y").public())),
+            old_rule,
+            t + 1000,
+        )
+        .unwrap_err();
     assert!(matches!(err, RecordError::InvalidMotion(_)), "{err}");
     // …and the act opened before still stands under the rule it was opened with.
     for v in &all[..3] {
@@ -116,7 +135,8 @@ fn an_amendment_that_names_a_stranger_or_changes_nothing_is_refused_or_void() {
         };
         c.try_append(t, Payload::Motion(Box::new(Signed::sign(body, &k[0]))))
     };
-    let stranger = CouncilRules { openers: Openers::Listed(vec![key_from_label("stranger").public()]), ..CouncilRules::default() };
+    let stranger =
+        CouncilRules { openers: Openers::Listed(vec![key_from_label("stranger").public()]), ..CouncilRules::default() };
     let err = open(stranger, &c, clock.tick()).unwrap_err();
     assert!(matches!(err, RecordError::InvalidAmendment(_)), "{err}");
     let err = open(CouncilRules::default(), &c, clock.tick()).unwrap_err();
@@ -126,14 +146,17 @@ fn an_amendment_that_names_a_stranger_or_changes_nothing_is_refused_or_void() {
     // Member 2 is the only listed opener; removed before the amendment passes: void.
     let t = clock.tick();
     let only_2 = CouncilRules { openers: Openers::Listed(vec![k[2].public()]), ..CouncilRules::default() };
-    let amend = c.b.open(t, &k[0], "Only 2 opens", MotionForm::YesNo(Action::AmendRules(only_2)), act, t + 1000).unwrap();
+    let amend =
+        c.b.open(t, &k[0], "Only 2 opens", MotionForm::YesNo(Action::AmendRules(only_2)), act, t + 1000).unwrap();
     c.b.pass(&mut clock, &all[..2], "Remove 2", Action::RemoveMember(k[2].public())).unwrap();
     for v in &all[..2] {
         c.b.vote_final(clock.tick(), v, amend, 0).unwrap();
     }
     c.b.close(clock.tick(), amend).unwrap();
     let st = c.b.state().motion(&amend).unwrap();
-    assert!(matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("roster")));
+    assert!(
+        matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("roster"))
+    );
     assert_eq!(c.b.state().rules(), &CouncilRules::default());
 }
 

@@ -262,3 +262,50 @@ fn device_rules_are_encoded_only_when_not_the_default() {
     let none = CouncilRules { devices: DeviceRules { limit: 0, by_act: false }, ..CouncilRules::default() };
     assert!(!none.is_valid());
 }
+
+/// The review's attack: member A moves an act giving member B a device key that A holds.
+/// Refused: a device is added only for the member who moves it. And an act moved by a
+/// key that is replaced before it passes (a stolen device, rotated away) is void.
+#[test]
+fn an_add_device_act_is_for_its_mover_alone_and_dies_with_the_moving_key() {
+    let mut clock = Clock(T0);
+    let rules = CouncilRules { devices: DeviceRules { limit: 3, by_act: true }, ..CouncilRules::default() };
+    let mut c = Council::with_rules("d", 3, rules, &mut clock);
+    let keys: Vec<SecretKey> = (0..3).map(|i| member("d", i)).collect();
+    let voters: Vec<&SecretKey> = keys.iter().collect();
+    let (a, b) = (&keys[0], &keys[1]);
+    let rule = c.b.state().rules().act_rule;
+    let a_holds = key_from_label("d/a-holds-this");
+    let proof = DeviceProof { council: c.b.id(), member: b.public() }.sign(&a_holds);
+    let act = Action::AddDevice { member: b.public(), device: a_holds.public(), proof };
+    let t = clock.tick();
+    let err = c.b.open(t, a, "Give B a device", MotionForm::YesNo(act), rule, t + 1000).unwrap_err();
+    assert!(matches!(err, RecordError::WrongMember { .. }), "{err}");
+    // A key already used in the council cannot be moved in by act either.
+    let proof = DeviceProof { council: c.b.id(), member: a.public() }.sign(b);
+    let act = Action::AddDevice { member: a.public(), device: b.public(), proof };
+    let err = c.b.open(t, a, "Take B's key", MotionForm::YesNo(act), rule, t + 1000).unwrap_err();
+    assert!(matches!(err, RecordError::DeviceKeyTaken { .. }), "{err}");
+
+    // A thief holding A's only key moves to add a key of their own; the council rotates
+    // A's key first; the thief's act, passing later, is void.
+    let thief = key_from_label("d/thief");
+    let proof = DeviceProof { council: c.b.id(), member: a.public() }.sign(&thief);
+    let act = Action::AddDevice { member: a.public(), device: thief.public(), proof };
+    let t = clock.tick();
+    let sneaky = c.b.open(t, a, "Add my new phone", MotionForm::YesNo(act), rule, t + 1000).unwrap();
+    let fresh = key_from_label("d/m0/fresh");
+    c.b.pass(&mut clock, &voters[1..], "Rotate A", Action::RotateKey { member: a.public(), new_key: fresh.public() })
+        .unwrap();
+    for v in &voters[1..] {
+        c.b.vote_final(clock.tick(), v, sneaky, 0).unwrap();
+    }
+    c.b.close(clock.tick(), sneaky).unwrap();
+    let st = c.b.state().motion(&sneaky).unwrap();
+    assert!(
+        matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("no longer")),
+        "{:?}",
+        st.status
+    );
+    assert_eq!(c.b.state().roster()[&a.public()], vec![fresh.public()]);
+}

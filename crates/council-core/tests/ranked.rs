@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Council, T0};
+use council_core::cbor::Cbor;
 use council_core::council::RecordError;
 use council_core::export::verify_reader;
 use council_core::records::{MotionForm, Outcome, Payload, RankingBody, Rule, Share, Signed, Threshold};
@@ -84,8 +85,9 @@ fn a_ranking_that_repeats_or_omits_options_is_refused() {
     let a = key_from_label("r/m0");
     let form = MotionForm::Ranked(vec!["x".into(), "y".into(), "z".into()]);
     let m = c.b.open(clock.tick(), &a, "Q", form, ranked_rule(), T0 + 1000).unwrap();
+    let council = c.b.id();
     let ranking = |r: &[u32]| {
-        let body = RankingBody { council: c.b.id(), motion: m, ranking: r.to_vec(), counter: 1, is_final: false };
+        let body = RankingBody { council, motion: m, ranking: r.to_vec(), counter: 1, is_final: false };
         Payload::Ranking(Box::new(Signed::sign(body, &a)))
     };
     let err = c.try_append(clock.tick(), ranking(&[0, 1, 1])).unwrap_err();
@@ -104,6 +106,19 @@ fn a_ranking_that_repeats_or_omits_options_is_refused() {
     let body = RankingBody { council: c.b.id(), motion: cm, ranking: vec![0, 1], counter: 1, is_final: false };
     let err = c.try_append(clock.tick(), Payload::Ranking(Box::new(Signed::sign(body, &a)))).unwrap_err();
     assert!(matches!(err, RecordError::ChoiceExpected { .. }), "{err}");
+    // Each element in order: out of range first, then a repeat.
+    let err = c.try_append(clock.tick(), ranking(&[5, 0, 0])).unwrap_err();
+    assert!(matches!(err, RecordError::BadChoice { choice: 5, options: 3 }), "{err}");
+    let err = c.try_append(clock.tick(), ranking(&[0, 0, 5])).unwrap_err();
+    assert!(matches!(err, RecordError::RankingRepeats { option: 0 }), "{err}");
+    // More than 32 entries does not even decode; a sixth element `false` is not canonical.
+    let long = RankingBody { council: c.b.id(), motion: m, ranking: vec![0; 33], counter: 1, is_final: false };
+    assert!(RankingBody::from_cbor(&long.to_cbor()).is_err());
+    let fin = RankingBody { council: c.b.id(), motion: m, ranking: vec![0, 1, 2], counter: 1, is_final: true };
+    let mut bytes = fin.to_cbor();
+    assert_eq!(bytes.pop(), Some(0xf5));
+    bytes.push(0xf4);
+    assert!(matches!(RankingBody::from_cbor(&bytes), Err(council_core::DecodeError::NonCanonical { .. })));
     // An empty ranking abstains; a full one counts.
     c.b.rank(clock.tick(), &a, m, &[], false).unwrap();
     c.b.rank(clock.tick(), &a, m, &[2, 0, 1], false).unwrap();

@@ -55,7 +55,8 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
     let laptop = key_from_label("laptop");
     let proof = council_core::records::DeviceProof { council: b.id(), member: newcomer.public() }.sign(&laptop);
     let act = Action::AddDevice { member: newcomer.public(), device: laptop.public(), proof };
-    b.pass(&mut clock, &voters, "add a device", act).unwrap();
+    // The member moves it themself, with a key of their own.
+    b.pass(&mut clock, &[&newcomer, &keys[0], &keys[1], &keys[2]], "add a device", act).unwrap();
 
     // An act made void: two motions to add the same key, both passed.
     let twice = key_from_label("twice");

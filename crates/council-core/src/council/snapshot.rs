@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use super::{
-    Ballot, CouncilState, Effect, RuleChange, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind, Stats,
+    Ballot, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind,
+    RuleChange, Stats,
 };
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
@@ -241,6 +242,7 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
         id,
         body,
         opener,
+        opened_by,
         opened_at,
         opened_seq,
         status,
@@ -252,7 +254,7 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
         rankings,
         closed_pairwise,
     } = m;
-    e.array(12).value(id).value(body).value(opener).u64(*opened_at).u64(*opened_seq);
+    e.array(13).value(id).value(body).value(opener).value(opened_by).u64(*opened_at).u64(*opened_seq);
     match status {
         MotionStatus::Open => e.null(),
         MotionStatus::Closed { outcome, at, early, effect } => {
@@ -288,10 +290,11 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
 }
 
 fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
-    d.array_exact(12)?;
+    d.array_exact(13)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
     let opener = d.value()?;
+    let opened_by = d.value()?;
     let opened_at = d.u64()?;
     let opened_seq = d.u64()?;
     let status = if d.null()? {
@@ -324,7 +327,18 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         let member = d.bytes_fixed::<32>()?;
         Ok((member, items(d, |d| d.u32())?))
     })?;
-    let closed_pairwise = items(d, |d| d.list(usize::MAX))?;
+    let at = d.position();
+    let bad = DecodeError::OutOfRange { at, what: "a ranking that the motion cannot hold" };
+    let options = body.form.option_count();
+    let rankings: HashMap<[u8; 32], Vec<u32>> = rankings;
+    if rankings.values().any(|r| !body.form.is_ranked() || super::check_ranking(r, options).is_err()) {
+        return Err(bad);
+    }
+    let closed_pairwise: Vec<Vec<u64>> = items(d, |d| d.list(usize::MAX))?;
+    let n = if body.form.is_ranked() { options as usize } else { 0 };
+    if !(closed_pairwise.is_empty() || closed_pairwise.len() == n && closed_pairwise.iter().all(|r| r.len() == n)) {
+        return Err(DecodeError::OutOfRange { at, what: "a pairwise matrix of the wrong size" });
+    }
     let mut fixed = Counts::new(counts.options() as u32, counts.electorate);
     for b in latest.values().filter(|b| b.is_final) {
         let slot = fixed
@@ -337,6 +351,7 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         id,
         body,
         opener,
+        opened_by,
         opened_at,
         opened_seq,
         status,
