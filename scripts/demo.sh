@@ -184,8 +184,12 @@ for who in north south east; do
 done
 
 step "north's delegate adds a phone: a second device key, for the same member"
+# The phone makes its own key; its secret never leaves it. The laptop shows a link code,
+# the phone answers with a request (its key and proof that it holds it), the laptop adds it.
 "$council" key new "$work/north/m1-phone.key" >/dev/null
-c north device add --key "$work/north/m1.key" "$work/north/m1-phone.key"
+LINK=$(c north --json device link-code --key "$work/north/m1.key" | py 'd["link_code"]')
+REQUEST=$("$council" --json device request --key "$work/north/m1-phone.key" "$LINK" | py 'd["request"]')
+c north device add --key "$work/north/m1.key" "$REQUEST"
 c north status | grep -q "2 devices" || fail "north's status does not show the delegate's two devices"
 echo "ok: north's status shows the delegate with 2 devices"
 

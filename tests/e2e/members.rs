@@ -363,7 +363,20 @@ fn a_member_adds_a_phone_votes_from_both_and_removes_it_when_lost() {
     // The phone's key is not Ana's yet: the node does not let it in.
     let r = phone.council(&url, &["status"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let r = laptop.council(&url, &["device", "add", phone.key.to_str().unwrap()]).ok();
+    // The phone's secret stays on the phone: the laptop shows a link code, the phone
+    // answers with a request (its key and its proof), the laptop adds it.
+    let code =
+        laptop.council(&url, &["--json", "device", "link-code"]).ok().json()["link_code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("councilnet-link:") && code.ends_with(&laptop.did), "{code}");
+    let request = phone.council(&url, &["--json", "device", "request", &code]).ok().json()["request"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(request.starts_with(&format!("councilnet-device:{}:", phone.did)), "{request}");
+    // B cannot use Ana's phone's request to take the phone for B.
+    let r = b.council(&url, &["device", "add", &request]);
+    assert!(r.code != 0 && r.stderr.contains("made for another member"), "{}", r.stderr);
+    let r = laptop.council(&url, &["device", "add", &request]).ok();
     assert!(r.stdout.contains("is now a device key of yours"), "{}", r.stdout);
     let status = phone.council(&url, &["status"]).ok().stdout;
     assert!(status.contains("2 devices"), "{status}");

@@ -498,11 +498,22 @@ enum DeviceCommand {
     /// file here, and sign with a device you already use (--key). The new key proves it
     /// is held by signing too. Where the council adds devices by act, this opens the act.
     Add {
-        /// The new device's key file.
-        new_key: PathBuf,
+        /// The new device's request (`council device request` on it), or, if the new key
+        /// was made here, its key file.
+        new_device: String,
         /// How long the act stays open, where the council adds devices by act.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
+    },
+    /// On a device you already use: print the link code (your council and member id, no
+    /// secret) for the new device to make its request with.
+    LinkCode,
+    /// On the new device: make the request to be added, from the link code, signed with
+    /// the new device's own key (--key; `council key new FILE` makes one). Its secret
+    /// never leaves it; bring the printed request to a device you already use.
+    Request {
+        /// The link code from `council device link-code` (or the member page).
+        link_code: String,
     },
     /// Remove one of your device keys (a lost or replaced device). Its earlier votes stay.
     Remove {
@@ -734,8 +745,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 node_cmds::RulesChange { act_quorum, act_threshold, petition, openers, device_limit, devices_by_act };
             done(node_cmds::rules_amend(&node()?, &key()?, change, closes_in, json))
         }
-        Command::Device { command: DeviceCommand::Add { new_key, closes_in } } => {
-            done(node_cmds::device_add(&node()?, &key()?, &new_key, closes_in, json))
+        Command::Device { command: DeviceCommand::Add { new_device, closes_in } } => {
+            done(node_cmds::device_add(&node()?, &key()?, &new_device, closes_in, json))
+        }
+        Command::Device { command: DeviceCommand::LinkCode } => {
+            done(node_cmds::device_link_code(&node()?, &key()?, json))
+        }
+        Command::Device { command: DeviceCommand::Request { link_code } } => {
+            done(node_cmds::device_request(&key()?, &link_code, json))
         }
         Command::Device { command: DeviceCommand::Remove { device } } => {
             done(node_cmds::device_remove(&node()?, &key()?, &device, json))

@@ -565,45 +565,98 @@ pub fn member_of(report: &Value, key: &PublicKey) -> anyhow::Result<PublicKey> {
     PublicKey::from_did(m["member"].as_str().unwrap_or("")).context("the node's report names a member badly")
 }
 
-/// `council device add NEW_KEY_FILE`: the member's current device (`key`) vouches for a
-/// new device key, which signs its proof of possession. Where the council's rules add
-/// devices by council act, it opens that act instead.
-pub fn device_add(node: &Node, key: &Path, new_key: &Path, closes_in: Duration, json: bool) -> anyhow::Result<()> {
+/// The link code a device in use shows the new one: `councilnet-link:` + the council id in
+/// hex + `:` + the member id's did:key. No secret.
+pub fn device_link_code(node: &Node, key: &Path, json: bool) -> anyhow::Result<()> {
     let key = keyfile::load(key)?;
-    let device = keyfile::load(new_key)?;
-    if device.public() == key.public() {
-        bail!(
-            "the new device's key file is the key you sign with: make one on the new device (`council key new FILE`)"
-        );
-    }
+    let report = node.get("/v1/council")?;
+    let member = member_of(&report, &key.public())?;
+    let code = format!("{LINK}{}:{}", council_id(&report)?.to_hex(), member.to_did());
+    print(json, &serde_json::json!({ "link_code": code }), || {
+        say!("{code}");
+        say!("on the new device: council device request --key NEW_KEY_FILE {code}");
+    });
+    Ok(())
+}
+
+const LINK: &str = "councilnet-link:";
+const REQUEST: &str = "councilnet-device:";
+
+/// `council device request LINK_CODE`: offline, on the new device. Its key signs the
+/// proof that it is held for this council and member: `councilnet-device:` + its did:key
+/// + `:` + the proof in hex.
+pub fn device_request(key: &Path, link_code: &str, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
+    let (council, member) = link_code
+        .trim()
+        .strip_prefix(LINK)
+        .and_then(|r| r.split_once(':'))
+        .and_then(|(c, m)| Some((Hash::from_hex(c)?, PublicKey::from_did(m).ok()?)))
+        .ok_or_else(|| anyhow::anyhow!("that is not a link code (it starts with {LINK}): `council device link-code` prints one on a device you already use"))?;
+    let proof = DeviceProof { council, member }.sign(&key);
+    let request = format!("{REQUEST}{}:{}", key.public().to_did(), hex::encode(proof.0));
+    print(json, &serde_json::json!({ "request": request }), || {
+        say!("{request}");
+        say!("on a device you already use: council device add {request}");
+    });
+    Ok(())
+}
+
+/// Reads a device request: the new key and its proof.
+fn parse_request(s: &str) -> Option<(PublicKey, council_core::Signature)> {
+    let (did, proof) = s.trim().strip_prefix(REQUEST)?.rsplit_once(':')?;
+    let mut sig = [0u8; 64];
+    hex::decode_to_slice(proof, &mut sig).ok()?;
+    Some((PublicKey::from_did(did).ok()?, council_core::Signature(sig)))
+}
+
+/// `council device add REQUEST|NEW_KEY_FILE`: the member's current device (`key`) vouches
+/// for a new device key, with the new key's proof of possession: from its request (its
+/// secret never moved), or made here from its key file. Where the council's rules add
+/// devices by council act, it opens that act instead.
+pub fn device_add(node: &Node, key: &Path, new_device: &str, closes_in: Duration, json: bool) -> anyhow::Result<()> {
+    let key = keyfile::load(key)?;
     let report = node.get("/v1/council")?;
     let council = council_id(&report)?;
     let member = member_of(&report, &key.public())?;
-    let proof = DeviceProof { council, member }.sign(&device);
+    let stmt = DeviceProof { council, member };
+    let (device, proof) = if new_device.trim().starts_with(REQUEST) {
+        let (device, proof) = parse_request(new_device)
+            .ok_or_else(|| anyhow::anyhow!("the device request is damaged: copy it again from the new device"))?;
+        if !stmt.holds(&device, &proof) {
+            bail!("this request was made for another member or council: make it again from your own link code (`council device link-code`)");
+        }
+        (device, proof)
+    } else {
+        let k = keyfile::load(Path::new(new_device))?;
+        (k.public(), stmt.sign(&k))
+    };
+    if device == key.public() {
+        bail!("the new device's key is the key you sign with: make one on the new device (`council key new FILE`)");
+    }
     if report["rules"]["devices"]["by_act"] == true {
-        let title = format!("Add a device key {} for {}", device.public().short(), member.short());
-        let action = Action::AddDevice { member, device: device.public(), proof };
+        let title = format!("Add a device key {} for {}", device.short(), member.short());
+        let action = Action::AddDevice { member, device, proof };
         if !json {
             say!("this council adds devices by council act: opening the motion");
         }
-        let rule = rule_from(&report["rules"]["act_rule"])?;
+        let rule = rules_from(&report["rules"])?.rule_for(&action);
         return open(node, &report, &key, Draft { title, form: MotionForm::YesNo(action), rule, closes_in }, json);
     }
-    let change = DeviceChange::Add { device: device.public(), proof };
+    let change = DeviceChange::Add { device, proof };
     let d = Signed::sign(DeviceBody { council, member, change }, &key);
     let r = node.post_record("/v1/devices", &d.to_cbor())?;
     // The very same record again (records are deterministic) gets its first receipt: the
     // key may have been removed since, and a removed key never comes back.
-    if r["duplicate"] == true && member_of(&node.get("/v1/council")?, &device.public()).is_err() {
+    if r["duplicate"] == true && member_of(&node.get("/v1/council")?, &device).is_err() {
         bail!(
             "{} was a device key of yours and was removed (log entry {}): a removed key never comes back; make a new one on the device (`council key new FILE`)",
-            device.public().to_did(),
+            device.to_did(),
             r["seq"]
         );
     }
     print(json, &r, || {
-        say!("{} is now a device key of yours too (log entry {})", device.public().to_did(), r["seq"]);
-        say!("use it on the new device with --key {}", new_key.display());
+        say!("{} is now a device key of yours too (log entry {}): it votes as you", device.to_did(), r["seq"]);
     });
     Ok(())
 }
