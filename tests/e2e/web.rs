@@ -96,6 +96,22 @@ async fn wait_text(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool)
     }
 }
 
+/// Waits until the form field `css` has a value, and returns it.
+async fn wait_value(c: &Client, css: &str, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(Some(v)) = e.prop("value").await {
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what} ({css})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn click(c: &Client, css: &str) {
     let e = c
         .wait()
@@ -202,15 +218,29 @@ fn a_member_votes_changes_the_vote_and_signs_a_petition_in_chromium() {
         let status = a.council(&url, &["status"]).ok();
         assert!(status.stdout.contains("Bea Ortiz ("), "{}", status.stdout);
 
-        // B adds a phone from the page: its key is made here, and handed over as a QR code
-        // and text. The node counts it as B's; then B removes it again from the page.
+        // B adds a phone from the page, its secret never leaving the phone: the laptop
+        // shows a link code, the phone (a second browser, not signed in) makes its key and
+        // its request, the laptop adds it, and the phone signs in as B.
         click(&cl, "#add-device").await;
-        wait_text(&cl, "#status", "the device added", |t| t.contains("votes as you")).await;
-        let phone_key = cl.find(Locator::Css("#device-key")).await.unwrap().prop("value").await.unwrap().unwrap();
-        assert!(phone_key.starts_with("councilnet-ed25519-seed:"), "{phone_key}");
+        wait_text(&cl, "#status", "the link code", |t| t.contains("Link code ready")).await;
+        let code = cl.find(Locator::Css("#link-code-out")).await.unwrap().prop("value").await.unwrap().unwrap();
+        assert!(code.starts_with("councilnet-link:"), "{code}");
         let qr = cl.find(Locator::Css("#device-box svg.qr")).await.unwrap();
-        assert_eq!(qr.attr("aria-label").await.unwrap().as_deref(), Some("QR code of the new device's key"));
+        assert_eq!(qr.attr("aria-label").await.unwrap().as_deref(), Some("QR code of the link code"));
+        let phone = browser(&driver).await;
+        phone.goto(&url).await.unwrap();
+        click(&phone, "details:nth-of-type(2) summary").await;
+        phone.find(Locator::Css("#link-code")).await.unwrap().send_keys(&code).await.unwrap();
+        click(&phone, "#make-request").await;
+        let request = wait_value(&phone, "#device-request-out", "the phone's request").await;
+        assert!(request.starts_with("councilnet-device:did:key:z6Mk"), "{request}");
+        cl.find(Locator::Css("#device-request-in")).await.unwrap().send_keys(&request).await.unwrap();
+        click(&cl, "#add-requested-device").await;
+        wait_text(&cl, "#status", "the device added", |t| t.contains("votes as you")).await;
         shot(&cl, &dir, "4b-device-added.png").await;
+        click(&phone, "#sign-in-button").await;
+        wait_text(&phone, "#whoami", "the phone signed in as B", |t| t.contains("Bea Ortiz")).await;
+        phone.close().await.unwrap();
         let status = a.council(&url, &["status"]).ok();
         assert!(status.stdout.contains("Bea Ortiz (") && status.stdout.contains("2 devices"), "{}", status.stdout);
         click(&cl, "[data-remove-device]").await;

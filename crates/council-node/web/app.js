@@ -489,25 +489,64 @@ function renderDevices(me, rules) {
   box.replaceChildren(el("ul", {}, ...items), add);
 }
 
+// The device in use shows its link code (council and member id, no secret), then takes
+// the new device's request: the new key and its proof that it holds it (§6.11).
 function addDevice(me) {
-  return act("Adding a device", async () => {
+  return act("Preparing the link", async () => {
     await loadScript("/vendor/qrcode.js");
-    const member = pubOfDid(me.member);
-    const k = keyFromText("councilnet-ed25519-seed:" + hex.of(crypto.getRandomValues(new Uint8Array(32))));
-    const proof = nacl.sign.detached(bodies.deviceProof(state.council, member), k.pair.secretKey);
-    const r = await submit("/v1/devices", signed(bodies.deviceAdd(state.council, member, k.pair.publicKey, proof), state.key));
-    const text = "councilnet-ed25519-seed:" + k.seedHex;
-    const out = el("textarea", { id: "device-key", rows: "2", readonly: "", spellcheck: "false" });
-    out.value = text;
-    const file = el("a", { download: "council-device.key" }, "Save it as a file");
-    file.href = URL.createObjectURL(new Blob([text + "\n"], { type: "text/plain" }));
+    const code = `councilnet-link:${state.council}:${me.member}`;
+    const codeText = el("textarea", { id: "link-code-out", rows: "2", readonly: "", spellcheck: "false" });
+    codeText.value = code;
+    const request = el("textarea", { id: "device-request-in", rows: "3", spellcheck: "false", placeholder: "councilnet-device:…" });
     const box = document.getElementById("device-box");
-    box.replaceChildren(el("h3", {}, "Your new device's key"),
-      el("p", {}, "Scan this code with the new device, or copy the text or file to it, and sign in there with it. It is a secret, like your own key: keep it from anyone else, and delete copies once it is loaded."),
-      qrSvg(text, "QR code of the new device's key"), out, file);
+    box.replaceChildren(el("h3", {}, "Add a device"),
+      el("p", {}, "On the new device, open this page, choose \"I am a member: add this device\", and scan or paste this link code. It holds no secret."),
+      qrSvg(code, "QR code of the link code"), codeText,
+      el("label", { for: "device-request-in" }, "Then paste the new device's request here"), request,
+      el("button", { type: "button", id: "add-requested-device", on: { click: () => addRequested(me, request.value) } }, "Add the device"));
     box.hidden = false;
-    return `Device ${shortDid(k.did)} added (log entry ${r.seq}): it votes as you.`;
+    return "Link code ready: now make the request on the new device.";
   });
+}
+
+function addRequested(me, text) {
+  return act("Adding the device", async () => {
+    const m = /^councilnet-device:(did:key:z[1-9A-HJ-NP-Za-km-z]+):([0-9a-f]{128})$/.exec((text || "").trim());
+    if (!m) throw new Error("that is not a device request (it starts with councilnet-device:)");
+    const member = pubOfDid(me.member), devicePub = pubOfDid(m[1]), proof = hex.bytes(m[2]);
+    if (!nacl.sign.detached.verify(bodies.deviceProof(state.council, member), proof, devicePub))
+      throw new Error("this request was made for another member or council: make it again from your own link code");
+    const r = await submit("/v1/devices", signed(bodies.deviceAdd(state.council, member, devicePub, proof), state.key));
+    document.getElementById("device-box").hidden = true;
+    return `Device ${shortDid(m[1])} added (log entry ${r.seq}): it votes as you. Sign in there with its key.`;
+  });
+}
+
+// On the new device, before signing in: its own key, and its request for the link code.
+async function makeRequest() {
+  try {
+    const m = /^councilnet-link:([0-9a-f]{64}):(did:key:z[1-9A-HJ-NP-Za-km-z]+)$/.exec(document.getElementById("link-code").value.trim());
+    if (!m) throw new Error("That is not a link code (it starts with councilnet-link:).");
+    await loadScript("/vendor/qrcode.js");
+    const keyText = document.getElementById("key-text");
+    let k;
+    try { k = keyFromText(keyText.value); } catch (_) {
+      k = keyFromText("councilnet-ed25519-seed:" + hex.of(crypto.getRandomValues(new Uint8Array(32))));
+      keyText.value = "councilnet-ed25519-seed:" + k.seedHex;
+    }
+    const proof = nacl.sign.detached(bodies.deviceProof(m[1], pubOfDid(m[2])), k.pair.secretKey);
+    const request = `councilnet-device:${k.did}:${hex.of(proof)}`;
+    const out = el("textarea", { id: "device-request-out", rows: "3", readonly: "", spellcheck: "false" });
+    out.value = request;
+    const file = el("a", { download: "council-device.key" }, "Save this device's key file");
+    file.href = URL.createObjectURL(new Blob([keyText.value + "\n"], { type: "text/plain" }));
+    const box = document.getElementById("device-request");
+    box.replaceChildren(
+      el("p", {}, "Paste (or scan) this request on the device you already use. Once it is added, sign in here: this device's key is in the box above; tick \"Remember my key\" to keep it."),
+      qrSvg(request, "QR code of this device's request"), out, file);
+    box.hidden = false;
+    say("");
+  } catch (e) { say(e.message); }
 }
 
 function removeDevice(me, did) {
@@ -564,6 +603,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try { say("Signing in…"); await signIn(keyFromText(keyText.value), document.getElementById("remember").checked); say(""); keyText.value = ""; }
     catch (e) { say(e.code === "not-a-member" ? "This key is not on the council's roster." : "Could not sign in: " + e.message); }
   });
+  document.getElementById("make-request").addEventListener("click", makeRequest);
   document.getElementById("new-key").addEventListener("click", () => {
     const seed = crypto.getRandomValues(new Uint8Array(32));
     const k = keyFromText("councilnet-ed25519-seed:" + hex.of(seed));
