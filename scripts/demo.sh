@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Three councils on one machine, over loopback only: two found a federation, the third
 # joins by invite, each gives its delegate a mandate (north's delegate adds a phone and
-# votes from it), north's members rank three options, a federation motion runs, one council recalls its delegate mid-motion
+# votes from it; east's carries its members' 2:1 split), north's members rank three
+# options, a federation motion runs, one council recalls its delegate mid-motion
 # (the vote is struck on every node, and the recalled delegate's next vote is refused),
 # and each council's export is verified offline.
 #
@@ -173,11 +174,22 @@ esac
 c west federation join --cancel "${FED:0:8}"
 wait_for "west is joining nothing" 10 not_joining west
 
+step "east asks its own members first: 2 for the strike fund, 1 against"
+c east motion open --key "$work/east/m1.key" --title "Should the federation set up a strike fund?" --closes-in 1h >/dev/null
+EAST_OWN=$(last_motion east)
+for m in m3:no m1:yes m2:yes; do
+  c east vote --final --key "$work/east/${m%%:*}.key" "$EAST_OWN" "${m##*:}" >/dev/null
+done
+[ "$(c east --json motion show "$EAST_OWN" | py 'd["status"]')" = closed ] || fail "east's own motion did not close"
+echo "ok: east's members voted 2 to 1 (yes maps to the first option, no to the second)"
+
 step "each council gives its first member an imperative mandate for the matter 'strike-fund'"
 for who in north south east; do
   extra=()
-  # North instructs its delegate to vote for option 0; the others leave it to judgement.
+  # North instructs its delegate to vote for option 0; east to carry its members' split
+  # (2/3 and 1/3 of its vote); south leaves it to judgement.
   [ "$who" = north ] && extra=(--instruct strike-fund=0)
+  [ "$who" = east ] && extra=(--instruct "strike-fund=split:${EAST_OWN:0:12}")
   c "$who" mandate --key "$work/$who/m1.key" --delegate "$("$council" key show "$work/$who/m1.key")" \
     --federation "${FED:0:8}" --matter strike-fund "${extra[@]}" --expires-in 30d --closes-in 1h >/dev/null
   pass "$who" "$(last_motion "$who")"
@@ -216,9 +228,10 @@ opened=$SECONDS
 has_motion() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$FMOTION'][0]['id']"; }
 for who in north south east; do wait_for "$who sees the federation motion" 30 has_motion "$who"; done
 for who in north south east; do
-  key="$work/$who/m1.key"
+  key="$work/$who/m1.key" choice="set it up"
   [ "$who" = north ] && key="$work/north/m1-phone.key"
-  c "$who" delegate vote --key "$key" "$FED" "$FMOTION" "set it up"
+  [ "$who" = east ] && choice=split
+  c "$who" delegate vote --key "$key" "$FED" "$FMOTION" "$choice"
 done
 votes() { c "$1" --json federation show "$FED" | py "len([m for m in d['motions'] if m['id']=='$FMOTION'][0]['votes'])"; }
 three_votes() { [ "$(votes "$1")" = 3 ]; }
@@ -264,6 +277,11 @@ echo "what east's members read (council federation show):"
 c east federation show "${FED:0:8}" | tee "$work/show.txt"
 grep -q "North Works Council (${NORTH:0:12}), founder" "$work/show.txt" && grep -q "East Works Council (${EAST:0:12}, this council)" "$work/show.txt" || fail "federation show does not name the councils"
 grep -q "voted \"set it up\"" "$work/show.txt" || fail "federation show does not name the choices"
+grep -q "voted the council's split (\"set it up\" 66.67%, \"not now\" 33.33%)" "$work/show.txt" \
+  || fail "federation show does not show east's split"
+same_weighted=$(for who in north south east; do c "$who" --json federation show "$FED" | py "json.dumps([m for m in d['motions'] if m['id']=='$FMOTION'][0]['weighted'])"; done | sort -u)
+echo "ok: the weighted tally, the same on every node: $same_weighted"
+[ "$(echo "$same_weighted" | wc -l)" = 1 ] || fail "the nodes disagree on the weighted tally"
 grep -q "used 1 of 1 (by East Works Council" "$work/show.txt" || fail "federation show does not say who used the invite"
 
 step "each council exports its record; each export is verified offline"

@@ -40,6 +40,10 @@ struct RulesFile {
     motion_quorum: String,
     /// Share of the votes cast that decides a federation motion.
     motion_threshold: String,
+    /// "per-council" (the default: one vote each) or "by-members" (a council's vote weighs
+    /// its roster size).
+    #[serde(default)]
+    weighting: Option<String>,
 }
 
 /// Reads and checks a charter file; the same file gives the same federation id everywhere.
@@ -71,6 +75,11 @@ pub fn load_charter(path: &Path) -> anyhow::Result<Charter> {
         rules: FederationRules {
             admission: parse_t(&f.rules.admission, "admission")?,
             motion_rule: Rule { quorum, threshold: parse_t(&f.rules.motion_threshold, "motion_threshold")? },
+            weighting: match f.rules.weighting.as_deref().map(str::trim) {
+                None | Some("per-council") => council_core::records::Weighting::PerCouncil,
+                Some("by-members") => council_core::records::Weighting::ByMembers,
+                Some(other) => bail!("rules.weighting {other:?}: use \"per-council\" or \"by-members\""),
+            },
         },
         founders,
         created_at,
@@ -413,7 +422,33 @@ pub fn delegate_vote(
         .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     let c = choice.trim();
-    let choice = if c.eq_ignore_ascii_case("abstain") {
+    // A split mandate: the split the mandate states, or the council's tally of its motion.
+    let instruction = mandate["instructions"]
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p[0].as_str() == mrep["matter"].as_str()))
+        .map(|p| p[1].clone())
+        .unwrap_or(Value::Null);
+    let split = if c.eq_ignore_ascii_case("split") {
+        let parts: Vec<u32> = if let Some(stated) = instruction["split"]["stated"].as_array() {
+            stated.iter().filter_map(|p| p.as_u64().map(|p| p as u32)).collect()
+        } else if let Some(id) = instruction["split"]["of-motion"].as_str() {
+            let cm = node.get(&format!("/v1/motions/{id}"))?;
+            if cm["status"] != "closed" {
+                bail!("the council's motion {} has not closed yet: its split is not known", &id[..12.min(id.len())]);
+            }
+            let counts: Vec<u64> =
+                cm["counts"].as_array().map(|c| c.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+            council_core::records::split_of(&counts[..options.len().min(counts.len())])
+                .context("the council's motion closed with no ballot for any option: there is no split to cast")?
+        } else {
+            bail!("the mandate does not instruct a split on this matter");
+        };
+        Some(parts)
+    } else {
+        None
+    };
+    // A split vote's choice is the number of options, as an abstention's is.
+    let choice = if split.is_some() || c.eq_ignore_ascii_case("abstain") {
         options.len() as u32
     } else if let Some(i) = options.iter().position(|o| o.eq_ignore_ascii_case(c)) {
         i as u32
@@ -427,7 +462,7 @@ pub fn delegate_vote(
     };
     // Counters rise per council and motion, across delegates: the time in microseconds does.
     let counter = now().as_micros() as u64;
-    let body = DelegateVoteBody { federation: fed, motion: m, council, mandate: mid, choice, counter };
+    let body = DelegateVoteBody { federation: fed, motion: m, council, mandate: mid, choice, counter, split };
     let v = Signed::sign(body, &key);
     let r = node.post_record("/v1/delegate-votes", &v.to_cbor())?;
     print(json, &r, || say!("delegate vote recorded (log entry {}); it reaches the federation by gossip", r["seq"]));
@@ -637,11 +672,25 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
                 m["title"].as_str().unwrap_or(""),
                 m["matter"].as_str().unwrap_or("")
             );
+            // A split vote: each option's share, in percent.
+            let cast = |v: &Value| -> String {
+                match v["split"].as_array() {
+                    Some(parts) => {
+                        let shares: Vec<String> = parts
+                            .iter()
+                            .zip(&options)
+                            .map(|(p, o)| format!("{o:?} {:.2}%", p.as_u64().unwrap_or(0) as f64 / 100.0))
+                            .collect();
+                        format!("the council's split ({})", shares.join(", "))
+                    }
+                    None => label(&v["choice"]),
+                }
+            };
             for v in m["votes"].as_array().cloned().unwrap_or_default() {
                 say!(
                     "  {} voted {} (delegate {}): {}",
                     council(&v["council"]),
-                    label(&v["choice"]),
+                    cast(&v),
                     crate::report::short_did(v["delegate"].as_str().unwrap_or("?")),
                     v["status"].as_str().unwrap_or("?")
                 );

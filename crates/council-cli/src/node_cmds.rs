@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::records::{
     Action, DeviceBody, DeviceChange, DeviceProof, Instruction, Mandate, MotionBody, MotionForm, NameBody,
-    PetitionBody, RankingBody, Rule, Scope, Share, Signed, Threshold, VoteBody,
+    PetitionBody, RankingBody, Rule, Scope, Share, Signed, SplitSource, Threshold, VoteBody, SPLIT_PARTS,
 };
 use council_core::{Hash, PublicKey, SecretKey};
 use serde_json::Value;
@@ -508,11 +508,13 @@ pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()
         .with_context(|| format!("--federation {}", a.federation))?;
     let mut instructions = Vec::new();
     for i in &a.instruct {
-        let (matter, how) = i
-            .split_once('=')
-            .with_context(|| format!("--instruct {i:?}: use MATTER=CHOICE_NUMBER or MATTER=judgement"))?;
+        let (matter, how) = i.split_once('=').with_context(|| {
+            format!("--instruct {i:?}: use MATTER=CHOICE_NUMBER, MATTER=judgement or MATTER=split:…")
+        })?;
         let ins = if how == "judgement" {
             Instruction::Judgement
+        } else if let Some(split) = how.strip_prefix("split:") {
+            Instruction::Split(split_source(node, split).with_context(|| format!("--instruct {i:?}"))?)
         } else {
             Instruction::Vote(
                 how.parse().with_context(|| format!("--instruct {i:?}: the choice must be an option number"))?,
@@ -523,6 +525,24 @@ pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()
     let scope = if a.matters.is_empty() { Scope::All } else { Scope::Matters(a.matters) };
     let m = Mandate { delegate, federation, scope, instructions, expires_at: (now() + a.expires_in).as_secs() };
     act(node, a.key, format!("Mandate {} as delegate", delegate.short()), Action::Mandate(m), a.closes_in, json)
+}
+
+/// A split instruction: `split:MOTION` (the tally of this council's motion, by its id or
+/// 6+ hex digits) or `split:60,40` (whole percentages per option, 100 in all).
+fn split_source(node: &Node, s: &str) -> anyhow::Result<SplitSource> {
+    if s.contains(',') {
+        let pct: Vec<u32> = s
+            .split(',')
+            .map(|p| p.trim().parse::<u32>())
+            .collect::<Result<_, _>>()
+            .context("a stated split is whole percentages per option, like split:60,40")?;
+        if pct.iter().sum::<u32>() != 100 {
+            bail!("a stated split's percentages must add up to 100");
+        }
+        return Ok(SplitSource::Stated(pct.iter().map(|p| p * (SPLIT_PARTS / 100)).collect()));
+    }
+    let (id, _) = find_motion(node, s)?;
+    Ok(SplitSource::OfMotion(id))
 }
 
 /// A member as people read it: their name, and enough of their did:key to tell two

@@ -91,6 +91,8 @@ pub enum RecordError {
     BlankName,
     #[error("invalid amendment of the rules: {0}")]
     InvalidAmendment(&'static str),
+    #[error("a split vote's parts must add up to 10000")]
+    BadSplit,
     #[error("{key} is, or was, a key of this council: a device key must be new")]
     DeviceKeyTaken { key: String },
     #[error("a member may hold at most {limit} device keys under the council's rules")]
@@ -298,6 +300,9 @@ pub enum FedEventKind {
     DelegateVote {
         vote: DelegateVoteBody,
         delegate: MemberId,
+        /// The council's roster size at this entry: the vote's weight where the charter
+        /// weighs councils by members.
+        members: u64,
     },
 }
 
@@ -1058,6 +1063,9 @@ impl CouncilState {
     fn delegate_vote(&mut self, v: &Signed<DelegateVoteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let b = &v.body;
         self.own("delegate vote", &b.council)?;
+        if b.split.as_deref().is_some_and(|p| !crate::records::is_split(p)) {
+            return Err(RecordError::BadSplit);
+        }
         let st = self.mandates.get(&b.mandate).ok_or(RecordError::UnknownMandate(b.mandate))?;
         if st.mandate.federation != b.federation {
             return Err(RecordError::WrongFederation {
@@ -1090,7 +1098,7 @@ impl CouncilState {
             time,
             council: self.id,
             seq,
-            kind: FedEventKind::DelegateVote { vote: b.clone(), delegate },
+            kind: FedEventKind::DelegateVote { vote: b.clone(), delegate, members: self.roster.len() as u64 },
         });
         Ok(())
     }
@@ -1226,6 +1234,15 @@ fn check_mandate(m: &Mandate, time: u64, is_member: impl Fn(&MemberId) -> bool) 
     check_text_list(&matters, "each matter may have one instruction")?;
     if m.instructions.iter().any(|(s, _)| !m.scope.covers(s)) {
         return bad("an instruction names a matter outside the mandate's scope");
+    }
+    let stated = m.instructions.iter().filter_map(|(_, i)| match i {
+        crate::records::Instruction::Split(crate::records::SplitSource::Stated(p)) => Some(p),
+        _ => None,
+    });
+    for parts in stated {
+        if parts.len() < 2 || !crate::records::is_split(parts) {
+            return bad("a stated split has a part for each of two or more options, 10000 in all");
+        }
     }
     Ok(())
 }

@@ -7,10 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::council::{CouncilState, FedEvent, FedEventKind};
+use crate::council::{CouncilState, FedEvent, FedEventKind, MotionStatus};
 use crate::keys::PublicKey;
-use crate::records::{Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome};
-use crate::tally::{self, Counts, Form};
+use crate::records::{
+    is_split, split_of, Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome,
+    SplitSource, Weighting, SPLIT_PARTS,
+};
+use crate::tally::{self, Counts};
 
 /// A federation event that breaks the federation's rules, or depends on records the
 /// export does not hold. It is void: it has no effect, and the report lists it.
@@ -59,6 +62,12 @@ pub struct DelegateVoteReport {
     pub delegate: MemberId,
     pub mandate: MotionId,
     pub choice: u32,
+    /// A split vote's parts per option (10000 in all), or `None` for a single choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<u32>>,
+    /// What the vote weighs: 1, or the council's roster size where the charter weighs
+    /// councils by members.
+    pub weight: u64,
     pub time: u64,
     /// What happened to the ballot at the close.
     pub status: BallotStatus,
@@ -90,8 +99,13 @@ pub struct FedMotionReport {
     pub closes_at: u64,
     /// `None` while open.
     pub outcome: Option<Outcome>,
-    /// Ballots per option (abstain last) and the number of member councils at the close.
+    /// Single-choice ballots per option (abstain last) and the number of member councils
+    /// at the close.
     pub counts: Option<Vec<u64>>,
+    /// The tally the outcome is decided on: per option (abstain last), each counted vote's
+    /// weight times 10000, split as the vote says (§8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<Vec<u64>>,
     pub electorate: Option<u64>,
     pub votes: Vec<DelegateVoteReport>,
     pub ratifications: Vec<(CouncilId, bool)>,
@@ -380,6 +394,7 @@ fn apply(
                         closes_at: motion.closes_at,
                         outcome: None,
                         counts: None,
+                        weighted: None,
                         electorate: None,
                         votes: Vec::new(),
                         ratifications: Vec::new(),
@@ -393,7 +408,7 @@ fn apply(
             fed.motion_order.push(*id);
             fed.open.insert((motion.closes_at, *id));
         }
-        FedEventKind::DelegateVote { vote, delegate } => {
+        FedEventKind::DelegateVote { vote, delegate, members } => {
             let fed = feds.get_mut(&vote.federation).ok_or("the vote names an unknown federation")?;
             let member = fed.is_member(&c);
             let m = fed
@@ -410,14 +425,66 @@ fn apply(
             if !mandate.mandate.scope.covers(&m.motion.matter) {
                 return Err(format!("the matter {:?} is outside the mandate's scope", m.motion.matter));
             }
-            if let Instruction::Vote(ins) = mandate.mandate.instruction_for(&m.motion.matter) {
-                if vote.choice != ins {
+            let options = m.motion.options.len();
+            match (mandate.mandate.instruction_for(&m.motion.matter), &vote.split) {
+                (Instruction::Vote(ins), None) if vote.choice != ins => {
                     return Err(format!("the mandate instructs choice {ins}, the delegate cast {}", vote.choice));
                 }
+                (Instruction::Vote(ins), Some(_)) => {
+                    return Err(format!("the mandate instructs choice {ins}, the delegate cast a split"));
+                }
+                (Instruction::Split(_), None) => {
+                    return Err("the mandate instructs the council's split, the delegate cast a single choice".into());
+                }
+                (Instruction::Split(source), Some(parts)) => {
+                    let (expected, what) = match source {
+                        SplitSource::Stated(p) => (p, "the split the mandate states".to_owned()),
+                        SplitSource::OfMotion(id) => {
+                            let council_motion = councils
+                                .get(&c)
+                                .and_then(|s| s.motion(&id))
+                                .ok_or_else(|| format!("the council's motion {} is not in its log", id.short()))?;
+                            let closed_by_then =
+                                matches!(council_motion.status, MotionStatus::Closed { at, .. } if at <= t);
+                            if !closed_by_then {
+                                return Err(format!(
+                                    "the council's motion {} had not closed when its delegate voted",
+                                    id.short()
+                                ));
+                            }
+                            if council_motion.body.form.option_count() as usize != options {
+                                return Err(format!(
+                                    "the council's motion {} has {} options, the federation motion {options}",
+                                    id.short(),
+                                    council_motion.body.form.option_count()
+                                ));
+                            }
+                            let counts = &council_motion.counts.counts[..options];
+                            let p = split_of(counts).ok_or_else(|| {
+                                format!("the council's motion {} closed with no ballot for any option", id.short())
+                            })?;
+                            (p, format!("the council's tally of motion {}", id.short()))
+                        }
+                    };
+                    if *parts != expected {
+                        return Err(format!("the split {parts:?} does not match {what}: {expected:?}"));
+                    }
+                }
+                _ => {}
             }
-            if vote.choice as usize > m.motion.options.len() {
+            if let Some(parts) = &vote.split {
+                if vote.choice as usize != options || parts.len() != options || !is_split(parts) {
+                    return Err(format!(
+                        "a split vote has choice {options} and a part for each of the {options} options, 10000 in all"
+                    ));
+                }
+            } else if vote.choice as usize > options {
                 return Err(format!("choice {} is out of range", vote.choice));
             }
+            let weight = match fed.charter.rules.weighting {
+                Weighting::PerCouncil => 1,
+                Weighting::ByMembers => *members,
+            };
             let idx = m.report.votes.len();
             m.report.votes.push(DelegateVoteReport {
                 council: c,
@@ -425,6 +492,8 @@ fn apply(
                 delegate: *delegate,
                 mandate: vote.mandate,
                 choice: vote.choice,
+                split: vote.split.clone(),
+                weight,
                 time: t,
                 status: BallotStatus::Pending,
             });
@@ -483,7 +552,10 @@ fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u
         let Some(m) = fed.motions.get_mut(&id) else { continue };
         m.closed = true;
         m.electorate = electorate.clone();
-        let mut counts = Counts::new(m.motion.options.len() as u32, electorate.len() as u64);
+        let options = m.motion.options.len();
+        let mut counts = Counts::new(options as u32, electorate.len() as u64);
+        let mut weighted = Counts::new(options as u32, electorate.len() as u64);
+        let mut voters = 0u64;
         for (council, &idx) in &m.latest {
             let v = &mut m.report.votes[idx];
             let recalled = councils
@@ -495,12 +567,30 @@ fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u
             } else if recalled {
                 BallotStatus::Struck
             } else {
-                counts.counts[v.choice as usize] += 1;
+                voters += 1;
+                let unit = v.weight * u64::from(SPLIT_PARTS);
+                match &v.split {
+                    Some(parts) => {
+                        for (slot, &p) in weighted.counts.iter_mut().zip(parts) {
+                            *slot += v.weight * u64::from(p);
+                        }
+                    }
+                    None => {
+                        counts.counts[v.choice as usize] += 1;
+                        weighted.counts[v.choice as usize] += unit;
+                    }
+                }
                 BallotStatus::Counted
             };
         }
-        m.report.outcome = Some(tally::outcome(Form::Choice, &rule, &counts));
+        // The quorum counts councils; the tally weighs their votes.
+        m.report.outcome = Some(if rule.quorum.reached(voters, electorate.len() as u64) {
+            tally::choice_outcome(&rule, &weighted)
+        } else {
+            Outcome::NoQuorum
+        });
         m.report.counts = Some(counts.counts);
+        m.report.weighted = Some(weighted.counts);
         m.report.electorate = Some(electorate.len() as u64);
     }
 }

@@ -114,7 +114,8 @@ impl Share {
     }
     /// `part / whole >= num / den`, exactly, in integers.
     pub fn reached(&self, part: u64, whole: u64) -> bool {
-        part * u64::from(self.den) >= u64::from(self.num) * whole
+        // In 128 bits: a weighted federation tally (§8) can exceed 2^32 parts.
+        u128::from(part) * u128::from(self.den) >= u128::from(self.num) * u128::from(whole)
     }
 }
 
@@ -184,7 +185,7 @@ impl Threshold {
         if whole == 0 {
             return false;
         }
-        let (l, r) = (part * u64::from(self.den), u64::from(self.num) * whole);
+        let (l, r) = (u128::from(part) * u128::from(self.den), u128::from(self.num) * u128::from(whole));
         if self.strict {
             l > r
         } else {
@@ -712,11 +713,14 @@ pub struct DelegateVoteBody {
     pub mandate: MotionId,
     pub choice: u32,
     pub counter: u64,
+    /// A split vote: parts per option ([`SPLIT_PARTS`] in all), with `choice` the number
+    /// of options. Encoded only when present, as an eighth element.
+    pub split: Option<Vec<u32>>,
 }
 
 impl Cbor for DelegateVoteBody {
     fn encode(&self, e: &mut Encoder) {
-        e.array(7)
+        e.array(if self.split.is_some() { 8 } else { 7 })
             .text(tag::DELEGATE_VOTE)
             .value(&self.federation)
             .value(&self.motion)
@@ -724,9 +728,16 @@ impl Cbor for DelegateVoteBody {
             .value(&self.mandate)
             .u64(self.choice.into())
             .u64(self.counter);
+        if let Some(parts) = &self.split {
+            encode_parts(e, parts);
+        }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        d.array_exact(7)?;
+        let at = d.position();
+        let n = d.array(8)?;
+        if n < 7 {
+            return Err(DecodeError::WrongArity { at, expected: 7, found: n as u64 });
+        }
         d.tag(tag::DELEGATE_VOTE)?;
         Ok(DelegateVoteBody {
             federation: d.value()?,
@@ -735,6 +746,7 @@ impl Cbor for DelegateVoteBody {
             mandate: d.value()?,
             choice: d.u32()?,
             counter: d.u64()?,
+            split: if n == 8 { Some(decode_parts(d)?) } else { None },
         })
     }
 }
@@ -955,14 +967,29 @@ impl Cbor for Scope {
     }
 }
 
+/// A split vote divides one vote (of one council's weight) into this many parts.
+pub const SPLIT_PARTS: u32 = 10_000;
+
 /// An instruction for one matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Instruction {
     /// The delegate must cast this choice (an option index; the option count is abstain).
     Vote(u32),
     /// The delegate uses their own judgement.
     Judgement,
+    /// The delegate casts the council's split, not a single choice.
+    Split(SplitSource),
+}
+
+/// Where a split mandate's split comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitSource {
+    /// The tally of this council's own (closed) motion, option by option.
+    OfMotion(MotionId),
+    /// A stated split: parts per option of the federation motion, [`SPLIT_PARTS`] in all.
+    Stated(Vec<u32>),
 }
 
 impl Cbor for Instruction {
@@ -974,6 +1001,13 @@ impl Cbor for Instruction {
             Instruction::Judgement => {
                 e.array(1).text("judgement");
             }
+            Instruction::Split(SplitSource::OfMotion(m)) => {
+                e.array(2).text("split-of").value(m);
+            }
+            Instruction::Split(SplitSource::Stated(parts)) => {
+                e.array(2).text("split");
+                encode_parts(e, parts);
+            }
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -984,9 +1018,58 @@ impl Cbor for Instruction {
                 Ok(Instruction::Vote(d.u32()?))
             }
             "judgement" => arity(at, 1, n).map(|_| Instruction::Judgement),
+            "split-of" => {
+                arity(at, 2, n)?;
+                Ok(Instruction::Split(SplitSource::OfMotion(d.value()?)))
+            }
+            "split" => {
+                arity(at, 2, n)?;
+                Ok(Instruction::Split(SplitSource::Stated(decode_parts(d)?)))
+            }
             other => Err(unknown(at, other)),
         }
     }
+}
+
+fn encode_parts(e: &mut Encoder, parts: &[u32]) {
+    e.array(parts.len());
+    for p in parts {
+        e.u64((*p).into());
+    }
+}
+
+fn decode_parts(d: &mut Decoder<'_>) -> Result<Vec<u32>, DecodeError> {
+    let n = d.array(limits::MAX_OPTIONS)?;
+    (0..n).map(|_| d.u32()).collect()
+}
+
+/// Whether `parts` is a split of one vote: [`SPLIT_PARTS`] in all.
+pub fn is_split(parts: &[u32]) -> bool {
+    parts.iter().map(|&p| u64::from(p)).sum::<u64>() == u64::from(SPLIT_PARTS)
+}
+
+/// The split of a tally (ballots per option, abstentions left out): each option's share of
+/// [`SPLIT_PARTS`], rounded down, then the parts left over one each to the options with
+/// the largest remainders (the lower option first on a tie). `None` without a ballot.
+pub fn split_of(counts: &[u64]) -> Option<Vec<u32>> {
+    let total: u128 = counts.iter().map(|&c| u128::from(c)).sum();
+    if total == 0 {
+        return None;
+    }
+    let whole = u128::from(SPLIT_PARTS);
+    let mut parts: Vec<u32> = counts.iter().map(|&c| (u128::from(c) * whole / total) as u32).collect();
+    let mut left = SPLIT_PARTS - parts.iter().sum::<u32>();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    // Largest remainder first; the lower option first among equals (a stable sort).
+    order.sort_by_key(|&i| std::cmp::Reverse(u128::from(counts[i]) * whole % total));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    Some(parts)
 }
 
 /// An imperative mandate for a delegate.
@@ -1002,7 +1085,7 @@ pub struct Mandate {
 
 impl Mandate {
     pub fn instruction_for(&self, matter: &str) -> Instruction {
-        self.instructions.iter().find(|(m, _)| m == matter).map(|(_, i)| *i).unwrap_or(Instruction::Judgement)
+        self.instructions.iter().find(|(m, _)| m == matter).map(|(_, i)| i.clone()).unwrap_or(Instruction::Judgement)
     }
 }
 
@@ -1037,15 +1120,46 @@ pub struct FederationRules {
     pub admission: Threshold,
     /// How federation motions are decided (one vote per council).
     pub motion_rule: Rule,
+    /// How much each council's vote weighs in a federation motion's tally.
+    pub weighting: Weighting,
+}
+
+/// How much each council's vote weighs in the tally of a federation motion. The quorum
+/// always counts councils.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// One vote per council.
+    #[default]
+    PerCouncil,
+    /// A council's vote weighs its roster size at the entry that logged it.
+    ByMembers,
 }
 
 impl Cbor for FederationRules {
+    /// The weighting is a third element, `"by-members"`, only when it is not one vote per
+    /// council, so older charters keep their encoding (and their federation id).
     fn encode(&self, e: &mut Encoder) {
-        e.array(2).value(&self.admission).value(&self.motion_rule);
+        let by_members = self.weighting == Weighting::ByMembers;
+        e.array(if by_members { 3 } else { 2 }).value(&self.admission).value(&self.motion_rule);
+        if by_members {
+            e.text("by-members");
+        }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        d.array_exact(2)?;
-        Ok(FederationRules { admission: d.value()?, motion_rule: d.value()? })
+        let at = d.position();
+        let n = d.array(3)?;
+        if n < 2 {
+            return Err(DecodeError::WrongArity { at, expected: 2, found: n as u64 });
+        }
+        let (admission, motion_rule) = (d.value()?, d.value()?);
+        let weighting = if n == 3 {
+            d.tag("by-members")?;
+            Weighting::ByMembers
+        } else {
+            Weighting::PerCouncil
+        };
+        Ok(FederationRules { admission, motion_rule, weighting })
     }
 }
 

@@ -276,7 +276,28 @@ impl CouncilBuilder {
         let council = self.id();
         let c = self.delegate_counters.entry(motion).or_insert(0);
         *c += 1;
-        let body = DelegateVoteBody { federation, motion, council, mandate, choice, counter: *c };
+        let body = DelegateVoteBody { federation, motion, council, mandate, choice, counter: *c, split: None };
+        self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
+    }
+
+    /// Logs the delegate's split vote: `parts` per option of the federation motion (which
+    /// has `options` options), [`crate::records::SPLIT_PARTS`] in all.
+    #[allow(clippy::too_many_arguments)]
+    pub fn delegate_split(
+        &mut self,
+        time: u64,
+        delegate: &SecretKey,
+        federation: FederationId,
+        motion: MotionId,
+        mandate: MotionId,
+        options: u32,
+        parts: Vec<u32>,
+    ) -> Result<(), RecordError> {
+        let council = self.id();
+        let c = self.delegate_counters.entry(motion).or_insert(0);
+        *c += 1;
+        let body =
+            DelegateVoteBody { federation, motion, council, mandate, choice: options, counter: *c, split: Some(parts) };
         self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
     }
 
@@ -507,6 +528,7 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders: vec![bakery.id(), depot.id()],
         created_at: clock.tick(),

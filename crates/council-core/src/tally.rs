@@ -62,11 +62,17 @@ pub fn outcome(form: Form, rule: &Rule, c: &Counts) -> Outcome {
                 Outcome::Rejected
             }
         }
-        Form::Choice => match unique_top(&c.counts[..c.options()]) {
-            Some(j) if rule.threshold.met(c.counts[j], decisive) => Outcome::Chosen(j as u32),
-            _ => Outcome::NoDecision,
-        },
+        Form::Choice => choice_outcome(rule, c),
         Form::Ranked => unreachable!("a ranked motion is counted by ranked_outcome"),
+    }
+}
+
+/// A choice's outcome once its quorum is met: the one option with the most ballots, if
+/// it meets the threshold among the decisive ones.
+pub fn choice_outcome(rule: &Rule, c: &Counts) -> Outcome {
+    match unique_top(&c.counts[..c.options()]) {
+        Some(j) if rule.threshold.met(c.counts[j], c.decisive()) => Outcome::Chosen(j as u32),
+        _ => Outcome::NoDecision,
     }
 }
 

@@ -395,3 +395,129 @@ fn who_used_an_invite_and_who_countersigned_a_waiting_council() {
     assert_eq!(a.needed, 2, "a simple majority of two member councils");
     assert_eq!(fed.invites[0].used_by, vec![joiner]);
 }
+
+/// Council 2 runs its own motion on the matter (2 yes, 1 no, final) and mandates its
+/// delegate to carry that split. The split counts as 2/3 yes, 1/3 no of one vote; a split
+/// that does not match the council's tally is void everywhere, with the reason.
+#[test]
+fn a_split_mandate_carries_the_councils_own_tally() {
+    use council_core::records::{split_of, MotionForm, Rule, Share, SplitSource, Threshold};
+    let mut f = founded();
+    join_third(&mut f, &key_from_label("inv"));
+    // Council 2 asks its members first.
+    let ks = keys(&f.c[2]);
+    let t = f.clock.tick();
+    let simple = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
+    let own = f.c[2]
+        .b
+        .open(t, &ks[0], "Strike? (our members)", MotionForm::YesNo(Action::Resolution), simple, t + 100)
+        .unwrap();
+    for (k, choice) in ks.iter().zip([0, 0, 1]) {
+        f.c[2].b.vote_final(f.clock.tick(), k, own, choice).unwrap();
+    }
+    f.c[2].b.close(f.clock.tick(), own).unwrap();
+    let parts = split_of(&[2, 1]).unwrap();
+    assert_eq!(parts, vec![6667, 3333], "largest remainder: 6666.67 → 6667, 3333.33 → 3333");
+
+    let split = vec![("wages".to_string(), Instruction::Split(SplitSource::OfMotion(own)))];
+    let m0 = mandate(&mut f, 0, 0, Scope::All, vec![]);
+    let m1 = mandate(&mut f, 1, 0, Scope::All, vec![]);
+    let m2 = mandate(&mut f, 2, 0, Scope::All, split);
+    let fm = open_motion(&mut f, "wages");
+    let d = |f: &Fed, i: usize| SecretKey::from_seed(&f.c[i].keys[0].seed());
+    let (fid, t) = (f.fid, f.clock.tick());
+    let (d0, d1, d2) = (d(&f, 0), d(&f, 1), d(&f, 2));
+    f.c[0].b.delegate_vote(t, &d0, fid, fm, m0, 1).unwrap();
+    f.c[1].b.delegate_vote(t, &d1, fid, fm, m1, 0).unwrap();
+    // First a split that is not the council's tally (void), then a single choice (void:
+    // the mandate instructs a split), then the true split (counted).
+    f.c[2].b.delegate_split(f.clock.tick(), &d2, fid, fm, m2, 2, vec![5000, 5000]).unwrap();
+    f.c[2].b.delegate_vote(f.clock.tick(), &d2, fid, fm, m2, 0).unwrap();
+    f.c[2].b.delegate_split(f.clock.tick(), &d2, fid, fm, m2, 2, parts.clone()).unwrap();
+    f.clock.advance_to(T0 + 1_000_000 - 10);
+    // Something logged after the motion's close, so that the export shows it closed.
+    pass(&mut f, 0, Action::Resolution);
+    let r = verify(&export_all(&mut f));
+    assert!(r.valid, "{}", errors(&r));
+    let v = voids(&r);
+    assert!(v.contains("does not match the council's tally of motion"), "{v}");
+    assert!(v.contains("instructs the council's split, the delegate cast a single choice"), "{v}");
+    let mot = &r.federations[0].motions[0];
+    // yes: council 1 whole + 2/3 of council 2; no: council 0 whole + 1/3 of council 2.
+    assert_eq!(mot.weighted.as_deref(), Some(&[10_000 + 6667, 10_000 + 3333, 0][..]));
+    assert_eq!(mot.counts.as_deref(), Some(&[1, 1, 0][..]), "single-choice ballots only");
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(0)));
+    let counted: Vec<_> = mot.votes.iter().filter(|v| v.status == BallotStatus::Counted).collect();
+    assert_eq!(counted.len(), 3);
+    assert_eq!(counted.iter().find(|v| v.council == f.c[2].b.id()).unwrap().split, Some(parts));
+}
+
+/// A stated split (60/40), and recall striking a split vote like any other.
+#[test]
+fn a_stated_split_counts_and_a_recall_strikes_it() {
+    use council_core::records::SplitSource;
+    let mut f = founded();
+    let stated = vec![("wages".to_string(), Instruction::Split(SplitSource::Stated(vec![6000, 4000])))];
+    let m0 = mandate(&mut f, 0, 0, Scope::All, stated);
+    let m1 = mandate(&mut f, 1, 0, Scope::All, vec![]);
+    let fm = open_motion(&mut f, "wages");
+    let fid = f.fid;
+    let d0 = SecretKey::from_seed(&f.c[0].keys[0].seed());
+    let d1 = SecretKey::from_seed(&f.c[1].keys[0].seed());
+    f.c[0].b.delegate_split(f.clock.tick(), &d0, fid, fm, m0, 2, vec![6000, 4000]).unwrap();
+    f.c[1].b.delegate_vote(f.clock.tick(), &d1, fid, fm, m1, 1).unwrap();
+    // 6000 yes against 14000 no: rejected... unless council 1's delegate is recalled.
+    pass(&mut f, 1, Action::Recall(m1));
+    f.clock.advance_to(T0 + 1_000_000 - 10);
+    // Something logged after the motion's close, so that the export shows it closed.
+    pass(&mut f, 0, Action::Resolution);
+    let r = verify(&export_all(&mut f));
+    assert!(r.valid, "{}", errors(&r));
+    let mot = &r.federations[0].motions[0];
+    assert_eq!(mot.weighted.as_deref(), Some(&[6000, 4000, 0][..]));
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(0)), "the struck vote is not counted");
+    // A stated split whose parts do not add up is refused when the mandate is moved.
+    let bad = Mandate {
+        delegate: f.c[0].keys[0].public(),
+        federation: fid,
+        scope: Scope::All,
+        instructions: vec![("wages".into(), Instruction::Split(SplitSource::Stated(vec![60, 40])))],
+        expires_at: T0 + 2_000_000,
+    };
+    let ks = keys(&f.c[0]);
+    let refs: Vec<&SecretKey> = ks.iter().collect();
+    let err = f.c[0].b.pass(&mut f.clock, &refs, "bad split", Action::Mandate(bad)).unwrap_err();
+    assert!(matches!(err, council_core::council::RecordError::InvalidMotion(m) if m.contains("10000")), "{err}");
+}
+
+/// A charter that weighs councils by members: a council of 5 outweighs two councils of 2.
+#[test]
+fn a_charter_weighs_council_votes_by_members() {
+    use council_core::records::Weighting;
+    let mut clock = Clock(T0);
+    let c: Vec<Council> =
+        [5, 2, 2].iter().enumerate().map(|(i, n)| Council::new(&format!("w{i}"), *n, &mut clock)).collect();
+    let mut charter = common::charter(c.iter().map(|c| c.b.id()).collect());
+    charter.rules.weighting = Weighting::ByMembers;
+    let fid = charter.id();
+    let mut f = Fed { clock, c, fid, charter: charter.clone() };
+    for i in 0..3 {
+        pass(&mut f, i, Action::SignCharter { charter: charter.clone(), invite: None });
+    }
+    let m: Vec<MotionId> = (0..3).map(|i| mandate(&mut f, i, 0, Scope::All, vec![])).collect();
+    let fm = open_motion(&mut f, "wages");
+    for (i, choice) in [(0, 0), (1, 1), (2, 1)] {
+        let t = f.clock.tick();
+        let d = SecretKey::from_seed(&f.c[i].keys[0].seed());
+        f.c[i].b.delegate_vote(t, &d, fid, fm, m[i], choice).unwrap();
+    }
+    f.clock.advance_to(T0 + 1_000_000 - 10);
+    // Something logged after the motion's close, so that the export shows it closed.
+    pass(&mut f, 0, Action::Resolution);
+    let r = verify(&export_all(&mut f));
+    assert!(r.valid, "{}", errors(&r));
+    let mot = &r.federations[0].motions[0];
+    assert_eq!(mot.weighted.as_deref(), Some(&[50_000, 40_000, 0][..]));
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(0)), "5 members outweigh 2 + 2");
+    assert_eq!(mot.counts.as_deref(), Some(&[1, 2, 0][..]), "one ballot per council");
+}

@@ -318,6 +318,7 @@ fn a_petition_recalls_the_moment_the_share_is_reached() {
         mandate: mid,
         choice: 0,
         counter: 1,
+        split: None,
     };
     let err = c.try_append(clock.tick(), Payload::DelegateVote(Signed::sign(vote, &keys[4]))).unwrap_err();
     assert!(matches!(err, RecordError::MandateNotInForce { .. }), "{err}");

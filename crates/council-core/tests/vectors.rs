@@ -109,6 +109,7 @@ fn build() -> Value {
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders: vec![council, Hash::of(b"another council")],
         created_at: T,
@@ -210,8 +211,41 @@ fn build() -> Value {
             mandate: mandate.id(),
             choice: 0,
             counter: 1,
+            split: None,
         },
         &m2,
+    );
+    let split_vote = Signed::sign(
+        DelegateVoteBody {
+            federation: fid,
+            motion: fmotion.id(),
+            council,
+            mandate: mandate.id(),
+            choice: 2,
+            counter: 2,
+            split: Some(council_core::records::split_of(&[2, 1]).unwrap()),
+        },
+        &m2,
+    );
+    let split_mandate = Signed::sign(
+        MotionBody {
+            council,
+            title: "Carry our members' split on wages".into(),
+            form: MotionForm::YesNo(Action::Mandate(Mandate {
+                delegate: m2.public(),
+                federation: fid,
+                scope: Scope::Matters(vec!["wages".into()]),
+                instructions: vec![(
+                    "wages".into(),
+                    Instruction::Split(council_core::records::SplitSource::OfMotion(motion.id())),
+                )],
+                expires_at: T + 90 * 86_400,
+            })),
+            rule: CouncilRules::default().act_rule,
+            closes_at: T + 86_400,
+            nonce: 8,
+        },
+        &m1,
     );
     let join = JoinStatement { federation: fid, council };
     let join_sig = invite.sign(&join.to_cbor());
@@ -276,6 +310,8 @@ fn build() -> Value {
             signed_vector("device (remove)", "key 5, now one of member 2's keys, removes itself", &device_remove),
             signed_vector("petition", "member 1 signs a recall petition against the mandate", &petition),
             signed_vector("delegate vote", "member 2, as delegate, votes option 0", &dvote),
+            signed_vector("motion (split mandate act)", "a mandate to carry the split of the council's first motion on wages", &split_mandate),
+            signed_vector("delegate vote (split)", "member 2, as delegate, casts a split of 2 to 1: [6667, 3333], choice 2 (the number of options)", &split_vote),
             signed_vector("entry 1 (motion)", "the node logs the motion", &entry1),
             signed_vector("entry 2 (vote)", "the node logs the vote", &entry2),
             signed_vector("entry 3 (close)", "the node closes the motion as passed, after its closing time; entries 1 to 3 form a valid log", &close),

@@ -52,6 +52,7 @@ fn main() {
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders: vec![my_id, other.id()],
         created_at: now() - 7000,

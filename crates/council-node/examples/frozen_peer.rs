@@ -191,6 +191,7 @@ fn main() {
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders: vec![publisher.council, relay.council, frozen.council],
         created_at: now(),

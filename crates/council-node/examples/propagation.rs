@@ -104,6 +104,7 @@ fn main() {
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders: builders.iter().map(CouncilBuilder::id).collect(),
         created_at: clock.0,

@@ -186,6 +186,7 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::BadChoice { .. } => (S::UNPROCESSABLE_ENTITY, "bad-choice"),
         R::InvalidMotion(_) => (S::UNPROCESSABLE_ENTITY, "invalid-motion"),
         R::InvalidAmendment(_) => (S::UNPROCESSABLE_ENTITY, "invalid-amendment"),
+        R::BadSplit => (S::UNPROCESSABLE_ENTITY, "bad-split"),
         R::InvalidInvite(_) => (S::UNPROCESSABLE_ENTITY, "invalid-invite"),
         R::BlankName => (S::UNPROCESSABLE_ENTITY, "blank-name"),
         R::WrongMember { .. } => (S::FORBIDDEN, "wrong-member"),

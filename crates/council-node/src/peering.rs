@@ -1607,7 +1607,7 @@ impl NetNode {
             time: self.clock.stamp(),
             council: self.own,
             seq: own.seq() + 1,
-            kind: FedEventKind::DelegateVote { vote: v.body.clone(), delegate },
+            kind: FedEventKind::DelegateVote { vote: v.body.clone(), delegate, members: own.roster().len() as u64 },
         };
         let (_, void) = federation::evaluate_with(self.replicas.councils(), std::slice::from_ref(&ev), Some(now()));
         match void.into_iter().find(|e| e.council == ev.council && e.seq == ev.seq) {

@@ -83,6 +83,7 @@ fn five_nodes_recall_catch_up_and_agree() {
         mandate: mandates[0],
         choice: 0,
         counter: 1,
+        split: None,
     };
     let (s, r) = nodes[0].post_record("/v1/delegate-votes", &Signed::sign(bogus, &nodes[0].members[0]).to_cbor());
     assert_eq!((s, r["error"]["code"].as_str()), (409, Some("void-in-federation")), "{r}");
@@ -94,6 +95,7 @@ fn five_nodes_recall_catch_up_and_agree() {
             mandate: mandates[i],
             choice: 0,
             counter: 1,
+            split: None,
         };
         let (s, r) = n.post_record("/v1/delegate-votes", &Signed::sign(body, &n.members[0]).to_cbor());
         assert_eq!(s, 201, "{}: {r}", n.label);
@@ -118,6 +120,7 @@ fn five_nodes_recall_catch_up_and_agree() {
         mandate: mandates[1],
         choice: 1,
         counter: 2,
+        split: None,
     };
     let (s, r) = nodes[1].post_record("/v1/delegate-votes", &Signed::sign(late, &nodes[1].members[0]).to_cbor());
     assert_eq!((s, r["error"]["code"].as_str()), (409, Some("mandate-not-in-force")), "{r}");

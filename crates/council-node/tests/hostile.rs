@@ -289,7 +289,15 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     }
     let st = m.state();
     let late = Signed::sign(
-        DelegateVoteBody { federation: fed, motion: wages, council: m.id(), mandate, choice: 0, counter: 10 },
+        DelegateVoteBody {
+            federation: fed,
+            motion: wages,
+            council: m.id(),
+            mandate,
+            choice: 0,
+            counter: 10,
+            split: None,
+        },
         &mk[0],
     );
     reject(
@@ -321,7 +329,15 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
     wait("A follows the short mandate", || followed_seq(a, &m.id()) == m.state().seq());
     let st = m.state();
     let expired = Signed::sign(
-        DelegateVoteBody { federation: fed, motion: wages, council: m.id(), mandate: short, choice: 0, counter: 11 },
+        DelegateVoteBody {
+            federation: fed,
+            motion: wages,
+            council: m.id(),
+            mandate: short,
+            choice: 0,
+            counter: 11,
+            split: None,
+        },
         &mk[2],
     );
     reject(

@@ -380,7 +380,7 @@ function renderFederations(v) {
     for (const m of f.motions) {
       out.push(el("p", {}, el("strong", {}, m.title), ` (${m.matter}) · ${m.outcome ? outcomeText({ ...m, closed_early: false }) : "open until " + when(m.closes_at)}`));
       out.push(el("ul", {}, ...m.votes.map((x) => el("li", { class: x.status === "struck" ? "struck" : "" },
-        `council ${x.council.slice(0, 8)}: ${m.options[x.choice] || "abstain"} — ${x.status}`
+        `council ${x.council.slice(0, 8)}: ${x.split ? "split " + x.split.map((p, i) => `${m.options[i]} ${(p / 100).toFixed(2)}%`).join(", ") : (m.options[x.choice] || "abstain")} — ${x.status}`
         + (x.status === "struck" ? " (the delegate was recalled)" : "")))));
     }
   }

@@ -418,7 +418,9 @@ fn encode_fed_event(e: &mut Encoder, ev: &FedEvent) {
         FedEventKind::Invite { federation, key, max_uses, expires_at } => {
             e.array(5).text("invite").value(federation).value(key).u64((*max_uses).into()).u64(*expires_at)
         }
-        FedEventKind::DelegateVote { vote, delegate } => e.array(3).text("delegate-vote").value(vote).value(delegate),
+        FedEventKind::DelegateVote { vote, delegate, members } => {
+            e.array(4).text("delegate-vote").value(vote).value(delegate).u64(*members)
+        }
     };
 }
 
@@ -467,9 +469,9 @@ fn decode_fed_event(d: &mut Decoder<'_>) -> Result<FedEvent, DecodeError> {
             FedEventKind::Invite { federation: d.value()?, key: d.value()?, max_uses: d.u32()?, expires_at: d.u64()? }
         }
         "delegate-vote" => {
-            arity(3)?;
+            arity(4)?;
             let vote: DelegateVoteBody = d.value()?;
-            FedEventKind::DelegateVote { vote, delegate: d.value()? }
+            FedEventKind::DelegateVote { vote, delegate: d.value()?, members: d.u64()? }
         }
         other => return Err(DecodeError::UnknownVariant { at, found: other.chars().take(64).collect() }),
     };

@@ -82,6 +82,7 @@ pub fn charter(founders: Vec<CouncilId>) -> Charter {
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders,
         created_at: T0,

@@ -437,6 +437,7 @@ pub fn charter(name: &str, founders: Vec<Hash>) -> council_core::records::Charte
         rules: FederationRules {
             admission: Threshold::SIMPLE_MAJORITY,
             motion_rule: Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY },
+            weighting: Default::default(),
         },
         founders,
         created_at: now(),
