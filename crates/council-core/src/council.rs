@@ -686,48 +686,37 @@ impl CouncilState {
 
     fn cast(&mut self, v: &Signed<VoteBody>, time: u64) -> Result<(), RecordError> {
         self.own("vote", &v.body.council)?;
-        let member = self.member(&v.signer)?;
-        let mid = v.body.motion;
-        let m = self.motions.get_mut(&mid).ok_or(RecordError::UnknownMotion(mid))?;
-        if !m.is_open() {
-            return Err(RecordError::MotionClosed { motion: mid });
-        }
-        if time > m.body.closes_at {
-            return Err(RecordError::PastClosingTime { motion: mid, closes_at: m.body.closes_at, time });
-        }
-        // On the roster now, and already on it when the motion opened (members are never
-        // re-admitted, so this is exactly the roster at the opening).
-        if self.joined.get(&member).is_none_or(|&j| j >= m.opened_seq) {
-            return Err(RecordError::NotInElectorate { key: v.signer.to_did(), motion: mid });
-        }
-        if m.body.form.is_ranked() {
-            return Err(RecordError::RankingExpected { motion: mid });
-        }
-        let options = m.body.form.option_count();
+        let (member, options) = self.ballot_on(&v.signer, v.body.motion, time, false)?;
         if v.body.choice > options {
             return Err(RecordError::BadChoice { choice: v.body.choice, options });
         }
         let ballot =
             VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
-        let changed = cast_ballot(&mut m.latest, &mut m.counts, &mut m.fixed, ballot).map_err(|e| match e {
-            BallotError::Final => RecordError::BallotFinal { motion: mid },
-            BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
-        })?;
-        m.ballots_received += 1;
-        self.stats.ballots += 1;
-        if changed {
-            m.ballots_changed += 1;
-            self.stats.ballots_changed += 1;
-        }
-        Ok(())
+        self.count_ballot(v.body.motion, ballot, None)
     }
 
     /// A ranked ballot: the same rules as a vote (§6.4), and the ranking lists every
     /// option once, or none.
     fn rank(&mut self, r: &Signed<RankingBody>, time: u64) -> Result<(), RecordError> {
         self.own("ranking", &r.body.council)?;
-        let member = self.member(&r.signer)?;
-        let mid = r.body.motion;
+        let (member, options) = self.ballot_on(&r.signer, r.body.motion, time, true)?;
+        check_ranking(&r.body.ranking, options)?;
+        let first = r.body.ranking.first().copied().unwrap_or(options);
+        let ballot = VerifiedBallot { member, choice: first, counter: r.body.counter, is_final: r.body.is_final };
+        self.count_ballot(r.body.motion, ballot, Some(r.body.ranking.clone()))
+    }
+
+    /// The checks a vote and a ranking share (§6.4): signed by a member's current key, on
+    /// an open motion of the right form, before its closing time, by a member of its
+    /// electorate. Returns the member and the motion's number of options.
+    fn ballot_on(
+        &self,
+        key: &PublicKey,
+        mid: MotionId,
+        time: u64,
+        ranked: bool,
+    ) -> Result<(MemberId, u32), RecordError> {
+        let member = self.member(key)?;
         let m = self.motions.get(&mid).ok_or(RecordError::UnknownMotion(mid))?;
         if !m.is_open() {
             return Err(RecordError::MotionClosed { motion: mid });
@@ -736,21 +725,30 @@ impl CouncilState {
             return Err(RecordError::PastClosingTime { motion: mid, closes_at: m.body.closes_at, time });
         }
         if !self.may_vote(m, &member) {
-            return Err(RecordError::NotInElectorate { key: r.signer.to_did(), motion: mid });
+            return Err(RecordError::NotInElectorate { key: key.to_did(), motion: mid });
         }
-        if !m.body.form.is_ranked() {
-            return Err(RecordError::ChoiceExpected { motion: mid });
+        match (m.body.form.is_ranked(), ranked) {
+            (true, false) => Err(RecordError::RankingExpected { motion: mid }),
+            (false, true) => Err(RecordError::ChoiceExpected { motion: mid }),
+            _ => Ok((member, m.body.form.option_count())),
         }
-        let options = m.body.form.option_count();
-        check_ranking(&r.body.ranking, options)?;
-        let first = r.body.ranking.first().copied().unwrap_or(options);
-        let ballot = VerifiedBallot { member, choice: first, counter: r.body.counter, is_final: r.body.is_final };
-        let m = self.motions.get_mut(&mid).expect("looked up above");
+    }
+
+    /// Puts a checked ballot (and, on a ranked motion, its ranking) in the motion's box.
+    fn count_ballot(
+        &mut self,
+        mid: MotionId,
+        ballot: VerifiedBallot,
+        ranking: Option<Vec<u32>>,
+    ) -> Result<(), RecordError> {
+        let m = self.motions.get_mut(&mid).ok_or(RecordError::UnknownMotion(mid))?;
         let changed = cast_ballot(&mut m.latest, &mut m.counts, &mut m.fixed, ballot).map_err(|e| match e {
             BallotError::Final => RecordError::BallotFinal { motion: mid },
             BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
         })?;
-        m.rankings.insert(*member.as_bytes(), r.body.ranking.clone());
+        if let Some(r) = ranking {
+            m.rankings.insert(*ballot.member.as_bytes(), r);
+        }
         m.ballots_received += 1;
         self.stats.ballots += 1;
         if changed {

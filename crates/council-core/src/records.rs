@@ -623,22 +623,34 @@ impl Cbor for VoteBody {
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        let at = d.position();
-        let len = d.array(6)?;
-        if len < 5 {
-            return Err(DecodeError::WrongArity { at, expected: 5, found: len as u64 });
-        }
-        d.tag(tag::VOTE)?;
+        let len = ballot_head(d, tag::VOTE)?;
         let (council, motion, choice, counter) = (d.value()?, d.value()?, d.u32()?, d.u64()?);
-        let is_final = len == 6;
-        if is_final {
-            let at = d.position();
-            if !d.bool()? {
-                return Err(DecodeError::NonCanonical { at, what: "a ballot that is not final omits the flag" });
-            }
-        }
-        Ok(VoteBody { council, motion, choice, counter, is_final })
+        Ok(VoteBody { council, motion, choice, counter, is_final: final_flag(d, len)? })
     }
+}
+
+/// A ballot's array head (five elements, or six with the final flag) and its tag.
+fn ballot_head(d: &mut Decoder<'_>, tag: &'static str) -> Result<usize, DecodeError> {
+    let at = d.position();
+    let len = d.array(6)?;
+    if len < 5 {
+        return Err(DecodeError::WrongArity { at, expected: 5, found: len as u64 });
+    }
+    d.tag(tag)?;
+    Ok(len)
+}
+
+/// A ballot's final flag: a sixth element, and then only `true` (a ballot that is not
+/// final leaves it out, so that each ballot has one encoding).
+fn final_flag(d: &mut Decoder<'_>, len: usize) -> Result<bool, DecodeError> {
+    if len < 6 {
+        return Ok(false);
+    }
+    let at = d.position();
+    if !d.bool()? {
+        return Err(DecodeError::NonCanonical { at, what: "a ballot that is not final omits the flag" });
+    }
+    Ok(true)
 }
 
 /// A member's ranked ballot on a ranked motion: every option once, most preferred first,
@@ -655,34 +667,18 @@ pub struct RankingBody {
 impl Cbor for RankingBody {
     fn encode(&self, e: &mut Encoder) {
         e.array(if self.is_final { 6 } else { 5 }).text(tag::RANKING).value(&self.council).value(&self.motion);
-        e.array(self.ranking.len());
-        for o in &self.ranking {
-            e.u64((*o).into());
-        }
+        encode_parts(e, &self.ranking);
         e.u64(self.counter);
         if self.is_final {
             e.bool(true);
         }
     }
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        let at = d.position();
-        let len = d.array(6)?;
-        if len < 5 {
-            return Err(DecodeError::WrongArity { at, expected: 5, found: len as u64 });
-        }
-        d.tag(tag::RANKING)?;
+        let len = ballot_head(d, tag::RANKING)?;
         let (council, motion) = (d.value()?, d.value()?);
-        let n = d.array(limits::MAX_OPTIONS)?;
-        let ranking = (0..n).map(|_| d.u32()).collect::<Result<Vec<_>, _>>()?;
+        let ranking = decode_parts(d)?;
         let counter = d.u64()?;
-        let is_final = len == 6;
-        if is_final {
-            let at = d.position();
-            if !d.bool()? {
-                return Err(DecodeError::NonCanonical { at, what: "a ranking that is not final omits the flag" });
-            }
-        }
-        Ok(RankingBody { council, motion, ranking, counter, is_final })
+        Ok(RankingBody { council, motion, ranking, counter, is_final: final_flag(d, len)? })
     }
 }
 
