@@ -700,8 +700,8 @@ mod tests {
         let rule = Rule { quorum: Share::new(1, 2), threshold: Threshold::SIMPLE_MAJORITY };
         let m =
             b.open(clock.tick(), &keys[0], "Q", MotionForm::YesNo(Action::Resolution), rule, clock.0 + 100).unwrap();
-        b.vote(clock.tick(), &keys[1], m, 0).unwrap();
-        b.vote(clock.tick(), &keys[2], m, 0).unwrap();
+        b.vote_final(clock.tick(), &keys[1], m, 0).unwrap();
+        b.vote_final(clock.tick(), &keys[2], m, 0).unwrap();
         assert_eq!(b.close(clock.tick(), m).unwrap(), Outcome::Passed);
         let entries = b.take_entries();
         {
