@@ -383,10 +383,11 @@ motion() {
   ack motion "$i" "$@"
   c "$i" --json motion list | py get 'd[-1]["id"]'
 }
-# pass I MOTION: two of the three members vote yes (the act rule's majority).
+# pass I MOTION: two of the three members vote yes for good (the act rule's majority;
+# final ballots let it close at once).
 pass() {
-  ack vote "$1" vote --key "$(key "$1" m1)" "$2" yes
-  ack vote "$1" vote --key "$(key "$1" m2)" "$2" yes
+  ack vote "$1" vote --final --key "$(key "$1" m1)" "$2" yes
+  ack vote "$1" vote --final --key "$(key "$1" m2)" "$2" yes
 }
 # petition I MANDATE MEMBER: signs the recall petition; notes (mandate, signer) with the
 # log length just after as the bound on its place (the CLI prints the mandate, not the
@@ -487,13 +488,13 @@ echo "set-up converged: digest ${digest:0:16}"
 declare -a fedvotes=(x 0 0 0 0 0) refused=(x 0 0 0 0 0)
 ops() {
   local i=$1 n=$2 m st mandate fm
-  # A council motion and a ballot or two (two yes pass it; yes and no leave it open).
+  # A council motion and a ballot or two, final (two yes pass it; yes and no leave it open).
   m=$(motion "$i" motion open --key "$(key "$i" m1)" --title "cycle $n on council $i" --closes-in 1h)
-  ack vote "$i" vote --key "$(key "$i" m1)" "$m" yes
+  ack vote "$i" vote --final --key "$(key "$i" m1)" "$m" yes
   case $((RANDOM % 3)) in
-    0) ack vote "$i" vote --key "$(key "$i" m2)" "$m" yes ;;
-    1) ack vote "$i" vote --key "$(key "$i" m2)" "$m" no ;;
-    2) ack vote "$i" vote --key "$(key "$i" m3)" "$m" abstain ;;
+    0) ack vote "$i" vote --final --key "$(key "$i" m2)" "$m" yes ;;
+    1) ack vote "$i" vote --final --key "$(key "$i" m2)" "$m" no ;;
+    2) ack vote "$i" vote --final --key "$(key "$i" m3)" "$m" abstain ;;
   esac
   st=$(c "$i" --json status)
   mandate=$(py get '([m["id"] for m in d["mandates"] if m["status"] == "in force"] or [""])[-1]' <<<"$st")
@@ -525,8 +526,8 @@ ops() {
       petition "$i" "$mandate" m3
     else
       m=$(motion "$i" recall motion --key "$(key "$i" m2)" "$mandate" --closes-in 1h)
-      ack vote "$i" vote --key "$(key "$i" m2)" "$m" yes
-      ack vote "$i" vote --key "$(key "$i" m3)" "$m" yes
+      ack vote "$i" vote --final --key "$(key "$i" m2)" "$m" yes
+      ack vote "$i" vote --final --key "$(key "$i" m3)" "$m" yes
     fi
     st=$(c "$i" --json status)
     [ "$(py get "[m['status'] for m in d['mandates'] if m['id'] == '$mandate'][0]" <<<"$st")" = recalled ] \
