@@ -211,8 +211,23 @@ fn render(o: &mut String, r: &Report, path: &Path) {
             w!(o, "  member {} since {}{left}", name(&m.council), when(m.joined_at));
         }
         for m in &f.motions {
-            let state = match (&m.outcome, &m.counts) {
-                (Some(o), Some(c)) => format!(
+            // Split votes and weights: the tally the outcome was decided on, in votes.
+            let weighed = m.votes.iter().any(|v| v.split.is_some() || v.weight != 1);
+            let state = match (&m.outcome, &m.counts, &m.weighted) {
+                (Some(o), _, Some(w)) if weighed => format!(
+                    "{}: weighted {} ({} councils)",
+                    outcome_text(o, &m.options),
+                    m.options
+                        .iter()
+                        .map(String::as_str)
+                        .chain(["abstain"])
+                        .zip(w)
+                        .map(|(name, n)| format!("{name} {:.2}", *n as f64 / 10_000.0))
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                    m.electorate.unwrap_or(0)
+                ),
+                (Some(o), Some(c), _) => format!(
                     "{}: {} of {} councils",
                     outcome_text(o, &m.options),
                     counts_text(c, &m.options),
@@ -222,7 +237,19 @@ fn render(o: &mut String, r: &Report, path: &Path) {
             };
             w!(o, "  motion {:?} (matter {:?}), opened by {}: {state}", m.title, m.matter, name(&m.opened_by));
             for v in &m.votes {
-                let choice = m.options.get(v.choice as usize).map_or("abstain", |s| s.as_str());
+                let choice = match &v.split {
+                    Some(parts) => format!(
+                        "the council's split ({})",
+                        m.options
+                            .iter()
+                            .zip(parts)
+                            .map(|(o, p)| format!("{o:?} {:.2}%", *p as f64 / 100.0))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => format!("{:?}", m.options.get(v.choice as usize).map_or("abstain", |s| s.as_str())),
+                };
+                let weight = if v.weight != 1 { format!(" (weight {})", v.weight) } else { String::new() };
                 let status = match v.status {
                     BallotStatus::Counted => "counted",
                     BallotStatus::Replaced => "replaced by a later ballot",
@@ -230,7 +257,7 @@ fn render(o: &mut String, r: &Report, path: &Path) {
                     BallotStatus::CouncilLeft => "not counted: the council left",
                     BallotStatus::Pending => "pending",
                 };
-                w!(o, "    {} voted {choice:?} — {status}", name(&v.council));
+                w!(o, "    {} voted {choice}{weight} — {status}", name(&v.council));
             }
             for (c, accept) in &m.ratifications {
                 w!(o, "    {} {} the outcome", name(c), if *accept { "ratified" } else { "did not ratify" });

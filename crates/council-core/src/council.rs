@@ -900,6 +900,12 @@ impl CouncilState {
                 self.fed_events.push(fed(FedEventKind::OpenMotion { id: motion, motion: Box::new(m) }))
             }
             Action::AmendRules(r) => {
+                // An amendment replaces the rules whole: one moved before a later amendment
+                // passed would undo what it never saw (a stricter amendment rule, say).
+                let opened = self.motions.get(&motion).map_or(0, |m| m.opened_seq);
+                if self.rule_changes.last().is_some_and(|c| c.seq > opened) {
+                    return void("the rules were amended after it was moved; move it again under the rules in force");
+                }
                 if let Err(e) = self.check_amendment(&r) {
                     return void(&e.to_string());
                 }

@@ -187,3 +187,33 @@ fn amended_petition_and_device_rules_apply_to_what_follows() {
     c.b.petition(clock.tick(), &k[0], mid).unwrap();
     assert!(c.b.state().mandate(&mid).unwrap().recalled.is_some(), "one of four is a quarter: recalled");
 }
+
+/// The review's case: amendment A is moved under the simple act rule; amendment B then
+/// passes and makes amendments need unanimity. A, passing later under the rule it
+/// carries, would replace the rules whole and undo B: it is void.
+#[test]
+fn an_amendment_moved_before_another_passed_cannot_undo_it() {
+    let mut clock = Clock(T0);
+    let mut c = Council::new("a", 3, &mut clock);
+    let k = keys("a", 3);
+    let all: Vec<&SecretKey> = k.iter().collect();
+    let act = c.b.state().rules().act_rule;
+    let lighter = CouncilRules { petition: Threshold { num: 1, den: 3, strict: false }, ..CouncilRules::default() };
+    let t = clock.tick();
+    let a =
+        c.b.open(t, &k[0], "Lighter petitions", MotionForm::YesNo(Action::AmendRules(lighter)), act, t + 1000).unwrap();
+    let unanimity = Rule { quorum: Share::new(1, 1), threshold: Threshold::UNANIMITY };
+    let strict = CouncilRules { amend_rule: Some(unanimity), ..CouncilRules::default() };
+    c.b.pass(&mut clock, &all, "Amendments need everyone", Action::AmendRules(strict.clone())).unwrap();
+    for v in &all[..2] {
+        c.b.vote_final(clock.tick(), v, a, 0).unwrap();
+    }
+    c.b.close(clock.tick(), a).unwrap();
+    let st = c.b.state().motion(&a).unwrap();
+    assert!(
+        matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("amended after")),
+        "{:?}",
+        st.status
+    );
+    assert_eq!(c.b.state().rules(), &strict, "the stricter amendment rule stands");
+}

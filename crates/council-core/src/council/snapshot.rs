@@ -322,6 +322,9 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         d.array_exact(4)?;
         Ok((d.bytes_fixed::<32>()?, Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? }))
     })?;
+    if counts.counts.len() != body.form.option_count() as usize + 1 {
+        return Err(DecodeError::OutOfRange { at: d.position(), what: "counts that do not fit the motion's options" });
+    }
     let rankings = items(d, |d| {
         d.array_exact(2)?;
         let member = d.bytes_fixed::<32>()?;
