@@ -69,6 +69,23 @@ pub fn found(root: &Path) -> (PathBuf, Vec<Device>) {
     (data, devices)
 }
 
+/// `council motion open` for a ranked motion of three places (canteen, yard, hall).
+pub const RANKED_ASSEMBLY: [&str; 13] = [
+    "motion",
+    "open",
+    "--title",
+    "Where to hold the assembly",
+    "--ranked",
+    "--option",
+    "canteen",
+    "--option",
+    "yard",
+    "--option",
+    "hall",
+    "--closes-in",
+    "1h",
+];
+
 pub fn members_url(node: &Path) -> String {
     format!("http://{}", std::fs::read_to_string(node.join("members-addr")).unwrap().trim())
 }
@@ -427,22 +444,7 @@ fn members_rank_the_options_and_the_schulze_winner_is_chosen() {
     let d = Daemon::start(&data);
     let url = members_url(&data);
     let (a, b, c) = (&devs[0], &devs[1], &devs[2]);
-    let open = [
-        "motion",
-        "open",
-        "--title",
-        "Where to hold the assembly",
-        "--ranked",
-        "--option",
-        "canteen",
-        "--option",
-        "yard",
-        "--option",
-        "hall",
-        "--closes-in",
-        "1h",
-    ];
-    let m = motion_id(&a.council(&url, &open).ok());
+    let m = motion_id(&a.council(&url, &RANKED_ASSEMBLY).ok());
     let r = b.council(&url, &["--json", "vote", &m[..8], "yard", "yard", "hall"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("ranking-repeats"), "{}", r.stderr);

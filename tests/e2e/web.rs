@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::members::{copy_dir, found, motion_id};
+use crate::members::{copy_dir, found, motion_id, RANKED_ASSEMBLY};
 use crate::util::Daemon;
 
 struct Driver {
@@ -314,22 +314,7 @@ fn a_member_ranks_the_options_in_chromium() {
     let d = Daemon::start_with(&data, &["--members-listen", "127.0.0.1:0"]);
     let url = format!("http://{}/", std::fs::read_to_string(data.join("members-addr")).unwrap().trim());
     let (a, b) = (&devs[0], &devs[1]);
-    let open = [
-        "motion",
-        "open",
-        "--title",
-        "Where to hold the assembly",
-        "--ranked",
-        "--option",
-        "canteen",
-        "--option",
-        "yard",
-        "--option",
-        "hall",
-        "--closes-in",
-        "1h",
-    ];
-    let m = motion_id(&a.council(&url, &open).ok());
+    let m = motion_id(&a.council(&url, &RANKED_ASSEMBLY).ok());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let cl = browser(&driver).await;

@@ -273,11 +273,7 @@ impl CouncilBuilder {
         mandate: MotionId,
         choice: u32,
     ) -> Result<(), RecordError> {
-        let council = self.id();
-        let c = self.delegate_counters.entry(motion).or_insert(0);
-        *c += 1;
-        let body = DelegateVoteBody { federation, motion, council, mandate, choice, counter: *c, split: None };
-        self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
+        self.delegate_ballot(time, delegate, (federation, motion, mandate), choice, None)
     }
 
     /// Logs the delegate's split vote: `parts` per option of the federation motion (which
@@ -293,11 +289,22 @@ impl CouncilBuilder {
         options: u32,
         parts: Vec<u32>,
     ) -> Result<(), RecordError> {
+        self.delegate_ballot(time, delegate, (federation, motion, mandate), options, Some(parts))
+    }
+
+    /// Logs a delegate vote with the council's next counter on the federation motion.
+    fn delegate_ballot(
+        &mut self,
+        time: u64,
+        delegate: &SecretKey,
+        (federation, motion, mandate): (FederationId, MotionId, MotionId),
+        choice: u32,
+        split: Option<Vec<u32>>,
+    ) -> Result<(), RecordError> {
         let council = self.id();
         let c = self.delegate_counters.entry(motion).or_insert(0);
         *c += 1;
-        let body =
-            DelegateVoteBody { federation, motion, council, mandate, choice: options, counter: *c, split: Some(parts) };
+        let body = DelegateVoteBody { federation, motion, council, mandate, choice, counter: *c, split };
         self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
     }
 

@@ -169,12 +169,8 @@ pub fn ranked_outcome(rule: &Rule, c: &Counts, d: &[Vec<u64>], motion: &Hash) ->
 /// preferences than the open ballots could turn (it is then the Condorcet winner of
 /// every completion, which is always the one Schulze winner).
 pub fn ranked_settled(rule: &Rule, fixed: &Counts, d: &[Vec<u64>], open: Open, motion: &Hash) -> Option<Outcome> {
-    let cast = fixed.cast();
-    if !rule.quorum.reached(cast + open.at_most, fixed.electorate) {
-        return Some(Outcome::NoQuorum);
-    }
-    if !rule.quorum.reached(cast + open.at_least, fixed.electorate) {
-        return None;
+    if let Some(answer) = settled_by_quorum(rule, fixed, open) {
+        return answer;
     }
     let m = open.at_most;
     if m == 0 {
@@ -182,6 +178,21 @@ pub fn ranked_settled(rule: &Rule, fixed: &Counts, d: &[Vec<u64>], open: Open, m
     }
     let n = d.len();
     (0..n).find(|&w| (0..n).all(|j| j == w || d[w][j] > d[j][w] + m)).map(|w| Outcome::Chosen(w as u32))
+}
+
+/// The first step of [`settled`] and [`ranked_settled`]: `Some(answer)` when the quorum
+/// alone decides it (unreachable: "no quorum"; reachable but not certain: not settled),
+/// `None` when the quorum is met in every completion.
+fn settled_by_quorum(rule: &Rule, fixed: &Counts, open: Open) -> Option<Option<Outcome>> {
+    let cast = fixed.cast();
+    if !rule.quorum.reached(cast + open.at_most, fixed.electorate) {
+        return Some(Some(Outcome::NoQuorum));
+    }
+    if !rule.quorum.reached(cast + open.at_least, fixed.electorate) {
+        // Both "no quorum" and a quorate count are still possible.
+        return Some(None);
+    }
+    None
 }
 
 fn unique_top(counts: &[u64]) -> Option<usize> {
@@ -214,13 +225,8 @@ pub struct Open {
 /// Exact: it is `Some` if and only if every completion gives the same outcome (checked
 /// against every completion by a property test).
 pub fn settled(form: Form, rule: &Rule, fixed: &Counts, open: Open) -> Option<Outcome> {
-    let cast = fixed.cast();
-    if !rule.quorum.reached(cast + open.at_most, fixed.electorate) {
-        return Some(Outcome::NoQuorum);
-    }
-    if !rule.quorum.reached(cast + open.at_least, fixed.electorate) {
-        // Both "no quorum" and a quorate count are still possible.
-        return None;
+    if let Some(answer) = settled_by_quorum(rule, fixed, open) {
+        return answer;
     }
     // The quorum is met in every completion. Every open ballot going one way is the
     // extreme for each outcome: a threshold share only grows as ballots for the option
