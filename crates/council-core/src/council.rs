@@ -16,7 +16,7 @@ use crate::keys::PublicKey;
 use crate::records::{
     limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, Entry, FederationId,
     FederationMotion, Genesis, GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm,
-    MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, RankingBody, Signed, VoteBody,
+    MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, RankingBody, Rule, Signed, VoteBody,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -124,7 +124,7 @@ pub enum MotionStatus {
     Closed { outcome: Outcome, at: u64, early: bool, effect: Effect },
 }
 
-/// What the council knows about one motion.
+/// What the council knows about one open motion.
 #[derive(Debug, Clone)]
 pub struct MotionState {
     pub id: MotionId,
@@ -134,7 +134,8 @@ pub struct MotionState {
     pub opened_by: PublicKey,
     pub opened_at: u64,
     pub opened_seq: u64,
-    pub status: MotionStatus,
+    /// Its place among the council's motions, counted from 0 in log order.
+    pub position: u64,
     pub counts: Counts,
     /// The counts of final ballots alone: the part of `counts` that can no longer change.
     pub fixed: Counts,
@@ -143,11 +144,100 @@ pub struct MotionState {
     /// Ballots that replaced an earlier ballot by the same member.
     pub ballots_changed: u64,
     latest: BallotBox,
-    /// On a ranked motion, each member's latest ranking (by key bytes, as `latest`),
-    /// while the motion is open; `latest` holds its first preference.
+    /// On a ranked motion, each member's latest ranking (by key bytes, as `latest`);
+    /// `latest` holds its first preference.
     rankings: HashMap<[u8; 32], Vec<u32>>,
-    /// On a closed ranked motion, the pairwise preferences it was decided on.
-    closed_pairwise: Vec<Vec<u64>>,
+}
+
+/// A closed motion: what its report and the rules still need once it has closed, without
+/// its ballots or its act (which took effect, or not, at the close). A council's closed
+/// motions only ever grow in number, so this is kept small (docs/BENCHMARKS.md, B7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedMotion {
+    pub id: MotionId,
+    pub title: String,
+    /// `choice`, `ranked`, or the kind of its act ([`Action::kind`]).
+    pub kind: &'static str,
+    /// The options of a choice or ranked motion; empty on a yes/no motion.
+    options: Vec<String>,
+    pub rule: Rule,
+    pub opened_at: u64,
+    pub opened_seq: u64,
+    /// Its place among the council's motions, counted from 0 in log order.
+    pub position: u64,
+    pub closes_at: u64,
+    pub outcome: Outcome,
+    /// The time of the entry that closed it.
+    pub at: u64,
+    pub early: bool,
+    pub effect: Effect,
+    /// The latest ballots per option at the close, abstain last (on a ranked motion, first
+    /// preferences).
+    pub counts: Counts,
+    /// On a ranked motion, the pairwise preferences it was decided on; else empty.
+    pub pairwise: Vec<Vec<u64>>,
+    pub ballots_received: u64,
+    pub ballots_changed: u64,
+}
+
+impl ClosedMotion {
+    pub fn form(&self) -> Form {
+        match self.kind {
+            "choice" => Form::Choice,
+            "ranked" => Form::Ranked,
+            _ => Form::YesNo,
+        }
+    }
+    /// The options, without the trailing implicit "abstain".
+    pub fn options(&self) -> Vec<String> {
+        match self.form() {
+            Form::YesNo => vec!["yes".into(), "no".into()],
+            Form::Choice | Form::Ranked => self.options.clone(),
+        }
+    }
+    pub fn option_count(&self) -> u32 {
+        self.counts.options() as u32
+    }
+}
+
+/// A motion, open or closed.
+#[derive(Debug, Clone, Copy)]
+pub enum MotionRef<'a> {
+    Open(&'a MotionState),
+    Closed(&'a ClosedMotion),
+}
+
+impl MotionRef<'_> {
+    pub fn id(&self) -> MotionId {
+        match self {
+            MotionRef::Open(m) => m.id,
+            MotionRef::Closed(m) => m.id,
+        }
+    }
+    pub fn is_open(&self) -> bool {
+        matches!(self, MotionRef::Open(_))
+    }
+    pub fn position(&self) -> u64 {
+        match self {
+            MotionRef::Open(m) => m.position,
+            MotionRef::Closed(m) => m.position,
+        }
+    }
+    /// The latest ballots per option, abstain last (at the close, once closed).
+    pub fn counts(&self) -> &Counts {
+        match self {
+            MotionRef::Open(m) => &m.counts,
+            MotionRef::Closed(m) => &m.counts,
+        }
+    }
+    pub fn status(&self) -> MotionStatus {
+        match self {
+            MotionRef::Open(_) => MotionStatus::Open,
+            MotionRef::Closed(m) => {
+                MotionStatus::Closed { outcome: m.outcome, at: m.at, early: m.early, effect: m.effect.clone() }
+            }
+        }
+    }
 }
 
 /// A member's latest ballot on one motion.
@@ -192,12 +282,8 @@ impl MotionState {
             at_most: self.counts.electorate.saturating_sub(finals),
         }
     }
-    /// The outcome if the motion may close now, before its closing time (never, once it
-    /// is closed).
+    /// The outcome if the motion may close now, before its closing time.
     pub fn settled(&self) -> Option<Outcome> {
-        if !self.is_open() {
-            return None;
-        }
         if self.form() != Form::Ranked {
             return tally::settled(self.form(), &self.body.rule, &self.fixed, self.open_ballots());
         }
@@ -213,15 +299,9 @@ impl MotionState {
         tally::ranked_outcome(&self.body.rule, &self.counts, &self.pairwise(), &self.id)
     }
     /// On a ranked motion, the pairwise preferences of the latest rankings (`d[i][j]`:
-    /// how many rank option `i` above `j`); once it is closed, those it was decided on.
+    /// how many rank option `i` above `j`).
     pub fn pairwise(&self) -> Vec<Vec<u64>> {
-        if !self.is_open() {
-            return self.closed_pairwise.clone();
-        }
         tally::pairwise(self.body.form.option_count() as usize, self.rankings.values().map(Vec::as_slice))
-    }
-    pub fn is_open(&self) -> bool {
-        self.status == MotionStatus::Open
     }
 }
 
@@ -351,7 +431,11 @@ pub struct CouncilState {
     joined: HashMap<MemberId, u64>,
     by_key: HashMap<PublicKey, MemberId>,
     used_keys: HashSet<PublicKey>,
+    /// The open motions.
     motions: HashMap<MotionId, MotionState>,
+    /// The closed motions, by id (ordered, for lookups by a prefix of the id).
+    closed: BTreeMap<MotionId, ClosedMotion>,
+    /// Every motion's id, in log order.
     motion_order: Vec<MotionId>,
     mandates: HashMap<MotionId, MandateState>,
     mandate_order: Vec<MotionId>,
@@ -417,6 +501,7 @@ impl CouncilState {
             rule_changes: Vec::new(),
             genesis: g.body,
             motions: HashMap::new(),
+            closed: BTreeMap::new(),
             motion_order: Vec::new(),
             mandates: HashMap::new(),
             mandate_order: Vec::new(),
@@ -477,11 +562,61 @@ impl CouncilState {
     pub fn member_of_key(&self, key: &PublicKey) -> Option<MemberId> {
         self.by_key.get(key).copied()
     }
-    pub fn motion(&self, id: &MotionId) -> Option<&MotionState> {
+    /// A motion, open or closed.
+    pub fn motion(&self, id: &MotionId) -> Option<MotionRef<'_>> {
+        match self.motions.get(id) {
+            Some(m) => Some(MotionRef::Open(m)),
+            None => self.closed.get(id).map(MotionRef::Closed),
+        }
+    }
+    /// An open motion.
+    pub fn open_motion(&self, id: &MotionId) -> Option<&MotionState> {
         self.motions.get(id)
     }
-    pub fn motions(&self) -> impl Iterator<Item = &MotionState> {
-        self.motion_order.iter().filter_map(|id| self.motions.get(id))
+    /// A closed motion.
+    pub fn closed_motion(&self, id: &MotionId) -> Option<&ClosedMotion> {
+        self.closed.get(id)
+    }
+    /// Every motion, in log order. This walks the council's whole history; a node's
+    /// answers use [`CouncilState::open_motions`] and [`CouncilState::motion_at`].
+    pub fn motions(&self) -> impl Iterator<Item = MotionRef<'_>> {
+        self.motion_order.iter().filter_map(|id| self.motion(id))
+    }
+    /// The open motions, in log order.
+    pub fn open_motions(&self) -> Vec<&MotionState> {
+        let mut open: Vec<&MotionState> = self.motions.values().collect();
+        open.sort_unstable_by_key(|m| m.position);
+        open
+    }
+    /// How many motions the council has had, open and closed.
+    pub fn motion_count(&self) -> u64 {
+        self.motion_order.len() as u64
+    }
+    /// The motion at `position` in log order (see [`MotionState::position`]).
+    pub fn motion_at(&self, position: u64) -> Option<MotionRef<'_>> {
+        let id = self.motion_order.get(usize::try_from(position).ok()?)?;
+        self.motion(id)
+    }
+    /// The motions whose id starts with `bytes` (and, where `odd_nibble` is given, that
+    /// half byte next), open or closed, up to `limit` of them: a lookup by a short id.
+    pub fn motions_with_prefix(&self, bytes: &[u8], odd_nibble: Option<u8>, limit: usize) -> Vec<MotionRef<'_>> {
+        let matches = |id: &MotionId| {
+            id.0.starts_with(bytes)
+                && odd_nibble.is_none_or(|n| id.0.get(bytes.len()).is_some_and(|b| b >> 4 == n & 0x0f))
+        };
+        let mut lo = [0u8; 32];
+        let n = bytes.len().min(32);
+        lo[..n].copy_from_slice(&bytes[..n]);
+        if let (Some(nib), true) = (odd_nibble, n < 32) {
+            lo[n] = (nib & 0x0f) << 4;
+        }
+        let mut found: Vec<MotionRef<'_>> =
+            self.motions.values().filter(|m| matches(&m.id)).map(MotionRef::Open).collect();
+        found.extend(
+            self.closed.range(Hash(lo)..).map(|(_, m)| m).take_while(|m| matches(&m.id)).map(MotionRef::Closed),
+        );
+        found.truncate(limit);
+        found
     }
     pub fn mandate(&self, id: &MotionId) -> Option<&MandateState> {
         self.mandates.get(id)
@@ -531,7 +666,7 @@ impl CouncilState {
         }
         let (time, seq) = (b.time, b.seq);
         match &b.payload {
-            Payload::Motion(m) => self.open_motion(m, time, seq)?,
+            Payload::Motion(m) => self.open_new_motion(m, time, seq)?,
             Payload::Vote(v) => self.cast(v, time)?,
             Payload::Ranking(r) => self.rank(r, time)?,
             Payload::Close { motion, outcome } => self.close(motion, *outcome, time, seq)?,
@@ -575,12 +710,12 @@ impl CouncilState {
         Ok(member)
     }
 
-    fn open_motion(&mut self, m: &Signed<MotionBody>, time: u64, seq: u64) -> Result<(), RecordError> {
+    fn open_new_motion(&mut self, m: &Signed<MotionBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let body = &m.body;
         self.own("motion", &body.council)?;
         let opener = self.opener(&m.signer)?;
         let id = m.id();
-        if self.motions.contains_key(&id) {
+        if self.motions.contains_key(&id) || self.closed.contains_key(&id) {
             return Err(RecordError::DuplicateMotion(id));
         }
         check_motion(body, &self.rules, time)?;
@@ -604,11 +739,10 @@ impl CouncilState {
                 opened_by: m.signer,
                 opened_at: time,
                 opened_seq: seq,
-                status: MotionStatus::Open,
+                position: self.motion_order.len() as u64,
                 fixed: counts.clone(),
                 counts,
                 rankings: HashMap::new(),
-                closed_pairwise: Vec::new(),
                 ballots_received: 0,
                 ballots_changed: 0,
                 latest: HashMap::new(),
@@ -717,10 +851,7 @@ impl CouncilState {
         ranked: bool,
     ) -> Result<(MemberId, u32), RecordError> {
         let member = self.member(key)?;
-        let m = self.motions.get(&mid).ok_or(RecordError::UnknownMotion(mid))?;
-        if !m.is_open() {
-            return Err(RecordError::MotionClosed { motion: mid });
-        }
+        let m = self.open(mid)?;
         if time > m.body.closes_at {
             return Err(RecordError::PastClosingTime { motion: mid, closes_at: m.body.closes_at, time });
         }
@@ -758,11 +889,17 @@ impl CouncilState {
         Ok(())
     }
 
-    fn close(&mut self, id: &MotionId, stated: Outcome, time: u64, seq: u64) -> Result<(), RecordError> {
-        let m = self.motions.get(id).ok_or(RecordError::UnknownMotion(*id))?;
-        if !m.is_open() {
-            return Err(RecordError::MotionClosed { motion: *id });
+    /// An open motion, or why there is none.
+    fn open(&self, id: MotionId) -> Result<&MotionState, RecordError> {
+        match self.motions.get(&id) {
+            Some(m) => Ok(m),
+            None if self.closed.contains_key(&id) => Err(RecordError::MotionClosed { motion: id }),
+            None => Err(RecordError::UnknownMotion(id)),
         }
+    }
+
+    fn close(&mut self, id: &MotionId, stated: Outcome, time: u64, seq: u64) -> Result<(), RecordError> {
+        let m = self.open(*id)?;
         let early = time < m.body.closes_at;
         let computed = if early {
             m.settled().ok_or(RecordError::ClosedTooEarly { motion: *id, time, closes_at: m.body.closes_at })?
@@ -780,16 +917,36 @@ impl CouncilState {
             Some(a) => self.enact(*id, a, time, seq),
             None => Effect::None,
         };
-        if let Some(m) = self.motions.get_mut(id) {
+        if let Some(m) = self.motions.remove(id) {
             // A closed motion keeps its counts (and a ranked one its pairwise
-            // preferences); the per-member detail is no longer needed.
-            if m.body.form.is_ranked() {
-                m.closed_pairwise = m.pairwise();
-            }
-            m.status = MotionStatus::Closed { outcome: computed, at: time, early, effect };
-            m.latest = HashMap::new();
-            m.rankings = HashMap::new();
-            m.fixed = Counts::new(m.fixed.options() as u32, m.fixed.electorate);
+            // preferences); the per-member detail and the act are no longer needed.
+            let closed = ClosedMotion {
+                id: m.id,
+                kind: match &m.body.form {
+                    MotionForm::YesNo(a) => a.kind(),
+                    MotionForm::Choice(_) => "choice",
+                    MotionForm::Ranked(_) => "ranked",
+                },
+                pairwise: if m.body.form.is_ranked() { m.pairwise() } else { Vec::new() },
+                options: match m.body.form {
+                    MotionForm::YesNo(_) => Vec::new(),
+                    MotionForm::Choice(o) | MotionForm::Ranked(o) => o,
+                },
+                title: m.body.title,
+                rule: m.body.rule,
+                opened_at: m.opened_at,
+                opened_seq: m.opened_seq,
+                position: m.position,
+                closes_at: m.body.closes_at,
+                outcome: computed,
+                at: time,
+                early,
+                effect,
+                counts: m.counts,
+                ballots_received: m.ballots_received,
+                ballots_changed: m.ballots_changed,
+            };
+            self.closed.insert(*id, closed);
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use crate::cbor::{self, Cbor, Decoder, Encoder};
-use crate::council::{CouncilState, Effect, MotionStatus, RecallKind, Stats};
+use crate::council::{CouncilState, Effect, RecallKind, Stats};
 use crate::error::DecodeError;
 use crate::federation::{self, FederationReport};
 use crate::hash::Hash;
@@ -738,51 +738,67 @@ impl ExportVerifier {
 }
 
 /// One motion, as reports show it.
-pub fn motion_report(m: &crate::council::MotionState) -> MotionReport {
-    let (status, outcome, early, effect) = match &m.status {
-        MotionStatus::Open => ("open", None, false, None),
-        MotionStatus::Closed { outcome, early, effect, .. } => ("closed", Some(*outcome), *early, Some(effect.clone())),
-    };
-    MotionReport {
-        id: m.id,
-        title: m.body.title.clone(),
-        kind: match &m.body.form {
-            MotionForm::YesNo(a) => a.kind(),
-            MotionForm::Choice(_) => "choice",
-            MotionForm::Ranked(_) => "ranked",
+pub fn motion_report(m: crate::council::MotionRef<'_>) -> MotionReport {
+    use crate::council::MotionRef;
+    match m {
+        MotionRef::Open(m) => MotionReport {
+            id: m.id,
+            title: m.body.title.clone(),
+            kind: match &m.body.form {
+                MotionForm::YesNo(a) => a.kind(),
+                MotionForm::Choice(_) => "choice",
+                MotionForm::Ranked(_) => "ranked",
+            },
+            options: m.body.form.options(),
+            rule: m.body.rule,
+            opened_at: m.opened_at,
+            closes_at: m.body.closes_at,
+            status: "open",
+            outcome: None,
+            closed_early: false,
+            effect: None,
+            counts: m.counts.counts.clone(),
+            pairwise: m.body.form.is_ranked().then(|| m.pairwise()),
+            electorate: m.counts.electorate,
+            ballots_received: m.ballots_received,
+            ballots_changed: m.ballots_changed,
         },
-        options: m.body.form.options(),
-        rule: m.body.rule,
-        opened_at: m.opened_at,
-        closes_at: m.body.closes_at,
-        status,
-        outcome,
-        closed_early: early,
-        effect,
-        counts: m.counts.counts.clone(),
-        pairwise: m.body.form.is_ranked().then(|| m.pairwise()),
-        electorate: m.counts.electorate,
-        ballots_received: m.ballots_received,
-        ballots_changed: m.ballots_changed,
+        MotionRef::Closed(m) => MotionReport {
+            id: m.id,
+            title: m.title.clone(),
+            kind: m.kind,
+            options: m.options(),
+            rule: m.rule,
+            opened_at: m.opened_at,
+            closes_at: m.closes_at,
+            status: "closed",
+            outcome: Some(m.outcome),
+            closed_early: m.early,
+            effect: Some(m.effect.clone()),
+            counts: m.counts.counts.clone(),
+            pairwise: (m.form() == crate::tally::Form::Ranked).then(|| m.pairwise.clone()),
+            electorate: m.counts.electorate,
+            ballots_received: m.ballots_received,
+            ballots_changed: m.ballots_changed,
+        },
     }
 }
 
 /// The report on one council's log, as `council verify` prints it (the daemon's API shows
 /// the same view).
 pub fn council_report(st: &CouncilState, primary: bool, forked: bool, as_of: u64) -> CouncilReport {
-    council_report_of(st, primary, forked, as_of, |_| true)
+    council_report_of(st, primary, forked, as_of, false)
 }
 
-/// [`council_report`] with only the motions that `keep` selects (a node's view of its
-/// open motions, say, which must not grow with the council's history).
-pub fn council_report_of(
-    st: &CouncilState,
-    primary: bool,
-    forked: bool,
-    as_of: u64,
-    keep: impl Fn(&crate::council::MotionState) -> bool,
-) -> CouncilReport {
-    let motions = st.motions().filter(|m| keep(m)).map(motion_report).collect();
+/// [`council_report`], with only the open motions where `open_only` (a node's view, which
+/// must not grow with the council's history).
+pub fn council_report_of(st: &CouncilState, primary: bool, forked: bool, as_of: u64, open_only: bool) -> CouncilReport {
+    use crate::council::MotionRef;
+    let motions = if open_only {
+        st.open_motions().into_iter().map(|m| motion_report(MotionRef::Open(m))).collect()
+    } else {
+        st.motions().map(motion_report).collect()
+    };
     let mandates = st
         .mandates()
         .map(|m| {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::council::{CouncilState, FedEvent, FedEventKind, MotionStatus};
+use crate::council::{CouncilState, FedEvent, FedEventKind};
 use crate::keys::PublicKey;
 use crate::records::{
     is_split, split_of, Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome,
@@ -440,23 +440,22 @@ fn apply(
                     let (expected, what) = match source {
                         SplitSource::Stated(p) => (p, "the split the mandate states".to_owned()),
                         SplitSource::OfMotion(id) => {
-                            let council_motion = councils
-                                .get(&c)
-                                .and_then(|s| s.motion(&id))
-                                .ok_or_else(|| format!("the council's motion {} is not in its log", id.short()))?;
-                            let closed_by_then =
-                                matches!(council_motion.status, MotionStatus::Closed { at, .. } if at <= t);
-                            if !closed_by_then {
+                            let state = councils.get(&c);
+                            if state.and_then(|s| s.motion(&id)).is_none() {
+                                return Err(format!("the council's motion {} is not in its log", id.short()));
+                            }
+                            let closed = state.and_then(|s| s.closed_motion(&id)).filter(|m| m.at <= t);
+                            let Some(council_motion) = closed else {
                                 return Err(format!(
                                     "the council's motion {} had not closed when its delegate voted",
                                     id.short()
                                 ));
-                            }
-                            if council_motion.body.form.option_count() as usize != options {
+                            };
+                            if council_motion.option_count() as usize != options {
                                 return Err(format!(
                                     "the council's motion {} has {} options, the federation motion {options}",
                                     id.short(),
-                                    council_motion.body.form.option_count()
+                                    council_motion.option_count()
                                 ));
                             }
                             let counts = &council_motion.counts.counts[..options];

@@ -1303,6 +1303,24 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every value [`Action::kind`] can take.
+    pub const KINDS: [&'static str; 14] = [
+        "resolution",
+        "add-member",
+        "remove-member",
+        "rotate-key",
+        "add-device",
+        "set-node-key",
+        "mandate",
+        "recall",
+        "sign-charter",
+        "admit",
+        "leave",
+        "federation-motion",
+        "ratify",
+        "amend-rules",
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Resolution => "resolution",

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use crate::cbor::Cbor;
-use crate::council::{CouncilState, Effect, MotionStatus, RecordError};
+use crate::council::{CouncilState, Effect, MotionRef, RecordError};
 use crate::export::ExportWriter;
 use crate::hash::Hash;
 use crate::keys::{PublicKey, SecretKey};
@@ -202,12 +202,16 @@ impl CouncilBuilder {
 
     /// Whether the motion's outcome is already settled (so it may close early).
     pub fn settled(&self, motion: &MotionId) -> Option<Outcome> {
-        self.state.motion(motion)?.settled()
+        self.state.open_motion(motion)?.settled()
     }
 
     /// Closes a motion with the outcome the rules give at `time`.
     pub fn close(&mut self, time: u64, motion: MotionId) -> Result<Outcome, RecordError> {
-        let m = self.state.motion(&motion).ok_or(RecordError::UnknownMotion(motion))?;
+        let m = match self.state.motion(&motion) {
+            Some(MotionRef::Open(m)) => m,
+            Some(MotionRef::Closed(_)) => return Err(RecordError::MotionClosed { motion }),
+            None => return Err(RecordError::UnknownMotion(motion)),
+        };
         let outcome = if time < m.body.closes_at {
             self.settled(&motion).ok_or(RecordError::ClosedTooEarly { motion, time, closes_at: m.body.closes_at })?
         } else {
@@ -241,9 +245,9 @@ impl CouncilBuilder {
         if outcome != Outcome::Passed {
             return Err(RecordError::InvalidMotion("the act did not pass"));
         }
-        match &self.state.motion(&id).map(|m| &m.status) {
-            Some(MotionStatus::Closed { effect, .. }) => Ok((id, effect.clone())),
-            _ => Err(RecordError::UnknownMotion(id)),
+        match self.state.closed_motion(&id) {
+            Some(m) => Ok((id, m.effect.clone())),
+            None => Err(RecordError::UnknownMotion(id)),
         }
     }
 

@@ -155,7 +155,7 @@ fn an_amendment_that_names_a_stranger_or_changes_nothing_is_refused_or_void() {
     c.b.close(clock.tick(), amend).unwrap();
     let st = c.b.state().motion(&amend).unwrap();
     assert!(
-        matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("roster"))
+        matches!(&st.status(), council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("roster"))
     );
     assert_eq!(c.b.state().rules(), &CouncilRules::default());
 }
@@ -211,9 +211,9 @@ fn an_amendment_moved_before_another_passed_cannot_undo_it() {
     c.b.close(clock.tick(), a).unwrap();
     let st = c.b.state().motion(&a).unwrap();
     assert!(
-        matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("amended after")),
+        matches!(&st.status(), council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("amended after")),
         "{:?}",
-        st.status
+        st.status()
     );
     assert_eq!(c.b.state().rules(), &strict, "the stricter amendment rule stands");
 }

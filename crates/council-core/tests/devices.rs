@@ -49,7 +49,7 @@ fn a_member_votes_from_two_devices_and_the_latest_ballot_counts() {
         &phone,
     );
     c.b.append(clock.tick(), Payload::Vote(from_phone)).unwrap();
-    let st = c.b.state().motion(&m).unwrap();
+    let st = c.b.state().open_motion(&m).unwrap();
     assert_eq!(st.counts.counts, vec![0, 1, 0], "one member, one ballot: the phone's, the latest");
     assert_eq!(st.voters(), 1);
     // The laptop's first ballot again: stale, whatever device sends it.
@@ -133,7 +133,7 @@ fn a_lost_device_is_removed_by_another_and_its_earlier_ballot_stands() {
     c.b.append(clock.tick(), Payload::Device(c.b.device_removed(&a, a.public(), phone.public()))).unwrap();
     assert_eq!(c.b.state().roster()[&a.public()], vec![a.public()]);
     // The phone's ballot still counts; the phone itself can no longer act.
-    assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![1, 0, 0]);
+    assert_eq!(c.b.state().motion(&m).unwrap().counts().counts, vec![1, 0, 0]);
     let again = c.b.ballot_as(&phone, m, 1, false);
     let err = c.try_append(clock.tick(), Payload::Vote(again)).unwrap_err();
     assert!(matches!(err, RecordError::NotAMember { .. }), "{err}");
@@ -303,9 +303,9 @@ fn an_add_device_act_is_for_its_mover_alone_and_dies_with_the_moving_key() {
     c.b.close(clock.tick(), sneaky).unwrap();
     let st = c.b.state().motion(&sneaky).unwrap();
     assert!(
-        matches!(&st.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("no longer")),
+        matches!(&st.status(), council_core::council::MotionStatus::Closed { effect: Effect::Void(r), .. } if r.contains("no longer")),
         "{:?}",
-        st.status
+        st.status()
     );
     assert_eq!(c.b.state().roster()[&a.public()], vec![fresh.public()]);
 }

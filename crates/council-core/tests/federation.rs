@@ -326,7 +326,7 @@ fn a_federation_motion_passed_after_its_closing_time_is_void() {
     f.c[1].b.close(t, id).unwrap();
     let st = f.c[1].b.state().motion(&id).unwrap();
     assert!(matches!(
-        st.status,
+        st.status(),
         council_core::council::MotionStatus::Closed { effect: council_core::council::Effect::Void(_), .. }
     ));
     let r = verify(&export_all(&mut f));

@@ -122,7 +122,7 @@ fn a_ranking_that_repeats_or_omits_options_is_refused() {
     // An empty ranking abstains; a full one counts.
     c.b.rank(clock.tick(), &a, m, &[], false).unwrap();
     c.b.rank(clock.tick(), &a, m, &[2, 0, 1], false).unwrap();
-    assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![0, 0, 1, 0]);
+    assert_eq!(c.b.state().motion(&m).unwrap().counts().counts, vec![0, 0, 1, 0]);
     // A ranked motion carries the simple-majority threshold: the method decides.
     let two_thirds = Rule { quorum: Share::new(1, 2), threshold: Threshold::TWO_THIRDS };
     let form = MotionForm::Ranked(vec!["x".into(), "y".into()]);

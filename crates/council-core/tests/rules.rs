@@ -87,6 +87,68 @@ fn votes_on_closed_motions_and_after_closing_time_are_rejected() {
 }
 
 #[test]
+fn a_closed_motion_sent_again_is_a_duplicate_and_is_found_by_any_prefix_of_its_id() {
+    use council_core::council::MotionRef;
+    use council_core::records::MotionBody;
+    let mut clock = Clock(T0);
+    let mut c = Council::new("a", 3, &mut clock);
+    let body = MotionBody {
+        council: c.b.id(),
+        title: "Q".into(),
+        form: resolution(),
+        rule: majority(),
+        closes_at: T0 + 1000,
+        nonce: 1 << 40,
+    };
+    let first = Signed::sign(body, &c.keys[0]);
+    c.b.append(clock.tick(), Payload::Motion(Box::new(first.clone()))).unwrap();
+    for k in 0..2 {
+        c.b.vote_final(clock.tick(), &c.keys[k], first.id(), 0).unwrap();
+    }
+    assert_eq!(c.b.close(clock.tick(), first.id()).unwrap(), Outcome::Passed);
+    // Closed motions are kept apart from open ones (small, without their ballots), but a
+    // closed motion replayed is still the same motion, never a second one.
+    assert!(c.b.state().open_motion(&first.id()).is_none());
+    let err = c.try_append(clock.tick(), Payload::Motion(Box::new(first.clone()))).unwrap_err();
+    assert!(matches!(err, RecordError::DuplicateMotion(_)), "{err}");
+
+    // Lookups by a prefix find what a walk over every motion finds, open and closed alike.
+    let mut ids = vec![first.id()];
+    for i in 0..40 {
+        let m = c.b.open(clock.tick(), &c.keys[0], &format!("M{i}"), resolution(), majority(), T0 + 1000).unwrap();
+        if i % 2 == 0 {
+            for k in 0..2 {
+                c.b.vote_final(clock.tick(), &c.keys[k], m, 1).unwrap();
+            }
+            c.b.close(clock.tick(), m).unwrap();
+        }
+        ids.push(m);
+    }
+    let st = c.b.state();
+    assert_eq!(st.motion_count(), 41);
+    for id in &ids {
+        let hex = id.to_hex();
+        for digits in [1, 2, 3, 64] {
+            let prefix = &hex[..digits];
+            let nibbles: Vec<u8> = prefix.bytes().map(|b| (b as char).to_digit(16).unwrap() as u8).collect();
+            let bytes: Vec<u8> = nibbles.chunks_exact(2).map(|p| p[0] << 4 | p[1]).collect();
+            let odd = (digits % 2 == 1).then(|| nibbles[digits - 1]);
+            let mut found: Vec<_> = st.motions_with_prefix(&bytes, odd, 100).iter().map(MotionRef::id).collect();
+            found.sort();
+            let mut want: Vec<_> = ids.iter().filter(|m| m.to_hex().starts_with(prefix)).copied().collect();
+            want.sort();
+            assert_eq!(found, want, "prefix {prefix}");
+        }
+        assert_eq!(st.motion(id).map(|m| m.id()), Some(*id));
+    }
+    // Positions follow the log, and the open motions are listed in that order.
+    assert!(ids.iter().enumerate().all(|(i, id)| st.motion(id).unwrap().position() == i as u64));
+    let open: Vec<_> = st.open_motions().iter().map(|m| m.id).collect();
+    let want: Vec<_> = ids.iter().copied().filter(|id| st.motion(id).unwrap().is_open()).collect();
+    assert_eq!((open.len(), &open), (20, &want));
+}
+
+#[test]
 fn a_replayed_or_stale_vote_is_rejected_and_the_latest_counts() {
     let mut clock = Clock(T0);
     let mut c = Council::new("a", 5, &mut clock);
@@ -96,7 +158,7 @@ fn a_replayed_or_stale_vote_is_rejected_and_the_latest_counts() {
     let err = c.try_append(clock.tick(), Payload::Vote(first.clone())).unwrap_err();
     assert!(matches!(err, RecordError::StaleCounter { previous: 1, found: 1 }), "{err}");
     c.b.vote(clock.tick(), &c.keys[1], m, 1).unwrap(); // counter 2: changes to "no"
-    let st = c.b.state().motion(&m).unwrap();
+    let st = c.b.state().open_motion(&m).unwrap();
     assert_eq!(st.counts.counts, vec![0, 1, 0]);
     assert_eq!(st.ballots_changed, 1);
     // The first ballot, replayed after the change, is stale.
@@ -149,7 +211,7 @@ fn a_rotated_key_keeps_earlier_votes_and_replaces_the_old_key() {
     )
     .unwrap();
     // The earlier ballot still counts.
-    assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![0, 1, 0]);
+    assert_eq!(c.b.state().motion(&m).unwrap().counts().counts, vec![0, 1, 0]);
     // The old key is no longer on the roster.
     let old = c.b.ballot(&keys[2], m, 0);
     assert!(matches!(c.try_append(clock.tick(), Payload::Vote(old)).unwrap_err(), RecordError::NotAMember { .. }));
@@ -157,7 +219,7 @@ fn a_rotated_key_keeps_earlier_votes_and_replaces_the_old_key() {
     // is higher.
     let b = Signed::sign(VoteBody { council: c.b.id(), motion: m, choice: 0, counter: 5, is_final: false }, &new);
     c.b.append(clock.tick(), Payload::Vote(b)).unwrap();
-    assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![1, 0, 0]);
+    assert_eq!(c.b.state().motion(&m).unwrap().counts().counts, vec![1, 0, 0]);
 }
 
 /// Issue 15's case: a unanimity choice in a council of three. One member votes July and
@@ -195,7 +257,7 @@ fn a_final_ballot_cannot_be_changed() {
         let err = c.try_append(clock.tick(), Payload::Vote(again)).unwrap_err();
         assert!(matches!(err, RecordError::BallotFinal { .. }), "{err}");
     }
-    assert_eq!(c.b.state().motion(&m).unwrap().counts.counts, vec![0, 1, 0]);
+    assert_eq!(c.b.state().motion(&m).unwrap().counts().counts, vec![0, 1, 0]);
 }
 
 #[test]
@@ -217,7 +279,7 @@ fn a_motion_closes_early_only_when_settled_and_with_the_right_outcome() {
     let err = c.try_append(clock.tick(), Payload::Close { motion: m, outcome: Outcome::Rejected }).unwrap_err();
     assert!(matches!(err, RecordError::WrongOutcome { stated: Outcome::Rejected, computed: Outcome::Passed }), "{err}");
     assert_eq!(c.b.close(clock.tick(), m).unwrap(), Outcome::Passed);
-    assert!(matches!(c.b.state().motion(&m).unwrap().status, MotionStatus::Closed { early: true, .. }));
+    assert!(matches!(c.b.state().motion(&m).unwrap().status(), MotionStatus::Closed { early: true, .. }));
 }
 
 #[test]

@@ -78,7 +78,7 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
         b.close(clock.tick(), m).unwrap();
     }
     let void = b.state().motion(&second).unwrap();
-    assert!(matches!(&void.status, council_core::council::MotionStatus::Closed { effect: Effect::Void(_), .. }));
+    assert!(matches!(&void.status(), council_core::council::MotionStatus::Closed { effect: Effect::Void(_), .. }));
 
     // Mandates: one superseded, one recalled by motion, one petitioned against.
     let mandate = |delegate: &SecretKey| Mandate {

@@ -347,8 +347,9 @@ fn rebuild(
             ExportItem::Entry(e) if e.body.council == council => {
                 let st = state.as_mut().ok_or_else(|| broken(&"an entry before its genesis"))?;
                 let stored = e.clone();
+                let act = writer::closing_act(st, &stored.body.payload);
                 st.apply(Verified::from_own_store(e)).map_err(|e| broken(&e))?;
-                let index = writer::index_of(st, &stored);
+                let index = writer::index_of(st, &stored, act.as_ref());
                 own.push(Append { entry: stored, index });
                 if own.len() >= RESTORE_BATCH {
                     store.append(&std::mem::take(&mut own))?;

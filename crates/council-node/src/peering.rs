@@ -659,11 +659,9 @@ impl NetNode {
                     m.insert(*id, charter.as_ref().clone());
                 }
             }
-            for mo in st.motions() {
+            for mo in st.open_motions() {
                 if let MotionForm::YesNo(Action::SignCharter { charter, .. }) = &mo.body.form {
-                    if mo.is_open() {
-                        m.insert(charter.id(), charter.clone());
-                    }
+                    m.insert(charter.id(), charter.clone());
                 }
             }
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
-use council_core::council::{Ballot, CouncilState, Effect, MotionStatus, RecordError};
+use council_core::council::{Ballot, CouncilState, Effect, MotionRef, RecordError};
 use council_core::export::{council_report_of, CouncilReport, ExportItem};
 use council_core::records::{limits, Action, Entry, MemberId, MotionForm, MotionId, Payload};
 use council_core::verify::Verified;
@@ -884,59 +884,40 @@ impl Writer {
         match read {
             Command::Report { reply } => {
                 let st = &self.state;
-                let report = council_report_of(st, true, false, st.time(), |m| m.is_open());
-                let closed_motions = st.stats().motions - report.motions.len() as u64;
+                let report = council_report_of(st, true, false, st.time(), true);
+                let closed_motions = st.motion_count() - report.motions.len() as u64;
                 let _ = reply.send(CouncilView { report, closed_motions });
             }
             Command::Motions { open, before, limit, reply } => {
-                let st = &self.state;
-                let order: Vec<&council_core::council::MotionState> = st.motions().collect();
-                let end = before.map_or(order.len(), |b| (b as usize).min(order.len()));
-                let mut motions = Vec::new();
-                let mut next = None;
-                for i in (0..end).rev() {
-                    if order[i].is_open() != open {
-                        continue;
-                    }
-                    if motions.len() == limit {
-                        next = Some(i as u64 + 1);
-                        break;
-                    }
-                    motions.push(council_core::export::motion_report(order[i]));
-                }
-                let _ = reply.send(MotionPage { motions, next });
+                let _ = reply.send(motion_page(&self.state, open, before, limit));
             }
             Command::Ballot { motion, key, reply } => {
-                let b = self.state.member_of_key(&key).and_then(|m| self.state.motion(&motion)?.ballot_of(&m));
+                let b = self.state.member_of_key(&key).and_then(|m| self.state.open_motion(&motion)?.ballot_of(&m));
                 let _ = reply.send(b);
             }
             Command::Motion { motion, member, reply } => {
                 let st = &self.state;
-                let found: Result<&council_core::council::MotionState, Lookup> = match Hash::from_hex(&motion) {
-                    Some(id) => st.motion(&id).ok_or(Lookup::Unknown),
-                    None => {
-                        let hits: Vec<_> =
-                            st.motions().filter(|m| m.id.to_hex().starts_with(&motion)).take(8).collect();
-                        match hits.as_slice() {
-                            [one] => Ok(*one),
-                            [] => Err(Lookup::Unknown),
-                            many => Err(Lookup::Ambiguous(many.len())),
-                        }
+                let found = find_motion(st, &motion);
+                let v = found.map(|m| {
+                    let open = match m {
+                        MotionRef::Open(o) => Some(o),
+                        MotionRef::Closed(_) => None,
+                    };
+                    MotionView {
+                        motion: council_core::export::motion_report(m),
+                        my_ballot: open.zip(member.as_deref()).and_then(|(o, who)| o.ballot_of(who)),
+                        my_ranking: open
+                            .zip(member.as_deref())
+                            .and_then(|(o, who)| o.ranking_of(who))
+                            .map(<[u32]>::to_vec),
+                        voters: open.map_or_else(Vec::new, |o| {
+                            st.roster()
+                                .keys()
+                                .filter(|who| st.may_vote(o, who))
+                                .map(|who| Voter { member: *who, voted: o.ballot_of(who).is_some() })
+                                .collect()
+                        }),
                     }
-                };
-                let v = found.map(|m| MotionView {
-                    motion: council_core::export::motion_report(m),
-                    my_ballot: member.as_deref().and_then(|who| m.ballot_of(who)),
-                    my_ranking: member.as_deref().and_then(|who| m.ranking_of(who)).map(<[u32]>::to_vec),
-                    voters: if m.is_open() {
-                        st.roster()
-                            .keys()
-                            .filter(|who| st.may_vote(m, who))
-                            .map(|who| Voter { member: *who, voted: m.ballot_of(who).is_some() })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
                 });
                 let _ = reply.send(v);
             }
@@ -956,6 +937,7 @@ impl Writer {
             return Err(NodeError::TooLarge { bytes: size, max: limits::MAX_RECORD_BYTES });
         }
         let stored = entry.get().clone();
+        let act = closing_act(&self.state, &stored.body.payload);
         self.state.apply(entry)?;
         let seq = stored.body.seq;
         let motion = match &stored.body.payload {
@@ -967,7 +949,7 @@ impl Writer {
             }
             _ => None,
         };
-        let index = self.index(&stored);
+        let index = index_of(&self.state, &stored, act.as_ref());
         let receipt = Arc::new(stored.clone());
         p.appends.push(Append { entry: stored, index });
         if let Some(m) = motion {
@@ -995,11 +977,12 @@ impl Writer {
                 return Err(format!("entry {seq} is not signed by this council's node key"));
             }
             let stored = v.get().clone();
+            let act = closing_act(&self.state, &stored.body.payload);
             self.state.apply(v).map_err(|e| format!("entry {seq}: {e}"))?;
             if let Payload::Motion(m) = &stored.body.payload {
                 self.due.insert((m.body.closes_at, m.id()));
             }
-            let index = self.index(&stored);
+            let index = index_of(&self.state, &stored, act.as_ref());
             p.appends.push(Append { entry: stored, index });
         }
         Ok(self.state.seq())
@@ -1010,12 +993,9 @@ impl Writer {
             return;
         }
         let t = self.clock.stamp();
-        let Some(m) = self.state.motion(&id) else {
+        let Some(m) = self.state.open_motion(&id) else {
             return;
         };
-        if !m.is_open() {
-            return;
-        }
         let outcome = if t >= m.body.closes_at { Some(m.outcome()) } else { m.settled() };
         let Some(outcome) = outcome else { return };
         // A close carries no member signature: verifying it cannot fail.
@@ -1024,10 +1004,11 @@ impl Writer {
         };
         let entry = self.state.seal(&self.node, t, close);
         let stored = entry.get().clone();
+        let act = closing_act(&self.state, &stored.body.payload);
         match self.state.apply(entry) {
             Ok(()) => {
                 tracing::info!(motion = %id.short(), ?outcome, "motion closed");
-                let index = self.index(&stored);
+                let index = index_of(&self.state, &stored, act.as_ref());
                 p.appends.push(Append { entry: stored, index });
                 // An act that replaced the node key: what follows is signed with the new
                 // key, if this node holds it.
@@ -1070,7 +1051,7 @@ impl Writer {
         };
         // While the motion is open the state knows the member's latest ballot: unless this
         // one has its counter, it is not stored (and the disk need not be asked).
-        if let Some(m) = self.state.motion(&v.body.motion).filter(|m| m.is_open()) {
+        if let Some(m) = self.state.open_motion(&v.body.motion) {
             if m.ballot_of(&member).is_none_or(|b| b.counter != v.body.counter) {
                 return Ok(None);
             }
@@ -1083,24 +1064,29 @@ impl Writer {
             _ => None,
         })
     }
-
-    /// The index entries for an entry that was just applied. Ballots, by far the most
-    /// numerous records, get only the (motion, member) index: a record index keyed by
-    /// their hashes would scatter writes over the whole store (it doubled sled's bytes on
-    /// disk and its write time: docs/BENCHMARKS.md, B5).
-    fn index(&self, e: &Entry) -> Vec<Index> {
-        index_of(&self.state, e)
-    }
 }
 
 /// The council's open motions by closing time.
 fn due_of(st: &CouncilState) -> std::collections::BTreeSet<(u64, MotionId)> {
-    st.motions().filter(|m| m.is_open()).map(|m| (m.body.closes_at, m.id)).collect()
+    st.open_motions().into_iter().map(|m| (m.body.closes_at, m.id)).collect()
 }
 
-/// The store's indexes for an entry just applied to `st` (restoring a store from an export
-/// computes them the same way).
-pub(crate) fn index_of(st: &CouncilState, e: &Entry) -> Vec<Index> {
+/// The act of the motion that `payload` closes, taken before the close is applied (a
+/// closed motion no longer holds its act), for [`index_of`].
+pub(crate) fn closing_act(st: &CouncilState, payload: &Payload) -> Option<Action> {
+    let Payload::Close { motion, .. } = payload else { return None };
+    match &st.open_motion(motion)?.body.form {
+        MotionForm::YesNo(a) if !matches!(a, Action::Resolution) => Some(a.clone()),
+        _ => None,
+    }
+}
+
+/// The store's indexes for an entry just applied to `st`; `act` is what [`closing_act`]
+/// gave before it was applied (restoring a store from an export computes them the same
+/// way). Ballots, by far the most numerous records, get only the (motion, member) index:
+/// a record index keyed by their hashes would scatter writes over the whole store (it
+/// doubled sled's bytes on disk and its write time: docs/BENCHMARKS.md, B5).
+pub(crate) fn index_of(st: &CouncilState, e: &Entry, act: Option<&Action>) -> Vec<Index> {
     {
         match &e.body.payload {
             Payload::Motion(m) => {
@@ -1129,28 +1115,73 @@ pub(crate) fn index_of(st: &CouncilState, e: &Entry) -> Vec<Index> {
             Payload::Device(d) => vec![Index::Record(Hash::of(&d.to_cbor()))],
             Payload::Ranking(r) => vec![Index::Record(Hash::of(&r.to_cbor()))],
             Payload::Close { motion, .. } => {
-                let Some(m) = st.motion(motion) else {
-                    return vec![];
-                };
-                if !matches!(m.status, MotionStatus::Closed { effect: Effect::Applied, .. }) {
-                    return vec![];
-                }
-                match &m.body.form {
-                    MotionForm::YesNo(Action::AddMember(k)) => {
+                let applied = st.closed_motion(motion).is_some_and(|m| m.effect == Effect::Applied);
+                match act.filter(|_| applied) {
+                    Some(Action::AddMember(k)) => {
                         vec![Index::Roster { member: *k, change: RosterChange::Added }]
                     }
-                    MotionForm::YesNo(Action::RemoveMember(k)) => {
+                    Some(Action::RemoveMember(k)) => {
                         vec![Index::Roster { member: *k, change: RosterChange::Removed }]
                     }
-                    MotionForm::YesNo(Action::RotateKey { member, new_key }) => {
+                    Some(Action::RotateKey { member, new_key }) => {
                         vec![Index::Roster { member: *member, change: RosterChange::Rotated(Box::new(*new_key)) }]
                     }
-                    MotionForm::YesNo(Action::Mandate(_)) => vec![Index::Mandate(*motion)],
-                    MotionForm::YesNo(Action::Recall(id)) => vec![Index::Recall(*id)],
+                    Some(Action::Mandate(_)) => vec![Index::Mandate(*motion)],
+                    Some(Action::Recall(id)) => vec![Index::Recall(*id)],
                     _ => vec![],
                 }
             }
             Payload::Invite(i) => vec![Index::Record(Hash::of(&i.to_cbor()))],
         }
+    }
+}
+
+/// A page of motions, newest first: open or closed, `limit` of them, from position
+/// `before` (exclusive) down. Costs what the page holds, not what the history holds: the
+/// open motions are few, and the closed ones are found by position.
+fn motion_page(st: &CouncilState, open: bool, before: Option<u64>, limit: usize) -> MotionPage {
+    let end = before.map_or(st.motion_count(), |b| b.min(st.motion_count()));
+    let mut motions = Vec::new();
+    let mut next = None;
+    if open {
+        for m in st.open_motions().into_iter().rev().filter(|m| m.position < end) {
+            if motions.len() == limit {
+                next = Some(m.position + 1);
+                break;
+            }
+            motions.push(council_core::export::motion_report(MotionRef::Open(m)));
+        }
+    } else {
+        let mut at = end;
+        // Open motions are skipped; there are few of them.
+        while at > 0 {
+            at -= 1;
+            let Some(MotionRef::Closed(m)) = st.motion_at(at) else { continue };
+            if motions.len() == limit {
+                next = Some(at + 1);
+                break;
+            }
+            motions.push(council_core::export::motion_report(MotionRef::Closed(m)));
+        }
+    }
+    MotionPage { motions, next }
+}
+
+/// A motion by its id, or by a unique prefix of its id in hex (lower case).
+fn find_motion<'a>(st: &'a CouncilState, hex_id: &str) -> Result<MotionRef<'a>, Lookup> {
+    if let Some(id) = Hash::from_hex(hex_id) {
+        return st.motion(&id).ok_or(Lookup::Unknown);
+    }
+    let nibbles: Vec<u8> = hex_id
+        .bytes()
+        .map(|b| (b as char).to_digit(16).map(|d| d as u8))
+        .collect::<Option<_>>()
+        .ok_or(Lookup::Unknown)?;
+    let bytes: Vec<u8> = nibbles.chunks_exact(2).map(|p| p[0] << 4 | p[1]).collect();
+    let odd = (nibbles.len() % 2 == 1).then(|| nibbles[nibbles.len() - 1]);
+    match st.motions_with_prefix(&bytes, odd, 8).as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Lookup::Unknown),
+        many => Err(Lookup::Ambiguous(many.len())),
     }
 }

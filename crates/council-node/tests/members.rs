@@ -430,9 +430,14 @@ fn the_council_view_does_not_grow_with_closed_motions() {
     }
     let want: Vec<String> = short.iter().rev().map(Hash::to_hex).collect();
     assert_eq!(seen, want, "every closed motion once, newest first");
-    // A motion by a unique prefix of its id.
-    let (s, v) = m.get(Some(&session), &format!("/v1/motions/{}", &short[3].to_hex()[..10]));
-    assert_eq!((s, v["id"].as_str()), (200, Some(short[3].to_hex().as_str())));
+    // A motion by a unique prefix of its id, even or odd in length, closed or open.
+    for (id, digits) in [(short[3], 10), (short[5], 9), (long, 7)] {
+        let (s, v) = m.get(Some(&session), &format!("/v1/motions/{}", &id.to_hex()[..digits]));
+        assert_eq!((s, v["id"].as_str()), (200, Some(id.to_hex().as_str())), "{digits} digits");
+    }
+    let (_, open) = m.get(Some(&session), "/v1/motions?status=open");
+    assert_eq!(open["motions"][0]["id"].as_str(), Some(long.to_hex().as_str()));
+    assert_eq!((open["motions"].as_array().unwrap().len(), open["next"].as_u64()), (1, None));
     // Bad queries are refused.
     for q in ["?status=all", "?status=closed&limit=0", "?status=closed&limit=1000", "?status=open&junk=1"] {
         assert_eq!(m.get(Some(&session), &format!("/v1/motions{q}")).0, 400, "{q}");

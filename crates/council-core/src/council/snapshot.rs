@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use super::{
-    Ballot, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, MotionStatus, RecallKind,
+    Ballot, ClosedMotion, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, RecallKind,
     RuleChange, Stats,
 };
 use crate::cbor::{Cbor, Decoder, Encoder};
@@ -25,13 +25,13 @@ use crate::error::DecodeError;
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    Charter, CouncilId, DelegateVoteBody, FederationMotion, Genesis, InviteProof, Mandate, MotionBody, Outcome,
+    Action, Charter, CouncilId, DelegateVoteBody, FederationMotion, Genesis, InviteProof, Mandate, MotionBody,
 };
-use crate::tally::Counts;
+use crate::tally::{Counts, Form};
 use crate::verify::Verified;
 
 /// The snapshot format's tag.
-const FORMAT: &str = "councilnet-state/3";
+const FORMAT: &str = "councilnet-state/4";
 /// The build that writes and reads snapshots.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -95,6 +95,7 @@ impl CouncilState {
             by_key,
             used_keys,
             motions,
+            closed,
             motion_order,
             mandates,
             mandate_order,
@@ -108,7 +109,7 @@ impl CouncilState {
             recent,
         } = self;
         let e = &mut Encoder::default();
-        e.array(24).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(25).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
         e.array(roster.len());
@@ -127,6 +128,10 @@ impl CouncilState {
         e.array(motions.len());
         for (_, m) in motions {
             encode_motion(e, m);
+        }
+        e.array(closed.len());
+        for m in closed.values() {
+            encode_closed(e, m);
         }
         e.list(motion_order);
         let mandates = sorted(mandates);
@@ -181,7 +186,7 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        d.array_exact(24)?;
+        d.array_exact(25)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
         if build != BUILD {
@@ -204,6 +209,7 @@ impl CouncilState {
         s.by_key = items(d, pair)?;
         s.used_keys = items(d, |d| d.value())?;
         s.motions = items(d, |d| decode_motion(d).map(|m| (m.id, m)))?;
+        s.closed = items(d, |d| decode_closed(d).map(|m| (m.id, m)))?;
         s.motion_order = items(d, |d| d.value())?;
         s.mandates = items(d, |d| decode_mandate(d).map(|m| (m.id, m)))?;
         s.mandate_order = items(d, |d| d.value())?;
@@ -245,27 +251,15 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
         opened_by,
         opened_at,
         opened_seq,
-        status,
+        position,
         counts,
         fixed: _,
         ballots_received,
         ballots_changed,
         latest,
         rankings,
-        closed_pairwise,
     } = m;
-    e.array(13).value(id).value(body).value(opener).value(opened_by).u64(*opened_at).u64(*opened_seq);
-    match status {
-        MotionStatus::Open => e.null(),
-        MotionStatus::Closed { outcome, at, early, effect } => {
-            e.array(4).value(outcome).u64(*at).bool(*early);
-            match effect {
-                Effect::None => e.array(1).text("none"),
-                Effect::Applied => e.array(1).text("applied"),
-                Effect::Void(reason) => e.array(2).text("void").text(reason),
-            }
-        }
-    };
+    e.array(11).value(id).value(body).value(opener).value(opened_by).u64(*opened_at).u64(*opened_seq).u64(*position);
     let Counts { counts, electorate } = counts;
     e.array(2).list(counts).u64(*electorate);
     e.u64(*ballots_received).u64(*ballots_changed);
@@ -283,37 +277,124 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
             e.u64((*o).into());
         }
     }
-    e.array(closed_pairwise.len());
-    for row in closed_pairwise {
+}
+
+fn encode_effect(e: &mut Encoder, effect: &Effect) {
+    match effect {
+        Effect::None => e.array(1).text("none"),
+        Effect::Applied => e.array(1).text("applied"),
+        Effect::Void(reason) => e.array(2).text("void").text(reason),
+    };
+}
+
+fn decode_effect(d: &mut Decoder<'_>) -> Result<Effect, DecodeError> {
+    let pos = d.position();
+    let n = d.array(2)?;
+    Ok(match (d.text()?, n) {
+        ("none", 1) => Effect::None,
+        ("applied", 1) => Effect::Applied,
+        ("void", 2) => Effect::Void(d.text()?.to_owned()),
+        (other, _) => return Err(DecodeError::UnknownVariant { at: pos, found: other.chars().take(64).collect() }),
+    })
+}
+
+fn encode_closed(e: &mut Encoder, m: &ClosedMotion) {
+    let ClosedMotion {
+        id,
+        title,
+        kind,
+        options,
+        rule,
+        opened_at,
+        opened_seq,
+        position,
+        closes_at,
+        outcome,
+        at,
+        early,
+        effect,
+        counts,
+        pairwise,
+        ballots_received,
+        ballots_changed,
+    } = m;
+    e.array(16).value(id).text(title).text(kind).list(options).value(rule);
+    e.u64(*opened_at).u64(*opened_seq).u64(*position).u64(*closes_at);
+    e.array(3).value(outcome).u64(*at).bool(*early);
+    encode_effect(e, effect);
+    let Counts { counts, electorate } = counts;
+    e.array(2).list(counts).u64(*electorate);
+    e.array(pairwise.len());
+    for row in pairwise {
         e.list(row);
     }
+    e.u64(*ballots_received).u64(*ballots_changed);
+}
+
+fn decode_closed(d: &mut Decoder<'_>) -> Result<ClosedMotion, DecodeError> {
+    d.array_exact(16)?;
+    let id = d.value()?;
+    let title = d.text()?.to_owned();
+    let at = d.position();
+    let kind = d.text()?;
+    let kind = ["choice", "ranked"]
+        .into_iter()
+        .chain(Action::KINDS)
+        .find(|k| *k == kind)
+        .ok_or_else(|| DecodeError::UnknownVariant { at, found: kind.chars().take(64).collect() })?;
+    let options: Vec<String> = d.list(usize::MAX)?;
+    let rule = d.value()?;
+    let (opened_at, opened_seq, position, closes_at) = (d.u64()?, d.u64()?, d.u64()?, d.u64()?);
+    d.array_exact(3)?;
+    let (outcome, closed_at, early) = (d.value()?, d.u64()?, d.bool()?);
+    let effect = decode_effect(d)?;
+    d.array_exact(2)?;
+    let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
+    let pairwise: Vec<Vec<u64>> = items(d, |d| d.list(usize::MAX))?;
+    let m = ClosedMotion {
+        id,
+        title,
+        kind,
+        options,
+        rule,
+        opened_at,
+        opened_seq,
+        position,
+        closes_at,
+        outcome,
+        at: closed_at,
+        early,
+        effect,
+        counts,
+        pairwise,
+        ballots_received: d.u64()?,
+        ballots_changed: d.u64()?,
+    };
+    let at = d.position();
+    let n = match m.form() {
+        Form::YesNo if m.options.is_empty() => 2,
+        Form::Choice | Form::Ranked if !m.options.is_empty() => m.options.len(),
+        _ => return Err(DecodeError::OutOfRange { at, what: "options that do not fit the motion's kind" }),
+    };
+    if m.counts.counts.len() != n + 1 {
+        return Err(DecodeError::OutOfRange { at, what: "counts that do not fit the motion's options" });
+    }
+    let square = if m.form() == Form::Ranked { n } else { 0 };
+    if m.pairwise.len() != square || m.pairwise.iter().any(|r| r.len() != square) {
+        return Err(DecodeError::OutOfRange { at, what: "a pairwise matrix of the wrong size" });
+    }
+    Ok(m)
 }
 
 fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
-    d.array_exact(13)?;
+    d.array_exact(11)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
     let opener = d.value()?;
     let opened_by = d.value()?;
     let opened_at = d.u64()?;
     let opened_seq = d.u64()?;
-    let status = if d.null()? {
-        MotionStatus::Open
-    } else {
-        d.array_exact(4)?;
-        let outcome: Outcome = d.value()?;
-        let at = d.u64()?;
-        let early = d.bool()?;
-        let pos = d.position();
-        let n = d.array(2)?;
-        let effect = match (d.text()?, n) {
-            ("none", 1) => Effect::None,
-            ("applied", 1) => Effect::Applied,
-            ("void", 2) => Effect::Void(d.text()?.to_owned()),
-            (other, _) => return Err(DecodeError::UnknownVariant { at: pos, found: other.chars().take(64).collect() }),
-        };
-        MotionStatus::Closed { outcome, at, early, effect }
-    };
+    let position = d.u64()?;
     d.array_exact(2)?;
     let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
     let ballots_received = d.u64()?;
@@ -337,11 +418,6 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
     if rankings.values().any(|r| !body.form.is_ranked() || super::check_ranking(r, options).is_err()) {
         return Err(bad);
     }
-    let closed_pairwise: Vec<Vec<u64>> = items(d, |d| d.list(usize::MAX))?;
-    let n = if body.form.is_ranked() { options as usize } else { 0 };
-    if !(closed_pairwise.is_empty() || closed_pairwise.len() == n && closed_pairwise.iter().all(|r| r.len() == n)) {
-        return Err(DecodeError::OutOfRange { at, what: "a pairwise matrix of the wrong size" });
-    }
     let mut fixed = Counts::new(counts.options() as u32, counts.electorate);
     for b in latest.values().filter(|b| b.is_final) {
         let slot = fixed
@@ -357,14 +433,13 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
         opened_by,
         opened_at,
         opened_seq,
-        status,
+        position,
         counts,
         fixed,
         ballots_received,
         ballots_changed,
         latest,
         rankings,
-        closed_pairwise,
     })
 }
 
