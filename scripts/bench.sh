@@ -12,13 +12,13 @@ root=$(pwd)
 quick=""
 [ "${1:-}" = "--quick" ] && quick=1
 
-if [ -n "$quick" ]; then motions=40; ingest=20000; catchup=20000; fednodes="20"; recalls=5; simcouncils="100"; else motions=2000; ingest=1000000; catchup=100000; fednodes="100 200"; recalls=20; simcouncils="100 300 1000"; fi
+if [ -n "$quick" ]; then motions=40; ingest=20000; catchup=20000; fednodes="20"; recalls=5; simcouncils="100"; history=1000; else motions=2000; ingest=1000000; catchup=100000; fednodes="100 200"; recalls=20; simcouncils="100 300 1000"; history=25000; fi
 members=500 votes=500
 
 # Binaries and examples separately: naming an example limits a build to that target.
 cargo build --quiet --release -p council-cli -p councild
 cargo build --quiet --release -p council-cli --example raw_verify
-cargo build --quiet --release -p council-node --example ingest --example catch_up --example propagation --example simulate
+cargo build --quiet --release -p council-node --example ingest --example catch_up --example propagation --example simulate --example history
 bin=$("$root/scripts/target-dir")/release
 work=$root/target/bench
 mkdir -p "$work"
@@ -134,6 +134,18 @@ PY
 )
 row "$b5"
 
+# B7: what a long history costs: the same vote load on a fresh council and after
+# $history motions were opened, voted on and closed; memory at rest, and after a restart.
+b7json=$("$bin/examples/history" "$bin/councild" "$history" 8000)
+b7=$(python3 - "$b7json" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+rate, p99 = r["fresh_per_second"] / r["history_per_second"], r["history_p99_ms"] / r["fresh_p99_ms"]
+print(f"| B7 | history: {r['motions']:,} closed motions ({r['ballots_per_motion']} ballots each), then {r['votes']:,} ballots from {r['clients']} clients | {r['history_per_second']:,.0f}/s, p99 {r['history_p99_ms']:.1f} ms; RSS at rest {r['rss_at_rest_kb']/1024:.0f} MB ({r['anon_at_rest_kb']/1024:.0f} MB heap), after a restart {r['rss_after_restart_kb']/1024:.0f} MB ({r['anon_after_restart_kb']/1024:.0f} MB heap); largest member answer {r['largest_answer_bytes']/1024:.0f} kB (`{r['largest_answer']}`) | the same council fresh: {r['fresh_per_second']:,.0f}/s, p99 {r['fresh_p99_ms']:.1f} ms | {rate:.2f}x slower, p99 {p99:.2f}x | rate and p99 within 1.2x of fresh; RSS ≤ 100 MB at rest and after a restart; no answer over 1 MB |")
+PY
+)
+row "$b7"
+
 notes=$(sed -n '/^## What limits each figure/,$p' docs/BENCHMARKS.md 2>/dev/null || true)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 mem=$(free -g | awk '/Mem:/{print $2}')
@@ -155,6 +167,8 @@ mem=$(free -g | awk '/Mem:/{print $2}')
   echo "\`councild run\` on that store, timed until \`council status\` answers, RSS read 2 s later, then"
   echo "stopped and timed once more, and on a new council of three members (idle RSS) (B5);"
   echo "\`cargo run --release -p council-node --example catch_up -- $catchup\` (B4)."
+  echo "\`cargo run --release -p council-node --example history -- COUNCILD $history 8000\` (B7: a \`councild\` process;"
+  echo "RSS read from /proc 2 s after the load, and 2 s after a restart)."
   echo
   echo "\`cargo run --release -p council-node --example propagation -- N $recalls\` for N in $fednodes (B3: every node runs the"
   echo "node's network task over its own sled store, in one process; each node dials up to three others)."
