@@ -14,6 +14,10 @@
 //! member) by changing only the key or the signature. The export file is the node's own
 //! export with the record appended in one more entry, signed with the node's key, so that
 //! the record is the only thing wrong with it; the twin's file must verify.
+//!
+//! Some signatures that RFC 8032's strict reading refuses are valid under ZIP-215 (a
+//! small-order, mixed-order or non-canonically encoded `R`): those "variants" of a twin
+//! verify in a file, and the node, holding the twin, refuses them as replays of it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -47,9 +51,9 @@ enum Rule {
     KeyMixedOrder,
     /// Signature rule 1: `S ≥ ℓ`.
     SigSNotReduced,
-    /// Signature rule 2: `R` not a point, or of small order.
+    /// Signature rule 2: `R` not a point.
     SigRBad,
-    /// Signature rule 3: the cofactorless equation, on encodings.
+    /// Signature rule 3: the cofactored equation.
     SigEquation,
     Valid,
 }
@@ -135,13 +139,11 @@ fn by_the_rules(msg: &[u8], a: &[u8; 32], sig: &[u8; 64]) -> Rule {
     let r: [u8; 32] = sig[..32].try_into().unwrap();
     let s: [u8; 32] = sig[32..].try_into().unwrap();
     let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else { return Rule::SigSNotReduced };
-    match CompressedEdwardsY(r).decompress() {
-        Some(p) if !p.is_small_order() => {}
-        _ => return Rule::SigRBad,
-    }
+    let Some(r_point) = CompressedEdwardsY(r).decompress() else { return Rule::SigRBad };
     let k = hash_to_scalar(&[&r, a, msg]);
-    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-k), &point, &s);
-    if check.compress().to_bytes() == r {
+    // [8]([S]B − [k]A − R) is the identity.
+    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-k), &point, &s) - r_point;
+    if check.mul_by_cofactor().is_identity() {
         Rule::Valid
     } else {
         Rule::SigEquation
@@ -241,6 +243,18 @@ impl Member {
         }
         panic!("no nonce with k ≡ 0 (mod 8) in 1000 tries");
     }
+    /// A signature whose nonce point is `[r]B + t` (`t` of small order), so that only the
+    /// cofactored equation holds unless `t` is the identity.
+    fn sign_mixed_r(&self, body: &[u8], t: &EdwardsPoint) -> [u8; 64] {
+        let r = hash_to_scalar(&[b"mixed nonce", body]);
+        let big_r = (EdwardsPoint::mul_base(&r) + t).compress().to_bytes();
+        let k = hash_to_scalar(&[&big_r, &self.public(), body]);
+        let s = r + k * self.esk.scalar;
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&big_r);
+        sig[32..].copy_from_slice(s.as_bytes());
+        sig
+    }
     /// A signature whose `R` is the given encoding of the identity and `S = k·a`: then
     /// `[S]B − [k]A` is the identity, so the equation holds as points (and, for the
     /// canonical encoding, on encodings too).
@@ -309,13 +323,24 @@ struct Case {
     rules: &'static [Rule],
 }
 
-/// Every edge case for one member-signed record `body` (a vote, motion or petition).
-fn signer_cases(kind: Kind, body: &[u8], m: &Member, t: &EdwardsPoint, out: &mut Vec<Case>) {
+/// Every edge case for one member-signed record `body` (a vote, motion or petition); the
+/// ones valid under ZIP-215 (other signature bytes for the twin's body) go to `variants`.
+fn signer_cases(kind: Kind, body: &[u8], m: &Member, t: &EdwardsPoint, out: &mut Vec<Case>, variants: &mut Vec<Case>) {
     let twin = signed_raw(body, &m.public(), &m.sign(body));
     let mut add = |name: String, key: [u8; 32], sig: [u8; 64], rules: &'static [Rule]| {
         let by_rules = by_the_rules(body, &key, &sig);
         assert!(rules.contains(&by_rules), "{name}: the rules give {by_rules:?}, the case was built for {rules:?}");
-        out.push(Case { name, kind, record: signed_raw(body, &key, &sig), twin: twin.clone(), rules });
+        let case = Case { name, kind, record: signed_raw(body, &key, &sig), twin: twin.clone(), rules };
+        if rules == [Rule::Valid] {
+            // Valid, yet refused by RFC 8032's strict reading: the point of the case.
+            let dalek = VerifyingKey::from_bytes(&key)
+                .unwrap()
+                .verify_strict(body, &ed25519_dalek::Signature::from_bytes(&sig));
+            assert!(dalek.is_err(), "{}: verify_strict accepts it too", case.name);
+            variants.push(case);
+        } else {
+            out.push(case);
+        }
     };
     // y + p for a small y whose point is not of small order: a non-canonical encoding (the
     // only ones are y < 19, and x = 0) of a point that is not weak.
@@ -337,24 +362,29 @@ fn signer_cases(kind: Kind, body: &[u8], m: &Member, t: &EdwardsPoint, out: &mut
     // Speccheck's non-canonical keys (10, 11) are also weak; this one is not.
     add(format!("non-canonical key (y = {y} + p), not weak"), y_plus_p, valid, &[Rule::KeyNonCanonical]);
     add("S + ℓ of a valid signature".into(), m.public(), plus_l(&valid), &[Rule::SigSNotReduced]);
-    // R = the identity, canonical: the equation holds even on encodings; only rule 2 fails.
+    // R = the identity, canonical: a small-order R, valid under ZIP-215 (the strict rules
+    // refused it).
     let mut identity = [0u8; 32];
     identity[0] = 1;
     let sig = m.sign_identity_r(body, identity);
     assert!(equation_holds_on_encodings(body, &m.public(), &sig));
-    add("R = identity (small order), equation holds".into(), m.public(), sig, &[Rule::SigRBad]);
-    // R = the identity with the sign bit of x = 0 set ("negative zero"): non-canonical;
-    // a verifier comparing decoded points would accept it.
+    add("R = identity (small order), equation holds".into(), m.public(), sig, &[Rule::Valid]);
+    // R = the identity with the sign bit of x = 0 set ("negative zero"): a non-canonical
+    // encoding, decoded leniently; valid under ZIP-215.
     let mut negative_zero = identity;
     negative_zero[31] = 0x80;
     let sig = m.sign_identity_r(body, negative_zero);
     assert!(equation_holds_as_points(body, &m.public(), &sig) && !equation_holds_on_encodings(body, &m.public(), &sig));
-    add("R = identity, non-canonical (x sign bit on x = 0)".into(), m.public(), sig, &[Rule::SigRBad]);
-    // The same encoding as R: rule 2 (RFC 8032 decoding refuses y ≥ p) or rule 3 (a decoder
-    // that reduces y mod p, like ed25519-dalek's; the encodings differ).
+    add("R = identity, non-canonical (x sign bit on x = 0)".into(), m.public(), sig, &[Rule::Valid]);
+    // A mixed-order R: [r]B plus a point of order 8; only the cofactored equation holds.
+    let sig = m.sign_mixed_r(body, t);
+    assert!(!equation_holds_as_points(body, &m.public(), &sig));
+    add("R = [r]B + T (mixed order), cofactored equation holds".into(), m.public(), sig, &[Rule::Valid]);
+    // A valid signature's R re-encoded as y + p: k changes with the bytes of R, so the
+    // equation fails.
     let mut sig = valid;
     sig[..32].copy_from_slice(&y_plus_p);
-    add(format!("R = non-canonical encoding (y = {y} + p)"), m.public(), sig, &[Rule::SigRBad, Rule::SigEquation]);
+    add(format!("R = non-canonical encoding (y = {y} + p)"), m.public(), sig, &[Rule::SigEquation]);
     let (key, sig) = m.sign_mixed_raw(body, t);
     add("mixed-order key A+T, hazmat::raw_sign (cofactored only)".into(), key, sig, &[Rule::KeyMixedOrder]);
     let (key, sig) = m.sign_mixed_ground(body, t);
@@ -577,10 +607,10 @@ fn ed25519_edge_cases_get_the_documented_verdict_from_the_node_and_from_verify()
         closes_at,
         nonce: 8,
     };
-    let mut cases = Vec::new();
-    signer_cases(Kind::Vote, &vote, &m, &t, &mut cases);
-    signer_cases(Kind::Motion, &motion, &m, &t, &mut cases);
-    signer_cases(Kind::Petition, &petition, &m, &t, &mut cases);
+    let (mut cases, mut variants) = (Vec::new(), Vec::new());
+    signer_cases(Kind::Vote, &vote, &m, &t, &mut cases, &mut variants);
+    signer_cases(Kind::Motion, &motion, &m, &t, &mut cases, &mut variants);
+    signer_cases(Kind::Petition, &petition, &m, &t, &mut cases, &mut variants);
     add_member_cases(&add_member, fresh.as_bytes(), &m, &t, &mut cases);
 
     let before = export(&d, &root.join("before.cnx"));
@@ -659,6 +689,20 @@ fn ed25519_edge_cases_get_the_documented_verdict_from_the_node_and_from_verify()
         let (status, body) = post(kind.path(), twin);
         assert_eq!(status, 201, "the valid {kind:?}: {body}");
     }
+    // The variants: other valid signature bytes for a twin's body. A file that holds one
+    // verifies; the node, holding the twin, refuses it as a replay by the rules of its
+    // kind (409), never as a bad signature, and logs nothing.
+    let taken = export(&d, &root.join("taken.cnx"));
+    for (i, c) in variants.iter().enumerate() {
+        let (file, item) = with_entry(&b, &node, c.kind, &c.record);
+        let path = root.join(format!("variant-{i}.cnx"));
+        std::fs::write(&path, file).unwrap();
+        assert_eq!(verify_verdict(&path, item).0, Verdict::Accepted, "{} ({:?}) in a file", c.name, c.kind);
+        let (status, body) = post(c.kind.path(), &c.record);
+        assert_eq!(status, 409, "{} ({:?}) after its twin: {body}", c.name, c.kind);
+    }
+    assert_eq!(variants.len(), 9, "three variants of each of the three records");
+    assert!(export(&d, &root.join("still.cnx")) == taken, "a variant of a logged record changed the log");
     let last = export(&d, &root.join("last.cnx"));
     let v = verifies(&root.join("last.cnx"));
     assert!(last.starts_with(&b.items.concat()), "the entries from before were kept as they were");

@@ -1,6 +1,15 @@
-//! The raw ed25519 rate for exactly the signatures an export holds, on all cores:
-//! `verify_strict` one at a time, and ed25519-dalek's batch verification. Used by
-//! `scripts/bench.sh` (row B1) to put `council verify`'s time beside the physical limit.
+//! The raw ed25519 rate for exactly the signatures an export holds, on all cores (or as
+//! many as `RAYON_NUM_THREADS` allows): `verify_strict` one at a time, and ed25519-dalek's
+//! batch verification. Used by `scripts/bench.sh` (row B1) to put `council verify`'s time
+//! beside the physical limit.
+//!
+//! It also measures the two ways issue 16 names to make `council verify` cheaper, on the
+//! same signatures (docs/BENCHMARKS.md, "B1: choosing how to verify"):
+//!
+//! - the same strict check with a precomputed table per key: each key's `[k]A` comes from
+//!   a radix-16 table built once per key, as `[s]B` comes from the basepoint's table;
+//! - ZIP-215 (cofactored) verification with the `ed25519-consensus` crate, one by one and
+//!   in batches, where batch and single verification agree exactly.
 //!
 //! Usage: `cargo run --release -p council-cli --example raw_verify -- FILE`
 
@@ -9,8 +18,31 @@ use std::time::Instant;
 use council_core::cbor::Cbor;
 use council_core::export::{ExportItem, ItemReader};
 use council_core::records::{Action, DeviceChange, DeviceProof, JoinStatement, Payload};
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsBasepointTable, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::BasepointTable;
 use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
+use sha2::{Digest, Sha512};
+use std::collections::HashMap;
+
+/// `verify_strict`'s verdict, with `[k](-A)` from a table built once for the key: canonical
+/// `s`, `R` a point that is not of small order, and `[s]B + [k](-A) = R`.
+fn strict_with_table(neg_a: &EdwardsBasepointTable, a: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    let mut r_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&sig[..32]);
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(&sig[32..]);
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else { return false };
+    let Some(r) = CompressedEdwardsY(r_bytes).decompress() else { return false };
+    if r.is_small_order() {
+        return false;
+    }
+    let k = Scalar::from_hash(Sha512::new().chain_update(r_bytes).chain_update(a).chain_update(msg));
+    let expected: EdwardsPoint = ED25519_BASEPOINT_TABLE * &s + neg_a * &k;
+    expected == r
+}
 
 struct Triple {
     key: VerifyingKey,
@@ -89,6 +121,48 @@ fn main() {
         ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
     });
     let batch = t.elapsed().as_secs_f64();
+
+    // Strict, with a table per key (built inside the timing: it is part of the cost).
+    let t = Instant::now();
+    let mut tables: HashMap<[u8; 32], EdwardsBasepointTable> = HashMap::new();
+    for tr in &all {
+        tables.entry(tr.key.to_bytes()).or_insert_with(|| {
+            let a = CompressedEdwardsY(tr.key.to_bytes()).decompress().expect("a valid key");
+            EdwardsBasepointTable::create(&-a)
+        });
+    }
+    let tables_ok = all
+        .par_iter()
+        .all(|tr| strict_with_table(&tables[tr.key.as_bytes()], tr.key.as_bytes(), &tr.msg, &tr.sig.to_bytes()));
+    let tabled = t.elapsed().as_secs_f64();
+    // The same verdicts as verify_strict, signature by signature, on a tampered copy too.
+    let agree = all.par_iter().enumerate().all(|(i, tr)| {
+        let mut sig = tr.sig.to_bytes();
+        if i % 3 == 0 {
+            sig[i % 64] ^= 1 << (i % 8);
+        }
+        let dalek = tr.key.verify_strict(&tr.msg, &Signature::from_bytes(&sig)).is_ok();
+        dalek == strict_with_table(&tables[tr.key.as_bytes()], tr.key.as_bytes(), &tr.msg, &sig)
+    });
+
+    // ZIP-215, one by one and in batches.
+    let zip: Vec<(ed25519_consensus::VerificationKeyBytes, ed25519_consensus::Signature, &[u8])> =
+        all.iter().map(|tr| (tr.key.to_bytes().into(), tr.sig.to_bytes().into(), tr.msg.as_slice())).collect();
+    let t = Instant::now();
+    let zip_single_ok = zip.par_iter().all(|(k, sig, msg)| {
+        ed25519_consensus::VerificationKey::try_from(*k).is_ok_and(|vk| vk.verify(sig, msg).is_ok())
+    });
+    let zip_single = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let zip_batch_ok = zip.par_chunks(512).all(|c| {
+        let mut v = ed25519_consensus::batch::Verifier::new();
+        for (k, sig, msg) in c {
+            v.queue((*k, *sig, msg));
+        }
+        v.verify(rand::thread_rng()).is_ok()
+    });
+    let zip_batch = t.elapsed().as_secs_f64();
+
     println!(
         "{}",
         serde_json::json!({
@@ -98,6 +172,14 @@ fn main() {
             "strict_all_valid": strict_ok,
             "batch_seconds": batch,
             "batch_all_valid": batch_ok,
+            "tables_seconds": tabled,
+            "tables_all_valid": tables_ok,
+            "tables_keys": tables.len(),
+            "tables_agree_with_strict": agree,
+            "zip215_single_seconds": zip_single,
+            "zip215_single_all_valid": zip_single_ok,
+            "zip215_batch_seconds": zip_batch,
+            "zip215_batch_all_valid": zip_batch_ok,
         })
     );
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use council_core::export::{check_item, ExportVerifier, ItemReader, ReadError, Report};
+use council_core::export::{check_items, ExportVerifier, ItemOutcome, ItemPos, ItemReader, ReadError, Report};
 use council_core::receipt::Receipt;
 use council_core::sample::{write_sample, SampleParams};
 use council_core::verify::Verified;
@@ -22,19 +22,48 @@ use crate::report;
 /// (items are up to 1 MiB each, so a count alone would not bound memory).
 const BATCH: usize = 4096;
 const BATCH_BYTES: usize = 16 << 20;
+/// Items whose signatures are checked as one batch.
+const SIGNATURE_BATCH: usize = 256;
 
 /// Verifies an export read from `input`. The flag is set if reading failed (as opposed
 /// to the bytes read being invalid).
-pub fn verify_stream<R: Read>(input: R, receipts: Vec<(String, Verified<Receipt>)>) -> (Report, bool) {
-    let mut reader = ItemReader::new(input);
+///
+/// A reading thread reads the next batch and checks its signatures on all cores while
+/// this thread applies the rules to the batch before it, in file order.
+pub fn verify_stream<R: Read + Send>(input: R, receipts: Vec<(String, Verified<Receipt>)>) -> (Report, bool) {
     let mut verifier = ExportVerifier::with_receipts(receipts);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (read_error, io_failed) = std::thread::scope(|s| {
+        let reading = s.spawn(move || read_and_check(input, &tx));
+        for checked in &rx {
+            for (pos, c) in checked {
+                verifier.push(pos, c);
+            }
+            // Not an export, or items past its end: nothing more can be judged, so stop
+            // reading (standard input may be a device that never ends): the reading thread
+            // stops at its next batch, when it finds nobody to hand it to.
+            if verifier.halted() {
+                break;
+            }
+        }
+        drop(rx);
+        reading.join().unwrap_or_else(|_| (Some("the reading thread failed".to_owned()), false))
+    });
+    (verifier.finish(read_error), io_failed)
+}
+
+/// What one batch of items came to.
+type CheckedBatch = Vec<(ItemPos, ItemOutcome)>;
+
+/// Reads batches of items and checks them, until the input ends, reading fails, or `tx`
+/// has no receiver. Returns the reading error, and whether it was the input's.
+fn read_and_check<R: Read>(input: R, tx: &std::sync::mpsc::SyncSender<CheckedBatch>) -> (Option<String>, bool) {
+    let mut reader = ItemReader::new(input);
     let mut batch = Vec::with_capacity(BATCH);
-    let mut read_error = None;
-    let mut io_failed = false;
-    let mut done = false;
-    while !done {
+    loop {
         batch.clear();
         let mut bytes = 0;
+        let mut end = None;
         while batch.len() < BATCH && bytes < BATCH_BYTES {
             match reader.next_item() {
                 Ok(Some(item)) => {
@@ -42,28 +71,26 @@ pub fn verify_stream<R: Read>(input: R, receipts: Vec<(String, Verified<Receipt>
                     batch.push(item);
                 }
                 Ok(None) => {
-                    done = true;
+                    end = Some((None, false));
                     break;
                 }
                 Err(e) => {
-                    io_failed = matches!(e, ReadError::Io(_));
-                    read_error = Some(e.to_string());
-                    done = true;
+                    end = Some((Some(e.to_string()), matches!(e, ReadError::Io(_))));
                     break;
                 }
             }
         }
-        let checked: Vec<_> = batch.par_iter().map(|(pos, bytes)| (*pos, check_item(*pos, bytes))).collect();
-        for (pos, c) in checked {
-            verifier.push(pos, c);
+        // Signatures are checked in batches of a few hundred items per core: a batch costs
+        // a third of checking its signatures one by one, with the same verdicts (§2).
+        let refs: Vec<(ItemPos, &[u8])> = batch.iter().map(|(pos, bytes)| (*pos, bytes.as_slice())).collect();
+        let checked: CheckedBatch = refs.par_chunks(SIGNATURE_BATCH).flat_map_iter(check_items).collect();
+        if tx.send(checked).is_err() {
+            return (None, false);
         }
-        // Not an export, or items past its end: nothing more can be judged, so stop
-        // reading (standard input may be a device that never ends).
-        if verifier.halted() {
-            done = true;
+        if let Some(end) = end {
+            return end;
         }
     }
-    (verifier.finish(read_error), io_failed)
 }
 
 pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
@@ -83,7 +110,7 @@ pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<E
         }
     }
     let (report, io_failed) = if path.as_os_str() == "-" {
-        verify_stream(std::io::stdin().lock(), usable)
+        verify_stream(std::io::stdin(), usable)
     } else {
         let f = council_files::open_regular(path)?;
         let len = f.metadata().ok().map(|m| m.len());

@@ -136,30 +136,94 @@ impl ItemPos {
     }
 }
 
+/// An item checked, and how many signatures it holds; or why it is refused.
+pub type ItemOutcome = Result<(CheckedItem, u64), ItemError>;
+
 /// Decodes one item and checks its signatures. Stateless: safe to run in parallel.
-pub fn check_item(pos: ItemPos, bytes: &[u8]) -> Result<(CheckedItem, u64), ItemError> {
-    let err = |record, council, seq, reason: String| pos.error(record, council, seq, reason);
-    let item = ExportItem::from_cbor(bytes).map_err(|e| err("item", None, None, format!("cannot decode: {e}")))?;
-    Ok(match item {
-        ExportItem::Header { primary } => (CheckedItem::Header { primary }, 0),
-        ExportItem::End { items } => (CheckedItem::End { items }, 0),
-        ExportItem::Genesis(g) => {
-            let (id, n) = (g.council_id(), g.signatures.len() as u64);
-            let v = verify::verify_genesis(g).map_err(|e| err("genesis", Some(id), None, e.to_string()))?;
-            (CheckedItem::Genesis(v), n)
-        }
-        ExportItem::Entry(x) => {
-            let (c, s, n) = (x.body.council, x.body.seq, verify::signature_count(&x));
-            let kind = x.body.payload.kind();
-            let v = verify::verify_entry(x).map_err(|e| err(kind, Some(c), Some(s), e.to_string()))?;
-            (CheckedItem::Entry(v), n)
-        }
-        ExportItem::Equivocation(p) => {
-            let (c, s) = (p.a.body.council, p.a.body.seq);
-            let v = verify::verify_equivocation(p).map_err(|e| err("equivocation", Some(c), Some(s), e.to_string()))?;
-            (CheckedItem::Equivocation(v), 2)
-        }
-    })
+pub fn check_item(pos: ItemPos, bytes: &[u8]) -> ItemOutcome {
+    check_items(&[(pos, bytes)])
+        .pop()
+        .map_or_else(|| Err(pos.error("item", None, None, "nothing to check")), |(_, r)| r)
+}
+
+/// Decodes items and checks their signatures in one batch ([`verify::verify_many`]: the
+/// verdicts, and the errors, of checking each alone). Stateless: safe to run in parallel
+/// on separate slices.
+pub fn check_items(items: &[(ItemPos, &[u8])]) -> Vec<(ItemPos, ItemOutcome)> {
+    /// What an error about the item names, and how many signatures it holds.
+    struct Label {
+        record: &'static str,
+        council: Option<CouncilId>,
+        seq: Option<u64>,
+        signatures: u64,
+    }
+    // Each item's outcome, in order; those with signatures are filled in after the batch.
+    let mut out: Vec<(ItemPos, Option<ItemOutcome>)> = Vec::with_capacity(items.len());
+    let mut pending: Vec<(usize, Label)> = Vec::new();
+    let mut records = Vec::new();
+    for (pos, bytes) in items {
+        let item = match ExportItem::from_cbor(bytes) {
+            Ok(i) => i,
+            Err(e) => {
+                out.push((*pos, Some(Err(pos.error("item", None, None, format!("cannot decode: {e}"))))));
+                continue;
+            }
+        };
+        let (label, record) = match item {
+            ExportItem::Header { primary } => {
+                out.push((*pos, Some(Ok((CheckedItem::Header { primary }, 0)))));
+                continue;
+            }
+            ExportItem::End { items } => {
+                out.push((*pos, Some(Ok((CheckedItem::End { items }, 0)))));
+                continue;
+            }
+            ExportItem::Genesis(g) => {
+                let label = Label {
+                    record: "genesis",
+                    council: Some(g.council_id()),
+                    seq: None,
+                    signatures: g.signatures.len() as u64,
+                };
+                (label, verify::Unverified::Genesis(g))
+            }
+            ExportItem::Entry(x) => {
+                let label = Label {
+                    record: x.body.payload.kind(),
+                    council: Some(x.body.council),
+                    seq: Some(x.body.seq),
+                    signatures: verify::signature_count(&x),
+                };
+                (label, verify::Unverified::Entry(x))
+            }
+            ExportItem::Equivocation(p) => {
+                let label = Label {
+                    record: "equivocation",
+                    council: Some(p.a.body.council),
+                    seq: Some(p.a.body.seq),
+                    signatures: 2,
+                };
+                (label, verify::Unverified::Equivocation(p))
+            }
+        };
+        out.push((*pos, None));
+        pending.push((out.len() - 1, label));
+        records.push(record);
+    }
+    for ((at, label), checked) in pending.into_iter().zip(verify::verify_many(records)) {
+        let pos = out[at].0;
+        out[at].1 = Some(match checked {
+            Ok(verify::Checked::Genesis(v)) => Ok((CheckedItem::Genesis(v), label.signatures)),
+            Ok(verify::Checked::Entry(v)) => Ok((CheckedItem::Entry(v), label.signatures)),
+            Ok(verify::Checked::Equivocation(v)) => Ok((CheckedItem::Equivocation(v), label.signatures)),
+            Err(e) => Err(pos.error(label.record, label.council, label.seq, e.to_string())),
+        });
+    }
+    out.into_iter()
+        .map(|(pos, r)| {
+            (pos, r.unwrap_or_else(|| Err(pos.error("item", None, None, "its signatures were not checked"))))
+        })
+        .collect()
 }
 
 /// Splits a byte stream into items without holding more than one item (plus a read

@@ -1,10 +1,11 @@
-//! Member and node keys: ed25519, shown as `did:key`, verified with `verify_strict`
-//! semantics, and restricted to prime-order points.
+//! Member and node keys: ed25519, shown as `did:key`, restricted to prime-order points,
+//! and signatures verified by the ZIP-215 rules, one by one or in batches with the same
+//! verdicts (PROTOCOL.md §2).
 
 use std::fmt;
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::{DecodeError, KeyError};
@@ -15,11 +16,19 @@ const ED25519_MULTICODEC: [u8; 2] = [0xed, 0x01];
 /// An ed25519 public key that the protocol accepts: a canonical encoding of a point in
 /// the prime-order subgroup other than the identity. Weak (small-order) and mixed-order
 /// keys cannot be constructed.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct PublicKey {
     bytes: [u8; 32],
-    key: VerifyingKey,
+    key: ed25519_consensus::VerificationKey,
 }
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
 
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
@@ -33,7 +42,7 @@ impl PublicKey {
         if !point.is_torsion_free() {
             return Err(KeyError::MixedOrder);
         }
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotAPoint)?;
+        let key = ed25519_consensus::VerificationKey::try_from(*bytes).map_err(|_| KeyError::NotAPoint)?;
         Ok(Self { bytes: *bytes, key })
     }
 
@@ -41,11 +50,10 @@ impl PublicKey {
         &self.bytes
     }
 
-    /// Verifies with `verify_strict` semantics: canonical `s`, no small-order `R`, and the
-    /// cofactorless equation `[s]B = R + [k]A`, compared on encodings.
+    /// Verifies by the ZIP-215 rules (PROTOCOL.md §2): canonical `s`, `R` any encoding of
+    /// a curve point, and the cofactored equation `[8][s]B = [8]R + [8][k]A`.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        self.key.verify_strict(msg, &sig).is_ok()
+        self.key.verify(&ed25519_consensus::Signature::from(sig.0), msg).is_ok()
     }
 
     /// `did:key:z…` (multibase base58btc of the multicodec-prefixed key).
@@ -147,6 +155,29 @@ fn cached_key(bytes: &[u8; 32]) -> Result<PublicKey, KeyError> {
         c.insert(*bytes, k);
     });
     Ok(k)
+}
+
+/// Checks many signatures at once: `true` exactly when [`PublicKey::verify`] holds for
+/// every one of them (ZIP-215 batch and single verification agree; a false `true` has
+/// probability below 2^-128, from the random coefficients). An empty batch holds. When a
+/// batch fails, callers check its signatures one by one to find which.
+pub fn verify_batch<'a>(items: impl IntoIterator<Item = (&'a PublicKey, &'a [u8], &'a Signature)>) -> bool {
+    let mut batch = ed25519_consensus::batch::Verifier::new();
+    for (key, msg, sig) in items {
+        batch.queue((
+            ed25519_consensus::VerificationKeyBytes::from(key.bytes),
+            ed25519_consensus::Signature::from(sig.0),
+            msg,
+        ));
+    }
+    // The coefficients come from a ChaCha stream seeded by the operating system: one
+    // system call per batch, not one per signature.
+    use rand_core::SeedableRng;
+    match rand_chacha::ChaCha20Rng::from_rng(rand_core::OsRng) {
+        Ok(rng) => batch.verify(rng).is_ok(),
+        // No randomness, no batch: the caller checks the signatures one by one.
+        Err(_) => false,
+    }
 }
 
 /// A 64-byte ed25519 signature (`R || s`), not yet checked.

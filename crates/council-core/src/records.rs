@@ -478,7 +478,7 @@ impl<T: Cbor> Signed<T> {
         Hash::of(&self.body_bytes)
     }
 
-    /// Checks the signature (strict). Callers normally go through [`crate::verify`].
+    /// Checks the signature (PROTOCOL.md §2). Callers normally go through [`crate::verify`].
     pub fn signature_valid(&self) -> bool {
         self.signer.verify(&self.body_bytes, &self.signature)
     }
@@ -879,7 +879,7 @@ impl DeviceProof {
     pub fn sign(&self, device: &SecretKey) -> Signature {
         device.sign(&self.to_cbor())
     }
-    /// Whether `proof` is `device`'s valid signature over this statement (strict, §2).
+    /// Whether `proof` is `device`'s valid signature over this statement (§2).
     pub fn holds(&self, device: &PublicKey, proof: &Signature) -> bool {
         device.verify(&self.to_cbor(), proof)
     }

@@ -12,7 +12,7 @@ use crate::records::{
     Action, CouncilId, DeviceChange, DeviceProof, Entry, EquivocationProof, Genesis, JoinStatement, MemberId, Payload,
 };
 
-/// A record whose every signature has been checked with `verify_strict` semantics.
+/// A record whose every signature has been checked (PROTOCOL.md §2).
 /// It can only be made by the functions in this module.
 #[derive(Debug, Clone)]
 pub struct Verified<T>(T);
@@ -67,107 +67,201 @@ pub enum SignatureError {
     NotEquivocation(&'static str),
 }
 
-/// Checks that every founder signed the genesis body.
-pub fn verify_genesis(g: Genesis) -> Result<Verified<Genesis>, SignatureError> {
-    if g.signatures.len() != g.body.founders.len() {
-        return Err(SignatureError::GenesisSignatureCount {
-            expected: g.body.founders.len(),
-            found: g.signatures.len(),
-        });
-    }
-    for (index, (key, sig)) in g.body.founders.iter().zip(&g.signatures).enumerate() {
-        if !key.verify(&g.body_bytes, sig) {
-            return Err(SignatureError::GenesisSignature { index, key: key.to_did() });
+/// One signature a record holds: the key, the signed bytes, the signature, and what its
+/// failure is called. Every check of this module is a list of claims ([`claims_of`]), so
+/// checking them one by one ([`check_claims`]) or in a batch ([`crate::keys::verify_batch`])
+/// applies the same rules to the same signatures.
+#[derive(Debug)]
+struct Claim<'a> {
+    key: &'a PublicKey,
+    msg: std::borrow::Cow<'a, [u8]>,
+    sig: &'a Signature,
+    kind: ClaimKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ClaimKind {
+    Genesis(usize),
+    Entry,
+    Inner(&'static str),
+    InviteProof,
+    DeviceProof,
+}
+
+impl Claim<'_> {
+    fn error(&self) -> SignatureError {
+        let key = self.key.to_did();
+        match self.kind {
+            ClaimKind::Genesis(index) => SignatureError::GenesisSignature { index, key },
+            ClaimKind::Entry => SignatureError::Entry { key },
+            ClaimKind::Inner(kind) => SignatureError::Inner { kind, key },
+            ClaimKind::InviteProof => SignatureError::InviteProof { key },
+            ClaimKind::DeviceProof => SignatureError::DeviceProof { key },
         }
     }
+}
+
+/// Checks claims one by one, in order; the first that fails names the error.
+fn check_claims(claims: &[Claim<'_>]) -> Result<(), SignatureError> {
+    match claims.iter().find(|c| !c.key.verify(&c.msg, c.sig)) {
+        Some(c) => Err(c.error()),
+        None => Ok(()),
+    }
+}
+
+/// Whether every claim holds, checked as one batch: the same verdict as checking them one
+/// by one (PROTOCOL.md §2), at a fraction of the cost. A batch that fails does not say
+/// which claim failed: check the records one by one for that.
+fn batch_holds<'a>(claims: impl IntoIterator<Item = &'a Claim<'a>>) -> bool {
+    crate::keys::verify_batch(claims.into_iter().map(|c| (c.key, c.msg.as_ref(), c.sig)))
+}
+
+/// A record whose signatures are to be checked: a genesis, an entry, or an equivocation
+/// proof, borrowed.
+#[derive(Debug, Clone, Copy)]
+enum Signs<'a> {
+    Genesis(&'a Genesis),
+    Entry(&'a Entry),
+    Equivocation(&'a EquivocationProof),
+}
+
+/// Every signature the record holds, in the order the single checks take them.
+fn claims_of(r: Signs<'_>) -> Vec<Claim<'_>> {
+    let mut out = Vec::new();
+    match r {
+        Signs::Genesis(g) => {
+            for (index, (key, sig)) in g.body.founders.iter().zip(&g.signatures).enumerate() {
+                out.push(Claim { key, msg: (&g.body_bytes[..]).into(), sig, kind: ClaimKind::Genesis(index) });
+            }
+        }
+        Signs::Entry(e) => {
+            out.push(Claim {
+                key: &e.signer,
+                msg: (&e.body_bytes[..]).into(),
+                sig: &e.signature,
+                kind: ClaimKind::Entry,
+            });
+            payload_claims(&e.body.payload, &mut out);
+        }
+        Signs::Equivocation(p) => {
+            for e in [&p.a, &p.b] {
+                out.push(Claim {
+                    key: &e.signer,
+                    msg: (&e.body_bytes[..]).into(),
+                    sig: &e.signature,
+                    kind: ClaimKind::Entry,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Checks what a record must be apart from its signatures: a signature for every founder
+/// of a genesis, and an equivocation proof's two entries being a real conflict.
+fn check_structure(r: Signs<'_>) -> Result<(), SignatureError> {
+    match r {
+        Signs::Genesis(g) if g.signatures.len() != g.body.founders.len() => {
+            Err(SignatureError::GenesisSignatureCount { expected: g.body.founders.len(), found: g.signatures.len() })
+        }
+        Signs::Equivocation(p) => {
+            let (a, b) = (&p.a, &p.b);
+            if a.body.council != b.body.council {
+                return Err(SignatureError::NotEquivocation("the entries belong to different councils"));
+            }
+            if a.body.seq != b.body.seq {
+                return Err(SignatureError::NotEquivocation("the entries are at different places in the log"));
+            }
+            // Compared on the signed bodies: the same body under other signature bytes is
+            // the same entry (§2: signatures are not unique), never a conflict.
+            if a.body_bytes == b.body_bytes {
+                return Err(SignatureError::NotEquivocation("the entries are the same"));
+            }
+            if a.signer != b.signer {
+                return Err(SignatureError::NotEquivocation("the entries are signed by different keys"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks that every founder signed the genesis body.
+pub fn verify_genesis(g: Genesis) -> Result<Verified<Genesis>, SignatureError> {
+    check_structure(Signs::Genesis(&g))?;
+    check_claims(&claims_of(Signs::Genesis(&g)))?;
     Ok(Verified(g))
 }
 
 /// How many signatures [`verify_entry`] checks for this entry.
 pub fn signature_count(e: &Entry) -> u64 {
-    1 + match &e.body.payload {
-        Payload::Motion(m) => {
-            1 + u64::from(matches!(
-                m.body.form.action(),
-                Some(Action::SignCharter { invite: Some(_), .. } | Action::AddDevice { .. })
-            ))
-        }
-        Payload::Vote(_) | Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) | Payload::Name(_) => 1,
-        Payload::Device(d) => 1 + u64::from(matches!(d.body.change, DeviceChange::Add { .. })),
-        Payload::Ranking(_) => 1,
-        Payload::Close { .. } => 0,
-    }
+    claims_of(Signs::Entry(e)).len() as u64
 }
 
 /// Checks the entry's signature (by the key it names; whether that key is the council's
 /// node key is a contextual rule) and every signature nested inside it.
 pub fn verify_entry(e: Entry) -> Result<Verified<Entry>, SignatureError> {
-    if !e.signature_valid() {
-        return Err(SignatureError::Entry { key: e.signer.to_did() });
-    }
-    check_payload(&e.body.payload)?;
+    check_claims(&claims_of(Signs::Entry(&e)))?;
     Ok(Verified(e))
 }
 
 /// Checks the member signatures inside a payload that a client hands to its node, before
 /// the node puts it in its log (the node then signs the entry itself).
 pub fn verify_payload(p: Payload) -> Result<Verified<Payload>, SignatureError> {
-    check_payload(&p)?;
+    let mut claims = Vec::new();
+    payload_claims(&p, &mut claims);
+    check_claims(&claims)?;
     Ok(Verified(p))
 }
 
-fn check_payload(p: &Payload) -> Result<(), SignatureError> {
-    let inner = |ok: bool, kind: &'static str, key: &PublicKey| {
-        if ok {
-            Ok(())
-        } else {
-            Err(SignatureError::Inner { kind, key: key.to_did() })
-        }
+/// The member signatures inside a payload, and the proofs that come with them.
+fn payload_claims<'a>(p: &'a Payload, out: &mut Vec<Claim<'a>>) {
+    let mut inner = |kind: &'static str, key, msg: &'a [u8], sig| {
+        out.push(Claim { key, msg: msg.into(), sig, kind: ClaimKind::Inner(kind) });
     };
     match p {
-        Payload::Motion(m) => {
-            inner(m.signature_valid(), "motion", &m.signer)?;
-            match m.body.form.action() {
-                Some(Action::SignCharter { charter, invite: Some(proof) }) => {
-                    let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
-                    if !proof.invite_key.verify(&stmt.to_cbor(), &proof.signature) {
-                        return Err(SignatureError::InviteProof { key: proof.invite_key.to_did() });
-                    }
-                }
-                Some(Action::AddDevice { member, device, proof }) => {
-                    device_proof(m.body.council, *member, device, proof)?;
-                }
-                _ => {}
-            }
-        }
-        Payload::Ranking(r) => inner(r.signature_valid(), "ranking", &r.signer)?,
-        Payload::Device(d) => {
-            inner(d.signature_valid(), "device", &d.signer)?;
-            if let DeviceChange::Add { device, proof } = &d.body.change {
-                device_proof(d.body.council, d.body.member, device, proof)?;
-            }
-        }
-        Payload::Vote(v) => inner(v.signature_valid(), "vote", &v.signer)?,
-        Payload::Petition(p) => inner(p.signature_valid(), "petition", &p.signer)?,
-        Payload::DelegateVote(v) => inner(v.signature_valid(), "delegate-vote", &v.signer)?,
-        Payload::Invite(i) => inner(i.signature_valid(), "invite", &i.signer)?,
-        Payload::Name(n) => inner(n.signature_valid(), "name", &n.signer)?,
+        Payload::Motion(m) => inner("motion", &m.signer, &m.body_bytes, &m.signature),
+        Payload::Ranking(r) => inner("ranking", &r.signer, &r.body_bytes, &r.signature),
+        Payload::Device(d) => inner("device", &d.signer, &d.body_bytes, &d.signature),
+        Payload::Vote(v) => inner("vote", &v.signer, &v.body_bytes, &v.signature),
+        Payload::Petition(p) => inner("petition", &p.signer, &p.body_bytes, &p.signature),
+        Payload::DelegateVote(v) => inner("delegate-vote", &v.signer, &v.body_bytes, &v.signature),
+        Payload::Invite(i) => inner("invite", &i.signer, &i.body_bytes, &i.signature),
+        Payload::Name(n) => inner("name", &n.signer, &n.body_bytes, &n.signature),
         Payload::Close { .. } => {}
     }
-    Ok(())
+    match p {
+        Payload::Motion(m) => match m.body.form.action() {
+            Some(Action::SignCharter { charter, invite: Some(proof) }) => {
+                let stmt = JoinStatement { federation: charter.id(), council: m.body.council };
+                out.push(Claim {
+                    key: &proof.invite_key,
+                    msg: stmt.to_cbor().into(),
+                    sig: &proof.signature,
+                    kind: ClaimKind::InviteProof,
+                });
+            }
+            Some(Action::AddDevice { member, device, proof }) => {
+                out.push(device_claim(m.body.council, *member, device, proof))
+            }
+            _ => {}
+        },
+        Payload::Device(d) => {
+            if let DeviceChange::Add { device, proof } = &d.body.change {
+                out.push(device_claim(d.body.council, d.body.member, device, proof));
+            }
+        }
+        _ => {}
+    }
 }
 
-/// Checks that `device` signed the statement that it is held for `member` in `council`.
-fn device_proof(
-    council: CouncilId,
-    member: MemberId,
-    device: &PublicKey,
-    proof: &Signature,
-) -> Result<(), SignatureError> {
-    if (DeviceProof { council, member }).holds(device, proof) {
-        Ok(())
-    } else {
-        Err(SignatureError::DeviceProof { key: device.to_did() })
+/// That `device` signed the statement that it is held for `member` in `council`.
+fn device_claim<'a>(council: CouncilId, member: MemberId, device: &'a PublicKey, proof: &'a Signature) -> Claim<'a> {
+    Claim {
+        key: device,
+        msg: DeviceProof { council, member }.to_cbor().into(),
+        sig: proof,
+        kind: ClaimKind::DeviceProof,
     }
 }
 
@@ -175,21 +269,66 @@ fn device_proof(
 /// sequence number, one signing key, both signatures valid. Whether that key was the
 /// council's node key at that point is checked against the council's log.
 pub fn verify_equivocation(p: EquivocationProof) -> Result<Verified<EquivocationProof>, SignatureError> {
-    let (a, b) = (&p.a, &p.b);
-    if a.body.council != b.body.council {
-        return Err(SignatureError::NotEquivocation("the entries belong to different councils"));
-    }
-    if a.body.seq != b.body.seq {
-        return Err(SignatureError::NotEquivocation("the entries are at different places in the log"));
-    }
-    if a.body_bytes == b.body_bytes {
-        return Err(SignatureError::NotEquivocation("the entries are the same"));
-    }
-    if a.signer != b.signer {
-        return Err(SignatureError::NotEquivocation("the entries are signed by different keys"));
-    }
-    if !a.signature_valid() || !b.signature_valid() {
-        return Err(SignatureError::Entry { key: a.signer.to_did() });
-    }
+    check_structure(Signs::Equivocation(&p))?;
+    check_claims(&claims_of(Signs::Equivocation(&p)))?;
     Ok(Verified(p))
+}
+
+/// A record from outside whose signatures are still to be checked. Entries, by far the
+/// most numerous, are not boxed.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Unverified {
+    Genesis(Genesis),
+    Entry(Entry),
+    Equivocation(EquivocationProof),
+}
+
+/// An [`Unverified`] record, checked.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Checked {
+    Genesis(Verified<Genesis>),
+    Entry(Verified<Entry>),
+    Equivocation(Verified<EquivocationProof>),
+}
+
+impl Unverified {
+    fn signs(&self) -> Signs<'_> {
+        match self {
+            Unverified::Genesis(g) => Signs::Genesis(g),
+            Unverified::Entry(e) => Signs::Entry(e),
+            Unverified::Equivocation(p) => Signs::Equivocation(p),
+        }
+    }
+    /// The single check: [`verify_genesis`], [`verify_entry`] or [`verify_equivocation`].
+    pub fn verify(self) -> Result<Checked, SignatureError> {
+        Ok(match self {
+            Unverified::Genesis(g) => Checked::Genesis(verify_genesis(g)?),
+            Unverified::Entry(e) => Checked::Entry(verify_entry(e)?),
+            Unverified::Equivocation(p) => Checked::Equivocation(verify_equivocation(p)?),
+        })
+    }
+}
+
+/// Checks many records at once, with the verdicts (and errors) of checking each alone:
+/// their structure one by one, then every signature of those that pass in one batch. If
+/// the batch fails, each record is checked alone, so the errors are exact.
+pub fn verify_many(records: Vec<Unverified>) -> Vec<Result<Checked, SignatureError>> {
+    let sound: Vec<bool> = records.iter().map(|r| check_structure(r.signs()).is_ok()).collect();
+    let holds = {
+        let claims: Vec<Claim<'_>> =
+            records.iter().zip(&sound).filter(|(_, ok)| **ok).flat_map(|(r, _)| claims_of(r.signs())).collect();
+        batch_holds(&claims)
+    };
+    records
+        .into_iter()
+        .zip(sound)
+        .map(|(r, ok)| match (ok && holds, r) {
+            (true, Unverified::Genesis(g)) => Ok(Checked::Genesis(Verified(g))),
+            (true, Unverified::Entry(e)) => Ok(Checked::Entry(Verified(e))),
+            (true, Unverified::Equivocation(p)) => Ok(Checked::Equivocation(Verified(p))),
+            (false, r) => r.verify(),
+        })
+        .collect()
 }

@@ -15,6 +15,7 @@ use council_core::sample::key_from_label;
 use council_core::{Hash, PublicKey};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
 use sha2::{Digest, Sha512};
 
 include!("common/speccheck.rs");
@@ -32,9 +33,9 @@ enum Verdict {
     KeyMixedOrder,
     /// Key accepted; signature rule 1: `S ≥ ℓ`.
     SigSNotReduced,
-    /// Key accepted; signature rule 2: `R` not a point, or of small order.
+    /// Key accepted; signature rule 2: `R` not a point.
     SigRBad,
-    /// Key accepted; signature rule 3: the equation fails.
+    /// Key accepted; signature rule 3: the (cofactored) equation fails.
     SigEquation,
     Valid,
 }
@@ -74,18 +75,145 @@ fn by_the_rules(msg: &[u8], a: &[u8; 32], sig: &[u8; 64]) -> Verdict {
     let r: [u8; 32] = sig[..32].try_into().unwrap();
     let s: [u8; 32] = sig[32..].try_into().unwrap();
     let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else { return Verdict::SigSNotReduced };
-    match CompressedEdwardsY(r).decompress() {
-        Some(p) if !p.is_small_order() => {}
-        _ => return Verdict::SigRBad,
-    }
+    let Some(r_point) = CompressedEdwardsY(r).decompress() else { return Verdict::SigRBad };
     let k = Scalar::from_bytes_mod_order_wide(
         &Sha512::new().chain_update(r).chain_update(a).chain_update(msg).finalize().into(),
     );
-    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-k), &point, &s);
-    if check.compress().to_bytes() == r {
+    // [8]([S]B − [k]A − R) = 0.
+    let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-k), &point, &s) - r_point;
+    if check.mul_by_cofactor().is_identity() {
         Verdict::Valid
     } else {
         Verdict::SigEquation
+    }
+}
+
+/// RFC 8032's stricter reading, as ed25519-dalek's `verify_strict` has it: what the
+/// protocol used before ZIP-215. The tests below show where the two differ.
+fn strict(msg: &[u8], a: &[u8; 32], sig: &[u8; 64]) -> bool {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(a).unwrap();
+    key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok()
+}
+
+/// A signature by the secret scalar `a` (of the key `a_bytes`) whose nonce point is
+/// `[r]B + t`: valid by ZIP-215 whatever the small-order point `t`, and by the strict
+/// rules only when `t` is the identity. `r_bytes` overrides the encoding of the nonce
+/// point (a non-canonical encoding of the same point).
+fn sign_with_nonce(
+    a: &Scalar,
+    a_bytes: &[u8; 32],
+    msg: &[u8],
+    r: &Scalar,
+    t: &EdwardsPoint,
+    r_bytes: Option<[u8; 32]>,
+) -> [u8; 64] {
+    let big_r = EdwardsPoint::mul_base(r) + t;
+    let r_enc = r_bytes.unwrap_or_else(|| big_r.compress().to_bytes());
+    assert_eq!(CompressedEdwardsY(r_enc).decompress(), Some(big_r), "the encoding names the nonce point");
+    let k = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new().chain_update(r_enc).chain_update(a_bytes).chain_update(msg).finalize().into(),
+    );
+    let s = r + k * a;
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r_enc);
+    sig[32..].copy_from_slice(s.as_bytes());
+    sig
+}
+
+/// The small-order points: the identity, and points of order 2, 4 and 8.
+fn torsion() -> Vec<EdwardsPoint> {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    EIGHT_TORSION.to_vec()
+}
+
+#[test]
+fn zip215_accepts_small_order_and_mixed_order_nonces_and_the_record_stays_the_same_record() {
+    let seed = [7u8; 32];
+    let key = council_core::SecretKey::from_seed(&seed);
+    let a_bytes = *key.public().as_bytes();
+    // RFC 8032: the secret scalar is the clamped first half of SHA-512(seed).
+    let h = Sha512::digest(seed);
+    let mut lo = [0u8; 32];
+    lo.copy_from_slice(&h[..32]);
+    lo[0] &= 248;
+    lo[31] &= 127;
+    lo[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(lo);
+    let body =
+        VoteBody { council: Hash::of(b"edge"), motion: Hash::of(b"motion"), choice: 0, counter: 3, is_final: false };
+    let honest = Signed::sign(body.clone(), &key);
+    let msg = honest.body_bytes.clone();
+    let r = Scalar::from_bytes_mod_order(Hash::of(b"nonce").0);
+    let mut seen = 0;
+    for (i, t) in torsion().iter().enumerate() {
+        for zero_r in [false, true] {
+            // With r = 0 the nonce point is `t` itself: a small-order R.
+            let r = if zero_r { Scalar::ZERO } else { r };
+            let sig = sign_with_nonce(&a, &a_bytes, &msg, &r, t, None);
+            assert_eq!(by_the_rules(&msg, &a_bytes, &sig), Verdict::Valid, "torsion {i}, r = 0: {zero_r}");
+            assert!(key.public().verify(&msg, &Signature(sig)), "council_core, torsion {i}, r = 0: {zero_r}");
+            // The strict rules accept only the plain case: no torsion, and R not the identity.
+            assert_eq!(strict(&msg, &a_bytes, &sig), i == 0 && !zero_r, "verify_strict, torsion {i}, r = 0: {zero_r}");
+            // Under other signature bytes the vote is the same record: same id, and a log
+            // that holds one refuses the other as a replay of its counter (rules.rs,
+            // a_replayed_or_stale_vote_is_rejected_and_the_latest_counts).
+            let mut other = honest.clone();
+            other.signature = Signature(sig);
+            assert_eq!(other.id(), honest.id());
+            assert!(council_core::verify::verify_payload(council_core::records::Payload::Vote(other)).is_ok());
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 16);
+    // A non-canonical encoding of R: y = 1 + p names the identity, as y = 1 does.
+    let mut y1p = [0xffu8; 32];
+    y1p[0] = 0xee;
+    y1p[31] = 0x7f;
+    let sig = sign_with_nonce(&a, &a_bytes, &msg, &Scalar::ZERO, &EdwardsPoint::default(), Some(y1p));
+    assert_eq!(by_the_rules(&msg, &a_bytes, &sig), Verdict::Valid);
+    assert!(key.public().verify(&msg, &Signature(sig)));
+    assert!(!strict(&msg, &a_bytes, &sig));
+}
+
+#[test]
+fn batch_verification_reaches_the_verdicts_of_single_verification_and_names_the_same_errors() {
+    use council_core::records::{Entry, Payload};
+    use council_core::verify::{verify_many, Unverified};
+    let node = key_from_label("edge/node");
+    let voters: Vec<_> = (0..5).map(|i| key_from_label(&format!("edge/voter/{i}"))).collect();
+    let council = Hash::of(b"edge");
+    let entry = |seq: u64, voter: &council_core::SecretKey| {
+        let body = VoteBody { council, motion: Hash::of(b"motion"), choice: 0, counter: seq, is_final: false };
+        let payload = Payload::Vote(Signed::sign(body, voter));
+        Signed::sign(council_core::records::EntryBody { council, seq, prev: Hash::ZERO, time: seq, payload }, &node)
+    };
+    // Sets of 40 entries; in some, one signature (the node's or a voter's) is bent.
+    for bent in [None, Some((3, 0)), Some((17, 1)), Some((39, 1))] {
+        let mut entries: Vec<Entry> = (1..=40).map(|seq| entry(seq, &voters[seq as usize % 5])).collect();
+        if let Some((at, which)) = bent {
+            let e = &mut entries[at];
+            if which == 0 {
+                e.signature.0[40] ^= 4;
+            } else if let Payload::Vote(v) = &mut e.body.payload {
+                v.signature.0[40] ^= 4;
+                // The entry's body holds the vote: re-sign it so that only the vote is bent.
+                let body = e.body.clone();
+                *e = Signed::sign(body, &node);
+            }
+        }
+        let one_by_one: Vec<String> = entries
+            .iter()
+            .map(|e| match council_core::verify::verify_entry(e.clone()) {
+                Ok(_) => "ok".to_owned(),
+                Err(err) => err.to_string(),
+            })
+            .collect();
+        let batched: Vec<String> = verify_many(entries.into_iter().map(Unverified::Entry).collect())
+            .into_iter()
+            .map(|r| r.map_or_else(|e| e.to_string(), |_| "ok".to_owned()))
+            .collect();
+        assert_eq!(batched, one_by_one, "bent: {bent:?}");
+        assert_eq!(one_by_one.iter().filter(|v| *v != "ok").count(), usize::from(bent.is_some()));
     }
 }
 
