@@ -37,11 +37,15 @@ if ! /usr/bin/time -f '%e %M' -o "$work/b1.time" "$bin/council" verify "$file" >
 fi
 read -r b1_wall b1_rss < "$work/b1.time"
 raw=$("$bin/examples/raw_verify" "$file")
-b1=$(python3 - "$b1_wall" "$b1_rss" "$raw" <<'PY'
+# The same on one core, to show how it scales.
+/usr/bin/time -f '%e' -o "$work/b1-one.time" taskset -c 0 "$bin/council" verify "$file" >/dev/null
+read -r b1_one < "$work/b1-one.time"
+raw_one=$(RAYON_NUM_THREADS=1 taskset -c 0 "$bin/examples/raw_verify" "$file" zip215-batch)
+b1=$(python3 - "$b1_wall" "$b1_rss" "$raw" "$b1_one" "$raw_one" <<'PY'
 import json, sys
-wall, rss, raw = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
-n = raw["signatures"]
-print(f"| B1 | `council verify`, {n:,} signatures | {wall:.1f} s, peak RSS {rss/1024:.0f} MB | batch {raw['batch_seconds']:.1f} s; strict one by one {raw['strict_seconds']:.1f} s | {wall/raw['batch_seconds']:.2f}x batch, {wall/raw['strict_seconds']:.2f}x strict | ≤ 1.2x batch; RSS ≤ 100 MB |")
+wall, rss, raw, one, raw_one = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5])
+n, zb = raw["signatures"], raw["zip215_batch_seconds"]
+print(f"| B1 | `council verify`, {n:,} signatures, {raw['threads']} cores (and 1) | {wall:.1f} s, peak RSS {rss/1024:.0f} MB; 1 core {one:.1f} s | ZIP-215 batch {zb:.1f} s (1 core {raw_one['zip215_batch_seconds']:.1f} s); strict one by one {raw['strict_seconds']:.1f} s, with a table per key {raw['tables_seconds']:.1f} s; ed25519-dalek batch {raw['batch_seconds']:.1f} s | {wall/zb:.2f}x batch (1 core {one/raw_one['zip215_batch_seconds']:.2f}x) | ≤ 1.2x batch; RSS ≤ 100 MB |")
 PY
 )
 row "$b1"
@@ -162,7 +166,8 @@ mem=$(free -g | awk '/Mem:/{print $2}')
   printf '%s\n' "${rows[@]}"
   echo
   echo "Commands: \`council sample --members $members --motions $motions --votes-per-motion $votes\`, then"
-  echo "\`council verify\` (B1) beside \`cargo run --release -p council-cli --example raw_verify\`;"
+  echo "\`council verify\` (B1) beside \`cargo run --release -p council-cli --example raw_verify\`, and both again under"
+  echo "\`taskset -c 0\` (the example with \`RAYON_NUM_THREADS=1\` and \`zip215-batch\`);"
   echo "\`cargo run --release -p council-node --example ingest -- $ingest 64\` (B2, and B5's store);"
   echo "\`councild run\` on that store, timed until \`council status\` answers, RSS read 2 s later, then"
   echo "stopped and timed once more, and on a new council of three members (idle RSS) (B5);"
