@@ -16,7 +16,7 @@ use council_core::records::{
 };
 use council_core::sample::{key_from_label, Clock, CouncilBuilder};
 use council_core::verify::{verify_entry, verify_genesis};
-use council_net::{NetEvent, Response, SyncResponse, Verdict};
+use council_net::{heads_digest, Head, NetEvent, Response, SyncResponse, Verdict};
 use council_node::config::Config;
 use council_node::datadir;
 
@@ -26,6 +26,9 @@ fn now() -> u64 {
 
 fn main() {
     let events: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    }
     let tmp = tempfile::tempdir().expect("temp dir");
 
     // The node that will catch up: a council of three, founder of a charter with the
@@ -186,6 +189,13 @@ fn main() {
                         l2.iter().skip(from - 1).take(request.max_entries as usize).map(Cbor::to_cbor).collect();
                     let _ = n2.respond(channel, Response::Sync(r)).await;
                 }
+                // Where its log stands (PROTOCOL.md §12.2): the node syncs what it is behind on.
+                NetEvent::HeadsRequest { request, channel, .. } => {
+                    let head = l2.last().map_or(g2.council_id(), Entry::id);
+                    let heads = vec![Head { council: g2.council_id(), seq: l2.len() as u64, head }];
+                    let answer = (request.digest != heads_digest(&heads)).then_some(heads);
+                    let _ = n2.respond(channel, Response::Heads(answer)).await;
+                }
                 NetEvent::Gossip { id, from, .. } => {
                     let _ = n2.validate(id, from, Verdict::Ignore).await;
                 }
@@ -194,7 +204,20 @@ fn main() {
         }
     });
     let started = Instant::now();
-    rt.block_on(net.dial(addr.parse().expect("multiaddr"))).expect("dial");
+    let addr: council_net::Multiaddr = addr.parse().expect("multiaddr");
+    rt.block_on(net.dial(addr.clone())).expect("dial");
+    // The dialer says hello first (PROTOCOL.md §12.4); the node's answer welcomes it, and
+    // then the node asks where the federation's logs stand, and syncs.
+    let peer = addr
+        .iter()
+        .find_map(|p| match p {
+            council_net::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        })
+        .expect("the node's address names its peer id");
+    rt.block_on(net.allow([(peer, Default::default())].into_iter().collect())).expect("allow");
+    let hello = council_net::Hello { genesis: genesis.clone(), invites: Vec::new() };
+    rt.block_on(net.hello(peer, hello)).expect("the node answers the hello");
     let other_hex = genesis.council_id().to_hex();
     let followed = || -> u64 {
         let v: serde_json::Value = ureq::get(&format!("{api}/v1/network"))
