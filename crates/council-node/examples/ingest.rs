@@ -1,5 +1,5 @@
 //! B2: durable ballot ingestion through the node's HTTP API, with concurrent clients,
-//! beside the raw rate of the same work done directly (strict signature checks on all
+//! beside the raw rate of the same work done directly (signature checks on all
 //! cores, plus sled inserts with one flush per batch) on the same machine, in the same run.
 //!
 //! Usage: `cargo run --release -p council-node --example ingest -- [BALLOTS] [CLIENTS]`
