@@ -29,26 +29,27 @@ const SIGNATURE_BATCH: usize = 256;
 /// to the bytes read being invalid).
 ///
 /// A reading thread reads the next batch and checks its signatures on all cores while
-/// this thread applies the rules to the batch before it, in file order.
-pub fn verify_stream<R: Read + Send>(input: R, receipts: Vec<(String, Verified<Receipt>)>) -> (Report, bool) {
+/// this thread applies the rules to the batch before it, in file order. At most three
+/// batches are held: one being read, one waiting, one being applied.
+pub fn verify_stream<R: Read + Send + 'static>(input: R, receipts: Vec<(String, Verified<Receipt>)>) -> (Report, bool) {
     let mut verifier = ExportVerifier::with_receipts(receipts);
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (read_error, io_failed) = std::thread::scope(|s| {
-        let reading = s.spawn(move || read_and_check(input, &tx));
-        for checked in &rx {
-            for (pos, c) in checked {
-                verifier.push(pos, c);
-            }
-            // Not an export, or items past its end: nothing more can be judged, so stop
-            // reading (standard input may be a device that never ends): the reading thread
-            // stops at its next batch, when it finds nobody to hand it to.
-            if verifier.halted() {
-                break;
-            }
+    let reading = std::thread::spawn(move || read_and_check(input, &tx));
+    for checked in &rx {
+        for (pos, c) in checked {
+            verifier.push(pos, c);
         }
-        drop(rx);
-        reading.join().unwrap_or_else(|_| (Some("the reading thread failed".to_owned()), false))
-    });
+        // Not an export, or items past its end: nothing more can be judged. The verdict
+        // is given now, as if reading had stopped here: the reading thread is not waited
+        // for (standard input may be a device that never ends, or a pipe that goes
+        // quiet), and whatever it read or failed to read after this point is not judged.
+        // It stops when it finds nobody to hand its next batch to.
+        if verifier.halted() {
+            return (verifier.finish(None), false);
+        }
+    }
+    let (read_error, io_failed) =
+        reading.join().unwrap_or_else(|_| (Some("the reading thread failed".to_owned()), false));
     (verifier.finish(read_error), io_failed)
 }
 

@@ -164,6 +164,10 @@ fn a_restored_state_continues_exactly_like_the_replayed_one() {
     for k in 0..=entries.len() {
         let prefix = replay(&genesis, &entries[..k]);
         let snap = prefix.snapshot();
+        // One well-formed CBOR item, whatever reads it: every array holds what it declares.
+        let mut d = council_core::cbor::Decoder::new(&snap);
+        assert_eq!(d.raw_item().map(<[u8]>::len).ok(), Some(snap.len()), "after {k} entries");
+        d.finish().unwrap();
         let mut restored = CouncilState::restore(verify_genesis(genesis.clone()).unwrap(), &snap).unwrap();
         assert_eq!(restored.snapshot(), snap, "restoring after {k} entries changed the state");
         assert_eq!((restored.seq(), restored.head()), (prefix.seq(), prefix.head()));

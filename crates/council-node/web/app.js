@@ -194,6 +194,12 @@ function keepReceipt(answer, recordHex) {
   localStorage.setItem(receiptsKey(state.council), JSON.stringify(list));
 }
 
+// The body of a node-signed entry (`[body, signer, signature]`), in hex.
+function entryBodyHex(entryHex) {
+  const entry = hex.bytes(entryHex);
+  return entry[0] === 0x83 ? hex.of(entry.slice(1, skip(entry, 1))) : entryHex;
+}
+
 // Compares every receipt kept here with the node's log now, 64 places at a time.
 async function checkReceipts() {
   const list = loadReceipts(state.council);
@@ -204,7 +210,9 @@ async function checkReceipts() {
     chunk.forEach((r, j) => {
       const e = log.entries[j];
       if (!e) broken.push(`Entry ${r.seq}, which the node acknowledged, is gone (its log ends at ${log.head}).`);
-      else if (e.record !== r.entry) broken.push(`Entry ${r.seq} is not the one the node acknowledged: it signed two histories.`);
+      // Compared on the signed bodies: the same body under other signature bytes is the
+      // same entry (PROTOCOL.md §2), never a second history.
+      else if (entryBodyHex(e.record) !== entryBodyHex(r.entry)) broken.push(`Entry ${r.seq} is not the one the node acknowledged: it signed two histories.`);
     });
   }
   const box = document.getElementById("fork-warning");

@@ -259,7 +259,7 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
         latest,
         rankings,
     } = m;
-    e.array(11).value(id).value(body).value(opener).value(opened_by).u64(*opened_at).u64(*opened_seq).u64(*position);
+    e.array(12).value(id).value(body).value(opener).value(opened_by).u64(*opened_at).u64(*opened_seq).u64(*position);
     let Counts { counts, electorate } = counts;
     e.array(2).list(counts).u64(*electorate);
     e.u64(*ballots_received).u64(*ballots_changed);
@@ -318,7 +318,7 @@ fn encode_closed(e: &mut Encoder, m: &ClosedMotion) {
         ballots_received,
         ballots_changed,
     } = m;
-    e.array(16).value(id).text(title).text(kind).list(options).value(rule);
+    e.array(15).value(id).text(title).text(kind).list(options).value(rule);
     e.u64(*opened_at).u64(*opened_seq).u64(*position).u64(*closes_at);
     e.array(3).value(outcome).u64(*at).bool(*early);
     encode_effect(e, effect);
@@ -332,7 +332,7 @@ fn encode_closed(e: &mut Encoder, m: &ClosedMotion) {
 }
 
 fn decode_closed(d: &mut Decoder<'_>) -> Result<ClosedMotion, DecodeError> {
-    d.array_exact(16)?;
+    d.array_exact(15)?;
     let id = d.value()?;
     let title = d.text()?.to_owned();
     let at = d.position();
@@ -387,7 +387,7 @@ fn decode_closed(d: &mut Decoder<'_>) -> Result<ClosedMotion, DecodeError> {
 }
 
 fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
-    d.array_exact(11)?;
+    d.array_exact(12)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
     let opener = d.value()?;
