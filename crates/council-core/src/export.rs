@@ -150,12 +150,11 @@ pub fn check_item(pos: ItemPos, bytes: &[u8]) -> ItemOutcome {
 /// verdicts, and the errors, of checking each alone). Stateless: safe to run in parallel
 /// on separate slices.
 pub fn check_items(items: &[(ItemPos, &[u8])]) -> Vec<(ItemPos, ItemOutcome)> {
-    /// What an error about the item names, and how many signatures it holds.
+    /// What an error about the item names.
     struct Label {
         record: &'static str,
         council: Option<CouncilId>,
         seq: Option<u64>,
-        signatures: u64,
     }
     // Each item's outcome, in order; those with signatures are filled in after the batch.
     let mut out: Vec<(ItemPos, Option<ItemOutcome>)> = Vec::with_capacity(items.len());
@@ -179,30 +178,16 @@ pub fn check_items(items: &[(ItemPos, &[u8])]) -> Vec<(ItemPos, ItemOutcome)> {
                 continue;
             }
             ExportItem::Genesis(g) => {
-                let label = Label {
-                    record: "genesis",
-                    council: Some(g.council_id()),
-                    seq: None,
-                    signatures: g.signatures.len() as u64,
-                };
+                let label = Label { record: "genesis", council: Some(g.council_id()), seq: None };
                 (label, verify::Unverified::Genesis(g))
             }
             ExportItem::Entry(x) => {
-                let label = Label {
-                    record: x.body.payload.kind(),
-                    council: Some(x.body.council),
-                    seq: Some(x.body.seq),
-                    signatures: verify::signature_count(&x),
-                };
+                let label =
+                    Label { record: x.body.payload.kind(), council: Some(x.body.council), seq: Some(x.body.seq) };
                 (label, verify::Unverified::Entry(x))
             }
             ExportItem::Equivocation(p) => {
-                let label = Label {
-                    record: "equivocation",
-                    council: Some(p.a.body.council),
-                    seq: Some(p.a.body.seq),
-                    signatures: 2,
-                };
+                let label = Label { record: "equivocation", council: Some(p.a.body.council), seq: Some(p.a.body.seq) };
                 (label, verify::Unverified::Equivocation(p))
             }
         };
@@ -213,9 +198,9 @@ pub fn check_items(items: &[(ItemPos, &[u8])]) -> Vec<(ItemPos, ItemOutcome)> {
     for ((at, label), checked) in pending.into_iter().zip(verify::verify_many(records)) {
         let pos = out[at].0;
         out[at].1 = Some(match checked {
-            Ok(verify::Checked::Genesis(v)) => Ok((CheckedItem::Genesis(v), label.signatures)),
-            Ok(verify::Checked::Entry(v)) => Ok((CheckedItem::Entry(v), label.signatures)),
-            Ok(verify::Checked::Equivocation(v)) => Ok((CheckedItem::Equivocation(v), label.signatures)),
+            Ok((verify::Checked::Genesis(v), n)) => Ok((CheckedItem::Genesis(v), n)),
+            Ok((verify::Checked::Entry(v), n)) => Ok((CheckedItem::Entry(v), n)),
+            Ok((verify::Checked::Equivocation(v), n)) => Ok((CheckedItem::Equivocation(v), n)),
             Err(e) => Err(pos.error(label.record, label.council, label.seq, e.to_string())),
         });
     }

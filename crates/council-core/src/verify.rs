@@ -313,22 +313,34 @@ impl Unverified {
 
 /// Checks many records at once, with the verdicts (and errors) of checking each alone:
 /// their structure one by one, then every signature of those that pass in one batch. If
-/// the batch fails, each record is checked alone, so the errors are exact.
-pub fn verify_many(records: Vec<Unverified>) -> Vec<Result<Checked, SignatureError>> {
+/// the batch fails, each record is checked alone, so the errors are exact. Each record
+/// that passes comes with the number of signatures it held.
+pub fn verify_many(records: Vec<Unverified>) -> Vec<Result<(Checked, u64), SignatureError>> {
     let sound: Vec<bool> = records.iter().map(|r| check_structure(r.signs()).is_ok()).collect();
+    let mut counts = vec![0u64; records.len()];
     let holds = {
-        let claims: Vec<Claim<'_>> =
-            records.iter().zip(&sound).filter(|(_, ok)| **ok).flat_map(|(r, _)| claims_of(r.signs())).collect();
+        let mut claims: Vec<Claim<'_>> = Vec::new();
+        for ((r, ok), n) in records.iter().zip(&sound).zip(&mut counts) {
+            if *ok {
+                let mine = claims_of(r.signs());
+                *n = mine.len() as u64;
+                claims.extend(mine);
+            }
+        }
         batch_holds(&claims)
     };
     records
         .into_iter()
         .zip(sound)
-        .map(|(r, ok)| match (ok && holds, r) {
-            (true, Unverified::Genesis(g)) => Ok(Checked::Genesis(Verified(g))),
-            (true, Unverified::Entry(e)) => Ok(Checked::Entry(Verified(e))),
-            (true, Unverified::Equivocation(p)) => Ok(Checked::Equivocation(Verified(p))),
-            (false, r) => r.verify(),
+        .zip(counts)
+        .map(|((r, ok), n)| {
+            let checked = match (ok && holds, r) {
+                (true, Unverified::Genesis(g)) => Checked::Genesis(Verified(g)),
+                (true, Unverified::Entry(e)) => Checked::Entry(Verified(e)),
+                (true, Unverified::Equivocation(p)) => Checked::Equivocation(Verified(p)),
+                (false, r) => r.verify()?,
+            };
+            Ok((checked, n))
         })
         .collect()
 }

@@ -120,12 +120,6 @@ fn sign_with_nonce(
     sig
 }
 
-/// The small-order points: the identity, and points of order 2, 4 and 8.
-fn torsion() -> Vec<EdwardsPoint> {
-    use curve25519_dalek::constants::EIGHT_TORSION;
-    EIGHT_TORSION.to_vec()
-}
-
 #[test]
 fn zip215_accepts_small_order_and_mixed_order_nonces_and_the_record_stays_the_same_record() {
     let seed = [7u8; 32];
@@ -145,7 +139,8 @@ fn zip215_accepts_small_order_and_mixed_order_nonces_and_the_record_stays_the_sa
     let msg = honest.body_bytes.clone();
     let r = Scalar::from_bytes_mod_order(Hash::of(b"nonce").0);
     let mut seen = 0;
-    for (i, t) in torsion().iter().enumerate() {
+    // The small-order points: the identity, and points of order 2, 4 and 8.
+    for (i, t) in curve25519_dalek::constants::EIGHT_TORSION.iter().enumerate() {
         for zero_r in [false, true] {
             // With r = 0 the nonce point is `t` itself: a small-order R.
             let r = if zero_r { Scalar::ZERO } else { r };
