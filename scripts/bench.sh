@@ -57,7 +57,17 @@ b2json=$(COUNCILNET_BENCH_KEEP="$keep" "$bin/examples/ingest" "$ingest" 64)
 b2=$(python3 - "$b2json" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-print(f"| B2 | ballots acknowledged durably via the API, {r['ballots']:,} ballots, {r['clients']} clients | {r['api_ballots_per_second']:,.0f}/s; p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms | signature checks (ZIP-215, one by one) + sled insert-and-flush: {r['raw_ballots_per_second']:,.0f}/s | {r['api_ballots_per_second']/r['raw_ballots_per_second']:.2f}x | ≥ 25,000/s; p99 < 20 ms |")
+print(f"| B2 | ballots acknowledged durably via the API, one per request (`POST /v1/votes`), {r['ballots']:,} ballots, {r['clients']} clients | {r['api_ballots_per_second']:,.0f}/s; p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms | signature checks (ZIP-215, one by one) + sled insert-and-flush: {r['raw_ballots_per_second']:,.0f}/s | {r['api_ballots_per_second']/r['raw_ballots_per_second']:.2f}x | ≥ 0.8x; p99 < 20 ms |")
+PY
+)
+row "$b2"
+# The same stream in batches (`POST /v1/batch`), beside the raw limit with the signatures
+# checked in batches too, as the endpoint checks them.
+b2json=$("$bin/examples/ingest" "$ingest" 4 256)
+b2=$(python3 - "$b2json" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"| B2 | the same, {r['per_request']} ballots per request (`POST /v1/batch`), {r['clients']} clients | {r['api_ballots_per_second']:,.0f}/s; per request p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms | signature checks (ZIP-215, batches of 1,024) + sled insert-and-flush: {r['raw_batch_ballots_per_second']:,.0f}/s (one by one: {r['raw_ballots_per_second']:,.0f}/s) | {r['api_ballots_per_second']/r['raw_batch_ballots_per_second']:.2f}x (one by one: {r['api_ballots_per_second']/r['raw_ballots_per_second']:.2f}x) | ≥ 0.8x; p99 < 20 ms |")
 PY
 )
 row "$b2"
@@ -168,7 +178,8 @@ mem=$(free -g | awk '/Mem:/{print $2}')
   echo "Commands: \`council sample --members $members --motions $motions --votes-per-motion $votes\`, then"
   echo "\`council verify\` (B1) beside \`cargo run --release -p council-cli --example raw_verify\`, and both again under"
   echo "\`taskset -c 0\` (the example with \`RAYON_NUM_THREADS=1\` and \`zip215-batch\`);"
-  echo "\`cargo run --release -p council-node --example ingest -- $ingest 64\` (B2, and B5's store);"
+  echo "\`cargo run --release -p council-node --example ingest -- $ingest 64\` (B2, and B5's store), and"
+  echo "\`... ingest -- $ingest 4 256\` (B2 in batches);"
   echo "\`councild run\` on that store, timed until \`council status\` answers, RSS read 2 s later, then"
   echo "stopped and timed once more, and on a new council of three members (idle RSS) (B5);"
   echo "\`cargo run --release -p council-node --example catch_up -- $catchup\` (B4)."

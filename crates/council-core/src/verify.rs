@@ -265,6 +265,20 @@ fn device_claim<'a>(council: CouncilId, member: MemberId, device: &'a PublicKey,
     }
 }
 
+/// Checks the member signatures of many payloads at once, with the verdicts (and errors)
+/// of [`verify_payload`] on each: their signatures in one batch, and if it fails, each
+/// payload alone, so the errors are exact. The node's batch endpoint uses it.
+pub fn verify_payloads(payloads: Vec<Payload>) -> Vec<Result<Verified<Payload>, SignatureError>> {
+    let holds = {
+        let mut claims = Vec::new();
+        for p in &payloads {
+            payload_claims(p, &mut claims);
+        }
+        batch_holds(&claims)
+    };
+    payloads.into_iter().map(|p| if holds { Ok(Verified(p)) } else { verify_payload(p) }).collect()
+}
+
 /// Checks a standalone equivocation proof: two different entries, one council, one
 /// sequence number, one signing key, both signatures valid. Whether that key was the
 /// council's node key at that point is checked against the council's log.

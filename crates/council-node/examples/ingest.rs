@@ -2,7 +2,12 @@
 //! beside the raw rate of the same work done directly (signature checks on all
 //! cores, plus sled inserts with one flush per batch) on the same machine, in the same run.
 //!
-//! Usage: `cargo run --release -p council-node --example ingest -- [BALLOTS] [CLIENTS]`
+//! Usage: `cargo run --release -p council-node --example ingest -- [BALLOTS] [CLIENTS] [BATCH]`
+//!
+//! With `BATCH` above 1 each client sends that many ballots per request to
+//! `POST /v1/batch` (and the latencies are per request); otherwise one per request to
+//! `POST /v1/votes`. The raw limit is given twice: with each signature checked alone, and
+//! with the signatures checked in batches of 1,024 (as `POST /v1/batch` checks them).
 //! Prints one JSON object.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use council_core::cbor::Cbor;
-use council_core::records::{Action, MotionBody, MotionForm, Rule, Share, Signed, Threshold, VoteBody};
+use council_core::records::{Action, MotionBody, MotionForm, Payload, Rule, Share, Signed, Threshold, VoteBody};
 use council_core::sample::key_from_label;
+use council_core::verify::verify_payloads;
 use council_core::SecretKey;
 use council_node::config::Config;
 use council_node::datadir;
@@ -21,6 +27,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let ballots: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let per_request: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1).clamp(1, 1024);
     let members = 500usize;
     let motions = ballots.div_ceil(members);
 
@@ -61,6 +68,22 @@ fn main() {
             .send_json(serde_json::json!({ "record": hex::encode(rec) }))
             .map(|_| ())
             .map_err(|e| e.to_string())
+    };
+    let post_batch = |agent: &ureq::Agent, recs: &[Vec<u8>]| -> Result<(), String> {
+        let records: Vec<serde_json::Value> =
+            recs.iter().map(|r| serde_json::json!({ "kind": "vote", "record": hex::encode(r) })).collect();
+        let answer: serde_json::Value = agent
+            .post(&format!("{base}/v1/batch"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({ "records": records }))
+            .map_err(|e| e.to_string())?
+            .into_json()
+            .map_err(|e| e.to_string())?;
+        let results = answer["results"].as_array().ok_or("no results")?;
+        if results.len() != recs.len() || results.iter().any(|r| r["status"] != 201) {
+            return Err(format!("not every ballot was acknowledged: {answer}"));
+        }
+        Ok(())
     };
 
     // Motions that cannot settle before every member has voted: a full quorum, unanimity.
@@ -108,12 +131,17 @@ fn main() {
                 s.spawn(move || {
                     let mut lat = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let i = next.fetch_add(per_request, Ordering::Relaxed);
                         if i >= records.len() {
                             return lat;
                         }
                         let t = Instant::now();
-                        post(&agent, "/v1/votes", records[i].clone()).expect("ballot acknowledged");
+                        if per_request == 1 {
+                            post(&agent, "/v1/votes", records[i].clone()).expect("ballot acknowledged");
+                        } else {
+                            let chunk = &records[i..(i + per_request).min(records.len())];
+                            post_batch(&agent, chunk).expect("batch answered");
+                        }
                         lat.push(t.elapsed());
                     }
                 })
@@ -135,6 +163,10 @@ fn main() {
     let t = Instant::now();
     assert!(signed.par_iter().all(|s| s.signature_valid()));
     let verify_secs = t.elapsed().as_secs_f64();
+    let payloads: Vec<Payload> = signed.iter().cloned().map(Payload::Vote).collect();
+    let t = Instant::now();
+    assert!(payloads.par_chunks(1024).all(|c| verify_payloads(c.to_vec()).iter().all(Result::is_ok)));
+    let batch_verify_secs = t.elapsed().as_secs_f64();
     let raw_dir = tmp.path().join("raw");
     let db = sled::Config::new().path(&raw_dir).mode(sled::Mode::HighThroughput).open().expect("sled");
     let t = Instant::now();
@@ -160,6 +192,9 @@ fn main() {
             "raw_verify_seconds": verify_secs,
             "raw_sled_seconds": store_secs,
             "raw_ballots_per_second": ballots as f64 / raw_secs,
+            "raw_batch_verify_seconds": batch_verify_secs,
+            "raw_batch_ballots_per_second": ballots as f64 / (batch_verify_secs + store_secs),
+            "per_request": per_request,
             "store_bytes_on_disk": disk,
             "payload_bytes": records.iter().map(|r| r.len() as u64).sum::<u64>(),
         })

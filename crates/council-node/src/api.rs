@@ -15,6 +15,7 @@
 //! | `POST /v1/names` | `{"record": hex}` a member's signed name | same |
 //! | `POST /v1/devices` | `{"record": hex}` a member's signed device record | same |
 //! | `POST /v1/rankings` | `{"record": hex}` a member's signed ranking (a ranked motion) | same |
+//! | `POST /v1/batch` | `{"records": [{"kind", "record": hex}…]}` up to 1,024 records | `{"results": [{"status", "accepted" or "error"}…]}`, one for each, in order |
 //! | `GET /v1/export` | | the export file (`application/octet-stream`), with followed councils' logs |
 //! | `GET /v1/federations` | | federations, void federation events, forked councils, joins |
 //! | `GET /v1/network` | | peer id, listen addresses, connected peers, followed councils |
@@ -237,13 +238,164 @@ pub struct Accepted {
 }
 
 async fn submit(st: &ApiState, payload: Payload, id: Hash) -> Result<Response, ApiError> {
-    let verified =
-        verify_payload(payload).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string()))?;
-    let s = st.writer.submit(verified, id).await?;
+    let verified = verify_payload(payload).map_err(bad_signature)?;
+    let (status, body) = accepted(st.writer.submit(verified, id).await?);
+    Ok((status, Json(body)).into_response())
+}
+
+fn bad_signature(e: council_core::verify::SignatureError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad-signature", e.to_string())
+}
+
+/// The status and body that acknowledge a record the writer took.
+fn accepted(s: crate::writer::Submitted) -> (StatusCode, Accepted) {
     let status = if s.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     let receipt = hex::encode(Receipt { entry: (*s.entry).clone() }.to_cbor());
-    let body = Accepted { record: s.record, seq: s.seq, duplicate: s.duplicate, entry: s.entry.id(), receipt };
-    Ok((status, Json(body)).into_response())
+    (status, Accepted { record: s.record, seq: s.seq, duplicate: s.duplicate, entry: s.entry.id(), receipt })
+}
+
+/// The most records one `POST /v1/batch` may hold.
+pub const MAX_BATCH_RECORDS: usize = 1024;
+/// The most bytes the body of one `POST /v1/batch` may have: room for 1,024 records of
+/// 2 KiB each in hex (a ballot is about 190 bytes).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The kinds of record a batch may hold, by the name each has in it: the member-signed
+/// records whose single endpoint does nothing but judge and log them.
+const BATCH_KINDS: &[&str] = &["motion", "vote", "ranking", "petition", "name", "device"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    records: Vec<BatchRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRecord {
+    kind: String,
+    record: String,
+}
+
+/// The answer to a batch: one result for each record, in order.
+#[derive(Debug, serde::Serialize)]
+struct BatchAnswer {
+    results: Vec<BatchResult>,
+}
+
+/// What the record's single endpoint would have answered: its status, and its body.
+#[derive(Debug, serde::Serialize)]
+struct BatchResult {
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accepted: Option<Accepted>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ErrorBody {
+    code: &'static str,
+    message: String,
+}
+
+/// One record of a batch as the single endpoint of its kind would decode it, with its id.
+fn batch_record(r: &BatchRecord) -> Result<(Payload, Hash), ApiError> {
+    let bytes = hex::decode(r.record.trim())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not hex: {e}")))?;
+    fn one<T: Cbor>(bytes: &[u8], what: &str, wrap: impl FnOnce(T) -> Payload) -> Result<(Payload, Hash), ApiError> {
+        let t = T::from_cbor(bytes).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not a valid {what}: {e}"))
+        })?;
+        let id = Hash::of(&t.to_cbor());
+        Ok((wrap(t), id))
+    }
+    match r.kind.as_str() {
+        "motion" => one(&bytes, "signed motion", |m: Signed<MotionBody>| Payload::Motion(Box::new(m))),
+        "vote" => one(&bytes, "signed ballot", Payload::Vote),
+        "ranking" => one(&bytes, "signed ranking", |r: Signed<RankingBody>| Payload::Ranking(Box::new(r))),
+        "petition" => one(&bytes, "signed petition signature", Payload::Petition),
+        "name" => one(&bytes, "signed name", Payload::Name),
+        "device" => one(&bytes, "signed device record", |d: Signed<DeviceBody>| Payload::Device(Box::new(d))),
+        other => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown-kind",
+            format!("a batch holds records of the kinds {}, not `{other}`", BATCH_KINDS.join(", ")),
+        )),
+    }
+}
+
+/// `POST /v1/batch`: many member-signed records in one request (PROTOCOL.md §12.8). Each
+/// is judged on its own, as its single endpoint would judge it, and answered in
+/// `results`, in order: its status and either what that endpoint answers or its error.
+/// Only a body that is not a batch is refused as a whole; one over the size limit is
+/// refused by its `Content-Length` before it is read.
+async fn post_batch(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch-too-large",
+            format!("a batch body is at most {MAX_BATCH_BYTES} bytes; send fewer records at a time"),
+        )
+    };
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BATCH_BYTES as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BATCH_BYTES).await.map_err(|_| too_large())?;
+    let batch: BatchBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+            format!("the request body is not a batch, {{\"records\": [{{\"kind\", \"record\"}}…]}}: {e}"),
+        )
+    })?;
+    if batch.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch-too-large",
+            format!("a batch holds at most {MAX_BATCH_RECORDS} records, this one {}", batch.records.len()),
+        ));
+    }
+    drop(bytes);
+    // Each record's slot holds its error, or nothing while its payload goes on.
+    let mut payloads = Vec::new();
+    let mut slots: Vec<Option<ApiError>> =
+        batch.records.iter().map(|r| batch_record(r).map(|p| payloads.push(p)).err()).collect();
+    drop(batch);
+    // Every signature of the batch in one check (§2), off the async workers.
+    let (payloads, ids): (Vec<Payload>, Vec<Hash>) = payloads.into_iter().unzip();
+    let checked = tokio::task::spawn_blocking(move || council_core::verify::verify_payloads(payloads))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let mut to_writer = Vec::new();
+    let mut checked = checked.into_iter().zip(ids);
+    for slot in slots.iter_mut().filter(|s| s.is_none()) {
+        let (verdict, id) = checked.next().expect("one verdict for each decoded record");
+        match verdict {
+            Ok(v) => to_writer.push((v, id)),
+            Err(e) => *slot = Some(bad_signature(e)),
+        }
+    }
+    let mut verdicts = st.writer.submit_many(to_writer).await.into_iter();
+    let results: Vec<BatchResult> = slots
+        .into_iter()
+        .map(|slot| {
+            let answer = match slot {
+                Some(e) => Err(e),
+                None => verdicts.next().expect("one verdict for each record").map(accepted).map_err(ApiError::from),
+            };
+            match answer {
+                Ok((status, body)) => BatchResult { status: status.as_u16(), accepted: Some(body), error: None },
+                Err(e) => BatchResult {
+                    status: e.status.as_u16(),
+                    accepted: None,
+                    error: Some(ErrorBody { code: e.code, message: e.message }),
+                },
+            }
+        })
+        .collect();
+    Ok(Json(BatchAnswer { results }).into_response())
 }
 
 pub(crate) async fn post_motion(
@@ -727,6 +879,7 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/devices", post(post_device))
         .route("/v1/rankings", post(post_ranking))
         .route("/v1/equivocations", post(post_equivocation))
+        .route("/v1/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
         .route("/v1/joins", post(post_join))
         .route("/v1/joins/{federation}", axum::routing::delete(delete_join))
         .route("/v1/peers", post(post_peer).delete(delete_peer))

@@ -359,6 +359,26 @@ impl WriterHandle {
         rx.await.map_err(|_| NodeError::ShuttingDown)?
     }
 
+    /// Hands the writer many records, in order; each is judged on its own, and the answers
+    /// come back in the same order. They enter the writer's queue back to back, so they
+    /// mostly share its batches and their flushes.
+    pub async fn submit_many(&self, items: Vec<(Verified<Payload>, Hash)>) -> Vec<Result<Submitted, NodeError>> {
+        let mut waiting = Vec::with_capacity(items.len());
+        for (payload, record) in items {
+            let (reply, rx) = oneshot::channel();
+            let sent = self.tx.send(Command::Submit { payload: Box::new(payload), record, reply }).await;
+            waiting.push(sent.ok().map(|()| rx));
+        }
+        let mut answers = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            answers.push(match w {
+                Some(rx) => rx.await.unwrap_or(Err(NodeError::ShuttingDown)),
+                None => Err(NodeError::ShuttingDown),
+            });
+        }
+        answers
+    }
+
     pub async fn report(&self) -> Result<CouncilView, NodeError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Report { reply }).await.map_err(|_| NodeError::ShuttingDown)?;
