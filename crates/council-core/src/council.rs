@@ -249,10 +249,53 @@ pub struct Ballot {
     pub is_final: bool,
 }
 
-/// Each member's latest ballot on one motion, by the member's key bytes: a [`PublicKey`]
-/// also holds the decompressed point (over 200 bytes), and there is one entry per member
-/// per motion.
-type BallotBox = HashMap<[u8; 32], Ballot>;
+/// Each member's latest ballot on one motion, by the member id's bytes, sorted by them.
+/// There is one for each open motion, with a slot for each member who voted on it, so it
+/// is kept dense: 48 bytes a member, where a hash map took twice that and more
+/// (docs/BENCHMARKS.md, B5). Finding a member's slot is a binary search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BallotBox(Vec<([u8; 32], Ballot)>);
+
+impl BallotBox {
+    pub(crate) fn get(&self, member: &[u8; 32]) -> Option<&Ballot> {
+        self.0.binary_search_by(|(k, _)| k.cmp(member)).ok().map(|i| &self.0[i].1)
+    }
+    /// Puts `ballot` in `member`'s slot, replacing what was there.
+    pub(crate) fn insert(&mut self, member: [u8; 32], ballot: Ballot) {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&member)) {
+            Ok(i) => self.0[i].1 = ballot,
+            Err(i) => self.0.insert(i, (member, ballot)),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// The slots, by member id bytes in ascending order.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8; 32], &Ballot)> {
+        self.0.iter().map(|(k, b)| (k, b))
+    }
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Ballot> {
+        self.0.iter().map(|(_, b)| b)
+    }
+}
+
+/// Slots in any order; of two for one member, the later one stands (as a map's insert).
+impl FromIterator<([u8; 32], Ballot)> for BallotBox {
+    fn from_iter<I: IntoIterator<Item = ([u8; 32], Ballot)>>(iter: I) -> Self {
+        let mut v: Vec<([u8; 32], Ballot)> = iter.into_iter().collect();
+        // A stable sort keeps each member's slots in the order given; the last one stays.
+        v.sort_by_key(|slot| slot.0);
+        let mut out: Vec<([u8; 32], Ballot)> = Vec::with_capacity(v.len());
+        for slot in v {
+            match out.last_mut() {
+                Some(last) if last.0 == slot.0 => *last = slot,
+                _ => out.push(slot),
+            }
+        }
+        out.shrink_to_fit();
+        BallotBox(out)
+    }
+}
 
 impl MotionState {
     pub fn form(&self) -> Form {
@@ -745,7 +788,7 @@ impl CouncilState {
                 rankings: HashMap::new(),
                 ballots_received: 0,
                 ballots_changed: 0,
-                latest: HashMap::new(),
+                latest: BallotBox::default(),
             },
         );
         self.motion_order.push(id);
@@ -1472,7 +1515,7 @@ mod props {
     /// the ballot box refuses as stale.
     fn tally_in_order(options: u32, electorate: usize, ballots: &[(usize, u32, u64)]) -> (Counts, BallotBox) {
         let ids = members(electorate);
-        let mut latest = HashMap::new();
+        let mut latest = BallotBox::default();
         let mut counts = Counts::new(options, electorate as u64);
         let mut fixed = counts.clone();
         for &(m, choice, counter) in ballots {
@@ -1493,6 +1536,31 @@ mod props {
     }
 
     proptest! {
+        #[test]
+        fn the_ballot_box_behaves_as_a_map_from_member_to_latest_ballot(
+            ops in proptest::collection::vec((0u8..24, 0u32..4, any::<u64>(), any::<bool>()), 0..200),
+        ) {
+            let mut model: HashMap<[u8; 32], Ballot> = HashMap::new();
+            let mut bx = BallotBox::default();
+            let slots: Vec<([u8; 32], Ballot)> = ops
+                .iter()
+                .map(|&(k, choice, counter, is_final)| ([k; 32], Ballot { choice, counter, is_final }))
+                .collect();
+            for &(k, b) in &slots {
+                prop_assert_eq!(bx.get(&k), model.get(&k));
+                bx.insert(k, b);
+                model.insert(k, b);
+                prop_assert_eq!(bx.len(), model.len());
+            }
+            for k in 0u8..24 {
+                prop_assert_eq!(bx.get(&[k; 32]), model.get(&[k; 32]));
+            }
+            let keys: Vec<[u8; 32]> = bx.iter().map(|(k, _)| *k).collect();
+            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "slots sorted by member, one each");
+            // Built at once from the same slots (a snapshot), the later slot of a member stands.
+            prop_assert_eq!(slots.into_iter().collect::<BallotBox>(), bx);
+        }
+
         #[test]
         fn the_tally_does_not_depend_on_arrival_order_and_the_latest_ballot_wins(
             (electorate, options, mut bs, seed) in (1usize..12, 2u32..5).prop_flat_map(|(e, o)| (Just(e), Just(o), ballots(e, o), any::<u64>())),
@@ -1536,7 +1604,7 @@ mod props {
             let options = if yes_no { 2 } else { options };
             let form = if yes_no { Form::YesNo } else { Form::Choice };
             let ids = members(electorate);
-            let (mut latest, mut counts) = (HashMap::new(), Counts::new(options, electorate as u64));
+            let (mut latest, mut counts) = (BallotBox::default(), Counts::new(options, electorate as u64));
             let mut fixed = counts.clone();
             for (i, b) in ballots.iter().enumerate() {
                 if let Some((choice, is_final)) = *b {
@@ -1569,7 +1637,7 @@ mod props {
         #[test]
         fn a_final_ballot_stands(choice in 0u32..3, later in 0u32..3, counter in 1u64..5, bump in 0u64..5) {
             let id = members(1)[0];
-            let (mut latest, mut counts) = (HashMap::new(), Counts::new(2, 1));
+            let (mut latest, mut counts) = (BallotBox::default(), Counts::new(2, 1));
             let mut fixed = counts.clone();
             cast_ballot(&mut latest, &mut counts, &mut fixed, VerifiedBallot { member: id, choice, counter, is_final: true }).expect("first");
             let again = VerifiedBallot { member: id, choice: later, counter: counter + bump, is_final: bump % 2 == 0 };

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use super::{
-    Ballot, ClosedMotion, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState, RecallKind,
-    RuleChange, Stats,
+    Ballot, BallotBox, ClosedMotion, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState,
+    RecallKind, RuleChange, Stats,
 };
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
@@ -263,10 +263,9 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
     let Counts { counts, electorate } = counts;
     e.array(2).list(counts).u64(*electorate);
     e.u64(*ballots_received).u64(*ballots_changed);
-    let latest = sorted(latest);
     e.array(latest.len());
     // The final ballots' counts are rebuilt from the ballots.
-    for (member, b) in latest {
+    for (member, b) in latest.iter() {
         e.array(4).bytes(member).u64(b.choice.into()).u64(b.counter).bool(b.is_final);
     }
     let rankings = sorted(rankings);
@@ -399,7 +398,7 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
     let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
     let ballots_received = d.u64()?;
     let ballots_changed = d.u64()?;
-    let latest: HashMap<[u8; 32], Ballot> = items(d, |d| {
+    let latest: BallotBox = items(d, |d| {
         d.array_exact(4)?;
         Ok((d.bytes_fixed::<32>()?, Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? }))
     })?;
