@@ -144,9 +144,9 @@ pub struct MotionState {
     /// Ballots that replaced an earlier ballot by the same member.
     pub ballots_changed: u64,
     latest: BallotBox,
-    /// On a ranked motion, each member's latest ranking (by key bytes, as `latest`);
+    /// On a ranked motion, each member's latest ranking (by voter number, as `latest`);
     /// `latest` holds its first preference.
-    rankings: HashMap<[u8; 32], Vec<u32>>,
+    rankings: HashMap<u32, Vec<u32>>,
 }
 
 /// A closed motion: what its report and the rules still need once it has closed, without
@@ -249,51 +249,104 @@ pub struct Ballot {
     pub is_final: bool,
 }
 
-/// Each member's latest ballot on one motion, by the member id's bytes, sorted by them.
+/// The members who have ballots in some open motion's box, each by a small number: a box
+/// holds that number instead of the 32-byte member id. Numbers are given in the order
+/// members first vote, are never reused, and exist only in memory (a snapshot names
+/// members by id).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Voters {
+    /// Member ids' bytes, by number.
+    ids: Vec<[u8; 32]>,
+    index: HashMap<[u8; 32], u32>,
+}
+
+impl Voters {
+    /// The number of the member whose id's bytes are `member`, given now if they have none.
+    pub(crate) fn intern(&mut self, member: &[u8; 32]) -> u32 {
+        if let Some(&i) = self.index.get(member) {
+            return i;
+        }
+        let i = u32::try_from(self.ids.len()).expect("fewer than 2^32 members");
+        self.ids.push(*member);
+        self.index.insert(*member, i);
+        i
+    }
+    pub(crate) fn get(&self, member: &MemberId) -> Option<u32> {
+        self.index.get(member.as_bytes()).copied()
+    }
+    /// The bytes of the id of the member numbered `voter`.
+    pub(crate) fn id(&self, voter: u32) -> &[u8; 32] {
+        &self.ids[voter as usize]
+    }
+}
+
+/// One member's latest ballot in a box: 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    voter: u32,
+    /// The choice, with the top bit set for a final ballot (choices are below 2^31).
+    choice: u32,
+    counter: u64,
+}
+
+const FINAL: u32 = 1 << 31;
+
+impl Slot {
+    fn new(voter: u32, ballot: Ballot) -> Slot {
+        debug_assert!(ballot.choice < FINAL, "choices are below 2^31 (limits::MAX_OPTIONS)");
+        Slot { voter, choice: ballot.choice | if ballot.is_final { FINAL } else { 0 }, counter: ballot.counter }
+    }
+    fn ballot(&self) -> Ballot {
+        Ballot { choice: self.choice & !FINAL, counter: self.counter, is_final: self.choice & FINAL != 0 }
+    }
+}
+
+/// Each member's latest ballot on one open motion, by voter number ([`Voters`]), sorted.
 /// There is one for each open motion, with a slot for each member who voted on it, so it
-/// is kept dense: 48 bytes a member, where a hash map took twice that and more
+/// is kept dense: 16 bytes a member, where a hash map by member id took about 100
 /// (docs/BENCHMARKS.md, B5). Finding a member's slot is a binary search.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct BallotBox(Vec<([u8; 32], Ballot)>);
+pub(crate) struct BallotBox(Vec<Slot>);
 
 impl BallotBox {
-    pub(crate) fn get(&self, member: &[u8; 32]) -> Option<&Ballot> {
-        self.0.binary_search_by(|(k, _)| k.cmp(member)).ok().map(|i| &self.0[i].1)
+    pub(crate) fn get(&self, voter: u32) -> Option<Ballot> {
+        self.0.binary_search_by_key(&voter, |s| s.voter).ok().map(|i| self.0[i].ballot())
     }
-    /// Puts `ballot` in `member`'s slot, replacing what was there.
-    pub(crate) fn insert(&mut self, member: [u8; 32], ballot: Ballot) {
-        match self.0.binary_search_by(|(k, _)| k.cmp(&member)) {
-            Ok(i) => self.0[i].1 = ballot,
-            Err(i) => self.0.insert(i, (member, ballot)),
+    /// Puts `ballot` in `voter`'s slot, replacing what was there.
+    pub(crate) fn insert(&mut self, voter: u32, ballot: Ballot) {
+        let slot = Slot::new(voter, ballot);
+        match self.0.binary_search_by_key(&voter, |s| s.voter) {
+            Ok(i) => self.0[i] = slot,
+            Err(i) => self.0.insert(i, slot),
         }
     }
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
-    /// The slots, by member id bytes in ascending order.
-    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8; 32], &Ballot)> {
-        self.0.iter().map(|(k, b)| (k, b))
+    /// The slots, by voter number in ascending order.
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (u32, Ballot)> + '_ {
+        self.0.iter().map(|s| (s.voter, s.ballot()))
     }
-    pub(crate) fn values(&self) -> impl Iterator<Item = &Ballot> {
-        self.0.iter().map(|(_, b)| b)
+    pub(crate) fn values(&self) -> impl Iterator<Item = Ballot> + '_ {
+        self.0.iter().map(Slot::ballot)
     }
 }
 
-/// Slots in any order; of two for one member, the later one stands (as a map's insert).
-impl FromIterator<([u8; 32], Ballot)> for BallotBox {
-    fn from_iter<I: IntoIterator<Item = ([u8; 32], Ballot)>>(iter: I) -> Self {
-        let mut v: Vec<([u8; 32], Ballot)> = iter.into_iter().collect();
-        // A stable sort keeps each member's slots in the order given; the last one stays.
-        v.sort_by_key(|slot| slot.0);
-        let mut out: Vec<([u8; 32], Ballot)> = Vec::with_capacity(v.len());
-        for slot in v {
-            match out.last_mut() {
-                Some(last) if last.0 == slot.0 => *last = slot,
-                _ => out.push(slot),
+/// Slots in any order; of two for one voter, the later one stands (as a map's insert).
+impl FromIterator<(u32, Ballot)> for BallotBox {
+    fn from_iter<I: IntoIterator<Item = (u32, Ballot)>>(iter: I) -> Self {
+        let mut v: Vec<(u32, Ballot)> = iter.into_iter().collect();
+        // A stable sort keeps each voter's slots in the order given; the last one stays.
+        v.sort_by_key(|(voter, _)| *voter);
+        let mut slots: Vec<Slot> = Vec::with_capacity(v.len());
+        for (voter, ballot) in v {
+            if slots.last().is_some_and(|last| last.voter == voter) {
+                slots.pop();
             }
+            slots.push(Slot::new(voter, ballot));
         }
-        out.shrink_to_fit();
-        BallotBox(out)
+        slots.shrink_to_fit();
+        BallotBox(slots)
     }
 }
 
@@ -304,14 +357,6 @@ impl MotionState {
             MotionForm::Choice(_) => Form::Choice,
             MotionForm::Ranked(_) => Form::Ranked,
         }
-    }
-    /// The member's latest ballot while the motion is open.
-    pub fn ballot_of(&self, member: &MemberId) -> Option<Ballot> {
-        self.latest.get(member.as_bytes()).copied()
-    }
-    /// On a ranked motion while it is open, the member's latest ranking.
-    pub fn ranking_of(&self, member: &MemberId) -> Option<&[u32]> {
-        self.rankings.get(member.as_bytes()).map(Vec::as_slice)
     }
     pub fn voters(&self) -> u64 {
         self.latest.len() as u64
@@ -330,7 +375,7 @@ impl MotionState {
         if self.form() != Form::Ranked {
             return tally::settled(self.form(), &self.body.rule, &self.fixed, self.open_ballots());
         }
-        let finals = self.latest.iter().filter(|(_, b)| b.is_final).filter_map(|(k, _)| self.rankings.get(k));
+        let finals = self.latest.iter().filter(|(_, b)| b.is_final).filter_map(|(v, _)| self.rankings.get(&v));
         let d = tally::pairwise(self.body.form.option_count() as usize, finals.map(Vec::as_slice));
         tally::ranked_settled(&self.body.rule, &self.fixed, &d, self.open_ballots(), &self.id)
     }
@@ -476,6 +521,8 @@ pub struct CouncilState {
     used_keys: HashSet<PublicKey>,
     /// The open motions.
     motions: HashMap<MotionId, MotionState>,
+    /// The numbers their ballot boxes know members by.
+    voters: Voters,
     /// The closed motions, by id (ordered, for lookups by a prefix of the id).
     closed: BTreeMap<MotionId, ClosedMotion>,
     /// Every motion's id, in log order.
@@ -544,6 +591,7 @@ impl CouncilState {
             rule_changes: Vec::new(),
             genesis: g.body,
             motions: HashMap::new(),
+            voters: Voters::default(),
             closed: BTreeMap::new(),
             motion_order: Vec::new(),
             mandates: HashMap::new(),
@@ -867,8 +915,9 @@ impl CouncilState {
         if v.body.choice > options {
             return Err(RecordError::BadChoice { choice: v.body.choice, options });
         }
+        let voter = self.voters.intern(member.as_bytes());
         let ballot =
-            VerifiedBallot { member, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
+            VerifiedBallot { voter, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
         self.count_ballot(v.body.motion, ballot, None)
     }
 
@@ -879,8 +928,19 @@ impl CouncilState {
         let (member, options) = self.ballot_on(&r.signer, r.body.motion, time, true)?;
         check_ranking(&r.body.ranking, options)?;
         let first = r.body.ranking.first().copied().unwrap_or(options);
-        let ballot = VerifiedBallot { member, choice: first, counter: r.body.counter, is_final: r.body.is_final };
+        let voter = self.voters.intern(member.as_bytes());
+        let ballot = VerifiedBallot { voter, choice: first, counter: r.body.counter, is_final: r.body.is_final };
         self.count_ballot(r.body.motion, ballot, Some(r.body.ranking.clone()))
+    }
+
+    /// The member's latest ballot on `motion`, an open motion of this council.
+    pub fn ballot_of(&self, motion: &MotionState, member: &MemberId) -> Option<Ballot> {
+        motion.latest.get(self.voters.get(member)?)
+    }
+
+    /// On a ranked open motion, the member's latest ranking.
+    pub fn ranking_of<'a>(&self, motion: &'a MotionState, member: &MemberId) -> Option<&'a [u32]> {
+        motion.rankings.get(&self.voters.get(member)?).map(Vec::as_slice)
     }
 
     /// The checks a vote and a ranking share (§6.4): signed by a member's current key, on
@@ -921,7 +981,7 @@ impl CouncilState {
             BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
         })?;
         if let Some(r) = ranking {
-            m.rankings.insert(*ballot.member.as_bytes(), r);
+            m.rankings.insert(ballot.voter, r);
         }
         m.ballots_received += 1;
         self.stats.ballots += 1;
@@ -1312,7 +1372,8 @@ impl CouncilState {
 /// in the electorate. Only this module makes them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VerifiedBallot {
-    pub(crate) member: MemberId,
+    /// The member's number ([`Voters`]).
+    pub(crate) voter: u32,
     pub(crate) choice: u32,
     pub(crate) counter: u64,
     pub(crate) is_final: bool,
@@ -1335,8 +1396,7 @@ pub(crate) fn cast_ballot(
     fixed: &mut Counts,
     b: VerifiedBallot,
 ) -> Result<bool, BallotError> {
-    let member = *b.member.as_bytes();
-    let previous = latest.get(&member).copied();
+    let previous = latest.get(b.voter);
     match previous {
         Some(p) if p.is_final => return Err(BallotError::Final),
         Some(p) if b.counter <= p.counter => return Err(BallotError::Stale { previous: p.counter, found: b.counter }),
@@ -1347,7 +1407,7 @@ pub(crate) fn cast_ballot(
     if b.is_final {
         fixed.counts[b.choice as usize] += 1;
     }
-    latest.insert(member, Ballot { choice: b.choice, counter: b.counter, is_final: b.is_final });
+    latest.insert(b.voter, Ballot { choice: b.choice, counter: b.counter, is_final: b.is_final });
     Ok(previous.is_some())
 }
 
@@ -1490,12 +1550,7 @@ mod props {
     //! Property tests of the ballot box and the tally.
     use super::*;
     use crate::records::{Rule, Share, Threshold};
-    use crate::sample::key_from_label;
     use proptest::prelude::*;
-
-    fn members(n: usize) -> Vec<MemberId> {
-        (0..n).map(|i| key_from_label(&format!("prop/{i}")).public()).collect()
-    }
 
     fn threshold() -> impl Strategy<Value = Threshold> {
         (1u32..=6, any::<bool>()).prop_flat_map(|(den, strict)| {
@@ -1514,12 +1569,11 @@ mod props {
     /// Tallies ballots `(member, choice, counter)` in the given order, skipping the ones
     /// the ballot box refuses as stale.
     fn tally_in_order(options: u32, electorate: usize, ballots: &[(usize, u32, u64)]) -> (Counts, BallotBox) {
-        let ids = members(electorate);
         let mut latest = BallotBox::default();
         let mut counts = Counts::new(options, electorate as u64);
         let mut fixed = counts.clone();
         for &(m, choice, counter) in ballots {
-            let b = VerifiedBallot { member: ids[m], choice, counter, is_final: false };
+            let b = VerifiedBallot { voter: m as u32, choice, counter, is_final: false };
             let _ = cast_ballot(&mut latest, &mut counts, &mut fixed, b);
         }
         (counts, latest)
@@ -1537,27 +1591,27 @@ mod props {
 
     proptest! {
         #[test]
-        fn the_ballot_box_behaves_as_a_map_from_member_to_latest_ballot(
-            ops in proptest::collection::vec((0u8..24, 0u32..4, any::<u64>(), any::<bool>()), 0..200),
+        fn the_ballot_box_behaves_as_a_map_from_voter_to_latest_ballot(
+            ops in proptest::collection::vec((0u32..24, 0u32..=32, any::<u64>(), any::<bool>()), 0..200),
         ) {
-            let mut model: HashMap<[u8; 32], Ballot> = HashMap::new();
+            let mut model: HashMap<u32, Ballot> = HashMap::new();
             let mut bx = BallotBox::default();
-            let slots: Vec<([u8; 32], Ballot)> = ops
+            let slots: Vec<(u32, Ballot)> = ops
                 .iter()
-                .map(|&(k, choice, counter, is_final)| ([k; 32], Ballot { choice, counter, is_final }))
+                .map(|&(voter, choice, counter, is_final)| (voter, Ballot { choice, counter, is_final }))
                 .collect();
-            for &(k, b) in &slots {
-                prop_assert_eq!(bx.get(&k), model.get(&k));
-                bx.insert(k, b);
-                model.insert(k, b);
+            for &(voter, b) in &slots {
+                prop_assert_eq!(bx.get(voter), model.get(&voter).copied());
+                bx.insert(voter, b);
+                model.insert(voter, b);
                 prop_assert_eq!(bx.len(), model.len());
             }
-            for k in 0u8..24 {
-                prop_assert_eq!(bx.get(&[k; 32]), model.get(&[k; 32]));
+            for voter in 0u32..24 {
+                prop_assert_eq!(bx.get(voter), model.get(&voter).copied());
             }
-            let keys: Vec<[u8; 32]> = bx.iter().map(|(k, _)| *k).collect();
-            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "slots sorted by member, one each");
-            // Built at once from the same slots (a snapshot), the later slot of a member stands.
+            let voters: Vec<u32> = bx.iter().map(|(v, _)| v).collect();
+            prop_assert!(voters.windows(2).all(|w| w[0] < w[1]), "slots sorted by voter, one each");
+            // Built at once from the same slots (a snapshot), the later slot of a voter stands.
             prop_assert_eq!(slots.into_iter().collect::<BallotBox>(), bx);
         }
 
@@ -1577,11 +1631,10 @@ mod props {
             // counted... when it arrives last among theirs; a lower counter arriving later
             // is refused as stale, so the highest always stands.
             let mut expected = Counts::new(options, electorate as u64);
-            let ids = members(electorate);
-            for (i, id) in ids.iter().enumerate() {
+            for i in 0..electorate {
                 if let Some(&(_, choice, counter)) = bs.iter().filter(|b| b.0 == i).max_by_key(|b| b.2) {
                     expected.counts[choice as usize] += 1;
-                    prop_assert_eq!(latest.get(id.as_bytes()), Some(&Ballot { choice, counter, is_final: false }));
+                    prop_assert_eq!(latest.get(i as u32), Some(Ballot { choice, counter, is_final: false }));
                 }
             }
             prop_assert_eq!(&shuffled, &expected);
@@ -1603,12 +1656,11 @@ mod props {
         ) {
             let options = if yes_no { 2 } else { options };
             let form = if yes_no { Form::YesNo } else { Form::Choice };
-            let ids = members(electorate);
             let (mut latest, mut counts) = (BallotBox::default(), Counts::new(options, electorate as u64));
             let mut fixed = counts.clone();
             for (i, b) in ballots.iter().enumerate() {
                 if let Some((choice, is_final)) = *b {
-                    let b = VerifiedBallot { member: ids[i], choice: choice.min(options), counter: 1, is_final };
+                    let b = VerifiedBallot { voter: i as u32, choice: choice.min(options), counter: 1, is_final };
                     cast_ballot(&mut latest, &mut counts, &mut fixed, b).expect("a first ballot");
                 }
             }
@@ -1636,11 +1688,10 @@ mod props {
         /// A final ballot cannot be replaced, whatever its counter.
         #[test]
         fn a_final_ballot_stands(choice in 0u32..3, later in 0u32..3, counter in 1u64..5, bump in 0u64..5) {
-            let id = members(1)[0];
             let (mut latest, mut counts) = (BallotBox::default(), Counts::new(2, 1));
             let mut fixed = counts.clone();
-            cast_ballot(&mut latest, &mut counts, &mut fixed, VerifiedBallot { member: id, choice, counter, is_final: true }).expect("first");
-            let again = VerifiedBallot { member: id, choice: later, counter: counter + bump, is_final: bump % 2 == 0 };
+            cast_ballot(&mut latest, &mut counts, &mut fixed, VerifiedBallot { voter: 0, choice, counter, is_final: true }).expect("first");
+            let again = VerifiedBallot { voter: 0, choice: later, counter: counter + bump, is_final: bump % 2 == 0 };
             prop_assert_eq!(cast_ballot(&mut latest, &mut counts, &mut fixed, again), Err(BallotError::Final));
             prop_assert_eq!(&counts, &fixed);
             prop_assert_eq!(counts.counts[choice as usize], 1);

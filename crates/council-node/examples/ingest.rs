@@ -153,8 +153,10 @@ fn main() {
     latencies.sort();
     let pct =
         |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let stopping = Instant::now();
     let _ = stop_tx.send(());
     rt.block_on(node).expect("node task").expect("node stops cleanly");
+    let stop_secs = stopping.elapsed().as_secs_f64();
     let disk: u64 = walk(&dir.join(datadir::STORE));
 
     // The raw limit: the same signature checks on all cores, then sled inserts of the
@@ -196,6 +198,7 @@ fn main() {
             "raw_batch_ballots_per_second": ballots as f64 / (batch_verify_secs + store_secs),
             "per_request": per_request,
             "store_bytes_on_disk": disk,
+            "stop_seconds": stop_secs,
             "payload_bytes": records.iter().map(|r| r.len() as u64).sum::<u64>(),
         })
     );

@@ -912,7 +912,10 @@ impl Writer {
                 let _ = reply.send(motion_page(&self.state, open, before, limit));
             }
             Command::Ballot { motion, key, reply } => {
-                let b = self.state.member_of_key(&key).and_then(|m| self.state.open_motion(&motion)?.ballot_of(&m));
+                let b = self
+                    .state
+                    .member_of_key(&key)
+                    .and_then(|m| self.state.ballot_of(self.state.open_motion(&motion)?, &m));
                 let _ = reply.send(b);
             }
             Command::Motion { motion, member, reply } => {
@@ -925,16 +928,16 @@ impl Writer {
                     };
                     MotionView {
                         motion: council_core::export::motion_report(m),
-                        my_ballot: open.zip(member.as_deref()).and_then(|(o, who)| o.ballot_of(who)),
+                        my_ballot: open.zip(member.as_deref()).and_then(|(o, who)| st.ballot_of(o, who)),
                         my_ranking: open
                             .zip(member.as_deref())
-                            .and_then(|(o, who)| o.ranking_of(who))
+                            .and_then(|(o, who)| st.ranking_of(o, who))
                             .map(<[u32]>::to_vec),
                         voters: open.map_or_else(Vec::new, |o| {
                             st.roster()
                                 .keys()
                                 .filter(|who| st.may_vote(o, who))
-                                .map(|who| Voter { member: *who, voted: o.ballot_of(who).is_some() })
+                                .map(|who| Voter { member: *who, voted: st.ballot_of(o, who).is_some() })
                                 .collect()
                         }),
                     }
@@ -1072,7 +1075,7 @@ impl Writer {
         // While the motion is open the state knows the member's latest ballot: unless this
         // one has its counter, it is not stored (and the disk need not be asked).
         if let Some(m) = self.state.open_motion(&v.body.motion) {
-            if m.ballot_of(&member).is_none_or(|b| b.counter != v.body.counter) {
+            if self.state.ballot_of(m, &member).is_none_or(|b| b.counter != v.body.counter) {
                 return Ok(None);
             }
         }

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use super::{
     Ballot, BallotBox, ClosedMotion, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState,
-    RecallKind, RuleChange, Stats,
+    RecallKind, RuleChange, Stats, Voters,
 };
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
@@ -95,6 +95,7 @@ impl CouncilState {
             by_key,
             used_keys,
             motions,
+            voters,
             closed,
             motion_order,
             mandates,
@@ -127,7 +128,7 @@ impl CouncilState {
         let motions = sorted(motions);
         e.array(motions.len());
         for (_, m) in motions {
-            encode_motion(e, m);
+            encode_motion(e, m, voters);
         }
         e.array(closed.len());
         for m in closed.values() {
@@ -208,7 +209,8 @@ impl CouncilState {
         s.joined = items(d, pair)?;
         s.by_key = items(d, pair)?;
         s.used_keys = items(d, |d| d.value())?;
-        s.motions = items(d, |d| decode_motion(d).map(|m| (m.id, m)))?;
+        let voters = &mut s.voters;
+        s.motions = items(d, |d| decode_motion(d, voters).map(|m| (m.id, m)))?;
         s.closed = items(d, |d| decode_closed(d).map(|m| (m.id, m)))?;
         s.motion_order = items(d, |d| d.value())?;
         s.mandates = items(d, |d| decode_mandate(d).map(|m| (m.id, m)))?;
@@ -243,7 +245,9 @@ impl CouncilState {
     }
 }
 
-fn encode_motion(e: &mut Encoder, m: &MotionState) {
+/// Writes an open motion, its ballot boxes naming members by id (in the order of their
+/// ids), not by the in-memory numbers of `voters`.
+fn encode_motion(e: &mut Encoder, m: &MotionState, voters: &Voters) {
     let MotionState {
         id,
         body,
@@ -263,12 +267,15 @@ fn encode_motion(e: &mut Encoder, m: &MotionState) {
     let Counts { counts, electorate } = counts;
     e.array(2).list(counts).u64(*electorate);
     e.u64(*ballots_received).u64(*ballots_changed);
+    let mut latest: Vec<(&[u8; 32], Ballot)> = latest.iter().map(|(v, b)| (voters.id(v), b)).collect();
+    latest.sort_unstable_by_key(|(member, _)| *member);
     e.array(latest.len());
     // The final ballots' counts are rebuilt from the ballots.
-    for (member, b) in latest.iter() {
+    for (member, b) in latest {
         e.array(4).bytes(member).u64(b.choice.into()).u64(b.counter).bool(b.is_final);
     }
-    let rankings = sorted(rankings);
+    let mut rankings: Vec<(&[u8; 32], &Vec<u32>)> = rankings.iter().map(|(v, r)| (voters.id(*v), r)).collect();
+    rankings.sort_unstable_by_key(|(member, _)| *member);
     e.array(rankings.len());
     for (member, r) in rankings {
         e.array(2).bytes(member).array(r.len());
@@ -385,7 +392,7 @@ fn decode_closed(d: &mut Decoder<'_>) -> Result<ClosedMotion, DecodeError> {
     Ok(m)
 }
 
-fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
+fn decode_motion(d: &mut Decoder<'_>, voters: &mut Voters) -> Result<MotionState, DecodeError> {
     d.array_exact(12)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
@@ -398,22 +405,28 @@ fn decode_motion(d: &mut Decoder<'_>) -> Result<MotionState, DecodeError> {
     let counts = Counts { counts: d.list(usize::MAX)?, electorate: d.u64()? };
     let ballots_received = d.u64()?;
     let ballots_changed = d.u64()?;
-    let latest: BallotBox = items(d, |d| {
-        d.array_exact(4)?;
-        Ok((d.bytes_fixed::<32>()?, Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? }))
-    })?;
     if counts.counts.len() != body.form.option_count() as usize + 1 {
         return Err(DecodeError::OutOfRange { at: d.position(), what: "counts that do not fit the motion's options" });
     }
+    let latest: BallotBox = items(d, |d| {
+        d.array_exact(4)?;
+        let voter = voters.intern(&d.bytes_fixed::<32>()?);
+        let at = d.position();
+        let b = Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? };
+        if b.choice as usize >= counts.counts.len() {
+            return Err(DecodeError::OutOfRange { at, what: "a ballot's choice" });
+        }
+        Ok((voter, b))
+    })?;
     let rankings = items(d, |d| {
         d.array_exact(2)?;
-        let member = d.bytes_fixed::<32>()?;
-        Ok((member, items(d, |d| d.u32())?))
+        let voter = voters.intern(&d.bytes_fixed::<32>()?);
+        Ok((voter, items(d, |d| d.u32())?))
     })?;
     let at = d.position();
     let bad = DecodeError::OutOfRange { at, what: "a ranking that the motion cannot hold" };
     let options = body.form.option_count();
-    let rankings: HashMap<[u8; 32], Vec<u32>> = rankings;
+    let rankings: HashMap<u32, Vec<u32>> = rankings;
     if rankings.values().any(|r| !body.form.is_ranked() || super::check_ranking(r, options).is_err()) {
         return Err(bad);
     }
