@@ -158,6 +158,20 @@ fn main() {
     rt.block_on(node).expect("node task").expect("node stops cleanly");
     let stop_secs = stopping.elapsed().as_secs_f64();
     let disk: u64 = walk(&dir.join(datadir::STORE));
+    // What the store holds, by the prefix of its keys: the live bytes beside the file.
+    let live: std::collections::BTreeMap<String, (u64, u64)> = {
+        let db = sled::Config::new().path(dir.join(datadir::STORE)).open().expect("store");
+        let tree = db.open_tree("council").expect("tree");
+        let mut m = std::collections::BTreeMap::new();
+        for kv in tree.iter() {
+            let (k, v) = kv.expect("read");
+            let prefix = k.iter().take_while(|b| b.is_ascii_alphabetic() || **b == b'-').map(|b| *b as char).collect();
+            let e: &mut (u64, u64) = m.entry(prefix).or_default();
+            e.0 += 1;
+            e.1 += (k.len() + v.len()) as u64;
+        }
+        m
+    };
 
     // The raw limit: the same signature checks on all cores, then sled inserts of the
     // same bytes with one flush per 1024 records.
@@ -199,6 +213,7 @@ fn main() {
             "per_request": per_request,
             "store_bytes_on_disk": disk,
             "stop_seconds": stop_secs,
+            "store_live": live.iter().map(|(k, (n, b))| (k.clone(), serde_json::json!({ "keys": n, "bytes": b }))).collect::<serde_json::Map<_, _>>(),
             "payload_bytes": records.iter().map(|r| r.len() as u64).sum::<u64>(),
         })
     );
