@@ -249,10 +249,10 @@ pub struct Ballot {
     pub is_final: bool,
 }
 
-/// The members who have ballots in some open motion's box, each by a small number: a box
-/// holds that number instead of the 32-byte member id. Numbers are given in the order
-/// members first vote, are never reused, and exist only in memory (a snapshot names
-/// members by id).
+/// The members whose ballots a box has held, each by a small number: a box holds that
+/// number instead of the 32-byte member id. Numbers are given in the order of members'
+/// first counted ballots in the log, so the same log gives the same numbers, and they
+/// are never reused.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Voters {
     /// Member ids' bytes, by number.
@@ -274,9 +274,13 @@ impl Voters {
     pub(crate) fn get(&self, member: &MemberId) -> Option<u32> {
         self.index.get(member.as_bytes()).copied()
     }
-    /// The bytes of the id of the member numbered `voter`.
-    pub(crate) fn id(&self, voter: u32) -> &[u8; 32] {
-        &self.ids[voter as usize]
+    /// The member's number, or the one [`Voters::intern`] would give them next.
+    pub(crate) fn number_for(&self, member: &MemberId) -> u32 {
+        self.get(member).unwrap_or_else(|| u32::try_from(self.ids.len()).expect("fewer than 2^32 members"))
+    }
+    /// Every member's id bytes, by number.
+    pub(crate) fn ids(&self) -> &[[u8; 32]] {
+        &self.ids
     }
 }
 
@@ -915,10 +919,10 @@ impl CouncilState {
         if v.body.choice > options {
             return Err(RecordError::BadChoice { choice: v.body.choice, options });
         }
-        let voter = self.voters.intern(member.as_bytes());
+        let voter = self.voters.number_for(&member);
         let ballot =
             VerifiedBallot { voter, choice: v.body.choice, counter: v.body.counter, is_final: v.body.is_final };
-        self.count_ballot(v.body.motion, ballot, None)
+        self.count_ballot(v.body.motion, &member, ballot, None)
     }
 
     /// A ranked ballot: the same rules as a vote (§6.4), and the ranking lists every
@@ -928,9 +932,9 @@ impl CouncilState {
         let (member, options) = self.ballot_on(&r.signer, r.body.motion, time, true)?;
         check_ranking(&r.body.ranking, options)?;
         let first = r.body.ranking.first().copied().unwrap_or(options);
-        let voter = self.voters.intern(member.as_bytes());
+        let voter = self.voters.number_for(&member);
         let ballot = VerifiedBallot { voter, choice: first, counter: r.body.counter, is_final: r.body.is_final };
-        self.count_ballot(r.body.motion, ballot, Some(r.body.ranking.clone()))
+        self.count_ballot(r.body.motion, &member, ballot, Some(r.body.ranking.clone()))
     }
 
     /// The member's latest ballot on `motion`, an open motion of this council.
@@ -969,9 +973,12 @@ impl CouncilState {
     }
 
     /// Puts a checked ballot (and, on a ranked motion, its ranking) in the motion's box.
+    /// `ballot.voter` is `member`'s number, or the number the member gets if the ballot is
+    /// counted ([`Voters::number_for`]).
     fn count_ballot(
         &mut self,
         mid: MotionId,
+        member: &MemberId,
         ballot: VerifiedBallot,
         ranking: Option<Vec<u32>>,
     ) -> Result<(), RecordError> {
@@ -980,6 +987,9 @@ impl CouncilState {
             BallotError::Final => RecordError::BallotFinal { motion: mid },
             BallotError::Stale { previous, found } => RecordError::StaleCounter { previous, found },
         })?;
+        // Numbered only once a ballot of theirs counts: the numbers follow the log alone.
+        let numbered = self.voters.intern(member.as_bytes());
+        debug_assert_eq!(numbered, ballot.voter);
         if let Some(r) = ranking {
             m.rankings.insert(ballot.voter, r);
         }

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use super::{
     Ballot, BallotBox, ClosedMotion, CouncilState, Effect, FedEvent, FedEventKind, MandateState, MotionState,
-    RecallKind, RuleChange, Stats, Voters,
+    RecallKind, RuleChange, Stats,
 };
 use crate::cbor::{Cbor, Decoder, Encoder};
 use crate::error::DecodeError;
@@ -31,7 +31,7 @@ use crate::tally::{Counts, Form};
 use crate::verify::Verified;
 
 /// The snapshot format's tag.
-const FORMAT: &str = "councilnet-state/4";
+const FORMAT: &str = "councilnet-state/5";
 /// The build that writes and reads snapshots.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -110,7 +110,7 @@ impl CouncilState {
             recent,
         } = self;
         let e = &mut Encoder::default();
-        e.array(25).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(26).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
         e.array(roster.len());
@@ -125,10 +125,15 @@ impl CouncilState {
         for k in used {
             e.value(k);
         }
+        // The members' numbers, in order: the ballot boxes name members by number.
+        e.array(voters.ids().len());
+        for member in voters.ids() {
+            e.bytes(member);
+        }
         let motions = sorted(motions);
         e.array(motions.len());
         for (_, m) in motions {
-            encode_motion(e, m, voters);
+            encode_motion(e, m);
         }
         e.array(closed.len());
         for m in closed.values() {
@@ -187,7 +192,7 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        d.array_exact(25)?;
+        d.array_exact(26)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
         if build != BUILD {
@@ -209,7 +214,13 @@ impl CouncilState {
         s.joined = items(d, pair)?;
         s.by_key = items(d, pair)?;
         s.used_keys = items(d, |d| d.value())?;
-        let voters = &mut s.voters;
+        let numbered: Vec<[u8; 32]> = items(d, |d| d.bytes_fixed::<32>())?;
+        for (i, member) in numbered.iter().enumerate() {
+            if s.voters.intern(member) as usize != i {
+                return Err(DecodeError::OutOfRange { at: d.position(), what: "a member numbered twice" }.into());
+            }
+        }
+        let voters = numbered.len();
         s.motions = items(d, |d| decode_motion(d, voters).map(|m| (m.id, m)))?;
         s.closed = items(d, |d| decode_closed(d).map(|m| (m.id, m)))?;
         s.motion_order = items(d, |d| d.value())?;
@@ -245,9 +256,8 @@ impl CouncilState {
     }
 }
 
-/// Writes an open motion, its ballot boxes naming members by id (in the order of their
-/// ids), not by the in-memory numbers of `voters`.
-fn encode_motion(e: &mut Encoder, m: &MotionState, voters: &Voters) {
+/// Writes an open motion; its ballot box names members by their numbers.
+fn encode_motion(e: &mut Encoder, m: &MotionState) {
     let MotionState {
         id,
         body,
@@ -267,18 +277,15 @@ fn encode_motion(e: &mut Encoder, m: &MotionState, voters: &Voters) {
     let Counts { counts, electorate } = counts;
     e.array(2).list(counts).u64(*electorate);
     e.u64(*ballots_received).u64(*ballots_changed);
-    let mut latest: Vec<(&[u8; 32], Ballot)> = latest.iter().map(|(v, b)| (voters.id(v), b)).collect();
-    latest.sort_unstable_by_key(|(member, _)| *member);
     e.array(latest.len());
     // The final ballots' counts are rebuilt from the ballots.
-    for (member, b) in latest {
-        e.array(4).bytes(member).u64(b.choice.into()).u64(b.counter).bool(b.is_final);
+    for (voter, b) in latest.iter() {
+        e.array(4).u64(voter.into()).u64(b.choice.into()).u64(b.counter).bool(b.is_final);
     }
-    let mut rankings: Vec<(&[u8; 32], &Vec<u32>)> = rankings.iter().map(|(v, r)| (voters.id(*v), r)).collect();
-    rankings.sort_unstable_by_key(|(member, _)| *member);
+    let rankings = sorted(rankings);
     e.array(rankings.len());
-    for (member, r) in rankings {
-        e.array(2).bytes(member).array(r.len());
+    for (voter, r) in rankings {
+        e.array(2).u64((*voter).into()).array(r.len());
         for o in r {
             e.u64((*o).into());
         }
@@ -392,7 +399,8 @@ fn decode_closed(d: &mut Decoder<'_>) -> Result<ClosedMotion, DecodeError> {
     Ok(m)
 }
 
-fn decode_motion(d: &mut Decoder<'_>, voters: &mut Voters) -> Result<MotionState, DecodeError> {
+/// Reads an open motion whose ballot box numbers members below `voters`.
+fn decode_motion(d: &mut Decoder<'_>, voters: usize) -> Result<MotionState, DecodeError> {
     d.array_exact(12)?;
     let id = d.value()?;
     let body: MotionBody = d.value()?;
@@ -408,9 +416,17 @@ fn decode_motion(d: &mut Decoder<'_>, voters: &mut Voters) -> Result<MotionState
     if counts.counts.len() != body.form.option_count() as usize + 1 {
         return Err(DecodeError::OutOfRange { at: d.position(), what: "counts that do not fit the motion's options" });
     }
+    let voter = |d: &mut Decoder<'_>| -> Result<u32, DecodeError> {
+        let at = d.position();
+        let v = d.u32()?;
+        if v as usize >= voters {
+            return Err(DecodeError::OutOfRange { at, what: "a member's number" });
+        }
+        Ok(v)
+    };
     let latest: BallotBox = items(d, |d| {
         d.array_exact(4)?;
-        let voter = voters.intern(&d.bytes_fixed::<32>()?);
+        let voter = voter(d)?;
         let at = d.position();
         let b = Ballot { choice: d.u32()?, counter: d.u64()?, is_final: d.bool()? };
         if b.choice as usize >= counts.counts.len() {
@@ -420,8 +436,7 @@ fn decode_motion(d: &mut Decoder<'_>, voters: &mut Voters) -> Result<MotionState
     })?;
     let rankings = items(d, |d| {
         d.array_exact(2)?;
-        let voter = voters.intern(&d.bytes_fixed::<32>()?);
-        Ok((voter, items(d, |d| d.u32())?))
+        Ok((voter(d)?, items(d, |d| d.u32())?))
     })?;
     let at = d.position();
     let bad = DecodeError::OutOfRange { at, what: "a ranking that the motion cannot hold" };
