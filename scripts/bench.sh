@@ -144,7 +144,9 @@ import json, sys
 r = json.loads(sys.argv[1]); start, ready, idle, fresh = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 again = float(sys.argv[7]) - float(sys.argv[6])
 disk, payload = r["store_bytes_on_disk"], r["payload_bytes"]
-print(f"| B5 | footprint: idle, new council; with {r['ballots']:,} ballots | idle RSS {fresh/1024:.0f} MB; with the ballots: RSS {idle/1024:.0f} MB, disk {disk/1e6:.0f} MB; start to API-ready {1000*(ready-start):.0f} ms (first after the ingest, whose stop took {r['stop_seconds']:.1f} s), {1000*again:.0f} ms (again) | payload {payload/1e6:.1f} MB | disk {disk/payload:.1f}x payload | idle ≤ 30 MB; disk ≤ 2.5x; start ≤ 300 ms |")
+live = r["store_live"]
+held = ", ".join(f"{k} {v['bytes']/1e6:.0f} MB" for k, v in sorted(live.items(), key=lambda kv: -kv[1]["bytes"]) if v["bytes"] >= 1e6)
+print(f"| B5 | footprint: idle, new council; with {r['ballots']:,} ballots | idle RSS {fresh/1024:.0f} MB; with the ballots: RSS {idle/1024:.0f} MB, disk {disk/1e6:.0f} MB (live keys and values {sum(v['bytes'] for v in live.values())/1e6:.0f} MB: {held}); start to API-ready {1000*(ready-start):.0f} ms (first after the ingest, whose stop took {r['stop_seconds']:.1f} s), {1000*again:.0f} ms (again) | payload {payload/1e6:.1f} MB | disk {disk/payload:.1f}x payload | idle ≤ 30 MB; disk ≤ 2.5x; start ≤ 300 ms |")
 PY
 )
 row "$b5"
