@@ -270,17 +270,42 @@ fn device_claim<'a>(council: CouncilId, member: MemberId, device: &'a PublicKey,
 }
 
 /// Checks the member signatures of many payloads at once, with the verdicts (and errors)
-/// of [`verify_payload`] on each: their signatures in one batch, and if it fails, each
-/// payload alone, so the errors are exact. The node's batch endpoint uses it.
+/// of [`verify_payload`] on each: their signatures in one batch; where a batch does not
+/// hold, each half again, down to single payloads, which are checked alone so that the
+/// errors are exact. One forged signature among a thousand costs about twice one batch,
+/// not a thousand single checks. The node's batch endpoint uses it.
 pub fn verify_payloads(payloads: Vec<Payload>) -> Vec<Result<Verified<Payload>, SignatureError>> {
-    let holds = {
-        let mut claims = Vec::new();
-        for p in &payloads {
-            payload_claims(p, &mut claims);
-        }
-        batch_holds(&claims)
-    };
-    payloads.into_iter().map(|p| if holds { Ok(Verified(p)) } else { verify_payload(p) }).collect()
+    let claims: Vec<Vec<Claim<'_>>> = payloads
+        .iter()
+        .map(|p| {
+            let mut c = Vec::new();
+            payload_claims(p, &mut c);
+            c
+        })
+        .collect();
+    let mut sound = vec![false; payloads.len()];
+    sound_halves(&claims, &mut sound);
+    payloads.into_iter().zip(sound).map(|(p, ok)| if ok { Ok(Verified(p)) } else { verify_payload(p) }).collect()
+}
+
+/// Marks in `sound` the payloads whose claims hold by a batch check of a range that holds
+/// as a whole, halving the ranges that do not; a single payload whose claims do not hold
+/// as a batch is left for the single check.
+fn sound_halves(claims: &[Vec<Claim<'_>>], sound: &mut [bool]) {
+    if claims.is_empty() {
+        return;
+    }
+    if batch_holds(claims.iter().flatten()) {
+        sound.iter_mut().for_each(|s| *s = true);
+        return;
+    }
+    if claims.len() == 1 {
+        return;
+    }
+    let mid = claims.len() / 2;
+    let (left, right) = sound.split_at_mut(mid);
+    sound_halves(&claims[..mid], left);
+    sound_halves(&claims[mid..], right);
 }
 
 /// Checks a standalone equivocation proof: two different entries, one council, one

@@ -282,3 +282,49 @@ fn a_signature_with_s_plus_l_is_refused_where_the_original_is_valid() {
     let decoded = Signed::<VoteBody>::from_cbor(&bent.to_cbor()).unwrap();
     assert!(council_core::verify::verify_payload(council_core::records::Payload::Vote(decoded)).is_err());
 }
+
+/// `verify_payloads` (the node's batch endpoint) gives each payload the verdict and the
+/// error of `verify_payload` alone, however many are bent and wherever they sit: bad
+/// member signatures, and a device record whose proof the new device did not sign.
+#[test]
+fn batched_payloads_get_the_verdicts_and_errors_of_single_checks() {
+    use council_core::records::{DeviceBody, DeviceChange, DeviceProof, Payload};
+    use council_core::verify::{verify_payload, verify_payloads};
+    let council = Hash::of(b"edge/payloads");
+    let voters: Vec<_> = (0..7).map(|i| key_from_label(&format!("edge/payload-voter/{i}"))).collect();
+    let vote = |i: usize, counter: u64| {
+        let body = VoteBody { council, motion: Hash::of(b"motion"), choice: 0, counter, is_final: false };
+        Payload::Vote(Signed::sign(body, &voters[i % voters.len()]))
+    };
+    let device = |honest: bool| {
+        let (member, phone) = (&voters[0], key_from_label("edge/phone"));
+        let prover = if honest { key_from_label("edge/phone") } else { key_from_label("edge/not-the-phone") };
+        let proof = DeviceProof { council, member: member.public() }.sign(&prover);
+        let change = DeviceChange::Add { device: phone.public(), proof };
+        Payload::Device(Box::new(Signed::sign(DeviceBody { council, member: member.public(), change }, member)))
+    };
+    for bent in [vec![], vec![0], vec![63], vec![5, 6, 40], (0..64).step_by(3).collect::<Vec<usize>>()] {
+        let payloads: Vec<Payload> = (0..64)
+            .map(|i| {
+                let honest = !bent.contains(&i);
+                match i % 9 {
+                    4 => device(honest),
+                    _ => {
+                        let mut p = vote(i, i as u64 + 1);
+                        if let (false, Payload::Vote(v)) = (honest, &mut p) {
+                            v.signature.0[40] ^= 4;
+                        }
+                        p
+                    }
+                }
+            })
+            .collect();
+        let verdict =
+            |r: Result<_, council_core::verify::SignatureError>| r.map_or_else(|e| e.to_string(), |_| "ok".into());
+        let one_by_one: Vec<String> = payloads.iter().cloned().map(|p| verdict(verify_payload(p))).collect();
+        let batched: Vec<String> = verify_payloads(payloads).into_iter().map(verdict).collect();
+        assert_eq!(batched, one_by_one, "bent: {bent:?}");
+        assert_eq!(one_by_one.iter().filter(|v| *v != "ok").count(), bent.len(), "bent: {bent:?}");
+        assert!(one_by_one.iter().any(|v| v.contains("did not sign its proof")) == bent.iter().any(|i| i % 9 == 4));
+    }
+}

@@ -58,6 +58,8 @@ pub struct ApiState {
     pub token: Arc<str>,
     /// Exports in progress (each holds a thread while it reads the store).
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// Batches being read and judged (each holds up to [`MAX_BATCH_BYTES`] and more).
+    pub batches: Arc<tokio::sync::Semaphore>,
     /// The network task, unless the node runs offline.
     pub net: Option<NetControl>,
     pub metrics: Metrics,
@@ -65,6 +67,9 @@ pub struct ApiState {
 
 /// At most this many exports run at once.
 pub const MAX_EXPORTS: usize = 2;
+/// At most this many batches are read and have their signatures checked at once; more
+/// wait, unread.
+pub const MAX_BATCHES: usize = 2;
 /// A client that takes no data for this long loses its export.
 const EXPORT_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -262,7 +267,7 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// The kinds of record a batch may hold, by the name each has in it: the member-signed
 /// records whose single endpoint does nothing but judge and log them.
-const BATCH_KINDS: &[&str] = &["motion", "vote", "ranking", "petition", "name", "device"];
+const BATCH_KINDS: &[&str] = &["motion", "vote", "ranking", "petition", "invite", "name", "device"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,7 +305,16 @@ struct ErrorBody {
 }
 
 /// One record of a batch as the single endpoint of its kind would decode it, with its id.
-fn batch_record(r: &BatchRecord) -> Result<(Payload, Hash), ApiError> {
+/// A record larger than that endpoint takes (`api.max_body_bytes` for the whole body) gets
+/// the answer that endpoint gives it.
+fn batch_record(r: &BatchRecord, max_body: usize) -> Result<(Payload, Hash), ApiError> {
+    if r.record.len() + r#"{"record":""}"#.len() > max_body {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "malformed-body",
+            format!("the record is larger than one request may be (api.max_body_bytes, {max_body} bytes)"),
+        ));
+    }
     let bytes = hex::decode(r.record.trim())
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not hex: {e}")))?;
     fn one<T: Cbor>(bytes: &[u8], what: &str, wrap: impl FnOnce(T) -> Payload) -> Result<(Payload, Hash), ApiError> {
@@ -315,6 +329,7 @@ fn batch_record(r: &BatchRecord) -> Result<(Payload, Hash), ApiError> {
         "vote" => one(&bytes, "signed ballot", Payload::Vote),
         "ranking" => one(&bytes, "signed ranking", |r: Signed<RankingBody>| Payload::Ranking(Box::new(r))),
         "petition" => one(&bytes, "signed petition signature", Payload::Petition),
+        "invite" => one(&bytes, "signed invite", Payload::Invite),
         "name" => one(&bytes, "signed name", Payload::Name),
         "device" => one(&bytes, "signed device record", |d: Signed<DeviceBody>| Payload::Device(Box::new(d))),
         other => Err(ApiError::new(
@@ -330,7 +345,7 @@ fn batch_record(r: &BatchRecord) -> Result<(Payload, Hash), ApiError> {
 /// `results`, in order: its status and either what that endpoint answers or its error.
 /// Only a body that is not a batch is refused as a whole; one over the size limit is
 /// refused by its `Content-Length` before it is read.
-async fn post_batch(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+async fn post_batch(st: ApiState, req: Request, max_body: usize) -> Result<Response, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -342,6 +357,21 @@ async fn post_batch(State(st): State<ApiState>, req: Request) -> Result<Response
     if declared.is_some_and(|n| n > MAX_BATCH_BYTES as u64) {
         return Err(too_large());
     }
+    // JSON, as every other endpoint takes (415 otherwise).
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "malformed-body",
+            "a batch is JSON: send `Content-Type: application/json`",
+        ));
+    }
+    // Read and judged a few at a time; the others wait here, their bodies unread.
+    let turn = st.batches.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
     let bytes = axum::body::to_bytes(req.into_body(), MAX_BATCH_BYTES).await.map_err(|_| too_large())?;
     let batch: BatchBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
@@ -361,7 +391,7 @@ async fn post_batch(State(st): State<ApiState>, req: Request) -> Result<Response
     // Each record's slot holds its error, or nothing while its payload goes on.
     let mut payloads = Vec::new();
     let mut slots: Vec<Option<ApiError>> =
-        batch.records.iter().map(|r| batch_record(r).map(|p| payloads.push(p)).err()).collect();
+        batch.records.iter().map(|r| batch_record(r, max_body).map(|p| payloads.push(p)).err()).collect();
     drop(batch);
     // Every signature of the batch in one check (§2), off the async workers.
     let (payloads, ids): (Vec<Payload>, Vec<Hash>) = payloads.into_iter().unzip();
@@ -377,6 +407,9 @@ async fn post_batch(State(st): State<ApiState>, req: Request) -> Result<Response
             Err(e) => *slot = Some(bad_signature(e)),
         }
     }
+    // What is left in memory now is the records themselves, and the writer's queue
+    // bounds those: the next batch may be read.
+    drop(turn);
     let mut verdicts = st.writer.submit_many(to_writer).await.into_iter();
     let results: Vec<BatchResult> = slots
         .into_iter()
@@ -879,7 +912,11 @@ pub fn router(st: ApiState, max_body: usize) -> Router {
         .route("/v1/devices", post(post_device))
         .route("/v1/rankings", post(post_ranking))
         .route("/v1/equivocations", post(post_equivocation))
-        .route("/v1/batch", post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)))
+        .route(
+            "/v1/batch",
+            post(move |State(st): State<ApiState>, req: Request| post_batch(st, req, max_body))
+                .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
+        )
         .route("/v1/joins", post(post_join))
         .route("/v1/joins/{federation}", axum::routing::delete(delete_join))
         .route("/v1/peers", post(post_peer).delete(delete_peer))

@@ -406,6 +406,7 @@ async fn run_once(
         store,
         token: Arc::from(token),
         exports: Arc::new(tokio::sync::Semaphore::new(api::MAX_EXPORTS)),
+        batches: Arc::new(tokio::sync::Semaphore::new(api::MAX_BATCHES)),
         net,
         metrics,
     };
@@ -510,7 +511,8 @@ async fn run_once(
     tracing::info!("everything is on disk; recording where it is, so that the next start is quick");
     let started = std::time::Instant::now();
     match tokio::task::spawn_blocking(move || checkpoint.close_with_checkpoint()).await {
-        Ok(Ok(())) => tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped"),
+        Ok(Ok(true)) => tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped"),
+        Ok(Ok(false)) => tracing::info!("stopped; a task still held the store, so the next start scans it"),
         // Nothing is lost: the next start scans the store instead.
         Ok(Err(e)) => tracing::warn!(error = %e, "stopped; the next start scans the store"),
         Err(e) => tracing::warn!(error = %e, "stopped; the next start scans the store"),

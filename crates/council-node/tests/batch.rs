@@ -194,3 +194,66 @@ fn a_body_that_is_not_a_batch_or_is_too_large_is_refused_whole() {
     assert_eq!((s, r["results"][0]["status"].as_u64()), (200, Some(201)), "{r}");
     assert_eq!(log_len(&n), before + 1);
 }
+
+#[test]
+fn a_record_gets_in_a_batch_what_its_own_endpoint_gives_it_size_and_kind_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let made = Node::create(dir.path(), "limits");
+    // Single requests of at most 2 KiB: a motion with a long title is too large for one.
+    let n = Node::start_with(&rt, "limits", &made, &[], |c| c.api.max_body_bytes = 2048);
+    let mut long = motion(&n, 3).body;
+    long.title = "a long title ".repeat(100);
+    let long = Signed::sign(long, &n.members[0]);
+    let (s, r) = n.post_record("/v1/motions", &long.to_cbor());
+    assert_eq!((s, r["error"]["code"].as_str()), (413, Some("malformed-body")), "{r}");
+    // Invites, by their own endpoint and in a batch: the same verdicts (one expired, one
+    // good), and each is logged once.
+    let invite = |max_uses: u32, expires_at: u64| {
+        let body = council_core::records::InviteBody {
+            council: n.council,
+            federation: council_core::Hash::of(b"some federation"),
+            invite_key: key_from_label("limits/invite").public(),
+            max_uses,
+            expires_at,
+        };
+        Signed::sign(body, &n.members[0])
+    };
+    let single: Vec<(u16, Option<String>)> = [invite(1, now() + 600), invite(1, 1)]
+        .iter()
+        .map(|i| {
+            let (s, r) = n.post_record("/v1/invites", &i.to_cbor());
+            (s, r["error"]["code"].as_str().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(single, vec![(201, None), (422, Some("invalid-invite".into()))]);
+    let before = log_len(&n);
+    let items = vec![
+        item("motion", &long.to_cbor()),
+        item("invite", &invite(2, now() + 600).to_cbor()),
+        item("invite", &invite(2, 1).to_cbor()),
+    ];
+    let (status, answer) = n.post("/v1/batch", json!({ "records": items }));
+    assert_eq!(status, 200, "{answer}");
+    let verdicts: Vec<(u64, Option<&str>)> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["status"].as_u64().unwrap(), r["error"]["code"].as_str()))
+        .collect();
+    assert_eq!(verdicts, vec![(413, Some("malformed-body")), (201, None), (422, Some("invalid-invite"))], "{answer:#}");
+    assert_eq!(log_len(&n), before + 1);
+
+    // Not JSON, as every endpoint: 415, and nothing judged.
+    let r = ureq::post(&format!("{}/v1/batch", n.api))
+        .set("Authorization", &format!("Bearer {}", n.token))
+        .set("Content-Type", "text/plain")
+        .send_string(&json!({ "records": [] }).to_string());
+    match r {
+        Err(ureq::Error::Status(415, r)) => {
+            assert_eq!(r.into_json::<Value>().unwrap()["error"]["code"], "malformed-body");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(log_len(&n), before + 1);
+}

@@ -217,22 +217,33 @@ impl Store {
     /// walking the old store finishes); if it cannot be opened yet (the disk is still too
     /// full even to open it), the store stays closed and this may be called again.
     pub fn reopen(&self) -> Result<(), StoreError> {
+        self.reopen_waiting(std::time::Duration::from_secs(10))
+    }
+
+    /// [`Store::reopen`], waiting up to `wait` for sled to let go of the store's lock.
+    fn reopen_waiting(&self, wait: std::time::Duration) -> Result<(), StoreError> {
         let old = self.open.write().unwrap_or_else(|p| p.into_inner()).take();
         drop(old);
-        let o = Store::open_db_waiting(&self.path, std::time::Duration::from_secs(10))?;
+        let o = Store::open_db_waiting(&self.path, wait)?;
         self.full.store(false, std::sync::atomic::Ordering::Release);
         *self.open.write().unwrap_or_else(|p| p.into_inner()) = Some(o);
         Ok(())
     }
 
-    /// Closes the store once every other handle has let go, after sled has recorded where
-    /// its pages are. sled 0.34 writes that record (its snapshot) only when it opens a
-    /// store, so the first open after a long run would scan everything the run wrote
-    /// (seconds, at a million entries): a node that stops cleanly pays that scan here, and
-    /// starts at once the next time (docs/BENCHMARKS.md, B5). A node that crashed still
-    /// scans at its next start.
-    pub fn close_with_checkpoint(self) -> Result<(), StoreError> {
-        self.reopen()
+    /// Closes the store, after sled has recorded where its pages are. sled 0.34 writes that
+    /// record (its snapshot) only when it opens a store, so the first open after a long
+    /// run would scan everything the run wrote (seconds, at a million entries): a node
+    /// that stops cleanly opens the store once more here, paying that scan now, so that
+    /// it starts at once the next time (docs/BENCHMARKS.md, B5). A node that crashed
+    /// still scans at its next start. Done only through the last handle: while another
+    /// is alive (a task that did not stop) the store is simply let go. Returns whether the
+    /// record was written.
+    pub fn close_with_checkpoint(self) -> Result<bool, StoreError> {
+        if Arc::strong_count(&self.open) > 1 {
+            return Ok(false);
+        }
+        self.reopen_waiting(std::time::Duration::from_secs(2))?;
+        Ok(true)
     }
 
     /// The error of a sled call, noting a full disk.
