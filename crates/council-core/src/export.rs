@@ -41,6 +41,14 @@ pub enum ExportItem {
     Equivocation(EquivocationProof),
 }
 
+/// The encoding of `ExportItem::Entry(entry)` from the entry's own canonical encoding,
+/// without decoding or encoding the entry again: what the node stores is what it gossips.
+pub fn entry_item_bytes(entry_cbor: &[u8]) -> Vec<u8> {
+    let mut e = Encoder::default();
+    e.array(2).text("entry").raw(entry_cbor);
+    e.into_bytes()
+}
+
 impl Cbor for ExportItem {
     fn encode(&self, e: &mut Encoder) {
         match self {

@@ -20,6 +20,13 @@ pub struct Receipt {
     pub entry: Entry,
 }
 
+/// The encoding of `Receipt { entry }` from the entry's own canonical encoding.
+pub fn receipt_bytes(entry_cbor: &[u8]) -> Vec<u8> {
+    let mut e = Encoder::default();
+    e.array(2).text(tag::RECEIPT).raw(entry_cbor);
+    e.into_bytes()
+}
+
 impl Cbor for Receipt {
     fn encode(&self, e: &mut Encoder) {
         e.array(2).text(tag::RECEIPT).value(&self.entry);
@@ -137,6 +144,24 @@ mod tests {
     fn receipt(e: &Entry) -> Verified<Receipt> {
         let bytes = Receipt { entry: e.clone() }.to_cbor();
         Receipt::from_cbor(&bytes).unwrap().verify().unwrap()
+    }
+
+    /// The receipt and the export item built from an entry's encoding are the encodings of
+    /// the receipt and the export item that hold the entry.
+    #[test]
+    fn receipts_and_export_items_built_from_the_entry_bytes_are_their_encodings() {
+        let m = key_from_label("receipt/bytes");
+        let mut clock = Clock(1_800_000_000);
+        let mut b =
+            CouncilBuilder::found("B", &[&m], Default::default(), key_from_label("receipt/node2"), clock.tick())
+                .unwrap();
+        let t = clock.tick();
+        b.invite(t, &m, Hash::of(b"f"), &key_from_label("receipt/i2"), 1, t + 100).unwrap();
+        for e in b.take_entries() {
+            let bytes = e.to_cbor();
+            assert_eq!(receipt_bytes(&bytes), Receipt { entry: e.clone() }.to_cbor());
+            assert_eq!(crate::export::entry_item_bytes(&bytes), crate::export::ExportItem::Entry(e).to_cbor());
+        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn main() {
         let store = Store::open(&dir.join("store")).expect("store");
         store.init_genesis(b.genesis()).expect("genesis");
         let own = if i == 0 { founding.clone() } else { b.take_entries() };
-        let appends: Vec<Append> = own.iter().map(|e| Append { entry: e.clone(), index: vec![] }).collect();
+        let appends: Vec<Append> = own.iter().map(|e| Append::new(e.clone(), vec![])).collect();
         store.append(&appends).expect("append");
         // The state as of what is stored (node 0's rounds are still to come).
         let mut st = council_core::council::CouncilState::new(
@@ -238,12 +238,12 @@ fn main() {
     let publish = |entries: &[Entry]| {
         let age = now().saturating_sub(entries[0].body.time);
         assert!(age < council_node::peering::GOSSIP_FRESH_SECS, "an entry {age} s old would not be gossiped");
-        let appends: Vec<Append> = entries.iter().map(|e| Append { entry: e.clone(), index: vec![] }).collect();
+        let appends: Vec<Append> = entries.iter().map(|e| Append::new(e.clone(), vec![])).collect();
         stores[0].append(&appends).expect("append");
         let t = Instant::now();
         // As the writer does: the entries, with the news that they are on disk.
         let seq = entries.last().expect("entries").body.seq;
-        durable0.send_replace(council_node::writer::Sealed { seq, batch: std::sync::Arc::new(entries.to_vec()) });
+        durable0.send_replace(council_node::writer::Sealed { seq, batch: std::sync::Arc::new(appends) });
         t
     };
     eprintln!("converged in {converged:.1} s");

@@ -37,7 +37,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use council_core::cbor::Cbor;
 use council_core::council::RecordError;
-use council_core::receipt::Receipt;
+use council_core::receipt::receipt_bytes;
 use council_core::records::{
     DelegateVoteBody, DeviceBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload,
     PetitionBody, RankingBody, Signed, VoteBody,
@@ -255,8 +255,8 @@ fn bad_signature(e: council_core::verify::SignatureError) -> ApiError {
 /// The status and body that acknowledge a record the writer took.
 fn accepted(s: crate::writer::Submitted) -> (StatusCode, Accepted) {
     let status = if s.duplicate { StatusCode::OK } else { StatusCode::CREATED };
-    let receipt = hex::encode(Receipt { entry: (*s.entry).clone() }.to_cbor());
-    (status, Accepted { record: s.record, seq: s.seq, duplicate: s.duplicate, entry: s.entry.id(), receipt })
+    let receipt = hex::encode(receipt_bytes(&s.entry_bytes));
+    (status, Accepted { record: s.record, seq: s.seq, duplicate: s.duplicate, entry: s.entry_id, receipt })
 }
 
 /// The most records one `POST /v1/batch` may hold.

@@ -350,7 +350,7 @@ fn rebuild(
                 let act = writer::closing_act(st, &stored.body.payload);
                 st.apply(Verified::from_own_store(e)).map_err(|e| broken(&e))?;
                 let index = writer::index_of(st, &stored, act.as_ref());
-                own.push(Append { entry: stored, index });
+                own.push(Append::new(stored, index));
                 if own.len() >= RESTORE_BATCH {
                     store.append(&std::mem::take(&mut own))?;
                 }

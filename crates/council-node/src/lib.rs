@@ -565,7 +565,7 @@ mod tests {
                 b.vote(t + 1, k, m, (i % 2) as u32).unwrap();
             }
         }
-        let appends: Vec<Append> = b.take_entries().into_iter().map(|entry| Append { entry, index: vec![] }).collect();
+        let appends: Vec<Append> = b.take_entries().into_iter().map(|entry| Append::new(entry, vec![])).collect();
         store_at(dir).append(&appends).unwrap();
     }
 

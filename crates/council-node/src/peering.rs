@@ -26,7 +26,7 @@ use std::time::Duration;
 use council_core::access::{Access, AccessInputs, InviteClaim};
 use council_core::cbor::{Cbor, Decoder, Encoder};
 use council_core::council::{CouncilState, FedEvent, FedEventKind};
-use council_core::export::ExportItem;
+use council_core::export::{entry_item_bytes, ExportItem};
 use council_core::federation::{self, FedError, FederationReport};
 use council_core::records::{
     Action, Charter, CouncilId, DelegateVoteBody, Entry, EquivocationProof, FederationId, Genesis, InviteProof,
@@ -541,11 +541,16 @@ impl NetNode {
             if have >= durable {
                 return;
             }
-            let from_writer = handed.take().filter(|b| b.first().is_some_and(|e| e.body.seq <= have + 1));
+            let from_writer = handed.take().filter(|b| b.first().is_some_and(|a| a.entry.body.seq <= have + 1));
             // Only what is on disk: an entry published and then lost in a crash would be
-            // signed again differently, and the pair would prove this node forked.
-            let entries: Vec<Entry> = match from_writer {
-                Some(b) => b.iter().filter(|e| e.body.seq > have).cloned().collect(),
+            // signed again differently, and the pair would prove this node forked. The
+            // writer's batch comes with the bytes it stored, published as they are.
+            let entries: Vec<(Entry, Vec<u8>)> = match from_writer {
+                Some(b) => b
+                    .iter()
+                    .filter(|a| a.entry.body.seq > have)
+                    .map(|a| (a.entry.clone(), entry_item_bytes(a.bytes())))
+                    .collect(),
                 None => {
                     let store = self.store.clone();
                     tokio::task::block_in_place(|| {
@@ -554,6 +559,10 @@ impl NetNode {
                             .take_while(|e| e.as_ref().map(|e| e.body.seq <= durable).unwrap_or(false))
                             .take(10_000)
                             .filter_map(Result::ok)
+                            .map(|e| {
+                                let bytes = entry_item_bytes(&e.to_cbor());
+                                (e, bytes)
+                            })
                             .collect()
                     })
                 }
@@ -562,9 +571,8 @@ impl NetNode {
                 tracing::error!(have, durable, "the node's own durable entries cannot be read");
                 return;
             }
-            for e in entries {
+            for (e, bytes) in entries {
                 let time = e.body.time;
-                let bytes = ExportItem::Entry(e.clone()).to_cbor();
                 let before = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0);
                 let j = self.replicas.judge(Verified::from_own_store(e));
                 if j != Judgement::Applied {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use council_core::cbor::Cbor;
 use council_core::council::{Ballot, CouncilState, Effect, MotionRef, RecordError};
-use council_core::export::{council_report_of, CouncilReport, ExportItem};
+use council_core::export::{council_report_of, entry_item_bytes, CouncilReport};
 use council_core::records::{limits, Action, Entry, MemberId, MotionForm, MotionId, Payload};
 use council_core::verify::Verified;
 use council_core::{Hash, PublicKey, SecretKey};
@@ -31,8 +31,11 @@ pub struct Submitted {
     pub seq: u64,
     /// The same record had been accepted before; nothing new was stored.
     pub duplicate: bool,
-    /// The node-signed entry that holds the record: the member's receipt (PROTOCOL.md §4.6).
-    pub entry: Arc<Entry>,
+    /// The id of the node-signed entry that holds the record.
+    pub entry_id: Hash,
+    /// That entry's canonical encoding, as stored and gossiped: the member's receipt holds
+    /// it (PROTOCOL.md §4.6).
+    pub entry_bytes: Arc<[u8]>,
 }
 
 /// The current device keys of the members on the roster, each with its member id. The writer
@@ -296,8 +299,9 @@ pub struct Voter {
 pub struct Sealed {
     /// The last sequence number on disk.
     pub seq: u64,
-    /// The entries of the last batch written, in order, ending at `seq` (empty at start).
-    pub batch: Arc<Vec<Entry>>,
+    /// The entries of the last batch written, in order, ending at `seq` (empty at start),
+    /// each with the bytes that were stored.
+    pub batch: Arc<Vec<Append>>,
 }
 
 /// A cloneable handle to the writer.
@@ -747,7 +751,8 @@ impl Writer {
         // Whatever of the failed batch did reach the disk is part of the log now: the
         // network publishes it like any other batch.
         if seq > durable {
-            let batch: Vec<Entry> = self.store.entries(durable + 1).filter_map(Result::ok).collect();
+            let batch: Vec<Append> =
+                self.store.entries(durable + 1).filter_map(Result::ok).map(|e| Append::new(e, vec![])).collect();
             self.durable.send_replace(Sealed { seq, batch: Arc::new(batch) });
         }
         self.members.send_replace(member_keys(&self.state));
@@ -796,14 +801,14 @@ impl Writer {
                     if let Some(seq) = known {
                         // Already logged: earlier in this batch, or on disk.
                         let entry = match p.appends.iter().find(|a| a.entry.body.seq == seq) {
-                            Some(a) => Some(Arc::new(a.entry.clone())),
-                            None => self.store.entry(seq)?.map(Arc::new),
+                            Some(a) => Some((a.entry.id(), a.bytes().clone())),
+                            None => self.store.entry(seq)?.map(|e| (e.id(), e.to_cbor().into())),
                         };
-                        let Some(entry) = entry else {
+                        let Some((entry_id, entry_bytes)) = entry else {
                             let _ = reply.send(Err(NodeError::Storage(format!("entry {seq} is not in the store"))));
                             continue;
                         };
-                        let s = Submitted { record, seq, duplicate: true, entry };
+                        let s = Submitted { record, seq, duplicate: true, entry_id, entry_bytes };
                         if p.records.contains_key(&record) {
                             p.acks.push((reply, s));
                         } else {
@@ -812,10 +817,9 @@ impl Writer {
                         continue;
                     }
                     match self.append(*payload, &mut p) {
-                        Ok(entry) => {
-                            let seq = entry.body.seq;
+                        Ok((seq, entry_id, entry_bytes)) => {
                             p.records.insert(record, seq);
-                            p.acks.push((reply, Submitted { record, seq, duplicate: false, entry }));
+                            p.acks.push((reply, Submitted { record, seq, duplicate: false, entry_id, entry_bytes }));
                         }
                         Err(e) => {
                             let _ = reply.send(Err(e));
@@ -843,15 +847,18 @@ impl Writer {
                 for a in &p.appends {
                     self.metrics.entries_written.get_or_create(&KindLabel { kind: a.entry.body.payload.kind() }).inc();
                 }
-                let batch = Arc::new(p.appends.iter().map(|a| a.entry.clone()).collect());
-                self.durable.send_replace(Sealed { seq: last, batch });
+                // Only a closed motion (an act passed) or a device record changes whose keys
+                // are members'.
+                let roster_may_change = p
+                    .appends
+                    .iter()
+                    .any(|a| matches!(a.entry.body.payload, Payload::Close { .. } | Payload::Device(_)));
+                // The same entries and bytes go to the network, to be published as they are.
+                self.durable.send_replace(Sealed { seq: last, batch: Arc::new(std::mem::take(&mut p.appends)) });
                 if let Some(through) = self.switched.take() {
                     self.install_key(through);
                 }
-                // Only a closed motion (an act passed) or a device record changes whose keys
-                // are members'.
-                if p.appends.iter().any(|a| matches!(a.entry.body.payload, Payload::Close { .. } | Payload::Device(_)))
-                {
+                if roster_may_change {
                     self.members.send_replace(member_keys(&self.state));
                 }
             }
@@ -949,20 +956,23 @@ impl Writer {
     }
 
     /// Signs, applies and queues one entry; closes its motion at once if a ballot settled it.
-    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<Arc<Entry>, NodeError> {
+    /// Returns the entry's place, its id and its encoding: made here once, and the same
+    /// bytes are stored, acknowledged and gossiped.
+    fn append(&mut self, payload: Verified<Payload>, p: &mut Pending) -> Result<(u64, Hash, Arc<[u8]>), NodeError> {
         if self.state.node_key() != self.node.public() {
             return Err(NodeError::NodeKeyReplaced);
         }
         let entry = self.state.seal(&self.node, self.clock.stamp(), payload);
+        let bytes: Arc<[u8]> = entry.get().to_cbor().into();
         // The verifier reads no export item over the limit: never log one.
-        let size = ExportItem::Entry(entry.get().clone()).to_cbor().len();
+        let size = entry_item_bytes(&bytes).len();
         if size > limits::MAX_RECORD_BYTES {
             return Err(NodeError::TooLarge { bytes: size, max: limits::MAX_RECORD_BYTES });
         }
         let stored = entry.get().clone();
         let act = closing_act(&self.state, &stored.body.payload);
         self.state.apply(entry)?;
-        let seq = stored.body.seq;
+        let (seq, id) = (stored.body.seq, stored.id());
         let motion = match &stored.body.payload {
             Payload::Vote(v) => Some(v.body.motion),
             Payload::Ranking(r) => Some(r.body.motion),
@@ -973,13 +983,11 @@ impl Writer {
             _ => None,
         };
         let index = index_of(&self.state, &stored, act.as_ref());
-        let receipt = Arc::new(stored.clone());
-        p.appends.push(Append { entry: stored, index });
+        p.appends.push(Append::encoded(stored, index, bytes.clone()));
         if let Some(m) = motion {
             self.close_if_settled(m, p);
         }
-        debug_assert_eq!(receipt.body.seq, seq);
-        Ok(receipt)
+        Ok((seq, id, bytes))
     }
 
     /// Takes entries of this council's own log that its node key signed elsewhere (before
@@ -1006,7 +1014,7 @@ impl Writer {
                 self.due.insert((m.body.closes_at, m.id()));
             }
             let index = index_of(&self.state, &stored, act.as_ref());
-            p.appends.push(Append { entry: stored, index });
+            p.appends.push(Append::new(stored, index));
         }
         Ok(self.state.seq())
     }
@@ -1032,7 +1040,7 @@ impl Writer {
             Ok(()) => {
                 tracing::info!(motion = %id.short(), ?outcome, "motion closed");
                 let index = index_of(&self.state, &stored, act.as_ref());
-                p.appends.push(Append { entry: stored, index });
+                p.appends.push(Append::new(stored, index));
                 // An act that replaced the node key: what follows is signed with the new
                 // key, if this node holds it.
                 if self.state.node_key() != self.node.public() && !self.signing_key() {

@@ -122,11 +122,29 @@ pub enum RosterChange {
     Rotated(Box<PublicKey>),
 }
 
-/// One entry to append, with its index entries.
+/// One entry to append, with its index entries and its encoding: the bytes that are
+/// stored are the ones the writer made once, and that it acknowledges and gossips.
 #[derive(Debug, Clone)]
 pub struct Append {
     pub entry: Entry,
     pub index: Vec<Index>,
+    bytes: Arc<[u8]>,
+}
+
+impl Append {
+    pub fn new(entry: Entry, index: Vec<Index>) -> Append {
+        let bytes = entry.to_cbor().into();
+        Append { entry, index, bytes }
+    }
+    /// [`Append::new`] with the entry's canonical encoding made already (`entry.to_cbor()`).
+    pub fn encoded(entry: Entry, index: Vec<Index>, bytes: Arc<[u8]>) -> Append {
+        debug_assert!(bytes[..] == entry.to_cbor()[..], "the bytes are the entry's encoding");
+        Append { entry, index, bytes }
+    }
+    /// The entry's canonical encoding.
+    pub fn bytes(&self) -> &Arc<[u8]> {
+        &self.bytes
+    }
 }
 
 /// The council's store. Cheap to clone: every clone is a handle on the same open store,
@@ -373,10 +391,10 @@ impl Store {
         let mut b = sled::Batch::default();
         for a in batch {
             let seq = a.entry.body.seq;
-            let bytes = a.entry.to_cbor();
+            let bytes: &[u8] = &a.bytes;
             let k = seq_key(b"log/", seq);
             if let Some(existing) = o.tree.get(&k).map_err(|e| self.io(e))? {
-                if existing.as_ref() != bytes.as_slice() {
+                if existing.as_ref() != bytes {
                     return Err(StoreError::Conflict { seq });
                 }
                 continue;
@@ -728,8 +746,7 @@ mod tests {
         {
             let s = Store::open(dir.path()).unwrap();
             s.init_genesis(b.genesis()).unwrap();
-            let batch: Vec<Append> =
-                entries.iter().map(|e| Append { entry: e.clone(), index: vec![Index::Motion(m)] }).collect();
+            let batch: Vec<Append> = entries.iter().map(|e| Append::new(e.clone(), vec![Index::Motion(m)])).collect();
             s.append(&batch).unwrap();
             // The same entries again: stored once.
             s.append(&batch).unwrap();
@@ -744,7 +761,7 @@ mod tests {
         let mut other = entries[1].clone();
         other.body.time += 1;
         other = council_core::records::Signed::sign(other.body, &key_from_label("store/node"));
-        assert!(matches!(s.append(&[Append { entry: other, index: vec![] }]), Err(StoreError::Conflict { seq: 2 })));
+        assert!(matches!(s.append(&[Append::new(other, vec![])]), Err(StoreError::Conflict { seq: 2 })));
         assert_eq!(s.entry(2).unwrap().unwrap(), entries[1]);
         // Another council's genesis is refused.
         let mut clock2 = Clock(1_900_000_000);
