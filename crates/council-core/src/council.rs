@@ -266,7 +266,7 @@ impl Voters {
         if let Some(&i) = self.index.get(member) {
             return i;
         }
-        let i = u32::try_from(self.ids.len()).expect("fewer than 2^32 members");
+        let i = self.next();
         self.ids.push(*member);
         self.index.insert(*member, i);
         i
@@ -276,7 +276,10 @@ impl Voters {
     }
     /// The member's number, or the one [`Voters::intern`] would give them next.
     pub(crate) fn number_for(&self, member: &MemberId) -> u32 {
-        self.get(member).unwrap_or_else(|| u32::try_from(self.ids.len()).expect("fewer than 2^32 members"))
+        self.get(member).unwrap_or_else(|| self.next())
+    }
+    fn next(&self) -> u32 {
+        u32::try_from(self.ids.len()).expect("fewer than 2^32 members")
     }
     /// Every member's id bytes, by number.
     pub(crate) fn ids(&self) -> &[[u8; 32]] {

@@ -39,8 +39,7 @@ use council_core::cbor::Cbor;
 use council_core::council::RecordError;
 use council_core::receipt::receipt_bytes;
 use council_core::records::{
-    DelegateVoteBody, DeviceBody, EquivocationProof, InviteBody, InviteProof, MotionBody, NameBody, Payload,
-    PetitionBody, RankingBody, Signed, VoteBody,
+    DelegateVoteBody, DeviceBody, EquivocationProof, InviteProof, MotionBody, Payload, RankingBody, Signed,
 };
 use council_core::verify::verify_payload;
 use council_core::{Hash, PublicKey};
@@ -95,7 +94,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = serde_json::json!({ "error": ErrorBody { code: self.code, message: self.message } });
         (self.status, Json(body)).into_response()
     }
 }
@@ -222,11 +221,55 @@ pub struct RecordBody {
 
 pub(crate) fn decode<T: Cbor>(body: Result<Json<RecordBody>, JsonRejection>, what: &str) -> Result<T, ApiError> {
     let Json(b) = body?;
-    let bytes = hex::decode(b.record.trim())
+    decode_hex(&b.record, what)
+}
+
+/// A record from its canonical CBOR in hex; `what` names it in the error.
+fn decode_hex<T: Cbor>(record: &str, what: &str) -> Result<T, ApiError> {
+    let bytes = hex::decode(record.trim())
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not hex: {e}")))?;
     T::from_cbor(&bytes).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not a valid {what}: {e}"))
     })
+}
+
+/// A member-signed record of `kind` (one of [`MEMBER_RECORD_KINDS`]) from its hex, as its
+/// own endpoint and `POST /v1/batch` read it, with its id: the SHA-256 of the record.
+fn member_record(kind: &str, record: &str) -> Result<(Payload, Hash), ApiError> {
+    fn one<T: Cbor>(record: &str, what: &str, wrap: impl FnOnce(T) -> Payload) -> Result<(Payload, Hash), ApiError> {
+        let t: T = decode_hex(record, what)?;
+        let id = Hash::of(&t.to_cbor());
+        Ok((wrap(t), id))
+    }
+    match kind {
+        "motion" => one(record, "signed motion", |m: Signed<MotionBody>| Payload::Motion(Box::new(m))),
+        "vote" => one(record, "signed ballot", Payload::Vote),
+        "ranking" => one(record, "signed ranking", |r: Signed<RankingBody>| Payload::Ranking(Box::new(r))),
+        "petition" => one(record, "signed petition signature", Payload::Petition),
+        "invite" => one(record, "signed invite", Payload::Invite),
+        "name" => one(record, "signed name", Payload::Name),
+        "device" => one(record, "signed device record", |d: Signed<DeviceBody>| Payload::Device(Box::new(d))),
+        other => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown-kind",
+            format!("a batch holds records of the kinds {}, not `{other}`", MEMBER_RECORD_KINDS.join(", ")),
+        )),
+    }
+}
+
+/// The member-signed records whose endpoint does nothing but judge and log them, by the
+/// name each has in a batch.
+const MEMBER_RECORD_KINDS: &[&str] = &["motion", "vote", "ranking", "petition", "invite", "name", "device"];
+
+/// The single endpoint of a member-signed record of `kind`: read, judged and logged.
+async fn post_member_record(
+    st: &ApiState,
+    body: Result<Json<RecordBody>, JsonRejection>,
+    kind: &str,
+) -> Result<Response, ApiError> {
+    let Json(b) = body?;
+    let (payload, id) = member_record(kind, &b.record)?;
+    submit(st, payload, id).await
 }
 
 /// The answer to an accepted record: where it is in the log, and the receipt.
@@ -264,10 +307,6 @@ pub const MAX_BATCH_RECORDS: usize = 1024;
 /// The most bytes the body of one `POST /v1/batch` may have: room for 1,024 records of
 /// 2 KiB each in hex (a ballot is about 190 bytes).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// The kinds of record a batch may hold, by the name each has in it: the member-signed
-/// records whose single endpoint does nothing but judge and log them.
-const BATCH_KINDS: &[&str] = &["motion", "vote", "ranking", "petition", "invite", "name", "device"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,29 +354,7 @@ fn batch_record(r: &BatchRecord, max_body: usize) -> Result<(Payload, Hash), Api
             format!("the record is larger than one request may be (api.max_body_bytes, {max_body} bytes)"),
         ));
     }
-    let bytes = hex::decode(r.record.trim())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not hex: {e}")))?;
-    fn one<T: Cbor>(bytes: &[u8], what: &str, wrap: impl FnOnce(T) -> Payload) -> Result<(Payload, Hash), ApiError> {
-        let t = T::from_cbor(bytes).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed-record", format!("`record` is not a valid {what}: {e}"))
-        })?;
-        let id = Hash::of(&t.to_cbor());
-        Ok((wrap(t), id))
-    }
-    match r.kind.as_str() {
-        "motion" => one(&bytes, "signed motion", |m: Signed<MotionBody>| Payload::Motion(Box::new(m))),
-        "vote" => one(&bytes, "signed ballot", Payload::Vote),
-        "ranking" => one(&bytes, "signed ranking", |r: Signed<RankingBody>| Payload::Ranking(Box::new(r))),
-        "petition" => one(&bytes, "signed petition signature", Payload::Petition),
-        "invite" => one(&bytes, "signed invite", Payload::Invite),
-        "name" => one(&bytes, "signed name", Payload::Name),
-        "device" => one(&bytes, "signed device record", |d: Signed<DeviceBody>| Payload::Device(Box::new(d))),
-        other => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unknown-kind",
-            format!("a batch holds records of the kinds {}, not `{other}`", BATCH_KINDS.join(", ")),
-        )),
-    }
+    member_record(&r.kind, &r.record)
 }
 
 /// `POST /v1/batch`: many member-signed records in one request (PROTOCOL.md §12.8). Each
@@ -435,27 +452,21 @@ pub(crate) async fn post_motion(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let m: Signed<MotionBody> = decode(body, "signed motion")?;
-    let id = Hash::of(&m.to_cbor());
-    submit(&st, Payload::Motion(Box::new(m)), id).await
+    post_member_record(&st, body, "motion").await
 }
 
 pub(crate) async fn post_vote(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let v: Signed<VoteBody> = decode(body, "signed ballot")?;
-    let id = Hash::of(&v.to_cbor());
-    submit(&st, Payload::Vote(v), id).await
+    post_member_record(&st, body, "vote").await
 }
 
 pub(crate) async fn post_petition(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let p: Signed<PetitionBody> = decode(body, "signed petition signature")?;
-    let id = Hash::of(&p.to_cbor());
-    submit(&st, Payload::Petition(p), id).await
+    post_member_record(&st, body, "petition").await
 }
 
 pub(crate) async fn post_delegate_vote(
@@ -490,9 +501,7 @@ pub(crate) async fn post_name(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let n: Signed<NameBody> = decode(body, "signed name")?;
-    let id = Hash::of(&n.to_cbor());
-    submit(&st, Payload::Name(n), id).await
+    post_member_record(&st, body, "name").await
 }
 
 /// `POST /v1/rankings`: a member's ranked ballot on a ranked motion (§7.1).
@@ -500,9 +509,7 @@ pub(crate) async fn post_ranking(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let r: Signed<RankingBody> = decode(body, "signed ranking")?;
-    let id = Hash::of(&r.to_cbor());
-    submit(&st, Payload::Ranking(Box::new(r)), id).await
+    post_member_record(&st, body, "ranking").await
 }
 
 /// `POST /v1/devices`: a member adds or removes one of their device keys (§6.11).
@@ -510,9 +517,7 @@ pub(crate) async fn post_device(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let d: Signed<DeviceBody> = decode(body, "signed device record")?;
-    let id = Hash::of(&d.to_cbor());
-    submit(&st, Payload::Device(Box::new(d)), id).await
+    post_member_record(&st, body, "device").await
 }
 
 /// `POST /v1/equivocations`: a member's device hands in the proof that a council's node
@@ -549,9 +554,7 @@ pub(crate) async fn post_invite(
     State(st): State<ApiState>,
     body: Result<Json<RecordBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let i: Signed<InviteBody> = decode(body, "signed invite")?;
-    let id = Hash::of(&i.to_cbor());
-    submit(&st, Payload::Invite(i), id).await
+    post_member_record(&st, body, "invite").await
 }
 
 #[derive(Debug, Deserialize)]
