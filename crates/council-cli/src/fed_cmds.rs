@@ -351,7 +351,7 @@ pub fn simple_act(
                 bail!("a federation motion needs at least two --option values");
             }
             let closes_at = (now() + closes_in).as_secs();
-            let m = FederationMotion { federation: fed, matter, title: title.clone(), options, closes_at };
+            let m = FederationMotion { federation: fed, matter, title: title.clone(), options, closes_at, act: None };
             (format!("Open the federation motion {title:?} in {name:?}"), Action::OpenFederationMotion(m))
         }
     };

@@ -14,9 +14,10 @@ use thiserror::Error;
 use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, Entry, FederationId,
-    FederationMotion, Genesis, GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody, MotionForm,
-    MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, RankingBody, Rule, Signed, VoteBody,
+    limits, Action, Charter, CouncilId, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, Entry, FederationAct,
+    FederationId, FederationMotion, Genesis, GenesisBody, InviteBody, InviteProof, Mandate, MemberId, MotionBody,
+    MotionForm, MotionId, NameBody, Openers, Outcome, Payload, PetitionBody, RankingBody, Rule, Signed, VoteBody,
+    Weighting,
 };
 use crate::tally::{self, Counts, Form};
 use crate::verify::Verified;
@@ -77,6 +78,8 @@ pub enum RecordError {
     WrongOutcome { stated: Outcome, computed: Outcome },
     #[error("unknown mandate {0}")]
     UnknownMandate(MotionId),
+    #[error("federation {0} would take part in itself: a federation of federations has no loops")]
+    FederationLoop(FederationId),
     #[error("mandate {mandate} is not in force at time {time}")]
     MandateNotInForce { mandate: MotionId, time: u64 },
     #[error("{key} already signed the petition against mandate {mandate}")]
@@ -538,6 +541,9 @@ pub struct CouncilState {
     mandate_order: Vec<MotionId>,
     current_mandate: HashMap<FederationId, MotionId>,
     delegate_counters: HashMap<MotionId, u64>,
+    /// The latest counter of ballots cast from this log for a member federation (§8.1),
+    /// by federation motion.
+    federation_vote_counters: HashMap<MotionId, u64>,
     fed_events: Vec<FedEvent>,
     /// The name each member goes by (their latest `name` record), by member id.
     names: BTreeMap<MemberId, String>,
@@ -605,6 +611,7 @@ impl CouncilState {
             mandate_order: Vec::new(),
             current_mandate: HashMap::new(),
             delegate_counters: HashMap::new(),
+            federation_vote_counters: HashMap::new(),
             fed_events: Vec::new(),
             names: BTreeMap::new(),
             stats: Stats::default(),
@@ -1339,9 +1346,11 @@ impl CouncilState {
 
     fn delegate_vote(&mut self, v: &Signed<DelegateVoteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let b = &v.body;
-        self.own("delegate vote", &b.council)?;
         if b.split.as_deref().is_some_and(|p| !crate::records::is_split(p)) {
             return Err(RecordError::BadSplit);
+        }
+        if b.council != self.id {
+            return self.federation_vote(v, time, seq);
         }
         let st = self.mandates.get(&b.mandate).ok_or(RecordError::UnknownMandate(b.mandate))?;
         if st.mandate.federation != b.federation {
@@ -1370,6 +1379,31 @@ impl CouncilState {
             }
         }
         self.delegate_counters.insert(b.motion, b.counter);
+        self.stats.delegate_votes += 1;
+        self.fed_events.push(FedEvent {
+            time,
+            council: self.id,
+            seq,
+            kind: FedEventKind::DelegateVote { vote: b.clone(), delegate, members: self.roster.len() as u64 },
+        });
+        Ok(())
+    }
+}
+
+impl CouncilState {
+    /// §6.8: a member's ballot for a member federation (`council` names the federation),
+    /// under a mandate of that federation. The council's log vouches only that a member
+    /// cast it, in order; whether the member holds the federation's mandate, and whether
+    /// the ballot counts, is the federation's rule (§8.1).
+    fn federation_vote(&mut self, v: &Signed<DelegateVoteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
+        let b = &v.body;
+        let delegate = self.member(&v.signer)?;
+        if let Some(&previous) = self.federation_vote_counters.get(&b.motion) {
+            if b.counter <= previous {
+                return Err(RecordError::StaleCounter { previous, found: b.counter });
+            }
+        }
+        self.federation_vote_counters.insert(b.motion, b.counter);
         self.stats.delegate_votes += 1;
         self.fed_events.push(FedEvent {
             time,
@@ -1554,6 +1588,50 @@ fn check_federation_motion(f: &FederationMotion, time: u64) -> Result<(), Record
     check_text_list(&f.options, "options must be distinct and not blank")?;
     if f.closes_at <= time {
         return bad("the closing time has already passed");
+    }
+    if let Some(act) = &f.act {
+        check_federation_act(f, act, time)?;
+    }
+    Ok(())
+}
+
+/// §8.1: what can be told of a federation's act from the motion that carries it alone.
+fn check_federation_act(f: &FederationMotion, act: &FederationAct, time: u64) -> Result<(), RecordError> {
+    let bad = |s| Err(RecordError::InvalidMotion(s));
+    if f.options != ["yes", "no"] {
+        return bad("a federation motion that carries an act has the options yes and no");
+    }
+    if act.target() == Some(f.federation) {
+        return Err(RecordError::FederationLoop(f.federation));
+    }
+    match act {
+        FederationAct::SignCharter { charter, invite } => {
+            check_charter(charter)?;
+            if charter.rules.weighting == Weighting::ByMembers {
+                return bad("a federation joins only federations of one vote per member, not by members");
+            }
+            let founder = charter.founders.contains(&f.federation);
+            match invite {
+                Some(p) if founder || p.issuer == f.federation => {
+                    return bad("a founding federation signs without an invite, and no federation invites itself")
+                }
+                None if !founder => return bad("a federation that is not a founder needs an invite to sign"),
+                _ => {}
+            }
+        }
+        FederationAct::Admit { member, .. } => {
+            if *member == f.federation {
+                return bad("a federation cannot admit itself");
+            }
+        }
+        FederationAct::Leave(_) | FederationAct::Recall(_) => {}
+        FederationAct::Mandate { mandate, .. } => check_mandate(mandate, time, |_| true)?,
+        FederationAct::OpenMotion(inner) => {
+            if inner.closes_at <= f.closes_at {
+                return bad("a motion opened in a higher federation must close after the motion that opens it");
+            }
+            check_federation_motion(inner, time)?;
+        }
     }
     Ok(())
 }

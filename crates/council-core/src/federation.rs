@@ -1,5 +1,7 @@
 //! Federations: founding, invites, admission, leaving, federation motions, delegate votes
-//! and ratification, computed from the federation events of every council's log.
+//! and ratification, computed from the federation events of every council's log; and
+//! federations of federations (PROTOCOL.md §8.1), where a federation takes part in a
+//! higher one as one member, through the acts its passed motions carry.
 //!
 //! The result depends only on the set of records, never on the order they arrived in:
 //! events are replayed in the order `(time, council id, sequence number)`, where `time`
@@ -8,10 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::council::{CouncilState, FedEvent, FedEventKind};
+use crate::hash::Hash;
 use crate::keys::PublicKey;
 use crate::records::{
-    is_split, split_of, Charter, CouncilId, FederationId, FederationMotion, Instruction, MemberId, MotionId, Outcome,
-    SplitSource, Weighting, SPLIT_PARTS,
+    is_split, split_of, Charter, CouncilId, DelegateVoteBody, FederationAct, FederationId, FederationMotion,
+    Instruction, InviteProof, Mandate, MemberId, MotionId, Outcome, SplitSource, Weighting, SPLIT_PARTS,
 };
 use crate::tally::{self, Counts};
 
@@ -24,12 +27,17 @@ pub struct FedError {
     pub reason: String,
 }
 
+/// A member of a federation: a council, or a federation (§8.1).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MemberCouncil {
+    /// The council's id, or the member federation's.
     pub council: CouncilId,
     pub joined_at: u64,
     pub left_at: Option<u64>,
     pub founder: bool,
+    /// The member is a federation, which acts through its passed motions.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub federation: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -57,7 +65,12 @@ pub struct Admission {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DelegateVoteReport {
+    /// The council whose log holds the ballot.
     pub council: CouncilId,
+    /// The member federation the ballot was cast for, under the federation's mandate; `None`
+    /// for a council's own ballot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationId>,
     pub seq: u64,
     pub delegate: MemberId,
     pub mandate: MotionId,
@@ -82,7 +95,7 @@ pub enum BallotStatus {
     Replaced,
     /// Struck: the mandate was recalled while the motion was open.
     Struck,
-    /// The council left the federation before the close.
+    /// The council (or member federation) left the federation before the close.
     CouncilLeft,
     /// The motion has not closed yet.
     Pending,
@@ -109,6 +122,77 @@ pub struct FedMotionReport {
     pub electorate: Option<u64>,
     pub votes: Vec<DelegateVoteReport>,
     pub ratifications: Vec<(CouncilId, bool)>,
+    /// The federation's act the motion carries, and what became of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<ActReport>,
+}
+
+/// What became of a federation's act (§8.1).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActReport {
+    /// [`FederationAct::kind`].
+    pub kind: &'static str,
+    /// The higher federation it is done in, where the act names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<FederationId>,
+    pub status: ActStatus,
+    /// When it took effect, or was found void.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+    /// Why it is void.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For an act that needs the councils' ratification: how many accepting councils it
+    /// needs, of those bound at the close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActStatus {
+    /// The motion is open.
+    Open,
+    /// The motion did not pass: nothing is done.
+    NotPassed,
+    /// Passed; waits for enough of the federation's councils to ratify it.
+    AwaitingRatification,
+    /// Done.
+    Done,
+    /// Passed, but breaks a rule when it would take effect.
+    Void,
+}
+
+/// A mandate a federation gave a delegate in a higher federation (§8.1).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FedMandateReport {
+    /// The federation motion that issued it.
+    pub id: MotionId,
+    /// The council of the federation whose member is the delegate.
+    pub council: CouncilId,
+    pub delegate: MemberId,
+    /// The higher federation.
+    pub federation: FederationId,
+    pub expires_at: u64,
+    pub issued_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalled_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_at: Option<u64>,
+    #[serde(skip)]
+    mandate: Mandate,
+}
+
+impl FedMandateReport {
+    fn in_force_at(&self, t: u64) -> bool {
+        self.issued_at <= t
+            && t < self.expires_at
+            && self.recalled_at.is_none_or(|at| t < at)
+            && self.superseded_at.is_none_or(|at| t < at)
+    }
+    fn recalled_by(&self, t: u64) -> bool {
+        self.recalled_at.is_some_and(|at| at <= t)
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -126,16 +210,22 @@ pub struct FederationReport {
     pub admissions: Vec<Admission>,
     pub invites: Vec<InviteReport>,
     pub motions: Vec<FedMotionReport>,
+    /// The mandates this federation gave its delegates in higher federations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mandates: Vec<FedMandateReport>,
 }
 
 struct FedMotionState {
     report: FedMotionReport,
     motion: FederationMotion,
-    /// Index into `report.votes` of each council's latest ballot.
-    latest: BTreeMap<CouncilId, usize>,
+    /// Index into `report.votes` of each member's latest ballot.
+    latest: BTreeMap<Hash, usize>,
     closed: bool,
-    /// The member councils when it closed.
-    electorate: BTreeSet<CouncilId>,
+    /// The members when it closed.
+    electorate: BTreeSet<Hash>,
+    /// The councils bound by its outcome when it closed: the member councils and the
+    /// councils of member federations, at any depth. They ratify it.
+    bound: BTreeSet<CouncilId>,
 }
 
 struct Fed {
@@ -151,9 +241,32 @@ struct Fed {
     motion_order: Vec<MotionId>,
     /// Open motions by closing time.
     open: BTreeSet<(u64, MotionId)>,
+    /// Mandates given in higher federations, by the motion that issued them.
+    mandates: BTreeMap<MotionId, FedMandateReport>,
+    /// The mandate in force for each higher federation, by the motion that issued it.
+    current_mandate: BTreeMap<FederationId, MotionId>,
+    /// The federations among the members and pending members.
+    inner: BTreeSet<FederationId>,
 }
 
 impl Fed {
+    fn new(charter: Charter) -> Fed {
+        Fed {
+            charter,
+            founded_at: None,
+            founder_signed: BTreeMap::new(),
+            members: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            admits: HashMap::new(),
+            invites: BTreeMap::new(),
+            motions: BTreeMap::new(),
+            motion_order: Vec::new(),
+            open: BTreeSet::new(),
+            mandates: BTreeMap::new(),
+            current_mandate: BTreeMap::new(),
+            inner: BTreeSet::new(),
+        }
+    }
     fn is_member(&self, c: &CouncilId) -> bool {
         self.members.get(c).is_some_and(|m| m.left_at.is_none())
     }
@@ -204,26 +317,42 @@ pub fn evaluate_with(
 ) -> (Vec<FederationReport>, Vec<FedError>) {
     let mut events: Vec<&FedEvent> = councils.values().flat_map(|c| c.fed_events()).chain(extra).collect();
     events.sort_by_key(|e| (e.time, e.council, e.seq));
-    let mut feds: BTreeMap<FederationId, Fed> = BTreeMap::new();
-    let mut errors = Vec::new();
+    let mut r = Replay { councils, feds: BTreeMap::new(), errors: Vec::new() };
     for ev in events {
-        // Closing lazily, just before the federation's next event, gives the same
-        // electorate: only the federation's own events change its membership.
-        if let Some(fed) = feds.get_mut(&federation_of(&ev.kind)) {
-            close_due(fed, councils, ev.time);
-        }
-        if let Err(reason) = apply(&mut feds, councils, ev) {
-            errors.push(FedError { council: ev.council, seq: ev.seq, reason });
+        // Closing lazily, just before the next event of the federation or of a federation
+        // it contains, gives the same electorate: only those events change its members.
+        r.close_due(federation_of(&ev.kind), ev.time);
+        if let Err(reason) = r.apply(ev) {
+            r.errors.push(FedError { council: ev.council, seq: ev.seq, reason });
         }
     }
-    for fed in feds.values_mut() {
-        let signatories = fed.founder_signed.keys().chain(fed.members.keys()).chain(fed.pending.keys());
-        let as_of = signatories.filter_map(|c| councils.get(c)).map(CouncilState::time).max().unwrap_or(0);
-        let as_of = as_of.max(now.unwrap_or(0));
-        close_due(fed, councils, as_of);
-        settled_while_open(fed, councils, as_of);
+    // Each federation's clock: the latest entry of any council that ever signed its
+    // charter, directly or through a member federation.
+    let clocks: BTreeMap<FederationId, u64> = r
+        .feds
+        .keys()
+        .map(|id| {
+            let as_of = r.signatories(*id).iter().filter_map(|c| councils.get(c)).map(CouncilState::time).max();
+            (*id, as_of.unwrap_or(0).max(now.unwrap_or(0)))
+        })
+        .collect();
+    // Every motion due by its federation's clock closes, in order of closing time across
+    // federations: a lower federation's act takes effect before a later close above it.
+    loop {
+        let due = r
+            .feds
+            .iter()
+            .filter_map(|(id, f)| f.open.first().filter(|(at, _)| *at < clocks[id]).map(|&(at, m)| (at, *id, m)))
+            .min();
+        let Some((_, fid, motion)) = due else { break };
+        r.close(fid, motion);
     }
-    let reports = feds
+    let ids: Vec<FederationId> = r.feds.keys().copied().collect();
+    for id in ids {
+        r.settled_while_open(id, clocks[&id]);
+    }
+    let reports = r
+        .feds
         .into_iter()
         .map(|(id, f)| {
             let admissions = f
@@ -255,313 +384,573 @@ pub fn evaluate_with(
                 pending: f.pending.into_keys().collect(),
                 invites: f.invites.into_values().collect(),
                 motions: f.motion_order.iter().filter_map(|m| motions.remove(m)).map(|m| m.report).collect(),
+                mandates: f.mandates.into_values().collect(),
             }
         })
         .collect();
-    (reports, errors)
+    (reports, r.errors)
 }
 
-fn apply(
-    feds: &mut BTreeMap<FederationId, Fed>,
-    councils: &BTreeMap<CouncilId, CouncilState>,
-    ev: &FedEvent,
-) -> Result<(), String> {
-    let (c, t) = (ev.council, ev.time);
-    let founded = |feds: &mut BTreeMap<FederationId, Fed>, fid: &FederationId| -> Result<(), String> {
-        match feds.get(fid) {
-            Some(f) if f.founded_at.is_some() => Ok(()),
+/// The replay's state: every federation so far, and the void events.
+struct Replay<'a> {
+    councils: &'a BTreeMap<CouncilId, CouncilState>,
+    feds: BTreeMap<FederationId, Fed>,
+    errors: Vec<FedError>,
+}
+
+/// Who signs a charter, or countersigns, leaves or opens a motion: a council by council
+/// act, or a federation by a passed act (§8.1).
+#[derive(Debug, Clone, Copy)]
+struct Signer {
+    id: Hash,
+    federation: bool,
+}
+
+impl Replay<'_> {
+    fn founded(&mut self, id: &FederationId) -> Result<&mut Fed, String> {
+        match self.feds.get_mut(id) {
+            Some(f) if f.founded_at.is_some() => Ok(f),
             _ => Err(format!(
                 "federation {} is not founded (its founding charter signatures are not in the export)",
-                fid.short()
+                id.short()
             )),
         }
-    };
-    match &ev.kind {
-        FedEventKind::SignCharter { id, charter, invite } => {
-            let fid = *id;
-            let fed = feds.entry(fid).or_insert_with(|| Fed {
-                charter: (**charter).clone(),
-                founded_at: None,
-                founder_signed: BTreeMap::new(),
-                members: BTreeMap::new(),
-                pending: BTreeMap::new(),
-                admits: HashMap::new(),
-                invites: BTreeMap::new(),
-                motions: BTreeMap::new(),
-                motion_order: Vec::new(),
-                open: BTreeSet::new(),
-            });
-            if fed.members.contains_key(&c) || fed.founder_signed.contains_key(&c) || fed.pending.contains_key(&c) {
-                return Err("the council had already signed this charter".into());
-            }
-            if charter.founders.contains(&c) {
-                fed.founder_signed.insert(c, t);
-                if fed.founded_at.is_none() && charter.founders.iter().all(|f| fed.founder_signed.contains_key(f)) {
-                    fed.founded_at = Some(t);
-                    for f in &charter.founders {
-                        fed.members
-                            .insert(*f, MemberCouncil { council: *f, joined_at: t, left_at: None, founder: true });
-                    }
+    }
+
+    /// The federations `id` holds as members or pending members, at any depth, itself
+    /// excluded; `id`'s own ancestors never appear, as loops are refused.
+    fn contained(&self, id: FederationId) -> BTreeSet<FederationId> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![id];
+        while let Some(f) = stack.pop() {
+            let Some(fed) = self.feds.get(&f) else { continue };
+            for x in &fed.inner {
+                if seen.insert(*x) {
+                    stack.push(*x);
                 }
-                return Ok(());
-            }
-            if fed.founded_at.is_none() {
-                return Err(format!("federation {} is not founded yet", fid.short()));
-            }
-            let Some(proof) = invite else {
-                return Err("a council that is not a founder signed without an invite".into());
-            };
-            let inv = fed
-                .invites
-                .get_mut(&proof.invite_key)
-                .ok_or("the invite key is not a known invite of this federation")?;
-            if inv.issuer != proof.issuer {
-                return Err("the invite names the wrong issuing council".into());
-            }
-            if t > inv.expires_at {
-                return Err(format!("the invite expired at {} (used at {t})", inv.expires_at));
-            }
-            if inv.uses >= inv.max_uses {
-                return Err(format!("the invite was already used {} of {} times", inv.uses, inv.max_uses));
-            }
-            inv.uses += 1;
-            inv.used_by.push(c);
-            fed.pending.insert(c, (t, proof.invite_key));
-        }
-        FedEventKind::Invite { federation, key, max_uses, expires_at } => {
-            founded(feds, federation)?;
-            let fed = feds.get_mut(federation).ok_or("unknown federation")?;
-            if !fed.is_member(&c) {
-                return Err("only a member council may invite".into());
-            }
-            if fed.invites.contains_key(key) {
-                return Err("the invite key was already used for another invite".into());
-            }
-            fed.invites.insert(
-                *key,
-                InviteReport {
-                    issuer: c,
-                    key: *key,
-                    max_uses: *max_uses,
-                    uses: 0,
-                    expires_at: *expires_at,
-                    used_by: Vec::new(),
-                },
-            );
-        }
-        FedEventKind::Admit { federation, council } => {
-            founded(feds, federation)?;
-            let fed = feds.get_mut(federation).ok_or("unknown federation")?;
-            if !fed.is_member(&c) {
-                return Err("only a member council may admit".into());
-            }
-            if !fed.pending.contains_key(council) {
-                return Err(format!("council {} has not signed the charter with a valid invite", council.short()));
-            }
-            let set = fed.admits.entry(*council).or_default();
-            set.insert(c);
-            let set = set.clone();
-            let count = set.iter().filter(|a| fed.is_member(a)).count() as u64;
-            if fed.charter.rules.admission.met(count, fed.member_count()) {
-                fed.pending.remove(council);
-                fed.members
-                    .insert(*council, MemberCouncil { council: *council, joined_at: t, left_at: None, founder: false });
             }
         }
-        FedEventKind::Leave { federation } => {
-            let fed = feds.get_mut(federation).ok_or("leaving an unknown federation")?;
-            match fed.members.get_mut(&c) {
-                Some(m) if m.left_at.is_none() => m.left_at = Some(t),
-                _ => return Err("the council is not a member".into()),
+        seen
+    }
+
+    /// The councils bound by `id` now: its member councils, and those of its member
+    /// federations at any depth.
+    fn bound(&self, id: FederationId) -> BTreeSet<CouncilId> {
+        let mut out = BTreeSet::new();
+        let mut feds = vec![id];
+        let mut seen = BTreeSet::from([id]);
+        while let Some(f) = feds.pop() {
+            let Some(fed) = self.feds.get(&f) else { continue };
+            for m in fed.members.values().filter(|m| m.left_at.is_none()) {
+                if !m.federation {
+                    out.insert(m.council);
+                } else if seen.insert(m.council) {
+                    feds.push(m.council);
+                }
             }
         }
-        FedEventKind::OpenMotion { id, motion } => {
-            founded(feds, &motion.federation)?;
-            let fed = feds.get_mut(&motion.federation).ok_or("unknown federation")?;
-            if !fed.is_member(&c) {
-                return Err("only a member council may open a federation motion".into());
+        out
+    }
+
+    /// Every council that ever signed `id`'s charter, directly or through a federation
+    /// that signed it: those that move its clock.
+    fn signatories(&self, id: FederationId) -> BTreeSet<CouncilId> {
+        let mut out = BTreeSet::new();
+        let mut feds = vec![id];
+        let mut seen = BTreeSet::from([id]);
+        while let Some(f) = feds.pop() {
+            let Some(fed) = self.feds.get(&f) else { continue };
+            let all = fed.founder_signed.keys().chain(fed.members.keys()).chain(fed.pending.keys());
+            for c in all {
+                if self.feds.contains_key(c) {
+                    if seen.insert(*c) {
+                        feds.push(*c);
+                    }
+                } else {
+                    out.insert(*c);
+                }
             }
-            fed.motions.insert(
-                *id,
-                FedMotionState {
-                    report: FedMotionReport {
-                        id: *id,
-                        opened_by: c,
-                        opened_at: t,
-                        matter: motion.matter.clone(),
-                        title: motion.title.clone(),
-                        options: motion.options.clone(),
-                        closes_at: motion.closes_at,
-                        outcome: None,
-                        counts: None,
-                        weighted: None,
-                        electorate: None,
-                        votes: Vec::new(),
-                        ratifications: Vec::new(),
+        }
+        out
+    }
+
+    /// Closes every motion of `id`, and of the federations it contains, whose closing
+    /// time is before `now`, in order of closing time.
+    fn close_due(&mut self, id: FederationId, now: u64) {
+        if !self.feds.contains_key(&id) {
+            return;
+        }
+        loop {
+            let mut scope = self.contained(id);
+            scope.insert(id);
+            let due = scope
+                .iter()
+                .filter_map(|f| self.feds.get(f).and_then(|fed| fed.open.first()).map(|&(at, m)| (at, *f, m)))
+                .filter(|(at, _, _)| *at < now)
+                .min();
+            let Some((_, fid, motion)) = due else { return };
+            self.close(fid, motion);
+        }
+    }
+
+    fn apply(&mut self, ev: &FedEvent) -> Result<(), String> {
+        let (c, t) = (ev.council, ev.time);
+        let council = Signer { id: c, federation: false };
+        match &ev.kind {
+            FedEventKind::SignCharter { id, charter, invite } => self.sign_charter(council, *id, charter, invite, t),
+            FedEventKind::Invite { federation, key, max_uses, expires_at } => {
+                let bound = self.bound(*federation);
+                let fed = self.founded(federation)?;
+                if !bound.contains(&c) {
+                    return Err("only a member council, or a council of a member federation, may invite".into());
+                }
+                if fed.invites.contains_key(key) {
+                    return Err("the invite key was already used for another invite".into());
+                }
+                fed.invites.insert(
+                    *key,
+                    InviteReport {
+                        issuer: c,
+                        key: *key,
+                        max_uses: *max_uses,
+                        uses: 0,
+                        expires_at: *expires_at,
+                        used_by: Vec::new(),
                     },
-                    motion: (**motion).clone(),
-                    latest: BTreeMap::new(),
-                    electorate: BTreeSet::new(),
-                    closed: false,
+                );
+                Ok(())
+            }
+            FedEventKind::Admit { federation, council: joining } => self.admit(council, *federation, *joining, t),
+            FedEventKind::Leave { federation } => self.leave(council, *federation, t),
+            FedEventKind::OpenMotion { id, motion } => self.open_motion(council, *id, motion, t),
+            FedEventKind::DelegateVote { vote, delegate, members } if vote.council == c => {
+                self.council_vote(ev, vote, *delegate, *members)
+            }
+            FedEventKind::DelegateVote { vote, delegate, .. } => self.federation_vote(ev, vote, *delegate),
+            FedEventKind::Ratify { federation, motion, accept } => self.ratify(c, *federation, *motion, *accept, t),
+        }
+    }
+
+    fn sign_charter(
+        &mut self,
+        signer: Signer,
+        fid: FederationId,
+        charter: &Charter,
+        invite: &Option<InviteProof>,
+        t: u64,
+    ) -> Result<(), String> {
+        let c = signer.id;
+        if signer.federation && (fid == c || self.contained(c).contains(&fid)) {
+            return Err(format!(
+                "federation-loop: federation {} would take part in itself through {}",
+                c.short(),
+                fid.short()
+            ));
+        }
+        // A founder that is not a council is a federation: it signs by its act, so it is known.
+        let founder_feds: BTreeSet<Hash> =
+            charter.founders.iter().filter(|f| self.feds.contains_key(f)).copied().collect();
+        let fed = self.feds.entry(fid).or_insert_with(|| Fed::new(charter.clone()));
+        if fed.members.contains_key(&c) || fed.founder_signed.contains_key(&c) || fed.pending.contains_key(&c) {
+            return Err("the council had already signed this charter".into());
+        }
+        if charter.founders.contains(&c) {
+            fed.founder_signed.insert(c, t);
+            if fed.founded_at.is_none() && charter.founders.iter().all(|f| fed.founder_signed.contains_key(f)) {
+                fed.founded_at = Some(t);
+                fed.inner.extend(founder_feds.iter().copied());
+                for f in &charter.founders {
+                    let federation = founder_feds.contains(f);
+                    fed.members.insert(
+                        *f,
+                        MemberCouncil { council: *f, joined_at: t, left_at: None, founder: true, federation },
+                    );
+                }
+            }
+            return Ok(());
+        }
+        if fed.founded_at.is_none() {
+            return Err(format!("federation {} is not founded yet", fid.short()));
+        }
+        let Some(proof) = invite else {
+            return Err("a council that is not a founder signed without an invite".into());
+        };
+        let inv =
+            fed.invites.get_mut(&proof.invite_key).ok_or("the invite key is not a known invite of this federation")?;
+        if inv.issuer != proof.issuer {
+            return Err("the invite names the wrong issuing council".into());
+        }
+        if t > inv.expires_at {
+            return Err(format!("the invite expired at {} (used at {t})", inv.expires_at));
+        }
+        if inv.uses >= inv.max_uses {
+            return Err(format!("the invite was already used {} of {} times", inv.uses, inv.max_uses));
+        }
+        inv.uses += 1;
+        inv.used_by.push(c);
+        fed.pending.insert(c, (t, proof.invite_key));
+        if signer.federation {
+            fed.inner.insert(c);
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, by: Signer, federation: FederationId, joining: Hash, t: u64) -> Result<(), String> {
+        if self.contained(joining).contains(&federation) {
+            return Err(format!(
+                "federation-loop: federation {} holds {} already",
+                joining.short(),
+                federation.short()
+            ));
+        }
+        let is_federation = self.feds.contains_key(&joining);
+        let fed = self.founded(&federation)?;
+        if !fed.is_member(&by.id) {
+            return Err("only a member may admit".into());
+        }
+        if !fed.pending.contains_key(&joining) {
+            return Err(format!("council {} has not signed the charter with a valid invite", joining.short()));
+        }
+        let set = fed.admits.entry(joining).or_default();
+        set.insert(by.id);
+        let set = set.clone();
+        let count = set.iter().filter(|a| fed.is_member(a)).count() as u64;
+        if fed.charter.rules.admission.met(count, fed.member_count()) {
+            fed.pending.remove(&joining);
+            fed.members.insert(
+                joining,
+                MemberCouncil {
+                    council: joining,
+                    joined_at: t,
+                    left_at: None,
+                    founder: false,
+                    federation: is_federation,
                 },
             );
-            fed.motion_order.push(*id);
-            fed.open.insert((motion.closes_at, *id));
         }
-        FedEventKind::DelegateVote { vote, delegate, members } => {
-            let fed = feds.get_mut(&vote.federation).ok_or("the vote names an unknown federation")?;
-            let member = fed.is_member(&c);
-            let m = fed
-                .motions
-                .get_mut(&vote.motion)
-                .ok_or_else(|| format!("federation motion {} is not in the export", vote.motion.short()))?;
-            if m.closed || t > m.motion.closes_at {
-                return Err(format!("federation motion {} closed at {}", vote.motion.short(), m.motion.closes_at));
+        Ok(())
+    }
+
+    fn leave(&mut self, by: Signer, federation: FederationId, t: u64) -> Result<(), String> {
+        let fed = self.feds.get_mut(&federation).ok_or("leaving an unknown federation")?;
+        match fed.members.get_mut(&by.id) {
+            Some(m) if m.left_at.is_none() => m.left_at = Some(t),
+            _ => return Err("not a member".into()),
+        }
+        fed.inner.remove(&by.id);
+        Ok(())
+    }
+
+    fn open_motion(&mut self, by: Signer, id: MotionId, motion: &FederationMotion, t: u64) -> Result<(), String> {
+        let fed = self.founded(&motion.federation)?;
+        if !fed.is_member(&by.id) {
+            return Err("only a member may open a federation motion".into());
+        }
+        if motion.closes_at <= t {
+            return Err(format!("its closing time {} had passed when it opened at {t}", motion.closes_at));
+        }
+        if fed.motions.contains_key(&id) {
+            return Err(format!("federation motion {} was already opened", id.short()));
+        }
+        let act = motion.act.as_deref().map(|a| ActReport {
+            kind: a.kind(),
+            target: a.target(),
+            status: ActStatus::Open,
+            at: None,
+            reason: None,
+            needed: None,
+        });
+        fed.motions.insert(
+            id,
+            FedMotionState {
+                report: FedMotionReport {
+                    id,
+                    opened_by: by.id,
+                    opened_at: t,
+                    matter: motion.matter.clone(),
+                    title: motion.title.clone(),
+                    options: motion.options.clone(),
+                    closes_at: motion.closes_at,
+                    outcome: None,
+                    counts: None,
+                    weighted: None,
+                    electorate: None,
+                    votes: Vec::new(),
+                    ratifications: Vec::new(),
+                    act,
+                },
+                motion: motion.clone(),
+                latest: BTreeMap::new(),
+                electorate: BTreeSet::new(),
+                bound: BTreeSet::new(),
+                closed: false,
+            },
+        );
+        fed.motion_order.push(id);
+        fed.open.insert((motion.closes_at, id));
+        Ok(())
+    }
+
+    /// A council's own delegate's ballot, under the council's mandate.
+    fn council_vote(
+        &mut self,
+        ev: &FedEvent,
+        vote: &DelegateVoteBody,
+        delegate: MemberId,
+        members: u64,
+    ) -> Result<(), String> {
+        let (c, t) = (ev.council, ev.time);
+        let councils = self.councils;
+        let fed = self.feds.get_mut(&vote.federation).ok_or("the vote names an unknown federation")?;
+        let member = fed.is_member(&c);
+        let weighting = fed.charter.rules.weighting;
+        let m = open_for_ballots(fed, vote, t)?;
+        if !member {
+            return Err("the council is not a member of the federation".into());
+        }
+        let mandate = councils.get(&c).and_then(|s| s.mandate(&vote.mandate)).ok_or("unknown mandate")?;
+        check_instruction(&mandate.mandate, &m.motion, vote, |id| {
+            let state = councils.get(&c);
+            if state.and_then(|s| s.motion(&id)).is_none() {
+                return Err(format!("the council's motion {} is not in its log", id.short()));
             }
-            if !member {
-                return Err("the council is not a member of the federation".into());
-            }
-            let mandate = councils.get(&c).and_then(|s| s.mandate(&vote.mandate)).ok_or("unknown mandate")?;
-            if !mandate.mandate.scope.covers(&m.motion.matter) {
-                return Err(format!("the matter {:?} is outside the mandate's scope", m.motion.matter));
-            }
-            let options = m.motion.options.len();
-            match (mandate.mandate.instruction_for(&m.motion.matter), &vote.split) {
-                (Instruction::Vote(ins), None) if vote.choice != ins => {
-                    return Err(format!("the mandate instructs choice {ins}, the delegate cast {}", vote.choice));
-                }
-                (Instruction::Vote(ins), Some(_)) => {
-                    return Err(format!("the mandate instructs choice {ins}, the delegate cast a split"));
-                }
-                (Instruction::Split(_), None) => {
-                    return Err("the mandate instructs the council's split, the delegate cast a single choice".into());
-                }
-                (Instruction::Split(source), Some(parts)) => {
-                    let (expected, what) = match source {
-                        SplitSource::Stated(p) => (p, "the split the mandate states".to_owned()),
-                        SplitSource::OfMotion(id) => {
-                            let state = councils.get(&c);
-                            if state.and_then(|s| s.motion(&id)).is_none() {
-                                return Err(format!("the council's motion {} is not in its log", id.short()));
-                            }
-                            let closed = state.and_then(|s| s.closed_motion(&id)).filter(|m| m.at <= t);
-                            let Some(council_motion) = closed else {
-                                return Err(format!(
-                                    "the council's motion {} had not closed when its delegate voted",
-                                    id.short()
-                                ));
-                            };
-                            if council_motion.option_count() as usize != options {
-                                return Err(format!(
-                                    "the council's motion {} has {} options, the federation motion {options}",
-                                    id.short(),
-                                    council_motion.option_count()
-                                ));
-                            }
-                            let counts = &council_motion.counts.counts[..options];
-                            let p = split_of(counts).ok_or_else(|| {
-                                format!("the council's motion {} closed with no ballot for any option", id.short())
-                            })?;
-                            (p, format!("the council's tally of motion {}", id.short()))
-                        }
-                    };
-                    if *parts != expected {
-                        return Err(format!("the split {parts:?} does not match {what}: {expected:?}"));
-                    }
-                }
-                _ => {}
-            }
-            if let Some(parts) = &vote.split {
-                if vote.choice as usize != options || parts.len() != options || !is_split(parts) {
-                    return Err(format!(
-                        "a split vote has choice {options} and a part for each of the {options} options, 10000 in all"
-                    ));
-                }
-            } else if vote.choice as usize > options {
-                return Err(format!("choice {} is out of range", vote.choice));
-            }
-            let weight = match fed.charter.rules.weighting {
-                Weighting::PerCouncil => 1,
-                Weighting::ByMembers => *members,
+            let closed = state.and_then(|s| s.closed_motion(&id)).filter(|m| m.at <= t);
+            let Some(council_motion) = closed else {
+                return Err(format!("the council's motion {} had not closed when its delegate voted", id.short()));
             };
-            let idx = m.report.votes.len();
-            m.report.votes.push(DelegateVoteReport {
-                council: c,
-                seq: ev.seq,
-                delegate: *delegate,
-                mandate: vote.mandate,
-                choice: vote.choice,
-                split: vote.split.clone(),
-                weight,
-                time: t,
-                status: BallotStatus::Pending,
-            });
-            if let Some(old) = m.latest.insert(c, idx) {
-                m.report.votes[old].status = BallotStatus::Replaced;
-            }
+            Ok((council_motion.option_count() as usize, council_motion.counts.counts.clone(), "the council's"))
+        })?;
+        let weight = match weighting {
+            Weighting::PerCouncil => 1,
+            Weighting::ByMembers => members,
+        };
+        record_ballot(m, c, ev, vote, delegate, None, weight);
+        Ok(())
+    }
+
+    /// §8.1: a ballot cast from a council's log for a member federation, by the delegate
+    /// that federation's mandate names.
+    fn federation_vote(&mut self, ev: &FedEvent, vote: &DelegateVoteBody, delegate: MemberId) -> Result<(), String> {
+        let (c, t, member) = (ev.council, ev.time, vote.council);
+        let lower = self.feds.get(&member).ok_or_else(|| {
+            format!("the ballot is cast for {}, which is neither this council nor a known federation", member.short())
+        })?;
+        let mandate = lower
+            .mandates
+            .get(&vote.mandate)
+            .ok_or_else(|| format!("federation {} issued no mandate {}", member.short(), vote.mandate.short()))?;
+        if mandate.council != c || mandate.delegate != delegate {
+            return Err(format!(
+                "not-the-delegate: mandate {} names a member of council {}, not this member of {}",
+                vote.mandate.short(),
+                mandate.council.short(),
+                c.short()
+            ));
         }
-        FedEventKind::Ratify { federation, motion, accept } => {
-            let fed = feds.get_mut(federation).ok_or("ratifying in an unknown federation")?;
-            let m = fed.motions.get_mut(motion).ok_or("ratifying an unknown federation motion")?;
-            if !m.closed {
-                return Err("ratifying a federation motion that has not closed".into());
+        if mandate.federation != vote.federation {
+            return Err(format!("mandate {} is for another federation", vote.mandate.short()));
+        }
+        if !mandate.in_force_at(t) {
+            return Err(format!("mandate {} is not in force at {t}", vote.mandate.short()));
+        }
+        let mandate = mandate.mandate.clone();
+        // The federation's own motion a `split-of` instruction names, if the ballot's
+        // motion is known and its instruction is one.
+        let matter =
+            self.feds.get(&vote.federation).and_then(|f| f.motions.get(&vote.motion)).map(|m| &m.motion.matter);
+        let split_source = match matter.map(|m| mandate.instruction_for(m)) {
+            Some(Instruction::Split(SplitSource::OfMotion(id))) => match lower.motions.get(&id) {
+                Some(m) if m.closed && m.motion.closes_at < t => {
+                    Ok((m.motion.options.len(), m.report.weighted.clone().unwrap_or_default(), "the federation's"))
+                }
+                Some(_) => {
+                    Err(format!("the federation's motion {} had not closed when its delegate voted", id.short()))
+                }
+                None => Err(format!("the federation's motion {} is not in the export", id.short())),
+            },
+            _ => Err("no split-of instruction".to_owned()),
+        };
+        let fed = self.feds.get_mut(&vote.federation).ok_or("the vote names an unknown federation")?;
+        let is_member = fed.is_member(&member);
+        let m = open_for_ballots(fed, vote, t)?;
+        if !is_member {
+            return Err(format!("federation {} is not a member of the federation", member.short()));
+        }
+        check_instruction(&mandate, &m.motion, vote, |_| split_source)?;
+        record_ballot(m, member, ev, vote, delegate, Some(member), 1);
+        Ok(())
+    }
+
+    fn ratify(
+        &mut self,
+        c: CouncilId,
+        federation: FederationId,
+        motion: MotionId,
+        accept: bool,
+        t: u64,
+    ) -> Result<(), String> {
+        let fed = self.feds.get_mut(&federation).ok_or("ratifying in an unknown federation")?;
+        let m = fed.motions.get_mut(&motion).ok_or("ratifying an unknown federation motion")?;
+        if !m.closed {
+            return Err("ratifying a federation motion that has not closed".into());
+        }
+        if !m.bound.contains(&c) {
+            return Err(
+                "only a council that was a member when the motion closed (or a council of a member federation then) \
+                 records a ratification"
+                    .into(),
+            );
+        }
+        if m.report.ratifications.iter().any(|(x, _)| *x == c) {
+            return Err("the council already ratified or rejected this outcome".into());
+        }
+        m.report.ratifications.push((c, accept));
+        let awaiting = m.report.act.as_ref().is_some_and(|a| a.status == ActStatus::AwaitingRatification);
+        if !(accept && awaiting) {
+            return Ok(());
+        }
+        let accepted = m.report.ratifications.iter().filter(|(_, a)| *a).count() as u64;
+        if !fed.charter.rules.admission.met(accepted, m.bound.len() as u64) {
+            return Ok(());
+        }
+        let Some(act) = m.motion.act.clone() else { return Ok(()) };
+        self.enact(federation, motion, &act, t);
+        Ok(())
+    }
+
+    /// Carries out a federation's passed act at `t`, and reports it done or void.
+    fn enact(&mut self, fid: FederationId, motion: MotionId, act: &FederationAct, t: u64) {
+        let by = Signer { id: fid, federation: true };
+        let result = match act {
+            FederationAct::SignCharter { charter, invite } => self.sign_charter(by, charter.id(), charter, invite, t),
+            FederationAct::Admit { federation, member } => self.admit(by, *federation, *member, t),
+            FederationAct::Leave(federation) => self.leave(by, *federation, t),
+            FederationAct::OpenMotion(m) => self.open_motion(by, motion, m, t),
+            FederationAct::Mandate { council, mandate } => self.give_mandate(fid, motion, *council, mandate, t),
+            FederationAct::Recall(id) => match self.feds.get_mut(&fid).and_then(|f| f.mandates.get_mut(id)) {
+                Some(st) if st.in_force_at(t) => {
+                    st.recalled_at = Some(t);
+                    Ok(())
+                }
+                _ => Err(format!("mandate {} was not in force", id.short())),
+            },
+        };
+        if let Some(report) =
+            self.feds.get_mut(&fid).and_then(|f| f.motions.get_mut(&motion)).and_then(|m| m.report.act.as_mut())
+        {
+            report.at = Some(t);
+            match result {
+                Ok(()) => report.status = ActStatus::Done,
+                Err(reason) => {
+                    report.status = ActStatus::Void;
+                    report.reason = Some(reason);
+                }
             }
-            if !m.electorate.contains(&c) {
-                return Err("only a council that was a member when the motion closed records a ratification".into());
-            }
-            if m.report.ratifications.iter().any(|(x, _)| *x == c) {
-                return Err("the council already ratified or rejected this outcome".into());
-            }
-            m.report.ratifications.push((c, *accept));
         }
     }
-    Ok(())
-}
 
-/// Marks, on motions still open at `as_of`, the latest ballots whose fate no later record
-/// can change: struck (the mandate was recalled at or before `as_of`, so before the close)
-/// or council-left (a council that left cannot rejoin). The rest stay pending.
-fn settled_while_open(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, as_of: u64) {
-    let members: BTreeSet<CouncilId> =
-        fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
-    for m in fed.motions.values_mut().filter(|m| !m.closed) {
-        for (council, &idx) in &m.latest {
-            let v = &mut m.report.votes[idx];
-            let recalled =
-                councils.get(council).and_then(|s| s.mandate(&v.mandate)).is_some_and(|st| st.recalled_by(as_of));
-            if !members.contains(council) {
-                v.status = BallotStatus::CouncilLeft;
-            } else if recalled {
-                v.status = BallotStatus::Struck;
+    fn give_mandate(
+        &mut self,
+        fid: FederationId,
+        motion: MotionId,
+        council: CouncilId,
+        mandate: &Mandate,
+        t: u64,
+    ) -> Result<(), String> {
+        let fed = self.feds.get_mut(&fid).ok_or("unknown federation")?;
+        if !fed.is_member(&council) || fed.members.get(&council).is_some_and(|m| m.federation) {
+            return Err(format!("council {} is not a member council of the federation", council.short()));
+        }
+        if mandate.expires_at <= t {
+            return Err("the mandate expired before it passed".into());
+        }
+        if let Some(prev) = fed.current_mandate.insert(mandate.federation, motion) {
+            if let Some(p) = fed.mandates.get_mut(&prev) {
+                if p.in_force_at(t) {
+                    p.superseded_at = Some(t);
+                }
+            }
+        }
+        fed.mandates.insert(
+            motion,
+            FedMandateReport {
+                id: motion,
+                council,
+                delegate: mandate.delegate,
+                federation: mandate.federation,
+                expires_at: mandate.expires_at,
+                issued_at: t,
+                recalled_at: None,
+                superseded_at: None,
+                mandate: mandate.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether the mandate behind a ballot was recalled at or before `t`: the council's
+    /// own mandate, or a member federation's.
+    fn recalled(&self, v: &DelegateVoteReport, t: u64) -> bool {
+        match v.federation {
+            Some(f) => self.feds.get(&f).and_then(|f| f.mandates.get(&v.mandate)).is_some_and(|m| m.recalled_by(t)),
+            None => {
+                self.councils.get(&v.council).and_then(|s| s.mandate(&v.mandate)).is_some_and(|st| st.recalled_by(t))
             }
         }
     }
-}
 
-/// Closes every motion whose closing time is before `now`.
-fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u64) {
-    let rule = fed.charter.rules.motion_rule;
-    while let Some(&(closes_at, id)) = fed.open.first() {
-        if closes_at >= now {
-            break;
+    /// Marks, on motions still open at `as_of`, the latest ballots whose fate no later
+    /// record can change: struck (the mandate was recalled at or before `as_of`, so before
+    /// the close) or council-left (a member that left cannot rejoin). The rest stay pending.
+    fn settled_while_open(&mut self, fid: FederationId, as_of: u64) {
+        let Some(fed) = self.feds.get(&fid) else { return };
+        let mut marks = Vec::new();
+        for (id, m) in fed.motions.iter().filter(|(_, m)| !m.closed) {
+            for (member, &idx) in &m.latest {
+                let v = &m.report.votes[idx];
+                if !fed.is_member(member) {
+                    marks.push((*id, idx, BallotStatus::CouncilLeft));
+                } else if self.recalled(v, as_of) {
+                    marks.push((*id, idx, BallotStatus::Struck));
+                }
+            }
         }
-        fed.open.pop_first();
-        let electorate: BTreeSet<CouncilId> =
+        if let Some(fed) = self.feds.get_mut(&fid) {
+            for (id, idx, status) in marks {
+                if let Some(m) = fed.motions.get_mut(&id) {
+                    m.report.votes[idx].status = status;
+                }
+            }
+        }
+    }
+
+    /// Closes one motion: counts it, and, if it carries an act and passed, does the act
+    /// (or waits for its ratification).
+    fn close(&mut self, fid: FederationId, id: MotionId) {
+        let bound = self.bound(fid);
+        let Some(fed) = self.feds.get(&fid) else { return };
+        let rule = fed.charter.rules.motion_rule;
+        let electorate: BTreeSet<Hash> =
             fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
-        let Some(m) = fed.motions.get_mut(&id) else { continue };
+        let Some(m) = fed.motions.get(&id) else { return };
+        let closes_at = m.motion.closes_at;
+        let recalled: Vec<(usize, bool)> =
+            m.latest.values().map(|&idx| (idx, self.recalled(&m.report.votes[idx], closes_at))).collect();
+        let admission = fed.charter.rules.admission;
+        let Some(fed) = self.feds.get_mut(&fid) else { return };
+        fed.open.remove(&(closes_at, id));
+        let Some(m) = fed.motions.get_mut(&id) else { return };
         m.closed = true;
         m.electorate = electorate.clone();
+        m.bound = bound;
         let options = m.motion.options.len();
         let mut counts = Counts::new(options as u32, electorate.len() as u64);
         let mut weighted = Counts::new(options as u32, electorate.len() as u64);
         let mut voters = 0u64;
-        for (council, &idx) in &m.latest {
+        let members: Vec<Hash> = m.latest.keys().copied().collect();
+        for (member, (idx, recalled)) in members.iter().zip(recalled) {
             let v = &mut m.report.votes[idx];
-            let recalled = councils
-                .get(council)
-                .and_then(|s| s.mandate(&v.mandate))
-                .is_some_and(|st| st.recalled_by(m.motion.closes_at));
-            v.status = if !electorate.contains(council) {
+            v.status = if !electorate.contains(member) {
                 BallotStatus::CouncilLeft
             } else if recalled {
                 BallotStatus::Struck
@@ -582,14 +971,127 @@ fn close_due(fed: &mut Fed, councils: &BTreeMap<CouncilId, CouncilState>, now: u
                 BallotStatus::Counted
             };
         }
-        // The quorum counts councils; the tally weighs their votes.
-        m.report.outcome = Some(if rule.quorum.reached(voters, electorate.len() as u64) {
+        // The quorum counts members; the tally weighs their votes.
+        let outcome = if rule.quorum.reached(voters, electorate.len() as u64) {
             tally::choice_outcome(&rule, &weighted)
         } else {
             Outcome::NoQuorum
-        });
+        };
+        m.report.outcome = Some(outcome);
         m.report.counts = Some(counts.counts);
         m.report.weighted = Some(weighted.counts);
         m.report.electorate = Some(electorate.len() as u64);
+        let Some(act) = m.motion.act.clone() else { return };
+        let Some(report) = m.report.act.as_mut() else { return };
+        if outcome != Outcome::Chosen(0) {
+            report.status = ActStatus::NotPassed;
+            return;
+        }
+        if let FederationAct::SignCharter { .. } = *act {
+            // Joining binds the councils: it waits for their ratification (§8.1).
+            report.status = ActStatus::AwaitingRatification;
+            let total = m.bound.len() as u64;
+            report.needed = Some((0..=total).find(|n| admission.met(*n, total)).unwrap_or(total));
+            return;
+        }
+        self.enact(fid, id, &act, closes_at);
+    }
+}
+
+/// The federation motion a ballot is for, if it still takes ballots at `t`.
+fn open_for_ballots<'f>(fed: &'f mut Fed, vote: &DelegateVoteBody, t: u64) -> Result<&'f mut FedMotionState, String> {
+    let m = fed
+        .motions
+        .get_mut(&vote.motion)
+        .ok_or_else(|| format!("federation motion {} is not in the export", vote.motion.short()))?;
+    if m.closed || t > m.motion.closes_at {
+        return Err(format!("federation motion {} closed at {}", vote.motion.short(), m.motion.closes_at));
+    }
+    Ok(m)
+}
+
+/// Checks a ballot against the mandate it is cast under: the scope, the instruction for
+/// the motion's matter, and a split's form. `split_source(m)` gives, for the motion `m` a
+/// `split-of` instruction names, its option count, its tally per option (abstain last) and
+/// whose tally it is.
+fn check_instruction(
+    mandate: &Mandate,
+    motion: &FederationMotion,
+    vote: &DelegateVoteBody,
+    split_source: impl FnOnce(MotionId) -> Result<(usize, Vec<u64>, &'static str), String>,
+) -> Result<(), String> {
+    if !mandate.scope.covers(&motion.matter) {
+        return Err(format!("the matter {:?} is outside the mandate's scope", motion.matter));
+    }
+    let options = motion.options.len();
+    match (mandate.instruction_for(&motion.matter), &vote.split) {
+        (Instruction::Vote(ins), None) if vote.choice != ins => {
+            return Err(format!("the mandate instructs choice {ins}, the delegate cast {}", vote.choice));
+        }
+        (Instruction::Vote(ins), Some(_)) => {
+            return Err(format!("the mandate instructs choice {ins}, the delegate cast a split"));
+        }
+        (Instruction::Split(_), None) => {
+            return Err("the mandate instructs the council's split, the delegate cast a single choice".into());
+        }
+        (Instruction::Split(source), Some(parts)) => {
+            let (expected, what) = match source {
+                SplitSource::Stated(p) => (p, "the split the mandate states".to_owned()),
+                SplitSource::OfMotion(id) => {
+                    let (count, tally, whose) = split_source(id)?;
+                    if count != options {
+                        return Err(format!(
+                            "motion {} has {count} options, the federation motion {options}",
+                            id.short()
+                        ));
+                    }
+                    let p = split_of(&tally[..options])
+                        .ok_or_else(|| format!("motion {} closed with no ballot for any option", id.short()))?;
+                    (p, format!("{whose} tally of motion {}", id.short()))
+                }
+            };
+            if *parts != expected {
+                return Err(format!("the split {parts:?} does not match {what}: {expected:?}"));
+            }
+        }
+        _ => {}
+    }
+    if let Some(parts) = &vote.split {
+        if vote.choice as usize != options || parts.len() != options || !is_split(parts) {
+            return Err(format!(
+                "a split vote has choice {options} and a part for each of the {options} options, 10000 in all"
+            ));
+        }
+    } else if vote.choice as usize > options {
+        return Err(format!("choice {} is out of range", vote.choice));
+    }
+    Ok(())
+}
+
+/// Records a ballot as its member's latest on the motion.
+fn record_ballot(
+    m: &mut FedMotionState,
+    member: Hash,
+    ev: &FedEvent,
+    vote: &DelegateVoteBody,
+    delegate: MemberId,
+    federation: Option<FederationId>,
+    weight: u64,
+) {
+    let idx = m.report.votes.len();
+    m.report.votes.push(DelegateVoteReport {
+        council: ev.council,
+        federation,
+        seq: ev.seq,
+        delegate,
+        mandate: vote.mandate,
+        choice: vote.choice,
+        split: vote.split.clone(),
+        weight,
+        time: ev.time,
+        status: BallotStatus::Pending,
+    });
+    if let Some(old) = m.latest.insert(member, idx) {
+        m.report.votes[old].status = BallotStatus::Replaced;
     }
 }

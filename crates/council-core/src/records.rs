@@ -700,7 +700,9 @@ impl Cbor for PetitionBody {
     }
 }
 
-/// A delegate's ballot on a federation motion, cast for their council.
+/// A delegate's ballot on a federation motion, cast for their council, or for a member
+/// federation whose mandate the delegate holds (PROTOCOL.md §8.1): `council` names the
+/// member of the federation the ballot is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DelegateVoteBody {
     pub federation: FederationId,
@@ -1233,7 +1235,8 @@ impl Cbor for InviteProof {
     }
 }
 
-/// A federation motion, opened by a member council (by council act).
+/// A federation motion, opened by a member (by council act, or by an act of a member
+/// federation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FederationMotion {
     pub federation: FederationId,
@@ -1242,23 +1245,165 @@ pub struct FederationMotion {
     pub title: String,
     pub options: Vec<String>,
     pub closes_at: u64,
+    /// An act of the federation as one body, done if the motion passes (§8.1): then its
+    /// options are exactly `yes` and `no`. Encoded only when present, as a sixth element.
+    pub act: Option<Box<FederationAct>>,
 }
 
-impl Cbor for FederationMotion {
-    fn encode(&self, e: &mut Encoder) {
-        e.array(5).value(&self.federation).text(&self.matter).text(&self.title);
-        encode_text_list(e, &self.options);
-        e.u64(self.closes_at);
-    }
-    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        d.array_exact(5)?;
+/// How deep federation motions may nest: a motion of `F` whose act opens a motion in `H`
+/// whose act opens one in `J`, and so on. Four levels above a council are far more than
+/// any federation of federations needs, and the limit keeps decoding's recursion bounded.
+pub const MAX_FEDERATION_NESTING: usize = 4;
+
+impl FederationMotion {
+    /// Decodes a federation motion nested `depth` acts deep (0 for one a council act opens).
+    fn decode_nested(d: &mut Decoder<'_>, depth: usize) -> Result<Self, DecodeError> {
+        let at = d.position();
+        if depth > MAX_FEDERATION_NESTING {
+            return Err(DecodeError::TooDeep { at });
+        }
+        let n = d.array(6)?;
+        if n < 5 {
+            return Err(DecodeError::WrongArity { at, expected: 5, found: n as u64 });
+        }
         Ok(FederationMotion {
             federation: d.value()?,
             matter: text_limited(d, limits::MAX_NAME)?,
             title: text_limited(d, limits::MAX_TEXT)?,
             options: text_list(d, limits::MAX_OPTIONS, limits::MAX_NAME)?,
             closes_at: d.u64()?,
+            act: if n == 6 { Some(Box::new(FederationAct::decode_nested(d, depth + 1)?)) } else { None },
         })
+    }
+
+    /// The federation motions nested in this one's act, this one first: `self`, the
+    /// motion its act opens in a higher federation, the one that one's act opens, ….
+    pub fn chain(&self) -> impl Iterator<Item = &FederationMotion> {
+        std::iter::successors(Some(self), |m| match m.act.as_deref() {
+            Some(FederationAct::OpenMotion(inner)) => Some(inner),
+            _ => None,
+        })
+    }
+}
+
+impl Cbor for FederationMotion {
+    fn encode(&self, e: &mut Encoder) {
+        e.array(if self.act.is_some() { 6 } else { 5 }).value(&self.federation).text(&self.matter).text(&self.title);
+        encode_text_list(e, &self.options);
+        e.u64(self.closes_at);
+        if let Some(act) = &self.act {
+            e.value(act.as_ref());
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Self::decode_nested(d, 0)
+    }
+}
+
+/// What a federation does as one body, by a passed federation motion with this act
+/// (PROTOCOL.md §8.1): it takes part in a higher federation as one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FederationAct {
+    /// Signs a higher federation's charter: as a founder, or joining with an invite. It
+    /// takes effect once the federation's councils ratify it.
+    SignCharter { charter: Charter, invite: Option<InviteProof> },
+    /// Countersigns the admission of `member` (a council or a federation) to `federation`.
+    Admit { federation: FederationId, member: Hash },
+    /// Leaves a higher federation.
+    Leave(FederationId),
+    /// Gives a delegate, a member of `council` (one of this federation's councils), an
+    /// imperative mandate in a higher federation.
+    Mandate { council: CouncilId, mandate: Mandate },
+    /// Recalls the mandate that the federation motion `0` issued.
+    Recall(MotionId),
+    /// Opens a motion in a higher federation.
+    OpenMotion(FederationMotion),
+}
+
+impl FederationAct {
+    /// Every value [`FederationAct::kind`] can take.
+    pub const KINDS: [&'static str; 6] = ["sign-charter", "admit", "leave", "mandate", "recall", "federation-motion"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FederationAct::SignCharter { .. } => "sign-charter",
+            FederationAct::Admit { .. } => "admit",
+            FederationAct::Leave(_) => "leave",
+            FederationAct::Mandate { .. } => "mandate",
+            FederationAct::Recall(_) => "recall",
+            FederationAct::OpenMotion(_) => "federation-motion",
+        }
+    }
+
+    /// The higher federation the act is done in, where it names one (a recall names only
+    /// the mandate; a charter is identified by its hash).
+    pub fn target(&self) -> Option<FederationId> {
+        match self {
+            FederationAct::SignCharter { charter, .. } => Some(charter.id()),
+            FederationAct::Admit { federation, .. } | FederationAct::Leave(federation) => Some(*federation),
+            FederationAct::Mandate { mandate, .. } => Some(mandate.federation),
+            FederationAct::OpenMotion(m) => Some(m.federation),
+            FederationAct::Recall(_) => None,
+        }
+    }
+
+    fn decode_nested(d: &mut Decoder<'_>, depth: usize) -> Result<Self, DecodeError> {
+        let (name, n, at) = variant(d, 3)?;
+        Ok(match name {
+            "sign-charter" => {
+                arity(at, 3, n)?;
+                FederationAct::SignCharter { charter: d.value()?, invite: d.option()? }
+            }
+            "admit" => {
+                arity(at, 3, n)?;
+                FederationAct::Admit { federation: d.value()?, member: d.value()? }
+            }
+            "leave" => {
+                arity(at, 2, n)?;
+                FederationAct::Leave(d.value()?)
+            }
+            "mandate" => {
+                arity(at, 3, n)?;
+                FederationAct::Mandate { council: d.value()?, mandate: d.value()? }
+            }
+            "recall" => {
+                arity(at, 2, n)?;
+                FederationAct::Recall(d.value()?)
+            }
+            "federation-motion" => {
+                arity(at, 2, n)?;
+                FederationAct::OpenMotion(FederationMotion::decode_nested(d, depth)?)
+            }
+            other => return Err(unknown(at, other)),
+        })
+    }
+}
+
+impl Cbor for FederationAct {
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            FederationAct::SignCharter { charter, invite } => {
+                e.array(3).text("sign-charter").value(charter).option(invite);
+            }
+            FederationAct::Admit { federation, member } => {
+                e.array(3).text("admit").value(federation).value(member);
+            }
+            FederationAct::Leave(f) => {
+                e.array(2).text("leave").value(f);
+            }
+            FederationAct::Mandate { council, mandate } => {
+                e.array(3).text("mandate").value(council).value(mandate);
+            }
+            FederationAct::Recall(m) => {
+                e.array(2).text("recall").value(m);
+            }
+            FederationAct::OpenMotion(m) => {
+                e.array(2).text("federation-motion").value(m);
+            }
+        }
+    }
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Self::decode_nested(d, 1)
     }
 }
 

@@ -53,7 +53,7 @@ pub struct CouncilBuilder {
     state: CouncilState,
     pending: Vec<Entry>,
     counters: HashMap<(PublicKey, MotionId), u64>,
-    delegate_counters: HashMap<MotionId, u64>,
+    delegate_counters: HashMap<(Hash, MotionId), u64>,
     nonce: u64,
 }
 
@@ -296,17 +296,44 @@ impl CouncilBuilder {
         self.delegate_ballot(time, delegate, (federation, motion, mandate), options, Some(parts))
     }
 
+    /// Logs the ballot of `delegate`, a member of this council, for the member federation
+    /// `member` (PROTOCOL.md §8.1), under that federation's mandate `mandate`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn delegate_vote_for(
+        &mut self,
+        time: u64,
+        delegate: &SecretKey,
+        federation: FederationId,
+        motion: MotionId,
+        member: FederationId,
+        mandate: MotionId,
+        choice: u32,
+    ) -> Result<(), RecordError> {
+        self.ballot_for(time, delegate, (federation, motion, mandate), member, choice, None)
+    }
+
     /// Logs a delegate vote with the council's next counter on the federation motion.
     fn delegate_ballot(
         &mut self,
         time: u64,
         delegate: &SecretKey,
-        (federation, motion, mandate): (FederationId, MotionId, MotionId),
+        ids: (FederationId, MotionId, MotionId),
         choice: u32,
         split: Option<Vec<u32>>,
     ) -> Result<(), RecordError> {
-        let council = self.id();
-        let c = self.delegate_counters.entry(motion).or_insert(0);
+        self.ballot_for(time, delegate, ids, self.id(), choice, split)
+    }
+
+    fn ballot_for(
+        &mut self,
+        time: u64,
+        delegate: &SecretKey,
+        (federation, motion, mandate): (FederationId, MotionId, MotionId),
+        council: Hash,
+        choice: u32,
+        split: Option<Vec<u32>>,
+    ) -> Result<(), RecordError> {
+        let c = self.delegate_counters.entry((council, motion)).or_insert(0);
         *c += 1;
         let body = DelegateVoteBody { federation, motion, council, mandate, choice, counter: *c, split };
         self.append(time, Payload::DelegateVote(Signed::sign(body, delegate))).map(|_| ())
@@ -633,6 +660,7 @@ pub fn write_sample<W: Write>(p: &SampleParams, out: &mut W) -> Result<SampleSum
         title: "Accept the regional pay offer?".into(),
         options: vec!["accept".into(), "reject".into()],
         closes_at: closes,
+        act: None,
     };
     let (fmid, _) =
         depot.pass(&mut clock, &a_roster, "Put the pay offer to the federation", Action::OpenFederationMotion(fm))?;

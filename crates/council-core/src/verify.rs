@@ -9,7 +9,8 @@ use thiserror::Error;
 use crate::cbor::Cbor;
 use crate::keys::{PublicKey, Signature};
 use crate::records::{
-    Action, CouncilId, DeviceChange, DeviceProof, Entry, EquivocationProof, Genesis, JoinStatement, MemberId, Payload,
+    Action, CouncilId, DeviceChange, DeviceProof, Entry, EquivocationProof, FederationAct, Genesis, JoinStatement,
+    MemberId, Payload,
 };
 
 /// A record whose every signature has been checked (PROTOCOL.md §2).
@@ -247,6 +248,21 @@ fn payload_claims<'a>(p: &'a Payload, out: &mut Vec<Claim<'a>>) {
             }
             Some(Action::AddDevice { member, device, proof }) => {
                 out.push(device_claim(m.body.council, *member, device, proof))
+            }
+            // A federation joins a higher one with an invite proof for the federation
+            // (§8.1), at any depth of the motions that carry the act.
+            Some(Action::OpenFederationMotion(fm)) => {
+                for m in fm.chain() {
+                    if let Some(FederationAct::SignCharter { charter, invite: Some(proof) }) = m.act.as_deref() {
+                        let stmt = JoinStatement { federation: charter.id(), council: m.federation };
+                        out.push(Claim {
+                            key: &proof.invite_key,
+                            msg: stmt.to_cbor().into(),
+                            sig: &proof.signature,
+                            kind: ClaimKind::InviteProof,
+                        });
+                    }
+                }
             }
             _ => {}
         },

@@ -76,6 +76,7 @@ fn open_motion(f: &mut Fed, matter: &str) -> MotionId {
         title: "Strike?".into(),
         options: vec!["yes".into(), "no".into()],
         closes_at,
+        act: None,
     };
     pass(f, 1, Action::OpenFederationMotion(m))
 }
@@ -303,6 +304,7 @@ fn a_federation_motion_passed_after_its_closing_time_is_void() {
         title: "Late".into(),
         options: vec!["a".into(), "b".into()],
         closes_at,
+        act: None,
     };
     let rule = f.c[1].b.state().rules().act_rule;
     let t = f.clock.tick();

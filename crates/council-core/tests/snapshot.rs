@@ -97,6 +97,7 @@ fn rich_log() -> (Genesis, Vec<Entry>) {
         title: "Strike?".into(),
         options: vec!["yes".into(), "no".into()],
         closes_at: clock.0 + 100_000,
+        act: None,
     };
     let (fmid, _) = b.pass(&mut clock, &voters, "fed motion", Action::OpenFederationMotion(fm)).unwrap();
     b.delegate_vote(clock.tick(), &keys[1], fid, fmid, m2, 0).unwrap();

@@ -196,6 +196,7 @@ fn build() -> Value {
                 title: "Accept the offer?".into(),
                 options: vec!["accept".into(), "reject".into()],
                 closes_at: T + 3 * 86_400,
+                act: None,
             })),
             rule: CouncilRules::default().act_rule,
             closes_at: T + 86_400,

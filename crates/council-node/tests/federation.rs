@@ -70,6 +70,7 @@ fn five_nodes_recall_catch_up_and_agree() {
         title: "A common wage demand".into(),
         options: vec!["ten percent".into(), "five percent".into()],
         closes_at,
+        act: None,
     }));
     for n in &nodes[..4] {
         wait(&format!("{} sees the federation motion", n.label), || fed_motion(&n.federations(), &fm).is_some());
@@ -200,6 +201,7 @@ fn a_federation_motion_closes_on_time_with_no_traffic() {
         title: "August?".into(),
         options: vec!["yes".into(), "no".into()],
         closes_at,
+        act: None,
     }));
     let outcome = |n: &Node| fed_motion(&n.federations(), &m).map(|v| v["outcome"].clone());
     for n in [&a, &b] {

@@ -196,6 +196,7 @@ fn hostile_members_outsiders_and_spent_invites_are_turned_away() {
         title: format!("About {matter}"),
         options: vec!["yes".into(), "no".into()],
         closes_at: now() + 600,
+        act: None,
     };
     let wages = a.pass(Action::OpenFederationMotion(motion("wages")));
     let pensions = a.pass(Action::OpenFederationMotion(motion("pensions")));

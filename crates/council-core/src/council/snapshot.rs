@@ -31,7 +31,7 @@ use crate::tally::{Counts, Form};
 use crate::verify::Verified;
 
 /// The snapshot format's tag.
-const FORMAT: &str = "councilnet-state/5";
+const FORMAT: &str = "councilnet-state/6";
 /// The build that writes and reads snapshots.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -102,6 +102,7 @@ impl CouncilState {
             mandate_order,
             current_mandate,
             delegate_counters,
+            federation_vote_counters,
             fed_events,
             names,
             rules,
@@ -110,7 +111,7 @@ impl CouncilState {
             recent,
         } = self;
         let e = &mut Encoder::default();
-        e.array(26).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(27).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
         e.array(roster.len());
@@ -148,6 +149,7 @@ impl CouncilState {
         e.list(mandate_order);
         pairs(e, sorted(current_mandate).into_iter());
         pairs(e, sorted(delegate_counters).into_iter());
+        pairs(e, sorted(federation_vote_counters).into_iter());
         e.array(fed_events.len());
         for ev in fed_events {
             encode_fed_event(e, ev);
@@ -192,7 +194,7 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        d.array_exact(26)?;
+        d.array_exact(27)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
         if build != BUILD {
@@ -228,6 +230,7 @@ impl CouncilState {
         s.mandate_order = items(d, |d| d.value())?;
         s.current_mandate = items(d, pair)?;
         s.delegate_counters = items(d, pair)?;
+        s.federation_vote_counters = items(d, pair)?;
         s.fed_events = items(d, decode_fed_event)?;
         s.names = items(d, |d| {
             d.array_exact(2)?;

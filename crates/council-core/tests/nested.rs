@@ -1,0 +1,382 @@
+//! Federations of federations (PROTOCOL.md §8.1): two federations found a higher one by
+//! passed acts that their councils ratify, give delegates mandates there, open motions
+//! there and vote through them; and the attacks on it: a member who is not the
+//! federation's delegate, a council of another federation, an outsider, a recalled
+//! delegate, a federation that left, and loops.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{charter, errors, export, verify, voids, Council, T0};
+use council_core::council::RecordError;
+use council_core::export::Report;
+use council_core::federation::{ActStatus, BallotStatus, FederationReport};
+use council_core::records::{
+    Action, Charter, DelegateVoteBody, FederationAct, FederationId, FederationMotion, Mandate, MotionId, Outcome,
+    Payload, Scope, Signed,
+};
+use council_core::sample::{invite_proof, key_from_label, Clock};
+use council_core::SecretKey;
+
+/// Councils a0 and a1 form F, b0 and b1 form G; x belongs to neither.
+const A0: usize = 0;
+const A1: usize = 1;
+const B0: usize = 2;
+const B1: usize = 3;
+const X: usize = 4;
+
+struct World {
+    clock: Clock,
+    c: Vec<Council>,
+    f: FederationId,
+    g: FederationId,
+    f_charter: Charter,
+    /// Each council's mandate in its own federation (for a0 and a1 in F, b0 and b1 in G).
+    own_mandate: Vec<Option<MotionId>>,
+}
+
+fn key(w: &World, i: usize, m: usize) -> SecretKey {
+    SecretKey::from_seed(&w.c[i].keys[m].seed())
+}
+
+fn pass(w: &mut World, i: usize, action: Action) -> MotionId {
+    let ks: Vec<SecretKey> = (0..w.c[i].keys.len()).map(|m| key(w, i, m)).collect();
+    let refs: Vec<&SecretKey> = ks.iter().collect();
+    w.c[i].b.pass(&mut w.clock, &refs, "act", action).unwrap().0
+}
+
+fn councils_of(w: &World, fed: FederationId) -> [usize; 2] {
+    if fed == w.f {
+        [A0, A1]
+    } else {
+        [B0, B1]
+    }
+}
+
+fn named(name: &str, founders: Vec<council_core::records::CouncilId>) -> Charter {
+    Charter { name: name.into(), ..charter(founders) }
+}
+
+/// F and G are founded, and each of their councils has a delegate (member 0) in them.
+fn world() -> World {
+    let mut clock = Clock(T0);
+    let c: Vec<Council> = ["a0", "a1", "b0", "b1", "x"].iter().map(|n| Council::new(n, 3, &mut clock)).collect();
+    let f_charter = named("F", vec![c[A0].b.id(), c[A1].b.id()]);
+    let g_charter = named("G", vec![c[B0].b.id(), c[B1].b.id()]);
+    let (f, g) = (f_charter.id(), g_charter.id());
+    let mut w = World { clock, c, f, g, f_charter: f_charter.clone(), own_mandate: vec![None; 5] };
+    for (i, ch) in [(A0, &f_charter), (A1, &f_charter), (B0, &g_charter), (B1, &g_charter)] {
+        pass(&mut w, i, Action::SignCharter { charter: ch.clone(), invite: None });
+    }
+    for (i, fed) in [(A0, f), (A1, f), (B0, g), (B1, g)] {
+        let delegate = w.c[i].keys[0].public();
+        let m =
+            Mandate { delegate, federation: fed, scope: Scope::All, instructions: vec![], expires_at: T0 + 10_000_000 };
+        w.own_mandate[i] = Some(pass(&mut w, i, Action::Mandate(m)));
+    }
+    w
+}
+
+/// A yes/no motion of `fed` carrying `act`, open for 100 s.
+fn act_motion(w: &World, fed: FederationId, act: FederationAct) -> FederationMotion {
+    FederationMotion {
+        federation: fed,
+        matter: "federation".into(),
+        title: format!("{} as one body", act.kind()),
+        options: vec!["yes".into(), "no".into()],
+        closes_at: w.clock.0 + 100,
+        act: Some(Box::new(act)),
+    }
+}
+
+/// Opens `fm` in its federation (F or G) by an act of its first council, has both
+/// councils' delegates vote `choice`, and moves both councils' clocks past its close.
+fn decide(w: &mut World, fm: FederationMotion, choice: u32) -> MotionId {
+    let fed = fm.federation;
+    let closes_at = fm.closes_at;
+    let [first, second] = councils_of(w, fed);
+    let id = pass(w, first, Action::OpenFederationMotion(fm));
+    for i in [first, second] {
+        let t = w.clock.tick();
+        let d = key(w, i, 0);
+        let mandate = w.own_mandate[i].unwrap();
+        w.c[i].b.delegate_vote(t, &d, fed, id, mandate, choice).unwrap();
+    }
+    w.clock.advance_to(closes_at + 1);
+    id
+}
+
+/// `fed` decides a motion carrying `act`.
+fn decide_act(w: &mut World, fed: FederationId, act: FederationAct, choice: u32) -> MotionId {
+    let fm = act_motion(w, fed, act);
+    decide(w, fm, choice)
+}
+
+fn ratify(w: &mut World, i: usize, fed: FederationId, motion: MotionId, accept: bool) {
+    pass(w, i, Action::Ratify { federation: fed, motion, accept });
+}
+
+/// F and G found H: each passes a sign-charter act and both its councils ratify it.
+fn found_h(w: &mut World) -> (FederationId, Charter) {
+    let h = named("H", vec![w.f, w.g]);
+    for fed in [w.f, w.g] {
+        let m = decide_act(w, fed, FederationAct::SignCharter { charter: h.clone(), invite: None }, 0);
+        for i in councils_of(w, fed) {
+            ratify(w, i, fed, m, true);
+        }
+    }
+    (h.id(), h)
+}
+
+/// `fed` gives a member (member 1) of its council `council` a mandate in `higher`.
+fn give_mandate(w: &mut World, fed: FederationId, council: usize, higher: FederationId) -> MotionId {
+    let mandate = Mandate {
+        delegate: w.c[council].keys[1].public(),
+        federation: higher,
+        scope: Scope::All,
+        instructions: vec![],
+        expires_at: T0 + 10_000_000,
+    };
+    let act = FederationAct::Mandate { council: w.c[council].b.id(), mandate };
+    decide_act(w, fed, act, 0)
+}
+
+/// F opens a motion in `higher` (closing 1000 s after F decides): returns its id.
+fn open_above(w: &mut World, higher: FederationId, act: Option<FederationAct>) -> (MotionId, u64) {
+    let inner = FederationMotion {
+        federation: higher,
+        matter: "pay".into(),
+        title: "A common pay claim?".into(),
+        options: vec!["yes".into(), "no".into()],
+        closes_at: w.clock.0 + 1000,
+        act: act.map(Box::new),
+    };
+    let closes_at = inner.closes_at;
+    let f = w.f;
+    (decide_act(w, f, FederationAct::OpenMotion(inner), 0), closes_at)
+}
+
+fn export_all(w: &mut World) -> Vec<u8> {
+    let [a0, a1, b0, b1, x] = &mut w.c[..] else { unreachable!() };
+    export(&mut [&mut a0.b, &mut a1.b, &mut b0.b, &mut b1.b, &mut x.b])
+}
+
+fn fed(r: &Report, id: FederationId) -> &FederationReport {
+    r.federations.iter().find(|f| f.id == id).expect("the federation is in the report")
+}
+
+/// Every council logs something at `t`, so that every federation's clock passes it.
+fn everyone_at(w: &mut World, t: u64) {
+    w.clock.advance_to(t);
+    for i in 0..w.c.len() {
+        pass(w, i, Action::Resolution);
+    }
+}
+
+#[test]
+fn two_federations_found_a_third_and_vote_in_it_through_their_delegates() {
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let (f, g) = (w.f, w.g);
+    let fm = give_mandate(&mut w, f, A0, h);
+    let gm = give_mandate(&mut w, g, B0, h);
+    let (hm, closes_at) = open_above(&mut w, h, None);
+    let t = w.clock.tick();
+    let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
+    w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 1).unwrap();
+    // G's delegate changes its mind: its latest ballot counts.
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 0).unwrap();
+    everyone_at(&mut w, closes_at + 1);
+    // A council of F ratifies H's decision; x, bound by nothing, cannot.
+    ratify(&mut w, A1, h, hm, true);
+    ratify(&mut w, X, h, hm, true);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    let v = voids(&r);
+    assert_eq!(r.void_federation_events.len(), 1, "{v}");
+    assert!(v.contains("only a council that was a member"), "{v}");
+
+    let hr = fed(&r, h);
+    assert!(hr.founded_at.is_some());
+    let members: Vec<_> = hr.members.iter().map(|m| (m.council, m.federation, m.founder)).collect();
+    assert_eq!(members.len(), 2);
+    assert!(members.contains(&(f, true, true)) && members.contains(&(g, true, true)), "{members:?}");
+    // F's sign-charter act is done; H's motion was opened by F, and decided.
+    let fr = fed(&r, f);
+    let join = fr.motions.iter().find(|m| m.act.as_ref().is_some_and(|a| a.kind == "sign-charter")).unwrap();
+    assert_eq!(join.act.as_ref().unwrap().status, ActStatus::Done);
+    assert_eq!(join.ratifications.len(), 2);
+    let mot = &hr.motions[0];
+    assert_eq!(mot.id, hm);
+    assert_eq!(mot.opened_by, f);
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(0)));
+    assert_eq!(mot.counts.as_deref(), Some(&[2, 0, 0][..]));
+    assert_eq!(mot.electorate, Some(2));
+    let statuses: Vec<_> = mot.votes.iter().map(|v| (v.federation, v.status)).collect();
+    assert_eq!(
+        statuses,
+        vec![(Some(f), BallotStatus::Counted), (Some(g), BallotStatus::Replaced), (Some(g), BallotStatus::Counted)]
+    );
+    assert_eq!(mot.ratifications, vec![(w.c[A1].b.id(), true)]);
+    // F's mandate is reported with its delegate's council.
+    assert_eq!(fr.mandates.len(), 1);
+    assert_eq!(fr.mandates[0].council, w.c[A0].b.id());
+}
+
+#[test]
+fn joining_waits_for_the_councils_ratification() {
+    let mut w = world();
+    let h = named("H", vec![w.f, w.g]);
+    let f = w.f;
+    let m = decide_act(&mut w, f, FederationAct::SignCharter { charter: h.clone(), invite: None }, 0);
+    // One council of two accepts, the other refuses: a strict majority is not met.
+    ratify(&mut w, A0, f, m, true);
+    ratify(&mut w, A1, f, m, false);
+    // G decides not to sign at all.
+    let g = w.g;
+    let gm = decide_act(&mut w, g, FederationAct::SignCharter { charter: h.clone(), invite: None }, 1);
+    let later = w.clock.0 + 1;
+    everyone_at(&mut w, later);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    let act = fed(&r, f).motions.iter().find(|x| x.id == m).unwrap().act.clone().unwrap();
+    assert_eq!(act.status, ActStatus::AwaitingRatification);
+    assert_eq!(act.needed, Some(2));
+    let gact = fed(&r, g).motions.iter().find(|x| x.id == gm).unwrap().act.clone().unwrap();
+    assert_eq!(gact.status, ActStatus::NotPassed);
+    // H has no signature at all, so it does not exist.
+    assert!(r.federations.iter().all(|x| x.id != h.id()));
+}
+
+#[test]
+fn only_the_federations_delegate_votes_for_it() {
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let f = w.f;
+    let fm = give_mandate(&mut w, f, A0, h);
+    let (hm, closes_at) = open_above(&mut w, h, None);
+    // A member of a0 that is not the delegate, a member of b0 (a council of G) and the
+    // outsider x each cast a ballot for F under F's mandate.
+    let t = w.clock.tick();
+    let (not_delegate, other_fed, outsider) = (key(&w, A0, 2), key(&w, B0, 1), key(&w, X, 0));
+    w.c[A0].b.delegate_vote_for(t, &not_delegate, h, hm, f, fm, 1).unwrap();
+    w.c[B0].b.delegate_vote_for(t, &other_fed, h, hm, f, fm, 1).unwrap();
+    w.c[X].b.delegate_vote_for(t, &outsider, h, hm, f, fm, 1).unwrap();
+    // A member of x cannot even get a ballot for F into a0's log.
+    let forged = Signed::sign(
+        DelegateVoteBody { federation: h, motion: hm, council: f, mandate: fm, choice: 1, counter: 99, split: None },
+        &outsider,
+    );
+    let refused = w.c[A0].try_append(w.clock.tick(), Payload::DelegateVote(forged));
+    assert!(matches!(refused, Err(RecordError::NotAMember { .. })), "{refused:?}");
+    everyone_at(&mut w, closes_at + 1);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    let v = voids(&r);
+    assert_eq!(v.matches("not-the-delegate").count(), 3, "{v}");
+    let mot = &fed(&r, h).motions[0];
+    assert!(mot.votes.is_empty(), "no ballot counts for F: {:?}", mot.votes);
+    assert_eq!(mot.outcome, Some(Outcome::NoQuorum));
+}
+
+#[test]
+fn a_federation_recalls_its_delegate_and_the_ballot_is_struck() {
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let (f, g) = (w.f, w.g);
+    let fm = give_mandate(&mut w, f, A0, h);
+    let gm = give_mandate(&mut w, g, B0, h);
+    let (hm, closes_at) = open_above(&mut w, h, None);
+    let t = w.clock.tick();
+    let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
+    w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 1).unwrap();
+    // F recalls its delegate while H's motion is open: F's ballot is struck, and the
+    // recalled delegate's later ballot is void.
+    let recall = decide_act(&mut w, f, FederationAct::Recall(fm), 0);
+    w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
+    everyone_at(&mut w, closes_at + 1);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    let v = voids(&r);
+    assert!(v.contains("is not in force"), "{v}");
+    let fr = fed(&r, f);
+    assert!(fr.mandates[0].recalled_at.is_some());
+    let recall_act = fr.motions.iter().find(|m| m.id == recall).unwrap().act.clone().unwrap();
+    assert_eq!(recall_act.status, ActStatus::Done);
+    let mot = &fed(&r, h).motions[0];
+    let statuses: Vec<_> = mot.votes.iter().map(|v| (v.federation, v.status)).collect();
+    assert_eq!(statuses, vec![(Some(f), BallotStatus::Struck), (Some(g), BallotStatus::Counted)]);
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(1)));
+}
+
+#[test]
+fn a_federation_that_leaves_no_longer_counts_and_binds_none_of_its_councils() {
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let (f, g) = (w.f, w.g);
+    let fm = give_mandate(&mut w, f, A0, h);
+    let gm = give_mandate(&mut w, g, B0, h);
+    let (hm, closes_at) = open_above(&mut w, h, None);
+    let t = w.clock.tick();
+    let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
+    w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 0).unwrap();
+    decide_act(&mut w, f, FederationAct::Leave(h), 0);
+    everyone_at(&mut w, closes_at + 1);
+    // a0 is no longer bound by H: its ratification is void.
+    ratify(&mut w, A0, h, hm, true);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    assert!(voids(&r).contains("only a council that was a member"), "{}", voids(&r));
+    let hr = fed(&r, h);
+    assert!(hr.members.iter().find(|m| m.council == f).unwrap().left_at.is_some());
+    let mot = &hr.motions[0];
+    assert_eq!(mot.electorate, Some(1));
+    let statuses: Vec<_> = mot.votes.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, vec![BallotStatus::CouncilLeft, BallotStatus::Counted]);
+}
+
+#[test]
+fn a_federation_cannot_take_part_in_itself() {
+    let mut w = world();
+    let f = w.f;
+    // Directly: F signing its own charter is refused when the motion opens.
+    let own = act_motion(&w, f, FederationAct::SignCharter { charter: w.f_charter.clone(), invite: None });
+    let ks: Vec<SecretKey> = (0..3).map(|m| key(&w, A0, m)).collect();
+    let refs: Vec<&SecretKey> = ks.iter().collect();
+    let refused = w.c[A0].b.pass(&mut w.clock, &refs, "loop", Action::OpenFederationMotion(own));
+    assert!(matches!(refused, Err(RecordError::FederationLoop(id)) if id == f), "{refused:?}");
+
+    // Through H: F is in H, and H tries to join F with a valid invite of F. The act
+    // passes in H and its councils ratify it, but it is void: H would contain itself.
+    let (h, _) = found_h(&mut w);
+    let g = w.g;
+    let fm = give_mandate(&mut w, f, A0, h);
+    let gm = give_mandate(&mut w, g, B0, h);
+    let invite = key_from_label("f-invite");
+    let t = w.clock.tick();
+    let issuer = key(&w, A0, 0);
+    w.c[A0].b.invite(t, &issuer, f, &invite, 1, t + 100_000).unwrap();
+    let proof = invite_proof(&invite, w.c[A0].b.id(), f, h);
+    let act = FederationAct::SignCharter { charter: w.f_charter.clone(), invite: Some(proof) };
+    let (hm, closes_at) = open_above(&mut w, h, Some(act));
+    let t = w.clock.tick();
+    let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
+    w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 0).unwrap();
+    everyone_at(&mut w, closes_at + 1);
+    for i in [A0, A1, B0, B1] {
+        ratify(&mut w, i, h, hm, true);
+    }
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    let mot = &fed(&r, h).motions[0];
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(0)));
+    let act = mot.act.clone().unwrap();
+    assert_eq!(act.status, ActStatus::Void, "{act:?}");
+    assert!(act.reason.as_deref().unwrap_or("").contains("federation-loop"), "{act:?}");
+    let fr = fed(&r, f);
+    assert!(fr.pending.is_empty() && fr.members.iter().all(|m| m.council != h));
+}
