@@ -12,7 +12,7 @@ use council_core::export::{verify_reader, ExportItem};
 use council_core::receipt::Receipt;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, EntryBody,
-    EquivocationProof, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody, JoinStatement,
+    EquivocationProof, FederationAct, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody, JoinStatement,
     Mandate, MotionBody, MotionForm, NameBody, Outcome, Payload, PetitionBody, RankingBody, Rule, Scope, SessionBody,
     Share, Signed, Threshold, VoteBody,
 };
@@ -248,6 +248,56 @@ fn build() -> Value {
         },
         &m1,
     );
+    // §8.1: the federation `fid` and another found a higher federation; this council
+    // moves a motion of `fid` that would give member 2 a mandate there, and member 2 then
+    // casts a ballot there for `fid`.
+    let higher = Charter {
+        name: "Vector Federation of Federations".into(),
+        principles: vec!["no power above the councils".into()],
+        rules: charter.rules.clone(),
+        founders: vec![fid, Hash::of(b"another federation")],
+        created_at: T,
+    };
+    let higher_id = higher.id();
+    let fed_mandate = Signed::sign(
+        MotionBody {
+            council,
+            title: "Our federation's delegate above".into(),
+            form: MotionForm::YesNo(Action::OpenFederationMotion(FederationMotion {
+                federation: fid,
+                matter: "federation".into(),
+                title: "Send member 2 of the Vector Council to the federation above".into(),
+                options: vec!["yes".into(), "no".into()],
+                closes_at: T + 3 * 86_400,
+                act: Some(Box::new(FederationAct::Mandate {
+                    council,
+                    mandate: Mandate {
+                        delegate: m2.public(),
+                        federation: higher_id,
+                        scope: Scope::All,
+                        instructions: vec![],
+                        expires_at: T + 90 * 86_400,
+                    },
+                })),
+            })),
+            rule: CouncilRules::default().act_rule,
+            closes_at: T + 86_400,
+            nonce: 9,
+        },
+        &m1,
+    );
+    let fed_vote = Signed::sign(
+        DelegateVoteBody {
+            federation: higher_id,
+            motion: Hash::of(b"a motion of the federation above"),
+            council: fid,
+            mandate: fed_mandate.id(),
+            choice: 1,
+            counter: 1,
+            split: None,
+        },
+        &m2,
+    );
     let join = JoinStatement { federation: fid, council };
     let join_sig = invite.sign(&join.to_cbor());
     let invite_record = Signed::sign(
@@ -313,6 +363,8 @@ fn build() -> Value {
             signed_vector("delegate vote", "member 2, as delegate, votes option 0", &dvote),
             signed_vector("motion (split mandate act)", "a mandate to carry the split of the council's first motion on wages", &split_mandate),
             signed_vector("delegate vote (split)", "member 2, as delegate, casts a split of 2 to 1: [6667, 3333], choice 2 (the number of options)", &split_vote),
+            signed_vector("motion (federation act: a mandate above)", "the council moves that its federation give member 2 a mandate in a higher federation (§8.1); the charter of that federation is `higher_charter` below", &fed_mandate),
+            signed_vector("delegate vote (for a member federation)", "member 2 casts option 1 in the higher federation for the federation (its `council` is the federation's id; its mandate, the id of the motion above), §8.1; the federation motion's id is the SHA-256 of the ASCII text `a motion of the federation above`", &fed_vote),
             signed_vector("entry 1 (motion)", "the node logs the motion", &entry1),
             signed_vector("entry 2 (vote)", "the node logs the vote", &entry2),
             signed_vector("entry 3 (close)", "the node closes the motion as passed, after its closing time; entries 1 to 3 form a valid log", &close),
@@ -325,6 +377,7 @@ fn build() -> Value {
         "rules_with_devices": { "cbor": hex::encode(strict_devices.to_cbor()) },
         "receipt": { "cbor": hex::encode(receipt.to_cbor()), "entry_id": entry2.id().to_hex(), "seq": 2 },
         "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
+        "higher_charter": { "cbor": hex::encode(higher.to_cbor()), "federation_id": higher_id.to_hex(), "about": "founded by the federation above and one whose id is the SHA-256 of the ASCII text `another federation`" },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
         "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
         "export_header": { "cbor": hex::encode(header.to_cbor()) },
@@ -370,6 +423,12 @@ fn markdown(v: &Value) -> String {
         v["charter"]["federation_id"].as_str().unwrap(),
         v["join"]["statement_cbor"].as_str().unwrap(),
         v["join"]["signature"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### a federation of federations (§8.1)\n\nThe charter of the higher federation, {}:\n\n```text\ncharter_cbor     {}\nfederation_id    {}\n```\n",
+        v["higher_charter"]["about"].as_str().unwrap(),
+        v["higher_charter"]["cbor"].as_str().unwrap(),
+        v["higher_charter"]["federation_id"].as_str().unwrap()
     ));
     s.push_str(&format!(
         "\n#### device proof and device rules\n\nWhat key 5 signs to be added to member 2 (the `proof` of the `device (add)` record), and council rules whose device rules are not the default (at most 2 keys per member, added by council act):\n\n```text\nproof_cbor       {}\nproof_signature  {}  (by key 5)\nrules_cbor       {}\n```\n",
