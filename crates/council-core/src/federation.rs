@@ -857,10 +857,13 @@ impl Replay<'_> {
         mandate: &Mandate,
         t: u64,
     ) -> Result<(), String> {
-        let fed = self.feds.get_mut(&fid).ok_or("unknown federation")?;
-        if !fed.is_member(&council) || fed.members.get(&council).is_some_and(|m| m.federation) {
-            return Err(format!("council {} is not a member council of the federation", council.short()));
+        if !self.bound(fid).contains(&council) {
+            return Err(format!(
+                "council {} is not bound by the federation (a member council, or a council of a member federation)",
+                council.short()
+            ));
         }
+        let fed = self.feds.get_mut(&fid).ok_or("unknown federation")?;
         if mandate.expires_at <= t {
             return Err("the mandate expired before it passed".into());
         }

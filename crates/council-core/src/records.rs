@@ -1250,16 +1250,16 @@ pub struct FederationMotion {
     pub act: Option<Box<FederationAct>>,
 }
 
-/// How deep federation motions may nest: a motion of `F` whose act opens a motion in `H`
-/// whose act opens one in `J`, and so on. Four levels above a council are far more than
-/// any federation of federations needs, and the limit keeps decoding's recursion bounded.
+/// How many federation motions may nest in one: a motion of `F` whose act opens a motion
+/// in `H`, whose act opens one in `J`, whose act opens one in `K`. Four is more than any
+/// federation of federations needs, and the limit keeps decoding's recursion bounded.
 pub const MAX_FEDERATION_NESTING: usize = 4;
 
 impl FederationMotion {
     /// Decodes a federation motion nested `depth` acts deep (0 for one a council act opens).
     fn decode_nested(d: &mut Decoder<'_>, depth: usize) -> Result<Self, DecodeError> {
         let at = d.position();
-        if depth > MAX_FEDERATION_NESTING {
+        if depth >= MAX_FEDERATION_NESTING {
             return Err(DecodeError::TooDeep { at });
         }
         let n = d.array(6)?;

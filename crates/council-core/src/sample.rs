@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+pub mod nested;
+
 use crate::cbor::Cbor;
 use crate::council::{CouncilState, Effect, MotionRef, RecordError};
 use crate::export::ExportWriter;

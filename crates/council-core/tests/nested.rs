@@ -380,3 +380,75 @@ fn a_federation_cannot_take_part_in_itself() {
     let fr = fed(&r, f);
     assert!(fr.pending.is_empty() && fr.members.iter().all(|m| m.council != h));
 }
+
+mod loops {
+    //! Random joins among four federations: the replay refuses exactly the joins that
+    //! would close a loop, and its membership graph is the model's.
+    use super::*;
+    use council_core::sample::nested::{Part, World};
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn joins_never_make_a_loop(attempts in proptest::collection::vec((0usize..4, 0usize..4), 1..7)) {
+            let mut w = World::new(T0);
+            let mut feds = Vec::new();
+            for k in 0..4 {
+                let a = w.council(&format!("p{k}/a"), 3).unwrap();
+                let b = w.council(&format!("p{k}/b"), 3).unwrap();
+                feds.push(w.found(&format!("F{k}"), &[Part::Council(a), Part::Council(b)]).unwrap());
+            }
+            let mut tried = BTreeSet::new();
+            let mut direct: std::collections::BTreeMap<FederationId, BTreeSet<FederationId>> = Default::default();
+            let mut expected_loop = Vec::new();
+            for (a, b) in attempts {
+                if !tried.insert((a, b)) {
+                    continue;
+                }
+                if a == b {
+                    let refused = w.join(feds[a], feds[b]);
+                    prop_assert!(matches!(refused, Err(RecordError::FederationLoop(_))), "{:?}", refused);
+                    continue;
+                }
+                let loops = w.contains(feds[a], feds[b]);
+                let joined = w.join(feds[a], feds[b]).unwrap();
+                prop_assert_eq!(joined, !loops);
+                if joined {
+                    direct.entry(feds[b]).or_default().insert(feds[a]);
+                }
+                expected_loop.push((feds[a], feds[b], loops));
+            }
+            w.settle_at(w.clock.0 + 1).unwrap();
+            let r = verify(&w.export().unwrap());
+            prop_assert!(r.valid, "{}", errors(&r));
+            for (joiner, host, loops) in expected_loop {
+                let acts: Vec<_> = fed(&r, joiner)
+                    .motions
+                    .iter()
+                    .filter_map(|m| m.act.clone())
+                    .filter(|a| a.kind == "sign-charter" && a.target == Some(host))
+                    .collect();
+                prop_assert_eq!(acts.len(), 1);
+                let want = if loops { ActStatus::Void } else { ActStatus::Done };
+                prop_assert_eq!(acts[0].status, want, "{:?}", acts[0]);
+                if loops {
+                    prop_assert!(acts[0].reason.as_deref().unwrap_or("").starts_with("federation-loop"));
+                }
+                let member = fed(&r, host).members.iter().any(|m| m.council == joiner && m.federation);
+                prop_assert_eq!(member, !loops);
+            }
+            // The replay's graph is the model's.
+            for f in &feds {
+                let replayed: BTreeSet<_> = fed(&r, *f)
+                    .members
+                    .iter()
+                    .filter(|m| m.federation && m.left_at.is_none())
+                    .map(|m| m.council)
+                    .collect();
+                prop_assert_eq!(&replayed, &direct.get(f).cloned().unwrap_or_default());
+            }
+        }
+    }
+}

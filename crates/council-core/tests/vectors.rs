@@ -12,9 +12,9 @@ use council_core::export::{verify_reader, ExportItem};
 use council_core::receipt::Receipt;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, EntryBody,
-    EquivocationProof, FederationAct, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody, JoinStatement,
-    Mandate, MotionBody, MotionForm, NameBody, Outcome, Payload, PetitionBody, RankingBody, Rule, Scope, SessionBody,
-    Share, Signed, Threshold, VoteBody,
+    EquivocationProof, FederationAct, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody,
+    JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Outcome, Payload, PetitionBody, RankingBody, Rule, Scope,
+    SessionBody, Share, Signed, Threshold, VoteBody,
 };
 use council_core::sample::{write_sample, SampleParams};
 use council_core::{Hash, SecretKey};
