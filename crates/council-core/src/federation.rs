@@ -825,7 +825,9 @@ impl Replay<'_> {
             FederationAct::SignCharter { charter, invite } => self.sign_charter(by, charter.id(), charter, invite, t),
             FederationAct::Admit { federation, member } => self.admit(by, *federation, *member, t),
             FederationAct::Leave(federation) => self.leave(by, *federation, t),
-            FederationAct::OpenMotion(m) => self.open_motion(by, motion, m, t),
+            FederationAct::OpenMotion(m) => {
+                self.open_motion(by, FederationMotion::opened_by_act(motion, m.federation), m, t)
+            }
             FederationAct::Mandate { council, mandate } => self.give_mandate(fid, motion, *council, mandate, t),
             FederationAct::Recall(id) => match self.feds.get_mut(&fid).and_then(|f| f.mandates.get_mut(id)) {
                 Some(st) if st.in_force_at(t) => {

@@ -21,6 +21,7 @@ pub mod tag {
     pub const DELEGATE_VOTE: &str = "councilnet/1/delegate-vote";
     pub const CHARTER: &str = "councilnet/1/charter";
     pub const JOIN: &str = "councilnet/1/join";
+    pub const OPENED: &str = "councilnet/1/opened";
     pub const EQUIVOCATION: &str = "councilnet/1/equivocation";
     pub const EXPORT: &str = "councilnet/1/export";
     pub const EXPORT_END: &str = "councilnet/1/end";
@@ -1274,6 +1275,16 @@ impl FederationMotion {
             closes_at: d.u64()?,
             act: if n == 6 { Some(Box::new(FederationAct::decode_nested(d, depth + 1)?)) } else { None },
         })
+    }
+
+    /// The id of the federation motion that a passed act opens in `federation`, where the
+    /// federation motion `carrier` (of the federation below) carried it (PROTOCOL.md §8.1):
+    /// `SHA-256(["councilnet/1/opened", carrier, federation])`. A motion a council opens has
+    /// the id of the council motion that opened it.
+    pub fn opened_by_act(carrier: MotionId, federation: FederationId) -> MotionId {
+        let mut e = Encoder::default();
+        e.array(3).text(tag::OPENED).value(&carrier).value(&federation);
+        Hash::of(&e.into_bytes())
     }
 
     /// The federation motions nested in this one's act, this one first: `self`, the

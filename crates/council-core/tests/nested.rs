@@ -153,7 +153,8 @@ fn open_above(w: &mut World, higher: FederationId, act: Option<FederationAct>) -
     };
     let closes_at = inner.closes_at;
     let f = w.f;
-    (decide_act(w, f, FederationAct::OpenMotion(inner), 0), closes_at)
+    let carrier = decide_act(w, f, FederationAct::OpenMotion(inner), 0);
+    (FederationMotion::opened_by_act(carrier, higher), closes_at)
 }
 
 fn export_all(w: &mut World) -> Vec<u8> {
@@ -451,4 +452,64 @@ mod loops {
             }
         }
     }
+}
+
+#[test]
+fn three_levels_of_federations_decide_through_nested_acts() {
+    use council_core::sample::nested::{Part, World};
+    let mut w = World::new(T0);
+    let mut lowest = Vec::new();
+    for k in 0..4 {
+        let a = w.council(&format!("l{k}/a"), 3).unwrap();
+        let b = w.council(&format!("l{k}/b"), 3).unwrap();
+        lowest.push(w.found(&format!("F{k}"), &[Part::Council(a), Part::Council(b)]).unwrap());
+    }
+    let h1 = w.found("H1", &[Part::Federation(lowest[0]), Part::Federation(lowest[1])]).unwrap();
+    let h2 = w.found("H2", &[Part::Federation(lowest[2]), Part::Federation(lowest[3])]).unwrap();
+    let top = w.found("K", &[Part::Federation(h1), Part::Federation(h2)]).unwrap();
+    // A motion in K is opened by H1's act, itself opened by F0's act: a council act of
+    // F0's first council carries three nested federation motions.
+    let motion = w.act_motion(top, None);
+    let closes_at = motion.closes_at;
+    let id = w.open(motion).unwrap();
+    w.vote_all(top, id, 1).unwrap();
+    w.settle_at(closes_at + 1).unwrap();
+    for i in w.bound(top) {
+        w.pass(i, Action::Ratify { federation: top, motion: id, accept: i % 2 == 0 }).unwrap();
+    }
+    let r = verify(&w.export().unwrap());
+    assert!(r.valid, "{}", errors(&r));
+    assert_eq!(r.void_federation_events.len(), 0, "{}", voids(&r));
+    let k = fed(&r, top);
+    assert_eq!(k.members.iter().filter(|m| m.federation).count(), 2);
+    let mot = &k.motions[0];
+    assert_eq!((mot.id, mot.opened_by), (id, h1));
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(1)));
+    assert_eq!(mot.counts.as_deref(), Some(&[0, 2, 0][..]));
+    // Every one of the eight councils is bound by K, and each recorded its own answer.
+    assert_eq!(mot.ratifications.len(), 8);
+    assert_eq!(mot.ratifications.iter().filter(|(_, a)| *a).count(), 4);
+}
+
+#[test]
+fn a_chain_of_more_than_four_federation_motions_does_not_decode() {
+    use council_core::cbor::Cbor;
+    let chain = |n: usize| {
+        let mut m: Option<FederationMotion> = None;
+        for i in 0..n {
+            let act = m.take().map(|inner| Box::new(FederationAct::OpenMotion(inner)));
+            m = Some(FederationMotion {
+                federation: council_core::Hash::of(format!("level {i}").as_bytes()),
+                matter: "m".into(),
+                title: "t".into(),
+                options: vec!["yes".into(), "no".into()],
+                closes_at: T0 + 1000 * (n - i) as u64,
+                act,
+            });
+        }
+        m.unwrap().to_cbor()
+    };
+    assert!(FederationMotion::from_cbor(&chain(4)).is_ok());
+    let deep = FederationMotion::from_cbor(&chain(5));
+    assert!(matches!(deep, Err(council_core::DecodeError::TooDeep { .. })), "{deep:?}");
 }

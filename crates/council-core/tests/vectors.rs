@@ -378,6 +378,7 @@ fn build() -> Value {
         "receipt": { "cbor": hex::encode(receipt.to_cbor()), "entry_id": entry2.id().to_hex(), "seq": 2 },
         "charter": { "cbor": hex::encode(charter.to_cbor()), "federation_id": fid.to_hex() },
         "higher_charter": { "cbor": hex::encode(higher.to_cbor()), "federation_id": higher_id.to_hex(), "about": "founded by the federation above and one whose id is the SHA-256 of the ASCII text `another federation`" },
+        "opened": { "carrier": fed_mandate.id().to_hex(), "federation": higher_id.to_hex(), "id": FederationMotion::opened_by_act(fed_mandate.id(), higher_id).to_hex() },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
         "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
         "export_header": { "cbor": hex::encode(header.to_cbor()) },
@@ -425,10 +426,12 @@ fn markdown(v: &Value) -> String {
         v["join"]["signature"].as_str().unwrap()
     ));
     s.push_str(&format!(
-        "\n#### a federation of federations (§8.1)\n\nThe charter of the higher federation, {}:\n\n```text\ncharter_cbor     {}\nfederation_id    {}\n```\n",
+        "\n#### a federation of federations (§8.1)\n\nThe charter of the higher federation, {}; and the id a motion opened there by a federation's act would have, if the federation motion that carried it had the id `carrier` (here, that of the mandate motion above, for the example's sake):\n\n```text\ncharter_cbor     {}\nfederation_id    {}\ncarrier          {}\nopened_id        {}\n```\n",
         v["higher_charter"]["about"].as_str().unwrap(),
         v["higher_charter"]["cbor"].as_str().unwrap(),
-        v["higher_charter"]["federation_id"].as_str().unwrap()
+        v["higher_charter"]["federation_id"].as_str().unwrap(),
+        v["opened"]["carrier"].as_str().unwrap(),
+        v["opened"]["id"].as_str().unwrap()
     ));
     s.push_str(&format!(
         "\n#### device proof and device rules\n\nWhat key 5 signs to be added to member 2 (the `proof` of the `device (add)` record), and council rules whose device rules are not the default (at most 2 keys per member, added by council act):\n\n```text\nproof_cbor       {}\nproof_signature  {}  (by key 5)\nrules_cbor       {}\n```\n",

@@ -195,7 +195,11 @@ impl World {
         let first = self.feds.get(&motion.federation).and_then(|f| f.members.first().copied());
         match first.ok_or(RecordError::InvalidMotion("an unknown federation"))? {
             Part::Council(i) => self.pass(i, Action::OpenFederationMotion(motion)),
-            Part::Federation(f) => self.decide(f, FederationAct::OpenMotion(motion), 0),
+            Part::Federation(f) => {
+                let federation = motion.federation;
+                let carrier = self.decide(f, FederationAct::OpenMotion(motion), 0)?;
+                Ok(FederationMotion::opened_by_act(carrier, federation))
+            }
         }
     }
 
