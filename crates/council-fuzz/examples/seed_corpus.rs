@@ -16,6 +16,7 @@ use council_core::draft::GenesisDraft;
 use council_core::export::{ExportItem, ExportWriter, ItemReader};
 use council_core::invite::InviteString;
 use council_core::records::{Action, CouncilRules, DeviceChange, Entry, MotionForm, Payload, Rule, Share, Threshold};
+use council_core::sample::nested::{Part, World};
 use council_core::sample::{invite_proof, key_from_label, write_sample, Clock, CouncilBuilder, SampleParams};
 use council_core::Hash;
 use council_net::{Hello, Request, Response, SyncRequest, SyncResponse};
@@ -33,8 +34,9 @@ impl Corpus {
     fn add(&mut self, target: &'static str, name: impl Into<String>, bytes: impl Into<Vec<u8>>) {
         let bytes = bytes.into();
         let files = self.0.entry(target).or_default();
+        // The first seed of a name stays: later ones of the same name add nothing.
         if !files.values().any(|b| *b == bytes) {
-            files.insert(name.into(), bytes);
+            files.entry(name.into()).or_insert(bytes);
         }
     }
     fn write(&self, dir: &Path) {
@@ -107,7 +109,14 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
                             c.add("record", "invite-proof", p.to_cbor());
                         }
                     }
-                    Action::OpenFederationMotion(f) => c.add("record", "federation-motion", f.to_cbor()),
+                    Action::OpenFederationMotion(f) => {
+                        c.add("record", "federation-motion", f.to_cbor());
+                        for (depth, m) in f.chain().enumerate() {
+                            if let Some(act) = &m.act {
+                                c.add("record", format!("federation-act-{}-{depth}", act.kind()), act.to_cbor());
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -124,6 +133,35 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
             c.add("record", format!("change-{}", change_kind(&d.body.change)), d.body.change.to_cbor());
         }
     }
+}
+
+/// Federations of federations (PROTOCOL.md §8.1): four federations of two councils, two
+/// federations of two of them, one above those; a motion decided at the top through three
+/// nested acts, ratified below; and a join that would close a loop (void).
+fn nested_export() -> Vec<u8> {
+    let mut w = World::new(1_800_000_000);
+    let mut lowest = Vec::new();
+    for k in 0..4 {
+        let a = w.council(&format!("fuzz/l{k}/a"), 3).unwrap();
+        let b = w.council(&format!("fuzz/l{k}/b"), 3).unwrap();
+        lowest.push(w.found(&format!("F{k}"), &[Part::Council(a), Part::Council(b)]).unwrap());
+    }
+    let h1 = w.found("H1", &[Part::Federation(lowest[0]), Part::Federation(lowest[1])]).unwrap();
+    let h2 = w.found("H2", &[Part::Federation(lowest[2]), Part::Federation(lowest[3])]).unwrap();
+    let top = w.found("K", &[Part::Federation(h1), Part::Federation(h2)]).unwrap();
+    let motion = w.act_motion(top, None);
+    let closes_at = motion.closes_at;
+    let id = w.open(motion).unwrap();
+    w.vote_all(top, id, 0).unwrap();
+    w.settle_at(closes_at + 1).unwrap();
+    for i in w.bound(top) {
+        w.pass(i, Action::Ratify { federation: top, motion: id, accept: true }).unwrap();
+    }
+    // K tries to join F0, which it contains: the act is void.
+    assert!(!w.join(top, lowest[0]).unwrap());
+    let t = w.clock.0 + 1;
+    w.settle_at(t).unwrap();
+    w.export().unwrap()
 }
 
 /// A small council's export: a genesis, a motion, three ballots (one final), a close.
@@ -195,6 +233,7 @@ fn main() {
     c.add("record", "vector-export-header", unhex(&vectors["export_header"]["cbor"]));
     c.add("record", "vector-export-end", unhex(&vectors["export_end"]["cbor"]));
     c.add("record", "vector-join", unhex(&vectors["join"]["statement_cbor"]));
+    c.add("record", "vector-higher-charter", unhex(&vectors["higher_charter"]["cbor"]));
 
     let mut items = Vec::new();
     let mut reader = ItemReader::new(&sample[..]);
@@ -237,6 +276,20 @@ fn main() {
     c.add("gossip", "equivocation", ExportItem::Equivocation(proof).to_cbor());
 
     // --- export and rules: whole files.
+    let nested = nested_export();
+    let mut reader = ItemReader::new(&nested[..]);
+    let mut nested_seen = BTreeMap::new();
+    while let Some((_, bytes)) = reader.next_item().unwrap() {
+        if let ExportItem::Entry(e) = ExportItem::from_cbor(&bytes).unwrap() {
+            let kind = format!("nested-{}", entry_kind(&e));
+            if nested_seen.insert(kind.clone(), ()).is_none() {
+                nested_records(&mut c, &kind, &e);
+            }
+        }
+    }
+    for target in ["export", "rules"] {
+        c.add(target, "federations-of-federations.cnx", nested.clone());
+    }
     let mut tiny = Vec::new();
     write_sample(&SampleParams { members: 3, motions: 1, votes_per_motion: 2 }, &mut tiny).unwrap();
     let small = small_export();

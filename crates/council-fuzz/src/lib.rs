@@ -39,9 +39,9 @@ use council_core::export::{self, CheckedItem, ExportItem, ExportVerifier, ItemRe
 use council_core::invite::InviteString;
 use council_core::records::{
     Action, Charter, CouncilRules, DelegateVoteBody, DeviceBody, DeviceChange, DeviceProof, DeviceRules, Entry,
-    EntryBody, EquivocationProof, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction, InviteBody,
-    InviteProof, JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Openers, Outcome, Payload, PetitionBody,
-    RankingBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
+    EntryBody, EquivocationProof, FederationAct, FederationMotion, FederationRules, Genesis, GenesisBody, Instruction,
+    InviteBody, InviteProof, JoinStatement, Mandate, MotionBody, MotionForm, NameBody, Openers, Outcome, Payload,
+    PetitionBody, RankingBody, Rule, Scope, SessionBody, Share, Signed, Threshold, VoteBody,
 };
 use council_core::verify::{self, Verified};
 use council_core::{Hash, PublicKey, Signature};
@@ -162,7 +162,12 @@ pub fn record(data: &[u8]) {
     }
     let _ = round_trip::<JoinStatement>(data);
     let _ = round_trip::<InviteProof>(data);
-    let _ = round_trip::<FederationMotion>(data);
+    if let Some(m) = round_trip::<FederationMotion>(data) {
+        let _ = m.chain().count();
+    }
+    if let Some(a) = round_trip::<FederationAct>(data) {
+        let _ = (a.kind(), a.target());
+    }
     if let Some(a) = round_trip::<Action>(data) {
         let _ = a.kind();
     }

@@ -201,6 +201,7 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         R::TooManyDevices { .. } => (S::CONFLICT, "too-many-devices"),
         R::LastDevice => (S::CONFLICT, "last-device"),
         R::WrongFederation { .. } => (S::UNPROCESSABLE_ENTITY, "wrong-federation"),
+        R::FederationLoop(_) => (S::UNPROCESSABLE_ENTITY, "federation-loop"),
         // Only the node itself makes these; a client cannot cause them.
         R::Genesis(_)
         | R::OutOfSequence { .. }
