@@ -23,6 +23,31 @@ fn sample_then_verify_is_valid_with_a_truthful_report() {
 }
 
 #[test]
+fn a_nested_sample_shows_federations_of_federations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample(dir.path(), "nested.cnx", &["--nested"]);
+    let p = path.to_str().unwrap();
+    let r = run(&["verify", p]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("VALID"), "{}", r.stdout);
+    assert!(r.stdout.contains("member federation \"Northern region\""), "{}", r.stdout);
+    assert!(r.stdout.contains("federation \"Northern region\" (its delegate, of"), "{}", r.stdout);
+    assert!(r.stdout.contains("VOID: federation-loop"), "the loop attempt is shown void: {}", r.stdout);
+    let j = run(&["verify", "--json", p]);
+    assert_eq!(j.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let top = v["federations"].as_array().unwrap().iter().find(|f| f["name"] == "Federation of the regions").unwrap();
+    let members = top["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().all(|m| m["federation"] == true), "{members:?}");
+    assert_eq!(top["motions"][0]["outcome"]["result"], "chosen");
+    assert_eq!(top["motions"][1]["act"]["status"], "void");
+    // Mixing --nested with the single-council sizes is refused.
+    let both = run(&["sample", "--nested", "--members", "5", "--out", dir.path().join("x.cnx").to_str().unwrap()]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
+#[test]
 fn a_flipped_byte_exits_1_and_names_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample(dir.path(), "s.cnx", &["--members", "5", "--motions", "2", "--votes-per-motion", "5"]);

@@ -94,6 +94,11 @@ enum Command {
         /// Ballots on each ordinary motion (beyond the roster size they are changed votes).
         #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
         votes_per_motion: u32,
+        /// Write federations of federations instead: eight councils in four federations,
+        /// two regions of two of those, and a federation of the regions that decides a
+        /// motion through its members' delegates (PROTOCOL.md §8.1).
+        #[arg(long, conflicts_with_all = ["members", "motions", "votes_per_motion"])]
+        nested: bool,
     },
     /// Member keys.
     Key {
@@ -705,7 +710,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             node_cmds::print(json, &serde_json::json!({ "dir": d }), || say!("{}", d.display()));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sample { out, members, motions, votes_per_motion } => {
+        Command::Sample { out, nested: true, .. } => verify::nested_sample(&out, cli.json),
+        Command::Sample { out, members, motions, votes_per_motion, .. } => {
             let p = council_core::sample::SampleParams { members, motions, votes_per_motion };
             verify::sample(&out, &p, cli.json)
         }

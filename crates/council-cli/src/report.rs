@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use council_core::export::{MotionReport, Report};
-use council_core::federation::BallotStatus;
+use council_core::federation::{ActStatus, BallotStatus};
 use council_core::records::Outcome;
 use council_core::Hash;
 
@@ -88,7 +88,12 @@ pub fn print(r: &Report, path: &Path) {
 
 fn render(o: &mut String, r: &Report, path: &Path) {
     let names: HashMap<Hash, &str> = r.councils.iter().map(|c| (c.id, c.name.as_str())).collect();
-    let name = |id: &Hash| names.get(id).map_or_else(|| format!("council {}", id.short()), |n| format!("{n:?}"));
+    let fed_names: HashMap<Hash, &str> = r.federations.iter().map(|f| (f.id, f.name.as_str())).collect();
+    let name = |id: &Hash| match (names.get(id), fed_names.get(id)) {
+        (Some(n), _) => format!("{n:?}"),
+        (None, Some(n)) => format!("federation {n:?}"),
+        (None, None) => format!("council {}", id.short()),
+    };
     w!(o, "councilnet export {}", path.display());
     let broken: Vec<_> =
         r.receipts.iter().filter(|x| matches!(x.verdict, "equivocation" | "missing" | "other-signer")).collect();
@@ -210,12 +215,28 @@ fn render(o: &mut String, r: &Report, path: &Path) {
             let left = m.left_at.map(|t| format!(", left {}", when(t))).unwrap_or_default();
             w!(o, "  member {} since {}{left}", name(&m.council), when(m.joined_at));
         }
+        for m in &f.mandates {
+            let end = match (m.recalled_at, m.superseded_at) {
+                (Some(t), _) => format!("recalled {}", when(t)),
+                (None, Some(t)) => format!("superseded {}", when(t)),
+                (None, None) => format!("expires {}", when(m.expires_at)),
+            };
+            w!(
+                o,
+                "  mandate {}: delegate {} of {} in {}, issued {}, {end}",
+                m.id.short(),
+                short_did(&m.delegate.to_did()),
+                name(&m.council),
+                name(&m.federation),
+                when(m.issued_at)
+            );
+        }
         for m in &f.motions {
             // Split votes and weights: the tally the outcome was decided on, in votes.
             let weighed = m.votes.iter().any(|v| v.split.is_some() || v.weight != 1);
             let state = match (&m.outcome, &m.counts, &m.weighted) {
                 (Some(o), _, Some(w)) if weighed => format!(
-                    "{}: weighted {} ({} councils)",
+                    "{}: weighted {} ({} members)",
                     outcome_text(o, &m.options),
                     m.options
                         .iter()
@@ -228,7 +249,7 @@ fn render(o: &mut String, r: &Report, path: &Path) {
                     m.electorate.unwrap_or(0)
                 ),
                 (Some(o), Some(c), _) => format!(
-                    "{}: {} of {} councils",
+                    "{}: {} of {} members",
                     outcome_text(o, &m.options),
                     counts_text(c, &m.options),
                     m.electorate.unwrap_or(0)
@@ -236,6 +257,21 @@ fn render(o: &mut String, r: &Report, path: &Path) {
                 _ => format!("open until {}", when(m.closes_at)),
             };
             w!(o, "  motion {:?} (matter {:?}), opened by {}: {state}", m.title, m.matter, name(&m.opened_by));
+            if let Some(a) = &m.act {
+                let target = a.target.map(|t| format!(" in {}", name(&t))).unwrap_or_default();
+                let status = match a.status {
+                    ActStatus::Open => "to be done if it passes".to_owned(),
+                    ActStatus::NotPassed => "not passed: nothing done".to_owned(),
+                    ActStatus::AwaitingRatification => format!(
+                        "passed; waits for its councils' ratification ({} accepted, {} needed)",
+                        m.ratifications.iter().filter(|(_, a)| *a).count(),
+                        a.needed.unwrap_or(0)
+                    ),
+                    ActStatus::Done => format!("done {}", a.at.map(when).unwrap_or_default()),
+                    ActStatus::Void => format!("VOID: {}", a.reason.as_deref().unwrap_or("")),
+                };
+                w!(o, "    the federation's act: {}{target} — {status}", a.kind);
+            }
             for v in &m.votes {
                 let choice = match &v.split {
                     Some(parts) => format!(
@@ -254,10 +290,14 @@ fn render(o: &mut String, r: &Report, path: &Path) {
                     BallotStatus::Counted => "counted",
                     BallotStatus::Replaced => "replaced by a later ballot",
                     BallotStatus::Struck => "STRUCK: the delegate was recalled while the motion was open",
-                    BallotStatus::CouncilLeft => "not counted: the council left",
+                    BallotStatus::CouncilLeft => "not counted: the member left",
                     BallotStatus::Pending => "pending",
                 };
-                w!(o, "    {} voted {choice}{weight} — {status}", name(&v.council));
+                let who = match &v.federation {
+                    Some(f) => format!("{} (its delegate, of {})", name(f), name(&v.council)),
+                    None => name(&v.council),
+                };
+                w!(o, "    {who} voted {choice}{weight} — {status}");
             }
             for (c, accept) in &m.ratifications {
                 w!(o, "    {} {} the outcome", name(c), if *accept { "ratified" } else { "did not ratify" });

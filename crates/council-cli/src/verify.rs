@@ -146,6 +146,28 @@ pub fn run(path: &Path, receipts: Option<&Path>, json: bool) -> anyhow::Result<E
     })
 }
 
+/// `council sample --nested`: federations of federations (PROTOCOL.md §8.1).
+pub fn nested_sample(out: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (bytes, summary) = council_core::sample::nested::federations_of_federations(council_core::sample::SAMPLE_EPOCH)
+        .context("cannot build the sample")?;
+    let mut file = council_files::AtomicFile::create(out, false)?;
+    std::io::Write::write_all(file.file(), &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    file.commit()?;
+    if json {
+        say!("{}", serde_json::json!({ "file": out, "summary": summary }));
+    } else {
+        say!(
+            "wrote {}: {} councils in four federations, two regions of two of those, and the federation of the \
+             regions {}\ncheck it with: council verify {}",
+            out.display(),
+            summary.councils,
+            summary.top,
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn sample(out: &Path, p: &SampleParams, json: bool) -> anyhow::Result<ExitCode> {
     let mut file = council_files::AtomicFile::create(out, false)?;
     let bar = crate::progress::bytes(None, "writing the sample", json);

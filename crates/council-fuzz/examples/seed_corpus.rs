@@ -16,7 +16,7 @@ use council_core::draft::GenesisDraft;
 use council_core::export::{ExportItem, ExportWriter, ItemReader};
 use council_core::invite::InviteString;
 use council_core::records::{Action, CouncilRules, DeviceChange, Entry, MotionForm, Payload, Rule, Share, Threshold};
-use council_core::sample::nested::{Part, World};
+use council_core::sample::nested::federations_of_federations;
 use council_core::sample::{invite_proof, key_from_label, write_sample, Clock, CouncilBuilder, SampleParams};
 use council_core::Hash;
 use council_net::{Hello, Request, Response, SyncRequest, SyncResponse};
@@ -135,35 +135,6 @@ fn nested_records(c: &mut Corpus, kind: &str, e: &Entry) {
     }
 }
 
-/// Federations of federations (PROTOCOL.md §8.1): four federations of two councils, two
-/// federations of two of them, one above those; a motion decided at the top through three
-/// nested acts, ratified below; and a join that would close a loop (void).
-fn nested_export() -> Vec<u8> {
-    let mut w = World::new(1_800_000_000);
-    let mut lowest = Vec::new();
-    for k in 0..4 {
-        let a = w.council(&format!("fuzz/l{k}/a"), 3).unwrap();
-        let b = w.council(&format!("fuzz/l{k}/b"), 3).unwrap();
-        lowest.push(w.found(&format!("F{k}"), &[Part::Council(a), Part::Council(b)]).unwrap());
-    }
-    let h1 = w.found("H1", &[Part::Federation(lowest[0]), Part::Federation(lowest[1])]).unwrap();
-    let h2 = w.found("H2", &[Part::Federation(lowest[2]), Part::Federation(lowest[3])]).unwrap();
-    let top = w.found("K", &[Part::Federation(h1), Part::Federation(h2)]).unwrap();
-    let motion = w.act_motion(top, None);
-    let closes_at = motion.closes_at;
-    let id = w.open(motion).unwrap();
-    w.vote_all(top, id, 0).unwrap();
-    w.settle_at(closes_at + 1).unwrap();
-    for i in w.bound(top) {
-        w.pass(i, Action::Ratify { federation: top, motion: id, accept: true }).unwrap();
-    }
-    // K tries to join F0, which it contains: the act is void.
-    assert!(!w.join(top, lowest[0]).unwrap());
-    let t = w.clock.0 + 1;
-    w.settle_at(t).unwrap();
-    w.export().unwrap()
-}
-
 /// A small council's export: a genesis, a motion, three ballots (one final), a close.
 fn small_export() -> Vec<u8> {
     let mut clock = Clock(1_800_000_000);
@@ -276,7 +247,7 @@ fn main() {
     c.add("gossip", "equivocation", ExportItem::Equivocation(proof).to_cbor());
 
     // --- export and rules: whole files.
-    let nested = nested_export();
+    let (nested, _) = federations_of_federations(1_800_000_000).unwrap();
     let mut reader = ItemReader::new(&nested[..]);
     let mut nested_seen = BTreeMap::new();
     while let Some((_, bytes)) = reader.next_item().unwrap() {

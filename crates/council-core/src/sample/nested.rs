@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{invite_proof, key_from_label, Clock, CouncilBuilder};
+use super::{invite_proof, key_from_label, Clock, CouncilBuilder, SampleError};
 use crate::council::RecordError;
 use crate::export::ExportWriter;
 use crate::hash::Hash;
@@ -111,9 +111,19 @@ impl World {
 
     /// Council `i` passes `action` by its members' unanimous final ballots.
     pub fn pass(&mut self, i: usize, action: Action) -> Result<MotionId, RecordError> {
+        let title = match &action {
+            Action::OpenFederationMotion(m) => format!("Move in our federation: {}", m.title),
+            Action::SignCharter { charter, .. } => format!("Sign the charter of {:?}", charter.name),
+            Action::Mandate(_) => "Give our delegate a mandate".into(),
+            Action::Ratify { accept: true, .. } => "Ratify the federation's decision".into(),
+            Action::Ratify { accept: false, .. } => "Refuse the federation's decision".into(),
+            Action::Admit { .. } => "Countersign a newcomer's admission".into(),
+            Action::Resolution => "Minutes of the meeting".into(),
+            other => other.kind().into(),
+        };
         let c = &mut self.councils[i];
         let refs: Vec<&SecretKey> = c.keys.iter().collect();
-        Ok(c.b.pass(&mut self.clock, &refs, "act", action)?.0)
+        Ok(c.b.pass(&mut self.clock, &refs, &title, action)?.0)
     }
 
     /// A charter for `founders`: strict-majority admission, half the members voting.
@@ -209,7 +219,15 @@ impl World {
         FederationMotion {
             federation: fed,
             matter: "federation".into(),
-            title: act.as_ref().map_or("A question".into(), |a| format!("{} as one body", a.kind())),
+            title: match act.as_ref() {
+                None => "A question for the federation".into(),
+                Some(FederationAct::SignCharter { charter, .. }) => format!("Join {:?}", charter.name),
+                Some(FederationAct::Mandate { .. }) => "Send our delegate".into(),
+                Some(FederationAct::OpenMotion(m)) => format!("Move above: {}", m.title),
+                Some(FederationAct::Admit { .. }) => "Countersign a newcomer's admission above".into(),
+                Some(FederationAct::Leave(_)) => "Leave the federation above".into(),
+                Some(FederationAct::Recall(_)) => "Recall our delegate".into(),
+            },
             options: vec!["yes".into(), "no".into()],
             closes_at: self.clock.0 + window(height),
             act: act.map(Box::new),
@@ -324,4 +342,51 @@ impl World {
         }
         w.finish()
     }
+}
+
+/// What [`federations_of_federations`] built.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NestedSummary {
+    pub councils: usize,
+    /// The four federations of two councils each.
+    pub lowest: Vec<FederationId>,
+    /// The two federations of two of those.
+    pub middle: Vec<FederationId>,
+    /// The federation above those two.
+    pub top: FederationId,
+    /// The motion decided at the top.
+    pub motion: MotionId,
+}
+
+/// Federations of federations in one export (`council sample --nested`, and the fuzz
+/// corpus): eight councils in four federations, two federations of two of those, and one
+/// above those two; a motion decided at the top through three nested acts and ratified
+/// by every council below (the odd ones refuse); then the top federation tries to join
+/// one it contains, and that act is void (a loop). Deterministic.
+pub fn federations_of_federations(start: u64) -> Result<(Vec<u8>, NestedSummary), SampleError> {
+    let mut w = World::new(start);
+    let mut lowest = Vec::new();
+    for k in 0..4 {
+        let a = w.council(&format!("Council {}A", k + 1), 3)?;
+        let b = w.council(&format!("Council {}B", k + 1), 3)?;
+        lowest.push(w.found(&format!("Local federation {}", k + 1), &[Part::Council(a), Part::Council(b)])?);
+    }
+    let north = w.found("Northern region", &[Part::Federation(lowest[0]), Part::Federation(lowest[1])])?;
+    let south = w.found("Southern region", &[Part::Federation(lowest[2]), Part::Federation(lowest[3])])?;
+    let top = w.found("Federation of the regions", &[Part::Federation(north), Part::Federation(south)])?;
+    let mut motion = w.act_motion(top, None);
+    motion.matter = "pay".into();
+    motion.title = "A common pay claim for the spring?".into();
+    let closes_at = motion.closes_at;
+    let id = w.open(motion)?;
+    w.vote_all(top, id, 0)?;
+    w.settle_at(closes_at + 1)?;
+    for i in w.bound(top) {
+        w.pass(i, Action::Ratify { federation: top, motion: id, accept: i % 2 == 0 })?;
+    }
+    w.join(top, lowest[0])?;
+    let t = w.clock.0 + 1;
+    w.settle_at(t)?;
+    let summary = NestedSummary { councils: w.councils.len(), lowest, middle: vec![north, south], top, motion: id };
+    Ok((w.export()?, summary))
 }
