@@ -2,9 +2,10 @@
 # Three councils on one machine, over loopback only: two found a federation, the third
 # joins by invite, each gives its delegate a mandate (north's delegate adds a phone and
 # votes from it; east's carries its members' 2:1 split), north's members rank three
-# options, a federation motion runs, one council recalls its delegate mid-motion
-# (the vote is struck on every node, and the recalled delegate's next vote is refused),
-# and each council's export is verified offline.
+# options, a federation motion runs, the federation decides as one body to found a
+# higher federation with north (its councils ratify), one council recalls its delegate
+# mid-motion (the vote is struck on every node, and the recalled delegate's next vote is
+# refused), and each council's export is verified offline.
 #
 #   scripts/demo.sh [OUTDIR]     (exports land in OUTDIR, default ./demo-out)
 #
@@ -237,6 +238,36 @@ votes() { c "$1" --json federation show "$FED" | py "len([m for m in d['motions'
 three_votes() { [ "$(votes "$1")" = 3 ]; }
 for who in north south east; do wait_for "$who holds all three delegate votes" 30 three_votes "$who"; done
 
+step "the federation decides, as one body, to found a higher federation with north (PROTOCOL.md §8.1)"
+# A federation of federations: its founders are the federation (which signs by a passed
+# act that its councils ratify) and north (which signs by its own council act).
+cat >"$work/higher.toml" <<EOF
+name = "Valley Federation of Federations"
+principles = ["A federation takes part in a higher one as one member.",
+              "A decision above binds only the councils that ratify it."]
+founders = ["$FED", "$NORTH"]
+created_at = "2026-11-22T09:00:00Z"
+[rules]
+admission = "majority"
+motion_quorum = "1/2"
+motion_threshold = "majority"
+EOF
+c north federation create --key "$work/north/m1.key" "$work/higher.toml" --closes-in 1h >/dev/null
+pass north "$(last_motion north)"
+join_opened=$SECONDS
+c north federation act "${FED:0:8}" join "$work/higher.toml" --key "$work/north/m1.key" \
+  --matter strike-fund --open-for "${OPEN_FOR}s" --closes-in 1h >/dev/null
+JOIN=$(last_motion north)
+pass north "$JOIN"
+has_join() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$JOIN'][0]['act']['kind']"; }
+for who in north south east; do wait_for "$who sees the federation's motion to join" 30 has_join "$who"; done
+for who in north south east; do
+  key="$work/$who/m1.key" choice=yes
+  [ "$who" = north ] && key="$work/north/m1-phone.key"
+  [ "$who" = east ] && choice=split
+  c "$who" delegate vote --key "$key" "$FED" "$JOIN" "$choice"
+done
+
 step "mid-motion, south recalls its delegate by petition (two of three members sign)"
 SOUTH_MANDATE=$(c south --json status | py 'd["mandates"][-1]["id"]')
 c south recall sign --key "$work/south/m2.key" "$SOUTH_MANDATE"
@@ -283,6 +314,30 @@ same_weighted=$(for who in north south east; do c "$who" --json federation show 
 echo "ok: the weighted tally, the same on every node: $same_weighted"
 [ "$(echo "$same_weighted" | wc -l)" = 1 ] || fail "the nodes disagree on the weighted tally"
 grep -q "used 1 of 1 (by East Works Council" "$work/show.txt" || fail "federation show does not say who used the invite"
+
+step "the federation's councils ratify its joining; the higher federation is founded"
+left=$((OPEN_FOR + 2 - (SECONDS - join_opened)))
+[ $left -gt 0 ] && { echo "waiting ${left}s for the closing time of the federation's motion to join"; sleep "$left"; }
+for who in north south east; do
+  c "$who" federation ratify --key "$work/$who/m1.key" "$FED" "$JOIN" accept --closes-in 1h >/dev/null
+  pass "$who" "$(last_motion "$who")"
+done
+HIGHER=$(c north --json federation list | py "[f['id'] for f in d['federations'] if f['name']=='Valley Federation of Federations'][0]")
+higher_founded() {
+  c "$1" --json federation show "$HIGHER" \
+    | py "1 if d['founded_at'] is not None and any(m['council']=='$FED' and m.get('federation') for m in d['members']) else 1/0"
+}
+for who in north south east; do
+  wait_for "$who sees the higher federation founded, with the federation as a member" 60 higher_founded "$who"
+done
+c east federation show "${FED:0:8}" \
+  | grep -q "the federation's act: sign-charter in federation \"Valley Federation of Federations\" (${HIGHER:0:12}): done" \
+  || fail "the federation's act is not shown done"
+echo "what north's members read of the higher federation:"
+c north federation show "${HIGHER:0:8}" | tee "$work/higher.txt"
+grep -q "federation \"Riverside Federation of Works Councils\" (${FED:0:12}), founder" "$work/higher.txt" \
+  || fail "federation show does not show the federation as a member"
+echo "ok: the federation joined as one member, after its councils ratified"
 
 step "each council exports its record; each export is verified offline"
 for who in north south east; do

@@ -1,7 +1,8 @@
 //! `scripts/demo.sh` against the real binaries: three `councild` processes on loopback
 //! found a federation, admit a council by invite, run a federation motion, recall a
-//! delegate mid-motion, and export; every export must verify offline and show the
-//! struck vote.
+//! delegate mid-motion, found a higher federation with the federation as one member, and
+//! export; every export must verify offline and show the struck vote and the higher
+//! federation.
 
 use std::path::Path;
 use std::process::Command;
@@ -28,7 +29,13 @@ fn the_demo_script_runs_green_and_its_exports_verify() {
         assert_eq!(v.code, 0, "{who}'s export does not verify: {}{}", v.stdout, v.stderr);
         let report: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
         assert_eq!(report["councils"].as_array().unwrap().len(), 3, "{who}'s export carries all three logs");
-        let votes: Vec<String> = report["federations"][0]["motions"][0]["votes"]
+        let fed = report["federations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "Riverside Federation of Works Councils")
+            .unwrap();
+        let votes: Vec<String> = fed["motions"][0]["votes"]
             .as_array()
             .unwrap()
             .iter()
@@ -38,5 +45,18 @@ fn the_demo_script_runs_green_and_its_exports_verify() {
         sorted.sort();
         assert_eq!(sorted, ["counted", "counted", "struck"], "{who}: {votes:?}");
         assert!(report["void_federation_events"].as_array().unwrap().is_empty(), "{who}: {report}");
+        // The federation joined a higher one as one member (PROTOCOL.md §8.1).
+        let higher = report["federations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "Valley Federation of Federations")
+            .unwrap();
+        assert!(higher["founded_at"].is_u64(), "{who}: {higher}");
+        assert!(higher["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["council"] == fed["id"] && m["federation"] == true));
     }
 }

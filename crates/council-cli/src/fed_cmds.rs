@@ -1,13 +1,14 @@
 //! `council federation …`, `council delegate vote`, `council peer add`, `council network`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use council_core::cbor::Cbor;
 use council_core::invite::InviteString;
 use council_core::records::{
-    Action, Charter, DelegateVoteBody, FederationMotion, FederationRules, InviteBody, Rule, Share, Signed, Threshold,
+    Action, Charter, DelegateVoteBody, FederationAct, FederationMotion, FederationRules, InviteBody, Mandate, Rule,
+    Scope, Share, Signed, Threshold,
 };
 use council_core::{Hash, SecretKey};
 use serde::Deserialize;
@@ -358,6 +359,151 @@ pub fn simple_act(
     act(node, key, title, action, closes_in, json)
 }
 
+/// What a federation does as one body (`council federation act FED …`, PROTOCOL.md §8.1).
+pub enum BodyAct {
+    /// Sign a higher federation's charter: as a founder, or with an invite to it.
+    Join {
+        charter: PathBuf,
+        invite: Option<String>,
+    },
+    Admit {
+        higher: String,
+        member: String,
+    },
+    Leave {
+        higher: String,
+    },
+    Mandate {
+        higher: String,
+        council: Option<String>,
+        delegate: String,
+        matters: Vec<String>,
+        expires_in: Duration,
+    },
+    Recall {
+        mandate: String,
+    },
+    Motion {
+        higher: String,
+        matter: String,
+        title: String,
+        options: Vec<String>,
+        open_above: Duration,
+    },
+}
+
+/// `federation act FED …`: moves, in this council, that the federation `FED` (which this
+/// council belongs to) open a motion carrying `what`; the federation's delegates then
+/// decide it, and a join also waits for its councils' ratification.
+/// The federation motion that carries a [`BodyAct`]: its matter (the delegates' mandates
+/// must cover it), how long it stays open, and how long this council's members have to
+/// vote on moving it.
+pub struct BodyMotion {
+    pub matter: String,
+    pub open_for: Duration,
+    pub closes_in: Duration,
+}
+
+pub fn body_act(
+    node: &Node,
+    key: &Path,
+    federation: &str,
+    what: BodyAct,
+    how: BodyMotion,
+    json: bool,
+) -> anyhow::Result<()> {
+    let BodyMotion { matter, open_for, closes_in } = how;
+    let feds = node.get("/v1/federations")?;
+    let (fed, rep) = federation_arg(&feds, federation)?;
+    let name = rep["name"].as_str().unwrap_or("").to_owned();
+    let closes_at = (now() + open_for).as_secs();
+    let higher = |h: &str| federation_arg(&feds, h).map(|(id, _)| id);
+    let (title, body_act) = match what {
+        BodyAct::Join { charter, invite } => {
+            let charter = load_charter(&charter)?;
+            let proof = match invite {
+                None if charter.founders.contains(&fed) => None,
+                None => bail!(
+                    "federation {} is not among the charter's founders: join with --invite, an invite string from \
+                     a council of the federation above",
+                    fed.short()
+                ),
+                Some(s) => {
+                    let inv: InviteString = s.trim().parse().context("the invite string is not valid")?;
+                    if inv.federation != charter.id() {
+                        bail!(
+                            "the invite is for federation {}, not for this charter ({})",
+                            inv.federation,
+                            charter.id()
+                        );
+                    }
+                    Some(council_core::sample::invite_proof(&inv.key, inv.issuer, inv.federation, fed))
+                }
+            };
+            (format!("Join {:?}", charter.name), FederationAct::SignCharter { charter, invite: proof })
+        }
+        BodyAct::Admit { higher: h, member } => {
+            let h = higher(&h)?;
+            let member = Hash::from_hex(member.trim()).context("give the joining member's full id (64 hex digits)")?;
+            (
+                format!("Countersign the admission of {} to {}", member.short(), h.short()),
+                FederationAct::Admit { federation: h, member },
+            )
+        }
+        BodyAct::Leave { higher: h } => {
+            let h = higher(&h)?;
+            (format!("Leave federation {}", h.short()), FederationAct::Leave(h))
+        }
+        BodyAct::Mandate { higher: h, council, delegate, matters, expires_in } => {
+            let h = higher(&h)?;
+            let council = match council {
+                Some(c) => Hash::from_hex(c.trim()).context("give the delegate's council as a full id")?,
+                None => council_id(&node.get("/v1/council")?)?,
+            };
+            let delegate = council_core::PublicKey::from_did(delegate.trim())
+                .context("give the delegate as a did:key (the member id `council members` shows)")?;
+            let scope = if matters.is_empty() { Scope::All } else { Scope::Matters(matters) };
+            let expires_at = (now() + expires_in).as_secs();
+            let mandate = Mandate { delegate, federation: h, scope, instructions: Vec::new(), expires_at };
+            (format!("Send a delegate to federation {}", h.short()), FederationAct::Mandate { council, mandate })
+        }
+        BodyAct::Recall { mandate } => {
+            let m = mandate.trim().to_ascii_lowercase();
+            let ids: Vec<&str> =
+                rep["mandates"].as_array().into_iter().flatten().filter_map(|x| x["id"].as_str()).collect();
+            let id = by_prefix(&ids, &m, "mandate id", "this federation's mandates")?
+                .and_then(Hash::from_hex)
+                .with_context(|| format!("federation {name:?} gave no mandate {m}"))?;
+            (format!("Recall our delegate (mandate {})", id.short()), FederationAct::Recall(id))
+        }
+        BodyAct::Motion { higher: h, matter: above, title, options, open_above } => {
+            if options.len() < 2 {
+                bail!("a federation motion needs at least two --option values");
+            }
+            let h = higher(&h)?;
+            let inner_closes = closes_at + open_above.as_secs();
+            let m = FederationMotion {
+                federation: h,
+                matter: above,
+                title: title.clone(),
+                options,
+                closes_at: inner_closes,
+                act: None,
+            };
+            (format!("Move above: {title}"), FederationAct::OpenMotion(m))
+        }
+    };
+    let motion = FederationMotion {
+        federation: fed,
+        matter,
+        title: title.clone(),
+        options: vec!["yes".into(), "no".into()],
+        closes_at,
+        act: Some(Box::new(body_act)),
+    };
+    act(node, key, format!("{title} (an act of {name:?})"), Action::OpenFederationMotion(motion), closes_in, json)
+}
+
 /// What `simple_act` moves.
 pub enum FedAct {
     Admit(String),
@@ -389,6 +535,7 @@ pub fn delegate_vote(
     federation: &str,
     motion: &str,
     choice: &str,
+    for_federation: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
     let key = keyfile::load(key)?;
@@ -397,6 +544,9 @@ pub fn delegate_vote(
     let (m, mrep) = fed_motion(&rep, motion)?;
     let report = node.get("/v1/council")?;
     let council = council_id(&report)?;
+    if let Some(lower) = for_federation {
+        return federation_ballot(node, &key, (fed, m, &mrep), council, &report, &feds, lower, choice, json);
+    }
     // The mandate in force for this federation that names this key's member (a mandate
     // names the member id; the key may be any of the member's device keys).
     let me = crate::node_cmds::member_of(&report, &key.public()).unwrap_or(key.public()).to_did();
@@ -466,6 +616,79 @@ pub fn delegate_vote(
     let v = Signed::sign(body, &key);
     let r = node.post_record("/v1/delegate-votes", &v.to_cbor())?;
     print(json, &r, || say!("delegate vote recorded (log entry {}); it reaches the federation by gossip", r["seq"]));
+    Ok(())
+}
+
+/// The options of a federation motion (from its report), and `choice` (a name, a number
+/// or `abstain`) as an option number.
+fn choice_number(mrep: &Value, choice: &str) -> anyhow::Result<u32> {
+    let options: Vec<String> = mrep["options"]
+        .as_array()
+        .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let c = choice.trim();
+    if c.eq_ignore_ascii_case("abstain") {
+        return Ok(options.len() as u32);
+    }
+    if let Some(i) = options.iter().position(|o| o.eq_ignore_ascii_case(c)) {
+        return Ok(i as u32);
+    }
+    match c.parse::<u32>() {
+        Ok(i) if (i as usize) <= options.len() => Ok(i),
+        _ => bail!("{c:?} is not a choice on this federation motion; choose one of: {}, abstain", options.join(", ")),
+    }
+}
+
+/// `delegate vote FED MOTION CHOICE --for LOWER`: a ballot in `FED` for the member
+/// federation `LOWER`, under the mandate `LOWER` gave this member (PROTOCOL.md §8.1).
+#[allow(clippy::too_many_arguments)]
+fn federation_ballot(
+    node: &Node,
+    key: &SecretKey,
+    (fed, m, mrep): (Hash, Hash, &Value),
+    council: Hash,
+    report: &Value,
+    feds: &Value,
+    lower: &str,
+    choice: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (lower, lrep) = federation_arg(feds, lower)?;
+    let me = crate::node_cmds::member_of(report, &key.public()).unwrap_or(key.public()).to_did();
+    let t = now().as_secs();
+    let mandate = lrep["mandates"].as_array().into_iter().flatten().find(|x| {
+        x["federation"].as_str() == Some(&fed.to_hex())
+            && x["council"].as_str() == Some(&council.to_hex())
+            && x["delegate"].as_str() == Some(&me)
+            && x["recalled_at"].is_null()
+            && x["superseded_at"].is_null()
+            && x["expires_at"].as_u64().is_some_and(|e| t < e)
+    });
+    let Some(mandate) = mandate else {
+        bail!(
+            "federation {} gave {} no mandate in force in this federation; it gives one with `council federation act \
+             {} mandate`",
+            lower.short(),
+            key.public().short(),
+            lower.short()
+        );
+    };
+    let mid = mandate["id"].as_str().and_then(Hash::from_hex).context("the node sent a malformed mandate id")?;
+    if choice.trim().eq_ignore_ascii_case("split") {
+        bail!("casting a member federation's split is not built into the command line yet; cast a single choice");
+    }
+    let choice = choice_number(mrep, choice)?;
+    let counter = now().as_micros() as u64;
+    let body =
+        DelegateVoteBody { federation: fed, motion: m, council: lower, mandate: mid, choice, counter, split: None };
+    let r = node.post_record("/v1/delegate-votes", &Signed::sign(body, key).to_cbor())?;
+    print(json, &r, || {
+        say!(
+            "ballot for federation {} recorded (log entry {}); it reaches the federation by gossip",
+            lower.short(),
+            r["seq"]
+        )
+    });
     Ok(())
 }
 
@@ -637,11 +860,32 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
         if f["founded_at"].is_null() {
             say!("not founded yet: every founder's council signs the charter by council act");
         }
-        say!("member councils:");
+        say!("members:");
         for m in f["members"].as_array().cloned().unwrap_or_default() {
             let left = if m["left_at"].is_null() { "" } else { " (left)" };
             let founder = if m["founder"] == true { ", founder" } else { "" };
-            say!("  {}{founder}{left}", council(&m["council"]));
+            let who = if m["federation"] == true {
+                format!("federation {}", federation_name(&feds, &m["council"]))
+            } else {
+                council(&m["council"])
+            };
+            say!("  {who}{founder}{left}");
+        }
+        for m in f["mandates"].as_array().cloned().unwrap_or_default() {
+            let state = if !m["recalled_at"].is_null() {
+                "recalled"
+            } else if !m["superseded_at"].is_null() {
+                "superseded"
+            } else {
+                "in force until it expires or is recalled"
+            };
+            say!(
+                "its delegate in federation {}: {} of {} (mandate {}): {state}",
+                federation_name(&feds, &m["federation"]),
+                crate::report::short_did(m["delegate"].as_str().unwrap_or("?")),
+                council(&m["council"]),
+                short(&m["id"])
+            );
         }
         for line in pending_lines(&f, &names) {
             say!("{line}");
@@ -686,10 +930,35 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
                     None => label(&v["choice"]),
                 }
             };
+            if let Some(a) = m["act"].as_object() {
+                let status = match a.get("status").and_then(Value::as_str).unwrap_or("") {
+                    "awaiting-ratification" => format!(
+                        "passed; waits for its councils' ratification ({} accepted, {} needed)",
+                        m["ratifications"].as_array().map_or(0, |r| r.iter().filter(|x| x[1] == true).count()),
+                        a.get("needed").and_then(Value::as_u64).unwrap_or(0)
+                    ),
+                    "void" => format!("VOID: {}", a.get("reason").and_then(Value::as_str).unwrap_or("")),
+                    other => other.replace('-', " "),
+                };
+                let target = a.get("target").map(|t| format!(" in federation {}", federation_name(&feds, t)));
+                say!(
+                    "  the federation's act: {}{}: {status}",
+                    a.get("kind").and_then(Value::as_str).unwrap_or("?"),
+                    target.unwrap_or_default()
+                );
+            }
             for v in m["votes"].as_array().cloned().unwrap_or_default() {
+                let voter = match v["federation"].as_str() {
+                    Some(_) => format!(
+                        "federation {} (through {})",
+                        federation_name(&feds, &v["federation"]),
+                        council(&v["council"])
+                    ),
+                    None => council(&v["council"]),
+                };
                 say!(
                     "  {} voted {} (delegate {}): {}",
-                    council(&v["council"]),
+                    voter,
                     cast(&v),
                     crate::report::short_did(v["delegate"].as_str().unwrap_or("?")),
                     v["status"].as_str().unwrap_or("?")
@@ -701,6 +970,16 @@ pub fn show(node: &Node, federation: &str, json: bool) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// A federation's name and id prefix, from the node's list of federations.
+fn federation_name(feds: &Value, id: &Value) -> String {
+    let name =
+        feds["federations"].as_array().into_iter().flatten().find(|f| f["id"] == *id).and_then(|f| f["name"].as_str());
+    match name {
+        Some(n) => format!("{n:?} ({})", short(id)),
+        None => short(id),
+    }
 }
 
 fn short(v: &Value) -> String {

@@ -328,6 +328,25 @@ enum FederationCommand {
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         closes_in: Duration,
     },
+    /// Move that a federation this council belongs to act as one body in a federation
+    /// of federations (PROTOCOL.md §8.1): join a higher federation, send it a delegate,
+    /// recall one, open a motion there, admit a member there, or leave it. The federation's
+    /// delegates decide it; a join also waits for its councils' ratification.
+    Act {
+        /// The federation that acts (id, or its first 6+ hex digits).
+        federation: String,
+        #[command(subcommand)]
+        act: BodyActCommand,
+        /// The matter of the federation's motion: its delegates' mandates must cover it.
+        #[arg(long, global = true, default_value = "federation")]
+        matter: String,
+        /// How long the federation's motion stays open.
+        #[arg(long, global = true, default_value = "7d", value_parser = humantime::parse_duration)]
+        open_for: Duration,
+        /// How long this council's members have to vote on moving it.
+        #[arg(long, global = true, default_value = "2d", value_parser = humantime::parse_duration)]
+        closes_in: Duration,
+    },
     /// The federations this council knows of.
     List,
     /// Who waits for admission, and for whose countersignature; who used which invite.
@@ -343,6 +362,67 @@ enum FederationCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum BodyActCommand {
+    /// Sign a higher federation's charter: as one of its founders, or with an invite.
+    Join {
+        /// The higher federation's charter, in TOML (as for `council federation create`).
+        charter: PathBuf,
+        /// An invite string from a council of the higher federation (not needed by a founder).
+        #[arg(long)]
+        invite: Option<String>,
+    },
+    /// Send a delegate to a higher federation, with a mandate.
+    Mandate {
+        /// The higher federation (id, or its first 6+ hex digits).
+        higher: String,
+        /// The delegate: a member's did:key.
+        #[arg(long)]
+        delegate: String,
+        /// The delegate's council (full id); this council if left out.
+        #[arg(long)]
+        council: Option<String>,
+        /// A matter the mandate covers (repeat it); every matter if left out.
+        #[arg(long = "matter")]
+        matters: Vec<String>,
+        /// How long the mandate lasts.
+        #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+        expires_in: Duration,
+    },
+    /// Recall the federation's delegate: void the mandate it gave.
+    Recall {
+        /// The mandate's id (or its first 6+ hex digits): `council federation show FED`.
+        mandate: String,
+    },
+    /// Open a motion in a higher federation.
+    Motion {
+        /// The higher federation (id, or its first 6+ hex digits).
+        higher: String,
+        #[arg(long)]
+        matter: String,
+        #[arg(long)]
+        title: String,
+        /// An option (at least two).
+        #[arg(long = "option")]
+        options: Vec<String>,
+        /// How long the motion above stays open once the federation has opened it.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        open_above: Duration,
+    },
+    /// Countersign a member's admission to a higher federation.
+    Admit {
+        /// The higher federation (id, or its first 6+ hex digits).
+        higher: String,
+        /// The joining council's or federation's full id.
+        member: String,
+    },
+    /// Leave a higher federation.
+    Leave {
+        /// The higher federation (id, or its first 6+ hex digits).
+        higher: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum DelegateCommand {
     /// Cast the council's vote on a federation motion, signed with your member key,
     /// under the mandate the council gave you.
@@ -353,6 +433,10 @@ enum DelegateCommand {
         motion: String,
         /// An option's name or number, or abstain.
         choice: String,
+        /// Cast it for a member federation of FEDERATION, under the mandate that
+        /// federation gave you (its id, or its first 6+ hex digits).
+        #[arg(long = "for", value_name = "MEMBER_FEDERATION")]
+        for_federation: Option<String>,
     },
 }
 
@@ -813,8 +897,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Export { out } => done(node_cmds::export(&node()?, &out, json)),
         Command::Federation { command } => done(federation(&node()?, command, key, json)),
-        Command::Delegate { command: DelegateCommand::Vote { federation, motion, choice } } => {
-            done(fed_cmds::delegate_vote(&node()?, &key()?, &federation, &motion, &choice, json))
+        Command::Delegate { command: DelegateCommand::Vote { federation, motion, choice, for_federation } } => {
+            let lower = for_federation.as_deref();
+            done(fed_cmds::delegate_vote(&node()?, &key()?, &federation, &motion, &choice, lower, json))
         }
         Command::Peer { command: PeerCommand::Add { addr } } => done(fed_cmds::add_peer(&node()?, &addr, json)),
         Command::Peer { command: PeerCommand::List } => done(fed_cmds::list_peers(&node()?, json)),
@@ -853,6 +938,23 @@ fn federation(
         FederationCommand::Ratify { federation, motion, verdict, closes_in } => {
             let what = FedAct::Ratify { motion, accept: verdict == "accept" };
             fed_cmds::simple_act(n, &key()?, &federation, what, closes_in, json)
+        }
+        FederationCommand::Act { federation, act, matter, open_for, closes_in } => {
+            use fed_cmds::BodyAct as B;
+            let what = match act {
+                BodyActCommand::Join { charter, invite } => B::Join { charter, invite },
+                BodyActCommand::Mandate { higher, delegate, council, matters, expires_in } => {
+                    B::Mandate { higher, council, delegate, matters, expires_in }
+                }
+                BodyActCommand::Recall { mandate } => B::Recall { mandate },
+                BodyActCommand::Motion { higher, matter, title, options, open_above } => {
+                    B::Motion { higher, matter, title, options, open_above }
+                }
+                BodyActCommand::Admit { higher, member } => B::Admit { higher, member },
+                BodyActCommand::Leave { higher } => B::Leave { higher },
+            };
+            let how = fed_cmds::BodyMotion { matter, open_for, closes_in };
+            fed_cmds::body_act(n, &key()?, &federation, what, how, json)
         }
         FederationCommand::List => fed_cmds::list(n, json),
         FederationCommand::Show { federation } => fed_cmds::show(n, &federation, json),
