@@ -413,6 +413,14 @@ pub fn body_act(
     json: bool,
 ) -> anyhow::Result<()> {
     let BodyMotion { matter, open_for, closes_in } = how;
+    if open_for <= closes_in {
+        bail!(
+            "--open-for ({}) must be longer than --closes-in ({}): the federation's motion opens only once this \
+             council passes it",
+            humantime::format_duration(open_for),
+            humantime::format_duration(closes_in)
+        );
+    }
     let feds = node.get("/v1/federations")?;
     let (fed, rep) = federation_arg(&feds, federation)?;
     let name = rep["name"].as_str().unwrap_or("").to_owned();
@@ -428,6 +436,9 @@ pub fn body_act(
                      a council of the federation above",
                     fed.short()
                 ),
+                Some(_) if charter.founders.contains(&fed) => {
+                    bail!("federation {} is a founder of this charter: it signs without an invite", fed.short())
+                }
                 Some(s) => {
                     let inv: InviteString = s.trim().parse().context("the invite string is not valid")?;
                     if inv.federation != charter.id() {

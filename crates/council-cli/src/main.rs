@@ -381,8 +381,8 @@ enum BodyActCommand {
         /// The delegate's council (full id); this council if left out.
         #[arg(long)]
         council: Option<String>,
-        /// A matter the mandate covers (repeat it); every matter if left out.
-        #[arg(long = "matter")]
+        /// A matter the mandate covers above (repeat it); every matter if left out.
+        #[arg(long = "covers", value_name = "MATTER")]
         matters: Vec<String>,
         /// How long the mandate lasts.
         #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
@@ -397,8 +397,10 @@ enum BodyActCommand {
     Motion {
         /// The higher federation (id, or its first 6+ hex digits).
         higher: String,
-        #[arg(long)]
-        matter: String,
+        /// The matter of the motion above (its members' mandates must cover it).
+        #[arg(long, value_name = "MATTER")]
+        above_matter: String,
+        /// The question, as the higher federation's members will read it.
         #[arg(long)]
         title: String,
         /// An option (at least two).
@@ -947,8 +949,8 @@ fn federation(
                     B::Mandate { higher, council, delegate, matters, expires_in }
                 }
                 BodyActCommand::Recall { mandate } => B::Recall { mandate },
-                BodyActCommand::Motion { higher, matter, title, options, open_above } => {
-                    B::Motion { higher, matter, title, options, open_above }
+                BodyActCommand::Motion { higher, above_matter, title, options, open_above } => {
+                    B::Motion { higher, matter: above_matter, title, options, open_above }
                 }
                 BodyActCommand::Admit { higher, member } => B::Admit { higher, member },
                 BodyActCommand::Leave { higher } => B::Leave { higher },

@@ -541,9 +541,9 @@ pub struct CouncilState {
     mandate_order: Vec<MotionId>,
     current_mandate: HashMap<FederationId, MotionId>,
     delegate_counters: HashMap<MotionId, u64>,
-    /// The latest counter of ballots cast from this log for a member federation (§8.1),
-    /// by federation motion.
-    federation_vote_counters: HashMap<MotionId, u64>,
+    /// The latest counter of ballots cast from this log for a member federation (§6.8),
+    /// by SHA-256(federation motion ‖ federation ‖ member id).
+    federation_vote_counters: HashMap<Hash, u64>,
     fed_events: Vec<FedEvent>,
     /// The name each member goes by (their latest `name` record), by member id.
     names: BTreeMap<MemberId, String>,
@@ -1398,12 +1398,15 @@ impl CouncilState {
     fn federation_vote(&mut self, v: &Signed<DelegateVoteBody>, time: u64, seq: u64) -> Result<(), RecordError> {
         let b = &v.body;
         let delegate = self.member(&v.signer)?;
-        if let Some(&previous) = self.federation_vote_counters.get(&b.motion) {
+        // One counter per federation motion, federation and member: a member who is not
+        // the federation's delegate cannot use up the delegate's counter.
+        let key = Hash::of(&[b.motion.0, b.council.0, *delegate.as_bytes()].concat());
+        if let Some(&previous) = self.federation_vote_counters.get(&key) {
             if b.counter <= previous {
                 return Err(RecordError::StaleCounter { previous, found: b.counter });
             }
         }
-        self.federation_vote_counters.insert(b.motion, b.counter);
+        self.federation_vote_counters.insert(key, b.counter);
         self.stats.delegate_votes += 1;
         self.fed_events.push(FedEvent {
             time,

@@ -247,6 +247,8 @@ struct Fed {
     current_mandate: BTreeMap<FederationId, MotionId>,
     /// The federations among the members and pending members.
     inner: BTreeSet<FederationId>,
+    /// The federations this one is a member (not left) or a pending member of.
+    outer: BTreeSet<FederationId>,
 }
 
 impl Fed {
@@ -265,6 +267,7 @@ impl Fed {
             mandates: BTreeMap::new(),
             current_mandate: BTreeMap::new(),
             inner: BTreeSet::new(),
+            outer: BTreeSet::new(),
         }
     }
     fn is_member(&self, c: &CouncilId) -> bool {
@@ -319,20 +322,21 @@ pub fn evaluate_with(
     events.sort_by_key(|e| (e.time, e.council, e.seq));
     let mut r = Replay { councils, feds: BTreeMap::new(), errors: Vec::new() };
     for ev in events {
-        // Closing lazily, just before the next event of the federation or of a federation
-        // it contains, gives the same electorate: only those events change its members.
+        // Closing lazily, just before the next event of the federation's family, gives the
+        // same electorate: only the family's events and acts change its members.
         r.close_due(federation_of(&ev.kind), ev.time);
         if let Err(reason) = r.apply(ev) {
             r.errors.push(FedError { council: ev.council, seq: ev.seq, reason });
         }
     }
-    // Each federation's clock: the latest entry of any council that ever signed its
-    // charter, directly or through a member federation.
+    // Each federation's clock: the latest entry of any council that ever signed the
+    // charter of a federation of its family, directly or through a member federation.
     let clocks: BTreeMap<FederationId, u64> = r
         .feds
         .keys()
         .map(|id| {
-            let as_of = r.signatories(*id).iter().filter_map(|c| councils.get(c)).map(CouncilState::time).max();
+            let signatories: BTreeSet<CouncilId> = r.family(*id).iter().flat_map(|f| r.signatories(*f)).collect();
+            let as_of = signatories.iter().filter_map(|c| councils.get(c)).map(CouncilState::time).max();
             (*id, as_of.unwrap_or(0).max(now.unwrap_or(0)))
         })
         .collect();
@@ -433,6 +437,22 @@ impl Replay<'_> {
         seen
     }
 
+    /// The federations connected to `id` by membership or pending membership, either way
+    /// and at any depth, `id` included: its **family**, whose motions close together.
+    fn family(&self, id: FederationId) -> BTreeSet<FederationId> {
+        let mut seen = BTreeSet::from([id]);
+        let mut stack = vec![id];
+        while let Some(f) = stack.pop() {
+            let Some(fed) = self.feds.get(&f) else { continue };
+            for x in fed.inner.iter().chain(&fed.outer) {
+                if seen.insert(*x) {
+                    stack.push(*x);
+                }
+            }
+        }
+        seen
+    }
+
     /// The councils bound by `id` now: its member councils, and those of its member
     /// federations at any depth.
     fn bound(&self, id: FederationId) -> BTreeSet<CouncilId> {
@@ -474,23 +494,30 @@ impl Replay<'_> {
         out
     }
 
-    /// Closes every motion of `id`, and of the federations it contains, whose closing
-    /// time is before `now`, in order of closing time.
+    /// Closes every motion of `id`'s family whose closing time is before `now`, in order
+    /// of (closing time, federation id, motion id); the family is taken anew before each.
     fn close_due(&mut self, id: FederationId, now: u64) {
         if !self.feds.contains_key(&id) {
             return;
         }
-        loop {
-            let mut scope = self.contained(id);
-            scope.insert(id);
-            let due = scope
-                .iter()
-                .filter_map(|f| self.feds.get(f).and_then(|fed| fed.open.first()).map(|&(at, m)| (at, *f, m)))
-                .filter(|(at, _, _)| *at < now)
-                .min();
-            let Some((_, fid, motion)) = due else { return };
+        while let Some((fid, motion)) = self.first_open(&self.family(id), |at| at < now) {
             self.close(fid, motion);
         }
+    }
+
+    /// The first open motion, by (closing time, federation id, motion id), of the
+    /// federations `scope` whose closing time `due` accepts.
+    fn first_open(
+        &self,
+        scope: &BTreeSet<FederationId>,
+        due: impl Fn(u64) -> bool,
+    ) -> Option<(FederationId, MotionId)> {
+        scope
+            .iter()
+            .filter_map(|f| self.feds.get(f).and_then(|fed| fed.open.first()).map(|&(at, m)| (at, *f, m)))
+            .filter(|(at, _, _)| due(*at))
+            .min()
+            .map(|(_, f, m)| (f, m))
     }
 
     fn apply(&mut self, ev: &FedEvent) -> Result<(), String> {
@@ -559,6 +586,12 @@ impl Replay<'_> {
             if fed.founded_at.is_none() && charter.founders.iter().all(|f| fed.founder_signed.contains_key(f)) {
                 fed.founded_at = Some(t);
                 fed.inner.extend(founder_feds.iter().copied());
+                for f in &founder_feds {
+                    if let Some(x) = self.feds.get_mut(f) {
+                        x.outer.insert(fid);
+                    }
+                }
+                let Some(fed) = self.feds.get_mut(&fid) else { return Ok(()) };
                 for f in &charter.founders {
                     let federation = founder_feds.contains(f);
                     fed.members.insert(
@@ -591,6 +624,9 @@ impl Replay<'_> {
         fed.pending.insert(c, (t, proof.invite_key));
         if signer.federation {
             fed.inner.insert(c);
+            if let Some(x) = self.feds.get_mut(&c) {
+                x.outer.insert(fid);
+            }
         }
         Ok(())
     }
@@ -638,6 +674,9 @@ impl Replay<'_> {
             _ => return Err("not a member".into()),
         }
         fed.inner.remove(&by.id);
+        if let Some(x) = self.feds.get_mut(&by.id) {
+            x.outer.remove(&federation);
+        }
         Ok(())
     }
 
@@ -754,6 +793,9 @@ impl Replay<'_> {
             return Err(format!("mandate {} is not in force at {t}", vote.mandate.short()));
         }
         let mandate = mandate.mandate.clone();
+        if !self.bound(member).contains(&c) {
+            return Err(format!("council {} is no longer bound by federation {}", c.short(), member.short()));
+        }
         // The federation's own motion a `split-of` instruction names, if the ballot's
         // motion is known and its instruction is one.
         let matter =
@@ -904,6 +946,12 @@ impl Replay<'_> {
         }
     }
 
+    /// Whether a ballot cast for a member federation comes from a council that federation
+    /// no longer binds (it left): such a ballot no longer counts.
+    fn delegate_gone(&self, v: &DelegateVoteReport) -> bool {
+        v.federation.is_some_and(|f| !self.bound(f).contains(&v.council))
+    }
+
     /// Marks, on motions still open at `as_of`, the latest ballots whose fate no later
     /// record can change: struck (the mandate was recalled at or before `as_of`, so before
     /// the close) or council-left (a member that left cannot rejoin). The rest stay pending.
@@ -913,7 +961,7 @@ impl Replay<'_> {
         for (id, m) in fed.motions.iter().filter(|(_, m)| !m.closed) {
             for (member, &idx) in &m.latest {
                 let v = &m.report.votes[idx];
-                if !fed.is_member(member) {
+                if !fed.is_member(member) || self.delegate_gone(v) {
                     marks.push((*id, idx, BallotStatus::CouncilLeft));
                 } else if self.recalled(v, as_of) {
                     marks.push((*id, idx, BallotStatus::Struck));
@@ -932,15 +980,37 @@ impl Replay<'_> {
     /// Closes one motion: counts it, and, if it carries an act and passed, does the act
     /// (or waits for its ratification).
     fn close(&mut self, fid: FederationId, id: MotionId) {
+        let open = self.feds.get(&fid).and_then(|f| f.motions.get(&id)).filter(|m| !m.closed);
+        let Some(closes_at) = open.map(|m| m.motion.closes_at) else {
+            // Nothing to close: drop it from the open set, so that no loop picks it again.
+            if let Some(fed) = self.feds.get_mut(&fid) {
+                fed.open.retain(|(_, m)| *m != id);
+            }
+            return;
+        };
+        // Lower first: every open motion of a federation it contains that closes at the
+        // same second or before closes first, so that an act below (a recall, a leave)
+        // done at this very second is seen here.
+        let inner = self.contained(fid);
+        while let Some((f, m)) = self.first_open(&inner, |at| at <= closes_at) {
+            self.close(f, m);
+        }
         let bound = self.bound(fid);
         let Some(fed) = self.feds.get(&fid) else { return };
         let rule = fed.charter.rules.motion_rule;
         let electorate: BTreeSet<Hash> =
             fed.members.values().filter(|m| m.left_at.is_none()).map(|m| m.council).collect();
         let Some(m) = fed.motions.get(&id) else { return };
-        let closes_at = m.motion.closes_at;
-        let recalled: Vec<(usize, bool)> =
-            m.latest.values().map(|&idx| (idx, self.recalled(&m.report.votes[idx], closes_at))).collect();
+        // Each latest ballot: struck (its mandate recalled by the close), and gone (cast
+        // for a member federation by a council that federation no longer binds).
+        let fates: Vec<(usize, bool, bool)> = m
+            .latest
+            .values()
+            .map(|&idx| {
+                let v = &m.report.votes[idx];
+                (idx, self.recalled(v, closes_at), self.delegate_gone(v))
+            })
+            .collect();
         let admission = fed.charter.rules.admission;
         let Some(fed) = self.feds.get_mut(&fid) else { return };
         fed.open.remove(&(closes_at, id));
@@ -953,9 +1023,9 @@ impl Replay<'_> {
         let mut weighted = Counts::new(options as u32, electorate.len() as u64);
         let mut voters = 0u64;
         let members: Vec<Hash> = m.latest.keys().copied().collect();
-        for (member, (idx, recalled)) in members.iter().zip(recalled) {
+        for (member, (idx, recalled, gone)) in members.iter().zip(fates) {
             let v = &mut m.report.votes[idx];
-            v.status = if !electorate.contains(member) {
+            v.status = if !electorate.contains(member) || gone {
                 BallotStatus::CouncilLeft
             } else if recalled {
                 BallotStatus::Struck

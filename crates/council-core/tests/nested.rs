@@ -513,3 +513,82 @@ fn a_chain_of_more_than_four_federation_motions_does_not_decode() {
     let deep = FederationMotion::from_cbor(&chain(5));
     assert!(matches!(deep, Err(council_core::DecodeError::TooDeep { .. })), "{deep:?}");
 }
+
+#[test]
+fn a_later_record_below_does_not_change_an_outcome_above() {
+    // H's motion closes before F's motion to leave H does. A ballot of F in H counts, and
+    // a later event of F (a ratification of its leaving) must not change that.
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let (f, g) = (w.f, w.g);
+    let fm = give_mandate(&mut w, f, A0, h);
+    let gm = give_mandate(&mut w, g, B0, h);
+    let (hm, h_closes) = open_above(&mut w, h, None);
+    let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
+    w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 1).unwrap();
+    // F's motion to leave closes 50 s after H's motion.
+    w.clock.advance_to(h_closes - 50);
+    let leave = decide_act(&mut w, f, FederationAct::Leave(h), 0);
+    let later = w.clock.0 + 10;
+    everyone_at(&mut w, later);
+    ratify(&mut w, A0, f, leave, true);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    let hr = fed(&r, h);
+    assert!(hr.members.iter().find(|m| m.council == f).unwrap().left_at.unwrap() > h_closes);
+    let mot = &hr.motions[0];
+    assert_eq!(mot.electorate, Some(2));
+    let statuses: Vec<_> = mot.votes.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, vec![BallotStatus::Counted, BallotStatus::Counted]);
+    assert_eq!(mot.outcome, Some(Outcome::NoDecision));
+}
+
+#[test]
+fn a_council_that_leaves_the_federation_no_longer_votes_for_it() {
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let (f, g) = (w.f, w.g);
+    let fm = give_mandate(&mut w, f, A0, h);
+    let gm = give_mandate(&mut w, g, B0, h);
+    let (hm, closes_at) = open_above(&mut w, h, None);
+    let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
+    w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
+    w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 1).unwrap();
+    // a0, whose member carries F's mandate, leaves F by its own act; F has not recalled
+    // the mandate, but a0's member no longer speaks for F.
+    pass(&mut w, A0, Action::Leave(f));
+    w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
+    everyone_at(&mut w, closes_at + 1);
+    let r = verify(&export_all(&mut w));
+    assert!(r.valid, "{}", errors(&r));
+    assert!(voids(&r).contains("is no longer bound by federation"), "{}", voids(&r));
+    let mot = &fed(&r, h).motions[0];
+    let statuses: Vec<_> = mot.votes.iter().map(|v| (v.federation, v.status)).collect();
+    assert_eq!(statuses, vec![(Some(f), BallotStatus::CouncilLeft), (Some(g), BallotStatus::Counted)]);
+    assert_eq!(mot.outcome, Some(Outcome::Chosen(1)));
+}
+
+#[test]
+fn a_member_who_is_not_the_delegate_cannot_use_up_the_delegates_counter() {
+    let mut w = world();
+    let (h, _) = found_h(&mut w);
+    let f = w.f;
+    let fm = give_mandate(&mut w, f, A0, h);
+    let (hm, _) = open_above(&mut w, h, None);
+    // Member 2 of a0 (not F's delegate) logs a ballot for F with the largest counter.
+    let body = DelegateVoteBody {
+        federation: h,
+        motion: hm,
+        council: f,
+        mandate: fm,
+        choice: 1,
+        counter: u64::MAX,
+        split: None,
+    };
+    let (t, other) = (w.clock.tick(), key(&w, A0, 2));
+    w.c[A0].b.append(t, Payload::DelegateVote(Signed::sign(body, &other))).unwrap();
+    // The delegate's own first ballot is still taken.
+    let fd = key(&w, A0, 1);
+    w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
+}
