@@ -630,26 +630,6 @@ pub fn delegate_vote(
     Ok(())
 }
 
-/// The options of a federation motion (from its report), and `choice` (a name, a number
-/// or `abstain`) as an option number.
-fn choice_number(mrep: &Value, choice: &str) -> anyhow::Result<u32> {
-    let options: Vec<String> = mrep["options"]
-        .as_array()
-        .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    let c = choice.trim();
-    if c.eq_ignore_ascii_case("abstain") {
-        return Ok(options.len() as u32);
-    }
-    if let Some(i) = options.iter().position(|o| o.eq_ignore_ascii_case(c)) {
-        return Ok(i as u32);
-    }
-    match c.parse::<u32>() {
-        Ok(i) if (i as usize) <= options.len() => Ok(i),
-        _ => bail!("{c:?} is not a choice on this federation motion; choose one of: {}, abstain", options.join(", ")),
-    }
-}
-
 /// `delegate vote FED MOTION CHOICE --for LOWER`: a ballot in `FED` for the member
 /// federation `LOWER`, under the mandate `LOWER` gave this member (PROTOCOL.md §8.1).
 #[allow(clippy::too_many_arguments)]
@@ -688,7 +668,7 @@ fn federation_ballot(
     if choice.trim().eq_ignore_ascii_case("split") {
         bail!("casting a member federation's split is not built into the command line yet; cast a single choice");
     }
-    let choice = choice_number(mrep, choice)?;
+    let choice = crate::node_cmds::parse_choice(mrep, choice)?;
     let counter = now().as_micros() as u64;
     let body =
         DelegateVoteBody { federation: fed, motion: m, council: lower, mandate: mid, choice, counter, split: None };

@@ -381,7 +381,7 @@ pub fn motion_show(node: &Node, id: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// Reads a choice: yes, no, abstain, an option's label, or its number.
-fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
+pub(crate) fn parse_choice(m: &Value, choice: &str) -> anyhow::Result<u32> {
     let options: Vec<String> = m["options"]
         .as_array()
         .map(|o| o.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())

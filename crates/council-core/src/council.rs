@@ -902,17 +902,7 @@ impl CouncilState {
                     return Err(RecordError::MandateNotInForce { mandate: *id, time });
                 }
             }
-            Action::SignCharter { charter, invite } => {
-                check_charter(charter)?;
-                let founder = charter.founders.contains(&self.id);
-                match invite {
-                    Some(p) if founder || p.issuer == self.id => {
-                        return bad("a founding council signs without an invite, and no council invites itself")
-                    }
-                    None if !founder => return bad("a council that is not a founder needs an invite to sign"),
-                    _ => {}
-                }
-            }
+            Action::SignCharter { charter, invite } => check_signing(charter, invite.as_ref(), self.id, false)?,
             Action::Admit { council, .. } => {
                 if *council == self.id {
                     return bad("a council cannot admit itself");
@@ -1561,6 +1551,30 @@ fn check_mandate(m: &Mandate, time: u64, is_member: impl Fn(&MemberId) -> bool) 
     Ok(())
 }
 
+/// Checks that `signer` (a council, or a federation if `federation`) may sign `charter` as
+/// it proposes: a founder without an invite, anyone else with one, never its own.
+fn check_signing(
+    charter: &Charter,
+    invite: Option<&InviteProof>,
+    signer: Hash,
+    federation: bool,
+) -> Result<(), RecordError> {
+    check_charter(charter)?;
+    let founder = charter.founders.contains(&signer);
+    let why = match (invite, federation) {
+        (Some(p), false) if founder || p.issuer == signer => {
+            "a founding council signs without an invite, and no council invites itself"
+        }
+        (Some(p), true) if founder || p.issuer == signer => {
+            "a founding federation signs without an invite, and no federation invites itself"
+        }
+        (None, false) if !founder => "a council that is not a founder needs an invite to sign",
+        (None, true) if !founder => "a federation that is not a founder needs an invite to sign",
+        _ => return Ok(()),
+    };
+    Err(RecordError::InvalidMotion(why))
+}
+
 /// Checks a charter's own consistency.
 pub fn check_charter(c: &Charter) -> Result<(), RecordError> {
     let bad = |s| Err(RecordError::InvalidMotion(s));
@@ -1609,17 +1623,9 @@ fn check_federation_act(f: &FederationMotion, act: &FederationAct, time: u64) ->
     }
     match act {
         FederationAct::SignCharter { charter, invite } => {
-            check_charter(charter)?;
+            check_signing(charter, invite.as_ref(), f.federation, true)?;
             if charter.rules.weighting == Weighting::ByMembers {
                 return bad("a federation joins only federations of one vote per member, not by members");
-            }
-            let founder = charter.founders.contains(&f.federation);
-            match invite {
-                Some(p) if founder || p.issuer == f.federation => {
-                    return bad("a founding federation signs without an invite, and no federation invites itself")
-                }
-                None if !founder => return bad("a federation that is not a founder needs an invite to sign"),
-                _ => {}
             }
         }
         FederationAct::Admit { member, .. } => {

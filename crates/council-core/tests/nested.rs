@@ -157,6 +157,25 @@ fn open_above(w: &mut World, higher: FederationId, act: Option<FederationAct>) -
     (FederationMotion::opened_by_act(carrier, higher), closes_at)
 }
 
+/// H founded by F and G, each with a delegate there, and a motion open in H.
+struct Above {
+    h: FederationId,
+    /// F's and G's mandates in H.
+    fm: MotionId,
+    gm: MotionId,
+    hm: MotionId,
+    closes_at: u64,
+}
+
+fn above(w: &mut World) -> Above {
+    let (h, _) = found_h(w);
+    let (f, g) = (w.f, w.g);
+    let fm = give_mandate(w, f, A0, h);
+    let gm = give_mandate(w, g, B0, h);
+    let (hm, closes_at) = open_above(w, h, None);
+    Above { h, fm, gm, hm, closes_at }
+}
+
 fn export_all(w: &mut World) -> Vec<u8> {
     let [a0, a1, b0, b1, x] = &mut w.c[..] else { unreachable!() };
     export(&mut [&mut a0.b, &mut a1.b, &mut b0.b, &mut b1.b, &mut x.b])
@@ -177,11 +196,8 @@ fn everyone_at(w: &mut World, t: u64) {
 #[test]
 fn two_federations_found_a_third_and_vote_in_it_through_their_delegates() {
     let mut w = world();
-    let (h, _) = found_h(&mut w);
+    let Above { h, fm, gm, hm, closes_at } = above(&mut w);
     let (f, g) = (w.f, w.g);
-    let fm = give_mandate(&mut w, f, A0, h);
-    let gm = give_mandate(&mut w, g, B0, h);
-    let (hm, closes_at) = open_above(&mut w, h, None);
     let t = w.clock.tick();
     let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
     w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
@@ -284,11 +300,8 @@ fn only_the_federations_delegate_votes_for_it() {
 #[test]
 fn a_federation_recalls_its_delegate_and_the_ballot_is_struck() {
     let mut w = world();
-    let (h, _) = found_h(&mut w);
+    let Above { h, fm, gm, hm, closes_at } = above(&mut w);
     let (f, g) = (w.f, w.g);
-    let fm = give_mandate(&mut w, f, A0, h);
-    let gm = give_mandate(&mut w, g, B0, h);
-    let (hm, closes_at) = open_above(&mut w, h, None);
     let t = w.clock.tick();
     let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
     w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
@@ -315,11 +328,8 @@ fn a_federation_recalls_its_delegate_and_the_ballot_is_struck() {
 #[test]
 fn a_federation_that_leaves_no_longer_counts_and_binds_none_of_its_councils() {
     let mut w = world();
-    let (h, _) = found_h(&mut w);
+    let Above { h, fm, gm, hm, closes_at } = above(&mut w);
     let (f, g) = (w.f, w.g);
-    let fm = give_mandate(&mut w, f, A0, h);
-    let gm = give_mandate(&mut w, g, B0, h);
-    let (hm, closes_at) = open_above(&mut w, h, None);
     let t = w.clock.tick();
     let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
     w.c[A0].b.delegate_vote_for(t, &fd, h, hm, f, fm, 0).unwrap();
@@ -519,11 +529,8 @@ fn a_later_record_below_does_not_change_an_outcome_above() {
     // H's motion closes before F's motion to leave H does. A ballot of F in H counts, and
     // a later event of F (a ratification of its leaving) must not change that.
     let mut w = world();
-    let (h, _) = found_h(&mut w);
+    let Above { h, fm, gm, hm, closes_at: h_closes } = above(&mut w);
     let (f, g) = (w.f, w.g);
-    let fm = give_mandate(&mut w, f, A0, h);
-    let gm = give_mandate(&mut w, g, B0, h);
-    let (hm, h_closes) = open_above(&mut w, h, None);
     let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
     w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
     w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 1).unwrap();
@@ -547,11 +554,8 @@ fn a_later_record_below_does_not_change_an_outcome_above() {
 #[test]
 fn a_council_that_leaves_the_federation_no_longer_votes_for_it() {
     let mut w = world();
-    let (h, _) = found_h(&mut w);
+    let Above { h, fm, gm, hm, closes_at } = above(&mut w);
     let (f, g) = (w.f, w.g);
-    let fm = give_mandate(&mut w, f, A0, h);
-    let gm = give_mandate(&mut w, g, B0, h);
-    let (hm, closes_at) = open_above(&mut w, h, None);
     let (fd, gd) = (key(&w, A0, 1), key(&w, B0, 1));
     w.c[A0].b.delegate_vote_for(w.clock.tick(), &fd, h, hm, f, fm, 0).unwrap();
     w.c[B0].b.delegate_vote_for(w.clock.tick(), &gd, h, hm, g, gm, 1).unwrap();
