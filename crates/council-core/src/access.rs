@@ -13,7 +13,8 @@
 //!   log, has the issuer and this council as its circle.
 //!
 //! A council `R` may read council `X`'s log when `R` is `X`, or when some circle holds
-//! both. Nothing else: no standing carries over from one federation to another, a
+//! both. Circles hold councils only: a federation that is a member of a higher one
+//! (PROTOCOL.md §8.1) gives its councils no standing in the higher federation's circle. Nothing else: no standing carries over from one federation to another, a
 //! council that left or whose admission is void has none, and an invitee's lapses the
 //! moment its invite expires or is used up ([`Access::next_change`] says when to look
 //! again).
@@ -132,6 +133,9 @@ impl Access {
             } else {
                 circle.extend(report.founders.iter().copied());
             }
+            // A member federation (PROTOCOL.md §8.1) is no node: its councils read the
+            // higher federation's logs only where they stand in its circle themselves.
+            circle.retain(|c| !reports.contains_key(c));
             // A charter this council signed counts only while it is being signed: once
             // founded, what counts is membership (a council that left, or whose
             // signature was void, is out).

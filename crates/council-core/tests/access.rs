@@ -198,3 +198,40 @@ fn founders_read_each_other_while_the_charter_is_signed_and_a_joiner_reads_its_i
     let known = w.access("j", &[], &[], &[], w.clock.0);
     assert!(known.councils().is_empty());
 }
+
+/// A federation of federations (PROTOCOL.md §8.1): H's members are the federation F and
+/// the council `north`. F's other council reads nothing of H's circle through F, and no
+/// circle names F as if it were a council.
+#[test]
+fn a_member_federation_gives_its_councils_no_standing_above() {
+    use council_core::sample::nested::{Part, World};
+    let mut w = World::new(T0);
+    let (a, b) = (w.council("a", 3).unwrap(), w.council("b", 3).unwrap());
+    let f = w.found("F", &[Part::Council(a), Part::Council(b)]).unwrap();
+    let north = w.council("north", 3).unwrap();
+    let h = w.found("H", &[Part::Federation(f), Part::Council(north)]).unwrap();
+    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
+        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
+    let (reports, void) = federation::evaluate(&states);
+    assert!(void.is_empty(), "{void:?}");
+    let hr = reports.iter().find(|r| r.id == h).unwrap();
+    assert!(hr.founded_at.is_some() && hr.members.iter().any(|m| m.council == f && m.federation));
+    let access = |own: CouncilId| {
+        Access::compute(AccessInputs {
+            own,
+            reports: &reports,
+            charters: &BTreeMap::new(),
+            joining: &BTreeMap::new(),
+            claims: &[],
+            now: w.clock.0,
+        })
+    };
+    let (a_id, b_id, north_id) = (w.council_id(a), w.council_id(b), w.council_id(north));
+    let for_b = access(b_id);
+    assert!(for_b.circle(&h).is_none(), "b stands in no circle of H");
+    assert!(!for_b.may_read(&b_id, &north_id), "b reads nothing of north, a council of H only");
+    assert_eq!(for_b.circle(&f), Some(&BTreeSet::from([a_id, b_id])));
+    let for_north = access(north_id);
+    assert_eq!(for_north.circle(&h), Some(&BTreeSet::from([north_id])), "H's circle holds councils only");
+    assert!(!for_north.councils().contains(&f));
+}
