@@ -413,14 +413,6 @@ pub fn body_act(
     json: bool,
 ) -> anyhow::Result<()> {
     let BodyMotion { matter, open_for, closes_in } = how;
-    if open_for <= closes_in {
-        bail!(
-            "--open-for ({}) must be longer than --closes-in ({}): the federation's motion opens only once this \
-             council passes it",
-            humantime::format_duration(open_for),
-            humantime::format_duration(closes_in)
-        );
-    }
     let feds = node.get("/v1/federations")?;
     let (fed, rep) = federation_arg(&feds, federation)?;
     let name = rep["name"].as_str().unwrap_or("").to_owned();
