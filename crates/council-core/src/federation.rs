@@ -411,6 +411,14 @@ struct Signer {
 }
 
 impl Replay<'_> {
+    /// A federation as a report names it: its charter's name and its id's first digits.
+    fn named(&self, id: FederationId) -> String {
+        match self.feds.get(&id) {
+            Some(f) => format!("{:?} ({})", f.charter.name, id.short()),
+            None => id.short(),
+        }
+    }
+
     fn founded(&mut self, id: &FederationId) -> Result<&mut Fed, String> {
         match self.feds.get_mut(id) {
             Some(f) if f.founded_at.is_some() => Ok(f),
@@ -570,8 +578,8 @@ impl Replay<'_> {
         if signer.federation && (fid == c || self.contained(c).contains(&fid)) {
             return Err(format!(
                 "federation-loop: federation {} would take part in itself through {}",
-                c.short(),
-                fid.short()
+                self.named(c),
+                self.named(fid)
             ));
         }
         // A founder that is not a council is a federation: it signs by its act, so it is known.
@@ -635,8 +643,8 @@ impl Replay<'_> {
         if self.contained(joining).contains(&federation) {
             return Err(format!(
                 "federation-loop: federation {} holds {} already",
-                joining.short(),
-                federation.short()
+                self.named(joining),
+                self.named(federation)
             ));
         }
         let is_federation = self.feds.contains_key(&joining);
