@@ -3,9 +3,10 @@
 # joins by invite, each gives its delegate a mandate (north's delegate adds a phone and
 # votes from it; east's carries its members' 2:1 split), north's members rank three
 # options, a federation motion runs, the federation decides as one body to found a
-# higher federation with north (its councils ratify), one council recalls its delegate
-# mid-motion (the vote is struck on every node, and the recalled delegate's next vote is
-# refused), and each council's export is verified offline.
+# higher federation with north (its councils ratify) and sends a delegate there, who
+# votes there for the whole federation; one council recalls its delegate mid-motion
+# (the vote is struck on every node, and the recalled delegate's next vote is refused),
+# and each council's export is verified offline.
 #
 #   scripts/demo.sh [OUTDIR]     (exports land in OUTDIR, default ./demo-out)
 #
@@ -259,13 +260,25 @@ c north federation act "${FED:0:8}" join "$work/higher.toml" --key "$work/north/
   --matter strike-fund --open-for "${OPEN_FOR}s" --closes-in 1h >/dev/null
 JOIN=$(last_motion north)
 pass north "$JOIN"
-has_join() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$JOIN'][0]['act']['kind']"; }
-for who in north south east; do wait_for "$who sees the federation's motion to join" 30 has_join "$who"; done
+# In the same window, the federation sends a delegate above: east's first member, for the
+# matter "pay" there.
+HIGHER=$(c north --json federation list | py "[f['id'] for f in d['federations'] if f['name']=='Valley Federation of Federations'][0]")
+c north federation act "${FED:0:8}" mandate "${HIGHER:0:8}" --key "$work/north/m1.key" \
+  --delegate "$("$council" key show "$work/east/m1.key")" --council "$EAST" --covers pay \
+  --matter strike-fund --open-for "${OPEN_FOR}s" --closes-in 1h >/dev/null
+SEND=$(last_motion north)
+pass north "$SEND"
+has_act() { c "$1" --json federation show "$FED" | py "[m for m in d['motions'] if m['id']=='$2'][0]['act']['kind']"; }
+for who in north south east; do
+  wait_for "$who sees the federation's motions to join and to send a delegate" 30 has_act "$who" "$JOIN"
+  wait_for "$who sees the federation's motion to send a delegate" 30 has_act "$who" "$SEND"
+done
 for who in north south east; do
   key="$work/$who/m1.key" choice=yes
   [ "$who" = north ] && key="$work/north/m1-phone.key"
   [ "$who" = east ] && choice=split
   c "$who" delegate vote --key "$key" "$FED" "$JOIN" "$choice"
+  c "$who" delegate vote --key "$key" "$FED" "$SEND" "$choice"
 done
 
 step "mid-motion, south recalls its delegate by petition (two of three members sign)"
@@ -330,14 +343,36 @@ higher_founded() {
 for who in north south east; do
   wait_for "$who sees the higher federation founded, with the federation as a member" 60 higher_founded "$who"
 done
-c east federation show "${FED:0:8}" \
-  | grep -q "the federation's act: sign-charter in federation \"Valley Federation of Federations\" (${HIGHER:0:12}): done" \
-  || fail "the federation's act is not shown done"
+c east federation show "${FED:0:8}" | tee "$work/fed-acts.txt" >/dev/null
+grep -q "the federation's act: sign-charter in federation \"Valley Federation of Federations\" (${HIGHER:0:12}): done" "$work/fed-acts.txt" \
+  || fail "the federation's act of joining is not shown done"
+grep -q "its delegate in federation \"Valley Federation of Federations\" (${HIGHER:0:12}): .* of East Works Council" "$work/fed-acts.txt" \
+  || fail "the federation's delegate above is not shown"
 echo "what north's members read of the higher federation:"
 c north federation show "${HIGHER:0:8}" | tee "$work/higher.txt"
 grep -q "federation \"Riverside Federation of Works Councils\" (${FED:0:12}), founder" "$work/higher.txt" \
   || fail "federation show does not show the federation as a member"
 echo "ok: the federation joined as one member, after its councils ratified"
+
+step "north opens a motion above; east's member votes there for the whole federation"
+c north federation motion --key "$work/north/m1.key" "${HIGHER:0:8}" --matter pay \
+  --title "A common pay claim for the valley" --option "claim it" --option "not yet" \
+  --open-for 30s --closes-in 1h >/dev/null
+HMOTION=$(last_motion north)
+pass north "$HMOTION"
+h_opened=$SECONDS
+has_hmotion() { c "$1" --json federation show "$HIGHER" | py "[m for m in d['motions'] if m['id']=='$HMOTION'][0]['id']"; }
+for who in north south east; do wait_for "$who sees the motion above" 30 has_hmotion "$who"; done
+c east delegate vote --key "$work/east/m1.key" "$HIGHER" "$HMOTION" "claim it" --for "${FED:0:8}"
+left=$((30 + 2 - (SECONDS - h_opened)))
+[ $left -gt 0 ] && { echo "waiting ${left}s for the motion above to close"; sleep "$left"; }
+# East, a council of the member federation, ratifies the outcome above: it is bound by it.
+c east federation ratify --key "$work/east/m1.key" "$HIGHER" "$HMOTION" accept --closes-in 1h >/dev/null
+pass east "$(last_motion east)"
+decided_above() {
+  c "$1" --json federation show "$HIGHER" | py "(lambda m: 1 if m['outcome']=={'result': 'chosen', 'option': 0} and m['votes'][0].get('federation')=='$FED' and m['votes'][0]['status']=='counted' and m['ratifications']==[['$EAST', True]] else 1/0)([m for m in d['motions'] if m['id']=='$HMOTION'][0])"
+}
+for who in north south east; do wait_for "$who counts the federation's ballot above, and east's ratification" 60 decided_above "$who"; done
 
 step "each council exports its record; each export is verified offline"
 for who in north south east; do

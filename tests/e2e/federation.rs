@@ -58,5 +58,11 @@ fn the_demo_script_runs_green_and_its_exports_verify() {
             .unwrap()
             .iter()
             .any(|m| m["council"] == fed["id"] && m["federation"] == true));
+        // Above, the federation's delegate cast one ballot for the whole federation, and it
+        // was counted.
+        let above = &higher["motions"][0];
+        assert_eq!(above["outcome"]["result"], "chosen", "{who}: {above}");
+        assert_eq!(above["votes"][0]["federation"], fed["id"], "{who}: {above}");
+        assert_eq!(above["votes"][0]["status"], "counted", "{who}: {above}");
     }
 }

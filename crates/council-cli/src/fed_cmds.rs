@@ -378,6 +378,7 @@ pub enum BodyAct {
         council: Option<String>,
         delegate: String,
         matters: Vec<String>,
+        instruct: Vec<String>,
         expires_in: Duration,
     },
     Recall {
@@ -457,7 +458,7 @@ pub fn body_act(
             let h = higher(&h)?;
             (format!("Leave federation {}", h.short()), FederationAct::Leave(h))
         }
-        BodyAct::Mandate { higher: h, council, delegate, matters, expires_in } => {
+        BodyAct::Mandate { higher: h, council, delegate, matters, instruct, expires_in } => {
             let h = higher(&h)?;
             let council = match council {
                 Some(c) => Hash::from_hex(c.trim()).context("give the delegate's council as a full id")?,
@@ -467,7 +468,15 @@ pub fn body_act(
                 .context("give the delegate as a did:key (the member id `council members` shows)")?;
             let scope = if matters.is_empty() { Scope::All } else { Scope::Matters(matters) };
             let expires_at = (now() + expires_in).as_secs();
-            let mandate = Mandate { delegate, federation: h, scope, instructions: Vec::new(), expires_at };
+            // A split names this federation's own motion: its weighted tally is the split.
+            let instructions = crate::node_cmds::parse_instructions(&instruct, |s| {
+                if let Some(stated) = crate::node_cmds::stated_split(s)? {
+                    return Ok(stated);
+                }
+                let (m, _) = fed_motion(&rep, s)?;
+                Ok(council_core::records::SplitSource::OfMotion(m))
+            })?;
+            let mandate = Mandate { delegate, federation: h, scope, instructions, expires_at };
             (format!("Send a delegate to federation {}", h.short()), FederationAct::Mandate { council, mandate })
         }
         BodyAct::Recall { mandate } => {
@@ -657,13 +666,39 @@ fn federation_ballot(
         );
     };
     let mid = mandate["id"].as_str().and_then(Hash::from_hex).context("the node sent a malformed mandate id")?;
-    if choice.trim().eq_ignore_ascii_case("split") {
-        bail!("casting a member federation's split is not built into the command line yet; cast a single choice");
-    }
-    let choice = crate::node_cmds::parse_choice(mrep, choice)?;
+    let options = mrep["options"].as_array().map_or(0, Vec::len);
+    // A split: the one the mandate states, or the weighted tally of the federation's own
+    // motion it names (PROTOCOL.md §8.1).
+    let split = if choice.trim().eq_ignore_ascii_case("split") {
+        let instruction = mandate["instructions"]
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p[0].as_str() == mrep["matter"].as_str()))
+            .map(|p| p[1].clone())
+            .unwrap_or(Value::Null);
+        let parts: Vec<u32> = if let Some(stated) = instruction["split"]["stated"].as_array() {
+            stated.iter().filter_map(|p| p.as_u64().map(|p| p as u32)).collect()
+        } else if let Some(id) = instruction["split"]["of-motion"].as_str() {
+            let (_, own) = fed_motion(&lrep, id)?;
+            if own["outcome"].is_null() {
+                bail!("the federation's motion {} has not closed yet: its split is not known", short(&own["id"]));
+            }
+            let weighted: Vec<u64> =
+                own["weighted"].as_array().map(|c| c.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+            council_core::records::split_of(&weighted[..options.min(weighted.len())])
+                .context("the federation's motion closed with no ballot for any option: there is no split to cast")?
+        } else {
+            bail!("the federation's mandate does not instruct a split on this matter");
+        };
+        Some(parts)
+    } else {
+        None
+    };
+    let choice = match split {
+        Some(_) => options as u32,
+        None => crate::node_cmds::parse_choice(mrep, choice)?,
+    };
     let counter = now().as_micros() as u64;
-    let body =
-        DelegateVoteBody { federation: fed, motion: m, council: lower, mandate: mid, choice, counter, split: None };
+    let body = DelegateVoteBody { federation: fed, motion: m, council: lower, mandate: mid, choice, counter, split };
     let r = node.post_record("/v1/delegate-votes", &Signed::sign(body, key).to_cbor())?;
     print(json, &r, || {
         say!(

@@ -384,6 +384,10 @@ enum BodyActCommand {
         /// A matter the mandate covers above (repeat it); every matter if left out.
         #[arg(long = "covers", value_name = "MATTER")]
         matters: Vec<String>,
+        /// An instruction: MATTER=CHOICE_NUMBER, MATTER=judgement, MATTER=split:60,40, or
+        /// MATTER=split:MOTION (the weighted tally of this federation's motion MOTION).
+        #[arg(long)]
+        instruct: Vec<String>,
         /// How long the mandate lasts.
         #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
         expires_in: Duration,
@@ -945,8 +949,8 @@ fn federation(
             use fed_cmds::BodyAct as B;
             let what = match act {
                 BodyActCommand::Join { charter, invite } => B::Join { charter, invite },
-                BodyActCommand::Mandate { higher, delegate, council, matters, expires_in } => {
-                    B::Mandate { higher, council, delegate, matters, expires_in }
+                BodyActCommand::Mandate { higher, delegate, council, matters, instruct, expires_in } => {
+                    B::Mandate { higher, council, delegate, matters, instruct, expires_in }
                 }
                 BodyActCommand::Recall { mandate } => B::Recall { mandate },
                 BodyActCommand::Motion { higher, above_matter, title, options, open_above } => {

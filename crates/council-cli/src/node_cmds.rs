@@ -506,15 +506,28 @@ pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()
     let feds = node.get("/v1/federations").unwrap_or(Value::Null);
     let (federation, _) = crate::fed_cmds::federation_arg(&feds, &a.federation)
         .with_context(|| format!("--federation {}", a.federation))?;
+    let instructions = parse_instructions(&a.instruct, |s| split_source(node, s))?;
+    let scope = if a.matters.is_empty() { Scope::All } else { Scope::Matters(a.matters) };
+    let m = Mandate { delegate, federation, scope, instructions, expires_at: (now() + a.expires_in).as_secs() };
+    act(node, a.key, format!("Mandate {} as delegate", delegate.short()), Action::Mandate(m), a.closes_in, json)
+}
+
+/// `--instruct` values: `MATTER=CHOICE_NUMBER`, `MATTER=judgement`, or `MATTER=split:…`,
+/// where `split_of` reads what follows `split:` (whose motion a split names depends on who
+/// gives the mandate: a council's own motion, or a federation's).
+pub(crate) fn parse_instructions(
+    instruct: &[String],
+    split_of: impl Fn(&str) -> anyhow::Result<SplitSource>,
+) -> anyhow::Result<Vec<(String, Instruction)>> {
     let mut instructions = Vec::new();
-    for i in &a.instruct {
+    for i in instruct {
         let (matter, how) = i.split_once('=').with_context(|| {
             format!("--instruct {i:?}: use MATTER=CHOICE_NUMBER, MATTER=judgement or MATTER=split:…")
         })?;
         let ins = if how == "judgement" {
             Instruction::Judgement
         } else if let Some(split) = how.strip_prefix("split:") {
-            Instruction::Split(split_source(node, split).with_context(|| format!("--instruct {i:?}"))?)
+            Instruction::Split(split_of(split).with_context(|| format!("--instruct {i:?}"))?)
         } else {
             Instruction::Vote(
                 how.parse().with_context(|| format!("--instruct {i:?}: the choice must be an option number"))?,
@@ -522,24 +535,30 @@ pub fn mandate(node: &Node, a: MandateArgs<'_>, json: bool) -> anyhow::Result<()
         };
         instructions.push((matter.to_owned(), ins));
     }
-    let scope = if a.matters.is_empty() { Scope::All } else { Scope::Matters(a.matters) };
-    let m = Mandate { delegate, federation, scope, instructions, expires_at: (now() + a.expires_in).as_secs() };
-    act(node, a.key, format!("Mandate {} as delegate", delegate.short()), Action::Mandate(m), a.closes_in, json)
+    Ok(instructions)
+}
+
+/// A stated split, `60,40` (whole percentages per option, 100 in all), if `s` is one.
+pub(crate) fn stated_split(s: &str) -> anyhow::Result<Option<SplitSource>> {
+    if !s.contains(',') {
+        return Ok(None);
+    }
+    let pct: Vec<u32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .context("a stated split is whole percentages per option, like split:60,40")?;
+    if pct.iter().sum::<u32>() != 100 {
+        bail!("a stated split's percentages must add up to 100");
+    }
+    Ok(Some(SplitSource::Stated(pct.iter().map(|p| p * (SPLIT_PARTS / 100)).collect())))
 }
 
 /// A split instruction: `split:MOTION` (the tally of this council's motion, by its id or
 /// 6+ hex digits) or `split:60,40` (whole percentages per option, 100 in all).
 fn split_source(node: &Node, s: &str) -> anyhow::Result<SplitSource> {
-    if s.contains(',') {
-        let pct: Vec<u32> = s
-            .split(',')
-            .map(|p| p.trim().parse::<u32>())
-            .collect::<Result<_, _>>()
-            .context("a stated split is whole percentages per option, like split:60,40")?;
-        if pct.iter().sum::<u32>() != 100 {
-            bail!("a stated split's percentages must add up to 100");
-        }
-        return Ok(SplitSource::Stated(pct.iter().map(|p| p * (SPLIT_PARTS / 100)).collect()));
+    if let Some(stated) = stated_split(s)? {
+        return Ok(stated);
     }
     let (id, _) = find_motion(node, s)?;
     Ok(SplitSource::OfMotion(id))

@@ -179,6 +179,8 @@ pub struct FedMandateReport {
     pub recalled_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub superseded_at: Option<u64>,
+    /// The mandate's instructions, by matter.
+    pub instructions: Vec<(String, Instruction)>,
     #[serde(skip)]
     mandate: Mandate,
 }
@@ -937,6 +939,7 @@ impl Replay<'_> {
                 issued_at: t,
                 recalled_at: None,
                 superseded_at: None,
+                instructions: mandate.instructions.clone(),
                 mandate: mandate.clone(),
             },
         );
