@@ -513,3 +513,36 @@ fn a_node_restored_from_an_old_backup_fetches_its_newer_entries_before_signing()
     let forked = b.federations()["forked"].as_array().unwrap().iter().any(|c| c == &Value::String(ma.1.to_hex()));
     assert!(!forked, "B saw a fork: the restored node signed a place twice");
 }
+
+/// Ballots cast from a council's log for a member federation (PROTOCOL.md §8.1) that the
+/// federation would void are refused by the node with 409 `void-in-federation`: one for a
+/// federation that does not exist, and one for the council's own federation under a
+/// mandate that federation never gave. Nothing is logged for them.
+#[test]
+fn a_ballot_for_a_member_federation_that_would_be_void_is_refused() {
+    use council_core::Hash;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ma, a, b) = two_councils(&rt, tmp.path(), "fedballot");
+    let fed = common::charter("Two Councils", vec![ma.1, b.council]).id();
+    let seq = a.get("/v1/council")["seq"].clone();
+    for (council, mandate, why) in [
+        (Hash::of(b"no such federation"), Hash::of(b"m"), "neither this council nor a known federation"),
+        (fed, Hash::of(b"a mandate never given"), "issued no mandate"),
+    ] {
+        let body = DelegateVoteBody {
+            federation: Hash::of(b"a federation above"),
+            motion: Hash::of(b"a motion above"),
+            council,
+            mandate,
+            choice: 0,
+            counter: 1,
+            split: None,
+        };
+        let (status, answer) = a.post_record("/v1/delegate-votes", &Signed::sign(body, &a.members[0]).to_cbor());
+        assert_eq!(status, 409, "{answer}");
+        assert_eq!(answer["error"]["code"], "void-in-federation", "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(why), "{answer}");
+    }
+    assert_eq!(a.get("/v1/council")["seq"], seq, "nothing was logged");
+}
