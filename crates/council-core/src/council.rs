@@ -1362,13 +1362,27 @@ impl CouncilState {
             return Err(RecordError::MandateNotInForce { mandate: b.mandate, time });
         }
         let delegate = st.mandate.delegate;
-        let prev = self.delegate_counters.get(&b.motion).copied();
-        if let Some(previous) = prev {
+        self.log_delegate_vote(false, b.motion, b, delegate, (time, seq))
+    }
+
+    /// Takes a delegate vote's `counter`, which must exceed the last one kept under `key`
+    /// (among ballots for a member federation if `for_federation`, else among the
+    /// council's own), and hands the vote to the federation replay.
+    fn log_delegate_vote(
+        &mut self,
+        for_federation: bool,
+        key: Hash,
+        b: &DelegateVoteBody,
+        delegate: MemberId,
+        (time, seq): (u64, u64),
+    ) -> Result<(), RecordError> {
+        let counters = if for_federation { &mut self.federation_vote_counters } else { &mut self.delegate_counters };
+        if let Some(&previous) = counters.get(&key) {
             if b.counter <= previous {
                 return Err(RecordError::StaleCounter { previous, found: b.counter });
             }
         }
-        self.delegate_counters.insert(b.motion, b.counter);
+        counters.insert(key, b.counter);
         self.stats.delegate_votes += 1;
         self.fed_events.push(FedEvent {
             time,
@@ -1391,20 +1405,7 @@ impl CouncilState {
         // One counter per federation motion, federation and member: a member who is not
         // the federation's delegate cannot use up the delegate's counter.
         let key = Hash::of(&[b.motion.0, b.council.0, *delegate.as_bytes()].concat());
-        if let Some(&previous) = self.federation_vote_counters.get(&key) {
-            if b.counter <= previous {
-                return Err(RecordError::StaleCounter { previous, found: b.counter });
-            }
-        }
-        self.federation_vote_counters.insert(key, b.counter);
-        self.stats.delegate_votes += 1;
-        self.fed_events.push(FedEvent {
-            time,
-            council: self.id,
-            seq,
-            kind: FedEventKind::DelegateVote { vote: b.clone(), delegate, members: self.roster.len() as u64 },
-        });
-        Ok(())
+        self.log_delegate_vote(true, key, b, delegate, (time, seq))
     }
 }
 

@@ -466,32 +466,28 @@ impl Replay<'_> {
     /// The councils bound by `id` now: its member councils, and those of its member
     /// federations at any depth.
     fn bound(&self, id: FederationId) -> BTreeSet<CouncilId> {
-        let mut out = BTreeSet::new();
-        let mut feds = vec![id];
-        let mut seen = BTreeSet::from([id]);
-        while let Some(f) = feds.pop() {
-            let Some(fed) = self.feds.get(&f) else { continue };
-            for m in fed.members.values().filter(|m| m.left_at.is_none()) {
-                if !m.federation {
-                    out.insert(m.council);
-                } else if seen.insert(m.council) {
-                    feds.push(m.council);
-                }
-            }
-        }
-        out
+        self.councils_through(id, |f| f.members.values().filter(|m| m.left_at.is_none()).map(|m| &m.council))
     }
 
     /// Every council that ever signed `id`'s charter, directly or through a federation
     /// that signed it: those that move its clock.
     fn signatories(&self, id: FederationId) -> BTreeSet<CouncilId> {
+        self.councils_through(id, |f| f.founder_signed.keys().chain(f.members.keys()).chain(f.pending.keys()))
+    }
+
+    /// The councils among what `next` names for `id`, and, for each federation it names,
+    /// among what `next` names for that one, at any depth.
+    fn councils_through<'a, I: Iterator<Item = &'a Hash>>(
+        &'a self,
+        id: FederationId,
+        next: impl Fn(&'a Fed) -> I,
+    ) -> BTreeSet<CouncilId> {
         let mut out = BTreeSet::new();
         let mut feds = vec![id];
         let mut seen = BTreeSet::from([id]);
         while let Some(f) = feds.pop() {
             let Some(fed) = self.feds.get(&f) else { continue };
-            let all = fed.founder_signed.keys().chain(fed.members.keys()).chain(fed.pending.keys());
-            for c in all {
+            for c in next(fed) {
                 if self.feds.contains_key(c) {
                     if seen.insert(*c) {
                         feds.push(*c);
