@@ -446,7 +446,7 @@ fn base(file: &[u8]) -> Base {
                 ended = true;
                 continue;
             }
-            ExportItem::Equivocation(_) => panic!("no equivocations here"),
+            ExportItem::Equivocation(_) | ExportItem::PartialGenesis(_) => panic!("no equivocations or copies here"),
         }
         b.items.push(bytes);
     }

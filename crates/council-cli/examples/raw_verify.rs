@@ -84,7 +84,7 @@ fn main() {
     while let Some((_, bytes)) = reader.next_item().expect("the export reads") {
         match ExportItem::from_cbor(&bytes).expect("a valid export decodes") {
             ExportItem::Header { .. } | ExportItem::End { .. } => {}
-            ExportItem::Genesis(g) => {
+            ExportItem::Genesis(g) | ExportItem::PartialGenesis(g) => {
                 for (k, s) in g.body.founders.iter().zip(&g.signatures) {
                     all.push(triple(k, &g.body_bytes, s));
                 }

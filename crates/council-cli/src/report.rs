@@ -52,7 +52,9 @@ fn counts_text(counts: &[u64], options: &[String]) -> String {
     parts.join(" · ")
 }
 
-fn motion_line(m: &MotionReport) -> String {
+/// One motion of a council's report; in a federation-level copy (`partial`) its ballots
+/// are not held, so no count is shown.
+fn motion_line(m: &MotionReport, partial: bool) -> String {
     let state = match (&m.outcome, m.closed_early) {
         (Some(o), true) => format!("{} (closed early)", outcome_text(o, &m.options)),
         (Some(o), false) => outcome_text(o, &m.options),
@@ -63,6 +65,12 @@ fn motion_line(m: &MotionReport) -> String {
         Some(council_core::council::Effect::Void(r)) => format!(" — act void: {r}"),
         _ => String::new(),
     };
+    if partial {
+        return format!(
+            "  [{}] {:?}: {state}{effect}\n      as its node closed it (the ballots are not in the copy)",
+            m.kind, m.title
+        );
+    }
     format!(
         "  [{}] {:?}: {state}{effect}\n      {} of {} eligible ({} ballots{changed})",
         m.kind,
@@ -98,7 +106,15 @@ fn render(o: &mut String, r: &Report, path: &Path) {
     let broken: Vec<_> =
         r.receipts.iter().filter(|x| matches!(x.verdict, "equivocation" | "missing" | "other-signer")).collect();
     if r.valid {
-        w!(o, "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n");
+        let copies = r.councils.iter().filter(|c| c.partial).count();
+        if copies == 0 {
+            w!(o, "VALID: every signature, hash link, roster, tally, mandate and recall checks out.\n");
+        } else {
+            w!(
+                o,
+                "VALID: every signature, hash link, roster, tally, mandate and recall checks out, except that\n{copies} council(s) are federation-level copies: their acts are taken as their nodes signed them\n(PROTOCOL.md §12.9); each council's own export proves its acts.\n"
+            );
+        }
     } else {
         w!(o, "INVALID: {} problem(s) found.\n", r.errors.len() + broken.len());
         for e in &r.errors {
@@ -129,9 +145,14 @@ fn render(o: &mut String, r: &Report, path: &Path) {
     for c in &r.councils {
         w!(
             o,
-            "Council {:?}{}{}\n  id {}\n  {} founders, {} members now, node key {}\n  log: {} entries, last at {}",
+            "Council {:?}{}{}{}\n  id {}\n  {} founders, {} members now, node key {}\n  log: {} entries, last at {}",
             c.name,
             if c.primary { " (the exported council)" } else { "" },
+            if c.partial {
+                "\n  a federation-level copy of its log: no ballots, and its acts taken as its node signed them (PROTOCOL.md §12.9); its own export proves them"
+            } else {
+                ""
+            },
             if c.forked { "  ⚠ FORKED: its node signed two different entries at one place" } else { "" },
             c.id,
             c.founders.len(),
@@ -174,7 +195,7 @@ fn render(o: &mut String, r: &Report, path: &Path) {
         if !c.motions.is_empty() {
             w!(o, "  motions ({}):", c.motions.len());
             for m in &c.motions {
-                w!(o, "{}", motion_line(m));
+                w!(o, "{}", motion_line(m, c.partial));
             }
         }
         if !c.mandates.is_empty() {

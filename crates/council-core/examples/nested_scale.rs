@@ -99,7 +99,7 @@ fn main() {
     while let Some((_, item)) = reader.next_item().unwrap() {
         let len = item.len() as u64;
         match ExportItem::from_cbor(&item).unwrap() {
-            ExportItem::Genesis(g) => {
+            ExportItem::Genesis(g) | ExportItem::PartialGenesis(g) => {
                 let i = council_id_index[&g.council_id()];
                 whole[i] += len;
                 federation_level[i] += len;

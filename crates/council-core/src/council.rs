@@ -108,6 +108,10 @@ pub enum RecordError {
     LastDevice,
     #[error("signed by a key of member {signer_member}, but the record is for member {member}")]
     WrongMember { member: String, signer_member: String },
+    #[error("a federation-level copy of a log holds no {kind} (PROTOCOL.md §12.9)")]
+    NotFederationLevel { kind: &'static str },
+    #[error("a close may state {stated:?} only on a motion of another form")]
+    ImpossibleOutcome { stated: Outcome },
 }
 
 /// What a passed act did. An act that was valid when its motion opened can become void by
@@ -554,6 +558,10 @@ pub struct CouncilState {
     stats: Stats,
     /// `(seq, id)` of the latest entries, newest last.
     recent: std::collections::VecDeque<(u64, Hash)>,
+    /// A federation-level copy (PROTOCOL.md §12.9): the log's federation-level entries
+    /// only, each checked by its node signature; closes are taken as the node states
+    /// them, since the ballots are not here.
+    partial: bool,
 }
 
 /// How many recent entry ids a council state remembers (see [`CouncilState::holds`]).
@@ -616,7 +624,42 @@ impl CouncilState {
             names: BTreeMap::new(),
             stats: Stats::default(),
             recent: std::collections::VecDeque::new(),
+            partial: false,
         })
+    }
+
+    /// Starts a federation-level copy of a council's log (PROTOCOL.md §12.9): it takes the
+    /// log's federation-level entries alone, with gaps between them, and refuses ballots
+    /// and names.
+    pub fn new_partial(genesis: Verified<Genesis>) -> Result<Self, RecordError> {
+        let mut s = Self::new(genesis)?;
+        s.partial = true;
+        Ok(s)
+    }
+
+    /// Whether this is a federation-level copy ([`CouncilState::new_partial`]).
+    pub fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    /// Whether an entry of this log is federation-level (PROTOCOL.md §12.9): anything but
+    /// a ballot, a name, and a motion that enacts nothing (a resolution, a choice, a
+    /// ranking) with its close. Judged against this state, which must hold the entry's
+    /// motion if it is a close (a close of a motion it does not hold is not).
+    pub fn is_federation_level(&self, payload: &Payload) -> bool {
+        fn enacts(form: &MotionForm) -> bool {
+            matches!(form, MotionForm::YesNo(a) if !matches!(a, Action::Resolution))
+        }
+        match payload {
+            Payload::Vote(_) | Payload::Ranking(_) | Payload::Name(_) => false,
+            Payload::Motion(m) => enacts(&m.body.form),
+            Payload::Close { motion, .. } => match self.motion(motion) {
+                Some(MotionRef::Open(m)) => enacts(&m.body.form),
+                Some(MotionRef::Closed(m)) => !matches!(m.kind, "choice" | "ranked" | "resolution"),
+                None => false,
+            },
+            Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) | Payload::Device(_) => true,
+        }
     }
 
     pub fn id(&self) -> CouncilId {
@@ -633,7 +676,9 @@ impl CouncilState {
     }
     /// The node key that was to sign the entry at `seq`, as far as the log is known.
     pub fn node_key_at(&self, seq: u64) -> Option<PublicKey> {
-        if seq == 0 || seq > self.seq + 1 {
+        // A federation-level copy holds every act that changes the node key, so the key in
+        // force at its end signs every later place.
+        if seq == 0 || (seq > self.seq + 1 && !self.partial) {
             return None;
         }
         self.node_keys.iter().rev().find(|(from, _)| *from <= seq).map(|(_, k)| *k)
@@ -757,10 +802,13 @@ impl CouncilState {
         if b.council != self.id {
             return Err(RecordError::WrongCouncil { expected: self.id, found: b.council });
         }
-        if b.seq != self.seq + 1 {
+        // A federation-level copy skips the entries that are not (ballots, names…): its
+        // entries follow each other in order, and only adjacent ones show their link.
+        let in_order = if self.partial { b.seq > self.seq } else { b.seq == self.seq + 1 };
+        if !in_order {
             return Err(RecordError::OutOfSequence { expected: self.seq + 1, found: b.seq });
         }
-        if b.prev != self.head {
+        if b.prev != self.head && b.seq == self.seq + 1 {
             return Err(RecordError::BrokenLink { expected: self.head, found: b.prev });
         }
         if b.time < self.time {
@@ -770,6 +818,15 @@ impl CouncilState {
             return Err(RecordError::WrongNodeKey { expected: self.node_key.to_did(), found: e.signer.to_did() });
         }
         let (time, seq) = (b.time, b.seq);
+        if self.partial && !matches!(b.payload, Payload::Close { .. }) && !self.is_federation_level(&b.payload) {
+            let kind = match b.payload {
+                Payload::Motion(_) => "motion that enacts nothing",
+                Payload::Vote(_) => "vote",
+                Payload::Ranking(_) => "ranking",
+                _ => "name",
+            };
+            return Err(RecordError::NotFederationLevel { kind });
+        }
         match &b.payload {
             Payload::Motion(m) => self.open_new_motion(m, time, seq)?,
             Payload::Vote(v) => self.cast(v, time)?,
@@ -1014,7 +1071,21 @@ impl CouncilState {
     fn close(&mut self, id: &MotionId, stated: Outcome, time: u64, seq: u64) -> Result<(), RecordError> {
         let m = self.open(*id)?;
         let early = time < m.body.closes_at;
-        let computed = if early {
+        let computed = if self.partial {
+            // The ballots are not in a federation-level copy: the close is taken as the
+            // node signed it, if the motion's form allows it.
+            let fits = match (&m.body.form, stated) {
+                (MotionForm::YesNo(_), Outcome::Chosen(_)) => false,
+                (MotionForm::YesNo(_), _) => true,
+                (_, Outcome::Passed | Outcome::Rejected) => false,
+                (f, Outcome::Chosen(o)) => o < f.option_count(),
+                _ => true,
+            };
+            if !fits {
+                return Err(RecordError::ImpossibleOutcome { stated });
+            }
+            stated
+        } else if early {
             m.settled().ok_or(RecordError::ClosedTooEarly { motion: *id, time, closes_at: m.body.closes_at })?
         } else {
             m.outcome()

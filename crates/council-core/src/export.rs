@@ -37,6 +37,9 @@ pub enum ExportItem {
         items: u64,
     },
     Genesis(Genesis),
+    /// The genesis of a council whose entries that follow are a federation-level copy of
+    /// its log (PROTOCOL.md §5, §12.9): what a node of a higher federation holds.
+    PartialGenesis(Genesis),
     Entry(Entry),
     Equivocation(EquivocationProof),
 }
@@ -61,6 +64,9 @@ impl Cbor for ExportItem {
             ExportItem::Genesis(g) => {
                 e.array(2).text("genesis").value(g);
             }
+            ExportItem::PartialGenesis(g) => {
+                e.array(2).text("partial-genesis").value(g);
+            }
             ExportItem::Entry(x) => {
                 e.array(2).text("entry").value(x);
             }
@@ -77,6 +83,7 @@ impl Cbor for ExportItem {
             tag::EXPORT => ExportItem::Header { primary: d.value()? },
             tag::EXPORT_END => ExportItem::End { items: d.u64()? },
             "genesis" => ExportItem::Genesis(d.value()?),
+            "partial-genesis" => ExportItem::PartialGenesis(d.value()?),
             "entry" => ExportItem::Entry(d.value()?),
             "equivocation" => ExportItem::Equivocation(d.value()?),
             other => return Err(DecodeError::UnknownVariant { at, found: other.chars().take(64).collect() }),
@@ -117,6 +124,7 @@ pub enum CheckedItem {
     Header { primary: CouncilId },
     End { items: u64 },
     Genesis(Verified<Genesis>),
+    PartialGenesis(Verified<Genesis>),
     Entry(Verified<Entry>),
     Equivocation(Verified<EquivocationProof>),
 }
@@ -189,6 +197,10 @@ pub fn check_items(items: &[(ItemPos, &[u8])]) -> Vec<(ItemPos, ItemOutcome)> {
                 let label = Label { record: "genesis", council: Some(g.council_id()), seq: None };
                 (label, verify::Unverified::Genesis(g))
             }
+            ExportItem::PartialGenesis(g) => {
+                let label = Label { record: "partial-genesis", council: Some(g.council_id()), seq: None };
+                (label, verify::Unverified::Genesis(g))
+            }
             ExportItem::Entry(x) => {
                 let label =
                     Label { record: x.body.payload.kind(), council: Some(x.body.council), seq: Some(x.body.seq) };
@@ -206,6 +218,9 @@ pub fn check_items(items: &[(ItemPos, &[u8])]) -> Vec<(ItemPos, ItemOutcome)> {
     for ((at, label), checked) in pending.into_iter().zip(verify::verify_many(records)) {
         let pos = out[at].0;
         out[at].1 = Some(match checked {
+            Ok((verify::Checked::Genesis(v), n)) if label.record == "partial-genesis" => {
+                Ok((CheckedItem::PartialGenesis(v), n))
+            }
             Ok((verify::Checked::Genesis(v), n)) => Ok((CheckedItem::Genesis(v), n)),
             Ok((verify::Checked::Entry(v), n)) => Ok((CheckedItem::Entry(v), n)),
             Ok((verify::Checked::Equivocation(v), n)) => Ok((CheckedItem::Equivocation(v), n)),
@@ -331,6 +346,11 @@ impl<W: std::io::Write> ExportWriter<W> {
         self.item(&ExportItem::Genesis(g.clone()))
     }
 
+    /// Starts a federation-level copy of a council's log (its entries follow).
+    pub fn partial_genesis(&mut self, g: &Genesis) -> std::io::Result<()> {
+        self.item(&ExportItem::PartialGenesis(g.clone()))
+    }
+
     pub fn entry(&mut self, e: Entry) -> std::io::Result<()> {
         self.item(&ExportItem::Entry(e))
     }
@@ -406,6 +426,10 @@ pub struct CouncilReport {
     pub name: String,
     pub primary: bool,
     pub forked: bool,
+    /// The export holds only a federation-level copy of this council's log (PROTOCOL.md
+    /// §12.9): no ballots, no names, and closes taken as its node signed them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub founders: Vec<PublicKey>,
     /// The rules in force at the council's latest entry.
     pub rules: CouncilRules,
@@ -452,7 +476,7 @@ pub struct ReceiptReport {
     pub seq: u64,
     /// The acknowledged entry's id.
     pub entry: Hash,
-    /// held, equivocation, missing, not-by-node-key, unknown-council.
+    /// held, equivocation, missing, not-by-node-key, unknown-council, partial-copy.
     pub verdict: &'static str,
     /// The export's entry at that place, when it differs.
     pub export_entry: Option<Hash>,
@@ -560,7 +584,7 @@ impl ExportVerifier {
                     // can be judged, and the reader may stop (a device handed over as
                     // a file never ends).
                     self.halted = true;
-                } else if e.record == "genesis" || e.record == "item" {
+                } else if matches!(e.record, "genesis" | "partial-genesis" | "item") {
                     // Without knowing what the item was, the following entries cannot be
                     // attributed safely.
                     if let Some(c) = self.current {
@@ -595,34 +619,8 @@ impl ExportVerifier {
                     ));
                 }
             }
-            CheckedItem::Genesis(g) => {
-                let id = g.council_id();
-                if !self.proofs.is_empty() {
-                    self.error(err(
-                        "genesis",
-                        Some(id),
-                        None,
-                        "council logs must come before equivocation proofs".into(),
-                    ));
-                    return;
-                }
-                if self.councils.contains_key(&id) || self.broken.contains(&id) {
-                    self.error(err("genesis", Some(id), None, "the council appears twice in the export".into()));
-                    self.current = None;
-                    return;
-                }
-                self.current = Some(id);
-                match CouncilState::new(g) {
-                    Ok(st) => {
-                        self.councils.insert(id, st);
-                        self.order.push(id);
-                    }
-                    Err(e) => {
-                        self.broken.insert(id);
-                        self.error(err("genesis", Some(id), None, e.to_string()));
-                    }
-                }
-            }
+            CheckedItem::Genesis(g) => self.start_log(pos, g, false),
+            CheckedItem::PartialGenesis(g) => self.start_log(pos, g, true),
             CheckedItem::Entry(x) => {
                 let (c, s, kind) = (x.body.council, x.body.seq, x.body.payload.kind());
                 if self.current != Some(c) {
@@ -665,6 +663,35 @@ impl ExportVerifier {
         }
     }
 
+    /// A council's section of the file starts: its genesis, or, with `partial`, the genesis
+    /// of a federation-level copy of its log.
+    fn start_log(&mut self, pos: ItemPos, g: Verified<Genesis>, partial: bool) {
+        let err = |record, council, seq, reason: String| pos.error(record, council, seq, reason);
+        let record = if partial { "partial-genesis" } else { "genesis" };
+        let id = g.council_id();
+        if !self.proofs.is_empty() {
+            self.error(err(record, Some(id), None, "council logs must come before equivocation proofs".into()));
+            return;
+        }
+        if self.councils.contains_key(&id) || self.broken.contains(&id) {
+            self.error(err(record, Some(id), None, "the council appears twice in the export".into()));
+            self.current = None;
+            return;
+        }
+        self.current = Some(id);
+        let started = if partial { CouncilState::new_partial(g) } else { CouncilState::new(g) };
+        match started {
+            Ok(st) => {
+                self.councils.insert(id, st);
+                self.order.push(id);
+            }
+            Err(e) => {
+                self.broken.insert(id);
+                self.error(err(record, Some(id), None, e.to_string()));
+            }
+        }
+    }
+
     /// The verdict, once every item has been pushed. `read_error` is set if the file
     /// could not be read to its end.
     pub fn finish(mut self, read_error: Option<String>) -> Report {
@@ -686,6 +713,12 @@ impl ExportVerifier {
         match self.primary {
             Some(p) if !self.councils.contains_key(&p) && !self.broken.contains(&p) => self
                 .error(ItemPos::START.error("header", Some(p), None, "the exported council's log is not in the file")),
+            Some(p) if self.councils.get(&p).is_some_and(CouncilState::is_partial) => self.error(ItemPos::START.error(
+                "header",
+                Some(p),
+                None,
+                "the exported council's own log is only a federation-level copy: an export holds its council's whole log",
+            )),
             _ => {}
         }
         for (pos, p) in std::mem::take(&mut self.proofs) {
@@ -758,6 +791,14 @@ impl ExportVerifier {
                 out.push(report("unknown-council", None, "the receipt's council is not in the export".into()));
                 continue;
             };
+            if st.is_partial() {
+                out.push(report(
+                    "partial-copy",
+                    None,
+                    "the export holds only a federation-level copy of the receipt's council's log, which need not hold a member's ballot: judge the receipt against that council's own export".into(),
+                ));
+                continue;
+            }
             let at = self.wanted.get(&(c, seq)).and_then(Option::as_ref);
             // The key that signs that place by this log: for a place past its end, the key
             // that would sign the next entry.
@@ -887,6 +928,7 @@ pub fn council_report_of(st: &CouncilState, primary: bool, forked: bool, as_of: 
         name: st.genesis().name.clone(),
         primary,
         forked,
+        partial: st.is_partial(),
         founders: st.genesis().founders.clone(),
         rules: st.rules().clone(),
         rule_changes: st.rule_changes().to_vec(),
@@ -918,4 +960,52 @@ pub fn verify_reader<R: Read>(input: R) -> Report {
             Err(e) => return v.finish(Some(e.to_string())),
         }
     }
+}
+
+/// Rewrites an export so that each council `keep_whole` refuses is a federation-level copy
+/// of its log (PROTOCOL.md §12.9): its `partial-genesis`, then only its federation-level
+/// entries. What a node of a higher federation holds of the councils it is bound with
+/// only through member federations; the tests and the benchmarks compare the two. Every
+/// signature is checked and every log replayed, so a bad export is refused, not copied.
+pub fn federation_level_copy(export: &[u8], keep_whole: impl Fn(&CouncilId) -> bool) -> Result<Vec<u8>, String> {
+    let mut reader = ItemReader::new(export);
+    let mut header = None;
+    let mut logs: Vec<(Genesis, Vec<Entry>)> = Vec::new();
+    let mut proofs = Vec::new();
+    while let Some((pos, bytes)) = reader.next_item().map_err(|e| e.to_string())? {
+        let bad = |e: &dyn std::fmt::Display| format!("item {}: {e}", pos.item);
+        match ExportItem::from_cbor(&bytes).map_err(|e| bad(&e))? {
+            ExportItem::Header { primary } => header = Some(primary),
+            ExportItem::End { .. } => break,
+            ExportItem::Genesis(g) => logs.push((g, Vec::new())),
+            ExportItem::PartialGenesis(_) => return Err(bad(&"the export already holds a federation-level copy")),
+            ExportItem::Entry(e) => logs.last_mut().ok_or_else(|| bad(&"an entry before any genesis"))?.1.push(e),
+            ExportItem::Equivocation(p) => proofs.push(p),
+        }
+    }
+    let primary = header.ok_or("the export has no header")?;
+    let mut w = ExportWriter::new(Vec::new(), primary).map_err(|e| e.to_string())?;
+    for (g, entries) in logs {
+        let id = g.council_id();
+        if keep_whole(&id) {
+            w.genesis(&g).map_err(|e| e.to_string())?;
+            for e in entries {
+                w.entry(e).map_err(|e| e.to_string())?;
+            }
+            continue;
+        }
+        let mut st = CouncilState::new(verify::verify_genesis(g.clone()).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        for e in &entries {
+            st.apply(verify::verify_entry(e.clone()).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        }
+        w.partial_genesis(&g).map_err(|e| e.to_string())?;
+        for e in entries.into_iter().filter(|e| st.is_federation_level(&e.body.payload)) {
+            w.entry(e).map_err(|e| e.to_string())?;
+        }
+    }
+    for p in proofs {
+        w.item(&ExportItem::Equivocation(p)).map_err(|e| e.to_string())?;
+    }
+    w.finish().map_err(|e| e.to_string())
 }

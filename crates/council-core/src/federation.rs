@@ -84,6 +84,11 @@ pub struct DelegateVoteReport {
     pub time: u64,
     /// What happened to the ballot at the close.
     pub status: BallotStatus,
+    /// The ballot is a split of its council's tally of a motion whose ballots this replay
+    /// does not hold (a federation-level copy of the log, PROTOCOL.md §12.9): the split is
+    /// taken as the council's node logged it, unchecked. Never so in a full export.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub split_unchecked: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -754,8 +759,11 @@ impl Replay<'_> {
             return Err("the council is not a member of the federation".into());
         }
         let mandate = councils.get(&c).and_then(|s| s.mandate(&vote.mandate)).ok_or("unknown mandate")?;
-        check_instruction(&mandate.mandate, &m.motion, vote, |id| {
+        let unchecked = check_instruction(&mandate.mandate, &m.motion, vote, |id| {
             let state = councils.get(&c);
+            if state.is_some_and(CouncilState::is_partial) {
+                return Ok(None);
+            }
             if state.and_then(|s| s.motion(&id)).is_none() {
                 return Err(format!("the council's motion {} is not in its log", id.short()));
             }
@@ -763,13 +771,13 @@ impl Replay<'_> {
             let Some(council_motion) = closed else {
                 return Err(format!("the council's motion {} had not closed when its delegate voted", id.short()));
             };
-            Ok((council_motion.option_count() as usize, council_motion.counts.counts.clone(), "the council's"))
+            Ok(Some((council_motion.option_count() as usize, council_motion.counts.counts.clone(), "the council's")))
         })?;
         let weight = match weighting {
             Weighting::PerCouncil => 1,
             Weighting::ByMembers => members,
         };
-        record_ballot(m, c, ev, vote, delegate, None, weight);
+        record_ballot(m, c, ballot_report(ev, vote, delegate, None, weight, unchecked));
         Ok(())
     }
 
@@ -808,9 +816,11 @@ impl Replay<'_> {
             self.feds.get(&vote.federation).and_then(|f| f.motions.get(&vote.motion)).map(|m| &m.motion.matter);
         let split_source = match matter.map(|m| mandate.instruction_for(m)) {
             Some(Instruction::Split(SplitSource::OfMotion(id))) => match lower.motions.get(&id) {
-                Some(m) if m.closed && m.motion.closes_at < t => {
-                    Ok((m.motion.options.len(), m.report.weighted.clone().unwrap_or_default(), "the federation's"))
-                }
+                Some(m) if m.closed && m.motion.closes_at < t => Ok(Some((
+                    m.motion.options.len(),
+                    m.report.weighted.clone().unwrap_or_default(),
+                    "the federation's",
+                ))),
                 Some(_) => {
                     Err(format!("the federation's motion {} had not closed when its delegate voted", id.short()))
                 }
@@ -824,8 +834,8 @@ impl Replay<'_> {
         if !is_member {
             return Err(format!("federation {} is not a member of the federation", member.short()));
         }
-        check_instruction(&mandate, &m.motion, vote, |_| split_source)?;
-        record_ballot(m, member, ev, vote, delegate, Some(member), 1);
+        let unchecked = check_instruction(&mandate, &m.motion, vote, |_| split_source)?;
+        record_ballot(m, member, ballot_report(ev, vote, delegate, Some(member), 1, unchecked));
         Ok(())
     }
 
@@ -1100,8 +1110,9 @@ fn check_instruction(
     mandate: &Mandate,
     motion: &FederationMotion,
     vote: &DelegateVoteBody,
-    split_source: impl FnOnce(MotionId) -> Result<(usize, Vec<u64>, &'static str), String>,
-) -> Result<(), String> {
+    split_source: impl FnOnce(MotionId) -> Result<Option<(usize, Vec<u64>, &'static str)>, String>,
+) -> Result<bool, String> {
+    let mut unchecked = false;
     if !mandate.scope.covers(&motion.matter) {
         return Err(format!("the matter {:?} is outside the mandate's scope", motion.matter));
     }
@@ -1120,7 +1131,10 @@ fn check_instruction(
             let (expected, what) = match source {
                 SplitSource::Stated(p) => (p, "the split the mandate states".to_owned()),
                 SplitSource::OfMotion(id) => {
-                    let (count, tally, whose) = split_source(id)?;
+                    let Some((count, tally, whose)) = split_source(id)? else {
+                        unchecked = true;
+                        return check_split_shape(options, vote).map(|()| unchecked);
+                    };
                     if count != options {
                         return Err(format!(
                             "motion {} has {count} options, the federation motion {options}",
@@ -1138,6 +1152,11 @@ fn check_instruction(
         }
         _ => {}
     }
+    check_split_shape(options, vote).map(|()| unchecked)
+}
+
+/// A split vote has a part for each option, 10000 in all; a single choice is in range.
+fn check_split_shape(options: usize, vote: &DelegateVoteBody) -> Result<(), String> {
     if let Some(parts) = &vote.split {
         if vote.choice as usize != options || parts.len() != options || !is_split(parts) {
             return Err(format!(
@@ -1151,17 +1170,24 @@ fn check_instruction(
 }
 
 /// Records a ballot as its member's latest on the motion.
-fn record_ballot(
-    m: &mut FedMotionState,
-    member: Hash,
+fn record_ballot(m: &mut FedMotionState, member: Hash, ballot: DelegateVoteReport) {
+    let idx = m.report.votes.len();
+    m.report.votes.push(ballot);
+    if let Some(old) = m.latest.insert(member, idx) {
+        m.report.votes[old].status = BallotStatus::Replaced;
+    }
+}
+
+/// A ballot as the report shows it, pending until its motion closes.
+fn ballot_report(
     ev: &FedEvent,
     vote: &DelegateVoteBody,
     delegate: MemberId,
     federation: Option<FederationId>,
     weight: u64,
-) {
-    let idx = m.report.votes.len();
-    m.report.votes.push(DelegateVoteReport {
+    split_unchecked: bool,
+) -> DelegateVoteReport {
+    DelegateVoteReport {
         council: ev.council,
         federation,
         seq: ev.seq,
@@ -1172,8 +1198,6 @@ fn record_ballot(
         weight,
         time: ev.time,
         status: BallotStatus::Pending,
-    });
-    if let Some(old) = m.latest.insert(member, idx) {
-        m.report.votes[old].status = BallotStatus::Replaced;
+        split_unchecked,
     }
 }

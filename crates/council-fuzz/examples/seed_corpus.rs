@@ -239,7 +239,10 @@ fn main() {
                     nested_records(&mut c, &kind, &e);
                 }
             }
-            ExportItem::Header { .. } | ExportItem::End { .. } | ExportItem::Equivocation(_) => {}
+            ExportItem::Header { .. }
+            | ExportItem::End { .. }
+            | ExportItem::PartialGenesis(_)
+            | ExportItem::Equivocation(_) => {}
         }
     }
     let equivocation = unhex(&vectors["equivocation"]["record_cbor"]);
@@ -258,8 +261,22 @@ fn main() {
             }
         }
     }
+    // The same, with every council but the first two as a federation-level copy
+    // (PROTOCOL.md §12.9): what a node of the first council holds.
+    let first_two: Vec<_> = {
+        let mut r = ItemReader::new(&nested[..]);
+        let mut ids = Vec::new();
+        while let Some((_, bytes)) = r.next_item().unwrap() {
+            if let ExportItem::Genesis(g) = ExportItem::from_cbor(&bytes).unwrap() {
+                ids.push(g.council_id());
+            }
+        }
+        ids.into_iter().take(2).collect()
+    };
+    let copy = council_core::export::federation_level_copy(&nested, |c| first_two.contains(c)).unwrap();
     for target in ["export", "rules"] {
         c.add(target, "federations-of-federations.cnx", nested.clone());
+        c.add(target, "federation-level-copy.cnx", copy.clone());
     }
     let mut tiny = Vec::new();
     write_sample(&SampleParams { members: 3, motions: 1, votes_per_motion: 2 }, &mut tiny).unwrap();

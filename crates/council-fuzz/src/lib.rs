@@ -316,6 +316,15 @@ pub fn rules(data: &[u8]) {
                     err("genesis", "one signature per founder".into())
                 }
             }
+            Ok(ExportItem::PartialGenesis(g)) => {
+                if g.signatures.len() == g.body.founders.len() {
+                    log = Some((g.council_id(), g.council_id()));
+                    Ok((CheckedItem::PartialGenesis(Verified::from_own_store(g)), 0))
+                } else {
+                    log = None;
+                    err("partial-genesis", "one signature per founder".into())
+                }
+            }
             Ok(ExportItem::Entry(mut e)) => {
                 if let Some((council, head)) = log {
                     e.body.council = council;

@@ -209,7 +209,9 @@ fn rejection(e: &RecordError) -> (StatusCode, &'static str) {
         | R::TimeWentBack { .. }
         | R::WrongNodeKey { .. }
         | R::ClosedTooEarly { .. }
-        | R::WrongOutcome { .. } => (S::INTERNAL_SERVER_ERROR, "internal"),
+        | R::WrongOutcome { .. }
+        | R::NotFederationLevel { .. }
+        | R::ImpossibleOutcome { .. } => (S::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 

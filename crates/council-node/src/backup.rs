@@ -328,6 +328,7 @@ fn rebuild(
     let mut state: Option<CouncilState> = None;
     let mut own: Vec<Append> = Vec::new();
     let mut foreign: Vec<Entry> = Vec::new();
+    let mut copies = std::collections::BTreeSet::new();
     let mut restored = Restored { council, name: String::new(), entries: 0, followed: 0, equivocations: 0 };
     let broken = |e: &dyn std::fmt::Display| BackupError::InvalidLog(e.to_string());
     while let Some((_, bytes)) = reader.next_item().map_err(|e| broken(&e))? {
@@ -355,6 +356,16 @@ fn rebuild(
                     store.append(&std::mem::take(&mut own))?;
                 }
             }
+            ExportItem::PartialGenesis(g) if g.council_id() == council => {
+                return Err(broken(&"the export holds only a federation-level copy of this council's log"));
+            }
+            // A federation-level copy of another council's log (PROTOCOL.md §12.9) is not
+            // restored: the node fetches it again from its federations' nodes.
+            ExportItem::PartialGenesis(g) => {
+                store.append_foreign(&std::mem::take(&mut foreign))?;
+                copies.insert(g.council_id());
+            }
+            ExportItem::Entry(e) if copies.contains(&e.body.council) => {}
             ExportItem::Entry(e) => foreign.push(e),
             ExportItem::Equivocation(p) => {
                 store.put_equivocation(&p)?;

@@ -31,7 +31,7 @@ use crate::tally::{Counts, Form};
 use crate::verify::Verified;
 
 /// The snapshot format's tag.
-const FORMAT: &str = "councilnet-state/6";
+const FORMAT: &str = "councilnet-state/7";
 /// The build that writes and reads snapshots.
 const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -109,9 +109,10 @@ impl CouncilState {
             rule_changes,
             stats,
             recent,
+            partial,
         } = self;
         let e = &mut Encoder::default();
-        e.array(27).text(FORMAT).text(BUILD).value(id).value(node_key);
+        e.array(28).text(FORMAT).text(BUILD).value(id).value(node_key);
         pairs(e, node_keys.iter().map(|(from, k)| (from, k)));
         e.u64(*seq).value(head).u64(*time);
         e.array(roster.len());
@@ -185,6 +186,7 @@ impl CouncilState {
             .u64(*device_changes)
             .u64(*rule_change_count);
         pairs(e, recent.iter().map(|(s, h)| (s, h)));
+        e.bool(*partial);
         std::mem::take(e).into_bytes()
     }
 
@@ -194,7 +196,7 @@ impl CouncilState {
     pub fn restore(genesis: Verified<Genesis>, bytes: &[u8]) -> Result<CouncilState, SnapshotError> {
         let mut s = CouncilState::new(genesis)?;
         let d = &mut Decoder::new(bytes);
-        d.array_exact(27)?;
+        d.array_exact(28)?;
         d.tag(FORMAT)?;
         let build = d.text()?;
         if build != BUILD {
@@ -254,6 +256,7 @@ impl CouncilState {
             rule_changes: d.u64()?,
         };
         s.recent = items(d, pair)?;
+        s.partial = d.bool()?;
         d.finish()?;
         Ok(s)
     }
