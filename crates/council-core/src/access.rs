@@ -63,6 +63,10 @@ pub struct Access {
     /// own log (its leave is the federation's to know, and a member that missed it must
     /// be able to fetch it from here), and nothing else.
     audience: BTreeSet<CouncilId>,
+    /// Per federation of federations that binds this council (PROTOCOL.md §12.9): every
+    /// council it binds, directly or through member federations. They read each other's
+    /// federation-level entries, and nothing more, unless a circle holds them both.
+    wide: BTreeMap<FederationId, BTreeSet<CouncilId>>,
     next_change: Option<u64>,
 }
 
@@ -190,19 +194,73 @@ impl Access {
         // Councils still federated with this one need no special audience.
         let federated: BTreeSet<CouncilId> = circles.values().flatten().copied().collect();
         audience.retain(|c| *c != i.own && !federated.contains(c));
-        Access { own: i.own, circles, former, audience, next_change }
+        // Federations of federations that bind this council: every council they bind.
+        let mut wide = BTreeMap::new();
+        for (f, report) in &reports {
+            let has_member_federation =
+                report.members.iter().any(|m| m.left_at.is_none() && (m.federation || reports.contains_key(&m.council)));
+            if report.founded_at.is_none() || !has_member_federation {
+                continue;
+            }
+            let bound = bound_councils(&reports, *f);
+            if bound.contains(&i.own) {
+                wide.insert(*f, bound);
+            }
+        }
+        Access { own: i.own, circles, former, audience, wide, next_change }
     }
 
     /// Standing in nothing: a node that knows of no federation yet (gating starts closed).
     pub fn none(own: CouncilId) -> Access {
-        Access { own, circles: BTreeMap::new(), former: BTreeMap::new(), audience: BTreeSet::new(), next_change: None }
+        Access::from_circles(own, BTreeMap::new())
     }
 
     /// Standing given as it is, circle by circle (each should hold `own`), rather than
     /// computed from the logs: for simulations and tests of the network layer, which
     /// take the standing as an input. The node computes it ([`Access::compute`]).
     pub fn from_circles(own: CouncilId, circles: BTreeMap<FederationId, BTreeSet<CouncilId>>) -> Access {
-        Access { own, circles, former: BTreeMap::new(), audience: BTreeSet::new(), next_change: None }
+        Access {
+            own,
+            circles,
+            former: BTreeMap::new(),
+            audience: BTreeSet::new(),
+            wide: BTreeMap::new(),
+            next_change: None,
+        }
+    }
+
+    /// The same, with the councils a federation of federations binds (see
+    /// [`Access::wide`]).
+    pub fn with_wide(mut self, federation: FederationId, bound: BTreeSet<CouncilId>) -> Access {
+        self.wide.insert(federation, bound);
+        self
+    }
+
+    /// Per federation of federations that binds this council, directly or through member
+    /// federations: every council it binds (PROTOCOL.md §12.9). Each reads the others'
+    /// federation-level entries; the node uses that federation's federation-level topic.
+    pub fn wide(&self) -> &BTreeMap<FederationId, BTreeSet<CouncilId>> {
+        &self.wide
+    }
+
+    /// Whether `reader`'s node may have `council`'s federation-level entries here: it may
+    /// read the whole log, or one federation of federations binds them both.
+    pub fn may_copy(&self, reader: &CouncilId, council: &CouncilId) -> bool {
+        self.may_read(reader, council) || self.wide.values().any(|b| b.contains(reader) && b.contains(council))
+    }
+
+    /// The federations of federations whose federation-level topic `council`'s node may
+    /// use here.
+    pub fn wide_standing_of<'a>(&'a self, council: &'a CouncilId) -> impl Iterator<Item = &'a FederationId> + 'a {
+        self.wide.iter().filter(move |(_, b)| b.contains(council)).map(|(f, _)| f)
+    }
+
+    /// The councils this node holds a federation-level copy of: bound with it by a
+    /// federation of federations, and in none of its federations' records.
+    pub fn copies(&self) -> BTreeSet<CouncilId> {
+        let whole: BTreeSet<CouncilId> =
+            self.circles.keys().flat_map(|f| self.logs(f)).chain(self.audience.iter().copied()).collect();
+        self.wide.values().flatten().filter(|c| **c != self.own && !whole.contains(c)).copied().collect()
     }
 
     /// The same, with the members of federations this council left (see
@@ -272,8 +330,38 @@ impl Access {
         all
     }
 
+    /// Every council this node lets in: [`Access::councils`], and those bound with it by a
+    /// federation of federations.
+    pub fn admitted(&self) -> BTreeSet<CouncilId> {
+        let mut all = self.councils();
+        all.extend(self.wide.values().flatten().filter(|c| **c != self.own).copied());
+        all
+    }
+
     /// When the earliest invite standing lapses (unix seconds): compute again then.
     pub fn next_change(&self) -> Option<u64> {
         self.next_change
     }
+}
+
+/// The councils a federation binds now: its member councils, and through each member
+/// federation, the councils that one binds (PROTOCOL.md §8.1). A loop in the reports
+/// (none is ever valid) is walked once.
+fn bound_councils(reports: &BTreeMap<FederationId, &FederationReport>, top: FederationId) -> BTreeSet<CouncilId> {
+    let mut out = BTreeSet::new();
+    let mut seen = BTreeSet::from([top]);
+    let mut todo = vec![top];
+    while let Some(f) = todo.pop() {
+        let Some(r) = reports.get(&f) else { continue };
+        for m in r.members.iter().filter(|m| m.left_at.is_none()) {
+            if m.federation || reports.contains_key(&m.council) {
+                if seen.insert(m.council) {
+                    todo.push(m.council);
+                }
+            } else {
+                out.insert(m.council);
+            }
+        }
+    }
+    out
 }

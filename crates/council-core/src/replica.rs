@@ -72,6 +72,22 @@ impl Replicas {
         Ok(id)
     }
 
+    /// Starts a federation-level copy of a council's log (PROTOCOL.md §12.9), unless it is
+    /// followed already (whole or as a copy). Its entries come with gaps, so a copy never
+    /// shows a [`Judgement::Gap`].
+    pub fn follow_copy(&mut self, genesis: Verified<Genesis>) -> Result<CouncilId, RecordError> {
+        let id = genesis.council_id();
+        if let std::collections::btree_map::Entry::Vacant(v) = self.logs.entry(id) {
+            v.insert(CouncilState::new_partial(genesis)?);
+        }
+        Ok(id)
+    }
+
+    /// Stops following a council (a copy about to be replaced by the whole log).
+    pub fn forget(&mut self, council: &CouncilId) -> Option<CouncilState> {
+        self.logs.remove(council)
+    }
+
     /// Follows a council from a state already replayed (the node's own council, at start).
     pub fn insert(&mut self, state: CouncilState) {
         self.logs.insert(state.id(), state);
@@ -91,7 +107,9 @@ impl Replicas {
     pub fn beyond_reach(&self, council: &CouncilId, seq: u64) -> Option<Judgement> {
         match self.logs.get(council) {
             None => Some(Judgement::Unknown(*council)),
-            Some(st) if seq > st.seq() + 1 => Some(Judgement::Gap { council: *council, have: st.seq() }),
+            Some(st) if seq > st.seq() + 1 && !st.is_partial() => {
+                Some(Judgement::Gap { council: *council, have: st.seq() })
+            }
             Some(_) => None,
         }
     }

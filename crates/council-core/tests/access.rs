@@ -235,3 +235,52 @@ fn a_member_federation_gives_its_councils_no_standing_above() {
     assert_eq!(for_north.circle(&h), Some(&BTreeSet::from([north_id])), "H's circle holds councils only");
     assert!(!for_north.councils().contains(&f));
 }
+
+/// PROTOCOL.md §12.9: the councils a federation of federations binds read each other's
+/// federation-level entries, and nothing more; a council of another federation, an
+/// outsider and the member federation's id itself get nothing, and councils that share a
+/// circle keep their whole logs.
+#[test]
+fn a_federation_of_federations_gives_its_councils_each_others_federation_level_entries_only() {
+    use council_core::sample::nested::{Part, World};
+    let mut w = World::new(T0);
+    let (a, b) = (w.council("a", 3).unwrap(), w.council("b", 3).unwrap());
+    let f = w.found("F", &[Part::Council(a), Part::Council(b)]).unwrap();
+    let north = w.council("north", 3).unwrap();
+    let h = w.found("H", &[Part::Federation(f), Part::Council(north)]).unwrap();
+    let (x, y) = (w.council("x", 3).unwrap(), w.council("y", 3).unwrap());
+    let g = w.found("G", &[Part::Council(x), Part::Council(y)]).unwrap();
+    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
+        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
+    let (reports, void) = federation::evaluate(&states);
+    assert!(void.is_empty(), "{void:?}");
+    let access = |own: CouncilId| {
+        Access::compute(AccessInputs {
+            own,
+            reports: &reports,
+            charters: &BTreeMap::new(),
+            joining: &BTreeMap::new(),
+            claims: &[],
+            now: w.clock.0,
+        })
+    };
+    let [a_id, b_id, north_id, x_id] = [a, b, north, x].map(|i| w.council_id(i));
+    let outsider = council_core::Hash::of(b"an outsider");
+    let for_north = access(north_id);
+    assert_eq!(for_north.wide().get(&h), Some(&BTreeSet::from([a_id, b_id, north_id])));
+    assert_eq!(for_north.copies(), BTreeSet::from([a_id, b_id]), "north holds a's and b's federation-level entries");
+    assert!(for_north.may_copy(&a_id, &b_id) && for_north.may_copy(&a_id, &north_id));
+    assert!(!for_north.may_read(&a_id, &north_id), "a reads north's federation-level entries, not its ballots");
+    assert!(for_north.admitted().contains(&a_id) && !for_north.councils().contains(&a_id));
+    for stranger in [x_id, outsider, f, g] {
+        assert!(!for_north.may_copy(&stranger, &north_id), "{}", stranger.short());
+        assert!(!for_north.admitted().contains(&stranger), "{}", stranger.short());
+        assert_eq!(for_north.wide_standing_of(&stranger).count(), 0);
+    }
+    let for_a = access(a_id);
+    assert_eq!(for_a.copies(), BTreeSet::from([north_id]), "a holds b's whole log, north's copy");
+    assert_eq!(for_a.wide_standing_of(&north_id).collect::<Vec<_>>(), vec![&h]);
+    assert!(access(x_id).wide().is_empty(), "G binds no member federation: no wide standing");
+    // A plain federation has no wide circle, and nothing here reads G's councils.
+    assert!(!for_a.may_copy(&north_id, &x_id));
+}
