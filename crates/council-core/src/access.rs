@@ -67,6 +67,9 @@ pub struct Access {
     /// council it binds, directly or through member federations. They read each other's
     /// federation-level entries, and nothing more, unless a circle holds them both.
     wide: BTreeMap<FederationId, BTreeSet<CouncilId>>,
+    /// A federation of federations of this council's names a member (or founder)
+    /// federation of which no log held here says anything: see [`Access::unresolved`].
+    unresolved: bool,
     next_change: Option<u64>,
 }
 
@@ -194,20 +197,23 @@ impl Access {
         // Councils still federated with this one need no special audience.
         let federated: BTreeSet<CouncilId> = circles.values().flatten().copied().collect();
         audience.retain(|c| *c != i.own && !federated.contains(c));
-        // Federations of federations that bind this council: every council they bind.
+        // Federations of federations that bind this council, or whose charter it is signing:
+        // every council they bind (through the founders, while the charter is signed).
         let mut wide = BTreeMap::new();
+        let mut unresolved = false;
         for (f, report) in &reports {
-            let has_member_federation =
-                report.members.iter().any(|m| m.left_at.is_none() && (m.federation || reports.contains_key(&m.council)));
-            if report.founded_at.is_none() || !has_member_federation {
+            let walk = bound_councils(&reports, *f, i.own);
+            if !walk.nested && !walk.unknown {
                 continue;
             }
-            let bound = bound_councils(&reports, *f);
-            if bound.contains(&i.own) {
+            if walk.bound.contains(&i.own) || (report.founded_at.is_none() && i.charters.contains_key(f)) {
+                unresolved |= walk.unknown;
+                let mut bound = walk.bound;
+                bound.insert(i.own);
                 wide.insert(*f, bound);
             }
         }
-        Access { own: i.own, circles, former, audience, wide, next_change }
+        Access { own: i.own, circles, former, audience, wide, unresolved, next_change }
     }
 
     /// Standing in nothing: a node that knows of no federation yet (gating starts closed).
@@ -225,8 +231,18 @@ impl Access {
             former: BTreeMap::new(),
             audience: BTreeSet::new(),
             wide: BTreeMap::new(),
+            unresolved: false,
             next_change: None,
         }
+    }
+
+    /// Whether a federation of federations this council takes part in names a member or
+    /// founder federation that no log held here shows: its councils are unknown here
+    /// until a federation-level copy of one of their logs shows them. The node then
+    /// takes the federation-level copy of a council whose node welcomes it (PROTOCOL.md
+    /// §12.9), and judges standing again once the copy shows that federation.
+    pub fn unresolved(&self) -> bool {
+        self.unresolved
     }
 
     /// The same, with the councils a federation of federations binds (see
@@ -344,24 +360,57 @@ impl Access {
     }
 }
 
-/// The councils a federation binds now: its member councils, and through each member
-/// federation, the councils that one binds (PROTOCOL.md §8.1). A loop in the reports
-/// (none is ever valid) is walked once.
-fn bound_councils(reports: &BTreeMap<FederationId, &FederationReport>, top: FederationId) -> BTreeSet<CouncilId> {
-    let mut out = BTreeSet::new();
+/// What a federation is made of, for [`Access::wide`]: its current members once founded,
+/// its founders while its charter is signed.
+fn parts_of(report: &FederationReport) -> Vec<CouncilId> {
+    if report.founded_at.is_some() {
+        report.members.iter().filter(|m| m.left_at.is_none()).map(|m| m.council).collect()
+    } else {
+        report.founders.clone()
+    }
+}
+
+/// What [`bound_councils`] found.
+struct Walk {
+    /// The councils the federation binds.
+    bound: BTreeSet<CouncilId>,
+    /// It has a member (or founder) federation known here.
+    nested: bool,
+    /// It has a member federation, or a founder that may be one, that no log held here
+    /// shows: its councils are unknown here.
+    unknown: bool,
+}
+
+/// The councils a federation binds (PROTOCOL.md §8.1): its member councils, and through
+/// each member federation, the councils that one binds (founders standing for members
+/// while a charter is signed). A founder of an unfounded charter that no log held here
+/// shows may be a council or a federation: it is counted as a council, and as unknown.
+/// A loop in the reports (none is ever valid) is walked once.
+fn bound_councils(reports: &BTreeMap<FederationId, &FederationReport>, top: FederationId, own: CouncilId) -> Walk {
+    let mut w = Walk { bound: BTreeSet::new(), nested: false, unknown: false };
     let mut seen = BTreeSet::from([top]);
     let mut todo = vec![top];
     while let Some(f) = todo.pop() {
         let Some(r) = reports.get(&f) else { continue };
-        for m in r.members.iter().filter(|m| m.left_at.is_none()) {
-            if m.federation || reports.contains_key(&m.council) {
-                if seen.insert(m.council) {
-                    todo.push(m.council);
+        for p in parts_of(r) {
+            if reports.contains_key(&p) {
+                w.nested = true;
+                if seen.insert(p) {
+                    todo.push(p);
                 }
+            } else if is_federation_part(r, &p) {
+                w.unknown = true;
             } else {
-                out.insert(m.council);
+                w.unknown |= r.founded_at.is_none() && p != own && !r.members.iter().any(|m| m.council == p);
+                w.bound.insert(p);
             }
         }
     }
-    out
+    w
+}
+
+/// Whether a part of a federation is a federation, as far as its report shows (a member
+/// or signatory marked as one, §8.1).
+fn is_federation_part(report: &FederationReport, part: &CouncilId) -> bool {
+    report.members.iter().any(|m| m.council == *part && m.federation)
 }

@@ -590,6 +590,24 @@ pub fn check_genesis(g: &GenesisBody) -> Result<(), RecordError> {
     Ok(())
 }
 
+/// Whether a motion of this form enacts something (PROTOCOL.md §12.9): a yes/no motion
+/// whose action is not a resolution.
+fn enacts(form: &MotionForm) -> bool {
+    matches!(form, MotionForm::YesNo(a) if !matches!(a, Action::Resolution))
+}
+
+/// Whether an entry with this payload is never federation-level, whatever the log
+/// (PROTOCOL.md §12.9): a ballot, a name, or a motion that enacts nothing. (A close is
+/// federation-level when its motion is, which only the log can tell:
+/// [`CouncilState::is_federation_level`].)
+pub fn never_federation_level(payload: &Payload) -> bool {
+    match payload {
+        Payload::Vote(_) | Payload::Ranking(_) | Payload::Name(_) => true,
+        Payload::Motion(m) => !enacts(&m.body.form),
+        _ => false,
+    }
+}
+
 impl CouncilState {
     /// Starts a council from its genesis.
     pub fn new(genesis: Verified<Genesis>) -> Result<Self, RecordError> {
@@ -647,18 +665,13 @@ impl CouncilState {
     /// ranking) with its close. Judged against this state, which must hold the entry's
     /// motion if it is a close (a close of a motion it does not hold is not).
     pub fn is_federation_level(&self, payload: &Payload) -> bool {
-        fn enacts(form: &MotionForm) -> bool {
-            matches!(form, MotionForm::YesNo(a) if !matches!(a, Action::Resolution))
-        }
         match payload {
-            Payload::Vote(_) | Payload::Ranking(_) | Payload::Name(_) => false,
-            Payload::Motion(m) => enacts(&m.body.form),
             Payload::Close { motion, .. } => match self.motion(motion) {
                 Some(MotionRef::Open(m)) => enacts(&m.body.form),
                 Some(MotionRef::Closed(m)) => !matches!(m.kind, "choice" | "ranked" | "resolution"),
                 None => false,
             },
-            Payload::Petition(_) | Payload::DelegateVote(_) | Payload::Invite(_) | Payload::Device(_) => true,
+            other => !never_federation_level(other),
         }
     }
 

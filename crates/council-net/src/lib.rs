@@ -71,6 +71,17 @@ pub fn federation_topic(federation: &council_core::Hash) -> String {
     format!("councilnet/1/federation/{}", federation.to_hex())
 }
 
+/// The federation-level gossip topic of a federation of federations (PROTOCOL.md §12.9):
+/// the federation-level entries of every council it binds.
+pub fn wide_topic(federation: &council_core::Hash) -> String {
+    format!("councilnet/1/federation-level/{}", federation.to_hex())
+}
+
+/// The federation of federations whose federation-level topic this is ([`wide_topic`]).
+pub fn federation_of_wide_topic(topic: &str) -> Option<council_core::Hash> {
+    council_core::Hash::from_hex(topic.strip_prefix("councilnet/1/federation-level/")?)
+}
+
 /// The federation whose gossip topic this is ([`federation_topic`]), if it is one.
 pub fn federation_of_topic(topic: &str) -> Option<council_core::Hash> {
     council_core::Hash::from_hex(topic.strip_prefix("councilnet/1/federation/")?)

@@ -119,6 +119,23 @@ pub fn write_export(
             }
         }
     }
+    // Federation-level copies (PROTOCOL.md §12.9), marked as such.
+    for g in store.copy_geneses() {
+        let g = g.map_err(|e| e.to_string())?;
+        let id = g.council_id();
+        if id == council || !followed.insert(id) {
+            continue;
+        }
+        buf.extend(ExportItem::PartialGenesis(g).to_cbor());
+        items += 1;
+        for e in store.foreign_entries(&id, 1) {
+            buf.extend(ExportItem::Entry(e.map_err(|e| e.to_string())?).to_cbor());
+            items += 1;
+            if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
+                return Ok(());
+            }
+        }
+    }
     for p in store.equivocations() {
         let p = p.map_err(|e| e.to_string())?;
         if followed.contains(&p.a.body.council) {

@@ -135,6 +135,9 @@ pub struct FollowedView {
     /// How far peers last said this council's log reaches (its last sequence number), if
     /// any said: more than `entries` while this node catches up.
     pub peers_reach: Option<u64>,
+    /// Held as a federation-level copy (PROTOCOL.md §12.9): `entries` is then the place of
+    /// the last federation-level entry held, not a count.
+    pub copy: bool,
 }
 
 /// What `GET /v1/network` shows.
@@ -365,6 +368,26 @@ impl NetNode {
                 }
             }
         }
+        // Federation-level copies (PROTOCOL.md §12.9) replay the same way.
+        for g in store.copy_geneses() {
+            let g = g?;
+            let id = g.council_id();
+            if id == own_id || replicas.get(&id).is_some() {
+                continue;
+            }
+            let Ok(v) = verify_genesis(g) else { continue };
+            if replicas.follow_copy(v).is_err() {
+                continue;
+            }
+            for e in store.foreign_entries(&id, 1) {
+                let e = e?;
+                let seq = e.body.seq;
+                if replicas.judge(Verified::from_own_store(e)) != Judgement::Applied {
+                    tracing::warn!(council = %id.short(), seq, "a stored copy's entry does not replay; syncing it again");
+                    break;
+                }
+            }
+        }
         for st in replicas.councils().values() {
             if let Some(t) = st.fed_events().iter().map(|e| e.time).max() {
                 if st.id() != own_id {
@@ -574,11 +597,13 @@ impl NetNode {
             for (e, bytes) in entries {
                 let time = e.body.time;
                 let before = self.own_state().map(|s| s.fed_events().len()).unwrap_or(0);
+                let payload = e.body.payload.clone();
                 let j = self.replicas.judge(Verified::from_own_store(e));
                 if j != Judgement::Applied {
                     tracing::error!(?j, "the node's own entry did not apply to its copy");
                     return;
                 }
+                let federation_level = self.own_state().is_some_and(|s| s.is_federation_level(&payload));
                 // Any entry moves its council's clock, and a federation's clock closes
                 // its motions (PROTOCOL.md §8): the federation state is stale.
                 self.stale();
@@ -603,6 +628,15 @@ impl NetNode {
                 }
                 let topics: BTreeSet<FederationId> = self.proto.topics().difference(&published).copied().collect();
                 self.publish_own(&topics, &bytes).await;
+                // Its federation-level entries go to every council a federation of
+                // federations binds with it, too (PROTOCOL.md §12.9).
+                if federation_level {
+                    for f in self.proto.access().wide().keys() {
+                        if let Err(e) = self.net.publish(&council_net::wide_topic(f), bytes.clone()).await {
+                            tracing::debug!(error = %e, "not published (peers catch up by sync)");
+                        }
+                    }
+                }
             }
         }
     }
@@ -653,6 +687,7 @@ impl NetNode {
         }));
         // Claims that grant nothing any more are forgotten.
         self.claims.retain(|c| a.circle(&c.federation).is_some_and(|circle| circle.contains(&c.council)));
+        self.drop_outgrown_copies(&a);
         self.access = Some(a.clone());
         self.access_fresh = true;
         a
@@ -801,6 +836,12 @@ impl NetNode {
                     }
                     tracing::info!(federation = %f.short(), "following a federation");
                 }
+                Out::SubscribeWide(f) => {
+                    if let Err(e) = self.net.subscribe(&council_net::wide_topic(&f)).await {
+                        tracing::warn!(error = %e, "cannot subscribe to a federation-level topic");
+                    }
+                    tracing::info!(federation = %f.short(), "following a federation of federations' federation-level records");
+                }
                 Out::Allow(allowed) => {
                     let _ = self.net.allow(allowed).await;
                 }
@@ -853,9 +894,12 @@ impl NetNode {
             }
             NetEvent::SyncRequest { from, request, channel } => {
                 self.settle().await;
-                let answer = if self.proto.may_read(&from, &request.council) {
-                    let answer = self.serve_sync(&request);
-                    tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), "served a sync request");
+                let whole = self.proto.may_read(&from, &request.council);
+                let answer = if whole || self.proto.may_copy(&from, &request.council) {
+                    // A peer bound with that council only by a federation of federations
+                    // gets its federation-level entries, never its ballots (§12.9).
+                    let answer = tokio::task::block_in_place(|| self.serve_sync(&request, !whole));
+                    tracing::debug!(%from, council = %request.council.short(), from_seq = request.from_seq, entries = answer.entries.len(), copy = !whole, "served a sync request");
                     Response::Sync(answer)
                 } else {
                     tracing::debug!(%from, council = %request.council.short(), "refused a sync request: no standing");
@@ -881,7 +925,10 @@ impl NetNode {
             NetEvent::Gossip { id, from, data, topic } => {
                 let (v, reason) = match council_net::federation_of_topic(topic.as_str()) {
                     Some(f) => self.on_gossip(&from, f, &data).await,
-                    None => (Verdict::Reject, "not-a-federation-topic"),
+                    None => match council_net::federation_of_wide_topic(topic.as_str()) {
+                        Some(f) => self.on_wide_gossip(&from, f, &data).await,
+                        None => (Verdict::Reject, "not-a-federation-topic"),
+                    },
                 };
                 self.metrics.judged(v, reason);
                 let _ = self.net.validate(id, from, v).await;
@@ -920,7 +967,7 @@ impl NetNode {
             ))
         };
         let access = self.access();
-        let claim = if access.councils().contains(&council) {
+        let claim = if access.admitted().contains(&council) {
             None
         } else {
             let t = now();
@@ -983,25 +1030,55 @@ impl NetNode {
     /// checked when it was first followed, and the council id is the hash of the genesis:
     /// the same bytes again need no new check).
     fn follow(&mut self, genesis: Genesis) -> Result<(), String> {
+        self.follow_as(genesis, false)
+    }
+
+    /// [`NetNode::follow`], as a federation-level copy if `copy` (or if access says so).
+    fn follow_as(&mut self, genesis: Genesis, copy: bool) -> Result<(), String> {
         let id = genesis.council_id();
         if self.replicas.get(&id).is_some() {
             return Ok(());
         }
+        // A council bound with this one only by a federation of federations: its
+        // federation-level entries alone (PROTOCOL.md §12.9).
+        let access = self.access();
+        let copy = copy || (!access.councils().contains(&id) && access.copies().contains(&id));
         let v = verify_genesis(genesis.clone()).map_err(|e| format!("invalid genesis: {e}"))?;
-        if let Err(e) = self.replicas.follow(v) {
+        let followed = if copy { self.replicas.follow_copy(v) } else { self.replicas.follow(v) };
+        if let Err(e) = followed {
             tracing::warn!(council = %id.short(), error = %e, "cannot follow a council");
             return Err(format!("cannot follow the council: {e}"));
         }
-        if let Err(e) = self.store.put_foreign_genesis(&genesis) {
+        let stored =
+            if copy { self.store.put_copy_genesis(&genesis) } else { self.store.put_foreign_genesis(&genesis) };
+        if let Err(e) = stored {
             tracing::error!(error = %e, "cannot store a followed council's genesis");
         }
-        tracing::info!(council = %id.short(), name = %genesis.body.name, "following a council");
+        tracing::info!(council = %id.short(), name = %genesis.body.name, copy, "following a council");
         self.stale();
         Ok(())
     }
 
+    /// Copies of councils whose whole log this council may read now (it joined their
+    /// federation) are dropped, so that the whole log is synced in their place.
+    fn drop_outgrown_copies(&mut self, access: &Access) {
+        let outgrown: Vec<CouncilId> = access
+            .councils()
+            .into_iter()
+            .filter(|c| self.replicas.get(c).is_some_and(CouncilState::is_partial))
+            .collect();
+        for c in outgrown {
+            self.replicas.forget(&c);
+            if let Err(e) = self.store.drop_copy(&c) {
+                tracing::error!(error = %e, "cannot drop a federation-level copy");
+            }
+            tracing::info!(council = %c.short(), "this council may read that council's whole log now: syncing it whole");
+            self.fed = None;
+        }
+    }
+
     /// Entries of a council this node holds (its own, or one it follows).
-    fn serve_sync(&self, r: &SyncRequest) -> SyncResponse {
+    fn serve_sync(&self, r: &SyncRequest, copy_only: bool) -> SyncResponse {
         let mut out = SyncResponse::default();
         let Some(st) = self.replicas.get(&r.council) else { return out };
         let own = r.council == self.own;
@@ -1018,7 +1095,10 @@ impl NetNode {
         let store = &self.store;
         let iter: Box<dyn Iterator<Item = Result<Entry, StoreError>>> =
             if own { Box::new(store.entries(from)) } else { Box::new(store.foreign_entries(&r.council, from)) };
-        for e in iter.take(max) {
+        let copy = |e: &Result<Entry, StoreError>| {
+            !copy_only || e.as_ref().is_ok_and(|e| st.is_federation_level(&e.body.payload))
+        };
+        for e in iter.filter(copy).take(max) {
             let Ok(e) = e else { break };
             if e.body.seq > upto {
                 break;
@@ -1033,8 +1113,12 @@ impl NetNode {
         out
     }
 
+    /// The genesis of a council this node follows, whole or as a copy.
     fn foreign_genesis(&self, id: &CouncilId) -> Option<Genesis> {
-        self.store.foreign_geneses().filter_map(Result::ok).find(|g| g.council_id() == *id)
+        let find = |mut it: Box<dyn Iterator<Item = Result<Genesis, StoreError>>>| {
+            it.find_map(|g| g.ok().filter(|g| g.council_id() == *id))
+        };
+        find(Box::new(self.store.foreign_geneses())).or_else(|| find(Box::new(self.store.copy_geneses())))
     }
 
     async fn on_internal(&mut self, i: Internal) {
@@ -1051,9 +1135,15 @@ impl NetNode {
                             let ours = self.own_state().map(|s| s.seq()).unwrap_or(0);
                             self.fetch_own(peer, ours + 1);
                         }
-                        if !self.access().councils().contains(&council) {
+                        let access = self.access();
+                        // A federation of federations of this council's names a member
+                        // federation no log here shows yet: the welcoming node's council
+                        // may be one of its councils. Its federation-level copy (signed
+                        // by its own node key) shows whether it is (PROTOCOL.md §12.9).
+                        let provisional = !access.admitted().contains(&council) && access.unresolved();
+                        if !access.admitted().contains(&council) && !provisional {
                             tracing::info!(%peer, council = %council.short(), "welcomed by a council this council has no federation with: not following it");
-                        } else if let Err(why) = self.follow(*g) {
+                        } else if let Err(why) = self.follow_as(*g, provisional) {
                             tracing::info!(%peer, reason = %why, "a welcome that does not add up");
                         } else {
                             self.settle().await;
@@ -1199,7 +1289,10 @@ impl NetNode {
                 tracing::warn!(%peer, "a sync response carried another council's genesis");
                 return (0, 0);
             }
-            if !self.access().councils().contains(&council) || self.follow(*g).is_err() {
+            // A council followed already (a provisional copy, see `on_internal`) or one
+            // with standing here.
+            let known = self.replicas.get(&council).is_some() || self.access().admitted().contains(&council);
+            if !known || self.follow(*g).is_err() {
                 return (0, 0);
             }
         }
@@ -1227,6 +1320,15 @@ impl NetNode {
                 }
             };
             let stored = e.get().clone();
+            // A copy takes the federation-level entries alone; a peer that may read the
+            // whole log serves it whole.
+            if self
+                .replicas
+                .get(&council)
+                .is_some_and(|st| st.is_partial() && !st.is_federation_level(&stored.body.payload))
+            {
+                continue;
+            }
             let before = self.standing_marks(&council);
             match self.replicas.judge(e) {
                 Judgement::Applied => {
@@ -1291,6 +1393,36 @@ impl NetNode {
             ExportItem::Equivocation(p) => self.on_gossip_proof(p).await,
             _ => (Verdict::Reject, "not-an-entry-or-proof"),
         }
+    }
+
+    /// Judges one message on a federation of federations' federation-level topic
+    /// (PROTOCOL.md §12.9): an entry of a council that federation binds, and one that can
+    /// be federation-level. A ballot, a name or a motion that enacts nothing there is
+    /// rejected (its sender penalised): no honest node publishes one on this topic.
+    async fn on_wide_gossip(
+        &mut self,
+        from: &PeerId,
+        federation: FederationId,
+        data: &[u8],
+    ) -> (Verdict, &'static str) {
+        let e = match ExportItem::from_cbor(data) {
+            Ok(ExportItem::Entry(e)) => e,
+            Ok(_) => return (Verdict::Reject, "not-an-entry"),
+            Err(err) => {
+                tracing::info!(%from, error = %err, "rejected undecodable gossip");
+                return (Verdict::Reject, "undecodable");
+            }
+        };
+        let council = e.body.council;
+        if !self.access().wide().get(&federation).is_some_and(|bound| bound.contains(&council)) {
+            tracing::info!(%from, council = %council.short(), federation = %federation.short(), "ignored gossip about a council the federation does not bind");
+            return (Verdict::Ignore, "outside-the-federation");
+        }
+        if council_core::council::never_federation_level(&e.body.payload) {
+            tracing::info!(%from, council = %council.short(), kind = e.body.payload.kind(), "rejected gossip: not federation-level, on a federation-level topic");
+            return (Verdict::Reject, "not-federation-level");
+        }
+        self.on_gossip_entry(from, e).await
     }
 
     async fn on_gossip_entry(&mut self, from: &PeerId, e: Entry) -> (Verdict, &'static str) {
@@ -1521,6 +1653,7 @@ impl NetNode {
                         entries: st.seq(),
                         head: st.head(),
                         peers_reach: self.proto.claimed(id),
+                        copy: st.is_partial(),
                     })
                     .collect();
                 let _ = r.send(NetworkView {

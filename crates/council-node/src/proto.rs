@@ -22,7 +22,9 @@ use council_core::records::{CouncilId, FederationId};
 use council_core::replica::Replicas;
 use council_core::{Hash, PublicKey};
 use council_net::multiaddr::Protocol;
-use council_net::{federation_topic, heads_digest, peer_id_of, Head, HeadsRequest, Multiaddr, PeerId, SyncRequest};
+use council_net::{
+    federation_topic, heads_digest, peer_id_of, wide_topic, Head, HeadsRequest, Multiaddr, PeerId, SyncRequest,
+};
 
 /// Entries asked for in one sync request.
 pub const SYNC_BATCH: u32 = 1000;
@@ -53,6 +55,9 @@ impl Logs for Replicas {
     }
 }
 
+/// How many ticks (sync intervals) apart the federation-level copies are asked after.
+pub const COPY_TICKS: u32 = 6;
+
 /// What the actor is to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
@@ -69,6 +74,8 @@ pub enum Out {
     Dial(Multiaddr),
     /// Join a federation's gossip topic.
     Subscribe(FederationId),
+    /// Join a federation of federations' federation-level topic (PROTOCOL.md §12.9).
+    SubscribeWide(FederationId),
     /// The peers that may stay connected, and the gossip topics each may use.
     Allow(HashMap<PeerId, HashSet<String>>),
 }
@@ -146,6 +153,11 @@ pub struct Peering {
     /// The node of every council with standing here.
     nodes: HashMap<PeerId, CouncilId>,
     topics: BTreeSet<FederationId>,
+    /// The federations of federations whose federation-level topics this node joined.
+    wide_topics: BTreeSet<FederationId>,
+    /// Ticks since the federation-level copies were last asked after (see
+    /// [`Peering::tick`]).
+    copy_ticks: u32,
     allowed: HashMap<PeerId, HashSet<String>>,
     /// Addresses to keep dialing (configured peers, added peers, invite issuers).
     dial: Vec<Multiaddr>,
@@ -184,6 +196,8 @@ impl Peering {
             hellos: HashMap::new(),
             nodes: HashMap::new(),
             topics: BTreeSet::new(),
+            wide_topics: BTreeSet::new(),
+            copy_ticks: 0,
             allowed: HashMap::new(),
             dial,
             peer_ids: HashMap::new(),
@@ -234,14 +248,25 @@ impl Peering {
                 self.out.push(Out::Subscribe(*f));
             }
         }
-        let councils = self.access.councils();
+        for f in self.access.wide().keys() {
+            if self.wide_topics.insert(*f) {
+                self.out.push(Out::SubscribeWide(*f));
+            }
+        }
+        let councils = self.access.admitted();
         let mut allowed = HashMap::new();
         self.nodes.clear();
         for c in &councils {
             let Some(key) = logs.node_key(c) else { continue };
             let p = *self.peer_ids.entry(*key.as_bytes()).or_insert_with(|| peer_id_of(&key));
             self.nodes.insert(p, *c);
-            allowed.insert(p, self.access.standing_of(c).map(federation_topic).collect());
+            let topics: HashSet<String> = self
+                .access
+                .standing_of(c)
+                .map(federation_topic)
+                .chain(self.access.wide_standing_of(c).map(wide_topic))
+                .collect();
+            allowed.insert(p, topics);
         }
         self.peers.retain(|_, c| councils.contains(c));
         if allowed != self.allowed {
@@ -298,6 +323,26 @@ impl Peering {
         for f in self.access.standing_of(&council).copied().collect::<Vec<_>>() {
             self.ask_heads(peer, f, logs);
         }
+        self.want_copies(peer, council, logs);
+    }
+
+    /// Asks `peer`, the node of `council`, for the federation-level copies this node holds
+    /// that a federation of federations binds with `council` (PROTOCOL.md §12.9), its own
+    /// included: each from where it stands here. There are no heads for copies (a copy's `seq` skips the
+    /// entries that are not federation-level), so this is also how a missed entry is found.
+    fn want_copies(&mut self, peer: PeerId, council: CouncilId, logs: &impl Logs) {
+        let access = self.access.clone();
+        for c in access.copies() {
+            if access.may_copy(&council, &c) {
+                self.want_log(peer, c, logs);
+            }
+        }
+    }
+
+    /// Whether `peer` may have `council`'s federation-level entries here (PROTOCOL.md
+    /// §12.9); [`Peering::may_read`] says whether it may have the whole log.
+    pub fn may_copy(&self, peer: &PeerId, council: &CouncilId) -> bool {
+        self.council_of(peer).is_some_and(|r| self.access.may_copy(&r, council))
     }
 
     /// The council whose node `peer` is, if it was let in or its council has standing.
@@ -401,7 +446,7 @@ impl Peering {
     /// (`followed` false) or beyond the end of the log it holds. The sender is asked for
     /// the log, a followed council's always, another only if it has standing here.
     pub fn out_of_reach(&mut self, from: PeerId, council: CouncilId, followed: bool, logs: &impl Logs) {
-        if followed || self.access.councils().contains(&council) {
+        if followed || self.access.councils().contains(&council) || self.access.copies().contains(&council) {
             self.want_log(from, council, logs);
         }
     }
@@ -527,6 +572,17 @@ impl Peering {
             let Some(circle) = access.circle(f) else { continue };
             for (p, _) in live.iter().filter(|(_, c)| circle.contains(c)) {
                 self.ask_heads(*p, *f, logs);
+            }
+        }
+        // Copies have no heads: every COPY_TICKS ticks, each live peer bound with this
+        // council by a federation of federations is asked for the copies it may have.
+        self.copy_ticks += 1;
+        if self.copy_ticks >= COPY_TICKS && !access.wide().is_empty() {
+            self.copy_ticks = 0;
+            for &(p, c) in &live {
+                if access.wide_standing_of(&c).next().is_some() {
+                    self.want_copies(p, c, logs);
+                }
             }
         }
         for a in &self.dial {

@@ -516,6 +516,40 @@ impl Store {
         Ok(())
     }
 
+    /// Starts keeping a federation-level copy of a council's log (PROTOCOL.md §12.9): its
+    /// genesis, marked as a copy's; its entries go with the followed councils' (idempotent).
+    pub fn put_copy_genesis(&self, g: &Genesis) -> Result<(), StoreError> {
+        let k = key(b"cgen/", &[&g.council_id().0]);
+        self.tree()?.insert(k, g.to_cbor()).map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// The geneses of the councils held as federation-level copies.
+    pub fn copy_geneses(&self) -> impl Iterator<Item = Result<Genesis, StoreError>> + use<> {
+        self.scan(move |t| {
+            t.scan_prefix(b"cgen/").map(|kv| {
+                let (_, v) = kv.map_err(io)?;
+                Genesis::from_cbor(&v).map_err(|e| StoreError::Corrupt(format!("copy genesis: {e}")))
+            })
+        })
+    }
+
+    /// Drops a federation-level copy, genesis and entries, durably: the node is about to
+    /// follow the whole log instead.
+    pub fn drop_copy(&self, council: &Hash) -> Result<(), StoreError> {
+        let t = self.tree()?;
+        let mut b = sled::Batch::default();
+        b.remove(key(b"cgen/", &[&council.0]));
+        let (start, end) = (foreign_key(b"flog/", council, 0), foreign_key(b"flog/", council, u64::MAX));
+        for kv in t.range(start..=end) {
+            let (k, _) = kv.map_err(|e| self.io(e))?;
+            b.remove(k);
+        }
+        t.apply_batch(b).map_err(|e| self.io(e))?;
+        self.db()?.flush().map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
     /// The followed councils' geneses.
     pub fn foreign_geneses(&self) -> impl Iterator<Item = Result<Genesis, StoreError>> + use<> {
         self.scan(move |t| {

@@ -507,7 +507,7 @@ impl Sim {
                         self.at(t, Ev::Connect { from: i, to: j });
                     }
                 }
-                Out::Subscribe(_) => {}
+                Out::Subscribe(_) | Out::SubscribeWide(_) => {}
                 Out::Allow(allowed) => {
                     let topic = federation_topic(&self.federation);
                     let now: BTreeSet<usize> = allowed
