@@ -203,11 +203,15 @@ impl Access {
         let mut unresolved = false;
         for (f, report) in &reports {
             let walk = bound_councils(&reports, *f, i.own);
-            if !walk.nested && !walk.unknown {
+            if !(walk.bound.contains(&i.own) || (report.founded_at.is_none() && i.charters.contains_key(f))) {
                 continue;
             }
-            if walk.bound.contains(&i.own) || (report.founded_at.is_none() && i.charters.contains_key(f)) {
-                unresolved |= walk.unknown;
+            // A part no log here shows may be a federation (§8.1): its councils are found
+            // from the copy of a council that welcomes this one (`unresolved`). Only a
+            // federation with a member federation known here is a federation of
+            // federations with a federation-level topic.
+            unresolved |= walk.unknown;
+            if walk.nested {
                 let mut bound = walk.bound;
                 bound.insert(i.own);
                 wide.insert(*f, bound);

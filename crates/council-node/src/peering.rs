@@ -1060,19 +1060,26 @@ impl NetNode {
     }
 
     /// Copies of councils whose whole log this council may read now (it joined their
-    /// federation) are dropped, so that the whole log is synced in their place.
+    /// federation) are dropped, so that the whole log is synced in their place; so are
+    /// copies taken from a welcome (see `on_internal`) that, once nothing is left
+    /// unresolved, no federation of federations justifies.
     fn drop_outgrown_copies(&mut self, access: &Access) {
-        let outgrown: Vec<CouncilId> = access
+        let whole = access.councils();
+        let copies = access.copies();
+        let dropped: Vec<CouncilId> = self
+            .replicas
             .councils()
-            .into_iter()
-            .filter(|c| self.replicas.get(c).is_some_and(CouncilState::is_partial))
+            .values()
+            .filter(|st| st.is_partial())
+            .map(CouncilState::id)
+            .filter(|c| whole.contains(c) || (!access.unresolved() && !copies.contains(c)))
             .collect();
-        for c in outgrown {
+        for c in dropped {
             self.replicas.forget(&c);
             if let Err(e) = self.store.drop_copy(&c) {
                 tracing::error!(error = %e, "cannot drop a federation-level copy");
             }
-            tracing::info!(council = %c.short(), "this council may read that council's whole log now: syncing it whole");
+            tracing::info!(council = %c.short(), whole = whole.contains(&c), "dropped a federation-level copy (the whole log is synced instead, if this council may read it)");
             self.fed = None;
         }
     }
