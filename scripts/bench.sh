@@ -164,8 +164,9 @@ PY
 )
 row "$b7"
 
-# B8: federations of federations, three levels: what one node holds, by kind of record (a
-# design figure: the higher federation's own gossip is not built yet).
+# B8: federations of federations, three levels: what one node holds (its local
+# federation whole, every other council as a federation-level copy, PROTOCOL.md §12.9) and
+# receives by gossip, beside every log whole.
 # shellcheck disable=SC2086
 b8json=$("$bin/examples/nested_scale" $nested | tail -n1)
 b8=$(python3 - "$b8json" <<'PY'
@@ -174,7 +175,7 @@ r = json.loads(sys.argv[1])
 mb = lambda b: b / 1e6
 held = r["local_whole_bytes"] + r["others_federation_bytes"]
 every = r["local_whole_bytes"] + r["others_whole_bytes"]
-print(f"| B8 | federations of federations: {r['councils']:,} councils in three levels, {r['entries']:,} log entries ({r['federation_entries']:,} federation level); what a node of one local council holds | today: its local federation's logs, {mb(r['local_whole_bytes']):.2f} MB (nothing from above); with a gossip of federation-level records only (not built): {mb(held):.2f} MB; `council verify` of the whole export {r['verify_seconds']:.1f} s | every log whole: {mb(every):.2f} MB | {held / every:.2f}x | a design figure: the gossip above is not built |")
+print(f"| B8 | federations of federations: {r['councils']:,} councils in three levels, {r['entries']:,} log entries ({r['federation_entries']:,} federation level); a node of one local council | holds {mb(held):.2f} MB (its local federation whole, {mb(r['local_whole_bytes']):.2f} MB; the rest as copies); receives {mb(r['received_bytes']):.2f} MB by gossip ({r['received_bytes'] / every:.2f}x); `council verify` of its holding {r['verify_held_seconds']:.1f} s, of every log {r['verify_seconds']:.1f} s | every log whole: {mb(every):.2f} MB | holds {held / every:.2f}x, receives {r['received_bytes'] / every:.2f}x | no ballot of a council outside its own federations (its holding decides the top federation as every log does: checked) |")
 PY
 )
 row "$b8"
