@@ -158,5 +158,64 @@ fn a_federation_of_federations_reaches_a_council_outside_every_circle_by_federat
         serde_json::to_value(r.federations.iter().find(|x| x.id == f).unwrap()).unwrap()["motions"].clone()
     };
     assert_eq!(f_at(&at_north), f_at(&at_a), "F's motion is decided alike");
-    let _ = (a, b, north);
+
+    // The attack: b's node, bound with north only through F, publishes a ballot of its
+    // council on H's federation-level topic. North rejects it unread (the sender is
+    // penalised), and no ballot enters its copy of b's log.
+    let mut b = b;
+    let b_key = council_node::datadir::load_key(&mb.0.join(council_node::datadir::NODE_KEY)).unwrap();
+    b.stop(&rt);
+    let b_genesis = b_genesis_from(&north, &mb.1);
+    let rogue = common::Peer::start(&rt, &b_key, b_genesis, vec![]);
+    let topic = council_net::wide_topic(&h);
+    rogue.subscribe_topic(&rt, &topic);
+    rogue.dial(&rt, &north.p2p_addr().unwrap());
+    let motion = council_core::Hash::of(b"b's own motion");
+    let vote = Signed::sign(VoteBody { council: mb.1, motion, choice: 0, counter: 1, is_final: true }, &mb.2[0]);
+    let body = council_core::records::EntryBody {
+        council: mb.1,
+        seq: 1_000,
+        prev: council_core::Hash::of(b"anything"),
+        time: now(),
+        payload: council_core::records::Payload::Vote(vote),
+    };
+    let entry = Signed::sign(body, &b_key);
+    let rejected_before = north.gossip_rejected();
+    let rogue_id = council_net::peer_id_of(&b_key.public());
+    wait("north rejects the ballot on the federation-level topic", || {
+        rogue.publish_on(&rt, &topic, council_core::export::ExportItem::Entry(entry.clone()).to_cbor());
+        std::thread::sleep(Duration::from_millis(300));
+        north.gossip_rejected() > rejected_before
+    });
+    assert!(
+        north.get_text("/metrics").contains("verdict=\"reject\",reason=\"not-federation-level\""),
+        "rejected as not federation-level, before any judgement"
+    );
+    wait("north penalises b's node", || common::score_of(&north, &rogue_id).is_some_and(|s| s < 0.0));
+    let after = export_of(&north);
+    let b_copy = after.councils.iter().find(|c| c.id == mb.1).unwrap();
+    assert!(b_copy.partial && b_copy.stats.ballots == 0, "no ballot entered north's copy of b");
+    let _ = (a, north);
+}
+
+/// A council's genesis, from the copy `holder` exports.
+fn b_genesis_from(holder: &Node, council: &council_core::Hash) -> council_core::records::Genesis {
+    use council_core::export::{ExportItem, ItemReader};
+    let mut body = Vec::new();
+    ureq::get(&format!("{}/v1/export", holder.api))
+        .set("Authorization", &format!("Bearer {}", holder.token))
+        .call()
+        .unwrap()
+        .into_reader()
+        .read_to_end(&mut body)
+        .unwrap();
+    let mut r = ItemReader::new(&body[..]);
+    while let Some((_, item)) = r.next_item().unwrap() {
+        if let Ok(ExportItem::PartialGenesis(g) | ExportItem::Genesis(g)) = ExportItem::from_cbor(&item) {
+            if g.council_id() == *council {
+                return g;
+            }
+        }
+    }
+    panic!("no genesis of {}", council.short())
 }

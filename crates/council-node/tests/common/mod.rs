@@ -381,6 +381,23 @@ impl Peer {
         });
     }
 
+    /// Subscribes to any topic (a federation-level one, say), and lets the peers that
+    /// welcomed this one use it.
+    pub fn subscribe_topic(&self, rt: &tokio::runtime::Runtime, topic: &str) {
+        self.standing.lock().unwrap().0.push(topic.to_owned());
+        rt.block_on(async {
+            self.net.subscribe(topic).await.unwrap();
+            Peer::allow(&self.net, &self.standing).await;
+        });
+    }
+
+    /// Gossips any bytes on any topic.
+    pub fn publish_on(&self, rt: &tokio::runtime::Runtime, topic: &str, data: Vec<u8>) {
+        if let Err(e) = rt.block_on(self.net.publish(topic, data)) {
+            eprintln!("not published: {e}");
+        }
+    }
+
     /// Gossips an entry on the federation's topic (as an export item).
     pub fn publish(&self, rt: &tokio::runtime::Runtime, federation: &Hash, entry: &council_core::records::Entry) {
         self.publish_raw(rt, federation, council_core::export::ExportItem::Entry(entry.clone()).to_cbor());
