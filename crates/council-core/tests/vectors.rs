@@ -328,6 +328,22 @@ fn build() -> Value {
     );
     let receipt = Receipt { entry: entry2.clone() };
     let proof = EquivocationProof { a: close.clone(), b: fork };
+    // A federation-level copy (§12.9) of entries 1 to 4: only the invite is federation-
+    // level (entry 1 is a motion that enacts nothing, 2 a ballot, 3 that motion's close).
+    let copy_item = ExportItem::PartialGenesis(g.clone());
+    let copy_levels: Vec<bool> = {
+        let mut st =
+            council_core::council::CouncilState::new(council_core::verify::Verified::from_own_store(g.clone()))
+                .unwrap();
+        [&entry1, &entry2, &close, &invite_entry]
+            .iter()
+            .map(|e| {
+                let level = st.is_federation_level(&e.body.payload);
+                st.apply(council_core::verify::Verified::from_own_store((*e).clone())).unwrap();
+                level
+            })
+            .collect()
+    };
     let header = ExportItem::Header { primary: council };
     let end = ExportItem::End { items: 5 };
     let invite_string = council_core::invite::InviteString {
@@ -381,6 +397,7 @@ fn build() -> Value {
         "opened": { "carrier": fed_mandate.id().to_hex(), "federation": higher_id.to_hex(), "id": FederationMotion::opened_by_act(fed_mandate.id(), higher_id).to_hex() },
         "join": { "statement_cbor": hex::encode(join.to_cbor()), "invite_key": hex::encode(invite.public().as_bytes()), "signature": hex::encode(join_sig.0) },
         "equivocation": { "record_cbor": hex::encode(proof.to_cbor()) },
+        "copy": { "item_cbor": hex::encode(copy_item.to_cbor()), "entry_4_cbor": hex::encode(invite_entry.to_cbor()), "federation_level_of_entries_1_to_4": copy_levels },
         "export_header": { "cbor": hex::encode(header.to_cbor()) },
         "export_end": { "cbor": hex::encode(end.to_cbor()), "items": 5 },
         "invite_string": { "cbor": hex::encode(invite_string.to_cbor()), "string": invite_string.to_string() },
@@ -442,6 +459,12 @@ fn markdown(v: &Value) -> String {
     s.push_str(&format!(
         "\n#### receipt (for entry 2)\n\nThe node's acknowledgement of member 2's vote: entry 2, whole.\n\n```text\n{}\n```\n",
         v["receipt"]["cbor"].as_str().unwrap()
+    ));
+    s.push_str(&format!(
+        "\n#### a federation-level copy (§12.9)\n\nOf entries 1 to 4 above, which are federation-level: {:?} (entry 1 is a motion that enacts nothing, 2 a ballot, 3 that motion's close, 4 an invite). A copy of that log is its copy item (the genesis above, as `partial-genesis`) and then entry 4 alone, which a copy applies although `seq` jumps from 0 to 4:\n\n```text\ncopy_item  {}\nentry_4    {}\n```\n",
+        v["copy"]["federation_level_of_entries_1_to_4"].as_array().unwrap().iter().map(|b| b.as_bool().unwrap()).collect::<Vec<_>>(),
+        v["copy"]["item_cbor"].as_str().unwrap(),
+        v["copy"]["entry_4_cbor"].as_str().unwrap()
     ));
     s.push_str(&format!(
         "\n#### export header item\n\n```text\n{}\n```\n",
@@ -538,6 +561,29 @@ fn published_sample_export_matches_and_verifies() {
         std::fs::write(&vpath, &text).unwrap();
     }
     assert_eq!(std::fs::read_to_string(&vpath).expect("verdict file exists"), text);
+}
+
+/// The copy vector: a copy item and entry 4 alone. It applies (the copy stands at place 4,
+/// its signatures checked), and, as the exported council's own log, it is refused: an
+/// export holds its own council whole.
+#[test]
+fn the_copy_vector_holds_entry_4_alone_and_is_never_the_exported_log() {
+    use council_core::cbor::Cbor;
+    let v = build();
+    assert_eq!(v["copy"]["federation_level_of_entries_1_to_4"], json!([false, false, false, true]));
+    let copy = ExportItem::from_cbor(&hex::decode(v["copy"]["item_cbor"].as_str().unwrap()).unwrap()).unwrap();
+    let ExportItem::PartialGenesis(g) = copy else { panic!("a copy item") };
+    let entry4 =
+        council_core::records::Entry::from_cbor(&hex::decode(v["copy"]["entry_4_cbor"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let mut w = council_core::export::ExportWriter::new(Vec::new(), g.council_id()).unwrap();
+    w.partial_genesis(&g).unwrap();
+    w.entry(entry4).unwrap();
+    let r = verify_reader(&w.finish().unwrap()[..]);
+    assert!(!r.valid, "the exported council's own log is never a copy");
+    assert!(r.errors.iter().any(|e| e.reason.contains("federation-level copy")), "{:?}", r.errors);
+    assert_eq!(r.councils[0].entries, 4, "the copy stands at place 4");
+    assert!(r.councils[0].partial);
 }
 
 #[test]
