@@ -166,3 +166,35 @@ fn a_copy_refuses_what_its_node_did_not_sign() {
     assert_eq!(copy.fed_events().len(), full.fed_events().len());
     assert_eq!(copy.node_key(), full.node_key());
 }
+
+mod any_holding {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whichever councils a node holds whole and whichever as copies, it decides
+        /// every federation of the nested sample as the whole logs do, as of one clock.
+        #[test]
+        fn copies_decide_as_whole_logs(mask in 0u8..=255) {
+            let (bytes, _) = federations_of_federations(T0).unwrap();
+            let ids: Vec<CouncilId> = logs(&bytes).iter().map(|(g, _)| g.council_id()).collect();
+            // The primary (the first council) is always whole.
+            let whole: BTreeSet<CouncilId> =
+                ids.iter().enumerate().filter(|(i, _)| *i == 0 || mask & (1 << i) != 0).map(|(_, c)| *c).collect();
+            let copy = federation_level_copy(&bytes, |c| whole.contains(c)).unwrap();
+            let report = verify(&copy);
+            prop_assert!(report.valid, "{}", errors(&report));
+            let now = verify(&bytes).councils.iter().map(|c| c.last_time).max().unwrap();
+            let decide = |b: &[u8], copies: bool| {
+                let states: std::collections::BTreeMap<CouncilId, CouncilState> = logs(b)
+                    .iter()
+                    .map(|(g, es)| (g.council_id(), state(g, es, copies && !whole.contains(&g.council_id())).unwrap()))
+                    .collect();
+                serde_json::to_string(&council_core::federation::evaluate_at(&states, now).0).unwrap()
+            };
+            prop_assert_eq!(decide(&bytes, false), decide(&copy, true));
+        }
+    }
+}
