@@ -1073,7 +1073,23 @@ pub fn network(node: &Node, json: bool) -> anyhow::Result<()> {
             say!("connected {} council {c}", p["peer"].as_str().unwrap_or("?"));
         }
         for f in n["followed"].as_array().cloned().unwrap_or_default() {
-            say!("following {} {:?}: {} entries", short(&f["council"]), f["name"].as_str().unwrap_or(""), f["entries"]);
+            if f["copy"] == true {
+                // A council bound with this one only through a member federation: its
+                // federation-level entries alone (PROTOCOL.md §12.9).
+                say!(
+                    "following {} {:?}: its federation-level entries, up to entry {} (no ballots)",
+                    short(&f["council"]),
+                    f["name"].as_str().unwrap_or(""),
+                    f["entries"]
+                );
+            } else {
+                say!(
+                    "following {} {:?}: {} entries",
+                    short(&f["council"]),
+                    f["name"].as_str().unwrap_or(""),
+                    f["entries"]
+                );
+            }
         }
     });
     Ok(())
