@@ -146,7 +146,10 @@ impl Access {
             // A charter this council signed counts only while it is being signed: once
             // founded, what counts is membership (a council that left, or whose
             // signature was void, is out).
-            let mine = circle.contains(&i.own)
+            // While a charter is signed, only this council's own signature (or motion to
+            // sign) makes it take part: a charter that merely names it, in a log held here
+            // (a federation-level copy's, say), gives no one standing with it.
+            let mine = (report.founded_at.is_some() && circle.contains(&i.own))
                 || (report.founded_at.is_none() && i.charters.contains_key(f))
                 || i.joining.get(f).is_some_and(|p| own_invite_holds(report, p));
             if !mine {
@@ -202,8 +205,12 @@ impl Access {
         let mut wide = BTreeMap::new();
         let mut unresolved = false;
         for (f, report) in &reports {
-            let walk = bound_councils(&reports, *f, i.own);
-            if !(walk.bound.contains(&i.own) || (report.founded_at.is_none() && i.charters.contains_key(f))) {
+            let walk = bound_councils(&reports, *f);
+            // Consent: this council signed (or moves to sign) the charter, or it is bound
+            // through a part whose signature or membership counts. A charter that only
+            // names this council or its federation gives no one standing with it.
+            let consented = report.founded_at.is_none() && i.charters.contains_key(f);
+            if !(walk.bound.contains(&i.own) || consented) {
                 continue;
             }
             // A part no log here shows may be a federation (§8.1): its councils are found
@@ -213,6 +220,7 @@ impl Access {
             unresolved |= walk.unknown;
             if walk.nested {
                 let mut bound = walk.bound;
+                bound.extend(walk.named);
                 bound.insert(i.own);
                 wide.insert(*f, bound);
             }
@@ -364,52 +372,57 @@ impl Access {
     }
 }
 
-/// What a federation is made of, for [`Access::wide`]: its current members once founded,
-/// its founders while its charter is signed.
-fn parts_of(report: &FederationReport) -> Vec<CouncilId> {
-    if report.founded_at.is_some() {
-        report.members.iter().filter(|m| m.left_at.is_none()).map(|m| m.council).collect()
-    } else {
-        report.founders.clone()
-    }
-}
-
 /// What [`bound_councils`] found.
 struct Walk {
-    /// The councils the federation binds.
+    /// The councils the federation binds: through its members once founded; while its
+    /// charter is signed, through the founders whose signature counts.
     bound: BTreeSet<CouncilId>,
+    /// While its charter is signed, the founders that have not signed and that no log
+    /// here shows (councils, or federations whose councils are unknown here), and the
+    /// councils bound by founder federations that have not signed yet: those the
+    /// signatories agreed to found it with.
+    named: BTreeSet<CouncilId>,
     /// It has a member (or founder) federation known here.
     nested: bool,
-    /// It has a member federation, or a founder that may be one, that no log held here
-    /// shows: its councils are unknown here.
+    /// A part no log here shows may be a federation: its councils are unknown here.
     unknown: bool,
 }
 
-/// The councils a federation binds (PROTOCOL.md §8.1): its member councils, and through
-/// each member federation, the councils that one binds (founders standing for members
-/// while a charter is signed). A founder of an unfounded charter that no log held here
-/// shows may be a council or a federation: it is counted as a council, and as unknown.
-/// A loop in the reports (none is ever valid) is walked once.
-fn bound_councils(reports: &BTreeMap<FederationId, &FederationReport>, top: FederationId, own: CouncilId) -> Walk {
-    let mut w = Walk { bound: BTreeSet::new(), nested: false, unknown: false };
+/// The councils a federation binds (PROTOCOL.md §8.1, §12.9): its member councils, and
+/// through each member federation, the councils that one binds. While its charter is
+/// signed, the founders whose signature counts stand for members, and the others are
+/// `named`. A loop in the reports (none is ever valid) is walked once.
+fn bound_councils(reports: &BTreeMap<FederationId, &FederationReport>, top: FederationId) -> Walk {
+    let mut w = Walk { bound: BTreeSet::new(), named: BTreeSet::new(), nested: false, unknown: false };
     let mut seen = BTreeSet::from([top]);
-    let mut todo = vec![top];
-    while let Some(f) = todo.pop() {
+    // (federation, whether what it binds is bound, or only named)
+    let mut todo = vec![(top, true)];
+    while let Some((f, binds)) = todo.pop() {
         let Some(r) = reports.get(&f) else { continue };
-        for p in parts_of(r) {
+        let parts: Vec<(CouncilId, bool)> = if r.founded_at.is_some() {
+            r.members.iter().filter(|m| m.left_at.is_none()).map(|m| (m.council, binds)).collect()
+        } else {
+            r.founders.iter().map(|p| (*p, binds && r.signed.contains(p))).collect()
+        };
+        for (p, counts) in parts {
             if reports.contains_key(&p) {
                 w.nested = true;
                 if seen.insert(p) {
-                    todo.push(p);
+                    todo.push((p, counts));
                 }
-            } else if is_federation_part(r, &p) {
+            } else if is_federation_part(r, &p) || (r.founded_at.is_none() && !r.signed.contains(&p)) {
+                // A member federation no log here shows, or a founder that has not signed
+                // and may be one.
                 w.unknown = true;
-            } else {
-                w.unknown |= r.founded_at.is_none() && p != own && !r.members.iter().any(|m| m.council == p);
+                w.named.insert(p);
+            } else if counts {
                 w.bound.insert(p);
+            } else {
+                w.named.insert(p);
             }
         }
     }
+    w.named.retain(|c| !w.bound.contains(c));
     w
 }
 

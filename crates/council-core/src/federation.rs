@@ -209,6 +209,10 @@ pub struct FederationReport {
     pub principles: Vec<String>,
     pub rules: crate::records::FederationRules,
     pub founders: Vec<CouncilId>,
+    /// While the charter is signed: the founders (councils, or federations by a passed
+    /// act, §8.1) whose signature counts so far. Empty once founded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signed: Vec<CouncilId>,
     pub founded_at: Option<u64>,
     pub members: Vec<MemberCouncil>,
     /// Councils that signed the charter with a valid invite and wait for admission.
@@ -389,6 +393,7 @@ pub fn evaluate_with(
                 principles: f.charter.principles.clone(),
                 rules: f.charter.rules.clone(),
                 founders: f.charter.founders.clone(),
+                signed: if f.founded_at.is_none() { f.founder_signed.keys().copied().collect() } else { Vec::new() },
                 founded_at: f.founded_at,
                 admissions,
                 members: f.members.into_values().collect(),

@@ -73,8 +73,9 @@ impl Replicas {
     }
 
     /// Starts a federation-level copy of a council's log (PROTOCOL.md §12.9), unless it is
-    /// followed already (whole or as a copy). Its entries come with gaps, so a copy never
-    /// shows a [`Judgement::Gap`].
+    /// followed already (whole or as a copy). A copy's entries skip places; by gossip it
+    /// takes only the next place (anything further is a [`Judgement::Gap`], which a sync
+    /// fills), by sync any later place ([`Replicas::judge_synced`]).
     pub fn follow_copy(&mut self, genesis: Verified<Genesis>) -> Result<CouncilId, RecordError> {
         let id = genesis.council_id();
         if let std::collections::btree_map::Entry::Vacant(v) = self.logs.entry(id) {
@@ -107,18 +108,28 @@ impl Replicas {
     pub fn beyond_reach(&self, council: &CouncilId, seq: u64) -> Option<Judgement> {
         match self.logs.get(council) {
             None => Some(Judgement::Unknown(*council)),
-            Some(st) if seq > st.seq() + 1 && !st.is_partial() => {
-                Some(Judgement::Gap { council: *council, have: st.seq() })
-            }
+            Some(st) if seq > st.seq() + 1 => Some(Judgement::Gap { council: *council, have: st.seq() }),
             Some(_) => None,
         }
     }
 
     /// Judges (and, if it is the next one, applies) an entry whose signatures are checked.
     pub fn judge(&mut self, entry: Verified<Entry>) -> Judgement {
+        self.judge_inner(entry, false)
+    }
+
+    /// [`Replicas::judge`], for the entries of a sync answer (or a store) in order: a
+    /// federation-level copy takes them although they skip places, since the answer holds
+    /// every federation-level entry from where the copy stood (PROTOCOL.md §12.9).
+    pub fn judge_synced(&mut self, entry: Verified<Entry>) -> Judgement {
+        self.judge_inner(entry, true)
+    }
+
+    fn judge_inner(&mut self, entry: Verified<Entry>, synced: bool) -> Judgement {
         let council = entry.body.council;
         let seq = entry.body.seq;
-        if let Some(j) = self.beyond_reach(&council, seq) {
+        let skips = synced && self.logs.get(&council).is_some_and(CouncilState::is_partial);
+        if let Some(j) = self.beyond_reach(&council, seq).filter(|j| !(skips && matches!(j, Judgement::Gap { .. }))) {
             return j;
         }
         let Some(st) = self.logs.get_mut(&council) else {

@@ -284,3 +284,37 @@ fn a_federation_of_federations_gives_its_councils_each_others_federation_level_e
     // A plain federation has no wide circle, and nothing here reads G's councils.
     assert!(!for_a.may_copy(&north_id, &x_id));
 }
+
+/// The attack on PROTOCOL.md §12.4 and §12.9 through a log held here: council d signs a
+/// charter that names y (and another that names y's federation F) as a co-founder. Neither
+/// y nor F ever signs. d's log, held here whole or as a copy, shows the signature; it
+/// gives d no circle and no wide standing with y, and y reads nothing of d either.
+#[test]
+fn a_charter_that_only_names_a_council_or_its_federation_gives_no_standing() {
+    use council_core::sample::nested::{Part, World};
+    let mut w = World::new(T0);
+    let (y, y2, d) = (w.council("y", 3).unwrap(), w.council("y2", 3).unwrap(), w.council("d", 3).unwrap());
+    let f = w.found("F", &[Part::Council(y), Part::Council(y2)]).unwrap();
+    let [y_id, d_id] = [y, d].map(|i| w.council_id(i));
+    let named = w.charter("G", &[Part::Council(d), Part::Council(y)]);
+    w.pass(d, Action::SignCharter { charter: named, invite: None }).unwrap();
+    let above = w.charter("H", &[Part::Council(d), Part::Federation(f)]);
+    w.pass(d, Action::SignCharter { charter: above, invite: None }).unwrap();
+    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
+        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
+    let (reports, _) = federation::evaluate(&states);
+    assert_eq!(reports.iter().filter(|r| r.founded_at.is_none()).count(), 2, "G and H wait for signatures");
+    let for_y = Access::compute(AccessInputs {
+        own: y_id,
+        reports: &reports,
+        charters: &BTreeMap::new(),
+        joining: &BTreeMap::new(),
+        claims: &[],
+        now: w.clock.0,
+    });
+    assert!(!for_y.may_read(&d_id, &y_id), "d reads nothing of y's log");
+    assert!(!for_y.may_copy(&d_id, &y_id), "nor its federation-level entries");
+    assert!(!for_y.admitted().contains(&d_id), "d's node is not let in");
+    assert!(for_y.wide().is_empty(), "no federation-level topic for a charter y's federation never signed");
+    assert_eq!(for_y.federations().collect::<Vec<_>>(), vec![&f], "y takes part in F alone");
+}

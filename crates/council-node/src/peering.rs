@@ -57,6 +57,11 @@ const MIN_STALL: Duration = Duration::from_secs(2);
 /// Invites shown by other councils that are remembered at once (each is judged against
 /// the logs whenever standing is computed, and dropped once it grants nothing).
 const MAX_CLAIMS: usize = 4096;
+/// How many federation-level copies taken on a welcome (PROTOCOL.md §12.9, "finding the
+/// councils of a member federation") a node keeps at once before any federation of
+/// federations justifies them, and for how long (seconds).
+const MAX_PROVISIONAL: usize = 16;
+const PROVISIONAL_SECS: u64 = 600;
 /// Gossip carries entries at most this old (by the entry's time and the receiver's
 /// clock): older ones are stored but not forwarded, nor published (PROTOCOL.md §12.3).
 pub const GOSSIP_FRESH_SECS: u64 = 300;
@@ -277,6 +282,8 @@ pub struct NetNode {
     /// Invites other councils showed (signature checked), judged against the logs each
     /// time [`Access`] is computed.
     claims: Vec<InviteClaim>,
+    /// Copies taken on a welcome and not yet justified by a wide circle, with when.
+    provisional: HashMap<CouncilId, u64>,
     listen: Vec<Multiaddr>,
     p2p_addr_file: PathBuf,
     forked: BTreeSet<CouncilId>,
@@ -382,7 +389,7 @@ impl NetNode {
             for e in store.foreign_entries(&id, 1) {
                 let e = e?;
                 let seq = e.body.seq;
-                if replicas.judge(Verified::from_own_store(e)) != Judgement::Applied {
+                if replicas.judge_synced(Verified::from_own_store(e)) != Judgement::Applied {
                     tracing::warn!(council = %id.short(), seq, "a stored copy's entry does not replay; syncing it again");
                     break;
                 }
@@ -422,6 +429,7 @@ impl NetNode {
             proto: Peering::new(own_id, dial, MIN_STALL.as_millis() as u64),
             started: tokio::time::Instant::now(),
             claims: Vec::new(),
+            provisional: HashMap::new(),
             listen: Vec::new(),
             p2p_addr_file,
             forked,
@@ -1066,15 +1074,25 @@ impl NetNode {
     fn drop_outgrown_copies(&mut self, access: &Access) {
         let whole = access.councils();
         let copies = access.copies();
+        let t = now();
+        // A provisional copy that a wide circle holds now is justified.
+        self.provisional.retain(|c, _| !copies.contains(c));
+        let provisional = &self.provisional;
         let dropped: Vec<CouncilId> = self
             .replicas
             .councils()
             .values()
             .filter(|st| st.is_partial())
             .map(CouncilState::id)
-            .filter(|c| whole.contains(c) || (!access.unresolved() && !copies.contains(c)))
+            .filter(|c| {
+                let lapsed = provisional.get(c).is_some_and(|since| t.saturating_sub(*since) > PROVISIONAL_SECS);
+                // Kept while a wide circle holds it, or, provisional, while still unresolved.
+                let kept = copies.contains(c) || (access.unresolved() && provisional.contains_key(c));
+                whole.contains(c) || lapsed || !kept
+            })
             .collect();
         for c in dropped {
+            self.provisional.remove(&c);
             self.replicas.forget(&c);
             if let Err(e) = self.store.drop_copy(&c) {
                 tracing::error!(error = %e, "cannot drop a federation-level copy");
@@ -1147,10 +1165,17 @@ impl NetNode {
                         // federation no log here shows yet: the welcoming node's council
                         // may be one of its councils. Its federation-level copy (signed
                         // by its own node key) shows whether it is (PROTOCOL.md §12.9).
-                        let provisional = !access.admitted().contains(&council) && access.unresolved();
+                        let provisional = !access.admitted().contains(&council)
+                            && access.unresolved()
+                            && self.provisional.len() < MAX_PROVISIONAL;
                         if !access.admitted().contains(&council) && !provisional {
                             tracing::info!(%peer, council = %council.short(), "welcomed by a council this council has no federation with: not following it");
-                        } else if let Err(why) = self.follow_as(*g, provisional) {
+                        } else if let Err(why) = {
+                            if provisional && self.replicas.get(&council).is_none() {
+                                self.provisional.insert(council, now());
+                            }
+                            self.follow_as(*g, provisional)
+                        } {
                             tracing::info!(%peer, reason = %why, "a welcome that does not add up");
                         } else {
                             self.settle().await;
@@ -1337,7 +1362,7 @@ impl NetNode {
                 continue;
             }
             let before = self.standing_marks(&council);
-            match self.replicas.judge(e) {
+            match self.replicas.judge_synced(e) {
                 Judgement::Applied => {
                     if self.standing_marks(&council) != before {
                         fed_changed = true;
@@ -1428,6 +1453,22 @@ impl NetNode {
         if council_core::council::never_federation_level(&e.body.payload) {
             tracing::info!(%from, council = %council.short(), kind = e.body.payload.kind(), "rejected gossip: not federation-level, on a federation-level topic");
             return (Verdict::Reject, "not-federation-level");
+        }
+        // A close is federation-level when its motion is: a close of a motion this node
+        // holds and that enacts nothing is rejected; one of a motion it does not hold yet
+        // is not judged here (a copy syncs, a whole log waits for the motion).
+        if let council_core::records::Payload::Close { motion, .. } = &e.body.payload {
+            if let Some(st) = self.replicas.get(&council) {
+                if !st.is_federation_level(&e.body.payload) {
+                    if st.motion(motion).is_some() {
+                        tracing::info!(%from, council = %council.short(), "rejected gossip: the close of a motion that enacts nothing, on a federation-level topic");
+                        return (Verdict::Reject, "not-federation-level");
+                    }
+                    if e.body.seq <= st.seq() + 1 {
+                        return (Verdict::Ignore, "unknown-motion");
+                    }
+                }
+            }
         }
         self.on_gossip_entry(from, e).await
     }

@@ -239,7 +239,10 @@ impl Peering {
     /// whose council lost its standing is no longer a peer of this council, and loses the
     /// topics it had.
     pub fn set_access(&mut self, access: Arc<Access>, logs: &impl Logs) {
-        if !self.access.federations().eq(access.federations()) {
+        // A dialer says hello again when what it takes part in changed: its federations,
+        // or the federations of federations that bind it (a peer it could not place may
+        // let it in now).
+        if !self.access.federations().eq(access.federations()) || !self.access.wide().keys().eq(access.wide().keys()) {
             self.generation += 1;
         }
         self.access = access;
@@ -328,8 +331,8 @@ impl Peering {
 
     /// Asks `peer`, the node of `council`, for the federation-level copies this node holds
     /// that a federation of federations binds with `council` (PROTOCOL.md §12.9), its own
-    /// included: each from where it stands here. There are no heads for copies (a copy's `seq` skips the
-    /// entries that are not federation-level), so this is also how a missed entry is found.
+    /// included: each from where it stands here. There are no heads for copies (a copy's
+    /// `seq` skips places), so this, with gossip's gaps, is how a copy catches up.
     fn want_copies(&mut self, peer: PeerId, council: CouncilId, logs: &impl Logs) {
         let access = self.access.clone();
         for c in access.copies() {
