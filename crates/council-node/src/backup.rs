@@ -101,32 +101,16 @@ pub fn write_export(
             return Ok(());
         }
     }
+    // Followed logs, then federation-level copies (PROTOCOL.md §12.9), marked as such.
     let mut followed = std::collections::BTreeSet::new();
-    for g in store.foreign_geneses() {
-        let g = g.map_err(|e| e.to_string())?;
-        let id = g.council_id();
-        if id == council {
-            continue;
-        }
-        followed.insert(id);
-        buf.extend(ExportItem::Genesis(g).to_cbor());
-        items += 1;
-        for e in store.foreign_entries(&id, 1) {
-            buf.extend(ExportItem::Entry(e.map_err(|e| e.to_string())?).to_cbor());
-            items += 1;
-            if buf.len() >= 1 << 16 && !send(std::mem::take(&mut buf)) {
-                return Ok(());
-            }
-        }
-    }
-    // Federation-level copies (PROTOCOL.md §12.9), marked as such.
-    for g in store.copy_geneses() {
+    let stored = store.foreign_geneses().map(|g| (g, false)).chain(store.copy_geneses().map(|g| (g, true)));
+    for (g, copy) in stored {
         let g = g.map_err(|e| e.to_string())?;
         let id = g.council_id();
         if id == council || !followed.insert(id) {
             continue;
         }
-        buf.extend(ExportItem::PartialGenesis(g).to_cbor());
+        buf.extend(if copy { ExportItem::PartialGenesis(g) } else { ExportItem::Genesis(g) }.to_cbor());
         items += 1;
         for e in store.foreign_entries(&id, 1) {
             buf.extend(ExportItem::Entry(e.map_err(|e| e.to_string())?).to_cbor());

@@ -355,42 +355,24 @@ impl NetNode {
         replicas.insert(own);
         // Followed logs were checked before they were stored; replaying them rebuilds
         // the same states. A log that no longer replays is dropped from that point
-        // (and synced again), never trusted.
-        for g in store.foreign_geneses() {
-            let g = g?;
-            let id = g.council_id();
-            if id == own_id {
-                continue;
-            }
-            let Ok(v) = verify_genesis(g) else { continue };
-            if replicas.follow(v).is_err() {
-                continue;
-            }
-            for e in store.foreign_entries(&id, 1) {
-                let e = e?;
-                let seq = e.body.seq;
-                if replicas.judge(Verified::from_own_store(e)) != Judgement::Applied {
-                    tracing::warn!(council = %id.short(), seq, "a stored foreign entry does not replay; syncing it again");
-                    break;
-                }
-            }
-        }
-        // Federation-level copies (PROTOCOL.md §12.9) replay the same way.
-        for g in store.copy_geneses() {
+        // (and synced again), never trusted. Whole logs first, then federation-level
+        // copies (PROTOCOL.md §12.9), whose entries skip places.
+        let stored = store.foreign_geneses().map(|g| (g, false)).chain(store.copy_geneses().map(|g| (g, true)));
+        for (g, copy) in stored {
             let g = g?;
             let id = g.council_id();
             if id == own_id || replicas.get(&id).is_some() {
                 continue;
             }
             let Ok(v) = verify_genesis(g) else { continue };
-            if replicas.follow_copy(v).is_err() {
+            if (if copy { replicas.follow_copy(v) } else { replicas.follow(v) }).is_err() {
                 continue;
             }
             for e in store.foreign_entries(&id, 1) {
-                let e = e?;
+                let e = Verified::from_own_store(e?);
                 let seq = e.body.seq;
-                if replicas.judge_synced(Verified::from_own_store(e)) != Judgement::Applied {
-                    tracing::warn!(council = %id.short(), seq, "a stored copy's entry does not replay; syncing it again");
+                if replicas.judge_synced(e) != Judgement::Applied {
+                    tracing::warn!(council = %id.short(), seq, copy, "a stored foreign entry does not replay; syncing it again");
                     break;
                 }
             }

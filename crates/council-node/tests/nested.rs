@@ -18,7 +18,8 @@ use council_core::records::{
 };
 use serde_json::Value;
 
-fn export_of(n: &Node) -> council_core::export::Report {
+/// The node's export, as it serves it.
+fn export_bytes(n: &Node) -> Vec<u8> {
     let mut body = Vec::new();
     ureq::get(&format!("{}/v1/export", n.api))
         .set("Authorization", &format!("Bearer {}", n.token))
@@ -27,7 +28,11 @@ fn export_of(n: &Node) -> council_core::export::Report {
         .into_reader()
         .read_to_end(&mut body)
         .unwrap();
-    council_core::export::verify_reader(&body[..])
+    body
+}
+
+fn export_of(n: &Node) -> council_core::export::Report {
+    council_core::export::verify_reader(&export_bytes(n)[..])
 }
 
 fn followed(n: &Node, council: &council_core::Hash) -> Option<Value> {
@@ -201,14 +206,7 @@ fn a_federation_of_federations_reaches_a_council_outside_every_circle_by_federat
 /// A council's genesis, from the copy `holder` exports.
 fn b_genesis_from(holder: &Node, council: &council_core::Hash) -> council_core::records::Genesis {
     use council_core::export::{ExportItem, ItemReader};
-    let mut body = Vec::new();
-    ureq::get(&format!("{}/v1/export", holder.api))
-        .set("Authorization", &format!("Bearer {}", holder.token))
-        .call()
-        .unwrap()
-        .into_reader()
-        .read_to_end(&mut body)
-        .unwrap();
+    let body = export_bytes(holder);
     let mut r = ItemReader::new(&body[..]);
     while let Some((_, item)) = r.next_item().unwrap() {
         if let Ok(ExportItem::PartialGenesis(g) | ExportItem::Genesis(g)) = ExportItem::from_cbor(&item) {
