@@ -525,6 +525,19 @@ fn a_ballot_for_a_member_federation_that_would_be_void_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (ma, a, b) = two_councils(&rt, tmp.path(), "fedballot");
     let fed = common::charter("Two Councils", vec![ma.1, b.council]).id();
+    // A ballot stamped in the second the federation was founded may sort before the
+    // founding signature (events at one time go in council order, PROTOCOL.md §8): it
+    // would name a federation not founded yet. Past that second, it names a known one.
+    let founded_at = a.federations()["federations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == fed.to_hex())
+        .and_then(|f| f["founded_at"].as_u64())
+        .unwrap();
+    while now() <= founded_at {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let seq = a.get("/v1/council")["seq"].clone();
     for (council, mandate, why) in [
         (Hash::of(b"no such federation"), Hash::of(b"m"), "neither this council nor a known federation"),
