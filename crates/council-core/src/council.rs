@@ -831,7 +831,7 @@ impl CouncilState {
             return Err(RecordError::WrongNodeKey { expected: self.node_key.to_did(), found: e.signer.to_did() });
         }
         let (time, seq) = (b.time, b.seq);
-        if self.partial && !matches!(b.payload, Payload::Close { .. }) && !self.is_federation_level(&b.payload) {
+        if self.partial && never_federation_level(&b.payload) {
             let kind = match b.payload {
                 Payload::Motion(_) => "motion that enacts nothing",
                 Payload::Vote(_) => "vote",

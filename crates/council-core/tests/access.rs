@@ -199,6 +199,28 @@ fn founders_read_each_other_while_the_charter_is_signed_and_a_joiner_reads_its_i
     assert!(known.councils().is_empty());
 }
 
+/// Every federation in a nested sample world's logs, and the void events.
+fn nested_reports(
+    w: &council_core::sample::nested::World,
+) -> (Vec<federation::FederationReport>, Vec<federation::FedError>) {
+    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
+        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
+    federation::evaluate(&states)
+}
+
+/// A council's standing computed from those reports alone: no charter of its own being
+/// signed, no join, no invite shown.
+fn standing(reports: &[federation::FederationReport], own: CouncilId, now: u64) -> Access {
+    Access::compute(AccessInputs {
+        own,
+        reports,
+        charters: &BTreeMap::new(),
+        joining: &BTreeMap::new(),
+        claims: &[],
+        now,
+    })
+}
+
 /// A federation of federations (PROTOCOL.md §8.1): H's members are the federation F and
 /// the council `north`. F's other council reads nothing of H's circle through F, and no
 /// circle names F as if it were a council.
@@ -210,22 +232,11 @@ fn a_member_federation_gives_its_councils_no_standing_above() {
     let f = w.found("F", &[Part::Council(a), Part::Council(b)]).unwrap();
     let north = w.council("north", 3).unwrap();
     let h = w.found("H", &[Part::Federation(f), Part::Council(north)]).unwrap();
-    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
-        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
-    let (reports, void) = federation::evaluate(&states);
+    let (reports, void) = nested_reports(&w);
     assert!(void.is_empty(), "{void:?}");
     let hr = reports.iter().find(|r| r.id == h).unwrap();
     assert!(hr.founded_at.is_some() && hr.members.iter().any(|m| m.council == f && m.federation));
-    let access = |own: CouncilId| {
-        Access::compute(AccessInputs {
-            own,
-            reports: &reports,
-            charters: &BTreeMap::new(),
-            joining: &BTreeMap::new(),
-            claims: &[],
-            now: w.clock.0,
-        })
-    };
+    let access = |own: CouncilId| standing(&reports, own, w.clock.0);
     let (a_id, b_id, north_id) = (w.council_id(a), w.council_id(b), w.council_id(north));
     let for_b = access(b_id);
     assert!(for_b.circle(&h).is_none(), "b stands in no circle of H");
@@ -250,20 +261,9 @@ fn a_federation_of_federations_gives_its_councils_each_others_federation_level_e
     let h = w.found("H", &[Part::Federation(f), Part::Council(north)]).unwrap();
     let (x, y) = (w.council("x", 3).unwrap(), w.council("y", 3).unwrap());
     let g = w.found("G", &[Part::Council(x), Part::Council(y)]).unwrap();
-    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
-        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
-    let (reports, void) = federation::evaluate(&states);
+    let (reports, void) = nested_reports(&w);
     assert!(void.is_empty(), "{void:?}");
-    let access = |own: CouncilId| {
-        Access::compute(AccessInputs {
-            own,
-            reports: &reports,
-            charters: &BTreeMap::new(),
-            joining: &BTreeMap::new(),
-            claims: &[],
-            now: w.clock.0,
-        })
-    };
+    let access = |own: CouncilId| standing(&reports, own, w.clock.0);
     let [a_id, b_id, north_id, x_id] = [a, b, north, x].map(|i| w.council_id(i));
     let outsider = council_core::Hash::of(b"an outsider");
     let for_north = access(north_id);
@@ -300,18 +300,9 @@ fn a_charter_that_only_names_a_council_or_its_federation_gives_no_standing() {
     w.pass(d, Action::SignCharter { charter: named, invite: None }).unwrap();
     let above = w.charter("H", &[Part::Council(d), Part::Federation(f)]);
     w.pass(d, Action::SignCharter { charter: above, invite: None }).unwrap();
-    let states: BTreeMap<CouncilId, council_core::council::CouncilState> =
-        w.councils.iter().map(|c| (c.b.id(), c.b.state().clone())).collect();
-    let (reports, _) = federation::evaluate(&states);
+    let (reports, _) = nested_reports(&w);
     assert_eq!(reports.iter().filter(|r| r.founded_at.is_none()).count(), 2, "G and H wait for signatures");
-    let for_y = Access::compute(AccessInputs {
-        own: y_id,
-        reports: &reports,
-        charters: &BTreeMap::new(),
-        joining: &BTreeMap::new(),
-        claims: &[],
-        now: w.clock.0,
-    });
+    let for_y = standing(&reports, y_id, w.clock.0);
     assert!(!for_y.may_read(&d_id, &y_id), "d reads nothing of y's log");
     assert!(!for_y.may_copy(&d_id, &y_id), "nor its federation-level entries");
     assert!(!for_y.admitted().contains(&d_id), "d's node is not let in");

@@ -1122,10 +1122,10 @@ impl NetNode {
 
     /// The genesis of a council this node follows, whole or as a copy.
     fn foreign_genesis(&self, id: &CouncilId) -> Option<Genesis> {
-        let find = |mut it: Box<dyn Iterator<Item = Result<Genesis, StoreError>>>| {
-            it.find_map(|g| g.ok().filter(|g| g.council_id() == *id))
-        };
-        find(Box::new(self.store.foreign_geneses())).or_else(|| find(Box::new(self.store.copy_geneses())))
+        self.store
+            .foreign_geneses()
+            .chain(self.store.copy_geneses())
+            .find_map(|g| g.ok().filter(|g| g.council_id() == *id))
     }
 
     async fn on_internal(&mut self, i: Internal) {
